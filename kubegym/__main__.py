@@ -1,0 +1,5 @@
+"""`python -m kubegym` is the `kubegym` command."""
+
+from kubegym.cli import main
+
+main()

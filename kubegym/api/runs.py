@@ -1,0 +1,344 @@
+"""The BenchmarkRun kind: the grid tasks × agents × seeds, its budgets, policies and rollup.
+
+Read by the local runner and the operator, which expand it into Trials
+(`kubegym.api.trials`) and write its status.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import Field
+
+from kubegym.api import common
+from kubegym.api.common import DnsLabel, Model, Rule
+
+
+class TaskSelection(Model):
+    """Which tasks a run covers: names, a label selector, or a suite — exactly one."""
+
+    rules: ClassVar[tuple[Rule, ...]] = (
+        Rule(
+            cel="[has(self.names), has(self.selector), has(self.suite)].filter(x, x).size() == 1",
+            message="choose tasks in exactly one way: names, selector or suite",
+            check=lambda s: sum(x is not None for x in (s.names, s.selector, s.suite)) == 1,
+        ),
+    )
+
+    names: (
+        Annotated[
+            list[DnsLabel],
+            Field(min_length=1, max_length=256, json_schema_extra={"x-kubernetes-list-type": "set"}),
+        ]
+        | None
+    ) = None
+    """Task names, each a Task in the run file, the namespace or the built-in suite."""
+
+    selector: common.LabelSelector | None = None
+    """A label selector over the Tasks in the namespace."""
+
+    suite: DnsLabel | None = None
+    """A named suite of tasks, such as ``mlgym-bench``."""
+
+
+class Sampling(Model):
+    """Sampling parameters passed to the model on every call."""
+
+    temperature: Annotated[float, Field(ge=0, le=2)] = 0.0
+    """Sampling temperature; 0 for the most deterministic replies."""
+
+    top_p: Annotated[float, Field(gt=0, le=1)] | None = None
+    """Nucleus sampling mass; the provider's default when absent."""
+
+    max_tokens: Annotated[int, Field(ge=1)] | None = None
+    """The most tokens in one reply."""
+
+    seed: int | None = None
+    """A sampling seed for providers that honour one; the trial's seed when absent."""
+
+
+class Pricing(Model):
+    """A price override, for models litellm's price table lacks (self-hosted, new)."""
+
+    input_usd_per_million_tokens: Annotated[float, Field(ge=0)]
+    """USD per million prompt tokens."""
+
+    output_usd_per_million_tokens: Annotated[float, Field(ge=0)]
+    """USD per million completion tokens."""
+
+
+class Agent(Model):
+    """One agent of a run: a litellm model, a built-in agent, or someone else's image."""
+
+    rules: ClassVar[tuple[Rule, ...]] = (
+        Rule(
+            cel="[has(self.model), has(self.image), has(self.builtin)].filter(x, x).size() == 1",
+            message="an agent is exactly one of: model (litellm), image (external agent) or builtin",
+            check=lambda a: sum(x is not None for x in (a.model, a.image, a.builtin)) == 1,
+        ),
+        Rule(
+            cel="!has(self.builtin) || self.builtin != 'replay' || has(self.replayPath)",
+            message="the replay agent needs replayPath, the trajectory file to replay",
+            check=lambda a: a.builtin != "replay" or a.replay_path is not None,
+            field="replayPath",
+        ),
+    )
+
+    name: DnsLabel
+    """The agent's name in results and leaderboards, unique within the run."""
+
+    model: Annotated[str, Field(min_length=1)] | None = None
+    """A litellm model string, such as ``openai/gpt-4o`` or ``hosted_vllm/qwen``."""
+
+    image: Annotated[str, Field(min_length=1)] | None = None
+    """A container image of an external agent that speaks the sandbox API."""
+
+    builtin: Literal["baseline", "replay"] | None = None
+    """A built-in agent that needs no network: ``baseline`` or ``replay``."""
+
+    replay_path: str | None = None
+    """For ``builtin: replay``: a JSON-lines file of ``{"action": ...}`` to replay."""
+
+    sampling: Sampling = Field(default_factory=Sampling, json_schema_extra={"default": {}})
+    """Sampling parameters for every model call."""
+
+    api_base: Annotated[str, Field(pattern=r"^https?://")] | None = None
+    """The model server's base URL, for vLLM, ollama or a gateway."""
+
+    api_key_secret: common.SecretKeyRef | None = None
+    """On a cluster: the Secret key holding the model API key (only the agent pod sees it)."""
+
+    api_key_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None
+    """Locally: the environment variable holding the model API key."""
+
+    pricing: Pricing | None = None
+    """A price override; litellm's price table otherwise."""
+
+    cost_limit_usd: Annotated[float, Field(ge=0)] = 4.0
+    """The most one trial may spend on model calls; the artifact is submitted then."""
+
+    max_steps: Annotated[int, Field(ge=1)] | None = None
+    """The most steps per trial; the task's limit when absent."""
+
+    history_window: Annotated[int, Field(ge=1)] = 5
+    """How many recent observations the model sees besides the task message (MLGym used 5)."""
+
+    tools: list[Annotated[str, Field(pattern=r"^[a-z][a-z_]*$")]] | None = None
+    """The tools the agent may use; all of kubegym's tools when absent."""
+
+
+class RetryPolicy(Model):
+    """How infrastructure failures (OOMKilled, evicted, node lost…) are retried."""
+
+    infra_retries: Annotated[int, Field(ge=0, le=20)] = 3
+    """New attempts allowed per trial after an infrastructure failure."""
+
+    backoff_seconds: Annotated[int, Field(ge=0)] = 30
+    """The wait before the first retry; it doubles each time."""
+
+    max_backoff_seconds: Annotated[int, Field(ge=0)] = 900
+    """The longest wait between attempts."""
+
+    def delay(self, attempt: int) -> int:
+        """Seconds to wait before attempt ``attempt`` (the first retry is attempt 1)."""
+        if attempt <= 0:
+            return 0
+        return min(self.backoff_seconds * 2 ** (attempt - 1), self.max_backoff_seconds)
+
+
+class Deadlines(Model):
+    """Time limits of the run on top of each task's own limits."""
+
+    scheduling_seconds: Annotated[int, Field(ge=1)] = 900
+    """How long a trial's pods may wait for a node before it is Unschedulable (an infra failure)."""
+
+    trial_seconds: Annotated[int, Field(ge=1)] | None = None
+    """A wall-time cap for every trial, overriding longer task limits."""
+
+
+class S3Store(Model):
+    """An S3-compatible bucket (AWS, MinIO, Ceph, GCS interop)."""
+
+    bucket: Annotated[str, Field(min_length=3, max_length=63, pattern=r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$")]
+    """The bucket's name."""
+
+    prefix: str = "kubegym"
+    """The key prefix every object of this run goes under."""
+
+    endpoint: Annotated[str, Field(pattern=r"^https?://")] | None = None
+    """The S3 endpoint; AWS's when absent."""
+
+    region: str | None = None
+    """The region, for AWS."""
+
+    credentials_secret: DnsLabel | None = None
+    """A Secret with ``AWS_ACCESS_KEY_ID`` and ``AWS_SECRET_ACCESS_KEY``; the environment's credentials when absent."""
+
+
+class LocalStore(Model):
+    """A folder on this machine."""
+
+    path: Annotated[str, Field(min_length=1)]
+    """The folder; created when missing."""
+
+
+class Store(Model):
+    """Where artifacts go: exactly one of s3 or local."""
+
+    rules: ClassVar[tuple[Rule, ...]] = (
+        Rule(
+            cel="has(self.s3) != has(self.local)",
+            message="choose exactly one store: s3 or local",
+            check=lambda s: (s.s3 is None) != (s.local is None),
+        ),
+    )
+
+    s3: S3Store | None = None
+    """An S3 bucket."""
+
+    local: LocalStore | None = None
+    """A local folder."""
+
+
+class BenchmarkRunSpec(Model):
+    """The grid tasks × agents × seeds and how to run it."""
+
+    tasks: TaskSelection
+    """Which tasks."""
+
+    agents: Annotated[list[Agent], Field(min_length=1, max_length=64)] = Field(
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]}
+    )
+    """Which agents; each runs every task with every seed."""
+
+    seeds: Annotated[int, Field(ge=1, le=100)] = 1
+    """How many seeds per task and agent (seeds 0 … seeds-1)."""
+
+    parallelism: Annotated[int, Field(ge=1, le=10000)] = 1
+    """The most trials running at once."""
+
+    budget_usd: Annotated[float, Field(ge=0)] | None = None
+    """The most the whole run may spend on models; no new trial starts once it is spent."""
+
+    retry_policy: RetryPolicy = Field(default_factory=RetryPolicy, json_schema_extra={"default": {}})
+    """How infrastructure failures are retried."""
+
+    deadlines: Deadlines = Field(default_factory=Deadlines, json_schema_extra={"default": {}})
+    """Scheduling and trial deadlines."""
+
+    validation: Literal["heldout", "test"] = "heldout"
+    """``heldout`` scores validate on validation data; ``test`` on the test data, as MLGym did."""
+
+    store: Store | None = None
+    """Where artifacts go; the operator's (or ``--out``'s) default when absent."""
+
+    ttl_seconds_after_finished: Annotated[int, Field(ge=0)] | None = None
+    """Delete the run (and everything it owns) this long after it finishes."""
+
+    suspend: bool = False
+    """While true, no new trial starts; running ones finish."""
+
+    queue_name: DnsLabel | None = None
+    """A Kueue LocalQueue: pods then carry Kueue's queue label and wait for admission."""
+
+
+class RunCounters(Model):
+    """How many trials are where."""
+
+    total: Annotated[int, Field(ge=0)] = 0
+    """Trials in the grid."""
+
+    pending: Annotated[int, Field(ge=0)] = 0
+    """Not started yet (or waiting for a retry)."""
+
+    running: Annotated[int, Field(ge=0)] = 0
+    """Started, not finished."""
+
+    succeeded: Annotated[int, Field(ge=0)] = 0
+    """Finished with a scored outcome."""
+
+    failed: Annotated[int, Field(ge=0)] = 0
+    """Finished without a score (agent failure, or infrastructure failures past the retry policy)."""
+
+    infra_retried: Annotated[int, Field(ge=0)] = 0
+    """Attempts retried after an infrastructure failure, over all trials."""
+
+
+class AgentScore(Model):
+    """One agent's standing in the run: AUP under both of MLGym's profiles."""
+
+    agent: DnsLabel
+    """The agent's name."""
+
+    best_attempt_aup: float | None = None
+    """AUP of the best validate-or-submit score over seeds (test data, unseen by the agent)."""
+
+    best_submission_aup: float | None = None
+    """AUP of the best final submission over seeds."""
+
+
+RunPhase = Literal["Pending", "Running", "Suspended", "Succeeded", "Failed"]
+
+
+class BenchmarkRunStatus(Model):
+    """What the operator (or the local runner) reports about a run."""
+
+    phase: RunPhase = "Pending"
+    """Where the run is."""
+
+    observed_generation: Annotated[int, Field(ge=0)] | None = None
+    """The spec generation this status reflects."""
+
+    counters: RunCounters = Field(default_factory=RunCounters)
+    """Trials by state."""
+
+    progress: str | None = None
+    """Finished over total trials, as ``done/total`` (a printer column)."""
+
+    spent_usd: Annotated[float, Field(ge=0)] = 0.0
+    """USD spent on model calls so far."""
+
+    best_aup: float | None = None
+    """The best best-attempt AUP over agents (a printer column)."""
+
+    leaderboard: list[AgentScore] = Field(
+        default_factory=list,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["agent"]},
+    )
+    """AUP per agent, when known."""
+
+    conditions: list[common.Condition] = Field(
+        default_factory=list,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    """Ready, Progressing, Failed, BudgetExhausted…"""
+
+    start_time: dt.datetime | None = None
+    """When the first trial started."""
+
+    completion_time: dt.datetime | None = None
+    """When the last trial finished."""
+
+
+class BenchmarkRun(Model):
+    """A BenchmarkRun object: ``kind: BenchmarkRun`` in a run file or on the cluster."""
+
+    api_version: Literal["kubegym.io/v1alpha1"] = common.API_VERSION
+    """Always ``kubegym.io/v1alpha1``."""
+
+    kind: Literal["BenchmarkRun"] = "BenchmarkRun"
+    """Always ``BenchmarkRun``."""
+
+    metadata: common.ObjectMeta
+    """The run's name."""
+
+    spec: BenchmarkRunSpec
+    """The grid and its settings."""
+
+    status: BenchmarkRunStatus | None = None
+    """Written by the operator."""
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name

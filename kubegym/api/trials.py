@@ -1,0 +1,196 @@
+"""The Trial kind: one (task, agent, seed) of a run, with its attempts, scores and artifacts.
+
+Created by the operator (or the local runner) from a BenchmarkRun; its status is
+the record the rollups (`kubegym.scoring`) and the leaderboard are built from.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from typing import Annotated, Literal, NewType
+
+from pydantic import Field
+
+from kubegym.api import common
+from kubegym.api.common import DnsLabel, Model
+
+TrialName = NewType("TrialName", str)
+
+TrialPhase = Literal["Pending", "Running", "Succeeded", "Failed"]
+
+# Why a trial ended. Limits and agent errors are scored outcomes; infra_error is retried.
+ExitReason = Literal[
+    "submitted",
+    "max_steps",
+    "cost_limit",
+    "wall_time",
+    "format_error",
+    "eval_error",
+    "agent_error",
+    "infra_error",
+    "cancelled",
+]
+
+FailureClass = Literal["infra", "agent"]
+
+
+def trial_name(run: str, task: str, agent: str, seed: int) -> TrialName:
+    """A stable, readable Trial name: the same grid cell always gets the same name.
+
+    The readable part is cut to fit a DNS label (63 characters) with a short hash
+    of the full identity, so two cells never collide after cutting.
+
+    Args:
+        run: the BenchmarkRun's name.
+        task: the Task's name.
+        agent: the agent's name in the run.
+        seed: the seed.
+
+    Returns:
+        A DNS-1123 label, such as ``demo-house-price-gpt4o-s0-1a2b3c4d``.
+    """
+    identity = f"{run}/{task}/{agent}/{seed}"
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:8]
+    readable = re.sub(r"[^a-z0-9-]+", "-", f"{run}-{task}-{agent}-s{seed}".lower()).strip("-")
+    readable = readable[: 63 - len(digest) - 1].rstrip("-")
+    return TrialName(f"{readable}-{digest}")
+
+
+class TrialSpec(Model):
+    """Which cell of the grid this trial is, and which attempt."""
+
+    run: DnsLabel
+    """The BenchmarkRun that owns it."""
+
+    task: DnsLabel
+    """The Task."""
+
+    agent: DnsLabel
+    """The agent's name in the run."""
+
+    seed: Annotated[int, Field(ge=0)]
+    """The seed."""
+
+    attempt: Annotated[int, Field(ge=0)] = 0
+    """The attempt; it grows by one on every infrastructure retry."""
+
+
+class Score(Model):
+    """One validate or submit, in the order they happened."""
+
+    step: Annotated[int, Field(ge=0)]
+    """The agent step that asked for it."""
+
+    action: Literal["validate", "submit"]
+    """Which action."""
+
+    metrics: dict[str, float] | None = None
+    """The metrics shown to the agent (validation data for validate, test data for submit)."""
+
+    test_metrics: dict[str, float] | None = None
+    """The same artifact scored on the hidden test data (never shown to the agent)."""
+
+    error: str | None = None
+    """Why scoring failed (``eval_error``): a missing or malformed artifact."""
+
+    time: dt.datetime | None = None
+    """When it was scored."""
+
+
+class Artifacts(Model):
+    """Where the trial's evidence is stored (URIs in the run's store)."""
+
+    trajectory: str | None = None
+    """The trajectory, one JSON line per step."""
+
+    results: str | None = None
+    """The trial's results.json."""
+
+    workspace: str | None = None
+    """The final workspace, as a tar.gz."""
+
+    logs: str | None = None
+    """The folder of the pods' logs."""
+
+
+class TrialStatus(Model):
+    """What happened in a trial."""
+
+    phase: TrialPhase = "Pending"
+    """Where the trial is."""
+
+    conditions: list[common.Condition] = Field(
+        default_factory=list,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    """Scheduled, Ready, Completed…"""
+
+    attempt: Annotated[int, Field(ge=0)] = 0
+    """The attempt now running (or last run)."""
+
+    sandbox_pod: str | None = None
+    """The sandbox pod of the current attempt."""
+
+    agent_pod: str | None = None
+    """The agent pod of the current attempt."""
+
+    start_time: dt.datetime | None = None
+    """When the current attempt started."""
+
+    finish_time: dt.datetime | None = None
+    """When the trial finished."""
+
+    steps: Annotated[int, Field(ge=0)] = 0
+    """Agent steps taken."""
+
+    tokens: Annotated[int, Field(ge=0)] = 0
+    """Model tokens used (prompt and completion)."""
+
+    cost_usd: Annotated[float, Field(ge=0)] = 0.0
+    """USD spent on model calls."""
+
+    scores: list[Score] = Field(default_factory=list)
+    """Every validate and submit, in order."""
+
+    final: dict[str, float] | None = None
+    """The final submission's test metrics; absent when nothing valid was submitted."""
+
+    score: float | None = None
+    """The final primary metric (a printer column)."""
+
+    exit_reason: ExitReason | None = None
+    """Why the trial ended."""
+
+    failure_class: FailureClass | None = None
+    """For failed trials: ``infra`` (retried within the policy) or ``agent`` (final)."""
+
+    message: str | None = None
+    """A sentence on the outcome, for people."""
+
+    artifacts: Artifacts = Field(default_factory=Artifacts)
+    """Where the evidence is."""
+
+    @property
+    def finished(self) -> bool:
+        return self.phase in ("Succeeded", "Failed")
+
+
+class Trial(Model):
+    """A Trial object, owned by its BenchmarkRun."""
+
+    api_version: Literal["kubegym.io/v1alpha1"] = common.API_VERSION
+    """Always ``kubegym.io/v1alpha1``."""
+
+    kind: Literal["Trial"] = "Trial"
+    """Always ``Trial``."""
+
+    metadata: common.ObjectMeta
+    """The trial's name (see `trial_name`)."""
+
+    spec: TrialSpec
+    """The grid cell."""
+
+    status: TrialStatus | None = None
+    """Written by the operator."""
