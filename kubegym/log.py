@@ -28,10 +28,8 @@ def configure(level: str = "info", fmt: LogFormat = "auto") -> None:
     """
     if fmt == "auto":
         env = os.environ.get("KUBEGYM_LOG_FORMAT", "")
-        if env in ("console", "json"):
-            fmt = env  # type: ignore[assignment]
-        else:
-            fmt = "console" if sys.stderr.isatty() else "json"
+        fallback = "console" if sys.stderr.isatty() else "json"
+        fmt = env if env in ("console", "json") else fallback  # type: ignore[assignment]
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         numeric = logging.INFO
@@ -54,4 +52,6 @@ def configure(level: str = "info", fmt: LogFormat = "auto") -> None:
     )
     # Libraries that log through the standard library (kopf, botocore) go to stderr
     # at the same level, so one run's output reads as one stream.
-    logging.basicConfig(level=numeric, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=numeric, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s"
+    )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Final, Literal
 
 import pydantic
 from pydantic import BeforeValidator, ConfigDict, Field, WithJsonSchema
@@ -20,7 +20,7 @@ from pydantic_core import PydanticCustomError
 
 GROUP = "kubegym.io"
 VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
+API_VERSION: Final = "kubegym.io/v1alpha1"  # GROUP/VERSION, spelled out for the Literal types
 
 
 @dataclass(frozen=True)
@@ -144,7 +144,8 @@ class Condition(Model):
     """When the status last changed."""
 
     reason: Annotated[
-        str, Field(min_length=1, max_length=1024, pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$")
+        str,
+        Field(min_length=1, max_length=1024, pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"),
     ]
     """A CamelCase word for the cause, for machines."""
 

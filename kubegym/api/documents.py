@@ -26,6 +26,10 @@ KINDS: dict[str, type[common.Model]] = {"Task": tasks.Task, "BenchmarkRun": runs
 
 Loc = tuple[str | int, ...]
 
+# Aliases: inside `RunFile` the field names `tasks` and `runs` hide the modules.
+_Task = tasks.Task
+_BenchmarkRun = runs.BenchmarkRun
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -73,15 +77,15 @@ class RunFileError(ConfigError):
 class RunFile:
     """The objects of one run file, in the order they appeared."""
 
-    tasks: list[tasks.Task] = field(default_factory=list)
-    runs: list[runs.BenchmarkRun] = field(default_factory=list)
+    tasks: list[_Task] = field(default_factory=list)
+    runs: list[_BenchmarkRun] = field(default_factory=list)
 
-    def task(self, name: str) -> tasks.Task | None:
+    def task(self, name: str) -> _Task | None:
         """The Task called ``name`` in this file, if any."""
         return next((t for t in self.tasks if t.name == name), None)
 
     @property
-    def run(self) -> runs.BenchmarkRun:
+    def run(self) -> _BenchmarkRun:
         """The file's single BenchmarkRun.
 
         Raises:
@@ -144,12 +148,19 @@ def check_run_file(text: str, source: str = "<string>") -> tuple[RunFile, list[P
             continue
         if not isinstance(data, dict):
             problems.append(
-                Problem(source, "a document must be a mapping with apiVersion, kind, metadata and spec",
-                        line=doc_line)
+                Problem(
+                    source,
+                    "a document must be a mapping with apiVersion, kind, metadata and spec",
+                    line=doc_line,
+                )
             )
             continue
         kind = data.get("kind")
-        name = (data.get("metadata") or {}).get("name") if isinstance(data.get("metadata"), dict) else None
+        name = (
+            (data.get("metadata") or {}).get("name")
+            if isinstance(data.get("metadata"), dict)
+            else None
+        )
         obj = f"{kind}/{name}" if kind and name else str(kind or "")
         if kind not in KINDS:
             problems.append(
@@ -183,8 +194,13 @@ def check_run_file(text: str, source: str = "<string>") -> tuple[RunFile, list[P
             key = (kind, name)
             if key in seen:
                 problems.append(
-                    Problem(source, f"a second {kind} named {name!r} (the first is at line {seen[key]})",
-                            field="metadata.name", line=_line(node, ("metadata", "name")), obj=obj)
+                    Problem(
+                        source,
+                        f"a second {kind} named {name!r} (the first is at line {seen[key]})",
+                        field="metadata.name",
+                        line=_line(node, ("metadata", "name")),
+                        obj=obj,
+                    )
                 )
                 continue
             seen[key] = _line(node, ("metadata", "name")) or doc_line
@@ -204,7 +220,11 @@ def _construct(node: yaml.Node) -> Any:
 
 
 def _problems_from(
-    exc: pydantic.ValidationError, model_cls: type[pydantic.BaseModel], node: yaml.Node, source: str, obj: str
+    exc: pydantic.ValidationError,
+    model_cls: type[pydantic.BaseModel],
+    node: yaml.Node,
+    source: str,
+    obj: str,
 ) -> Iterator[Problem]:
     for error in exc.errors(include_url=False):
         loc: Loc = tuple(error["loc"])
@@ -228,9 +248,16 @@ def _problems_from(
             message = "required field is missing"
         elif kind == "string_pattern_mismatch" and ctx.get("pattern") == common.DNS_LABEL_PATTERN:
             message = f"{error['input']!r} is not a valid name"
-            hint = "use lowercase letters, digits and '-', starting and ending with a letter or digit"
-        elif kind.endswith(("_type", "_parsing")) or kind in ("greater_than_equal", "less_than_equal",
-                                                              "greater_than", "less_than", "literal_error"):
+            hint = (
+                "use lowercase letters, digits and '-', starting and ending with a letter or digit"
+            )
+        elif kind.endswith(("_type", "_parsing")) or kind in (
+            "greater_than_equal",
+            "less_than_equal",
+            "greater_than",
+            "less_than",
+            "literal_error",
+        ):
             message = f"{message} (got {error['input']!r})"
         if message.startswith("Value error, "):
             message = message.removeprefix("Value error, ")
@@ -260,7 +287,11 @@ def _line(node: yaml.Node, loc: Loc) -> int | None:
                     break
             else:
                 return line
-        elif isinstance(current, yaml.SequenceNode) and isinstance(part, int) and part < len(current.value):
+        elif (
+            isinstance(current, yaml.SequenceNode)
+            and isinstance(part, int)
+            and part < len(current.value)
+        ):
             current = current.value[part]
             line = current.start_mark.line + 1
         else:
@@ -277,9 +308,7 @@ def _known_fields(model_cls: type[pydantic.BaseModel], loc: Loc) -> list[str]:
             continue
         if not (isinstance(current, type) and issubclass(current, pydantic.BaseModel)):
             return []
-        match = next(
-            (f for n, f in current.model_fields.items() if (f.alias or n) == part), None
-        )
+        match = next((f for n, f in current.model_fields.items() if (f.alias or n) == part), None)
         if match is None:
             return []
         current = _unwrap(match.annotation, None)

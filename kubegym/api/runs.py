@@ -29,7 +29,9 @@ class TaskSelection(Model):
     names: (
         Annotated[
             list[DnsLabel],
-            Field(min_length=1, max_length=256, json_schema_extra={"x-kubernetes-list-type": "set"}),
+            Field(
+                min_length=1, max_length=256, json_schema_extra={"x-kubernetes-list-type": "set"}
+            ),
         ]
         | None
     ) = None
@@ -144,7 +146,7 @@ class RetryPolicy(Model):
         """Seconds to wait before attempt ``attempt`` (the first retry is attempt 1)."""
         if attempt <= 0:
             return 0
-        return min(self.backoff_seconds * 2 ** (attempt - 1), self.max_backoff_seconds)
+        return int(min(self.backoff_seconds * 2 ** (attempt - 1), self.max_backoff_seconds))
 
 
 class Deadlines(Model):
@@ -160,7 +162,9 @@ class Deadlines(Model):
 class S3Store(Model):
     """An S3-compatible bucket (AWS, MinIO, Ceph, GCS interop)."""
 
-    bucket: Annotated[str, Field(min_length=3, max_length=63, pattern=r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$")]
+    bucket: Annotated[
+        str, Field(min_length=3, max_length=63, pattern=r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$")
+    ]
     """The bucket's name."""
 
     prefix: str = "kubegym"
@@ -221,7 +225,9 @@ class BenchmarkRunSpec(Model):
     budget_usd: Annotated[float, Field(ge=0)] | None = None
     """The most the whole run may spend on models; no new trial starts once it is spent."""
 
-    retry_policy: RetryPolicy = Field(default_factory=RetryPolicy, json_schema_extra={"default": {}})
+    retry_policy: RetryPolicy = Field(
+        default_factory=RetryPolicy, json_schema_extra={"default": {}}
+    )
     """How infrastructure failures are retried."""
 
     deadlines: Deadlines = Field(default_factory=Deadlines, json_schema_extra={"default": {}})
@@ -304,7 +310,10 @@ class BenchmarkRunStatus(Model):
 
     leaderboard: list[AgentScore] = Field(
         default_factory=list,
-        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["agent"]},
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["agent"],
+        },
     )
     """AUP per agent, when known."""
 

@@ -328,4 +328,3 @@ class Task(Model):
     @property
     def name(self) -> str:
         return self.metadata.name
-

@@ -26,27 +26,28 @@ def validate(files: tuple[Path, ...], as_json: bool) -> None:
       kubegym validate task_images/*/task.yaml --json
     """
     problems: list[documents.Problem] = []
-    summary: list[dict[str, object]] = []
+    checked: list[tuple[Path, documents.RunFile, int]] = []
     for path in files:
         if path.is_dir() or not path.exists():
             problems.append(documents.Problem(str(path), "no such file"))
             continue
         run_file, found = documents.check_run_file(path.read_text(encoding="utf-8"), str(path))
         problems.extend(found)
-        summary.append(
-            {
-                "file": str(path),
-                "tasks": [t.name for t in run_file.tasks],
-                "runs": [r.name for r in run_file.runs],
-                "problems": len(found),
-            }
-        )
+        checked.append((path, run_file, len(found)))
     if as_json:
         click.echo(
             json.dumps(
                 {
                     "ok": not problems,
-                    "files": summary,
+                    "files": [
+                        {
+                            "file": str(path),
+                            "tasks": [t.name for t in run_file.tasks],
+                            "runs": [r.name for r in run_file.runs],
+                            "problems": count,
+                        }
+                        for path, run_file, count in checked
+                    ],
                     "problems": [
                         {
                             "file": p.source,
@@ -65,12 +66,11 @@ def validate(files: tuple[Path, ...], as_json: bool) -> None:
     else:
         for p in problems:
             click.echo(str(p), err=True)
-        for entry in summary:
-            if not entry["problems"]:
-                objects = [f"Task/{n}" for n in entry["tasks"]] + [  # type: ignore[union-attr]
-                    f"BenchmarkRun/{n}" for n in entry["runs"]  # type: ignore[union-attr]
-                ]
-                click.echo(f"{entry['file']}: ok ({', '.join(objects) or 'no objects'})")
+        for path, run_file, count in checked:
+            if not count:
+                objects = [f"Task/{t.name}" for t in run_file.tasks]
+                objects += [f"BenchmarkRun/{r.name}" for r in run_file.runs]
+                click.echo(f"{path}: ok ({', '.join(objects) or 'no objects'})")
     if problems:
         if not as_json:
             click.echo(f"{len(problems)} problem(s)", err=True)

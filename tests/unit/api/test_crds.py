@@ -17,11 +17,33 @@ from kubegym.api import common, crds, runs, tasks, trials
 
 # What a structural schema node may hold (apiextensions.k8s.io/v1 JSONSchemaProps we use).
 ALLOWED = {
-    "type", "description", "default", "enum", "format", "pattern", "minimum", "maximum",
-    "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength", "minItems", "maxItems",
-    "minProperties", "maxProperties", "required", "properties", "items", "additionalProperties",
-    "anyOf", "nullable", "x-kubernetes-int-or-string", "x-kubernetes-list-type",
-    "x-kubernetes-list-map-keys", "x-kubernetes-validations", "x-kubernetes-map-type",
+    "type",
+    "description",
+    "default",
+    "enum",
+    "format",
+    "pattern",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "minLength",
+    "maxLength",
+    "minItems",
+    "maxItems",
+    "minProperties",
+    "maxProperties",
+    "required",
+    "properties",
+    "items",
+    "additionalProperties",
+    "anyOf",
+    "nullable",
+    "x-kubernetes-int-or-string",
+    "x-kubernetes-list-type",
+    "x-kubernetes-list-map-keys",
+    "x-kubernetes-validations",
+    "x-kubernetes-map-type",
     "x-kubernetes-preserve-unknown-fields",
 }
 
@@ -59,7 +81,9 @@ def test_schemas_are_structural(kind: crds.Kind) -> None:
             assert node["anyOf"] == [{"type": "integer"}, {"type": "string"}], path
             continue
         assert "anyOf" not in node, path
-        assert node.get("type") in {"object", "array", "string", "integer", "number", "boolean"}, path
+        assert node.get("type") in {"object", "array", "string", "integer", "number", "boolean"}, (
+            path
+        )
         if "properties" in node:
             assert node["type"] == "object" and "additionalProperties" not in node, path
             assert set(node.get("required", [])) <= set(node["properties"]), path
@@ -137,10 +161,26 @@ CASES: list[tuple[type[common.Model], dict[str, Any], bool]] = [
     (tasks.Dataset, {"name": "d", "pypi": {"requirement": "a==1", "path": "p"}}, True),
     (tasks.Dataset, {"name": "d", "path": "x.csv", "url": "https://e.org/x"}, False),
     (tasks.Dataset, {"name": "d"}, False),
-    (tasks.Evaluation, {"script": "e.py", "metrics": [{"name": "a", "direction": "max"}],
-                        "primaryMetric": "a", "submission": {"path": "s"}}, True),
-    (tasks.Evaluation, {"script": "e.py", "metrics": [{"name": "a", "direction": "max"}],
-                        "primaryMetric": "b", "submission": {"path": "s"}}, False),
+    (
+        tasks.Evaluation,
+        {
+            "script": "e.py",
+            "metrics": [{"name": "a", "direction": "max"}],
+            "primaryMetric": "a",
+            "submission": {"path": "s"},
+        },
+        True,
+    ),
+    (
+        tasks.Evaluation,
+        {
+            "script": "e.py",
+            "metrics": [{"name": "a", "direction": "max"}],
+            "primaryMetric": "b",
+            "submission": {"path": "s"},
+        },
+        False,
+    ),
     (runs.TaskSelection, {"names": ["a"]}, True),
     (runs.TaskSelection, {"suite": "mlgym-bench"}, True),
     (runs.TaskSelection, {"names": ["a"], "suite": "s"}, False),
