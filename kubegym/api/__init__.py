@@ -1,6 +1,6 @@
 """The API: every shape kubegym reads or writes, as pydantic models.
 
-The one source of truth: the CRDs under ``crds/`` are generated from these
+The one source of truth: the CRDs under `crds/` are generated from these
 models (`kubegym.api.crds`), and `kubegym validate` checks run files with them
 (`kubegym.api.documents`).
 """

@@ -2,7 +2,7 @@
 
 Every model in `kubegym.api` derives from `Model`. A `Rule` is one cross-field
 check written twice, side by side: as CEL for the API server (it lands in the
-CRD as ``x-kubernetes-validations``) and as Python for `kubegym validate`, with
+CRD as `x-kubernetes-validations`) and as Python for `kubegym validate`, with
 one message, so both paths say the same thing.
 """
 
@@ -28,11 +28,11 @@ class Rule:
     """One cross-field rule, enforced by the API server (CEL) and by pydantic (Python).
 
     Attributes:
-        cel: the CEL expression over ``self`` (the object the rule is attached to).
+        cel: the CEL expression over `self` (the object the rule is attached to).
         message: what is wrong, shown by both the API server and `kubegym validate`.
         check: the same rule in Python over the model instance; True means valid.
         field: the camelCase field the message is about, relative to the object
-            (``primaryMetric``); it becomes the CEL ``fieldPath``.
+            (`primaryMetric`); it becomes the CEL `fieldPath`.
     """
 
     cel: str
@@ -132,13 +132,13 @@ class Condition(Model):
     """One condition in the shape of Kubernetes' metav1.Condition."""
 
     type: Annotated[str, Field(min_length=1, max_length=316)]
-    """The condition's type in CamelCase, such as ``Ready`` or ``BudgetExhausted``."""
+    """The condition's type in CamelCase, such as `Ready` or `BudgetExhausted`."""
 
     status: Literal["True", "False", "Unknown"]
     """Whether the condition holds."""
 
     observed_generation: Annotated[int, Field(ge=0)] | None = None
-    """The object's ``metadata.generation`` this condition was computed from."""
+    """The object's `metadata.generation` this condition was computed from."""
 
     last_transition_time: dt.datetime
     """When the status last changed."""

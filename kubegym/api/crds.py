@@ -1,6 +1,6 @@
 """CustomResourceDefinitions generated from the pydantic models.
 
-`kubegym crds --out DIR` writes them; the committed ``crds/`` folder and the
+`kubegym crds --out DIR` writes them; the committed `crds/` folder and the
 Helm chart's CRD templates are this module's output, and a test fails when
 they drift from the models. The JSON schema pydantic produces is turned into
 a Kubernetes *structural* schema: references inlined, nullable unions
@@ -128,12 +128,12 @@ KINDS: tuple[Kind, ...] = (
 
 
 def kind(name: str) -> Kind:
-    """The kind called ``name`` (``BenchmarkRun``, ``Task``, ``Trial``)."""
+    """The kind called `name` (`BenchmarkRun`, `Task`, `Trial`)."""
     return next(k for k in KINDS if k.name == name)
 
 
 def structural_schema(model: type[pydantic.BaseModel]) -> dict[str, Any]:
-    """The structural OpenAPI v3 schema of ``model``, as a CRD embeds it."""
+    """The structural OpenAPI v3 schema of `model`, as a CRD embeds it."""
     raw = model.model_json_schema(by_alias=True, mode="validation")
     defs = raw.pop("$defs", {})
     return cast(dict[str, Any], _convert(raw, defs))
@@ -197,7 +197,7 @@ def crd(k: Kind) -> dict[str, Any]:
 
 
 def render(k: Kind) -> str:
-    """The YAML text of one CRD, banner included: what ``crds/<plural>.yaml`` holds."""
+    """The YAML text of one CRD, banner included: what `crds/<plural>.yaml` holds."""
     body = yaml.safe_dump(crd(k), sort_keys=False, width=100, allow_unicode=True)
     return BANNER + body
 

@@ -36,19 +36,19 @@ class Problem:
     """One mistake in a run file, located as precisely as the YAML allows."""
 
     source: str
-    """The file name (or ``<string>``)."""
+    """The file name (or `<string>`)."""
 
     message: str
     """What is wrong."""
 
     field: str = ""
-    """The field path in the document, such as ``spec.agents[0].costLimitUsd``."""
+    """The field path in the document, such as `spec.agents[0].costLimitUsd`."""
 
     line: int | None = None
     """The 1-based line in the file."""
 
     obj: str = ""
-    """The object, as ``Kind/name``, when known."""
+    """The object, as `Kind/name`, when known."""
 
     hint: str | None = None
     """What to do instead, when there is a useful suggestion."""
@@ -65,7 +65,7 @@ class Problem:
 
 
 class RunFileError(ConfigError):
-    """A run file has one or more problems; ``problems`` lists them all."""
+    """A run file has one or more problems; `problems` lists them all."""
 
     def __init__(self, problems: Sequence[Problem]):
         self.problems = list(problems)
@@ -81,7 +81,7 @@ class RunFile:
     runs: list[_BenchmarkRun] = field(default_factory=list)
 
     def task(self, name: str) -> _Task | None:
-        """The Task called ``name`` in this file, if any."""
+        """The Task called `name` in this file, if any."""
         return next((t for t in self.tasks if t.name == name), None)
 
     @property
@@ -275,7 +275,7 @@ def _path(loc: Loc) -> str:
 
 
 def _line(node: yaml.Node, loc: Loc) -> int | None:
-    """The line of the deepest YAML node along ``loc`` (the parent's, for a missing field)."""
+    """The line of the deepest YAML node along `loc` (the parent's, for a missing field)."""
     current = node
     line = node.start_mark.line + 1
     for part in loc:
@@ -300,7 +300,7 @@ def _line(node: yaml.Node, loc: Loc) -> int | None:
 
 
 def _known_fields(model_cls: type[pydantic.BaseModel], loc: Loc) -> list[str]:
-    """The camelCase field names of the model found at ``loc`` below ``model_cls``."""
+    """The camelCase field names of the model found at `loc` below `model_cls`."""
     current: Any = model_cls
     for part in loc:
         if isinstance(part, int):
@@ -318,7 +318,7 @@ def _known_fields(model_cls: type[pydantic.BaseModel], loc: Loc) -> list[str]:
 
 
 def _unwrap(annotation: Any, container: type | None) -> Any:
-    """Strip Optional/Annotated (and one list level when ``container`` is list)."""
+    """Strip Optional/Annotated (and one list level when `container` is list)."""
     while True:
         origin = typing.get_origin(annotation)
         if origin is typing.Annotated:

@@ -41,7 +41,7 @@ class TaskSelection(Model):
     """A label selector over the Tasks in the namespace."""
 
     suite: DnsLabel | None = None
-    """A named suite of tasks, such as ``mlgym-bench``."""
+    """A named suite of tasks, such as `mlgym-bench`."""
 
 
 class Sampling(Model):
@@ -91,16 +91,16 @@ class Agent(Model):
     """The agent's name in results and leaderboards, unique within the run."""
 
     model: Annotated[str, Field(min_length=1)] | None = None
-    """A litellm model string, such as ``openai/gpt-4o`` or ``hosted_vllm/qwen``."""
+    """A litellm model string, such as `openai/gpt-4o` or `hosted_vllm/qwen`."""
 
     image: Annotated[str, Field(min_length=1)] | None = None
     """A container image of an external agent that speaks the sandbox API."""
 
     builtin: Literal["baseline", "replay"] | None = None
-    """A built-in agent that needs no network: ``baseline`` or ``replay``."""
+    """A built-in agent that needs no network: `baseline` or `replay`."""
 
     replay_path: str | None = None
-    """For ``builtin: replay``: a JSON-lines file of ``{"action": ...}`` to replay."""
+    """For `builtin: replay`: a JSON-lines file of `{"action": ...}` to replay."""
 
     sampling: Sampling = Field(default_factory=Sampling, json_schema_extra={"default": {}})
     """Sampling parameters for every model call."""
@@ -143,7 +143,7 @@ class RetryPolicy(Model):
     """The longest wait between attempts."""
 
     def delay(self, attempt: int) -> int:
-        """Seconds to wait before attempt ``attempt`` (the first retry is attempt 1)."""
+        """Seconds to wait before attempt `attempt` (the first retry is attempt 1)."""
         if attempt <= 0:
             return 0
         return int(min(self.backoff_seconds * 2 ** (attempt - 1), self.max_backoff_seconds))
@@ -177,7 +177,7 @@ class S3Store(Model):
     """The region, for AWS."""
 
     credentials_secret: DnsLabel | None = None
-    """A Secret with ``AWS_ACCESS_KEY_ID`` and ``AWS_SECRET_ACCESS_KEY``; the environment's credentials when absent."""
+    """A Secret with `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`; the environment's credentials when absent."""
 
 
 class LocalStore(Model):
@@ -234,10 +234,10 @@ class BenchmarkRunSpec(Model):
     """Scheduling and trial deadlines."""
 
     validation: Literal["heldout", "test"] = "heldout"
-    """``heldout`` scores validate on validation data; ``test`` on the test data, as MLGym did."""
+    """`heldout` scores validate on validation data; `test` on the test data, as MLGym did."""
 
     store: Store | None = None
-    """Where artifacts go; the operator's (or ``--out``'s) default when absent."""
+    """Where artifacts go; the operator's (or `--out`'s) default when absent."""
 
     ttl_seconds_after_finished: Annotated[int, Field(ge=0)] | None = None
     """Delete the run (and everything it owns) this long after it finishes."""
@@ -300,7 +300,7 @@ class BenchmarkRunStatus(Model):
     """Trials by state."""
 
     progress: str | None = None
-    """Finished over total trials, as ``done/total`` (a printer column)."""
+    """Finished over total trials, as `done/total` (a printer column)."""
 
     spent_usd: Annotated[float, Field(ge=0)] = 0.0
     """USD spent on model calls so far."""
@@ -331,13 +331,13 @@ class BenchmarkRunStatus(Model):
 
 
 class BenchmarkRun(Model):
-    """A BenchmarkRun object: ``kind: BenchmarkRun`` in a run file or on the cluster."""
+    """A BenchmarkRun object: `kind: BenchmarkRun` in a run file or on the cluster."""
 
     api_version: Literal["kubegym.io/v1alpha1"] = common.API_VERSION
-    """Always ``kubegym.io/v1alpha1``."""
+    """Always `kubegym.io/v1alpha1`."""
 
     kind: Literal["BenchmarkRun"] = "BenchmarkRun"
-    """Always ``BenchmarkRun``."""
+    """Always `BenchmarkRun`."""
 
     metadata: common.ObjectMeta
     """The run's name."""

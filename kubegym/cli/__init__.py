@@ -20,8 +20,14 @@ from kubegym import errors, log
 # or its help is shown.
 _COMMANDS: dict[str, tuple[str, str]] = {
     "aup": ("kubegym.cli.aup:aup", "Compute performance profiles and AUP from per-task scores."),
-    "crds": ("kubegym.cli.crds:crds", "Write the CustomResourceDefinitions generated from the models."),
-    "validate": ("kubegym.cli.validate:validate", "Check run files (Tasks, BenchmarkRuns) locally."),
+    "crds": (
+        "kubegym.cli.crds:crds",
+        "Write the CustomResourceDefinitions generated from the models.",
+    ),
+    "validate": (
+        "kubegym.cli.validate:validate",
+        "Check run files (Tasks, BenchmarkRuns) locally.",
+    ),
 }
 
 
