@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # Rebuild the venv when the dependencies change.
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: quickstart test lint crds clean
+.PHONY: quickstart test lint crds docs clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "kubegym needs Python >= 3.11")'
@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 
 quickstart: $(STAMP)
 	$(BIN)/kubegym validate examples/toy-run.yaml
-	$(BIN)/kubegym aup examples/mlgym-published-scores.csv
+	$(BIN)/kubegym aup examples/mlgym-bench-scores.csv
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -q
@@ -31,6 +31,9 @@ lint: $(STAMP)
 
 crds: $(STAMP)
 	$(BIN)/kubegym crds --out crds
+
+docs: $(STAMP)
+	$(BIN)/python -m kubegym.reference docs/reference
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
