@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,13 +16,26 @@ def run_python(code: str, cwd: Path) -> str:
 
 
 def test_operator_folder_never_shadows_the_standard_library(repo: Path) -> None:
-    # Run from the repository root, where a top-level `operator/` folder sits.
+    # `python -m` puts the current folder first on sys.path before runpy imports
+    # `collections`, which imports `operator`; -S keeps site from importing it earlier.
+    # A regular package at ./operator would break every `python -m …` run here.
+    result = subprocess.run(
+        [sys.executable, "-S", "-m", "json.tool", "--help"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert not (repo / "operator" / "__init__.py").exists()
+
+
+def test_the_card_folders_import_under_kubegym(repo: Path) -> None:
     out = run_python(
-        "import operator, kubegym.operator, kubegym.agent_runner;"
-        "print(operator.itemgetter(1)([0, 7]), kubegym.operator.__name__)",
+        "import operator, kubegym.operator.labels as labels, kubegym.agent_runner;"
+        "print(operator.itemgetter(1)([0, 7]), labels.RUN)",
         cwd=repo,
     )
-    assert out == "7 kubegym.operator"
+    assert out == "7 kubegym.io/run"
 
 
 def test_the_cli_does_not_import_heavy_parts(repo: Path) -> None:
@@ -53,18 +67,29 @@ def test_help_lists_every_command(repo: Path) -> None:
         assert sub.exit_code == 0, (name, sub.output)
 
 
-def test_the_wheel_holds_every_package(repo: Path, tmp_path: Path) -> None:
-    # pyproject.toml lists packages explicitly (the folders are mapped under `kubegym`);
-    # a package folder missing from that list would vanish from the image.
+def test_the_wheel_holds_every_module(repo: Path, tmp_path: Path) -> None:
+    # pyproject.toml lists packages explicitly (and two of them come in through
+    # symlinks); a module missing from the wheel would vanish from the image.
+    # Build from a clean copy, so a stale build/ folder cannot hide a miss.
+    import shutil
     import zipfile
 
+    source = tmp_path / "src"
+    shutil.copytree(
+        repo,
+        source,
+        symlinks=True,
+        ignore=shutil.ignore_patterns(
+            ".venv", ".git", "build", "*.egg-info", "__pycache__", "tests"
+        ),
+    )
     subprocess.run(
         [
             sys.executable,
             "-m",
             "pip",
             "wheel",
-            str(repo),
+            str(source),
             "--no-deps",
             "--no-build-isolation",
             "--quiet",
@@ -76,18 +101,14 @@ def test_the_wheel_holds_every_package(repo: Path, tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     (wheel,) = tmp_path.glob("kubegym-*.whl")
-    shipped = {name for name in zipfile.ZipFile(wheel).namelist() if name.endswith("__init__.py")}
-    roots = {
-        "kubegym": "kubegym",
-        "operator": "kubegym/operator",
-        "agent_runner": "kubegym/agent_runner",
-    }
+    shipped = set(zipfile.ZipFile(wheel).namelist())
     expected = {
-        f"{target}/{init.parent.relative_to(repo / folder).as_posix()}/__init__.py".replace(
-            "/./", "/"
-        )
-        for folder, target in roots.items()
-        for init in (repo / folder).rglob("__init__.py")
+        (Path(folder) / name).relative_to(repo).as_posix()
+        for folder, _, names in os.walk(repo / "kubegym", followlinks=True)  # through the symlinks
+        for name in names
+        if name.endswith(".py")
     }
-    assert expected <= shipped, expected - shipped
-    assert "kubegym/py.typed" in zipfile.ZipFile(wheel).namelist()
+    assert expected, "found no modules"
+    assert expected <= shipped, sorted(expected - shipped)
+    assert {"kubegym/py.typed", "kubegym/operator/labels.py"} <= shipped
+    assert "kubegym/operator/__init__.py" not in shipped
