@@ -38,7 +38,9 @@ MANAGED_BY: Final = "app.kubernetes.io/managed-by"
 """Set to `kubegym` on everything the operator creates."""
 
 
-def for_trial(run: str, trial: str, task: str, agent: str, seed: int, attempt: int) -> dict[str, str]:
+def for_trial(
+    run: str, trial: str, task: str, agent: str, seed: int, attempt: int
+) -> dict[str, str]:
     """The labels every object of one trial attempt carries."""
     return {
         RUN: run,
