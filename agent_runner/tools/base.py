@@ -1,0 +1,402 @@
+"""What every agent tool is made of: its checked definition, its context, state and result.
+
+A tool module (``open_file.py``, ``edit.py``…) defines one `Command` (the text the model reads)
+and registers a function with `tool`; `kubegym.agent_runner.tools` imports every tool module and
+turns the action text of a model reply into a call. The environment owns one `ToolState` per
+trial and builds a `ToolContext` around it for each step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import keyword
+import re
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+import pydantic
+
+from kubegym import _registry
+from kubegym.sandbox import protocol
+
+EXIT_OK = 0
+"""The tool did what was asked."""
+
+EXIT_FAILED = 1
+"""The tool ran but the answer is negative: nothing matched, no such file, an edit rejected."""
+
+EXIT_USAGE = 2
+"""The action could not be understood: wrong or missing arguments. The usage line is shown."""
+
+EXIT_BLOCKED = 126
+"""The command was refused before it ran (an interactive program, a disabled tool)."""
+
+EXIT_TIMEOUT = 124
+"""The command ran past its timeout and was killed."""
+
+_NAME = re.compile(r"^[a-z][a-z_]*$")
+_PLACEHOLDER = re.compile(r"<([^<>\s]*)>")
+
+
+class Argument(pydantic.BaseModel):
+    """One argument of a command, as the model reads it in the command list."""
+
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    """Its name, as it appears between angle brackets in the signature."""
+
+    type: Literal["string", "integer"] = "string"
+    """What the value must be; integers are checked before the tool runs."""
+
+    description: str = pydantic.Field(min_length=1)
+    """What the argument means, in words for the model."""
+
+    required: bool = True
+    """Whether the model must give it; optional ones appear as ``[<name>]`` in the signature."""
+
+    rest_of_line: bool = False
+    """The argument takes the whole rest of the first line (quotes optional): free text."""
+
+    block: bool = False
+    """The argument is the lines after the first one, up to the command's ``end_name`` line."""
+
+    @pydantic.field_validator("name")
+    @classmethod
+    def _identifier(cls, name: str) -> str:
+        if not name.isidentifier() or keyword.iskeyword(name):
+            raise ValueError(f"argument name {name!r} is not a Python identifier")
+        return name
+
+    @pydantic.model_validator(mode="after")
+    def _one_shape(self) -> Argument:
+        if (self.block or self.rest_of_line) and self.type != "string":
+            raise ValueError(f"{self.name}: a block or rest-of-line argument is a string")
+        if self.block and self.rest_of_line:
+            raise ValueError(f"{self.name}: an argument is a block or rest of line, not both")
+        return self
+
+
+class Command(pydantic.BaseModel):
+    """A command's definition: its signature, docstring and arguments, checked when built.
+
+    The checks catch a definition that would mislead the model: duplicate argument names, a
+    required argument after an optional one, a signature that does not name exactly the
+    arguments (in order, optional ones in brackets), a block argument without its end line.
+    """
+
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    """The word the model types; lower case and underscores (as agent specs name tools)."""
+
+    signature: str
+    """How to call it: ``open <path> [<line_number>]``; a block command adds two lines."""
+
+    docstring: str = pydantic.Field(min_length=1)
+    """What it does, for the model. ``{window}`` is replaced by the editor's window size."""
+
+    arguments: tuple[Argument, ...] = ()
+    """Its arguments, in the order of the signature."""
+
+    end_name: str | None = None
+    """For a block command: the line that ends the block (``end_of_edit``)."""
+
+    @pydantic.model_validator(mode="after")
+    def _check(self) -> Command:
+        if not _NAME.match(self.name):
+            raise ValueError(f"command name {self.name!r} must match {_NAME.pattern}")
+        names = [argument.name for argument in self.arguments]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"{self.name}: duplicate argument names {duplicates}")
+        seen_optional = False
+        for argument in self.arguments:
+            if argument.required and seen_optional:
+                raise ValueError(
+                    f"{self.name}: required argument {argument.name!r} follows an optional one"
+                )
+            seen_optional = seen_optional or not argument.required
+        self._check_signature()
+        return self
+
+    def _check_signature(self) -> None:
+        lines = self.signature.split("\n")
+        head = lines[0].split()
+        if not head or head[0] != self.name:
+            raise ValueError(f"{self.name}: the signature must start with the command's name")
+        blocks = [argument for argument in self.arguments if argument.block]
+        inline = [argument for argument in self.arguments if not argument.block]
+        if self.end_name is None:
+            if blocks or len(lines) != 1:
+                raise ValueError(
+                    f"{self.name}: a block argument or a multi-line signature needs end_name"
+                )
+        else:
+            if len(blocks) != 1 or self.arguments[-1] is not blocks[0] or not blocks[0].required:
+                raise ValueError(
+                    f"{self.name}: end_name needs exactly one block argument, the last and required"
+                )
+            if lines[1:] != [f"<{blocks[0].name}>", self.end_name]:
+                raise ValueError(
+                    f"{self.name}: a block signature's last two lines must be "
+                    f"'<{blocks[0].name}>' and {self.end_name!r}"
+                )
+        placed = _PLACEHOLDER.findall(" ".join(head[1:]))
+        if placed != [argument.name for argument in inline]:
+            raise ValueError(
+                f"{self.name}: the signature names {placed}, the arguments are "
+                f"{[argument.name for argument in inline]} (same names, same order)"
+            )
+        for token in head[1:]:
+            names = _PLACEHOLDER.findall(token)
+            optional = token.startswith("[") and token.endswith("]")
+            for name in names:
+                argument = next(a for a in inline if a.name == name)
+                if argument.required == optional:
+                    state = "required" if argument.required else "optional"
+                    raise ValueError(
+                        f"{self.name}: {name!r} is {state} but written {token!r} in the signature"
+                    )
+        rest = [argument for argument in inline if argument.rest_of_line]
+        if rest and inline != rest:
+            raise ValueError(
+                f"{self.name}: a rest-of-line argument must be the only one on the line"
+            )
+
+    @property
+    def usage(self) -> str:
+        """The signature's first line, for usage messages."""
+        return "Usage: " + self.signature.split("\n")[0]
+
+    def doc(self, window: int) -> str:
+        """The command's entry in the prompt's command list."""
+        text = self.docstring.replace("{window}", str(window))
+        lines = [self.signature, _indent(text)]
+        for argument in self.arguments:
+            need = "required" if argument.required else "optional"
+            lines.append(f"    <{argument.name}> ({argument.type}, {need}): {argument.description}")
+        return "\n".join(lines)
+
+    def function_schema(self, window: int) -> dict[str, Any]:
+        """The command as a function-calling tool in OpenAI's format (same text as `doc`)."""
+        properties = {
+            argument.name: {"type": argument.type, "description": argument.description}
+            for argument in self.arguments
+        }
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.docstring.replace("{window}", str(window)),
+                "parameters": {
+                    "type": "object",
+                    "properties": properties,
+                    "required": [a.name for a in self.arguments if a.required],
+                },
+            },
+        }
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line if line else "" for line in text.strip().splitlines())
+
+
+@dataclasses.dataclass(frozen=True)
+class ToolResult:
+    """What a tool returns: an exit code and a short text written for the model."""
+
+    output: str
+    exit_code: int
+    tool: str = ""
+    """The tool that ran (``bash`` for a shell command); set by `run_action`."""
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == EXIT_OK
+
+
+@dataclasses.dataclass
+class ToolState:
+    """A trial's tool state: the editor's window and the agent's notes. Serializable.
+
+    The environment keeps one per trial and records `to_dict` in the trajectory.
+    """
+
+    open_file: str | None = None
+    """The open file's absolute path inside the sandbox."""
+
+    first_line: int = 1
+    """The first line the editor's window shows (1-based)."""
+
+    memory: list[str] = dataclasses.field(default_factory=list)
+    """The notes written with ``memory_write``, oldest first."""
+
+    scrolls_in_a_row: int = 0
+    """How many scroll commands ran back to back (a warning follows a long streak)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ToolState:
+        fields = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in fields})
+
+
+@dataclasses.dataclass(frozen=True)
+class Guardrail:
+    """A command the sandbox refuses, and what to say instead.
+
+    ``pattern`` is a regular expression searched in each simple command of the action, written
+    as its words joined by single spaces (``git commit -am msg``).
+    """
+
+    pattern: str
+    message: str
+
+
+DEFAULT_GUARDRAILS: tuple[Guardrail, ...] = (
+    Guardrail(
+        r"^(vi|vim|nvim|nano|emacs|pico|ed)( |$)",
+        "Interactive editors cannot run here. Use `open`, `edit`, `insert` and `create` to change files.",
+    ),
+    Guardrail(
+        r"^(less|more|most|man)( |$)",
+        "Pagers cannot run here. Use `open <file>`, `head`, `tail` or `grep` to read files.",
+    ),
+    Guardrail(
+        r"^(top|htop|watch|nvtop)( |$)",
+        "Full-screen monitors cannot run here. Run a one-shot command instead, such as `ps aux` or `nvidia-smi`.",
+    ),
+    Guardrail(
+        r"^(python[0-9.]*|ipython|bash|sh|zsh|/bin/bash|/bin/sh|node|R)$",
+        "An interactive interpreter cannot run here. Write a script and run it (`python train.py`), or pass code with `python -c '...'`.",
+    ),
+    Guardrail(
+        r"^git commit(?!.* (-[a-zA-Z]*[mF]|--message|--file|--no-edit)( |=|$))",
+        '`git commit` would open an editor. Pass the message with `git commit -m "message"`.',
+    ),
+    Guardrail(r"^(exit|logout)( |$)", "The shell must stay open. To end the task, use `submit`."),
+    Guardrail(r"^su( |$)", "Switching users is not possible here."),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class ToolConfig:
+    """How the tools behave; one per agent. The defaults follow MLGym's."""
+
+    window: int = 100
+    """How many lines the editor shows at a time."""
+
+    overlap: int = 2
+    """How many lines a scroll keeps from the previous window."""
+
+    command_timeout_s: float | None = None
+    """The timeout of a shell command; None leaves the sandbox's default (the task's limit)."""
+
+    max_results: int = 100
+    """The most files or lines a search lists before asking to narrow it down."""
+
+    max_open_bytes: int = 2_000_000
+    """The largest file ``open`` shows; bigger ones are read with head, tail or grep."""
+
+    scroll_warning_after: int = 3
+    """After this many scrolls in a row, suggest ``search_file`` or ``goto``."""
+
+    guardrails: tuple[Guardrail, ...] = DEFAULT_GUARDRAILS
+    """The commands refused before they run."""
+
+    literature_url: str | None = None
+    """Semantic Scholar's base URL; $KUBEGYM_SEMANTIC_SCHOLAR_URL or the public API when None."""
+
+    literature_timeout_s: float = 5.0
+    """How long a literature search may wait for the service."""
+
+    literature_results: int = 10
+    """How many papers a literature search lists."""
+
+
+Evaluate = Callable[[Literal["validate", "submit"]], ToolResult]
+"""The environment's scorer: runs validate or submit and returns the model-facing result."""
+
+
+@dataclasses.dataclass
+class ToolContext:
+    """Everything a tool may touch during one step."""
+
+    sandbox: protocol.Sandbox
+    state: ToolState
+    config: ToolConfig = dataclasses.field(default_factory=ToolConfig)
+    evaluate: Evaluate | None = None
+    """Scores the artifact (validate and submit); owned by the environment."""
+
+    enabled: frozenset[str] | None = None
+    """The tools this agent may use; every registered tool when None."""
+
+
+class Arguments:
+    """The parsed, type-checked arguments of one call, with typed accessors."""
+
+    def __init__(self, values: Mapping[str, str | int | None]) -> None:
+        self.values = dict(values)
+
+    def text(self, name: str) -> str:
+        value = self.values[name]
+        assert isinstance(value, str), name
+        return value
+
+    def optional_text(self, name: str) -> str | None:
+        value = self.values.get(name)
+        assert value is None or isinstance(value, str), name
+        return value
+
+    def number(self, name: str) -> int:
+        value = self.values[name]
+        assert isinstance(value, int), name
+        return value
+
+    def optional_number(self, name: str) -> int | None:
+        value = self.values.get(name)
+        assert value is None or isinstance(value, int), name
+        return value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Arguments) and other.values == self.values
+
+    def __repr__(self) -> str:
+        return f"Arguments({self.values!r})"
+
+
+Run = Callable[[ToolContext, Arguments], ToolResult]
+
+
+@dataclasses.dataclass(frozen=True)
+class Tool:
+    """A registered tool: its definition (the prompt text) and the function that runs it."""
+
+    command: Command
+    run: Run
+
+    @property
+    def name(self) -> str:
+        return self.command.name
+
+
+TOOLS: _registry.Registry[Tool] = _registry.Registry("tool", field="spec.agents[].tools")
+"""Every tool the model may be shown, by name, in prompt order."""
+
+
+def tool(command: Command) -> Callable[[Run], Run]:
+    """Register the decorated function as the tool that runs ``command``."""
+
+    def decorate(run: Run) -> Run:
+        TOOLS.add(command.name, Tool(command, run))
+        return run
+
+    return decorate
+
+
+def usage_error(command: Command, message: str) -> ToolResult:
+    """A bad-arguments answer: what is wrong, then the usage line."""
+    return ToolResult(f"Error: {message}\n{command.usage}", EXIT_USAGE, command.name)
