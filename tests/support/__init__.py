@@ -1,0 +1,1 @@
+"""Helpers shared by test folders: real local servers that stand in for outside services."""
