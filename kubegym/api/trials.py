@@ -27,6 +27,7 @@ ExitReason = Literal[
     "cost_limit",
     "wall_time",
     "format_error",
+    "context_window",
     "eval_error",
     "agent_error",
     "infra_error",

@@ -138,3 +138,11 @@ def test_conditions_have_the_metav1_shape() -> None:
         }
     )
     assert cond.to_wire()["lastTransitionTime"] == "2026-01-01T00:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("quantity", "value"),
+    [("500m", 0.5), ("2", 2.0), ("1.5", 1.5), ("2Gi", 2 * 2**30), ("16M", 16e6), ("1e3", 1000.0)],
+)
+def test_quantities_parse_to_numbers(quantity: str, value: float) -> None:
+    assert common.parse_quantity(quantity) == value

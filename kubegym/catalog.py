@@ -1,0 +1,137 @@
+"""Finding Tasks: in the run file, in task folders on a search path, by name, label or suite.
+
+A `TaskBundle` is a Task together with the folder its relative paths (starter
+code, evaluation script, data) are resolved against. The local runner and
+`kubegym tasks` find tasks through here; on a cluster, Tasks are objects in
+the namespace instead.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from kubegym.api import common, documents, runs, tasks
+from kubegym.errors import ConfigError
+
+TASK_FILE = "task.yaml"
+SUITES_DIR = "suites"
+
+
+@dataclass(frozen=True)
+class TaskBundle:
+    """A Task and the folder its relative paths are resolved against."""
+
+    task: tasks.Task
+    root: Path
+
+    @property
+    def name(self) -> str:
+        return self.task.name
+
+    def resolve(self, relative: str) -> Path:
+        """An absolute path for a path in the task's spec."""
+        path = Path(relative)
+        return path if path.is_absolute() else (self.root / path).resolve()
+
+
+def search_path(run_dir: Path | None = None) -> list[Path]:
+    """Where task folders are looked for, in order.
+
+    ``$KUBEGYM_TASK_PATH`` (folders separated by ``:``), the run file's
+    ``tasks/`` folder, and the repository's ``task_images/`` in a source checkout.
+    """
+    folders = [Path(p) for p in os.environ.get("KUBEGYM_TASK_PATH", "").split(os.pathsep) if p]
+    if run_dir is not None:
+        folders.append(run_dir / "tasks")
+    checkout = Path(__file__).resolve().parent.parent / "task_images"
+    if checkout.is_dir():
+        folders.append(checkout)
+    return [f for f in folders if f.is_dir()]
+
+
+def discover(folders: Iterable[Path]) -> dict[str, TaskBundle]:
+    """Every task in ``folders`` (each ``<folder>/<task>/task.yaml``), first one wins per name.
+
+    Raises:
+        RunFileError: a task file is malformed.
+    """
+    found: dict[str, TaskBundle] = {}
+    for folder in folders:
+        for task_file in sorted(folder.glob(f"*/{TASK_FILE}")):
+            run_file = documents.load_run_file(task_file)
+            for task in run_file.tasks:
+                found.setdefault(task.name, TaskBundle(task, task_file.parent.resolve()))
+    return found
+
+
+def select(
+    selection: runs.TaskSelection,
+    run_file: documents.RunFile,
+    run_dir: Path,
+    folders: Sequence[Path] | None = None,
+) -> list[TaskBundle]:
+    """The tasks a BenchmarkRun asks for, in a stable order.
+
+    Tasks written in the run file come first and win over task folders of the
+    same name.
+
+    Raises:
+        ConfigError: a named task or suite is not found, or a selector matches nothing.
+    """
+    known = {t.name: TaskBundle(t, run_dir.resolve()) for t in run_file.tasks}
+    for name, bundle in discover(folders if folders is not None else search_path(run_dir)).items():
+        known.setdefault(name, bundle)
+    if selection.names is not None:
+        names = list(selection.names)
+    elif selection.suite is not None:
+        names = _suite(selection.suite, folders if folders is not None else search_path(run_dir))
+    else:
+        assert selection.selector is not None
+        names = sorted(n for n, b in known.items() if _matches(selection.selector, b.task))
+        if not names:
+            raise ConfigError("the label selector matches no task", field="spec.tasks.selector")
+    missing = [n for n in names if n not in known]
+    if missing:
+        raise ConfigError(
+            f"unknown task(s): {', '.join(missing)}",
+            field="spec.tasks",
+            hint=f"known tasks: {', '.join(sorted(known)) or 'none'}; "
+            "put the Task in the run file or a task folder on KUBEGYM_TASK_PATH",
+        )
+    return [known[n] for n in names]
+
+
+def _suite(name: str, folders: Sequence[Path]) -> list[str]:
+    for folder in folders:
+        path = folder / SUITES_DIR / f"{name}.yaml"
+        if path.is_file():
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            names = data.get("tasks")
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise ConfigError(f"{path}: a suite file needs `tasks:`, a list of task names")
+            return names
+    raise ConfigError(f"unknown suite {name!r}", field="spec.tasks.suite")
+
+
+def _matches(selector: common.LabelSelector, task: tasks.Task) -> bool:
+    labels = task.metadata.labels or {}
+    if any(labels.get(k) != v for k, v in (selector.match_labels or {}).items()):
+        return False
+    for expr in selector.match_expressions or []:
+        present = expr.key in labels
+        value = labels.get(expr.key)
+        values = expr.values or []
+        ok = {
+            "In": present and value in values,
+            "NotIn": not present or value not in values,
+            "Exists": present,
+            "DoesNotExist": not present,
+        }[expr.operator]
+        if not ok:
+            return False
+    return True
