@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # Rebuild the venv when the dependencies change.
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: quickstart test lint crds docs clean
+.PHONY: quickstart test lint crds docs system-deps clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "kubegym needs Python >= 3.11")'
@@ -17,16 +17,26 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	rm -f $(VENV)/.installed-* && touch $@
 
-quickstart: $(STAMP)
-	$(BIN)/kubegym validate examples/toy-run.yaml
-	$(BIN)/kubegym aup examples/mlgym-bench-scores.csv
+# bubblewrap isolates local sandboxes (Debian/Ubuntu: bubblewrap; Fedora: bubblewrap).
+system-deps:
+	@command -v bwrap >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && apt-get install -y -qq bubblewrap; \
+	  elif command -v sudo >/dev/null && command -v apt-get >/dev/null; then \
+	    sudo apt-get install -y -qq bubblewrap; \
+	  else \
+	    echo "kubegym needs bubblewrap: install it (apt-get install bubblewrap, dnf install bubblewrap)"; exit 1; \
+	  fi; }
 
-test: $(STAMP) lint
+quickstart: $(STAMP) system-deps
+	$(BIN)/kubegym run examples/quickstart.yaml
+
+test: $(STAMP) system-deps lint
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check kubegym operator agent_runner tests
-	$(BIN)/ruff format --check kubegym operator agent_runner tests
+	$(BIN)/ruff check kubegym operator agent_runner tests bench
+	$(BIN)/ruff format --check kubegym operator agent_runner tests bench
 	$(BIN)/mypy
 
 crds: $(STAMP)

@@ -14,6 +14,7 @@ import datetime as dt
 import email.utils
 import functools
 import importlib
+import logging
 import os
 import random
 import re
@@ -125,6 +126,10 @@ def _litellm() -> Any:
     # import would make mypy analyse all of it. Its API is used as Any here.
     litellm: Any = importlib.import_module("litellm")
     litellm.suppress_debug_info = True  # no "Give Feedback / Get Help" banners on stdout
+    # litellm logs every call at INFO through handlers of its own that write to stdout,
+    # which would corrupt `kubegym run --json`; our own debug logs say the same.
+    for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     return litellm
 
 
@@ -183,6 +188,18 @@ class ModelClient:
         self._rng = rng
         self._warned_unpriced = False
         self._log = log.bind(agent=agent.name, model=agent.model)
+
+    def check_provider(self) -> None:
+        """Fail now, before any trial starts, when litellm cannot route the model.
+
+        Raises:
+            kubegym.errors.ConfigError: litellm does not know the model's provider.
+        """
+        litellm = _litellm()
+        try:
+            litellm.get_llm_provider(model=self.model, api_base=self.agent.api_base)
+        except Exception as exc:
+            raise self._permanent(litellm, exc) from None
 
     def complete(self, messages: list[dict[str, Any]]) -> ModelReply:
         """Send `messages` and return the model's reply, retrying transient errors.

@@ -24,6 +24,10 @@ _COMMANDS: dict[str, tuple[str, str]] = {
         "kubegym.cli.crds:crds",
         "Write the CustomResourceDefinitions generated from the models.",
     ),
+    "run": (
+        "kubegym.cli.run:run",
+        "Run a BenchmarkRun on this machine (resumable), ending with the leaderboard.",
+    ),
     "validate": (
         "kubegym.cli.validate:validate",
         "Check run files (Tasks, BenchmarkRuns) locally.",

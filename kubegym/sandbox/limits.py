@@ -67,23 +67,34 @@ class Cgroup:
 
     def memory_exceeded(self) -> bool | None:
         """Whether the memory limit killed a process (None: no memory controller here)."""
+        count = self.memory_kills()
+        return None if count is None else count > 0
+
+    def memory_kills(self) -> int | None:
+        """How many times the memory limit was hit (OOM kills, or failed charges on old
+        kernels); None when no memory controller is here. It only grows."""
         path = self.dirs.get("memory")
         if path is None:
             return None
         if self.version == 2:
             events = _read_counters(path / "memory.events")
-            return events.get("oom_kill", 0) > 0 or events.get("oom", 0) > 0
+            return max(events.get("oom_kill", 0), events.get("oom", 0))
         control = _read_counters(path / "memory.oom_control")
         if "oom_kill" in control:  # Linux >= 4.13
-            return control["oom_kill"] > 0 or control.get("under_oom", 0) > 0
-        return _read_int(path / "memory.failcnt") > 0
+            return control["oom_kill"] + control.get("under_oom", 0)
+        return _read_int(path / "memory.failcnt")
 
     def pids_exceeded(self) -> bool | None:
         """Whether a fork failed at the pids limit (None: no pids controller here)."""
+        count = self.pids_refusals()
+        return None if count is None else count > 0
+
+    def pids_refusals(self) -> int | None:
+        """How many forks the pids limit refused (None: no pids controller here). It only grows."""
         path = self.dirs.get("pids")
         if path is None:
             return None
-        return _read_counters(path / "pids.events").get("max", 0) > 0
+        return _read_counters(path / "pids.events").get("max", 0)
 
     def kill_all(self, timeout: float = 5.0) -> None:
         """SIGKILL every process in the cgroup until it is empty (or ``timeout`` passes)."""

@@ -1,0 +1,232 @@
+"""The agents that act in a research environment: a litellm model, the baseline, a replay.
+
+Each turns the environment's latest observation into the next action. The
+agent loop (`kubegym.agent_runner.loop`) drives them all the same way, so they
+are scored and limited alike. `make_agent` builds one from its spec in a run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from kubegym.api import runs
+from kubegym.errors import ConfigError
+
+# How many times a malformed model reply is re-asked before the trial ends with format_error.
+FORMAT_RETRIES = 2
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The next action, and what choosing it cost."""
+
+    action: str
+    thought: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    format_errors: int = 0
+
+
+class FormatFailure(Exception):
+    """The model kept replying in the wrong format; the trial ends with format_error."""
+
+    def __init__(self, message: str, decision: Decision):
+        super().__init__(message)
+        self.decision = decision
+
+
+class ContextExhausted(Exception):
+    """The conversation no longer fits the model's context window."""
+
+    def __init__(self, message: str, decision: Decision):
+        super().__init__(message)
+        self.decision = decision
+
+
+class Agent(Protocol):
+    """Anything that picks actions for a trial."""
+
+    name: str
+
+    def start(self, task_message: str, system_prompt: str) -> None:
+        """Begin a trial with the task's message and the system prompt."""
+        ...
+
+    def act(self, observation: str | None) -> Decision:
+        """The next action, given the last observation (None before the first step)."""
+        ...
+
+
+class BaselineAgent:
+    """Runs the starter code's baseline command unchanged, then submits (needs no network)."""
+
+    def __init__(self, name: str, baseline_command: str | None):
+        self.name = name
+        self._actions = [baseline_command] if baseline_command else []
+        self._next = 0
+
+    def start(self, task_message: str, system_prompt: str) -> None:
+        self._next = 0
+
+    def act(self, observation: str | None) -> Decision:
+        if self._next < len(self._actions):
+            self._next += 1
+            return Decision(self._actions[self._next - 1], thought="Run the baseline as it is.")
+        return Decision("submit", thought="Submit the baseline's artifact.")
+
+
+class ReplayAgent:
+    """Replays recorded actions (JSON lines ``{"action": ...}``), then submits: for demos and tests."""
+
+    def __init__(self, name: str, actions: Sequence[str]):
+        self.name = name
+        self._actions = list(actions)
+        self._next = 0
+
+    @classmethod
+    def from_file(cls, name: str, path: Path) -> ReplayAgent:
+        """Read a replay file: one JSON object per line with an ``action`` (and optional ``thought``).
+
+        Raises:
+            ConfigError: the file is missing or a line is malformed.
+        """
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise ConfigError(f"cannot read the replay file {path}: {exc.strerror}") from exc
+        actions = []
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+                actions.append(str(entry["action"]))
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise ConfigError(
+                    f'{path}:{number}: each line must be a JSON object like {{"action": "..."}}'
+                ) from None
+        return cls(name, actions)
+
+    def start(self, task_message: str, system_prompt: str) -> None:
+        self._next = 0
+
+    def act(self, observation: str | None) -> Decision:
+        if self._next < len(self._actions):
+            self._next += 1
+            return Decision(self._actions[self._next - 1], thought="Replayed.")
+        return Decision("submit", thought="The replay is over: submit.")
+
+
+@dataclass
+class _Turn:
+    action_message: str
+    observation: str | None = None
+
+
+class ModelAgent:
+    """MLGym's agent: a model behind litellm, a thought and one command per reply.
+
+    The model sees the system prompt, the task message, and the last
+    ``history_window`` turns (its replies and their observations); older turns
+    are dropped, as MLGym's history processor does.
+    """
+
+    def __init__(self, spec: runs.Agent, client: Any | None = None, seed: int | None = None):
+        from kubegym.agent_runner import models
+
+        self.name = spec.name
+        self.spec = spec
+        self.client = client if client is not None else models.ModelClient(spec, seed=seed)
+        self._system = ""
+        self._task = ""
+        self._turns: list[_Turn] = []
+
+    def start(self, task_message: str, system_prompt: str) -> None:
+        self._system = system_prompt
+        self._task = task_message
+        self._turns = []
+
+    def messages(self) -> list[dict[str, str]]:
+        """The conversation the model sees for its next reply."""
+        out = [
+            {"role": "system", "content": self._system},
+            {"role": "user", "content": self._task},
+        ]
+        for turn in self._turns[-self.spec.history_window :]:
+            out.append({"role": "assistant", "content": turn.action_message})
+            if turn.observation is not None:
+                out.append({"role": "user", "content": turn.observation})
+        return out
+
+    def act(self, observation: str | None) -> Decision:
+        from kubegym.agent_runner import models, parsing
+
+        if observation is not None and self._turns:
+            self._turns[-1].observation = observation
+        prompt_tokens = completion_tokens = 0
+        cost = 0.0
+        extra: list[dict[str, str]] = []
+        for attempt in range(FORMAT_RETRIES + 1):
+            try:
+                reply = self.client.complete(self.messages() + extra)
+            except models.ContextWindowExceeded as exc:
+                raise ContextExhausted(
+                    str(exc), Decision("", "", prompt_tokens, completion_tokens, cost, attempt)
+                ) from exc
+            prompt_tokens += reply.prompt_tokens
+            completion_tokens += reply.completion_tokens
+            cost += reply.cost_usd
+            try:
+                parsed = parsing.parse_reply(reply.text)
+            except parsing.FormatError as exc:
+                extra = [
+                    {"role": "assistant", "content": reply.text},
+                    {"role": "user", "content": parsing.reask_message(exc)},
+                ]
+                continue
+            self._turns.append(_Turn(reply.text))
+            return Decision(
+                parsed.action, parsed.thought, prompt_tokens, completion_tokens, cost, attempt
+            )
+        raise FormatFailure(
+            f"the model replied in the wrong format {FORMAT_RETRIES + 1} times",
+            Decision("", "", prompt_tokens, completion_tokens, cost, FORMAT_RETRIES + 1),
+        )
+
+
+def make_agent(
+    spec: runs.Agent,
+    *,
+    task: str,
+    run_dir: Path,
+    baseline_command: str | None,
+    seed: int | None = None,
+) -> Agent:
+    """The agent a run's spec asks for, for one trial of ``task``.
+
+    A replay agent's ``replayPath`` is a file of actions, or a folder holding one
+    ``<task>.jsonl`` per task.
+
+    Raises:
+        ConfigError: an external-image agent (cluster only) or a bad replay file.
+    """
+    if spec.builtin == "baseline":
+        return BaselineAgent(spec.name, baseline_command)
+    if spec.builtin == "replay":
+        assert spec.replay_path is not None
+        path = Path(spec.replay_path)
+        path = path if path.is_absolute() else run_dir / path
+        if path.is_dir():
+            path = path / f"{task}.jsonl"
+        return ReplayAgent.from_file(spec.name, path)
+    if spec.image is not None:
+        raise ConfigError(
+            f"agent {spec.name} is an external image ({spec.image}); it runs on a cluster only",
+            field=f"spec.agents[{spec.name}].image",
+        )
+    return ModelAgent(spec, seed=seed)

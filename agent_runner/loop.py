@@ -1,0 +1,188 @@
+"""The agent loop: one trial from the task prompt to the final score, within its limits.
+
+Drives any agent (`kubegym.agent_runner.agents`) through a research
+environment (`kubegym.env.ResearchEnv`), records every step, and ends with a
+submission: the agent's own, or an automatic one when a limit (steps, cost,
+wall time), the context window or the reply format stops it. Called by the
+local runner for each trial, and by the agent pod's entrypoint on a cluster.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from kubegym.agent_runner import agents, trajectory
+from kubegym.api import trials
+
+log = structlog.get_logger()
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How far one trial may go."""
+
+    max_steps: int
+    cost_limit_usd: float
+    wall_time_seconds: float
+
+
+@dataclass
+class _Totals:
+    steps: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+
+    def add(self, decision: agents.Decision) -> None:
+        self.prompt_tokens += decision.prompt_tokens
+        self.completion_tokens += decision.completion_tokens
+        self.cost_usd += decision.cost_usd
+
+
+def run_trial(
+    env: Any,
+    agent: agents.Agent,
+    *,
+    task: str,
+    seed: int,
+    trial_id: str,
+    limits: Limits,
+    recorder: trajectory.Recorder,
+    attempt: int = 0,
+    reset_options: Mapping[str, Any] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> trajectory.Results:
+    """Run one trial to its end and return its results; every step goes to ``recorder``.
+
+    Args:
+        env: a `kubegym.env.ResearchEnv` (or anything with its reset/step).
+        agent: the agent choosing actions.
+        task: the task's name, passed to ``env.reset``.
+        seed: the trial's seed.
+        trial_id: the trial's stable id, for the record.
+        limits: steps, cost and wall time.
+        recorder: where the steps go.
+        attempt: the attempt number (infrastructure retries).
+        reset_options: more options for ``env.reset`` (the workspace folder, the trial's id).
+        clock: seconds, monotonic; a parameter for tests.
+    """
+    started_at = dt.datetime.now(dt.UTC)
+    started = clock()
+    bound = log.bind(trial=trial_id, task=task, agent=agent.name, seed=seed)
+    observation, info = env.reset(seed=seed, options={**(reset_options or {}), "task": task})
+    agent.start(observation, info["system_prompt"])
+    totals = _Totals()
+    last: str | None = None
+    exit_reason: str | None = None
+    message = ""
+    while exit_reason is None:
+        if totals.steps >= limits.max_steps:
+            exit_reason = "max_steps"
+        elif totals.cost_usd >= limits.cost_limit_usd:
+            exit_reason = "cost_limit"
+        elif clock() - started >= limits.wall_time_seconds:
+            exit_reason = "wall_time"
+        if exit_reason is not None:
+            break
+        step_started = clock()
+        try:
+            decision = agent.act(last)
+        except (agents.FormatFailure, agents.ContextExhausted) as exc:
+            totals.add(exc.decision)
+            exit_reason = (
+                "format_error" if isinstance(exc, agents.FormatFailure) else "context_window"
+            )
+            message = str(exc)
+            break
+        totals.add(decision)
+        last, _, terminated, _, step_info = env.step(decision.action)
+        totals.steps += 1
+        recorder.step(_step(totals.steps, decision, last, step_info, clock() - step_started))
+        if terminated:
+            exit_reason = "submitted"
+    if exit_reason != "submitted":
+        # Every way of stopping early still scores what the agent built so far.
+        bound.info("trial_auto_submit", reason=exit_reason)
+        step_started = clock()
+        decision = agents.Decision("submit", thought=f"Automatic submission: {exit_reason}.")
+        last, _, _, _, step_info = env.step("submit")
+        recorder.step(_step(totals.steps + 1, decision, last, step_info, clock() - step_started))
+    scores: list[trials.Score] = list(env.scores)
+    results = _results(
+        env, agent, task, seed, trial_id, attempt, exit_reason, message, scores, totals
+    )
+    results.seconds = clock() - started
+    results.started = started_at.isoformat()
+    results.finished = dt.datetime.now(dt.UTC).isoformat()
+    bound.debug("trial_ended", exit=results.exit_reason, score=results.score, steps=totals.steps)
+    return results
+
+
+def _step(
+    number: int, decision: agents.Decision, observation: str, info: dict[str, Any], seconds: float
+) -> trajectory.Step:
+    score = info.get("score")
+    return trajectory.Step(
+        step=number,
+        action=decision.action,
+        observation=observation,
+        thought=decision.thought,
+        exit_code=info.get("exit_code"),
+        prompt_tokens=decision.prompt_tokens,
+        completion_tokens=decision.completion_tokens,
+        cost_usd=decision.cost_usd,
+        seconds=seconds,
+        score=score.to_wire() if isinstance(score, trials.Score) else None,
+    )
+
+
+def _results(
+    env: Any,
+    agent: agents.Agent,
+    task: str,
+    seed: int,
+    trial_id: str,
+    attempt: int,
+    exit_reason: str,
+    message: str,
+    scores: list[trials.Score],
+    totals: _Totals,
+) -> trajectory.Results:
+    metric = env.bundle.task.spec.evaluation.metric()
+    submits = [s for s in scores if s.action == "submit"]
+    final = submits[-1].metrics if submits and submits[-1].error is None else None
+    failure = None
+    if final is None:
+        # Nothing valid was submitted: a scored outcome all the same, of the agent's making.
+        failure = "agent"
+        if exit_reason == "submitted":
+            exit_reason = "eval_error"
+        message = message or (submits[-1].error or "" if submits else "nothing was submitted")
+    return trajectory.Results(
+        trial=trial_id,
+        task=task,
+        agent=agent.name,
+        seed=seed,
+        attempt=attempt,
+        primary_metric=metric.name,
+        direction=metric.direction,
+        exit_reason=exit_reason,
+        scores=[s.to_wire() for s in scores],
+        final=final,
+        score=final.get(metric.name) if final else None,
+        best_attempt=trajectory.best_attempt(scores, metric.name, metric.direction),
+        steps=totals.steps,
+        prompt_tokens=totals.prompt_tokens,
+        completion_tokens=totals.completion_tokens,
+        cost_usd=totals.cost_usd,
+        seconds=0.0,
+        message=message,
+        failure_class=failure,
+        details={"sandbox": getattr(env, "sandbox_description", {})},
+    )

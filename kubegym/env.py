@@ -1,0 +1,309 @@
+"""`ResearchEnv`: a research task as a Gymnasium environment, the ground every agent works on.
+
+`reset` lays out a fresh workspace (starter code and read-only data), starts
+the sandbox and returns the task prompt; `step` runs one action (a tool or a
+shell command) and returns what the agent sees. validate and submit go to the
+evaluator, outside the sandbox. The agent loop (`kubegym.agent_runner.loop`)
+drives it for kubegym's own agents; RL researchers can train on it directly.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import gymnasium
+from gymnasium import spaces
+
+from kubegym import datasets
+from kubegym.agent_runner import prompts, tools
+from kubegym.api import common, trials
+from kubegym.catalog import TaskBundle
+from kubegym.errors import ConfigError, InfraError
+from kubegym.evaluator import Judge
+from kubegym.local import venvs
+from kubegym.sandbox import local as local_sandbox
+
+SandboxOpener = Callable[[local_sandbox.SandboxRequest], Any]
+"""Starts a sandbox for a request; returns an object with `.client`, `.describe()` and `.close()`."""
+
+_TEXT = spaces.Text(max_length=10_000_000, min_length=0)
+
+
+class ResearchEnv(gymnasium.Env[str, str]):
+    """One research task at a time, in a sandbox, scored by the task's evaluator.
+
+    Args:
+        tasks: the tasks this environment can reset to.
+        sandbox: ``bwrap`` (isolated, the default), ``process`` (no isolation:
+            an explicit, loud opt-in), or a function that opens a sandbox.
+        validation: ``heldout`` or ``test`` (see `kubegym.evaluator.judge`).
+        tool_names: the tools the agent may use; all of them when None.
+        tool_config: how the tools behave (window size, command timeout…).
+
+    Observations and actions are text. The reward of a step is the change in
+    the normalised validation score it produced (0 when it produced none): the
+    score's improvement over the baseline, relative to the baseline.
+    """
+
+    metadata = {"render_modes": []}  # noqa: RUF012 (gymnasium declares it an instance attribute)
+
+    def __init__(
+        self,
+        tasks: Sequence[TaskBundle],
+        *,
+        sandbox: Literal["bwrap", "process"] | SandboxOpener = "bwrap",
+        validation: Literal["heldout", "test"] = "heldout",
+        tool_names: Sequence[str] | None = None,
+        tool_config: tools.ToolConfig | None = None,
+    ):
+        self.tasks = {t.name: t for t in tasks}
+        self.validation = validation
+        self.tool_names = list(tool_names) if tool_names is not None else None
+        if self.tool_names is not None:
+            tools.check_names(self.tool_names)
+        self.tool_config = tool_config or tools.ToolConfig()
+        if callable(sandbox):
+            self._open: SandboxOpener = sandbox
+        else:
+            backend = sandbox
+            self._open = lambda request: local_sandbox.open_sandbox(request, backend)
+        self.observation_space = _TEXT
+        self.action_space = _TEXT
+        self.bundle: TaskBundle | None = None
+        self.scores: list[trials.Score] = []
+        self.sandbox_description: dict[str, Any] = {}
+        self._sandbox: Any = None
+        self._request: local_sandbox.SandboxRequest | None = None
+        self._scratch: Path | None = None
+        self._judge: Judge | None = None
+        self._ctx: tools.ToolContext | None = None
+        self._workspace: Path | None = None
+        self._steps = 0
+        self._submitted = False
+        self._last_normalised = 0.0
+        self._pending: trials.Score | None = None
+
+    # --- gymnasium.Env ------------------------------------------------------------------
+
+    def reset(
+        self, *, seed: int | None = None, options: Mapping[str, Any] | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        """Start a trial: ``options={"task": NAME, "workspace": PATH (optional)}``.
+
+        Returns:
+            The task message, and info with the system prompt, the task and the seed.
+
+        Raises:
+            ConfigError: an unknown task, missing data, or an unusable sandbox backend.
+        """
+        super().reset(seed=seed)
+        self.close()
+        options = dict(options or {})
+        name = options.get("task") or (next(iter(self.tasks)) if len(self.tasks) == 1 else None)
+        if name not in self.tasks:
+            raise ConfigError(
+                f"unknown task {name!r}",
+                field="options.task",
+                hint=f"one of: {', '.join(sorted(self.tasks))}",
+            )
+        bundle = self.tasks[name]
+        spec = bundle.task.spec
+        workspace = options.get("workspace")
+        if workspace is None:
+            self._scratch = Path(tempfile.mkdtemp(prefix=f"kubegym-{name}-"))
+            workspace = self._scratch / "workspace"
+        workspace = Path(workspace)
+        read_only = self._lay_out(bundle, workspace)
+        venv = venvs.ensure(spec.environment.requirements)
+        self._judge = Judge(bundle, self.validation, python=str(venvs.python(venv)))
+        secret = [bundle.resolve(spec.evaluation.script)]
+        secret += [bundle.resolve(d.path) for d in spec.evaluation.test_data if d.path]
+        secret += [bundle.resolve(d.path) for d in spec.validation_data if d.path]
+        request = local_sandbox.SandboxRequest(
+            name=str(options.get("trial", f"{name}-s{seed or 0}")),
+            workspace=workspace,
+            python_root=venv,
+            read_only=read_only,
+            forbidden=secret,
+            network=spec.network,
+            memory_bytes=int(common.parse_quantity(spec.resources.memory)),
+            cpus=common.parse_quantity(spec.resources.cpu),
+            command_timeout=float(spec.limits.training_timeout_seconds),
+        )
+        self._request = request
+        self._sandbox = self._open(request)
+        self.sandbox_description = self._sandbox.describe()
+        if not self.sandbox_description.get("isolated", True):
+            self._link_data(workspace, read_only)
+        self.bundle = bundle
+        self._workspace = workspace
+        self.scores = []
+        self._steps = 0
+        self._submitted = False
+        self._last_normalised = 0.0
+        self._ctx = tools.ToolContext(
+            sandbox=self._sandbox.client,
+            state=tools.ToolState(),
+            config=self.tool_config,
+            evaluate=self._evaluate,
+            enabled=frozenset(self.tool_names) if self.tool_names is not None else None,
+        )
+        info = {
+            "system_prompt": prompts.system_prompt(
+                tool_names=self.tool_names,
+                submission_path=spec.evaluation.submission.path,
+                command_timeout=spec.limits.training_timeout_seconds,
+                max_steps=spec.limits.max_steps,
+                config=self.tool_config,
+            ),
+            "task": name,
+            "seed": seed,
+            "workspace": str(workspace),
+        }
+        return prompts.task_message(spec.description, cwd="/workspace"), info
+
+    def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        """Run one action; validate and submit are scored by the evaluator.
+
+        Returns:
+            observation, reward, terminated (the agent submitted), truncated (the
+            task's step limit), and info (``exit_code``, ``tool``, ``score``).
+        """
+        if self._ctx is None or self.bundle is None:
+            raise RuntimeError("call reset() before step()")
+        if self._submitted:
+            raise RuntimeError("the trial has ended with a submission: call reset()")
+        self._pending = None
+        try:
+            result = tools.run_action(action, self._ctx)
+            events: list[str] = getattr(self._sandbox, "limit_events", list)()
+        except InfraError:
+            result, events = self._recover()
+        if events:
+            result = tools.ToolResult(
+                "\n".join([result.output.rstrip(), *events]), result.exit_code, result.tool
+            )
+        self._steps += 1
+        reward = 0.0
+        score = self._pending
+        if score is not None and score.action == "validate" and score.metrics:
+            normalised = self._normalised(score.metrics)
+            reward, self._last_normalised = normalised - self._last_normalised, normalised
+        max_steps = self.bundle.task.spec.limits.max_steps
+        truncated = not self._submitted and self._steps >= max_steps
+        info = {
+            "exit_code": result.exit_code,
+            "tool": result.tool,
+            "score": score,
+            "limits": events,
+        }
+        if self._submitted:
+            return result.output, reward, True, truncated, info
+        observation = prompts.observation_message(
+            result.output,
+            cwd=self._cwd(),
+            exit_code=result.exit_code,
+            open_file=self._ctx.state.open_file,
+            step=self._steps,
+            max_steps=max_steps,
+        )
+        return observation, reward, False, truncated, info
+
+    def close(self) -> None:
+        """Stop the sandbox and remove a workspace this environment made itself."""
+        if self._sandbox is not None:
+            self._sandbox.close()
+            self._sandbox = None
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
+        self._ctx = None
+
+    # --- inside ------------------------------------------------------------------------
+
+    @property
+    def workspace(self) -> Path | None:
+        """The host folder of the current trial's workspace."""
+        return self._workspace
+
+    def _recover(self) -> tuple[tools.ToolResult, list[str]]:
+        """The sandbox died during a command. If the agent's own command broke a limit
+        (memory, processes), start a fresh sandbox on the same workspace and tell the
+        agent; anything else is the infrastructure's failure and is raised as such."""
+        assert self._ctx is not None and self._request is not None
+        events: list[str] = getattr(self._sandbox, "limit_events", list)()
+        if not events:
+            raise
+        self._sandbox.close()
+        self._sandbox = self._open(self._request)
+        self._ctx.sandbox = self._sandbox.client
+        message = (
+            "The sandbox was killed by your command and has been restarted. Your files "
+            "are kept; the shell's state (directory, variables, background jobs) is not."
+        )
+        return tools.ToolResult(message, 137, "bash"), events
+
+    def _cwd(self) -> str:
+        assert self._ctx is not None
+        try:
+            return self._ctx.sandbox.exec("pwd", timeout=10).output.strip() or "/workspace"
+        except Exception:  # the state line is a courtesy; the step's own result stands
+            return "/workspace"
+
+    def _evaluate(self, action: Literal["validate", "submit"]) -> tools.ToolResult:
+        assert self._judge is not None and self._workspace is not None
+        step = self._steps + 1
+        if action == "validate":
+            verdict = self._judge.validate(self._workspace, step)
+        else:
+            verdict = self._judge.submit(self._workspace, step)
+            self._submitted = True
+        self.scores.append(verdict.score)
+        self._pending = verdict.score
+        return tools.ToolResult(verdict.observation, 0 if verdict.ok else 1, action)
+
+    def _normalised(self, metrics: Mapping[str, float]) -> float:
+        assert self.bundle is not None
+        spec = self.bundle.task.spec
+        metric = spec.evaluation.metric()
+        baseline = spec.baseline_score()
+        value = metrics.get(metric.name)
+        if value is None or not baseline:
+            return 0.0
+        gain = value - baseline if metric.direction == "max" else baseline - value
+        return gain / abs(baseline)
+
+    def _lay_out(self, bundle: TaskBundle, workspace: Path) -> list[tuple[Path, str]]:
+        """Copy the starter code into the workspace; return the read-only dataset binds."""
+        spec = bundle.task.spec
+        workspace.mkdir(parents=True, exist_ok=True)
+        if spec.starter_code is not None:
+            shutil.copytree(bundle.resolve(spec.starter_code.path), workspace, dirs_exist_ok=True)
+        binds = []
+        for dataset in spec.datasets:
+            host = datasets.materialize(bundle, dataset)
+            target = dataset.mount_path or f"data/{dataset.name}"
+            binds.append((host, f"/workspace/{target}"))
+            # An empty mount point; the jail binds the data over it read-only.
+            place = workspace / target
+            place.parent.mkdir(parents=True, exist_ok=True)
+            if host.is_dir():
+                place.mkdir(exist_ok=True)
+            else:
+                place.touch()
+        return binds
+
+    @staticmethod
+    def _link_data(workspace: Path, binds: Sequence[tuple[Path, str]]) -> None:
+        """Without a jail there are no binds: point the mount points at the data instead."""
+        for host, target in binds:
+            place = workspace / target.removeprefix("/workspace/")
+            if place.is_dir() and not place.is_symlink():
+                place.rmdir()
+            else:
+                place.unlink(missing_ok=True)
+            place.symlink_to(host)

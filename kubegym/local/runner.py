@@ -1,0 +1,373 @@
+"""`kubegym run` on one machine: the grid tasks × agents × seeds, run with the run's parallelism.
+
+Every trial has a stable id (`kubegym.api.trials.trial_name`) and a folder
+``OUT/trials/<id>/``; a trial whose ``results.json`` exists is finished and is
+never run again, so running the same command again resumes. A trial writes
+its results only after its workspace archive is on disk. Infrastructure
+failures (a sandbox that would not start or died) are retried within the
+run's retry policy; limits and agent errors are scored outcomes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import shutil
+import tarfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import structlog
+
+from kubegym import catalog
+from kubegym.agent_runner import agents, loop, trajectory
+from kubegym.api import documents, runs, trials
+from kubegym.errors import ConfigError, InfraError
+from kubegym.local import outputs
+from kubegym.local.progress import Progress
+
+log = structlog.get_logger()
+
+WORKSPACE_ARCHIVE = "workspace.tar.gz"
+
+
+@dataclass(frozen=True)
+class TrialPlan:
+    """One cell of the grid and where its evidence goes."""
+
+    id: trials.TrialName
+    bundle: catalog.TaskBundle
+    agent: runs.Agent
+    seed: int
+    folder: Path
+
+
+@dataclass
+class RunSummary:
+    """What `kubegym run --json` prints."""
+
+    run: str
+    out: Path
+    trials: list[trajectory.Results]
+    leaderboard: dict[str, Any]
+    skipped: int
+    status: runs.BenchmarkRunStatus
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run": self.run,
+            "out": str(self.out),
+            "phase": self.status.phase,
+            "counters": self.status.counters.to_wire(),
+            "spent_usd": round(self.status.spent_usd, 6),
+            "resumed": self.skipped,
+            "trials": [
+                {
+                    "id": r.trial,
+                    "task": r.task,
+                    "agent": r.agent,
+                    "seed": r.seed,
+                    "phase": outputs.phase(r),
+                    "exit_reason": r.exit_reason,
+                    "score": r.score,
+                    "best_attempt": r.best_attempt,
+                }
+                for r in sorted(self.trials, key=lambda r: (r.task, r.agent, r.seed))
+            ],
+            "leaderboard": self.leaderboard,
+        }
+
+
+SandboxBackend = Literal["bwrap", "process"]
+
+
+class LocalRun:
+    """A BenchmarkRun on this machine.
+
+    Args:
+        run_file: the parsed run file (its single BenchmarkRun, and any Tasks).
+        run_dir: the folder of the run file (relative paths resolve against it).
+        out: the output folder.
+        sandbox: ``bwrap`` or ``process``.
+        env_factory: builds the research environment of a trial; for tests.
+    """
+
+    def __init__(
+        self,
+        run_file: documents.RunFile,
+        run_dir: Path,
+        out: Path,
+        *,
+        sandbox: SandboxBackend = "bwrap",
+        env_factory: Callable[..., Any] | None = None,
+    ):
+        self.run = run_file.run
+        self.run_dir = run_dir
+        self.out = out
+        self.sandbox = sandbox
+        self.bundles = catalog.select(self.run.spec.tasks, run_file, run_dir)
+        self._env_factory = env_factory or _research_env
+        self._spent = 0.0
+        self._infra_retried = 0
+
+    def plan(self) -> list[TrialPlan]:
+        """Every trial of the grid, in order: task, agent, seed."""
+        return [
+            TrialPlan(
+                trials.trial_name(self.run.name, bundle.name, agent.name, seed),
+                bundle,
+                agent,
+                seed,
+                self.out
+                / "trials"
+                / trials.trial_name(self.run.name, bundle.name, agent.name, seed),
+            )
+            for bundle in self.bundles
+            for agent in self.run.spec.agents
+            for seed in range(self.run.spec.seeds)
+        ]
+
+    def preflight(self) -> None:
+        """Check, before anything starts, what would otherwise fail every trial the same way.
+
+        Raises:
+            ConfigError: missing data, an unusable sandbox, a bad agent.
+        """
+        from kubegym import datasets
+        from kubegym.evaluator import Judge
+        from kubegym.sandbox import isolation
+
+        isolation.check_available(self.sandbox)
+        for bundle in self.bundles:
+            spec = bundle.task.spec
+            for dataset in spec.datasets:
+                datasets.materialize(bundle, dataset)
+            Judge(bundle, self.run.spec.validation)  # checks the validation and test data
+        for bundle in self.bundles:
+            for agent_spec in self.run.spec.agents:
+                self._agent(agent_spec, bundle)  # replay files, external images, API keys
+        for agent_spec in self.run.spec.agents:
+            if agent_spec.model is not None:
+                agents.ModelAgent(agent_spec).client.check_provider()
+
+    async def execute(self, progress: Progress | None = None) -> RunSummary:
+        """Run every unfinished trial, then write results.csv, the leaderboard and the plot."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        plans = self.plan()
+        finished: dict[str, trajectory.Results] = {}
+        todo: list[TrialPlan] = []
+        for plan in plans:
+            done = trajectory.read_results(plan.folder)
+            if done is not None:
+                finished[plan.id] = done
+                self._spent += done.cost_usd
+            else:
+                todo.append(plan)
+        skipped = len(finished)
+        if todo:
+            self.preflight()
+        progress = progress or Progress(total=len(plans))
+        progress.resume(finished.values())
+        gate = asyncio.Semaphore(self.run.spec.parallelism)
+        budget = self.run.spec.budget_usd
+
+        async def one(plan: TrialPlan) -> None:
+            async with gate:
+                if budget is not None and self._spent >= budget:
+                    progress.skipped(plan.id, "budget")
+                    return
+                progress.started(plan.id)
+                results = await asyncio.to_thread(self._run_trial, plan, progress)
+                self._spent += results.cost_usd
+                finished[plan.id] = results
+                progress.finished(results)
+
+        await asyncio.gather(*(one(plan) for plan in todo))
+        progress.close()
+        return self._summarise(plans, finished, skipped)
+
+    # --- one trial --------------------------------------------------------------------
+
+    def _run_trial(self, plan: TrialPlan, progress: Progress) -> trajectory.Results:
+        policy = self.run.spec.retry_policy
+        attempt = 0
+        while True:
+            try:
+                results = self._attempt(plan, attempt, progress)
+            except InfraError as exc:
+                log.warning(
+                    "trial_infra_failure", trial=plan.id, attempt=attempt, reason=exc.reason
+                )
+                if attempt >= policy.infra_retries:
+                    results = self._infra_failed(plan, attempt, exc)
+                    break
+                attempt += 1
+                self._infra_retried += 1
+                time.sleep(policy.delay(attempt))
+                continue
+            break
+        self._archive(plan)
+        # Only now is the trial finished: its evidence is on disk before its results are.
+        trajectory.write_json_atomic(plan.folder / trajectory.RESULTS, results.__dict__)
+        return results
+
+    def _attempt(self, plan: TrialPlan, attempt: int, progress: Progress) -> trajectory.Results:
+        workspace = plan.folder / "workspace"
+        if workspace.exists():  # left by an attempt that was interrupted
+            shutil.rmtree(workspace)
+        workspace.mkdir(parents=True)
+        spec = plan.bundle.task.spec
+        agent = self._agent(plan.agent, plan.bundle, plan.seed)
+        env = self._env_factory(
+            plan.bundle,
+            sandbox=self.sandbox,
+            validation=self.run.spec.validation,
+            tool_names=plan.agent.tools,
+        )
+        recorder = trajectory.Recorder(plan.folder, on_step=lambda s: progress.step(plan.id, s))
+        wall = float(spec.limits.wall_time_seconds)
+        if self.run.spec.deadlines.trial_seconds is not None:
+            wall = min(wall, float(self.run.spec.deadlines.trial_seconds))
+        try:
+            return loop.run_trial(
+                env,
+                agent,
+                task=plan.bundle.name,
+                seed=plan.seed,
+                trial_id=plan.id,
+                attempt=attempt,
+                limits=loop.Limits(
+                    max_steps=plan.agent.max_steps or spec.limits.max_steps,
+                    cost_limit_usd=plan.agent.cost_limit_usd,
+                    wall_time_seconds=wall,
+                ),
+                recorder=recorder,
+                reset_options={"workspace": workspace, "trial": plan.id},
+            )
+        finally:
+            recorder.close()
+            env.close()
+
+    def _agent(
+        self, spec: runs.Agent, bundle: catalog.TaskBundle, seed: int | None = None
+    ) -> agents.Agent:
+        starter = bundle.task.spec.starter_code
+        return agents.make_agent(
+            spec,
+            task=bundle.name,
+            run_dir=self.run_dir,
+            baseline_command=starter.baseline_command if starter else None,
+            seed=seed,
+        )
+
+    def _infra_failed(self, plan: TrialPlan, attempt: int, exc: InfraError) -> trajectory.Results:
+        metric = plan.bundle.task.spec.evaluation.metric()
+        now = dt.datetime.now(dt.UTC).isoformat()
+        return trajectory.Results(
+            trial=plan.id,
+            task=plan.bundle.name,
+            agent=plan.agent.name,
+            seed=plan.seed,
+            attempt=attempt,
+            primary_metric=metric.name,
+            direction=metric.direction,
+            exit_reason="infra_error",
+            scores=[],
+            final=None,
+            score=None,
+            best_attempt=None,
+            steps=0,
+            prompt_tokens=0,
+            completion_tokens=0,
+            cost_usd=0.0,
+            seconds=0.0,
+            message=str(exc),
+            failure_class="infra",
+            started=now,
+            finished=now,
+        )
+
+    @staticmethod
+    def _archive(plan: TrialPlan) -> None:
+        workspace = plan.folder / "workspace"
+        if not workspace.exists():
+            return
+        partial = plan.folder / f".{WORKSPACE_ARCHIVE}.tmp"
+        with tarfile.open(partial, "w:gz") as tar:
+            tar.add(workspace, arcname="workspace")
+        partial.replace(plan.folder / WORKSPACE_ARCHIVE)
+        shutil.rmtree(workspace, ignore_errors=True)
+
+    # --- the run's outputs ------------------------------------------------------------
+
+    def _summarise(
+        self, plans: Sequence[TrialPlan], finished: dict[str, trajectory.Results], skipped: int
+    ) -> RunSummary:
+        done = [finished[p.id] for p in plans if p.id in finished]
+        outputs.write_results_csv(self.out, done)
+        board, result = outputs.leaderboard(self.run.name, self.bundles, done)
+        if result is not None:
+            outputs.draw(
+                result, self.out / outputs.PROFILES_PNG, f"{self.run.name}: performance profiles"
+            )
+        trajectory.write_json_atomic(self.out / outputs.LEADERBOARD, board)
+        status = self._status(plans, done, board)
+        trajectory.write_json_atomic(self.out / "status.json", status.to_wire())
+        return RunSummary(self.run.name, self.out, done, board, skipped, status)
+
+    def _status(
+        self, plans: Sequence[TrialPlan], done: Sequence[trajectory.Results], board: dict[str, Any]
+    ) -> runs.BenchmarkRunStatus:
+        failed = sum(1 for r in done if r.failed)
+        counters = runs.RunCounters(
+            total=len(plans),
+            pending=len(plans) - len(done),
+            succeeded=len(done) - failed,
+            failed=failed,
+            infra_retried=self._infra_retried,
+        )
+        scores = [
+            runs.AgentScore(
+                agent=name,
+                best_attempt_aup=entry.get("best_attempt"),
+                best_submission_aup=entry.get("best_submission"),
+            )
+            for name, entry in board.get("agents", {}).items()
+            if name != outputs.REFERENCE
+        ]
+        best = [s.best_attempt_aup for s in scores if s.best_attempt_aup is not None]
+        if len(done) < len(plans):
+            phase: runs.RunPhase = "Running" if done else "Pending"
+        else:
+            phase = "Failed" if failed == len(plans) else "Succeeded"
+        return runs.BenchmarkRunStatus(
+            phase=phase,
+            counters=counters,
+            progress=f"{len(done)}/{len(plans)}",
+            spent_usd=self._spent,
+            best_aup=max(best) if best else None,
+            leaderboard=scores,
+        )
+
+
+def _research_env(bundle: catalog.TaskBundle, **kwargs: Any) -> Any:
+    from kubegym.env import ResearchEnv
+
+    return ResearchEnv([bundle], **kwargs)
+
+
+def load(path: Path) -> tuple[documents.RunFile, Path]:
+    """Read a run file; its folder is where relative paths resolve.
+
+    Raises:
+        ConfigError: the file cannot be read or has problems.
+    """
+    run_file = documents.load_run_file(path)
+    if not run_file.runs:
+        raise ConfigError(
+            f"{path} holds no BenchmarkRun", hint="add a `kind: BenchmarkRun` document"
+        )
+    return run_file, path.resolve().parent

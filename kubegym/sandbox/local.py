@@ -1,0 +1,179 @@
+"""The local sandbox backend: the command server in a bubblewrap jail, reached over a Unix socket.
+
+`open_sandbox` prepares the jail (`kubegym.sandbox.isolation`), starts
+``python -m kubegym.sandbox serve`` inside it with the task's Python, and
+returns a client. The jail has no network namespace shared with the host,
+so the server listens on a Unix socket in a runtime folder bound into it.
+Used by the research environment (`kubegym.env`) for every local trial.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kubegym.sandbox import client as sandbox_client
+from kubegym.sandbox import isolation
+
+SOCKET = "sandbox.sock"
+TOKEN_FILE = "token"
+
+
+@dataclass(frozen=True)
+class SandboxRequest:
+    """What one trial's local sandbox needs."""
+
+    name: str
+    """The trial's id, for logs and the cgroup's name."""
+
+    workspace: Path
+    """The host folder the agent works in (the only writable place)."""
+
+    python_root: Path | None = None
+    """The task's venv, bound read-only at the same path and first on PATH."""
+
+    read_only: Sequence[tuple[Path, str]] = ()
+    """``(host path, sandbox path)`` of the agent's datasets."""
+
+    forbidden: Sequence[Path] = ()
+    """Host paths that must never be visible: the evaluation script, the hidden data."""
+
+    network: str = "none"
+    """``none`` or ``egress``."""
+
+    memory_bytes: int | None = None
+    cpus: float | None = None
+    pids: int | None = 4096
+    command_timeout: float | None = None
+    """The default timeout of one command (the task's training timeout)."""
+
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+class LocalSandbox:
+    """A running local sandbox: its client, its jail, and how to stop it."""
+
+    def __init__(
+        self,
+        request: SandboxRequest,
+        jail: isolation.Jail,
+        server: sandbox_client.ServerProcess,
+        runtime_dir: Path,
+    ):
+        self.request = request
+        self.jail = jail
+        self.server = server
+        self.client = server.client(timeout=(request.command_timeout or 1800) + 60)
+        self._runtime_dir = runtime_dir
+        self._memory_kills = 0
+        self._pids_refusals = 0
+
+    def limit_events(self) -> list[str]:
+        """Limits hit since the last call, in words for the agent (cgroup limits only)."""
+        cgroup = self.jail.cgroup
+        if cgroup is None:
+            return []
+        events = []
+        kills, refusals = cgroup.memory_kills() or 0, cgroup.pids_refusals() or 0
+        if kills > self._memory_kills:
+            events.append(
+                f"A process was killed because the sandbox ran out of memory "
+                f"(limit: {self.request.memory_bytes} bytes). Use less memory."
+            )
+        if refusals > self._pids_refusals:
+            events.append(
+                f"The sandbox reached its limit of {self.request.pids} processes; "
+                "some could not be started."
+            )
+        self._memory_kills, self._pids_refusals = kills, refusals
+        return events
+
+    def describe(self) -> dict[str, Any]:
+        """The jail's description, for the trajectory."""
+        return self.jail.describe()
+
+    def close(self) -> None:
+        """Stop the server and everything it started; remove the jail (idempotent)."""
+        self.client.close()
+        self.server.stop()
+        self.jail.cleanup()
+        shutil.rmtree(self._runtime_dir, ignore_errors=True)
+
+
+def open_sandbox(request: SandboxRequest, backend: isolation.Backend = "bwrap") -> LocalSandbox:
+    """Start a sandbox for one trial.
+
+    Raises:
+        ConfigError: bubblewrap is missing or unusable (with how to install it), or
+            the request is wrong.
+        InfraError: the server did not start (``SandboxStartFailed``).
+    """
+    runtime_dir = Path(tempfile.mkdtemp(prefix="kubegym-run-"))
+    runtime_dir.chmod(0o755)  # the server inside runs as another uid and must reach its socket
+    read_only: list[tuple[str, str]] = [(str(h), t) for h, t in request.read_only]
+    env = dict(request.env)
+    python = "python3"
+    if request.python_root is not None:
+        # The task's venv and the interpreter it was made from; nothing of kubegym's own venv.
+        read_only.append((str(request.python_root), str(request.python_root)))
+        base = _venv_base(request.python_root)
+        if base is not None:
+            read_only.append((str(base), str(base)))
+        env["PATH"] = f"{request.python_root / 'bin'}:/usr/local/bin:/usr/bin:/bin"
+        env["VIRTUAL_ENV"] = str(request.python_root)
+        python = str(request.python_root / "bin" / "python")
+    spec = isolation.IsolationSpec(
+        workspace=request.workspace,
+        runtime_dir=runtime_dir,
+        read_only=read_only,
+        network="egress" if request.network == "egress" else "none",
+        memory_bytes=request.memory_bytes,
+        cpus=request.cpus,
+        pids=request.pids,
+        env=env,
+        forbidden=[str(p) for p in request.forbidden],
+        name=request.name,
+        bind_python=request.python_root is None,
+    )
+    jail = isolation.prepare(spec, backend)
+    try:
+        inside_runtime = isolation.RUNTIME if jail.isolated else str(runtime_dir)
+        inside_workspace = isolation.WORKSPACE if jail.isolated else str(request.workspace)
+        token = secrets.token_urlsafe(32)
+        token_file = runtime_dir / TOKEN_FILE
+        token_file.write_text(token)
+        token_file.chmod(0o644)
+        server = sandbox_client.start_server(
+            workspace=inside_workspace,
+            token=token,
+            token_file=f"{inside_runtime}/{TOKEN_FILE}",
+            unix_path=runtime_dir / SOCKET,
+            server_unix_path=f"{inside_runtime}/{SOCKET}",
+            timeout=request.command_timeout,
+            python=python,
+            popen=jail.popen,
+        )
+        # The server has read its token: nothing inside needs the file any more.
+        token_file.unlink(missing_ok=True)
+    except BaseException:
+        jail.cleanup()
+        shutil.rmtree(runtime_dir, ignore_errors=True)
+        raise
+    return LocalSandbox(request, jail, server, runtime_dir)
+
+
+def _venv_base(venv: Path) -> Path | None:
+    """The prefix of the interpreter a venv was made from (``home`` in its pyvenv.cfg)."""
+    config = venv / "pyvenv.cfg"
+    if not config.is_file():
+        return None
+    for line in config.read_text().splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "home" and value.strip():
+            return Path(value.strip()).parent
+    return None
