@@ -106,7 +106,7 @@ class LocalRun:
     ):
         self.run = run_file.run
         self.run_dir = run_dir
-        self.out = out
+        self.out = out.resolve()
         self.sandbox = sandbox
         self.bundles = catalog.select(self.run.spec.tasks, run_file, run_dir)
         self._env_factory = env_factory or _research_env

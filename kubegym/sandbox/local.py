@@ -127,6 +127,9 @@ def open_sandbox(request: SandboxRequest, backend: isolation.Backend = "bwrap") 
         env["PATH"] = f"{request.python_root / 'bin'}:/usr/local/bin:/usr/bin:/bin"
         env["VIRTUAL_ENV"] = str(request.python_root)
         python = str(request.python_root / "bin" / "python")
+    if backend == "process":
+        # No jail binds the kubegym package at /opt/kubegym: import it from where it is.
+        env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
     spec = isolation.IsolationSpec(
         workspace=request.workspace,
         runtime_dir=runtime_dir,
