@@ -22,24 +22,24 @@ _VERIFIED: dict[tuple[str, int, int], str] = {}
 def materialize(bundle: TaskBundle, dataset: tasks.Dataset) -> Path:
     """The local file (or folder) of ``dataset``, verified against its sha256.
 
+    A relative ``path`` is read in the task's prepared data when the task has a
+    preparation step (preparing it first, once), else in the task's folder;
+    other sources are fetched into the cache (`kubegym.sources`).
+
     Raises:
         ConfigError: the data is missing, its sha256 differs, or its source
-            cannot be fetched by this version of kubegym.
+            cannot be reached.
     """
-    if dataset.path is None:
-        source = next(
-            s for s in ("url", "huggingface", "debian", "pypi") if getattr(dataset, s) is not None
-        )
-        raise ConfigError(
-            f"task {bundle.name}: dataset {dataset.name!r} comes from {source}, which this "
-            "kubegym cannot fetch yet",
-            hint="download it and point `path:` at the local copy",
-        )
-    path = bundle.resolve(dataset.path)
+    from kubegym import preparation, sources
+
+    base = None
+    if dataset.path is not None and bundle.task.spec.preparation is not None:
+        base = preparation.prepare(bundle)
+    path = sources.fetch(bundle, dataset, base=base)
     if not path.exists():
         raise ConfigError(
             f"task {bundle.name}: dataset {dataset.name!r} is missing: no such file {path}",
-            hint="prepare the task's data first",
+            hint=f"prepare the task's data first: kubegym tasks prepare {bundle.name}",
         )
     if dataset.sha256 is not None:
         actual = sha256_of(path)

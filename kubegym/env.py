@@ -43,6 +43,9 @@ class ResearchEnv(gymnasium.Env[str, str]):
         validation: ``heldout`` or ``test`` (see `kubegym.evaluator.judge`).
         tool_names: the tools the agent may use; all of them when None.
         tool_config: how the tools behave (window size, command timeout…).
+        budget: scales training-heavy baselines and evaluations (steps, epochs,
+            episodes), for quick checks: 1.0 is the task as designed. It reaches
+            the sandbox and the evaluation script as ``KUBEGYM_BUDGET``.
 
     Observations and actions are text. The reward of a step is the change in
     the normalised validation score it produced (0 when it produced none): the
@@ -59,7 +62,9 @@ class ResearchEnv(gymnasium.Env[str, str]):
         validation: Literal["heldout", "test"] = "heldout",
         tool_names: Sequence[str] | None = None,
         tool_config: tools.ToolConfig | None = None,
+        budget: float = 1.0,
     ):
+        self.budget = budget
         self.tasks = {t.name: t for t in tasks}
         self.validation = validation
         self.tool_names = list(tool_names) if tool_names is not None else None
@@ -119,7 +124,8 @@ class ResearchEnv(gymnasium.Env[str, str]):
         workspace = Path(workspace)
         read_only = self._lay_out(bundle, workspace)
         venv = venvs.ensure(spec.environment.requirements)
-        self._judge = Judge(bundle, self.validation, python=str(venvs.python(venv)))
+        budget_env = {"KUBEGYM_BUDGET": f"{self.budget:g}"}
+        self._judge = Judge(bundle, self.validation, python=str(venvs.python(venv)), env=budget_env)
         secret = [bundle.resolve(spec.evaluation.script)]
         secret += [bundle.resolve(d.path) for d in spec.evaluation.test_data if d.path]
         secret += [bundle.resolve(d.path) for d in spec.validation_data if d.path]
@@ -133,6 +139,7 @@ class ResearchEnv(gymnasium.Env[str, str]):
             memory_bytes=int(common.parse_quantity(spec.resources.memory)),
             cpus=common.parse_quantity(spec.resources.cpu),
             command_timeout=float(spec.limits.training_timeout_seconds),
+            env=budget_env,
         )
         self._request = request
         self._sandbox = self._open(request)

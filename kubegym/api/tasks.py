@@ -164,6 +164,33 @@ class Evaluation(Model):
         return next(m for m in self.metrics if m.name == wanted)
 
 
+class Preparation(Model):
+    """How a task's data is made from its sources: a script run once per machine, cached.
+
+    The script is called as ``python SCRIPT --out DIR [--source NAME=PATH …]`` in
+    the task's environment (plus `requirements`), and must write the same bytes
+    every time: the datasets' sha256 pin them. With a preparation step, the
+    relative `path` of every dataset (agent, validation and test data) is read
+    inside ``DIR``.
+    """
+
+    script: Annotated[str, Field(min_length=1)]
+    """The preparation script, relative to the task's folder."""
+
+    sources: list[Dataset] = Field(
+        default_factory=list,
+        max_length=16,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    """The raw inputs (a wheel's file, a Debian package's files, a URL…), fetched and checked first."""
+
+    requirements: list[str] = Field(default_factory=list)
+    """More Python requirements the script needs, on top of the task's environment."""
+
+    timeout_seconds: Annotated[int, Field(ge=1)] = 3600
+    """How long preparing may take."""
+
+
 class Toleration(Model):
     """A Kubernetes toleration, for tainted (GPU) nodes."""
 
@@ -289,6 +316,9 @@ class TaskSpec(Model):
 
     starter_code: StarterCode | None = None
     """The files the agent starts from."""
+
+    preparation: Preparation | None = None
+    """How the data is made from its sources; the datasets' paths are then inside its output."""
 
     evaluation: Evaluation
     """How submissions are scored."""

@@ -28,6 +28,10 @@ _COMMANDS: dict[str, tuple[str, str]] = {
         "kubegym.cli.run:run",
         "Run a BenchmarkRun on this machine (resumable), ending with the leaderboard.",
     ),
+    "tasks": (
+        "kubegym.cli.tasks:tasks",
+        "List the known tasks, prepare their data, run their baselines.",
+    ),
     "validate": (
         "kubegym.cli.validate:validate",
         "Check run files (Tasks, BenchmarkRuns) locally.",

@@ -43,6 +43,7 @@ class Judge:
         bundle: the task.
         validation: ``heldout`` (validate on validation data) or ``test``.
         python: the interpreter that runs the evaluation script (the task's environment).
+        env: more environment for the evaluation script (such as ``KUBEGYM_BUDGET``).
     """
 
     def __init__(
@@ -50,6 +51,7 @@ class Judge:
         bundle: TaskBundle,
         validation: Literal["heldout", "test"] = "heldout",
         python: str = sys.executable,
+        env: Mapping[str, str] | None = None,
     ):
         spec = bundle.task.spec
         if validation == "heldout" and not spec.validation_data:
@@ -65,6 +67,7 @@ class Judge:
         self.bundle = bundle
         self.validation = validation
         self.python = python
+        self.env = dict(env or {})
         self._test = self._data(spec.evaluation.test_data)
         self._valid = self._test if validation == "test" else self._data(spec.validation_data)
 
@@ -116,6 +119,7 @@ class Judge:
             data=data,
             split=split,
             python=self.python,
+            env=self.env,
         )
 
     def _data(self, sets: list[tasks.Dataset]) -> dict[str, Path]:

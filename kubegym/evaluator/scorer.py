@@ -60,6 +60,7 @@ def score(
     split: str,
     python: str = sys.executable,
     timeout: float | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> Scoring:
     """Score the workspace's submission artifact on one split.
 
@@ -71,13 +72,14 @@ def score(
         split: ``validation`` or ``test``, passed to the script.
         python: the interpreter that runs the script (the task's environment).
         timeout: seconds; the evaluation's own timeout when None.
+        env: more environment for the script (such as ``KUBEGYM_BUDGET``); never secrets.
 
     Returns:
         The metrics, or the reason scoring failed (``error``).
     """
     started = time.monotonic()
     try:
-        metrics = _run(evaluation, task_dir, workspace, data, split, python, timeout)
+        metrics = _run(evaluation, task_dir, workspace, data, split, python, timeout, env or {})
     except EvalError as exc:
         return Scoring(split, None, str(exc), time.monotonic() - started)
     return Scoring(split, metrics, None, time.monotonic() - started)
@@ -91,6 +93,7 @@ def _run(
     split: str,
     python: str,
     timeout: float | None,
+    extra_env: Mapping[str, str],
 ) -> dict[str, float]:
     artifact = _artifact_path(workspace, evaluation.submission.path)
     script = (task_dir / evaluation.script).resolve()
@@ -107,6 +110,7 @@ def _run(
         env = {k: os.environ[k] for k in _KEPT_ENV if k in os.environ}
         env["HOME"] = str(root)
         env["PYTHONDONTWRITEBYTECODE"] = "1"
+        env.update(extra_env)
         try:
             result = subprocess.run(
                 argv,
