@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # Rebuild the venv when the dependencies change.
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: quickstart test lint crds docs system-deps clean
+.PHONY: quickstart test lint crds docs system-deps task-deps clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "kubegym needs Python >= 3.11")'
@@ -28,10 +28,19 @@ system-deps:
 	    echo "kubegym needs bubblewrap: install it (apt-get install bubblewrap, dnf install bubblewrap)"; exit 1; \
 	  fi; }
 
+# The offline data routes of the task suite: Debian's data and documentation packages.
+TASK_DEBS := dataset-fashion-mnist python3.11-doc linux-doc-6.1
+task-deps:
+	@missing=$$(for p in $(TASK_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing; \
+	  else sudo apt-get install -y -qq $$missing; fi; \
+	fi
+
 quickstart: $(STAMP) system-deps
 	$(BIN)/kubegym run examples/quickstart.yaml
 
-test: $(STAMP) system-deps lint
+test: $(STAMP) system-deps task-deps lint
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
