@@ -1,0 +1,54 @@
+"""The task suite as a whole: 13 MLGym tasks, each folder complete and valid, proxies apart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from click.testing import CliRunner
+
+from kubegym.cli import main
+from tests.tasks.conftest import TASK_IMAGES
+
+SUITE = TASK_IMAGES / "suites" / "mlgym-bench.yaml"
+TASK_FOLDERS = sorted(p.parent for p in TASK_IMAGES.glob("*/task.yaml"))
+
+
+def test_the_suite_lists_mlgyms_13_tasks() -> None:
+    names = yaml.safe_load(SUITE.read_text())["tasks"]
+    assert len(names) == 13 == len(set(names))
+    assert not [n for n in names if n.endswith("-proxy")]
+    assert sorted(names) == sorted(n for n in names if (TASK_IMAGES / n / "task.yaml").is_file())
+
+
+def test_every_task_folder_is_complete() -> None:
+    assert len(TASK_FOLDERS) >= 13
+    for folder in TASK_FOLDERS:
+        for needed in ("Dockerfile", "README.md", "evaluate.py", "starter"):
+            assert (folder / needed).exists(), f"{folder.name} lacks {needed}"
+        assert "sandbox-base" in (folder / "Dockerfile").read_text(), folder.name
+
+
+def test_every_task_validates() -> None:
+    result = CliRunner().invoke(main, ["validate", *(str(f / "task.yaml") for f in TASK_FOLDERS)])
+    assert result.exit_code == 0, result.output
+
+
+def test_tasks_list_shows_the_suite_with_metrics_and_baselines(monkeypatch: object) -> None:
+    import json
+
+    result = CliRunner().invoke(main, ["tasks", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    listed = {row["task"]: row for row in json.loads(result.stdout)}
+    for name in yaml.safe_load(SUITE.read_text())["tasks"]:
+        assert listed[name]["metric"] and listed[name]["direction"] in ("max", "min")
+    proxies = [n for n in listed if n.endswith("-proxy")]
+    for proxy in proxies:
+        assert "proxy" in (TASK_IMAGES / proxy / "task.yaml").read_text().lower()
+
+
+def test_folder_names_are_task_names() -> None:
+    for folder in TASK_FOLDERS:
+        doc = yaml.safe_load((folder / "task.yaml").read_text())
+        assert doc["metadata"]["name"] == folder.name
+        assert Path(folder / doc["spec"]["evaluation"]["script"]).is_file()
