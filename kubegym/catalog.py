@@ -54,16 +54,23 @@ def search_path(run_dir: Path | None = None) -> list[Path]:
     return [f for f in folders if f.is_dir()]
 
 
-def discover(folders: Iterable[Path]) -> dict[str, TaskBundle]:
-    """Every task in ``folders`` (each ``<folder>/<task>/task.yaml``), first one wins per name.
+def discover(
+    folders: Iterable[Path], broken: list[ConfigError] | None = None
+) -> dict[str, TaskBundle]:
+    """Every task in `folders` (each `<folder>/<task>/task.yaml`), first one wins per name.
 
-    Raises:
-        RunFileError: a task file is malformed.
+    A malformed task file does not hide the others: it is skipped, and its error
+    is added to `broken` when given (`kubegym validate` reports it in full).
     """
     found: dict[str, TaskBundle] = {}
     for folder in folders:
         for task_file in sorted(folder.glob(f"*/{TASK_FILE}")):
-            run_file = documents.load_run_file(task_file)
+            try:
+                run_file = documents.load_run_file(task_file)
+            except ConfigError as exc:
+                if broken is not None:
+                    broken.append(exc)
+                continue
             for task in run_file.tasks:
                 found.setdefault(task.name, TaskBundle(task, task_file.parent.resolve()))
     return found
@@ -84,7 +91,9 @@ def select(
         ConfigError: a named task or suite is not found, or a selector matches nothing.
     """
     known = {t.name: TaskBundle(t, run_dir.resolve()) for t in run_file.tasks}
-    for name, bundle in discover(folders if folders is not None else search_path(run_dir)).items():
+    broken: list[ConfigError] = []
+    searched = folders if folders is not None else search_path(run_dir)
+    for name, bundle in discover(searched, broken).items():
         known.setdefault(name, bundle)
     if selection.names is not None:
         names = list(selection.names)
@@ -97,8 +106,10 @@ def select(
             raise ConfigError("the label selector matches no task", field="spec.tasks.selector")
     missing = [n for n in names if n not in known]
     if missing:
+        unreadable = "".join(f"\n{exc}" for exc in broken)
         raise ConfigError(
-            f"unknown task(s): {', '.join(missing)}",
+            f"unknown task(s): {', '.join(missing)}"
+            + (f"; these task files could not be read:{unreadable}" if broken else ""),
             field="spec.tasks",
             hint=f"known tasks: {', '.join(sorted(known)) or 'none'}; "
             "put the Task in the run file or a task folder on KUBEGYM_TASK_PATH",

@@ -12,7 +12,11 @@ from kubegym.errors import ConfigError
 
 
 def _known() -> dict[str, catalog.TaskBundle]:
-    return catalog.discover(catalog.search_path(Path.cwd()))
+    broken: list[ConfigError] = []
+    found = catalog.discover(catalog.search_path(Path.cwd()), broken)
+    for exc in broken:
+        click.echo(f"warning: skipped a task file: {exc}", err=True)
+    return found
 
 
 def _bundle(name: str) -> catalog.TaskBundle:

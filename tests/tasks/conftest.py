@@ -22,8 +22,11 @@ TASK_IMAGES = Path(__file__).resolve().parents[2] / "task_images"
 
 
 def bundle(name: str) -> catalog.TaskBundle:
-    """The task called ``name`` in task_images/."""
-    return catalog.discover([TASK_IMAGES])[name]
+    """The task called ``name`` in task_images/ (read from its own folder only)."""
+    from kubegym.api import documents
+
+    (task,) = documents.load_run_file(TASK_IMAGES / name / "task.yaml").tasks
+    return catalog.TaskBundle(task, (TASK_IMAGES / name).resolve())
 
 
 def prepared(name: str) -> catalog.TaskBundle:
