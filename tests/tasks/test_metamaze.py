@@ -1,0 +1,80 @@
+"""The metamaze task: valid, reproducibly prepared, its PPO baseline scored, bad checkpoints refused.
+
+MLGym's baseline (15.73) trains 5 seeds for 10M steps each: hours on a CPU. The
+CI budget (0.002) trains 9 PPO updates per seed and evaluates 8 environments per
+seed, so the policy is still close to random: an untrained network scores about
+2 (a random walk that stumbles on the goal now and then). The range catches a
+pipeline that never reaches the goal (0) or a broken reward sum (above 10 per
+episode would need the goal found in nearly every episode).
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from kubegym import datasets, preparation
+from kubegym.cli import main
+from tests.tasks.conftest import TASK_IMAGES, baseline, bundle, score_file
+
+TASK = "metamaze"
+FOLDER = TASK_IMAGES / TASK
+CI_BUDGET = 0.002
+
+
+def test_the_task_validates() -> None:
+    result = CliRunner().invoke(main, ["validate", str(FOLDER / "task.yaml")])
+    assert result.exit_code == 0, result.output
+
+
+def test_preparation_is_reproducible_and_the_splits_differ() -> None:
+    task = bundle(TASK)
+    spec = task.task.spec
+    sets = [*spec.validation_data, *spec.evaluation.test_data]
+    first = {
+        d.path: datasets.sha256_of(preparation.prepare(task, force=True) / d.path) for d in sets
+    }
+    again = {
+        d.path: datasets.sha256_of(preparation.prepare(task, force=True) / d.path) for d in sets
+    }
+    assert first == again == {d.path: d.sha256 for d in sets}
+    root = preparation.prepared_root(task)
+    validation = json.loads((root / "hidden/validation_seeds.json").read_text())
+    test = json.loads((root / "hidden/test_seeds.json").read_text())
+    assert not set(validation["seeds"]) & set(test["seeds"])
+    assert test["seeds"] == [0, 1, 2, 3, 4]  # MLGym's evaluation seeds
+    assert test["num_envs"] == 256 and test["horizon"] == 199
+
+
+def test_the_baseline_trains_and_scores_in_range() -> None:
+    results = baseline(TASK, budget=CI_BUDGET)
+    assert results.exit_reason == "submitted", results.message
+    assert results.score is not None
+    print(f"{TASK} baseline at budget {CI_BUDGET}: {results.score}")
+    assert 0.2 < results.score < 8.0, results.score
+
+
+def test_a_broken_checkpoint_is_an_eval_error(tmp_path: Path) -> None:
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    shutil.copyfile(FOLDER / "starter/src/config.yaml", folder / "config.yaml")
+    for i in range(5):
+        (folder / f"config-42-{i}.pkl").write_bytes(pickle.dumps({"network": {"params": {}}}))
+    (folder / "config-42-0.pkl").write_bytes(b"not a pickle")
+    scoring = score_file(TASK, folder)
+    assert scoring.error is not None
+    assert "config-42-0.pkl is not a readable pickle" in scoring.error
+
+
+def test_too_few_checkpoints_is_an_eval_error(tmp_path: Path) -> None:
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    shutil.copyfile(FOLDER / "starter/src/config.yaml", folder / "config.yaml")
+    (folder / "config-42-0.pkl").write_bytes(pickle.dumps({"network": {}}))
+    scoring = score_file(TASK, folder)
+    assert scoring.error is not None
+    assert "expected 5 checkpoint files" in scoring.error
