@@ -26,8 +26,8 @@ def quickstart(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
 def test_every_trial_finishes_once(quickstart: tuple[dict, Path]) -> None:
     summary, _ = quickstart
     assert summary["phase"] == "Succeeded"
-    assert summary["counters"]["total"] == 8 and summary["counters"]["succeeded"] == 8
-    assert len({t["id"] for t in summary["trials"]}) == 8
+    assert summary["counters"]["total"] == 12 and summary["counters"]["succeeded"] == 12
+    assert len({t["id"] for t in summary["trials"]}) == 12
     assert {t["exit_reason"] for t in summary["trials"]} == {"submitted"}
 
 
@@ -38,6 +38,9 @@ def test_the_replay_really_improves_on_the_baseline(quickstart: tuple[dict, Path
     assert scores[("polyfit", "replay")] > 0.95  # r2, higher is better
     assert scores[("xor-blobs", "baseline")] == pytest.approx(0.56)
     assert scores[("xor-blobs", "replay")] < 0.1  # error rate, lower is better
+    # MLGym's prisoner's dilemma: the baseline near MLGym's 2.372, always-defect well above
+    assert abs(scores[("prisoners-dilemma", "baseline")] - 2.372) < 0.03
+    assert scores[("prisoners-dilemma", "replay")] > 2.55
     agents = summary["leaderboard"]["agents"]
     assert agents["replay"]["best_attempt"] > agents["baseline"]["best_attempt"]
     assert agents["replay"]["best_submission"] == 1.5  # best on every task: the whole tau range
@@ -74,12 +77,12 @@ def test_run_level_outputs(quickstart: tuple[dict, Path]) -> None:
     _, out = quickstart
     rows = (out / "results.csv").read_text().splitlines()
     assert rows[0].startswith("trial,task,agent,seed")
-    assert len(rows) == 9
+    assert len(rows) == 13
     board = json.loads((out / "leaderboard.json").read_text())
     assert board["agents"]["replay"]["best_attempt_ci"] == [1.5, 1.5]
     assert (out / "profiles.png").read_bytes()[:4] == b"\x89PNG"
     status = json.loads((out / "status.json").read_text())
-    assert status["progress"] == "8/8" and status["bestAup"] == 1.5
+    assert status["progress"] == "12/12" and status["bestAup"] == 1.5
 
 
 def test_running_again_runs_nothing(quickstart: tuple[dict, Path]) -> None:
@@ -90,5 +93,5 @@ def test_running_again_runs_nothing(quickstart: tuple[dict, Path]) -> None:
         main, ["run", str(repo / "examples" / "quickstart.yaml"), "--out", str(out), "--json"]
     )
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["resumed"] == 8
+    assert json.loads(result.stdout)["resumed"] == 12
     assert (out / "results.csv").read_text() == before
