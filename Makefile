@@ -44,8 +44,8 @@ test: $(STAMP) system-deps task-deps lint
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check kubegym operator agent_runner tests bench
-	$(BIN)/ruff format --check kubegym operator agent_runner tests bench
+	$(BIN)/ruff check kubegym operator agent_runner tests bench task_images examples
+	$(BIN)/ruff format --check kubegym operator agent_runner tests bench task_images examples
 	$(BIN)/mypy
 
 crds: $(STAMP)

@@ -15,7 +15,11 @@ import sys
 def read(path: str, column: str) -> dict[int, float]:
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
-        if reader.fieldnames is None or "id" not in reader.fieldnames or column not in reader.fieldnames:
+        if (
+            reader.fieldnames is None
+            or "id" not in reader.fieldnames
+            or column not in reader.fieldnames
+        ):
             sys.exit(f"{path}: expected the columns id,{column}; found {reader.fieldnames}")
         out = {}
         for line, row in enumerate(reader, start=2):
@@ -37,7 +41,9 @@ def main() -> None:
     predicted = read(args.submission, "y")
     missing = [i for i in truth if i not in predicted]
     if missing:
-        sys.exit(f"the submission has no prediction for {len(missing)} of the ids (e.g. {missing[:3]})")
+        sys.exit(
+            f"the submission has no prediction for {len(missing)} of the ids (e.g. {missing[:3]})"
+        )
     errors = [predicted[i] - y for i, y in truth.items()]
     mean = sum(truth.values()) / len(truth)
     total = sum((y - mean) ** 2 for y in truth.values())

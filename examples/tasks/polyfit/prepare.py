@@ -34,7 +34,11 @@ def main() -> None:
     write(HERE / "data" / "train.csv", ["x", "y"], [[f"{x[i]:.6f}", f"{y[i]:.6f}"] for i in train])
     held = np.concatenate([valid, test])
     order = rng.permutation(held.size)
-    write(HERE / "data" / "inputs.csv", ["id", "x"], [[int(held[k]), f"{x[held[k]]:.6f}"] for k in order])
+    write(
+        HERE / "data" / "inputs.csv",
+        ["id", "x"],
+        [[int(held[k]), f"{x[held[k]]:.6f}"] for k in order],
+    )
     write(HERE / "hidden" / "valid.csv", ["id", "y"], [[int(i), f"{y[i]:.6f}"] for i in valid])
     write(HERE / "hidden" / "test.csv", ["id", "y"], [[int(i), f"{y[i]:.6f}"] for i in test])
 

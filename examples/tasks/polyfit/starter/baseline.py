@@ -15,6 +15,6 @@ predictions = np.stack([np.ones_like(xs), xs], axis=1) @ coef
 
 with open("submission.csv", "w") as f:
     f.write("id,y\n")
-    for i, p in zip(ids, predictions):
+    for i, p in zip(ids, predictions, strict=True):
         f.write(f"{i},{p:.6f}\n")
 print(f"wrote {len(ids)} predictions to submission.csv")

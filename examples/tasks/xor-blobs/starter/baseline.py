@@ -13,6 +13,6 @@ predictions = distances.argmin(axis=1)
 
 with open("submission.csv", "w") as f:
     f.write("id,label\n")
-    for i, p in zip(ids, predictions):
+    for i, p in zip(ids, predictions, strict=True):
         f.write(f"{i},{p}\n")
 print(f"wrote {len(ids)} predictions to submission.csv")
