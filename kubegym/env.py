@@ -129,12 +129,19 @@ class ResearchEnv(gymnasium.Env[str, str]):
         secret = [bundle.resolve(spec.evaluation.script)]
         secret += [bundle.resolve(d.path) for d in spec.evaluation.test_data if d.path]
         secret += [bundle.resolve(d.path) for d in spec.validation_data if d.path]
+        # Data installed system-wide (Debian packages under /usr) would otherwise be in
+        # plain sight through the read-only system: a public test set with its labels.
+        every = [*spec.datasets, *spec.validation_data, *spec.evaluation.test_data]
+        if spec.preparation is not None:
+            every += spec.preparation.sources
+        masked = [Path(d.debian.path) for d in every if d.debian is not None]
         request = local_sandbox.SandboxRequest(
             name=str(options.get("trial", f"{name}-s{seed or 0}")),
             workspace=workspace,
             python_root=venv,
             read_only=read_only,
             forbidden=secret,
+            masked=masked,
             network=spec.network,
             memory_bytes=int(common.parse_quantity(spec.resources.memory)),
             cpus=common.parse_quantity(spec.resources.cpu),

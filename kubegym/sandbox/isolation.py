@@ -119,6 +119,10 @@ class IsolationSpec:
     """Host paths that must never be visible (evaluation script, hidden test data):
     a bind that holds one, or lies inside one, is refused."""
 
+    masked: Sequence[str] = ()
+    """Paths of the read-only system (say, a Debian package's copy of a test set under
+    /usr/share) hidden inside: a folder becomes an empty tmpfs, a file an empty one."""
+
     bind_python: bool = True
     """Bind the running interpreter (``sys.prefix``, ``sys.base_prefix``) read-only at the same paths."""
 
@@ -536,6 +540,11 @@ def _bwrap_argv(
     argv += ["--hostname", USER, "--uid", str(spec.uid), "--gid", str(spec.gid)]
     argv += ["--cap-drop", "ALL"]
     argv += [*_system_binds(), "--proc", "/proc", "--dev", "/dev"]
+    for hidden in spec.masked:  # over the system binds, so they hide what those show
+        if Path(hidden).is_dir():
+            argv += ["--tmpfs", str(hidden)]
+        elif Path(hidden).exists():
+            argv += ["--ro-bind", "/dev/null", str(hidden)]
     if spec.memory_bytes is not None and version >= (0, 8):
         argv += ["--size", str(spec.memory_bytes)]  # /tmp is memory: never more than the limit
     argv += ["--tmpfs", "/tmp"]

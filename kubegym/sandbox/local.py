@@ -43,6 +43,9 @@ class SandboxRequest:
     forbidden: Sequence[Path] = ()
     """Host paths that must never be visible: the evaluation script, the hidden data."""
 
+    masked: Sequence[Path] = ()
+    """System paths to hide inside (a Debian package's copy of a data set, say)."""
+
     network: str = "none"
     """``none`` or ``egress``."""
 
@@ -140,6 +143,7 @@ def open_sandbox(request: SandboxRequest, backend: isolation.Backend = "bwrap") 
         pids=request.pids,
         env=env,
         forbidden=[str(p) for p in request.forbidden],
+        masked=[str(p) for p in request.masked],
         name=request.name,
         bind_python=request.python_root is None,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from pathlib import Path
 
 from kubegym.catalog import TaskBundle
 from kubegym.env import ResearchEnv
@@ -86,3 +87,33 @@ def test_a_fork_bomb_is_contained(env: ResearchEnv) -> None:
         assert "out of memory" in out or "limit of" in out
     out, code = run(env, "echo still-alive")
     assert code == 0 and "still-alive" in out
+
+
+def test_system_copies_of_task_data_are_masked(polyfit: TaskBundle) -> None:
+    from kubegym.api import tasks
+
+    # A task whose test set also ships in a system folder (as Debian's Fashion-MNIST does).
+    system_copy = Path("/usr/share/common-licenses")  # any folder the jail's /usr shows
+    assert system_copy.is_dir()
+    public = tasks.Dataset(
+        name="public", debian={"package": "base-files", "path": str(system_copy)}
+    )
+
+    def files_seen(bundle: TaskBundle) -> int:
+        env = ResearchEnv([bundle])
+        try:
+            env.reset(options={"task": "polyfit"})
+            out, _ = run(env, f"ls {system_copy} | wc -l")
+            return int(out.split()[0])
+        finally:
+            env.close()
+
+    spec = polyfit.task.spec
+    evaluation = spec.evaluation.model_copy(
+        update={"test_data": [*spec.evaluation.test_data, public]}
+    )
+    task = polyfit.task.model_copy(
+        update={"spec": spec.model_copy(update={"evaluation": evaluation})}
+    )
+    assert files_seen(polyfit) > 0  # visible while no task data comes from it
+    assert files_seen(TaskBundle(task, polyfit.root)) == 0  # hidden once one does
