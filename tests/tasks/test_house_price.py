@@ -38,12 +38,11 @@ def test_preparation_is_reproducible_and_splits_as_mlgym() -> None:
     task = bundle(TASK)
     spec = task.task.spec
     sets = [*spec.datasets, *spec.validation_data, *spec.evaluation.test_data]
-    first = {
-        d.path: datasets.sha256_of(preparation.prepare(task, force=True) / d.path) for d in sets
-    }
-    again = {
-        d.path: datasets.sha256_of(preparation.prepare(task, force=True) / d.path) for d in sets
-    }
+    hashes = []
+    for _ in range(2):  # prepare from scratch twice: the same bytes both times
+        root = preparation.prepare(task, force=True)
+        hashes.append({d.path: datasets.sha256_of(root / d.path) for d in sets})
+    first, again = hashes
     assert first == again == {d.path: d.sha256 for d in sets}
     root = preparation.prepared_root(task)
     train, valid, test = (
