@@ -52,3 +52,12 @@ def test_folder_names_are_task_names() -> None:
         doc = yaml.safe_load((folder / "task.yaml").read_text())
         assert doc["metadata"]["name"] == folder.name
         assert Path(folder / doc["spec"]["evaluation"]["script"]).is_file()
+
+
+def test_the_offline_suite_holds_runnable_tasks_and_the_proxies() -> None:
+    offline = yaml.safe_load((TASK_IMAGES / "suites" / "offline.yaml").read_text())["tasks"]
+    assert all((TASK_IMAGES / name / "task.yaml").is_file() for name in offline)
+    proxies = sorted(f.name for f in TASK_FOLDERS if f.name.endswith("-proxy"))
+    assert proxies and set(proxies) <= set(offline)
+    online_only = {"cifar10", "mnli", "mscoco-captioning", "fineweb-lm"}
+    assert not online_only & set(offline)
