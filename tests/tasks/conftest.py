@@ -36,6 +36,27 @@ def prepared(name: str) -> catalog.TaskBundle:
     return task
 
 
+def assert_reproducible(name: str) -> Path:
+    """Prepare the task from scratch twice: the same bytes both times, equal to the pins.
+
+    Returns:
+        The prepared folder.
+    """
+    from kubegym import datasets
+
+    task = bundle(name)
+    spec = task.task.spec
+    sets = [
+        d for d in (*spec.datasets, *spec.validation_data, *spec.evaluation.test_data) if d.path
+    ]
+    hashes = []
+    for _ in range(2):
+        root = preparation.prepare(task, force=True)
+        hashes.append({d.path: datasets.sha256_of(root / d.path) for d in sets})
+    assert hashes[0] == hashes[1] == {d.path: d.sha256 for d in sets}
+    return root
+
+
 def baseline(name: str, budget: float) -> trajectory.Results:
     """The baseline solution's results, run through the real sandbox and evaluator."""
     return baselines.run_baseline(prepared(name), budget=budget)

@@ -17,12 +17,16 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from click.testing import CliRunner
 
-from kubegym import datasets, preparation
-from kubegym.cli import main
+from kubegym import datasets
 from kubegym.local import venvs
-from tests.tasks.conftest import TASK_IMAGES, baseline, bundle, prepared, score_file
+from tests.tasks.conftest import (
+    TASK_IMAGES,
+    assert_reproducible,
+    baseline,
+    prepared,
+    score_file,
+)
 
 TASK = "colonel-blotto"
 FOLDER = TASK_IMAGES / TASK
@@ -38,23 +42,8 @@ def _load(path: Path, name: str) -> ModuleType:
     return module
 
 
-def test_the_task_validates() -> None:
-    result = CliRunner().invoke(main, ["validate", str(FOLDER / "task.yaml")])
-    assert result.exit_code == 0, result.output
-
-
 def test_preparation_is_reproducible_and_the_splits_differ() -> None:
-    task = bundle(TASK)
-    spec = task.task.spec
-    sets = [*spec.validation_data, *spec.evaluation.test_data]
-    first = {
-        d.path: datasets.sha256_of(preparation.prepare(task, force=True) / d.path) for d in sets
-    }
-    again = {
-        d.path: datasets.sha256_of(preparation.prepare(task, force=True) / d.path) for d in sets
-    }
-    assert first == again == {d.path: d.sha256 for d in sets}
-    root = preparation.prepared_root(task)
+    root = assert_reproducible(TASK)
     validation = json.loads((root / "hidden/validation.json").read_text())
     test = json.loads((root / "hidden/test.json").read_text())
     assert validation["seed"] != test["seed"]

@@ -12,10 +12,8 @@ import csv
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from kubegym import datasets, preparation
-from kubegym.cli import main
 from tests.tasks.conftest import TASK_IMAGES, baseline, bundle, prepared, score_file
 
 TASK = "house-price"
@@ -27,11 +25,6 @@ MLGYM_RMSE = 30340.111853413255
 def _rows(path: Path) -> list[dict[str, str]]:
     with path.open(newline="") as f:
         return list(csv.DictReader(f))
-
-
-def test_the_task_validates() -> None:
-    result = CliRunner().invoke(main, ["validate", str(FOLDER / "task.yaml")])
-    assert result.exit_code == 0, result.output
 
 
 def test_preparation_is_reproducible_and_splits_as_mlgym() -> None:

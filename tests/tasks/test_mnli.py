@@ -17,11 +17,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from kubegym import catalog, datasets, preparation
 from kubegym.api import tasks
-from kubegym.cli import main
 from kubegym.errors import ConfigError
 from kubegym.evaluator import scorer
 from kubegym.local import baselines, venvs
@@ -141,11 +139,6 @@ def _score(task: catalog.TaskBundle, submission: Path, split: str) -> scorer.Sco
         python=str(venvs.python(venvs.ensure(spec.environment.requirements))),
         env={"KUBEGYM_BUDGET": "1"},
     )
-
-
-def test_the_task_validates() -> None:
-    result = CliRunner().invoke(main, ["validate", str(FOLDER / "task.yaml")])
-    assert result.exit_code == 0, result.output
 
 
 def test_offline_preparation_names_the_hub_and_the_fix(

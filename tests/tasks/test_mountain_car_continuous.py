@@ -18,34 +18,15 @@ import pickle
 import shutil
 from pathlib import Path
 
-from click.testing import CliRunner
-
-from kubegym import datasets, preparation
-from kubegym.cli import main
-from tests.tasks.conftest import TASK_IMAGES, baseline, bundle, score_file
+from tests.tasks.conftest import TASK_IMAGES, assert_reproducible, baseline, score_file
 
 TASK = "mountain-car-continuous"
 FOLDER = TASK_IMAGES / TASK
 CI_BUDGET = 0.001
 
 
-def test_the_task_validates() -> None:
-    result = CliRunner().invoke(main, ["validate", str(FOLDER / "task.yaml")])
-    assert result.exit_code == 0, result.output
-
-
 def test_preparation_is_reproducible_and_the_splits_differ() -> None:
-    task = bundle(TASK)
-    spec = task.task.spec
-    sets = [*spec.validation_data, *spec.evaluation.test_data]
-    first = {
-        d.path: datasets.sha256_of(preparation.prepare(task, force=True) / d.path) for d in sets
-    }
-    again = {
-        d.path: datasets.sha256_of(preparation.prepare(task, force=True) / d.path) for d in sets
-    }
-    assert first == again == {d.path: d.sha256 for d in sets}
-    root = preparation.prepared_root(task)
+    root = assert_reproducible(TASK)
     validation = json.loads((root / "hidden/validation_seeds.json").read_text())
     test = json.loads((root / "hidden/test_seeds.json").read_text())
     assert not set(validation["seeds"]) & set(test["seeds"])
