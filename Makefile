@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # Rebuild the venv when the dependencies change.
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: quickstart test lint crds docs system-deps task-deps clean
+.PHONY: quickstart test lint crds docs system-deps task-deps cluster-bins clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "kubegym needs Python >= 3.11")'
@@ -40,7 +40,13 @@ task-deps:
 quickstart: $(STAMP) system-deps
 	$(BIN)/kubegym run examples/quickstart.yaml
 
-test: $(STAMP) system-deps task-deps lint
+# The development cluster's binaries (kube-apiserver, kube-controller-manager,
+# kube-scheduler, KWOK, etcd) built from Go modules once and cached outside the clone;
+# built here rather than inside pytest so the progress of a cold build shows.
+cluster-bins: $(STAMP)
+	$(BIN)/python -c "from kubegym.devcluster import build; build.ensure_binaries()"
+
+test: $(STAMP) system-deps task-deps lint cluster-bins
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

@@ -24,6 +24,10 @@ _COMMANDS: dict[str, tuple[str, str]] = {
         "kubegym.cli.crds:crds",
         "Write the CustomResourceDefinitions generated from the models.",
     ),
+    "dev-cluster": (
+        "kubegym.cli.dev_cluster:dev_cluster",
+        "Start, stop and inspect the development Kubernetes cluster (KWOK fake nodes).",
+    ),
     "run": (
         "kubegym.cli.run:run",
         "Run a BenchmarkRun on this machine (resumable), ending with the leaderboard.",

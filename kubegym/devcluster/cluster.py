@@ -1,0 +1,356 @@
+"""Bringing the development cluster up and down: etcd, the control plane, KWOK and fake nodes.
+
+`up`, `down` and `status` are what ``kubegym dev-cluster`` and the cluster tests'
+fixture call. Everything listens on 127.0.0.1; everything lives in the state dir.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import ssl
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kubegym import errors
+from kubegym.devcluster import _http, build, config, nodes, pki, processes
+
+#: Start order; `down` stops in the reverse order.
+COMPONENTS = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"]
+_INFO_FILE = "cluster.json"
+_SERVICE_CIDR = "10.0.0.0/24"
+
+
+@dataclass(frozen=True)
+class ClusterOptions:
+    """What `up` builds: how many fake nodes, and where the kubeconfig and state go."""
+
+    cpu_nodes: int = 2
+    gpu_nodes: int = 2
+    state_dir: Path = field(default_factory=config.default_state_dir)
+    #: Where the admin kubeconfig is written; ``<state>/kubeconfig`` when None.
+    kubeconfig: Path | None = None
+    #: Seconds to wait for each readiness step.
+    timeout: float = 120.0
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    """A running cluster: what `up` prints as one JSON line."""
+
+    kubeconfig: str
+    apiserver: str
+    pids: dict[str, int]
+    endpoints: dict[str, str]
+    state_dir: str
+    #: The admin's bearer token (also in the kubeconfig).
+    token: str = field(repr=False)
+    ca_cert: str = ""
+    startup_seconds: float = 0.0
+
+    def to_json(self) -> str:
+        """One line of JSON, without the token."""
+        data = asdict(self)
+        data.pop("token")
+        return json.dumps(data, sort_keys=True)
+
+
+def _wait(what: str, check: Callable[[], bool], timeout: float, state_dir: Path, log: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        if log and log not in processes.recorded(state_dir):
+            break
+        time.sleep(0.2)
+    tail = ""
+    log_path = state_dir / "logs" / f"{log}.log"
+    if log and log_path.exists():
+        tail = "; last log lines: " + " | ".join(
+            log_path.read_text(errors="replace").splitlines()[-5:]
+        )
+    raise errors.InfraError("ClusterNotReady", f"{what} not ready after {timeout:.0f}s{tail}")
+
+
+def _etcd_healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/health", timeout=2) as resp:
+            return bool(json.loads(resp.read()).get("health") == "true")
+    except (OSError, ValueError):
+        return False
+
+
+def _ok(client: _http.ApiClient, path: str) -> bool:
+    try:
+        status, _ = client.request("GET", path)
+    except OSError:
+        return False
+    return status == 200
+
+
+def _kubeconfig(server: str, ca_cert: Path, user: str, token: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": "kubegym-dev",
+                "cluster": {"server": server, "certificate-authority": str(ca_cert)},
+            }
+        ],
+        "users": [{"name": user, "user": {"token": token}}],
+        "contexts": [{"name": "kubegym-dev", "context": {"cluster": "kubegym-dev", "user": user}}],
+        "current-context": "kubegym-dev",
+    }
+
+
+def _write_kubeconfig(path: Path, content: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(content, sort_keys=False))
+    path.chmod(0o600)
+
+
+def _nodes_ready(client: _http.ApiClient, names: list[str]) -> bool:
+    status, body = client.request("GET", "/api/v1/nodes")
+    if status != 200:
+        return False
+    ready = {
+        item["metadata"]["name"]
+        for item in body.get("items", [])
+        if any(
+            c.get("type") == "Ready" and c.get("status") == "True"
+            for c in item.get("status", {}).get("conditions", [])
+        )
+        and not any(
+            t.get("key", "").startswith("node.kubernetes.io/")
+            for t in item["spec"].get("taints", [])
+        )
+    }
+    return set(names) <= ready
+
+
+def up(options: ClusterOptions) -> ClusterInfo:
+    """Build what is missing, start every component, register the nodes, wait until usable.
+
+    Args:
+        options: node counts, state dir and kubeconfig path.
+
+    Returns:
+        The running cluster's kubeconfig, endpoints and pids.
+
+    Raises:
+        ConfigError: a cluster recorded in this state dir is still running.
+        InfraError: a build, a certificate or a component failed (everything started is stopped).
+    """
+    state = options.state_dir.resolve()
+    running = processes.recorded(state)
+    if running:
+        raise errors.ConfigError(
+            f"a development cluster is already running from {state} ({', '.join(running)})",
+            field="--state-dir",
+            hint="run `kubegym dev-cluster down` first, or pick another --state-dir",
+        )
+    bin_dir = build.ensure_binaries()
+    started = time.monotonic()
+    for stale in ("etcd-data", "pki", "pids", "certs", _INFO_FILE):
+        path = state / stale
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+    state.mkdir(parents=True, exist_ok=True)
+    try:
+        return _start(options, state, bin_dir, started)
+    except BaseException:
+        processes.stop_all(state, list(reversed(COMPONENTS)))
+        raise
+
+
+def _start(options: ClusterOptions, state: Path, bin_dir: Path, started: float) -> ClusterInfo:
+    creds = pki.generate(state / "pki")
+    ports = {name: processes.free_port() for name in [*COMPONENTS, "etcd-peer"]}
+    etcd_url = f"http://127.0.0.1:{ports['etcd']}"
+    peer_url = f"http://127.0.0.1:{ports['etcd-peer']}"
+    server = f"https://127.0.0.1:{ports['kube-apiserver']}"
+    pids: dict[str, int] = {}
+    b = str(bin_dir)
+
+    pids["etcd"] = processes.start(state, "etcd", [
+        f"{b}/etcd", "--name=default", f"--data-dir={state / 'etcd-data'}",
+        f"--listen-client-urls={etcd_url}", f"--advertise-client-urls={etcd_url}",
+        f"--listen-peer-urls={peer_url}", f"--initial-advertise-peer-urls={peer_url}",
+        f"--initial-cluster=default={peer_url}", "--unsafe-no-fsync", "--log-level=warn",
+    ])  # fmt: skip
+    _wait("etcd", lambda: _etcd_healthy(etcd_url), options.timeout, state, "etcd")
+
+    pids["kube-apiserver"] = processes.start(state, "kube-apiserver", [
+        f"{b}/kube-apiserver", f"--etcd-servers={etcd_url}",
+        "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+        f"--secure-port={ports['kube-apiserver']}", f"--cert-dir={state / 'certs' / 'apiserver'}",
+        f"--tls-cert-file={creds.serving_cert}", f"--tls-private-key-file={creds.serving_key}",
+        f"--client-ca-file={creds.ca_cert}", f"--token-auth-file={creds.token_file}",
+        "--authorization-mode=Node,RBAC", "--anonymous-auth=false",
+        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+        f"--service-account-key-file={creds.service_account_pub}",
+        f"--service-account-signing-key-file={creds.service_account_key}",
+        f"--service-cluster-ip-range={_SERVICE_CIDR}", "--profiling=false",
+        "--enable-priority-and-fairness=false",
+        # The `kubernetes` Service cannot point at a loopback address; nothing runs in-cluster.
+        "--endpoint-reconciler-type=none",
+    ])  # fmt: skip
+    admin = _http.ApiClient(server, creds.ca_cert, creds.tokens["admin"])
+    _wait(
+        "kube-apiserver /readyz",
+        lambda: _ok(admin, "/readyz"),
+        options.timeout,
+        state,
+        "kube-apiserver",
+    )
+
+    kubeconfig = options.kubeconfig or state / "kubeconfig"
+    kubeconfig = kubeconfig.resolve()
+    _write_kubeconfig(
+        kubeconfig, _kubeconfig(server, creds.ca_cert, "admin", creds.tokens["admin"])
+    )
+    component_configs: dict[str, Path] = {}
+    for name in ("kube-controller-manager", "kube-scheduler"):
+        user = f"system:{name}"
+        component_configs[name] = state / "pki" / f"{name}.kubeconfig"
+        _write_kubeconfig(
+            component_configs[name], _kubeconfig(server, creds.ca_cert, user, creds.tokens[user])
+        )
+
+    pids["kube-controller-manager"] = processes.start(state, "kube-controller-manager", [
+        f"{b}/kube-controller-manager", f"--kubeconfig={component_configs['kube-controller-manager']}",
+        "--bind-address=127.0.0.1", f"--secure-port={ports['kube-controller-manager']}",
+        f"--cert-dir={state / 'certs' / 'kube-controller-manager'}",
+        "--controllers=*", "--use-service-account-credentials",
+        f"--service-account-private-key-file={creds.service_account_key}",
+        f"--root-ca-file={creds.ca_cert}", "--leader-elect=false", "--profiling=false",
+    ])  # fmt: skip
+    pids["kube-scheduler"] = processes.start(state, "kube-scheduler", [
+        f"{b}/kube-scheduler", f"--kubeconfig={component_configs['kube-scheduler']}",
+        "--bind-address=127.0.0.1", f"--secure-port={ports['kube-scheduler']}",
+        f"--cert-dir={state / 'certs' / 'kube-scheduler'}",
+        "--leader-elect=false", "--profiling=false",
+    ])  # fmt: skip
+    pids["kwok"] = processes.start(state, "kwok", [
+        f"{b}/kwok", f"--kubeconfig={kubeconfig}", f"--config={bin_dir / build.KWOK_STAGES_FILE}",
+        "--manage-all-nodes=false",
+        f"--manage-nodes-with-annotation-selector={nodes.KWOK_ANNOTATION[0]}={nodes.KWOK_ANNOTATION[1]}",
+        "--node-lease-duration-seconds=40", f"--server-address=127.0.0.1:{ports['kwok']}",
+        "--node-ip=127.0.0.1",
+    ])  # fmt: skip
+
+    names = []
+    for node in nodes.manifests(options.cpu_nodes, options.gpu_nodes):
+        status, body = admin.request("POST", "/api/v1/nodes", node)
+        if status not in (201, 409):
+            raise errors.InfraError(
+                "ClusterNotReady", f"registering {node['metadata']['name']}: {body}"
+            )
+        names.append(node["metadata"]["name"])
+    sa = "/api/v1/namespaces/default/serviceaccounts/default"
+    _wait(
+        "the default service account",
+        lambda: _ok(admin, sa),
+        options.timeout,
+        state,
+        "kube-controller-manager",
+    )
+    _wait("the fake nodes", lambda: _nodes_ready(admin, names), options.timeout, state, "kwok")
+    _wait(
+        "kube-scheduler /healthz",
+        lambda: _component_ok(ports["kube-scheduler"]),
+        options.timeout,
+        state,
+        "kube-scheduler",
+    )
+
+    info = ClusterInfo(
+        kubeconfig=str(kubeconfig),
+        apiserver=server,
+        pids=pids,
+        endpoints={
+            "etcd": etcd_url,
+            "kube-apiserver": server,
+            "kube-controller-manager": f"https://127.0.0.1:{ports['kube-controller-manager']}",
+            "kube-scheduler": f"https://127.0.0.1:{ports['kube-scheduler']}",
+            "kwok": f"http://127.0.0.1:{ports['kwok']}",
+        },
+        state_dir=str(state),
+        token=creds.tokens["admin"],
+        ca_cert=str(creds.ca_cert),
+        startup_seconds=round(time.monotonic() - started, 2),
+    )
+    (state / _INFO_FILE).write_text(json.dumps(asdict(info)) + "\n")
+    (state / _INFO_FILE).chmod(0o600)
+    return info
+
+
+def _component_ok(port: int) -> bool:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = (
+        ssl.CERT_NONE
+    )  # the component's own self-signed serving cert, loopback only
+    try:
+        with urllib.request.urlopen(
+            f"https://127.0.0.1:{port}/healthz", context=context, timeout=2
+        ) as resp:
+            return bool(resp.status == 200)
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def status(state_dir: Path | None = None) -> dict[str, Any]:
+    """Whether the cluster recorded in ``state_dir`` is up.
+
+    Returns:
+        ``{"up": bool, "running": {name: pid}, "missing": [...], ...}`` plus, when known,
+        the kubeconfig and the apiserver URL and whether it answers ``/readyz``.
+    """
+    state = (state_dir or config.default_state_dir()).resolve()
+    running = processes.recorded(state)
+    result: dict[str, Any] = {
+        "up": False,
+        "running": running,
+        "missing": [c for c in COMPONENTS if c not in running],
+        "state_dir": str(state),
+    }
+    info_path = state / _INFO_FILE
+    if info_path.is_file():
+        info = json.loads(info_path.read_text())
+        client = _http.ApiClient(info["apiserver"], Path(info["ca_cert"]), info["token"])
+        result.update(kubeconfig=info["kubeconfig"], apiserver=info["apiserver"])
+        result["ready"] = "kube-apiserver" in running and _ok(client, "/readyz")
+        result["up"] = result["ready"] and not result["missing"]
+    return result
+
+
+def load(state_dir: Path | None = None) -> ClusterInfo | None:
+    """The `ClusterInfo` recorded by the last `up` in ``state_dir``, if it is still up."""
+    state = (state_dir or config.default_state_dir()).resolve()
+    info_path = state / _INFO_FILE
+    if not info_path.is_file() or not status(state)["up"]:
+        return None
+    return ClusterInfo(**json.loads(info_path.read_text()))
+
+
+def down(state_dir: Path | None = None) -> list[str]:
+    """Stop exactly the processes `up` recorded in ``state_dir``; nothing else.
+
+    Returns:
+        The components that were running and are now stopped.
+    """
+    state = (state_dir or config.default_state_dir()).resolve()
+    stopped = processes.stop_all(state, list(reversed(COMPONENTS)))
+    (state / _INFO_FILE).unlink(missing_ok=True)
+    return stopped

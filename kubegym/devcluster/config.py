@@ -1,0 +1,36 @@
+"""Where the development cluster keeps its binaries and its state, and which versions it runs.
+
+Owns the pinned versions, the binary cache outside the clone and the state-dir
+layout; `build`, `processes` and the `kubegym dev-cluster` CLI read them from here.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+#: The Kubernetes release whose control plane is built from the k8s.io/kubernetes Go module.
+KUBERNETES_VERSION = "v1.34.2"
+#: KWOK's controller, `sigs.k8s.io/kwok/cmd/kwok` at this tag.
+KWOK_VERSION = "v0.8.0"
+#: etcd, built from `go.etcd.io/etcd/server/v3` at this tag.
+ETCD_VERSION = "v3.6.16"
+
+#: The binaries the cluster needs, all found in `bin_dir()`.
+BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+
+
+def cache_root() -> Path:
+    """The cache outside the clone: ``$KUBEGYM_CACHE`` or ``~/.cache/kubegym``."""
+    env = os.environ.get("KUBEGYM_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "kubegym"
+
+
+def bin_dir() -> Path:
+    """``<cache>/k8s/<version>/bin``: where the built binaries live."""
+    return cache_root() / "k8s" / KUBERNETES_VERSION / "bin"
+
+
+def default_state_dir() -> Path:
+    """Where `up` keeps pid files, logs, certificates and etcd's data by default."""
+    return cache_root() / "dev-cluster"

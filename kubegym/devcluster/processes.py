@@ -1,0 +1,127 @@
+"""Starting and stopping the development cluster's processes, tracked by pid files.
+
+Each process runs in its own session with its output in ``<state>/logs/<name>.log``
+and its pid in ``<state>/pids/<name>.pid`` next to the binary's path, so `stop_all`
+stops exactly what `start` started and never an unrelated process that reused a pid.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def start(state_dir: Path, name: str, args: list[str], env: dict[str, str] | None = None) -> int:
+    """Start ``args`` in the background as ``name``; return its pid.
+
+    Args:
+        state_dir: the cluster's state folder (``pids/`` and ``logs/`` live there).
+        name: the component (``etcd``, ``kube-apiserver``…), used for file names.
+        args: the command line, the binary's absolute path first.
+        env: variables added to this process's environment.
+
+    Returns:
+        The pid, also written to ``<state>/pids/<name>.pid``.
+    """
+    (state_dir / "logs").mkdir(parents=True, exist_ok=True)
+    (state_dir / "pids").mkdir(parents=True, exist_ok=True)
+    with open(state_dir / "logs" / f"{name}.log", "ab") as log_file:
+        proc = subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=state_dir,
+            env={**os.environ, **(env or {})},
+        )
+    (state_dir / "pids" / f"{name}.pid").write_text(f"{proc.pid}\n{args[0]}\n")
+    return proc.pid
+
+
+def _is_ours(pid: int, binary: str) -> bool:
+    try:
+        exe = os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return False
+    return exe.removesuffix(" (deleted)") == os.path.realpath(binary)
+
+
+def recorded(state_dir: Path) -> dict[str, int]:
+    """The processes recorded in ``<state>/pids`` that are still running: name → pid."""
+    result: dict[str, int] = {}
+    pid_dir = state_dir / "pids"
+    if not pid_dir.is_dir():
+        return result
+    for pid_file in sorted(pid_dir.glob("*.pid")):
+        lines = pid_file.read_text().split("\n")
+        if len(lines) >= 2 and lines[0].strip().isdigit():
+            pid = int(lines[0])
+            if _is_ours(pid, lines[1].strip()):
+                result[pid_file.stem] = pid
+    return result
+
+
+def _reap(pid: int) -> bool:
+    """True once ``pid`` is gone (reaping it when it is our child)."""
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return True
+    except ChildProcessError:
+        pass
+    return not os.path.exists(f"/proc/{pid}") or _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def stop(state_dir: Path, name: str, timeout: float = 10.0) -> bool:
+    """Stop the process recorded as ``name`` (SIGTERM, then SIGKILL); remove its pid file.
+
+    Returns:
+        True when a running process was stopped.
+    """
+    pid_file = state_dir / "pids" / f"{name}.pid"
+    pid = recorded(state_dir).get(name)
+    stopped = False
+    if pid is not None:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while not _reap(pid):
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                deadline = time.monotonic() + timeout
+            time.sleep(0.05)
+        stopped = True
+    pid_file.unlink(missing_ok=True)
+    return stopped
+
+
+def stop_all(state_dir: Path, order: list[str]) -> list[str]:
+    """Stop every recorded process, ``order`` first (reverse start order), then any other.
+
+    Returns:
+        The names of the processes that were running and are now stopped.
+    """
+    pid_dir = state_dir / "pids"
+    names = [n for n in order if (pid_dir / f"{n}.pid").exists()]
+    if pid_dir.is_dir():
+        names += sorted(p.stem for p in pid_dir.glob("*.pid") if p.stem not in names)
+    return [name for name in names if stop(state_dir, name)]
