@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from kubegym import errors, log
+from kubegym.cli import common
 
 # name → "module:attribute"; the module is imported only when the command runs
 # or its help is shown.
@@ -72,7 +73,7 @@ class _LazyGroup(click.Group):
             sys.exit(1)
 
 
-@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_LazyGroup, context_settings=common.CONTEXT)
 @click.version_option(package_name="kubegym")
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
 @click.option(

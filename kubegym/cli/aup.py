@@ -11,10 +11,11 @@ from pathlib import Path
 
 import click
 
+from kubegym.cli import common
 from kubegym.scoring.columns import BASELINE, BEST_ATTEMPT, BEST_SUBMISSION
 
 
-@click.command("aup")
+@click.command("aup", context_settings=common.CONTEXT)
 @click.argument(
     "scores",
     type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path),

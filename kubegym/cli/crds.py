@@ -7,10 +7,11 @@ from pathlib import Path
 import click
 
 from kubegym.api import crds as crd_gen
+from kubegym.cli import common
 from kubegym.errors import ConfigError
 
 
-@click.command()
+@click.command(context_settings=common.CONTEXT)
 @click.option(
     "--out",
     "out_dir",

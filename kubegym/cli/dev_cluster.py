@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from kubegym.cli import common
 from kubegym.devcluster import cluster, config
 
 _STATE_DIR = click.option(
@@ -22,7 +23,7 @@ _STATE_DIR = click.option(
 )
 
 
-@click.group("dev-cluster")
+@click.group("dev-cluster", context_settings=common.CONTEXT)
 def dev_cluster() -> None:
     """Start, stop and inspect the development cluster (etcd, apiserver, controller manager, scheduler, KWOK).
 

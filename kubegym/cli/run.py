@@ -8,10 +8,11 @@ from pathlib import Path
 
 import click
 
+from kubegym.cli import common
 from kubegym.errors import ConfigError
 
 
-@click.command()
+@click.command(context_settings=common.CONTEXT)
 @click.argument("run_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--out",

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from kubegym import catalog
+from kubegym.cli import common
 from kubegym.errors import ConfigError
 
 
@@ -29,7 +30,7 @@ def _bundle(name: str) -> catalog.TaskBundle:
     return known[name]
 
 
-@click.group()
+@click.group(context_settings=common.CONTEXT)
 def tasks() -> None:
     """List the known tasks, prepare their data, run their baselines.
 

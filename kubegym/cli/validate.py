@@ -9,9 +9,10 @@ from pathlib import Path
 import click
 
 from kubegym.api import documents
+from kubegym.cli import common
 
 
-@click.command()
+@click.command(context_settings=common.CONTEXT)
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the problems as JSON.")
 def validate(files: tuple[Path, ...], as_json: bool) -> None:
