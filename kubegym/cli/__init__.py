@@ -89,9 +89,11 @@ def main(ctx: click.Context, debug: bool, log_format: str) -> None:
 
     \b
     Examples:
-      kubegym validate examples/quickstart.yaml
-      kubegym crds --out crds/
-      kubegym aup scores.csv --json
+      kubegym run examples/quickstart.yaml      # a whole benchmark on this machine
+      kubegym validate run.yaml                 # check a run file before you start
+      kubegym tasks list                        # the task suite
+      kubegym crds | kubectl apply -f -         # install the CRDs in a cluster
+      kubegym aup scores.csv --json             # AUP from per-task scores
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
