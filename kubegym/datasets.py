@@ -41,15 +41,33 @@ def materialize(bundle: TaskBundle, dataset: tasks.Dataset) -> Path:
             f"task {bundle.name}: dataset {dataset.name!r} is missing: no such file {path}",
             hint=f"prepare the task's data first: kubegym tasks prepare {bundle.name}",
         )
-    if dataset.sha256 is not None:
-        actual = sha256_of(path)
-        if actual != dataset.sha256:
-            raise ConfigError(
-                f"task {bundle.name}: dataset {dataset.name!r} at {path} has sha256 {actual}, "
-                f"but the task declares {dataset.sha256}",
-                hint="the data changed or is corrupt: prepare it again",
-            )
+    check_sha256(
+        bundle,
+        f"dataset {dataset.name!r}",
+        path,
+        dataset.sha256,
+        hint="the data changed or is corrupt: prepare it again",
+    )
     return path
+
+
+def check_sha256(
+    bundle: TaskBundle, what: str, path: Path, expected: str | None, *, hint: str
+) -> None:
+    """Raise unless ``path`` has the sha256 the task declares (nothing declared: nothing to check).
+
+    Raises:
+        ConfigError: the sha256 differs; the message gives both values.
+    """
+    if expected is None:
+        return
+    actual = sha256_of(path)
+    if actual != expected:
+        raise ConfigError(
+            f"task {bundle.name}: {what} at {path} has sha256 {actual}, "
+            f"but the task declares {expected}",
+            hint=hint,
+        )
 
 
 def sha256_of(path: Path) -> str:

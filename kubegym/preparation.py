@@ -17,7 +17,7 @@ from pathlib import Path
 
 import structlog
 
-from kubegym import sources
+from kubegym import datasets, sources
 from kubegym.catalog import TaskBundle
 from kubegym.errors import ConfigError
 from kubegym.local import venvs
@@ -75,7 +75,13 @@ def _run_script(bundle: TaskBundle, out: Path) -> None:
     assert prep is not None
     inputs = {s.name: sources.fetch(bundle, s) for s in prep.sources}
     for source in prep.sources:
-        _verify(bundle, source.name, inputs[source.name], source.sha256, "source")
+        datasets.check_sha256(
+            bundle,
+            f"source {source.name!r}",
+            inputs[source.name],
+            source.sha256,
+            hint="the download changed or is corrupt",
+        )
     venv = venvs.ensure([*spec.environment.requirements, *prep.requirements])
     argv = [str(venvs.python(venv)), str(bundle.resolve(prep.script)), "--out", str(out)]
     for name, path in sorted(inputs.items()):
@@ -113,9 +119,7 @@ def _check(bundle: TaskBundle, out: Path) -> None:
         if not path.exists():
             wrong.append(f"{dataset.name}: the script did not write {dataset.path}")
             continue
-        from kubegym.datasets import sha256_of
-
-        actual = sha256_of(path)
+        actual = datasets.sha256_of(path)
         if dataset.sha256 is not None and actual != dataset.sha256:
             wrong.append(
                 f"{dataset.name} ({dataset.path}): sha256 {actual}, pinned {dataset.sha256}"
@@ -125,18 +129,4 @@ def _check(bundle: TaskBundle, out: Path) -> None:
             f"task {bundle.name}: the prepared data is not what the task pins:\n  "
             + "\n  ".join(wrong),
             hint="preparation must be deterministic; if the change is intended, pin the new sha256",
-        )
-
-
-def _verify(bundle: TaskBundle, name: str, path: Path, expected: str | None, what: str) -> None:
-    if expected is None:
-        return
-    from kubegym.datasets import sha256_of
-
-    actual = sha256_of(path)
-    if actual != expected:
-        raise ConfigError(
-            f"task {bundle.name}: {what} {name!r} at {path} has sha256 {actual}, "
-            f"but the task pins {expected}",
-            hint="the download changed or is corrupt",
         )
