@@ -1,0 +1,96 @@
+"""The folder backend: a run's artifacts as files under a local folder, keys as paths.
+
+The same interface as S3 (`kubegym.store.base.Store`), for ``spec.store.local``
+readers, ``kubegym report PATH`` and tests. A file is written to a temporary name,
+flushed to disk and renamed, so a reader never sees half of one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from kubegym.store import base, checksums, errors
+
+
+class FolderStore(base.Store):
+    """Artifacts under ``root``: the key ``a/b/c`` is the file ``root/a/b/c``.
+
+    Args:
+        root: the folder; created on the first write.
+    """
+
+    def __init__(self, root: Path):
+        self.root = root.resolve()
+
+    @property
+    def uri(self) -> str:
+        return str(self.root)
+
+    def check(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if not path.is_relative_to(self.root) or path == self.root:
+            raise ValueError(f"key {key!r} leaves the store's folder")
+        return path
+
+    def put_file(
+        self,
+        key: str,
+        path: Path,
+        *,
+        policy: base.WritePolicy = "once",
+        mtime: float | None = None,
+    ) -> base.PutOutcome:
+        target = self._path(key)
+        digest = checksums.digest_file(path)
+        when = path.stat().st_mtime if mtime is None else mtime
+        new = base.ObjectInfo(key, digest.size, digest.sha256, when)
+        if not base.decide(self.stat(key), new, policy, self.uri_of(key)):
+            return "unchanged"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.partial")
+        shutil.copyfile(path, partial)
+        with partial.open("rb+") as f:
+            os.fsync(f.fileno())
+        os.utime(partial, (when, when))
+        os.replace(partial, target)
+        found = checksums.digest_file(target).sha256
+        if found != digest.sha256:
+            raise errors.ChecksumMismatch(self.uri_of(key), digest.sha256, found)
+        return "uploaded"
+
+    def stat(self, key: str) -> base.ObjectInfo | None:
+        path = self._path(key)
+        if not path.is_file():
+            return None
+        info = path.stat()
+        return base.ObjectInfo(key, info.st_size, checksums.digest_file(path).sha256, info.st_mtime)
+
+    def list_keys(self, prefix: str = "") -> list[str]:
+        if not self.root.is_dir():
+            return []
+        keys = []
+        for dirpath, _, filenames in os.walk(self.root):
+            for name in filenames:
+                if name.startswith(".") and name.endswith(".partial"):
+                    continue  # a write in progress
+                key = Path(dirpath, name).relative_to(self.root).as_posix()
+                if key.startswith(prefix):
+                    keys.append(key)
+        return sorted(keys)
+
+    def read_bytes(self, key: str) -> bytes:
+        path = self._path(key)
+        if not path.is_file():
+            raise FileNotFoundError(self.uri_of(key))
+        return path.read_bytes()
+
+    def _download_one(self, key: str, target: Path) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.partial")
+        shutil.copyfile(self._path(key), partial)
+        os.replace(partial, target)
