@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # Rebuild the venv when the dependencies change.
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: quickstart test lint crds docs system-deps task-deps cluster-bins clean
+.PHONY: quickstart test lint crds docs system-deps task-deps cluster-bins s3-bin clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "kubegym needs Python >= 3.11")'
@@ -46,7 +46,12 @@ quickstart: $(STAMP) system-deps
 cluster-bins: $(STAMP)
 	$(BIN)/python -c "from kubegym.devcluster import build; build.ensure_binaries()"
 
-test: $(STAMP) system-deps task-deps lint cluster-bins
+# MinIO, the real S3 server of the store tests, built from its Go module once and
+# cached outside the clone next to the cluster's binaries.
+s3-bin: $(STAMP)
+	$(BIN)/python -c "from kubegym.devcluster import minio; minio.ensure_minio()"
+
+test: $(STAMP) system-deps task-deps lint cluster-bins s3-bin
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
