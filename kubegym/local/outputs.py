@@ -8,7 +8,6 @@ resumed or not, from the trials' ``results.json`` files; the scoring itself is
 from __future__ import annotations
 
 import csv
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,15 +17,14 @@ import pandas as pd
 from kubegym import scoring
 from kubegym.agent_runner import trajectory
 from kubegym.catalog import TaskBundle
-from kubegym.errors import ConfigError
+from kubegym.scoring import leaderboard as leaderboards
 
 RESULTS_CSV = "results.csv"
 LEADERBOARD = "leaderboard.json"
 PROFILES_PNG = "profiles.png"
 
-# The tasks' own baseline scores enter the profiles as one more method, under this name
-# (not "baseline", which is also the name people give the built-in baseline agent).
-REFERENCE = "task-baseline"
+# The tasks' own baseline scores enter the profiles as one more method, under this name.
+REFERENCE = leaderboards.REFERENCE
 
 CSV_COLUMNS = (
     "trial",
@@ -72,41 +70,14 @@ def leaderboard(
 ) -> tuple[dict[str, Any], scoring.AupResult | None]:
     """AUP per agent under both profiles, with bootstrap CIs over seeds, and the per-task bests.
 
+    The computation is `kubegym.scoring.leaderboard`'s, shared with `kubegym report`.
+
     Returns:
         The leaderboard (as written to leaderboard.json) and the AUP result for
         plotting (None when no trial has finished yet).
     """
-    board: dict[str, Any] = {"run": run, "reference": REFERENCE, "tau_max": None, "agents": {}}
-    tidy = _tidy(bundles, finished)
-    if tidy.empty or set(tidy[scoring.METHOD]) == {REFERENCE}:
-        return board, None
-    try:
-        table = scoring.best_over_seeds(tidy, baseline=REFERENCE)
-        result = scoring.compute_aup(table, baseline=REFERENCE)
-        intervals = scoring.bootstrap_aup(tidy, baseline=REFERENCE, n_resamples=500, seed=0)
-    except ConfigError as exc:
-        board["error"] = str(exc)
-        return board, None
-    board["tau_max"] = float(result.tau_max)
-    ci = {
-        (str(r[scoring.METHOD]), str(r["profile"])): [float(r["ci_low"]), float(r["ci_high"])]
-        for _, r in intervals.iterrows()
-    }
-    for method, row in result.aup.iterrows():
-        entry: dict[str, Any] = {}
-        for profile in scoring.SCORE_COLUMNS:
-            entry[profile] = float(row[profile])
-            if (str(method), profile) in ci:
-                entry[f"{profile}_ci"] = ci[(str(method), profile)]
-        board["agents"][str(method)] = entry
-    board["tasks"] = {
-        str(task): {
-            str(r[scoring.METHOD]): {p: _number(r[p]) for p in scoring.SCORE_COLUMNS}
-            for _, r in rows.iterrows()
-        }
-        for task, rows in table.groupby(scoring.TASK, sort=False)
-    }
-    return board, result
+    board = leaderboards.compute_leaderboard(_tidy(bundles, finished))
+    return board.to_json(run), board.result
 
 
 def draw(result: scoring.AupResult, path: Path, title: str) -> Path:
@@ -119,36 +90,19 @@ def draw(result: scoring.AupResult, path: Path, title: str) -> Path:
 
 
 def _tidy(bundles: Sequence[TaskBundle], finished: Sequence[trajectory.Results]) -> pd.DataFrame:
-    rows: list[dict[str, Any]] = []
-    for bundle in bundles:
-        metric = bundle.task.spec.evaluation.metric()
-        rows.append(
-            {
-                scoring.TASK: bundle.name,
-                scoring.DIRECTION: metric.direction,
-                scoring.METHOD: REFERENCE,
-                scoring.SEED: 0,
-                scoring.BEST_ATTEMPT: bundle.task.spec.baseline_score(),
-                scoring.BEST_SUBMISSION: bundle.task.spec.baseline_score(),
-            }
-        )
-    for r in finished:
-        if r.failure_class == "infra":
-            continue  # not the agent's doing: it does not count as a score of 0
-        rows.append(
-            {
-                scoring.TASK: r.task,
-                scoring.DIRECTION: r.direction,
-                scoring.METHOD: r.agent,
-                scoring.SEED: r.seed,
-                scoring.BEST_ATTEMPT: r.best_attempt,
-                scoring.BEST_SUBMISSION: r.score,
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def _number(value: Any) -> float | None:
-    return (
-        None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+    references = pd.DataFrame(
+        [
+            (
+                bundle.name,
+                bundle.task.spec.evaluation.metric().direction,
+                bundle.task.spec.baseline_score(),
+            )
+            for bundle in bundles
+        ],
+        columns=list(leaderboards.REFERENCE_COLUMNS),
     )
+    trials = pd.DataFrame(
+        [[getattr(r, c) for c in leaderboards.TRIAL_COLUMNS] for r in finished],
+        columns=list(leaderboards.TRIAL_COLUMNS),
+    )
+    return leaderboards.tidy_trials(references, trials)

@@ -1,7 +1,8 @@
-"""kubegym.scoring: MLGym's performance profiles and AUP, plus bootstrap CIs and mean ranks.
+"""kubegym.scoring: MLGym's performance profiles and AUP, bootstrap CIs, mean ranks, Pareto fronts.
 
-The public names are re-exported here; `kubegym aup` (kubegym/cli/aup.py) and
-reports call them. pandas and numpy only; matplotlib is imported lazily by `plot`.
+The public names are re-exported here; `kubegym aup` (kubegym/cli/aup.py), the
+local runner's leaderboard.json and `kubegym report` call them. pandas and numpy
+only; matplotlib is imported lazily by `plot`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from kubegym.scoring.columns import (
     TABLE_COLUMNS,
     TASK,
 )
+from kubegym.scoring.leaderboard import REFERENCE, Leaderboard, compute_leaderboard, tidy_trials
 from kubegym.scoring.loader import read_scores_csv
+from kubegym.scoring.pareto import pareto_front
 from kubegym.scoring.profiles import (
     AUP_DECIMALS,
     EPSILON,
@@ -47,16 +50,19 @@ __all__ = [
     "MAXIMIZE",
     "METHOD",
     "MINIMIZE",
+    "REFERENCE",
     "SCORE_COLUMNS",
     "SEED",
     "TABLE_COLUMNS",
     "TASK",
     "TAU_POINTS",
     "AupResult",
+    "Leaderboard",
     "Ratios",
     "best_over_seeds",
     "bootstrap_aup",
     "compute_aup",
+    "compute_leaderboard",
     "compute_profile",
     "compute_ratios",
     "compute_tau_max",
@@ -64,7 +70,9 @@ __all__ = [
     "make_tau_grid",
     "mean_rank",
     "normalize_direction",
+    "pareto_front",
     "rank_methods",
     "read_scores_csv",
+    "tidy_trials",
     "validate_scores",
 ]
