@@ -29,6 +29,10 @@ _COMMANDS: dict[str, tuple[str, str]] = {
         "kubegym.cli.dev_cluster:dev_cluster",
         "Start, stop and inspect the development Kubernetes cluster (KWOK fake nodes).",
     ),
+    "report": (
+        "kubegym.cli.report:report",
+        "Report on a finished run: leaderboard, scores, costs, failures, tools, plots.",
+    ),
     "run": (
         "kubegym.cli.run:run",
         "Run a BenchmarkRun on this machine (resumable), ending with the leaderboard.",

@@ -1,0 +1,321 @@
+"""Loading a finished run into DataFrames: its trials, its tasks' baselines, the tools its agents used.
+
+Reads through a `sources.RunSource` (local folder or S3), so it works on any
+layout that keeps one folder per trial: ``trials/<id>/`` as `kubegym run`
+writes it, or ``<id>/attempt-<n>/`` as the store keys it (the highest attempt
+wins). Called by `kubegym.report.sections`; the tables are built from what
+this returns, with no further I/O.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import pandas as pd
+
+from kubegym.agent_runner import trajectory
+from kubegym.errors import ConfigError
+from kubegym.report import sources
+from kubegym.scoring import leaderboard as leaderboards
+from kubegym.scoring.columns import BEST_ATTEMPT, DIRECTION, MAXIMIZE, SEED, TASK
+
+LEADERBOARD: Final = "leaderboard.json"
+STATUS: Final = "status.json"
+
+AGENT: Final = leaderboards.AGENT
+TRIAL: Final = "trial"
+TOOL: Final = "tool"
+COUNT: Final = "count"
+RESULT_COLUMNS: Final = (
+    TRIAL,
+    TASK,
+    AGENT,
+    SEED,
+    "attempt",
+    "exit_reason",
+    "failure_class",
+    "message",
+    "primary_metric",
+    DIRECTION,
+    "score",
+    BEST_ATTEMPT,
+    "steps",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "seconds",
+)
+"""The fields of a trial's results.json (`trajectory.Results`) the report reads."""
+NUMBER_COLUMNS: Final = (
+    SEED,
+    "attempt",
+    "score",
+    BEST_ATTEMPT,
+    "steps",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "seconds",
+)
+
+NO_ACTION: Final = "(empty)"
+"""The tool name of a step whose action is blank."""
+
+_ATTEMPT_FOLDER = re.compile(r"attempt-\d+")
+# kubegym's recorder writes each step as json.dumps(asdict(Step)): "step" first,
+# then "action". For such lines the action's first word is cut straight out of
+# the bytes: a run of characters with no quote, backslash or space, ended by the
+# closing quote, a space or an escaped newline/tab. Any other line (another
+# writer's key order, an escaped character inside the word) is parsed as JSON.
+_FAST_ACTION = re.compile(rb'^\{"step": \d+, "action": "([^"\\\s]+)(?:"|\s|\\[ntr])', re.MULTILINE)
+
+
+@dataclass
+class RunData:
+    """A run as the report sees it.
+
+    Attributes:
+        run: the run's name.
+        location: where it was read from.
+        trials: one row per finished trial (`RESULT_COLUMNS`), in the run's plan
+            order: task, agent, seed.
+        references: per task of the run, in run order: ``task, direction,
+            baseline_score`` (the leaderboard's `REFERENCE` rows).
+        actions: ``agent, tool, count``: how often each agent's steps started
+            with each tool (the first word of the action).
+        unfinished: ids of trial folders without results (still running, killed,
+            or lost).
+        recorded: the run's own leaderboard.json, when it has one.
+        status: the run's status.json, when it has one.
+        notes: what the loader skipped and why, for the report to show.
+    """
+
+    run: str
+    location: str
+    trials: pd.DataFrame
+    references: pd.DataFrame
+    actions: pd.DataFrame
+    unfinished: list[str] = field(default_factory=list)
+    recorded: dict[str, Any] | None = None
+    status: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def agents(self) -> list[str]:
+        """The agents in plan order."""
+        return [str(a) for a in pd.unique(self.trials[AGENT])]
+
+
+def load_run(source: sources.RunSource) -> RunData:
+    """Read every trial's results and trajectory, and the run's leaderboard and status.
+
+    Raises:
+        ConfigError: the source holds no run (no trial results, no trajectory
+            and no leaderboard.json), or its leaderboard.json is not JSON.
+    """
+    files = source.list_files()
+    present = set(files)
+    trial_folders = _trial_folders(files)
+    recorded = _read_json(source, LEADERBOARD) if LEADERBOARD in present else None
+    status = _read_json(source, STATUS) if STATUS in present else None
+    if not trial_folders and recorded is None:
+        raise ConfigError(
+            f"{source.location} is not a run: it holds no trials (<trial>/results.json or "
+            f"trajectory.jsonl) and no {LEADERBOARD}",
+            hint="give the folder `kubegym run --out` wrote, or the run's s3:// URI",
+        )
+
+    notes: list[str] = []
+    rows: dict[str, tuple[int, list[Any], str]] = {}  # trial id → (attempt, row, its folder)
+    for folder in sorted(trial_folders):
+        if f"{folder}/{trajectory.RESULTS}" not in present:
+            continue
+        row = _read_results(source, f"{folder}/{trajectory.RESULTS}", notes)
+        if row is None:
+            continue
+        trial_id, attempt = str(row[0]), int(row[4])
+        if trial_id not in rows or attempt >= rows[trial_id][0]:
+            rows[trial_id] = (attempt, row, folder)
+    finished_keys = {_trial_key(folder) for _, _, folder in rows.values()}
+    unfinished = sorted(
+        {_trial_key(folder) for folder in trial_folders} - finished_keys,
+    )
+
+    trials = pd.DataFrame([row for _, row, _ in rows.values()], columns=list(RESULT_COLUMNS))
+    for column in NUMBER_COLUMNS:
+        trials[column] = pd.to_numeric(trials[column], errors="coerce")
+    trials = _in_plan_order(trials, recorded)
+    folder_of = {trial_id: folder for trial_id, (_, _, folder) in rows.items()}
+    tools: dict[str, Counter[str]] = {}
+    for trial_id, agent in zip(trials[TRIAL], trials[AGENT], strict=True):
+        path = f"{folder_of[trial_id]}/{trajectory.TRAJECTORY}"
+        if path in present:
+            tools.setdefault(str(agent), Counter()).update(count_tools(source.read_bytes(path)))
+    actions = pd.DataFrame(
+        [(agent, tool, n) for agent, counts in tools.items() for tool, n in counts.items()],
+        columns=[AGENT, TOOL, COUNT],
+    )
+    run = str(recorded.get("run")) if recorded and recorded.get("run") else source.name
+    return RunData(
+        run=run,
+        location=source.location,
+        trials=trials,
+        references=_references(trials, recorded, notes),
+        actions=actions,
+        unfinished=unfinished,
+        recorded=recorded,
+        status=status,
+        notes=notes,
+    )
+
+
+def count_tools(jsonl: bytes) -> Counter[str]:
+    """How many steps of a trajectory start with each tool (the action's first word).
+
+    Args:
+        jsonl: a ``trajectory.jsonl``, one `trajectory.Step` per line.
+
+    Returns:
+        Tool name → steps; a blank action counts as `NO_ACTION`, and a line
+        that is not JSON is skipped.
+    """
+    lines = jsonl.count(b"\n") + (0 if jsonl.endswith(b"\n") or not jsonl else 1)
+    fast = [m.group(1) for m in _FAST_ACTION.finditer(jsonl)]
+    if len(fast) == lines:
+        return Counter(word.decode("utf-8", "replace") for word in fast)
+    counts: Counter[str] = Counter()
+    for line in jsonl.splitlines():
+        if not line.strip():
+            continue
+        try:
+            action = json.loads(line).get("action", "")
+        except (ValueError, AttributeError):
+            continue
+        words = str(action).split(maxsplit=1)
+        counts[words[0] if words else NO_ACTION] += 1
+    return counts
+
+
+def _trial_folders(files: Iterable[str]) -> set[str]:
+    """Folders (below the run's top) that hold a trial's results or trajectory."""
+    found: set[str] = set()
+    for path in files:
+        folder, _, name = path.rpartition("/")
+        if folder and name in (trajectory.RESULTS, trajectory.TRAJECTORY):
+            found.add(folder)
+    return found
+
+
+def _trial_key(folder: str) -> str:
+    """The trial a folder belongs to: its own name, or its parent's for ``attempt-<n>``."""
+    parent, _, name = folder.rpartition("/")
+    if _ATTEMPT_FOLDER.fullmatch(name) and parent:
+        parent, _, name = parent.rpartition("/")
+    return name
+
+
+def _read_json(source: sources.RunSource, path: str) -> dict[str, Any]:
+    try:
+        data = json.loads(source.read_bytes(path))
+    except (ValueError, OSError) as exc:
+        raise ConfigError(f"cannot read {source.location}/{path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source.location}/{path} is not a JSON object")
+    return data
+
+
+def _read_results(source: sources.RunSource, path: str, notes: list[str]) -> list[Any] | None:
+    """One results.json as a row of `RESULT_COLUMNS`, or None (with a note) when unusable."""
+    try:
+        data = json.loads(source.read_bytes(path))
+    except (ValueError, OSError) as exc:
+        notes.append(f"skipped {path}: not readable JSON ({exc})")
+        return None
+    if not isinstance(data, dict) or data.get("format_version") != trajectory.FORMAT_VERSION:
+        notes.append(f"skipped {path}: not a results.json of format {trajectory.FORMAT_VERSION}")
+        return None
+    missing = [c for c in RESULT_COLUMNS if c not in data and c not in _OPTIONAL]
+    if missing:
+        notes.append(f"skipped {path}: no {', '.join(missing)}")
+        return None
+    return [data.get(c, _OPTIONAL.get(c)) for c in RESULT_COLUMNS]
+
+
+# Fields of results.json with a default in `trajectory.Results`.
+_OPTIONAL: Final[Mapping[str, Any]] = {"attempt": 0, "message": "", "failure_class": None}
+
+
+def _in_plan_order(trials: pd.DataFrame, recorded: dict[str, Any] | None) -> pd.DataFrame:
+    """Sort trials the way the run planned them: task, agent, seed.
+
+    The run's leaderboard.json lists its tasks and agents in plan order (run order
+    of tasks, the run file's order of agents); following it makes the bootstrap
+    draw exactly as it did for leaderboard.json. Anything it does not list comes
+    after, by name.
+    """
+    board = recorded or {}
+    task_order = _positions(board.get("tasks", {}), trials[TASK])
+    agent_order = _positions(
+        [a for a in board.get("agents", {}) if a != leaderboards.REFERENCE], trials[AGENT]
+    )
+    keyed = trials.assign(_task=trials[TASK].map(task_order), _agent=trials[AGENT].map(agent_order))
+    keyed = keyed.sort_values(["_task", "_agent", SEED, TRIAL], kind="stable")
+    return keyed.drop(columns=["_task", "_agent"]).reset_index(drop=True)
+
+
+def _positions(known: Iterable[str], values: pd.Series) -> dict[str, int]:
+    order = [str(v) for v in known]
+    order += sorted({str(v) for v in values} - set(order))
+    return {name: i for i, name in enumerate(order)}
+
+
+def _references(
+    trials: pd.DataFrame, recorded: dict[str, Any] | None, notes: list[str]
+) -> pd.DataFrame:
+    """Each task's direction and baseline score, in run order.
+
+    The run's leaderboard.json holds every task of the run with its baseline
+    score (the `REFERENCE` rows), so it is read first; tasks it does not know
+    are looked up in the task catalog. Directions come from the trials'
+    results, else the catalog; a task no trial reached is profiled alone
+    (its direction then changes nothing).
+    """
+    board_tasks: dict[str, Any] = (recorded or {}).get("tasks") or {}
+    tasks = list(board_tasks) + sorted(set(trials[TASK].astype(str)) - set(board_tasks))
+    directions = trials.groupby(TASK, sort=False)[DIRECTION].first().to_dict()
+    catalog_tasks: dict[str, tuple[str, float | None]] | None = None
+    rows: list[tuple[str, str, float | None]] = []
+    for task in tasks:
+        reference = board_tasks.get(task, {}).get(leaderboards.REFERENCE)
+        direction = directions.get(task)
+        if reference is not None and direction is not None:
+            rows.append((task, str(direction), reference.get(BEST_ATTEMPT)))
+            continue
+        if catalog_tasks is None:
+            catalog_tasks = _catalog_baselines()
+        known = catalog_tasks.get(task)
+        if reference is not None:
+            rows.append((task, known[0] if known else MAXIMIZE, reference.get(BEST_ATTEMPT)))
+        elif known is not None:
+            rows.append((task, str(direction or known[0]), known[1]))
+        else:
+            notes.append(f"task {task!r}: no baseline score in {LEADERBOARD} or the task catalog")
+    return pd.DataFrame(rows, columns=list(leaderboards.REFERENCE_COLUMNS))
+
+
+def _catalog_baselines() -> dict[str, tuple[str, float | None]]:
+    """Direction and baseline score of every task kubegym can find on this machine."""
+    from kubegym import catalog
+
+    return {
+        name: (bundle.task.spec.evaluation.metric().direction, bundle.task.spec.baseline_score())
+        for name, bundle in catalog.discover(catalog.search_path()).items()
+    }
+
+
+__all__ = ["RESULT_COLUMNS", "RunData", "count_tools", "load_run"]

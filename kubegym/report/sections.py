@@ -1,0 +1,213 @@
+"""A run's report as data: titled tables, figures and notes, ready for any renderer.
+
+`build_report` is the one entry point (`kubegym report` calls it): it scores
+the loaded run with the same `kubegym.scoring.leaderboard` computation the
+runner used for leaderboard.json, builds the tables (`tables`) and draws the
+figures (`plots`); `render` turns the result into markdown, HTML or JSON.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from kubegym.report import loading, plots, tables
+from kubegym.scoring import leaderboard as leaderboards
+from kubegym.scoring.columns import BEST_ATTEMPT, BEST_SUBMISSION
+
+PROFILES_PNG = "profiles.png"
+COST_PNG = "cost_vs_aup.png"
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table of the report.
+
+    Attributes:
+        key: its name in report.json (snake_case).
+        title: its heading.
+        caption: one or two sentences on how to read it.
+        frame: the numbers; a named index is shown as the first column.
+    """
+
+    key: str
+    title: str
+    caption: str
+    frame: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One PNG of the report: its file name (markdown), title and bytes."""
+
+    name: str
+    title: str
+    png: bytes
+
+
+@dataclass
+class Report:
+    """Everything `kubegym report` shows about a run.
+
+    Attributes:
+        run: the run's name.
+        tables: in the order they are shown.
+        figures: likewise.
+        leaderboard: the recomputed leaderboard in leaderboard.json's shape.
+        notes: what the reader should know (skipped files, a leaderboard that
+            does not match the recorded one, a missing plot library).
+        timings: seconds spent per part (loading, tables, plots), for the benchmark.
+    """
+
+    run: str
+    tables: list[Table] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)
+    leaderboard: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def build_report(run: loading.RunData, *, with_plots: bool = True) -> Report:
+    """Score a loaded run and lay out its tables and figures.
+
+    Args:
+        run: from `loading.load_run`.
+        with_plots: draw the figures (needs matplotlib).
+
+    Raises:
+        ConfigError: plots were asked for and matplotlib is missing.
+    """
+    started = time.perf_counter()
+    report = Report(run=run.run, notes=list(run.notes))
+    rows = tables.tidy(run)
+    board = leaderboards.compute_leaderboard(rows)
+    report.leaderboard = board.to_json(run.run)
+    report.notes += _compare(report.leaderboard, run.recorded)
+    if run.unfinished:
+        report.notes.append(
+            f"{len(run.unfinished)} trial folder(s) have no results.json (unfinished or lost): "
+            + ", ".join(run.unfinished[:10])
+            + (" …" if len(run.unfinished) > 10 else "")
+        )
+    report.timings["scoring"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    ranked = tables.leaderboard(board)
+    cost = tables.costs(run.trials)
+    front = tables.pareto(cost, ranked)
+    counts, shares = tables.actions(run)
+    add = report.tables.append
+    add(Table("summary", "Run", "What the run holds.", tables.summary(run)))
+    if ranked is not None:
+        add(
+            Table(
+                "leaderboard",
+                "Leaderboard",
+                "AUP of the performance profiles (MLGym), best over seeds, with 95% bootstrap "
+                f"CIs over seeds ({leaderboards.N_RESAMPLES} resamples); mean rank over tasks "
+                f"(1 = best). `{leaderboards.REFERENCE}` is the tasks' own baseline scores.",
+                ranked,
+            )
+        )
+    elif board.error:
+        report.notes.append(f"no leaderboard: {board.error}")
+    for profile, label in ((BEST_ATTEMPT, "best attempt"), (BEST_SUBMISSION, "best submission")):
+        scores = tables.task_scores(rows, profile)
+        if scores is not None:
+            add(
+                Table(
+                    f"scores_{profile}",
+                    f"Raw scores per task: {label}",
+                    f"The {label} over seeds of each agent on each task, in the task's own "
+                    f"metric (direction in brackets); the `{leaderboards.REFERENCE}` row is the "
+                    "task's baseline.",
+                    scores,
+                )
+            )
+    add(
+        Table(
+            "costs",
+            "Cost and tokens",
+            "Per agent over its finished trials: USD and tokens in total and per trial, "
+            "mean steps and wall-clock seconds per trial.",
+            cost,
+        )
+    )
+    if front is not None:
+        add(
+            Table(
+                "pareto",
+                "Cost versus AUP: the Pareto front",
+                "An agent is on the front when no other agent is at once as cheap per trial "
+                "and as good (AUP), and strictly better at one of the two.",
+                front,
+            )
+        )
+    add(
+        Table(
+            "failures",
+            "How trials ended",
+            "Exit reasons per agent; infrastructure failures (left out of the scores) and "
+            "other failures; trials that needed retries and the extra attempts.",
+            tables.failures(run.trials),
+        )
+    )
+    messages = tables.failure_messages(run.trials)
+    if not messages.empty:
+        add(Table("failure_messages", "Failures", "Failed trials by cause.", messages))
+    if not counts.empty:
+        add(
+            Table(
+                "actions",
+                "Actions: steps per tool",
+                "The first word of each step's action in the trajectories, per agent.",
+                counts,
+            )
+        )
+        add(Table("action_shares", "Actions: share of steps", "The same, as shares.", shares))
+    report.timings["tables"] = time.perf_counter() - started
+
+    if with_plots:
+        started = time.perf_counter()
+        if board.result is not None:
+            report.figures.append(
+                Figure(
+                    PROFILES_PNG,
+                    "Performance profiles",
+                    plots.profiles_png(board.result, f"{run.run}: performance profiles"),
+                )
+            )
+        if front is not None and not front.empty:
+            report.figures.append(
+                Figure(
+                    COST_PNG,
+                    "Cost versus AUP",
+                    plots.cost_scatter_png(front, f"{run.run}: cost per trial versus AUP"),
+                )
+            )
+        report.timings["plots"] = time.perf_counter() - started
+    return report
+
+
+def _compare(board: dict[str, Any], recorded: dict[str, Any] | None) -> list[str]:
+    """A note on whether the recomputed leaderboard matches the run's leaderboard.json."""
+    if recorded is None:
+        return []
+    if board == recorded:
+        return ["The leaderboard reproduces the run's leaderboard.json exactly."]
+    differing = sorted(
+        name
+        for name in set(board.get("agents", {})) | set(recorded.get("agents", {}))
+        if board.get("agents", {}).get(name) != recorded.get("agents", {}).get(name)
+    )
+    detail = f" (agents: {', '.join(differing)})" if differing else ""
+    return [
+        "The leaderboard recomputed from the trials differs from the run's leaderboard.json"
+        f"{detail}: trials finished or changed after it was written?"
+    ]
+
+
+__all__ = ["COST_PNG", "PROFILES_PNG", "Figure", "Report", "Table", "build_report"]
