@@ -3,7 +3,11 @@
 Every trial has a stable id (`kubegym.api.trials.trial_name`) and a folder
 ``OUT/trials/<id>/``; a trial whose ``results.json`` exists is finished and is
 never run again, so running the same command again resumes. A trial writes
-its results only after its workspace archive is on disk. Infrastructure
+its results only after its workspace archive is on disk. With an S3 store
+(``spec.store.s3``) the folder stays the working copy and every trial's files
+go up as it ends, the run's rollups at the end (`kubegym.local.uploads`); a
+trial counts as finished in the run's status only once its files are in the
+store. Infrastructure
 failures (a sandbox that would not start or died) are retried within the
 run's retry policy; limits and agent errors are scored outcomes.
 """
@@ -26,7 +30,7 @@ from kubegym import catalog
 from kubegym.agent_runner import agents, loop, trajectory
 from kubegym.api import documents, runs, trials
 from kubegym.errors import ConfigError, InfraError
-from kubegym.local import outputs
+from kubegym.local import outputs, uploads
 from kubegym.local.progress import Progress
 
 log = structlog.get_logger()
@@ -55,6 +59,8 @@ class RunSummary:
     leaderboard: dict[str, Any]
     skipped: int
     status: runs.BenchmarkRunStatus
+    not_durable: frozenset[str] = frozenset()
+    """Finished trials whose files still wait in the spool for the S3 store."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -64,6 +70,7 @@ class RunSummary:
             "counters": self.status.counters.to_wire(),
             "spent_usd": round(self.status.spent_usd, 6),
             "resumed": self.skipped,
+            "pending_uploads": len(self.not_durable),
             "trials": [
                 {
                     "id": r.trial,
@@ -74,6 +81,7 @@ class RunSummary:
                     "exit_reason": r.exit_reason,
                     "score": r.score,
                     "best_attempt": r.best_attempt,
+                    "durable": r.trial not in self.not_durable,
                 }
                 for r in sorted(self.trials, key=lambda r: (r.task, r.agent, r.seed))
             ],
@@ -112,6 +120,7 @@ class LocalRun:
         self._env_factory = env_factory or _research_env
         self._spent = 0.0
         self._infra_retried = 0
+        self._uploads = uploads.RunUploads.for_run(self.run, run_dir, self.out)
 
     def plan(self) -> list[TrialPlan]:
         """Every trial of the grid, in order: task, agent, seed."""
@@ -169,6 +178,10 @@ class LocalRun:
         skipped = len(finished)
         if todo:
             self.preflight()
+        if self._uploads is not None:
+            self._uploads.check()
+            self._uploads.flush()  # what an outage left behind last time
+            self._uploads.uploader.start_background()
         progress = progress or Progress(total=len(plans))
         progress.resume(finished.values())
         gate = asyncio.Semaphore(self.run.spec.parallelism)
@@ -185,7 +198,11 @@ class LocalRun:
                 finished[plan.id] = results
                 progress.finished(results)
 
-        await asyncio.gather(*(one(plan) for plan in todo))
+        try:
+            await asyncio.gather(*(one(plan) for plan in todo))
+        finally:
+            if self._uploads is not None:
+                self._uploads.uploader.close()
         progress.close()
         return self._summarise(plans, finished, skipped)
 
@@ -212,6 +229,8 @@ class LocalRun:
         self._archive(plan)
         # Only now is the trial finished: its evidence is on disk before its results are.
         trajectory.write_json_atomic(plan.folder / trajectory.RESULTS, results.__dict__)
+        if self._uploads is not None:
+            self._uploads.trial(plan.folder, results)
         return results
 
     def _attempt(self, plan: TrialPlan, attempt: int, progress: Progress) -> trajectory.Results:
@@ -307,6 +326,7 @@ class LocalRun:
         self, plans: Sequence[TrialPlan], finished: dict[str, trajectory.Results], skipped: int
     ) -> RunSummary:
         done = [finished[p.id] for p in plans if p.id in finished]
+        not_durable = self._store_trials(plans, finished)
         outputs.write_results_csv(self.out, done)
         board, result = outputs.leaderboard(self.run.name, self.bundles, done)
         if result is not None:
@@ -314,17 +334,44 @@ class LocalRun:
                 result, self.out / outputs.PROFILES_PNG, f"{self.run.name}: performance profiles"
             )
         trajectory.write_json_atomic(self.out / outputs.LEADERBOARD, board)
-        status = self._status(plans, done, board)
+        status = self._status(plans, done, board, not_durable)
         trajectory.write_json_atomic(self.out / "status.json", status.to_wire())
-        return RunSummary(self.run.name, self.out, done, board, skipped, status)
+        if self._uploads is not None:
+            self._uploads.rollups(self.out)
+            if not self._uploads.durable():
+                log.warning("run_not_durable", spool=str(self.out / uploads.SPOOL))
+        return RunSummary(self.run.name, self.out, done, board, skipped, status, not_durable)
+
+    def _store_trials(
+        self, plans: Sequence[TrialPlan], finished: dict[str, trajectory.Results]
+    ) -> frozenset[str]:
+        """Flush the spool, hand over finished trials not yet in the store; the ones still waiting."""
+        if self._uploads is None:
+            return frozenset()
+        self._uploads.flush()
+        waiting = set()
+        for plan in plans:
+            results = finished.get(plan.id)
+            if results is None or self._uploads.is_stored(plan.folder):
+                continue
+            if not self._uploads.trial(plan.folder, results):
+                waiting.add(plan.id)
+        return frozenset(waiting)
 
     def _status(
-        self, plans: Sequence[TrialPlan], done: Sequence[trajectory.Results], board: dict[str, Any]
+        self,
+        plans: Sequence[TrialPlan],
+        finished: Sequence[trajectory.Results],
+        board: dict[str, Any],
+        not_durable: frozenset[str],
     ) -> runs.BenchmarkRunStatus:
+        # A trial whose files still wait for the store is not finished yet: it counts as running.
+        done = [r for r in finished if r.trial not in not_durable]
         failed = sum(1 for r in done if r.failed)
         counters = runs.RunCounters(
             total=len(plans),
-            pending=len(plans) - len(done),
+            pending=len(plans) - len(finished),
+            running=len(finished) - len(done),
             succeeded=len(done) - failed,
             failed=failed,
             infra_retried=self._infra_retried,
@@ -340,7 +387,7 @@ class LocalRun:
         ]
         best = [s.best_attempt_aup for s in scores if s.best_attempt_aup is not None]
         if len(done) < len(plans):
-            phase: runs.RunPhase = "Running" if done else "Pending"
+            phase: runs.RunPhase = "Running" if finished else "Pending"
         else:
             phase = "Failed" if failed == len(plans) else "Succeeded"
         return runs.BenchmarkRunStatus(
