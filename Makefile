@@ -30,8 +30,10 @@ system-deps:
 
 # The offline data routes of the task suite: Debian's data and documentation packages.
 TASK_DEBS := dataset-fashion-mnist python3.11-doc linux-doc-6.1
+# The real servers the tests start: Prometheus and promtool (tests/metrics).
+TEST_DEBS := prometheus
 task-deps:
-	@missing=$$(for p in $(TASK_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	@missing=$$(for p in $(TASK_DEBS) $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing; \
 	  else sudo apt-get install -y -qq $$missing; fi; \

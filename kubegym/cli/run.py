@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from kubegym.cli import common
 from kubegym.errors import ConfigError
+
+if TYPE_CHECKING:
+    from kubegym.local import runner
+    from kubegym.metrics import Exporter
 
 
 @click.command(context_settings=common.CONTEXT)
@@ -33,7 +39,34 @@ from kubegym.errors import ConfigError
     show_default=True,
     help="bwrap isolates every trial; process runs commands WITHOUT isolation (unsafe, explicit opt-in).",
 )
-def run(run_file: Path, out: Path | None, as_json: bool, sandbox: str) -> None:
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Serve Prometheus metrics at http://HOST:PORT/metrics while the run goes (0: any free port).",
+)
+@click.option(
+    "--metrics-host",
+    default="127.0.0.1",
+    show_default=True,
+    help="The address --metrics-port binds; 0.0.0.0 lets another machine scrape.",
+)
+@click.option(
+    "--metrics-linger",
+    type=click.FloatRange(0),
+    default=0.0,
+    show_default=True,
+    help="Seconds to keep serving /metrics after the run, so a scraper sees its final values.",
+)
+def run(
+    run_file: Path,
+    out: Path | None,
+    as_json: bool,
+    sandbox: str,
+    metrics_port: int | None,
+    metrics_host: str,
+    metrics_linger: float,
+) -> None:
     """Run the grid tasks × agents × seeds of RUN_FILE here, with its parallelism.
 
     Running the same command again resumes: finished trials are kept, the
@@ -46,6 +79,7 @@ def run(run_file: Path, out: Path | None, as_json: bool, sandbox: str) -> None:
     Examples:
       kubegym run examples/quickstart.yaml
       kubegym run run.yaml --out results/ --json
+      kubegym run run.yaml --metrics-port 9464
     """
     from kubegym.local import runner
 
@@ -64,7 +98,10 @@ def run(run_file: Path, out: Path | None, as_json: bool, sandbox: str) -> None:
         else:
             out = Path("kubegym-out") / parsed.run.name
     local_run = runner.LocalRun(parsed, run_dir, out, sandbox=sandbox)  # type: ignore[arg-type]
-    summary = asyncio.run(local_run.execute())
+    if metrics_port is None:
+        summary = asyncio.run(local_run.execute())
+    else:
+        summary = _execute_with_metrics(local_run, metrics_port, metrics_host, metrics_linger)
     if as_json:
         click.echo(json.dumps(summary.to_json(), indent=2))
         return
@@ -80,6 +117,51 @@ def run(run_file: Path, out: Path | None, as_json: bool, sandbox: str) -> None:
                 f"{name:24} {_aup(entry, 'best_attempt'):>18} {_aup(entry, 'best_submission'):>20}"
             )
         click.echo(f"\ntau_max = {summary.leaderboard.get('tau_max')}")
+
+
+def _execute_with_metrics(
+    local_run: runner.LocalRun, port: int, host: str, linger: float
+) -> runner.RunSummary:
+    """Run with a /metrics exporter up from before the first trial until the run ends (+ linger)."""
+    from kubegym import metrics
+    from kubegym.local import outputs
+    from kubegym.metrics import local_run as metrics_local
+
+    plans = local_run.plan()
+    progress = metrics_local.MetricsProgress(
+        len(plans),
+        metrics=metrics.METRICS,
+        run=metrics.RunRef(
+            local_run.run.metadata.namespace or metrics_local.LOCAL_NAMESPACE, local_run.run.name
+        ),
+        trials={p.id: (p.bundle.name, p.agent.name) for p in plans},
+        budget_usd=local_run.run.spec.budget_usd,
+    )
+    exporter = _serve_metrics(port, host)
+    try:
+        summary = asyncio.run(local_run.execute(progress=progress))
+        progress.publish_leaderboard(summary.leaderboard, exclude=[outputs.REFERENCE])
+        if linger:
+            time.sleep(linger)
+    finally:
+        exporter.stop()
+    return summary
+
+
+def _serve_metrics(port: int, host: str) -> Exporter:
+    from kubegym import metrics
+
+    try:
+        exporter = metrics.serve(port, host)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}",
+            field="--metrics-port",
+            hint="pick a free port, or 0 for any",
+        ) from exc
+    # On stderr, so --json output stays one JSON document.
+    click.echo(f"metrics at http://{host}:{exporter.port}/metrics", err=True)
+    return exporter
 
 
 def _aup(entry: dict[str, object], profile: str) -> str:
