@@ -132,14 +132,19 @@ class S3Store(base.Store):
         try:
             return retry.call(fn, self.retry_policy, on_retry=note)
         except (boto_errors.BotoCoreError, boto_errors.ClientError) as exc:
-            raise self._translate(exc) from exc
-        except Exception as exc:  # s3transfer wraps failures of a part
+            raise (self._translate(exc) or exc) from exc
+        except (errors.KubegymError, OSError):
+            raise  # already the store's own error, or FileNotFoundError for a missing key
+        except Exception as exc:  # s3transfer wraps the failure of a part in its own error
             cause = exc.__cause__ or exc.__context__
             if isinstance(cause, boto_errors.BotoCoreError | boto_errors.ClientError):
-                raise self._translate(cause) from exc
+                translated = self._translate(cause)
+                if translated is not None:
+                    raise translated from exc
             raise
 
-    def _translate(self, exc: Exception) -> Exception:
+    def _translate(self, exc: Exception) -> Exception | None:
+        """The store's error for a boto3 failure, or None when it has none."""
         bucket = self.location.bucket
         if isinstance(exc, boto_errors.NoCredentialsError | boto_errors.PartialCredentialsError):
             return errors.CredentialsMissing(self._credentials_source)
@@ -150,7 +155,7 @@ class S3Store(base.Store):
             return errors.BucketMissing(self.endpoint, bucket)
         if code in _DENIED:
             return errors.AccessDenied(self.endpoint, bucket, code)
-        return exc
+        return None
 
     def check(self) -> None:
         if self._checked:
