@@ -304,7 +304,10 @@ def _references(
         elif known is not None:
             rows.append((task, str(direction or known[0]), known[1]))
         else:
-            notes.append(f"task {task!r}: no baseline score in {LEADERBOARD} or the task catalog")
+            notes.append(
+                f"task {task!r}: no baseline score in {LEADERBOARD} or the task catalog "
+                "(put the task's folder on KUBEGYM_TASK_PATH)"
+            )
     return pd.DataFrame(rows, columns=list(leaderboards.REFERENCE_COLUMNS))
 
 

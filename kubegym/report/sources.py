@@ -2,17 +2,21 @@
 
 `kubegym report` reads a run through the tiny `RunSource` interface (list the
 files, read one), so the loader (`kubegym.report.loading`) never knows which
-it has. The local folder is implemented here; S3 goes through `kubegym.store`,
-imported only when an ``s3://`` SOURCE is given.
+it has. The local folder is read here directly; an ``s3://`` SOURCE goes
+through `kubegym.store` (its `open_uri` and `Store.list_keys`/`read_bytes`),
+imported only then.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from kubegym.errors import ConfigError
+
+if TYPE_CHECKING:
+    from kubegym.store.base import Store
 
 S3_SCHEME = "s3://"
 
@@ -92,22 +96,46 @@ def open_source(source: str) -> RunSource:
     return LocalRunFolder(Path(source))
 
 
+class StoreRunSource:
+    """A run in an artifact store (`kubegym.store.Store`), rooted at the run.
+
+    Keys follow `kubegym.store.keys`: ``<trial-id>/attempt-<n>/results.json``…
+    and the run's rollups (``leaderboard.json``) at the top.
+
+    Args:
+        store: a store whose root is the run (``kubegym.store.open_uri(uri)``).
+        uri: the run's URI, for its name and for messages.
+    """
+
+    def __init__(self, store: Store, uri: str):
+        self.store = store
+        self.uri = uri.rstrip("/")
+
+    @property
+    def name(self) -> str:
+        return self.uri.rpartition("/")[2] or self.uri
+
+    @property
+    def location(self) -> str:
+        return self.uri
+
+    def list_files(self) -> list[str]:
+        return self.store.list_keys()
+
+    def read_bytes(self, path: str) -> bytes:
+        return self.store.read_bytes(path)
+
+
 def _open_s3(uri: str) -> RunSource:
+    # kubegym.store (boto3) is imported only for S3 sources: a folder report never loads it.
     try:
-        from kubegym import store  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
+        from kubegym import store
+    except ImportError as exc:
         raise ConfigError(
-            f"cannot read {uri}: S3 sources need kubegym.store, which this installation lacks",
-            hint="report on a local copy of the run folder instead",
-        ) from None
-    opener = getattr(store, "open_run_source", None)
-    if opener is None:
-        raise ConfigError(
-            f"cannot read {uri}: S3 sources need kubegym.store's run reader (open_run_source)",
-            hint="report on a local copy of the run folder instead",
-        )
-    source: RunSource = opener(uri)
-    return source
+            f"cannot read {uri}: S3 sources need kubegym.store ({exc})",
+            hint="install kubegym with boto3, or report on a local copy of the run folder",
+        ) from exc
+    return StoreRunSource(store.open_uri(uri), uri)
 
 
-__all__ = ["S3_SCHEME", "LocalRunFolder", "RunSource", "open_source"]
+__all__ = ["S3_SCHEME", "LocalRunFolder", "RunSource", "StoreRunSource", "open_source"]
