@@ -24,6 +24,7 @@ from botocore import exceptions as boto_errors
 from botocore.config import Config
 from s3transfer.utils import ChunksizeAdjuster
 
+from kubegym import errors as kubegym_errors
 from kubegym.store import base, checksums, errors, keys, retry
 
 log = structlog.get_logger()
@@ -133,7 +134,7 @@ class S3Store(base.Store):
             return retry.call(fn, self.retry_policy, on_retry=note)
         except (boto_errors.BotoCoreError, boto_errors.ClientError) as exc:
             raise (self._translate(exc) or exc) from exc
-        except (errors.KubegymError, OSError):
+        except (kubegym_errors.KubegymError, OSError):
             raise  # already the store's own error, or FileNotFoundError for a missing key
         except Exception as exc:  # s3transfer wraps the failure of a part in its own error
             cause = exc.__cause__ or exc.__context__
