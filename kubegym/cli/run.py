@@ -127,18 +127,20 @@ def _execute_with_metrics(
     from kubegym.local import outputs
     from kubegym.metrics import local_run as metrics_local
 
-    plans = local_run.plan()
-    progress = metrics_local.MetricsProgress(
-        len(plans),
-        metrics=metrics.METRICS,
-        run=metrics.RunRef(
-            local_run.run.metadata.namespace or metrics_local.LOCAL_NAMESPACE, local_run.run.name
-        ),
-        trials={p.id: (p.bundle.name, p.agent.name) for p in plans},
-        budget_usd=local_run.run.spec.budget_usd,
-    )
+    # The port first: a taken port is a one-line error before anything is recorded.
     exporter = _serve_metrics(port, host)
     try:
+        plans = local_run.plan()
+        progress = metrics_local.MetricsProgress(
+            len(plans),
+            metrics=metrics.METRICS,
+            run=metrics.RunRef(
+                local_run.run.metadata.namespace or metrics_local.LOCAL_NAMESPACE,
+                local_run.run.name,
+            ),
+            trials={p.id: (p.bundle.name, p.agent.name) for p in plans},
+            budget_usd=local_run.run.spec.budget_usd,
+        )
         summary = asyncio.run(local_run.execute(progress=progress))
         progress.publish_leaderboard(summary.leaderboard, exclude=[outputs.REFERENCE])
         if linger:

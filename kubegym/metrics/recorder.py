@@ -248,11 +248,12 @@ class Metrics:
             >>> with metrics.reconcile("BenchmarkRun"):
             ...     handle(body)
         """
+        errors = self.families.reconcile_errors.labels(kind)  # at 0 until the first error
         start = time.perf_counter()
         try:
             yield
         except BaseException:
-            self.families.reconcile_errors.labels(kind).inc()
+            errors.inc()
             raise
         finally:
             self.families.reconcile_duration.labels(kind).observe(time.perf_counter() - start)
@@ -267,10 +268,9 @@ class Metrics:
             ok: False for a failed try (counted as a failure).
         """
         self.families.upload_duration.labels(backend).observe(seconds)
-        if ok:
-            self.families.upload_bytes.labels(backend).inc(nbytes)
-        else:
-            self.families.upload_failures.labels(backend).inc()
+        # Both counters exist from the first upload on, so a first failure shows in `rate`.
+        self.families.upload_bytes.labels(backend).inc(nbytes if ok else 0)
+        self.families.upload_failures.labels(backend).inc(0 if ok else 1)
 
     # --- cleanup ----------------------------------------------------------------------
 
