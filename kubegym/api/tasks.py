@@ -301,6 +301,12 @@ class TaskSpec(Model):
     image: str | None = None
     """The task image the sandbox runs on a cluster; locally the task's venv is used instead."""
 
+    data_image: str | None = None
+    """The task's data image on a cluster: datasets under `/kubegym/data/<name>`, the evaluation
+    script and hidden data under `/kubegym/eval`. Init containers copy them into volumes (the
+    evaluation part into one only the evaluator mounts); the sandbox never runs this image.
+    By default the task image's repository with `-data` appended, same tag."""
+
     environment: Environment = Field(default_factory=Environment, json_schema_extra={"default": {}})
     """The software the task needs."""
 
@@ -335,9 +341,25 @@ class TaskSpec(Model):
     network: Literal["none", "egress"] = "none"
     """`none` cuts the sandbox off the network; `egress` lets it reach out (to download models, say)."""
 
+    def resolved_data_image(self) -> str | None:
+        """The data image: `dataImage`, or the task image's repository plus `-data`."""
+        if self.data_image is not None or self.image is None:
+            return self.data_image
+        return derived_data_image(self.image)
+
     def baseline_score(self) -> float | None:
         """The baseline's score on the primary metric, when known."""
         return (self.baseline_scores or {}).get(self.evaluation.primary_metric)
+
+
+def derived_data_image(image: str) -> str | None:
+    """`registry/task-x:0.1` → `registry/task-x-data:0.1`; None for an image pinned by digest."""
+    if "@" in image:
+        return None
+    repository, _, tag = image.rpartition(":")
+    if not repository or "/" in tag:  # no tag: the colon belonged to a registry's port
+        repository, tag = image, ""
+    return f"{repository}-data:{tag}" if tag else f"{repository}-data"
 
 
 class Task(Model):

@@ -36,6 +36,19 @@ ExitReason = Literal[
 
 FailureClass = Literal["infra", "agent"]
 
+# What the infrastructure did to an attempt (retried within the policy; never the agent's fault).
+InfraReason = Literal[
+    "OOMKilled",
+    "Evicted",
+    "NodeLost",
+    "ImagePullFailed",
+    "Unschedulable",
+    "PodDeleted",
+    "Preempted",
+    "SandboxFailed",
+    "SandboxUnreachable",
+]
+
 
 def trial_name(run: str, task: str, agent: str, seed: int) -> TrialName:
     """A stable, readable Trial name: the same grid cell always gets the same name.
@@ -116,6 +129,22 @@ class Artifacts(Model):
     """The folder of the pods' logs."""
 
 
+class AttemptFailure(Model):
+    """One attempt that the infrastructure failed (retried within the run's policy)."""
+
+    attempt: Annotated[int, Field(ge=0)]
+    """The attempt that failed."""
+
+    reason: InfraReason
+    """What failed."""
+
+    message: str = ""
+    """The detail, from the pod's status."""
+
+    time: dt.datetime | None = None
+    """When it was seen."""
+
+
 class TrialStatus(Model):
     """What happened in a trial."""
 
@@ -172,6 +201,15 @@ class TrialStatus(Model):
 
     artifacts: Artifacts = Field(default_factory=Artifacts)
     """Where the evidence is."""
+
+    infra_failures: list[AttemptFailure] = Field(default_factory=list, max_length=64)
+    """The attempts the infrastructure failed, oldest first."""
+
+    next_attempt_time: dt.datetime | None = None
+    """After an infrastructure failure: when the next attempt may start (the policy's backoff)."""
+
+    scheduled_time: dt.datetime | None = None
+    """When the current attempt's pods were all running (for the scheduling latency)."""
 
     @property
     def finished(self) -> bool:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from kubegym.devcluster import build, cluster
 
@@ -97,3 +98,34 @@ def namespace(api_client: Any) -> Iterator[str]:
 def repo_root() -> Path:
     """The repository's root folder (session-scoped twin of the `repo` fixture)."""
     return Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def kubegym_crds(api_client: Any, repo_root: Path) -> Iterator[list[str]]:
+    """kubegym's CRDs from crds/, applied and Established; their names."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    ext = client.ApiextensionsV1Api(api_client)
+    names = []
+    for path in sorted((repo_root / "crds").glob("*.yaml")):
+        body = yaml.safe_load(path.read_text())
+        name = body["metadata"]["name"]
+        try:
+            ext.create_custom_resource_definition(body)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+            body["metadata"]["resourceVersion"] = ext.read_custom_resource_definition(
+                name
+            ).metadata.resource_version
+            ext.replace_custom_resource_definition(name, body)
+        names.append(name)
+
+    def established(name: str) -> bool:
+        conditions = ext.read_custom_resource_definition(name).status.conditions or []
+        return any(c.type == "Established" and c.status == "True" for c in conditions)
+
+    for name in names:
+        wait_for(lambda name=name: established(name))
+    yield names

@@ -4,50 +4,16 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from .conftest import wait_for
-
 pytestmark = pytest.mark.cluster
 
 GROUP, VERSION = "kubegym.io", "v1alpha1"
 PLURALS = {"Task": "tasks", "BenchmarkRun": "benchmarkruns", "Trial": "trials"}
-
-
-@pytest.fixture(scope="session")
-def kubegym_crds(api_client: Any, repo_root: Path) -> Iterator[list[str]]:
-    """kubegym's CRDs from crds/, applied and Established; their names."""
-    from kubernetes import client
-    from kubernetes.client.exceptions import ApiException
-
-    ext = client.ApiextensionsV1Api(api_client)
-    names = []
-    for path in sorted((repo_root / "crds").glob("*.yaml")):
-        body = yaml.safe_load(path.read_text())
-        name = body["metadata"]["name"]
-        try:
-            ext.create_custom_resource_definition(body)
-        except ApiException as exc:
-            if exc.status != 409:
-                raise
-            body["metadata"]["resourceVersion"] = ext.read_custom_resource_definition(
-                name
-            ).metadata.resource_version
-            ext.replace_custom_resource_definition(name, body)
-        names.append(name)
-
-    def established(name: str) -> bool:
-        conditions = ext.read_custom_resource_definition(name).status.conditions or []
-        return any(c.type == "Established" and c.status == "True" for c in conditions)
-
-    for name in names:
-        wait_for(lambda name=name: established(name))
-    yield names
 
 
 def _create(api_client: Any, namespace: str, doc: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,205 @@
+"""The operator's reconcilers: read the state from the API server, decide, act.
+
+A Trial reconcile reads the Trial, its run, its Task and its pods, asks
+`kubegym.operator.trials.decide` what to do, and does it in a crash-safe
+order: an attempt's objects are created before the status says it started,
+and a finished attempt's status is written before its objects are deleted, so
+a kill between any two calls is repaired by the next reconcile. A run
+reconcile does the same with `kubegym.operator.runs.decide`. Both are plain
+synchronous functions run by the work queues (`kubegym.operator.workqueue`);
+the kopf handlers (`kubegym.operator.handlers`) only enqueue keys.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from pydantic import ValidationError
+
+from kubegym.api import tasks as tasks_api
+from kubegym.operator import kube as kube_mod
+from kubegym.operator import labels, objects, outcomes, runs, trials
+from kubegym.operator.settings import Settings
+
+log = structlog.get_logger()
+
+Key = tuple[str, str]  # (namespace, name)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Controller:
+    """Reconciles Trials and BenchmarkRuns.
+
+    Args:
+        kube: the API calls.
+        settings: how pods are built.
+        clock: the time now (a parameter for tests).
+    """
+
+    def __init__(
+        self,
+        kube: kube_mod.Kube,
+        settings: Settings,
+        clock: Callable[[], dt.datetime] = _now,
+    ) -> None:
+        self.kube = kube
+        self.settings = settings
+        self.clock = clock
+
+    # --- Trials ----------------------------------------------------------------------
+
+    def reconcile_trial(self, key: Key) -> float | None:
+        """Bring one Trial a step closer to its end; return when to look again."""
+        namespace, name = key
+        body = self.kube.get_custom("trials", namespace, name)
+        if body is None:
+            return None
+        trial = trials.TrialView.from_body(body)
+        run_body = self.kube.get_custom("benchmarkruns", namespace, trial.spec.run)
+        run = runs.RunView.from_body(run_body) if run_body is not None else None
+        task = self._task(namespace, trial.spec.task)
+        pods = self.kube.pods(namespace, kube_mod.selector(trial=name))
+        current, stale = _split_attempts(pods, trial.status.attempt)
+        for attempt in sorted(stale):
+            self._delete_attempt(trial, attempt, keep_agent_pod=False)
+        decision = trials.decide(
+            trial, current, task=task, run=run.spec if run else None, now=self.clock()
+        )
+        bound = log.bind(namespace=namespace, trial=name, attempt=trial.status.attempt)
+        if decision.start is not None:
+            assert task is not None and run is not None
+            plan = objects.Attempt(
+                namespace=namespace,
+                trial=name,
+                trial_uid=trial.uid,
+                spec=trial.spec,
+                attempt=decision.start,
+                task=task,
+                agent=next(a for a in run.spec.agents if a.name == trial.spec.agent),
+                run=run.spec,
+                settings=self.settings,
+            )
+            for manifest in objects.attempt_objects(plan):
+                self.kube.create(manifest)
+        if decision.status is not None:
+            self.kube.patch_status("trials", namespace, name, decision.status)
+        if decision.delete_attempt is not None:
+            self._delete_attempt(trial, decision.delete_attempt, decision.keep_agent_pod)
+        for event_type, reason, message in decision.events:
+            self.kube.event(body, "Trial", event_type, reason, message)
+            _log(bound, event_type)("trial_" + _snake(reason), message=message)
+        return decision.requeue_after
+
+    def _task(self, namespace: str, name: str) -> tasks_api.Task | None:
+        body = self.kube.get_custom("tasks", namespace, name)
+        if body is None:
+            return None
+        return tasks_api.Task.model_validate(_without_server_fields(body))
+
+    def _delete_attempt(self, trial: trials.TrialView, attempt: int, keep_agent_pod: bool) -> None:
+        base = f"{trial.name}-a{attempt}"
+        service = objects.service_name(trial.name, attempt)
+        self.kube.delete("Pod", trial.namespace, f"{base}-sandbox")
+        if not keep_agent_pod:
+            self.kube.delete("Pod", trial.namespace, f"{base}-agent")
+        self.kube.delete("Service", trial.namespace, service)
+        self.kube.delete("NetworkPolicy", trial.namespace, base)
+        self.kube.delete("Secret", trial.namespace, base)
+
+    # --- BenchmarkRuns ---------------------------------------------------------------
+
+    def reconcile_run(self, key: Key) -> float | None:
+        """Create, admit and roll up a run's Trials; return when to look again."""
+        namespace, name = key
+        body = self.kube.get_custom("benchmarkruns", namespace, name)
+        if body is None:
+            return None  # deleted: the garbage collector removes what it owned
+        run = runs.RunView.from_body(body)
+        available = []
+        for task_body in self.kube.list_custom("tasks", namespace):
+            try:
+                available.append(tasks_api.Task.model_validate(_without_server_fields(task_body)))
+            except ValidationError as exc:
+                log.warning("task_unreadable", task=task_body["metadata"]["name"], error=str(exc))
+        members = [
+            trials.TrialView.from_body(b)
+            for b in self.kube.list_custom("trials", namespace, kube_mod.selector(run=name))
+        ]
+        decision = runs.decide(run, available, members, self.clock())
+        for manifest in decision.create:
+            self.kube.create(manifest)
+        for trial_name, status in decision.cancel:
+            self.kube.patch_status("trials", namespace, trial_name, status)
+        stamp = self.clock().isoformat()
+        for trial_name in decision.admit:
+            self.kube.annotate("trials", namespace, trial_name, trials.ADMITTED, stamp)
+        if decision.status is not None:
+            self.kube.patch_status("benchmarkruns", namespace, name, decision.status)
+        bound = log.bind(namespace=namespace, run=name)
+        for event_type, reason, message in decision.events:
+            self.kube.event(body, "BenchmarkRun", event_type, reason, message)
+            _log(bound, event_type)("run_" + _snake(reason), message=message)
+        if decision.create or decision.admit:
+            bound.info("run_progress", created=len(decision.create), admitted=len(decision.admit))
+        if decision.delete:
+            bound.info("run_expired", ttl=run.spec.ttl_seconds_after_finished)
+            self.kube.delete_run(namespace, name)
+            return None
+        if decision.create:
+            return 1.0  # count the new Trials once they are there
+        return decision.requeue_after
+
+
+def _split_attempts(
+    pods: list[dict[str, Any]], attempt: int
+) -> tuple[trials.AttemptPods, set[int]]:
+    """The current attempt's pods, and the older attempts that still have pods."""
+    sandbox = agent = None
+    created: list[dt.datetime] = []
+    stale: set[int] = set()
+    for pod in pods:
+        meta = pod["metadata"]
+        found = meta.get("labels") or {}
+        try:
+            number = int(found.get(labels.ATTEMPT, "-1"))
+        except ValueError:
+            continue
+        if number < attempt:
+            if meta.get("deletionTimestamp") is None:
+                stale.add(number)
+            continue
+        if number != attempt:
+            continue
+        if meta.get("creationTimestamp"):
+            created.append(outcomes.parse_time(meta["creationTimestamp"]))
+        role = found.get(labels.ROLE)
+        if role == objects.ROLE_SANDBOX:
+            sandbox = pod
+        elif role == objects.ROLE_AGENT:
+            agent = pod
+    return trials.AttemptPods(sandbox, agent, min(created) if created else None), stale
+
+
+def _without_server_fields(body: dict[str, Any]) -> dict[str, Any]:
+    """A Task as the models read it: the server adds `status` nowhere, but strips nothing either."""
+    return {k: v for k, v in body.items() if k in ("apiVersion", "kind", "metadata", "spec")}
+
+
+def _log(bound: Any, event_type: str) -> Any:
+    """Warning events are warnings in the log too."""
+    return bound.warning if event_type == "Warning" else bound.info
+
+
+def _snake(reason: str) -> str:
+    out = []
+    for i, char in enumerate(reason):
+        if char.isupper() and i:
+            out.append("_")
+        out.append(char.lower())
+    return "".join(out)

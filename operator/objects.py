@@ -1,0 +1,501 @@
+"""The Kubernetes objects of one trial attempt, as plain manifests.
+
+One attempt is: a Secret (the two tokens and the attempt's frozen config), the
+sandbox pod (the sandbox container running the command server on the task
+image, and the evaluator container, which alone mounts the evaluation script and
+the hidden data), a Service in front of both, a NetworkPolicy that admits only
+the attempt's agent pod, and the agent pod. Every object is owned by the Trial,
+carries the attempt's labels and has a name fixed by (trial, attempt), so an
+operator that restarts half-way creates nothing twice.
+
+Pure functions of their inputs; `kubegym.operator.trials` decides when to create them.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from typing import Any, Final
+
+from kubegym.api import common, runs, tasks, trials
+from kubegym.operator import labels
+from kubegym.operator.settings import Settings
+
+ROLE_SANDBOX: Final = "sandbox"
+ROLE_AGENT: Final = "agent"
+
+#: Where the pod's secret files are mounted in every container (each sees only its own keys).
+SECRETS_DIR: Final = "/var/run/kubegym"
+WORKSPACE: Final = "/workspace"
+#: In the data image: the agent's datasets, and the evaluation part only the evaluator gets.
+DATA_IMAGE_DATA: Final = "/kubegym/data"
+DATA_IMAGE_EVAL: Final = "/kubegym/eval"
+EVAL_DIR: Final = "/kubegym/eval"
+
+SANDBOX_TOKEN: Final = "sandbox-token"
+EVALUATOR_TOKEN: Final = "evaluator-token"
+CONFIG: Final = "trial.json"
+
+# Kueue's pod integration: the queue, and a group so both pods are admitted together.
+KUEUE_QUEUE: Final = "kueue.x-k8s.io/queue-name"
+KUEUE_GROUP: Final = "kueue.x-k8s.io/pod-group-name"
+KUEUE_GROUP_COUNT: Final = "kueue.x-k8s.io/pod-group-total-count"
+
+_RESTRICTED: Final[dict[str, Any]] = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "runAsNonRoot": True,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """Everything one attempt's objects are made from.
+
+    Attributes:
+        namespace: the Trial's namespace.
+        trial: the Trial's name.
+        trial_uid: the Trial's uid, for owner references.
+        spec: the Trial's spec (run, task, agent, seed).
+        attempt: the attempt number.
+        task: the Task (its spec at the time the attempt starts).
+        agent: the agent, as the run declares it.
+        run: the run's spec.
+        settings: the operator's settings.
+    """
+
+    namespace: str
+    trial: str
+    trial_uid: str
+    spec: trials.TrialSpec
+    attempt: int
+    task: tasks.Task
+    agent: runs.Agent
+    run: runs.BenchmarkRunSpec
+    settings: Settings
+
+    @property
+    def base_name(self) -> str:
+        """`<trial>-a<attempt>`: the Secret's and NetworkPolicy's name, the pods' prefix."""
+        return f"{self.trial}-a{self.attempt}"
+
+    @property
+    def sandbox_pod(self) -> str:
+        return f"{self.base_name}-sandbox"
+
+    @property
+    def agent_pod(self) -> str:
+        return f"{self.base_name}-agent"
+
+    @property
+    def service(self) -> str:
+        return service_name(self.trial, self.attempt)
+
+    @property
+    def sandbox_url(self) -> str:
+        return f"http://{self.service}.{self.namespace}.svc:{self.settings.sandbox_port}"
+
+    @property
+    def evaluator_url(self) -> str:
+        return f"http://{self.service}.{self.namespace}.svc:{self.settings.evaluator_port}"
+
+    def labels(self, role: str | None = None) -> dict[str, str]:
+        result = labels.for_trial(
+            self.spec.run, self.trial, self.spec.task, self.spec.agent, self.spec.seed, self.attempt
+        )
+        if role is not None:
+            result[labels.ROLE] = role
+        return result
+
+    def wall_time_seconds(self) -> int:
+        """The trial's wall time: the task's, capped by the run's trial deadline."""
+        wall = self.task.spec.limits.wall_time_seconds
+        if self.run.deadlines.trial_seconds is not None:
+            wall = min(wall, self.run.deadlines.trial_seconds)
+        return wall
+
+    def deadline_seconds(self) -> int:
+        """The pods' activeDeadlineSeconds: the wall time plus a grace for the auto-submit."""
+        return self.wall_time_seconds() + self.settings.grace_seconds
+
+
+def service_name(trial: str, attempt: int) -> str:
+    """The attempt's Service name: a DNS-1035 label (a letter first, at most 63 characters).
+
+    Trial names end with a hash of their identity, so the tail is kept when cutting.
+    """
+    suffix = f"-a{attempt}"
+    return "s-" + trial[-(63 - 2 - len(suffix)) :] + suffix
+
+
+def owner_reference(kind: str, name: str, uid: str) -> dict[str, Any]:
+    """An owner reference that makes the owner's deletion delete the object (and block it)."""
+    return {
+        "apiVersion": common.API_VERSION,
+        "kind": kind,
+        "name": name,
+        "uid": uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def _metadata(a: Attempt, name: str, role: str | None = None) -> dict[str, Any]:
+    return {
+        "name": name,
+        "namespace": a.namespace,
+        "labels": a.labels(role),
+        "ownerReferences": [owner_reference("Trial", a.trial, a.trial_uid)],
+    }
+
+
+def trial_config(a: Attempt) -> dict[str, Any]:
+    """The attempt's frozen configuration, read by the evaluator and the agent runner."""
+    max_steps = a.agent.max_steps or a.task.spec.limits.max_steps
+    return {
+        "trial": a.trial,
+        "attempt": a.attempt,
+        "spec": a.spec.model_dump(mode="json", by_alias=True),
+        "task": a.task.model_dump(mode="json", by_alias=True, exclude_none=True),
+        "agent": a.agent.model_dump(mode="json", by_alias=True, exclude_none=True),
+        "validation": a.run.validation,
+        "limits": {
+            "maxSteps": max_steps,
+            "costLimitUsd": a.agent.cost_limit_usd,
+            "wallTimeSeconds": a.wall_time_seconds(),
+        },
+        "store": (
+            a.run.store.model_dump(mode="json", by_alias=True, exclude_none=True)
+            if a.run.store is not None
+            else None
+        ),
+        "sandbox": a.sandbox_url,
+        "evaluator": a.evaluator_url,
+        "evalDir": EVAL_DIR,
+    }
+
+
+def secret(a: Attempt, token_source: Any = secrets) -> dict[str, Any]:
+    """The attempt's Secret: a fresh token for the sandbox, another for the evaluator, the config."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": _metadata(a, a.base_name),
+        "type": "Opaque",
+        "stringData": {
+            SANDBOX_TOKEN: token_source.token_urlsafe(32),
+            EVALUATOR_TOKEN: token_source.token_urlsafe(32),
+            CONFIG: json.dumps(trial_config(a), sort_keys=True),
+        },
+    }
+
+
+def _secret_volume(a: Attempt, name: str, items: dict[str, str]) -> dict[str, Any]:
+    """A volume with only some keys of the attempt's Secret: each container sees its own."""
+    return {
+        "name": name,
+        "secret": {
+            "secretName": a.base_name,
+            "defaultMode": 0o440,
+            "items": [{"key": key, "path": path} for key, path in items.items()],
+        },
+    }
+
+
+def _pod_common(a: Attempt) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "activeDeadlineSeconds": a.deadline_seconds(),
+        "terminationGracePeriodSeconds": 30,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": 1000,
+            "runAsGroup": 1000,
+            "fsGroup": 1000,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+    }
+    if a.settings.image_pull_secrets:
+        spec["imagePullSecrets"] = [{"name": s} for s in a.settings.image_pull_secrets]
+    return spec
+
+
+def _kueue(a: Attempt, metadata: dict[str, Any]) -> dict[str, Any]:
+    if a.run.queue_name is not None:
+        metadata["labels"][KUEUE_QUEUE] = a.run.queue_name
+        metadata["labels"][KUEUE_GROUP] = a.base_name
+        metadata.setdefault("annotations", {})[KUEUE_GROUP_COUNT] = "2"
+    return metadata
+
+
+def _dataset_mounts(a: Attempt) -> list[dict[str, Any]]:
+    mounts = []
+    for dataset in a.task.spec.datasets:
+        target = dataset.mount_path or f"data/{dataset.name}"
+        mounts.append(
+            {
+                "name": "data",
+                "mountPath": f"{WORKSPACE}/{target}",
+                "subPath": dataset.name,
+                "readOnly": True,
+            }
+        )
+    return mounts
+
+
+def sandbox_pod(a: Attempt) -> dict[str, Any]:
+    """The sandbox pod: the sandbox container and the evaluator container, sharing the workspace."""
+    spec = a.task.spec
+    image = spec.image
+    data_image = spec.resolved_data_image()
+    if image is None or data_image is None:
+        raise ValueError(f"task {a.task.name} has no image (or data image) to run on a cluster")
+    resources = spec.resources
+    sandbox_limits: dict[str, str] = {
+        "cpu": resources.cpu,
+        "memory": resources.memory,
+        "ephemeral-storage": resources.ephemeral_storage,
+    }
+    if resources.gpu.count:
+        sandbox_limits[tasks.GPU_RESOURCE] = str(resources.gpu.count)
+    evaluator_limits: dict[str, str] = {"memory": resources.memory}
+    if spec.evaluation.gpu:
+        evaluator_limits[tasks.GPU_RESOURCE] = str(spec.evaluation.gpu)
+    copy = f"cp -a {DATA_IMAGE_DATA}/. /mnt/data/ 2>/dev/null || true; cp -a {DATA_IMAGE_EVAL}/. /mnt/eval/"
+    pod: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": _kueue(a, _metadata(a, a.sandbox_pod, ROLE_SANDBOX)),
+        "spec": {
+            **_pod_common(a),
+            "initContainers": [
+                {
+                    # The starter code the task image holds in /workspace, onto the shared volume.
+                    "name": "workspace",
+                    "image": image,
+                    "command": ["sh", "-c", f"cp -a {WORKSPACE}/. /mnt/workspace/"],
+                    "volumeMounts": [{"name": "workspace", "mountPath": "/mnt/workspace"}],
+                    "securityContext": _RESTRICTED,
+                    "resources": {"limits": {"cpu": "1", "memory": "512Mi"}},
+                },
+                {
+                    # The data image never runs as the sandbox: it only fills two volumes.
+                    "name": "task-data",
+                    "image": data_image,
+                    "command": ["sh", "-c", copy],
+                    "volumeMounts": [
+                        {"name": "data", "mountPath": "/mnt/data"},
+                        {"name": "eval", "mountPath": "/mnt/eval"},
+                    ],
+                    "securityContext": _RESTRICTED,
+                    "resources": {"limits": {"cpu": "1", "memory": "512Mi"}},
+                },
+            ],
+            "containers": [
+                {
+                    "name": "sandbox",
+                    "image": image,
+                    "command": [
+                        "python",
+                        "-m",
+                        "kubegym.sandbox",
+                        "serve",
+                        "--workspace",
+                        WORKSPACE,
+                        "--host",
+                        "0.0.0.0",
+                        "--port",
+                        str(a.settings.sandbox_port),
+                        "--token-file",
+                        f"{SECRETS_DIR}/token",
+                        "--timeout",
+                        str(spec.limits.training_timeout_seconds),
+                    ],
+                    "ports": [{"name": "sandbox", "containerPort": a.settings.sandbox_port}],
+                    "env": [{"name": "HOME", "value": WORKSPACE}],
+                    "resources": {"requests": dict(sandbox_limits), "limits": sandbox_limits},
+                    "readinessProbe": {
+                        "tcpSocket": {"port": a.settings.sandbox_port},
+                        "periodSeconds": 2,
+                    },
+                    "securityContext": _RESTRICTED,
+                    "volumeMounts": [
+                        {"name": "workspace", "mountPath": WORKSPACE},
+                        *_dataset_mounts(a),
+                        {"name": "dshm", "mountPath": "/dev/shm"},
+                        {"name": "sandbox-token", "mountPath": SECRETS_DIR, "readOnly": True},
+                    ],
+                },
+                {
+                    "name": "evaluator",
+                    "image": image,
+                    "command": [
+                        "python",
+                        "-m",
+                        "kubegym.evaluator",
+                        "serve",
+                        "--config",
+                        f"{SECRETS_DIR}/{CONFIG}",
+                        "--eval-dir",
+                        EVAL_DIR,
+                        "--workspace",
+                        WORKSPACE,
+                        "--host",
+                        "0.0.0.0",
+                        "--port",
+                        str(a.settings.evaluator_port),
+                        "--token-file",
+                        f"{SECRETS_DIR}/token",
+                    ],
+                    "ports": [{"name": "evaluator", "containerPort": a.settings.evaluator_port}],
+                    "resources": {
+                        "requests": {"cpu": "250m", "memory": "512Mi"},
+                        "limits": evaluator_limits,
+                    },
+                    "readinessProbe": {
+                        "tcpSocket": {"port": a.settings.evaluator_port},
+                        "periodSeconds": 2,
+                    },
+                    "securityContext": _RESTRICTED,
+                    "volumeMounts": [
+                        {"name": "workspace", "mountPath": WORKSPACE, "readOnly": True},
+                        {"name": "eval", "mountPath": EVAL_DIR, "readOnly": True},
+                        {"name": "evaluator-files", "mountPath": SECRETS_DIR, "readOnly": True},
+                    ],
+                },
+            ],
+            "volumes": [
+                {"name": "workspace", "emptyDir": {"sizeLimit": resources.ephemeral_storage}},
+                {"name": "data", "emptyDir": {}},
+                {"name": "eval", "emptyDir": {}},
+                {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": resources.shm}},
+                _secret_volume(a, "sandbox-token", {SANDBOX_TOKEN: "token"}),
+                _secret_volume(a, "evaluator-files", {EVALUATOR_TOKEN: "token", CONFIG: CONFIG}),
+            ],
+        },
+    }
+    node_selector = resources.node_selector()
+    if node_selector:
+        pod["spec"]["nodeSelector"] = node_selector
+    tolerations = resources.tolerations()
+    if tolerations:
+        pod["spec"]["tolerations"] = [
+            t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in tolerations
+        ]
+    if a.settings.runtime_class:
+        pod["spec"]["runtimeClassName"] = a.settings.runtime_class
+    return pod
+
+
+def _secret_env(name: str, secret_name: str, key: str) -> dict[str, Any]:
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret_name, "key": key}}}
+
+
+def agent_pod(a: Attempt) -> dict[str, Any]:
+    """The agent pod: kubegym's agent runner (or the agent's own image), with egress and the keys."""
+    env: list[dict[str, Any]] = [
+        {"name": "KUBEGYM_SANDBOX_URL", "value": a.sandbox_url},
+        {"name": "KUBEGYM_EVALUATOR_URL", "value": a.evaluator_url},
+        _secret_env("KUBEGYM_SANDBOX_TOKEN", a.base_name, SANDBOX_TOKEN),
+        _secret_env("KUBEGYM_EVALUATOR_TOKEN", a.base_name, EVALUATOR_TOKEN),
+        {"name": "KUBEGYM_TRIAL_CONFIG", "value": f"{SECRETS_DIR}/{CONFIG}"},
+        {"name": "LITELLM_LOCAL_MODEL_COST_MAP", "value": "True"},
+    ]
+    if a.agent.api_key_secret is not None:
+        variable = a.agent.api_key_env or "KUBEGYM_MODEL_API_KEY"
+        ref = a.agent.api_key_secret
+        env.append(_secret_env(variable, ref.name, ref.key))
+    store = a.run.store or a.settings.store
+    if store is not None and store.s3 is not None and store.s3.credentials_secret:
+        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            env.append(_secret_env(key, store.s3.credentials_secret, key))
+    container: dict[str, Any] = {
+        "name": "agent",
+        "image": a.agent.image or a.settings.agent_image,
+        "env": env,
+        "resources": a.settings.agent_resources,
+        "securityContext": _RESTRICTED,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "volumeMounts": [{"name": "trial", "mountPath": SECRETS_DIR, "readOnly": True}],
+    }
+    if a.agent.image is None:
+        container["command"] = ["python", "-m", "kubegym.agent_runner"]
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": _kueue(a, _metadata(a, a.agent_pod, ROLE_AGENT)),
+        "spec": {
+            **_pod_common(a),
+            "containers": [container],
+            "volumes": [_secret_volume(a, "trial", {CONFIG: CONFIG})],
+        },
+    }
+
+
+def service(a: Attempt) -> dict[str, Any]:
+    """The attempt's Service: the agent pod reaches the sandbox and the evaluator through it."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(a, a.service),
+        "spec": {
+            "selector": {
+                labels.TRIAL: a.trial,
+                labels.ATTEMPT: str(a.attempt),
+                labels.ROLE: ROLE_SANDBOX,
+            },
+            "ports": [
+                {"name": "sandbox", "port": a.settings.sandbox_port, "targetPort": "sandbox"},
+                {"name": "evaluator", "port": a.settings.evaluator_port, "targetPort": "evaluator"},
+            ],
+        },
+    }
+
+
+def network_policy(a: Attempt) -> dict[str, Any]:
+    """Only the attempt's agent pod reaches the sandbox pod; no egress unless the task asks."""
+    policy: dict[str, Any] = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _metadata(a, a.base_name),
+        "spec": {
+            "podSelector": {
+                "matchLabels": {
+                    labels.TRIAL: a.trial,
+                    labels.ATTEMPT: str(a.attempt),
+                    labels.ROLE: ROLE_SANDBOX,
+                }
+            },
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [
+                {
+                    "from": [
+                        {
+                            "podSelector": {
+                                "matchLabels": {
+                                    labels.TRIAL: a.trial,
+                                    labels.ATTEMPT: str(a.attempt),
+                                    labels.ROLE: ROLE_AGENT,
+                                }
+                            }
+                        }
+                    ],
+                    "ports": [
+                        {"protocol": "TCP", "port": a.settings.sandbox_port},
+                        {"protocol": "TCP", "port": a.settings.evaluator_port},
+                    ],
+                }
+            ],
+            "egress": [{}] if a.task.spec.network == "egress" else [],
+        },
+    }
+    return policy
+
+
+def attempt_objects(a: Attempt) -> list[dict[str, Any]]:
+    """Every object of an attempt, in the order they are created (the agent pod last)."""
+    return [secret(a), network_policy(a), service(a), sandbox_pod(a), agent_pod(a)]

@@ -1,0 +1,236 @@
+"""What the pods of an attempt say happened: still starting, running, finished, or failed — and whose fault.
+
+The only inputs are the two pods' manifests as the API server returns them (the
+kubelet's view) and the clock; the result is one `Outcome`. Infrastructure
+failures (OOMKilled, evicted, node lost, image pulls, unschedulable past the
+deadline, pods deleted from outside, Kueue preemption) are retried by the
+Trial's logic; agent outcomes — the summary in the agent container's
+termination message, or a deadline the agent overran — are final.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from kubegym.api import summary as summary_mod
+from kubegym.api.trials import ExitReason, InfraReason
+
+#: Image errors that will not heal by waiting (ErrImagePull alone is retried by the kubelet).
+_IMAGE_ERRORS = {"ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
+#: Node-lifecycle and preemption reasons on the DisruptionTarget condition.
+_NODE_LOST = {"DeletionByTaintManager", "DeletionByPodGC", "TerminationByKubelet"}
+_PREEMPTED = {
+    "PreemptionByScheduler",
+    "Preempted",
+    "EvictedByKueue",
+    "PreemptedByKueue",
+    "InactiveWorkload",
+}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One attempt's state.
+
+    Attributes:
+        state: `starting` (pods not all running yet), `running`, `finished` (the
+            agent reported a summary), `infra` (retry) or `agent` (a final failure).
+        reason: for `infra`, the InfraReason; for `agent`, the exit reason;
+            for `starting`, what it waits for.
+        message: the detail, for the Trial's status and events.
+        summary: for `finished`, the agent's summary.
+        deadline: for `starting`, when waiting turns into `Unschedulable`.
+        running_since: when both pods were running (for the scheduling latency).
+    """
+
+    state: Literal["starting", "running", "finished", "infra", "agent"]
+    reason: str = ""
+    message: str = ""
+    summary: summary_mod.TrialSummary | None = None
+    deadline: dt.datetime | None = None
+    running_since: dt.datetime | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.state in ("finished", "infra", "agent")
+
+
+def infra(reason: InfraReason, message: str) -> Outcome:
+    return Outcome("infra", reason, message)
+
+
+def agent_failure(reason: ExitReason, message: str) -> Outcome:
+    return Outcome("agent", reason, message)
+
+
+def classify(
+    sandbox: dict[str, Any] | None,
+    agent: dict[str, Any] | None,
+    *,
+    created: dt.datetime,
+    now: dt.datetime,
+    scheduling_seconds: int,
+) -> Outcome:
+    """The outcome of an attempt whose objects were created at `created`.
+
+    Args:
+        sandbox: the sandbox pod, or None when it is gone.
+        agent: the agent pod, or None when it is gone.
+        created: when the attempt's pods were created.
+        now: the time now.
+        scheduling_seconds: how long pods may wait for a node (the run's deadline).
+    """
+    for pod, name in ((sandbox, "sandbox"), (agent, "agent")):
+        if pod is None:
+            return infra("PodDeleted", f"the {name} pod was deleted from outside")
+    assert sandbox is not None and agent is not None
+    # The agent's report comes first: a summary written before the sandbox went away stands.
+    finished = _agent_result(agent)
+    if finished is not None:
+        return finished
+    for pod, name in ((sandbox, "sandbox"), (agent, "agent")):
+        failure = _pod_failure(pod, name)
+        if failure is not None:
+            return failure
+    waiting = [p for p in (sandbox, agent) if _phase(p) == "Pending"]
+    if waiting:
+        deadline = created + dt.timedelta(seconds=scheduling_seconds)
+        reason, message = _why_pending(waiting)
+        if now >= deadline:
+            return infra(
+                "Unschedulable",
+                f"not running {scheduling_seconds}s after creation: {message or reason}",
+            )
+        return Outcome("starting", reason, message, deadline=deadline)
+    return Outcome("running", running_since=_running_since(sandbox, agent))
+
+
+def _phase(pod: dict[str, Any]) -> str:
+    return str((pod.get("status") or {}).get("phase") or "Pending")
+
+
+def _statuses(pod: dict[str, Any]) -> list[dict[str, Any]]:
+    status = pod.get("status") or {}
+    inits = [{**s, "init": True} for s in status.get("initContainerStatuses") or []]
+    return [*inits, *(status.get("containerStatuses") or [])]
+
+
+def _condition(pod: dict[str, Any], kind: str) -> dict[str, Any] | None:
+    for condition in (pod.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == kind:
+            return dict(condition)
+    return None
+
+
+def _agent_result(agent: dict[str, Any]) -> Outcome | None:
+    """The agent container's summary, once it has terminated."""
+    for status in (agent.get("status") or {}).get("containerStatuses") or []:
+        if status.get("name") != "agent":
+            continue
+        terminated = (status.get("state") or {}).get("terminated")
+        if not terminated:
+            return None
+        if terminated.get("reason") == "OOMKilled":
+            return infra("OOMKilled", "the agent container ran out of memory")
+        text = terminated.get("message") or ""
+        try:
+            result = summary_mod.TrialSummary.from_message(text)
+        except ValueError as exc:
+            code = terminated.get("exitCode")
+            return agent_failure(
+                "agent_error", f"the agent exited ({code}) without a summary: {exc}"
+            )
+        if result.exit == "infra_error":
+            return infra("SandboxUnreachable", result.message or "the agent lost its sandbox")
+        return Outcome("finished", result.exit, result.describe(), summary=result)
+    return None
+
+
+def _pod_failure(pod: dict[str, Any], name: str) -> Outcome | None:
+    status = pod.get("status") or {}
+    reason = status.get("reason") or ""
+    message = status.get("message") or ""
+    disruption = _condition(pod, "DisruptionTarget")
+    if disruption is not None and disruption.get("status") == "True":
+        cause = disruption.get("reason") or ""
+        text = disruption.get("message") or cause
+        if cause in _PREEMPTED:
+            return infra("Preempted", f"the {name} pod was preempted: {text}")
+        if cause in _NODE_LOST:
+            return infra("NodeLost", f"the {name} pod's node went away: {text}")
+        if cause == "EvictionByEvictionAPI":
+            return infra("Evicted", f"the {name} pod was evicted: {text}")
+    if reason == "Evicted":
+        return infra("Evicted", f"the {name} pod was evicted: {message}")
+    if reason in ("NodeLost", "UnexpectedAdmissionError") or _phase(pod) == "Unknown":
+        return infra("NodeLost", f"the {name} pod's node stopped reporting: {message or reason}")
+    if reason == "DeadlineExceeded":
+        # activeDeadlineSeconds is a backstop behind the agent's own wall-time limit.
+        return agent_failure("wall_time", f"the {name} pod ran past the trial's wall time")
+    for container in _statuses(pod):
+        state = container.get("state") or {}
+        waiting = state.get("waiting") or {}
+        if waiting.get("reason") in _IMAGE_ERRORS:
+            return infra(
+                "ImagePullFailed",
+                f"image {container.get('image')} of the {name} pod's "
+                f"{container.get('name')} container cannot be pulled: "
+                f"{waiting.get('message') or waiting.get('reason')}",
+            )
+        terminated = state.get("terminated") or {}
+        if container.get("init") and terminated.get("exitCode") == 0:
+            continue  # an init container that did its job
+        if terminated.get("reason") == "OOMKilled":
+            return infra(
+                "OOMKilled", f"the {name} pod's {container.get('name')} container ran out of memory"
+            )
+        if terminated and name == "sandbox":
+            return infra(
+                "SandboxFailed",
+                f"the sandbox pod's {container.get('name')} container stopped "
+                f"(exit {terminated.get('exitCode')}, {terminated.get('reason') or 'no reason'})",
+            )
+    if _phase(pod) == "Failed":
+        return infra(
+            "SandboxFailed" if name == "sandbox" else "NodeLost",
+            f"the {name} pod failed: {message or reason}",
+        )
+    if _phase(pod) == "Succeeded" and name == "sandbox":
+        return infra("SandboxFailed", "the sandbox pod stopped before the agent finished")
+    return None
+
+
+def _why_pending(pods: list[dict[str, Any]]) -> tuple[str, str]:
+    for pod in pods:
+        scheduled = _condition(pod, "PodScheduled")
+        if scheduled is not None and scheduled.get("status") == "False":
+            return str(scheduled.get("reason") or "Unschedulable"), str(
+                scheduled.get("message") or ""
+            )
+    for pod in pods:
+        for container in _statuses(pod):
+            waiting = (container.get("state") or {}).get("waiting") or {}
+            if waiting:
+                return str(waiting.get("reason") or "Waiting"), str(waiting.get("message") or "")
+    return "Scheduling", "waiting for a node"
+
+
+def _running_since(*pods: dict[str, Any]) -> dt.datetime | None:
+    times = []
+    for pod in pods:
+        ready = _condition(pod, "Ready") or _condition(pod, "PodScheduled")
+        stamp = (ready or {}).get("lastTransitionTime") or (pod.get("status") or {}).get(
+            "startTime"
+        )
+        if stamp:
+            times.append(parse_time(stamp))
+    return max(times) if times else None
+
+
+def parse_time(value: str | dt.datetime) -> dt.datetime:
+    """An RFC 3339 timestamp from the API server, as an aware datetime."""
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))

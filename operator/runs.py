@@ -1,0 +1,394 @@
+"""What to do next for one BenchmarkRun: create its Trials, admit some, roll their status up.
+
+`decide` is a pure function of the run, the Tasks in its namespace, its Trials
+and the clock; `kubegym.operator.controller` carries the decision out. The run
+alone decides which Trials start (the `kubegym.io/admitted` annotation), so
+parallelism, the budget and `suspend` are enforced in one place; a Trial never
+starts again once it has finished.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from kubegym import scoring
+from kubegym.api import common, runs, tasks, trials
+from kubegym.operator import labels, objects
+from kubegym.operator.trials import TrialView
+
+#: The tasks' own baseline scores enter the profiles as one more method (as locally).
+REFERENCE = "task-baseline"
+#: A Task belongs to suite S when it carries this label prefix plus S (value "true").
+SUITE_LABEL_PREFIX = "suite.kubegym.io/"
+#: How often a run waiting for its Tasks looks again.
+TASKS_RETRY_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class RunView:
+    """A BenchmarkRun as the API server returned it."""
+
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+    spec: runs.BenchmarkRunSpec
+    status: runs.BenchmarkRunStatus
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> RunView:
+        meta = body["metadata"]
+        return cls(
+            namespace=meta["namespace"],
+            name=meta["name"],
+            uid=meta.get("uid", ""),
+            generation=int(meta.get("generation") or 0),
+            spec=runs.BenchmarkRunSpec.model_validate(body["spec"]),
+            status=runs.BenchmarkRunStatus.model_validate(body.get("status") or {}),
+        )
+
+
+@dataclass
+class RunDecision:
+    """What the controller must do for one run.
+
+    Attributes:
+        create: Trial manifests to create.
+        admit: Trial names to admit (annotate).
+        cancel: Trials that will never start (budget spent), with their final status.
+        status: the status to write, or None when unchanged.
+        delete: delete the run (its TTL after finishing has passed).
+        requeue_after: look again after this many seconds.
+        events: (type, reason, message).
+    """
+
+    create: list[dict[str, Any]] = field(default_factory=list)
+    admit: list[str] = field(default_factory=list)
+    cancel: list[tuple[str, trials.TrialStatus]] = field(default_factory=list)
+    status: runs.BenchmarkRunStatus | None = None
+    delete: bool = False
+    requeue_after: float | None = None
+    events: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+def select_tasks(
+    selection: runs.TaskSelection, available: Sequence[tasks.Task]
+) -> tuple[list[tasks.Task], list[str]]:
+    """The run's tasks among those in its namespace, and the names that are missing."""
+    by_name = {t.name: t for t in available}
+    if selection.names is not None:
+        found = [by_name[n] for n in selection.names if n in by_name]
+        return found, [n for n in selection.names if n not in by_name]
+    if selection.suite is not None:
+        key = SUITE_LABEL_PREFIX + selection.suite
+        chosen = [t for t in available if (t.metadata.labels or {}).get(key) == "true"]
+        return sorted(chosen, key=lambda t: t.name), [] if chosen else [f"suite {selection.suite}"]
+    assert selection.selector is not None
+    chosen = [t for t in available if _matches(selection.selector, t.metadata.labels or {})]
+    return sorted(chosen, key=lambda t: t.name), [] if chosen else ["selector matches no Task"]
+
+
+def _matches(selector: common.LabelSelector, found: Mapping[str, str]) -> bool:
+    if any(found.get(k) != v for k, v in (selector.match_labels or {}).items()):
+        return False
+    for expression in selector.match_expressions or []:
+        value = found.get(expression.key)
+        values = expression.values or []
+        if expression.operator == "In" and value not in values:
+            return False
+        if expression.operator == "NotIn" and value in values:
+            return False
+        if expression.operator == "Exists" and value is None:
+            return False
+        if expression.operator == "DoesNotExist" and value is not None:
+            return False
+    return True
+
+
+def check_tasks(chosen: Iterable[tasks.Task]) -> list[str]:
+    """What keeps these tasks from running on a cluster, each naming the field."""
+    problems = []
+    for task in chosen:
+        if task.spec.image is None:
+            problems.append(f"Task/{task.name}: spec.image: a task needs an image on a cluster")
+        elif task.spec.resolved_data_image() is None:
+            problems.append(
+                f"Task/{task.name}: spec.dataImage: needed when the image is pinned by digest"
+            )
+    return problems
+
+
+def grid(run: RunView, chosen: Sequence[tasks.Task]) -> list[trials.TrialSpec]:
+    """Every cell of tasks × agents × seeds, seeds outermost so early results span the grid."""
+    return [
+        trials.TrialSpec(run=run.name, task=task.name, agent=agent.name, seed=seed)
+        for seed in range(run.spec.seeds)
+        for task in chosen
+        for agent in run.spec.agents
+    ]
+
+
+def trial_manifest(run: RunView, cell: trials.TrialSpec) -> dict[str, Any]:
+    """A Trial owned by the run (deleting the run deletes it and everything it owns)."""
+    name = trials.trial_name(cell.run, cell.task, cell.agent, cell.seed)
+    return {
+        "apiVersion": common.API_VERSION,
+        "kind": "Trial",
+        "metadata": {
+            "name": name,
+            "namespace": run.namespace,
+            "labels": {
+                labels.RUN: run.name,
+                labels.TASK: cell.task,
+                labels.AGENT: cell.agent,
+                labels.SEED: str(cell.seed),
+                labels.MANAGED_BY: "kubegym",
+            },
+            "ownerReferences": [objects.owner_reference("BenchmarkRun", run.name, run.uid)],
+        },
+        "spec": cell.model_dump(mode="json", by_alias=True),
+    }
+
+
+def decide(
+    run: RunView,
+    available: Sequence[tasks.Task],
+    existing: Sequence[TrialView],
+    now: dt.datetime,
+) -> RunDecision:
+    """The next step for `run`."""
+    decision = RunDecision()
+    status = run.status.model_copy(deep=True)
+    status.observed_generation = run.generation
+    chosen, missing = select_tasks(run.spec.tasks, available)
+    problems = check_tasks(chosen)
+    if missing or problems:
+        if problems:
+            status.phase = "Failed"
+            _set(status, "Ready", "False", "InvalidTask", "; ".join(problems), now, run.generation)
+            _set(status, "Failed", "True", "InvalidTask", "; ".join(problems), now, run.generation)
+        else:
+            message = f"waiting for Task(s) in namespace {run.namespace}: {', '.join(missing)}"
+            _set(status, "Ready", "False", "TasksNotFound", message, now, run.generation)
+            decision.requeue_after = TASKS_RETRY_SECONDS
+        decision.status = _changed(run.status, status)
+        return decision
+    cells = grid(run, chosen)
+    by_name = {t.name: t for t in existing}
+    wanted = {trials.trial_name(c.run, c.task, c.agent, c.seed): c for c in cells}
+    decision.create = [trial_manifest(run, c) for n, c in wanted.items() if n not in by_name]
+    members = [by_name[n] for n in wanted if n in by_name]
+    _set(status, "Ready", "True", "TrialsCreated", f"{len(wanted)} trials", now, run.generation)
+
+    spent = sum(t.status.cost_usd for t in members)
+    active = [t for t in members if t.admitted and not t.status.finished]
+    waiting = [t for t in members if not t.admitted and not t.status.finished]
+    budget = run.spec.budget_usd
+    exhausted = budget is not None and spent >= budget
+    if exhausted:
+        message = f"spent {spent:.2f} of {budget:.2f} USD: no new trial starts"
+        _set(status, "BudgetExhausted", "True", "BudgetSpent", message, now, run.generation)
+        for t in waiting:
+            decision.cancel.append((t.name, _cancelled(t.status, message, now)))
+        if waiting:
+            decision.events.append(("Warning", "BudgetExhausted", message))
+    elif run.spec.suspend:
+        _set(status, "Suspended", "True", "Suspended", "spec.suspend is true", now, run.generation)
+    else:
+        _set(status, "Suspended", "False", "Resumed", "", now, run.generation)
+        room = max(0, run.spec.parallelism - len(active))
+        decision.admit = [t.name for t in waiting[:room]]
+
+    cancelled = {name for name, _ in decision.cancel}
+    _count(status, members, len(wanted), cancelled, admitted=set(decision.admit))
+    status.spent_usd = round(spent, 6)
+    _leaderboard(status, chosen, members)
+
+    done = status.counters.succeeded + status.counters.failed
+    finished = done == len(wanted) and not decision.create
+    if finished:
+        failed_all = status.counters.failed == len(wanted)
+        status.phase = "Failed" if (failed_all or exhausted) else "Succeeded"
+        status.completion_time = status.completion_time or now
+        reason = "BudgetExhausted" if exhausted else ("AllFailed" if failed_all else "Completed")
+        _set(status, "Progressing", "False", reason, status.progress or "", now, run.generation)
+        _set(
+            status,
+            "Failed",
+            "True" if status.phase == "Failed" else "False",
+            reason,
+            "",
+            now,
+            run.generation,
+        )
+        if run.status.phase != status.phase:
+            decision.events.append(
+                ("Normal", status.phase, f"{done}/{len(wanted)} trials finished")
+            )
+        ttl = run.spec.ttl_seconds_after_finished
+        if ttl is not None:
+            expires = status.completion_time + dt.timedelta(seconds=ttl)
+            if now >= expires:
+                decision.delete = True
+            else:
+                decision.requeue_after = (expires - now).total_seconds()
+    else:
+        status.completion_time = None
+        started = status.counters.running + done > 0
+        if run.spec.suspend and not status.counters.running:
+            status.phase = "Suspended"
+        else:
+            status.phase = "Running" if started else "Pending"
+        if started and status.start_time is None:
+            status.start_time = now
+        _set(
+            status,
+            "Progressing",
+            "True",
+            "TrialsRunning",
+            status.progress or "",
+            now,
+            run.generation,
+        )
+        _set(status, "Failed", "False", "Running", "", now, run.generation)
+    decision.status = _changed(run.status, status)
+    return decision
+
+
+def _count(
+    status: runs.BenchmarkRunStatus,
+    members: Sequence[TrialView],
+    total: int,
+    cancelled: set[str],
+    admitted: set[str],
+) -> None:
+    counters = runs.RunCounters(total=total)
+    for t in members:
+        counters.infra_retried += len(t.status.infra_failures)
+        if t.name in cancelled or t.status.phase == "Failed":
+            counters.failed += 1
+        elif t.status.phase == "Succeeded":
+            counters.succeeded += 1
+        elif t.admitted or t.name in admitted:
+            counters.running += 1
+    counters.pending = total - counters.running - counters.succeeded - counters.failed
+    status.counters = counters
+    status.progress = f"{counters.succeeded + counters.failed}/{total}"
+
+
+def _cancelled(old: trials.TrialStatus, message: str, now: dt.datetime) -> trials.TrialStatus:
+    return old.model_copy(
+        update={
+            "phase": "Failed",
+            "exit_reason": "cancelled",
+            "message": message,
+            "finish_time": now,
+        }
+    )
+
+
+def tidy_scores(chosen: Sequence[tasks.Task], members: Sequence[TrialView]) -> pd.DataFrame:
+    """The run's scores as `kubegym.scoring` reads them, with the tasks' baselines as a method."""
+    rows: list[dict[str, Any]] = []
+    by_task = {t.name: t for t in chosen}
+    for task in chosen:
+        metric = task.spec.evaluation.metric()
+        rows.append(
+            {
+                scoring.TASK: task.name,
+                scoring.DIRECTION: metric.direction,
+                scoring.METHOD: REFERENCE,
+                scoring.SEED: 0,
+                scoring.BEST_ATTEMPT: task.spec.baseline_score(),
+                scoring.BEST_SUBMISSION: task.spec.baseline_score(),
+            }
+        )
+    for t in members:
+        if not t.status.finished or t.status.failure_class == "infra":
+            continue
+        if t.status.exit_reason == "cancelled" or t.spec.task not in by_task:
+            continue
+        metric = by_task[t.spec.task].spec.evaluation.metric()
+        attempts = [
+            s.test_metrics[metric.name]
+            for s in t.status.scores
+            if s.test_metrics and metric.name in s.test_metrics
+        ]
+        best = None
+        if attempts:
+            best = max(attempts) if metric.direction == "max" else min(attempts)
+        rows.append(
+            {
+                scoring.TASK: t.spec.task,
+                scoring.DIRECTION: metric.direction,
+                scoring.METHOD: t.spec.agent,
+                scoring.SEED: t.spec.seed,
+                scoring.BEST_ATTEMPT: best,
+                scoring.BEST_SUBMISSION: t.status.score,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _leaderboard(
+    status: runs.BenchmarkRunStatus, chosen: Sequence[tasks.Task], members: Sequence[TrialView]
+) -> None:
+    """AUP per agent under both profiles, from the trials finished so far."""
+    from kubegym.errors import ConfigError
+
+    tidy = tidy_scores(chosen, members)
+    if set(tidy[scoring.METHOD]) == {REFERENCE}:
+        return
+    try:
+        table = scoring.best_over_seeds(tidy, baseline=REFERENCE)
+        result = scoring.compute_aup(table, baseline=REFERENCE)
+    except ConfigError:
+        return  # too few scores for a profile yet
+    board = []
+    for method, row in result.aup.iterrows():
+        if str(method) == REFERENCE:
+            continue
+        board.append(
+            runs.AgentScore(
+                agent=str(method),
+                best_attempt_aup=round(float(row[scoring.BEST_ATTEMPT]), 6),
+                best_submission_aup=round(float(row[scoring.BEST_SUBMISSION]), 6),
+            )
+        )
+    board.sort(key=lambda s: -(s.best_attempt_aup or 0.0))
+    status.leaderboard = board
+    best = [s.best_attempt_aup for s in board if s.best_attempt_aup is not None]
+    status.best_aup = max(best) if best else None
+
+
+def _set(
+    status: runs.BenchmarkRunStatus,
+    kind: str,
+    value: str,
+    reason: str,
+    message: str,
+    now: dt.datetime,
+    generation: int,
+) -> None:
+    old = next((c for c in status.conditions if c.type == kind), None)
+    since = old.last_transition_time if old is not None and old.status == value else now
+    condition = common.Condition(
+        type=kind,
+        status=value,
+        reason=reason,
+        message=message,
+        last_transition_time=since,
+        observed_generation=generation,
+    )
+    status.conditions = [*(c for c in status.conditions if c.type != kind), condition]
+
+
+def _changed(
+    old: runs.BenchmarkRunStatus, new: runs.BenchmarkRunStatus
+) -> runs.BenchmarkRunStatus | None:
+    return None if old == new else new

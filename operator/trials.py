@@ -1,0 +1,315 @@
+"""What to do next for one Trial: start an attempt, record its outcome, retry, or nothing.
+
+`decide` is a pure function of the Trial, its current attempt's pods and the
+clock; `kubegym.operator.controller` reads those from the API server and carries
+the decision out. Level-triggered: deciding twice on the same state gives the
+same answer, which is what makes a restarted operator safe.
+
+The life of a trial: Pending (not admitted by its run yet) → admitted → the
+attempt's objects are created → Running → the agent pod's summary is copied
+into the status (Succeeded, or Failed when nothing valid was submitted), or an
+infrastructure failure deletes the attempt and a new one starts after the
+policy's backoff, until the retries are spent (Failed, `infra`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubegym.api import runs, tasks, trials
+from kubegym.api.common import Condition
+from kubegym.api.summary import TrialSummary
+from kubegym.operator import labels, outcomes
+
+#: Set by the run's logic when it admits a trial; the trial's logic starts nothing before.
+ADMITTED = f"{labels.PREFIX}/admitted"
+#: Retries that do not count against the policy: the queue's own doing.
+_FREE_RETRIES = {"Preempted"}
+
+
+@dataclass(frozen=True)
+class TrialView:
+    """A Trial as the API server returned it."""
+
+    namespace: str
+    name: str
+    uid: str
+    spec: trials.TrialSpec
+    status: trials.TrialStatus
+    admitted: bool
+    created: dt.datetime
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> TrialView:
+        meta = body["metadata"]
+        return cls(
+            namespace=meta["namespace"],
+            name=meta["name"],
+            uid=meta.get("uid", ""),
+            spec=trials.TrialSpec.model_validate(body["spec"]),
+            status=trials.TrialStatus.model_validate(body.get("status") or {}),
+            admitted=ADMITTED in (meta.get("annotations") or {}),
+            created=outcomes.parse_time(meta.get("creationTimestamp") or dt.datetime.now(dt.UTC)),
+        )
+
+
+@dataclass
+class Decision:
+    """What the controller must do for one Trial.
+
+    Attributes:
+        status: the status to write, or None when it is unchanged.
+        start: create the objects of this attempt.
+        delete_attempt: delete the objects (all, or all but the agent pod) of this attempt.
+        keep_agent_pod: when deleting, keep the finished agent pod for `kubectl logs`.
+        requeue_after: look again after this many seconds even if nothing changes.
+        events: (type, reason, message) for Kubernetes Events and log lines.
+        outcome: what the pods said (for metrics), when they were looked at.
+    """
+
+    status: trials.TrialStatus | None = None
+    start: int | None = None
+    delete_attempt: int | None = None
+    keep_agent_pod: bool = False
+    requeue_after: float | None = None
+    events: list[tuple[str, str, str]] = field(default_factory=list)
+    outcome: outcomes.Outcome | None = None
+
+
+@dataclass(frozen=True)
+class AttemptPods:
+    """The pods of the Trial's current attempt (None where missing), and whether any exist."""
+
+    sandbox: dict[str, Any] | None
+    agent: dict[str, Any] | None
+    created: dt.datetime | None = None
+
+    @property
+    def any(self) -> bool:
+        return self.sandbox is not None or self.agent is not None
+
+
+def decide(
+    trial: TrialView,
+    pods: AttemptPods,
+    *,
+    task: tasks.Task | None,
+    run: runs.BenchmarkRunSpec | None,
+    now: dt.datetime,
+) -> Decision:
+    """The next step for `trial`, given its current attempt's pods."""
+    status = trial.status
+    if status.finished:
+        if pods.sandbox is not None:  # a finish whose clean-up was interrupted
+            return Decision(delete_attempt=status.attempt, keep_agent_pod=True)
+        return Decision()
+    if not trial.admitted or run is None:
+        return Decision()
+    if task is None:
+        return _final(
+            status, "Failed", "agent_error", "agent", f"task {trial.spec.task} is gone", now
+        )
+    if not any(a.name == trial.spec.agent for a in run.agents):
+        message = f"agent {trial.spec.agent} is no longer in run {trial.spec.run}"
+        return _final(status, "Failed", "cancelled", "agent", message, now)
+    if status.phase == "Pending":
+        wait = _seconds_until(status.next_attempt_time, now)
+        if wait > 0 and not pods.any:
+            return Decision(requeue_after=wait)
+        new = status.model_copy(
+            update={
+                "phase": "Running",
+                "start_time": now,
+                "next_attempt_time": None,
+                "sandbox_pod": f"{trial.name}-a{status.attempt}-sandbox",
+                "agent_pod": f"{trial.name}-a{status.attempt}-agent",
+                "conditions": _condition(status, "Scheduled", "False", "Scheduling", "", now),
+            }
+        )
+        return Decision(
+            status=new,
+            start=None if pods.any else status.attempt,
+            requeue_after=float(run.deadlines.scheduling_seconds),
+            events=[("Normal", "AttemptStarted", f"attempt {status.attempt} started")],
+        )
+    # Running: what do the pods say?
+    started = status.start_time or pods.created or now
+    outcome = outcomes.classify(
+        pods.sandbox,
+        pods.agent,
+        created=started,
+        now=now,
+        scheduling_seconds=run.deadlines.scheduling_seconds,
+    )
+    if outcome.state == "starting":
+        assert outcome.deadline is not None
+        return Decision(requeue_after=max(0.5, (outcome.deadline - now).total_seconds() + 0.1))
+    if outcome.state == "running":
+        if status.scheduled_time is not None:
+            return Decision(outcome=outcome)
+        new = status.model_copy(
+            update={
+                "scheduled_time": outcome.running_since or now,
+                "conditions": _condition(status, "Scheduled", "True", "PodsRunning", "", now),
+            }
+        )
+        return Decision(
+            status=new,
+            outcome=outcome,
+            events=[("Normal", "Running", f"attempt {status.attempt}: both pods are running")],
+        )
+    if outcome.state == "finished":
+        assert outcome.summary is not None
+        decision = _finished(status, outcome.summary, task, now)
+    elif outcome.state == "agent":
+        decision = _final(status, "Failed", outcome.reason, "agent", outcome.message, now)
+    else:
+        decision = _infra(status, outcome, run.retry_policy, now)
+    decision.outcome = outcome
+    return decision
+
+
+def _finished(
+    status: trials.TrialStatus, result: TrialSummary, task: tasks.Task, now: dt.datetime
+) -> Decision:
+    metric = task.spec.evaluation.primary_metric
+    scored = result.final is not None
+    new = status.model_copy(
+        update={
+            "phase": "Succeeded" if scored else "Failed",
+            "exit_reason": result.exit if scored or result.exit != "submitted" else "eval_error",
+            "failure_class": None if scored else "agent",
+            "final": result.final,
+            "score": (result.final or {}).get(metric),
+            "scores": result.scores,
+            "steps": result.steps,
+            "tokens": result.tokens,
+            "cost_usd": result.cost_usd,
+            "finish_time": now,
+            "message": result.message or result.describe(),
+            "conditions": _condition(
+                status, "Completed", "True", "AgentFinished", result.describe(), now
+            ),
+        }
+    )
+    kind = "Normal" if scored else "Warning"
+    return Decision(
+        status=new,
+        delete_attempt=status.attempt,
+        keep_agent_pod=True,
+        events=[(kind, "Finished", result.describe())],
+    )
+
+
+def _final(
+    status: trials.TrialStatus,
+    phase: trials.TrialPhase,
+    exit_reason: str,
+    failure_class: trials.FailureClass,
+    message: str,
+    now: dt.datetime,
+) -> Decision:
+    new = status.model_copy(
+        update={
+            "phase": phase,
+            "exit_reason": exit_reason,
+            "failure_class": failure_class,
+            "finish_time": now,
+            "message": message,
+            "conditions": _condition(
+                status, "Completed", "True", _camel(exit_reason), message, now
+            ),
+        }
+    )
+    return Decision(
+        status=new,
+        delete_attempt=status.attempt,
+        keep_agent_pod=True,
+        events=[("Warning", "Failed", message)],
+    )
+
+
+def _infra(
+    status: trials.TrialStatus,
+    outcome: outcomes.Outcome,
+    policy: runs.RetryPolicy,
+    now: dt.datetime,
+) -> Decision:
+    failure = trials.AttemptFailure(
+        attempt=status.attempt,
+        reason=outcome.reason,  # classify only makes InfraReasons
+        message=outcome.message,
+        time=now,
+    )
+    failures = [*status.infra_failures, failure][-64:]
+    counted = sum(1 for f in failures if f.reason not in _FREE_RETRIES)
+    event = ("Warning", outcome.reason, f"attempt {status.attempt}: {outcome.message}")
+    if counted > policy.infra_retries:
+        decision = _final(
+            status,
+            "Failed",
+            "infra_error",
+            "infra",
+            f"{outcome.reason} on every attempt ({len(failures)}), the last: {outcome.message}",
+            now,
+        )
+        assert decision.status is not None
+        decision.status.infra_failures = failures
+        decision.keep_agent_pod = False
+        decision.events.insert(0, event)
+        return decision
+    delay = 0 if outcome.reason in _FREE_RETRIES else policy.delay(counted)
+    new = status.model_copy(
+        update={
+            "phase": "Pending",
+            "attempt": status.attempt + 1,
+            "infra_failures": failures,
+            "next_attempt_time": now + dt.timedelta(seconds=delay),
+            "start_time": None,
+            "scheduled_time": None,
+            "message": f"retrying after {outcome.reason}: {outcome.message}",
+            "conditions": _condition(
+                status, "Scheduled", "False", outcome.reason, outcome.message, now
+            ),
+        }
+    )
+    return Decision(
+        status=new,
+        delete_attempt=status.attempt,
+        requeue_after=float(delay),
+        events=[event, ("Normal", "Retrying", f"attempt {status.attempt + 1} in {delay}s")],
+    )
+
+
+def _condition(
+    status: trials.TrialStatus,
+    kind: str,
+    value: str,
+    reason: str,
+    message: str,
+    now: dt.datetime,
+) -> list[Any]:
+    """The status's conditions with `kind` set; its transition time moves only on a change."""
+    kept = [c for c in status.conditions if c.type != kind]
+    old = next((c for c in status.conditions if c.type == kind), None)
+    since = old.last_transition_time if old is not None and old.status == value else now
+    return [
+        *kept,
+        Condition(
+            type=kind,
+            status=value,
+            reason=reason,
+            message=message[:32768],
+            last_transition_time=since,
+        ),
+    ]
+
+
+def _camel(word: str) -> str:
+    return "".join(part.capitalize() for part in word.split("_")) or "Unknown"
+
+
+def _seconds_until(when: dt.datetime | None, now: dt.datetime) -> float:
+    return 0.0 if when is None else (when - now).total_seconds()

@@ -1,0 +1,248 @@
+"""What the operator tests need around the real control plane: the operator and a kubelet.
+
+`OperatorProcess` runs ``kubegym operator`` as a subprocess (so a test can kill
+it mid-run) with a token of the ServiceAccount bound to ``operator/rbac.yaml``'s
+ClusterRole in the test's namespace — never as admin. `Kubelet` plays the
+kubelet's part that KWOK leaves out: KWOK moves bound pods to Running, and the
+test then ends containers the way a real node would (a terminated agent
+container with its termination message, an OOMKilled sandbox, an eviction).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kubegym.api.summary import TrialSummary
+
+G, V = "kubegym.io", "v1alpha1"
+SA = "kubegym-operator"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def apply_cluster_role(api_client: Any, repo_root: Path) -> dict[str, Any]:
+    """Create (or update) the ClusterRole of operator/rbac.yaml; return its manifest."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    docs = list(yaml.safe_load_all((repo_root / "operator" / "rbac.yaml").read_text()))
+    role = next(d for d in docs if d["kind"] == "ClusterRole")
+    rbac = client.RbacAuthorizationV1Api(api_client)
+    try:
+        rbac.create_cluster_role(role)
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+        rbac.replace_cluster_role(role["metadata"]["name"], role)
+    return role
+
+
+def operator_kubeconfig(api_client: Any, admin_kubeconfig: Path, namespace: str, out: Path) -> Path:
+    """A kubeconfig for the operator's ServiceAccount in `namespace`, bound to the ClusterRole."""
+    from kubernetes import client
+
+    core = client.CoreV1Api(api_client)
+    core.create_namespaced_service_account(namespace, {"metadata": {"name": SA}})
+    client.RbacAuthorizationV1Api(api_client).create_namespaced_role_binding(
+        namespace,
+        {
+            "metadata": {"name": SA},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": SA},
+            "subjects": [{"kind": "ServiceAccount", "name": SA, "namespace": namespace}],
+        },
+    )
+    token = core.create_namespaced_service_account_token(
+        SA, namespace, {"spec": {"expirationSeconds": 7200}}
+    ).status.token
+    config = yaml.safe_load(admin_kubeconfig.read_text())
+    config["users"] = [{"name": SA, "user": {"token": token}}]
+    for context in config["contexts"]:
+        context["context"]["user"] = SA
+        context["context"]["namespace"] = namespace
+    out.write_text(yaml.safe_dump(config))
+    return out
+
+
+class OperatorProcess:
+    """``kubegym operator --namespace NS`` in a subprocess, logging to a file."""
+
+    def __init__(self, kubeconfig: Path, namespace: str, log_path: Path) -> None:
+        self.kubeconfig = kubeconfig
+        self.namespace = namespace
+        self.log_path = log_path
+        self.health_port = free_port()
+        self.metrics_port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> OperatorProcess:
+        env = {
+            **os.environ,
+            "KUBEGYM_AGENT_IMAGE": "registry.invalid/kubegym:test",
+            "KUBEGYM_LOG_FORMAT": "json",
+        }
+        env.pop("KUBECONFIG", None)
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "kubegym", "operator",
+                "--namespace", self.namespace,
+                "--kubeconfig", str(self.kubeconfig),
+                "--health-port", str(self.health_port),
+                "--metrics-port", str(self.metrics_port),
+                "--workers", "4",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the operator exited: {self.log()[-3000:]}")
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{self.health_port}/healthz", timeout=1
+                ):
+                    return self
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"the operator never became healthy: {self.log()[-3000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up, no goodbye, as when a node dies."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5
+        ) as answer:
+            return str(answer.read().decode())
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+class Kubelet:
+    """Ends containers on KWOK's fake nodes the way a kubelet would report it."""
+
+    def __init__(self, api_client: Any, namespace: str) -> None:
+        from kubernetes import client
+
+        self.core = client.CoreV1Api(api_client)
+        self.namespace = namespace
+
+    def pods(self, selector: str = "") -> list[dict[str, Any]]:
+        answer = self.core.list_namespaced_pod(
+            self.namespace, label_selector=selector, _preload_content=False
+        )
+        items: list[dict[str, Any]] = json.loads(answer.data)["items"]
+        return items
+
+    def running_agents(self) -> list[dict[str, Any]]:
+        """Agent pods that run (KWOK made them Running) and have not ended yet."""
+        return [
+            p
+            for p in self.pods("kubegym.io/role=agent")
+            if p["status"].get("phase") == "Running"
+            and p["metadata"].get("deletionTimestamp") is None
+        ]
+
+    def _replace_status(self, pod: dict[str, Any], status: dict[str, Any]) -> None:
+        from kubernetes.client.exceptions import ApiException
+
+        name = pod["metadata"]["name"]
+        for _ in range(20):  # KWOK writes statuses too: retry on a conflict, like a kubelet
+            current = self.core.read_namespaced_pod_status(name, self.namespace)
+            body = self.core.api_client.sanitize_for_serialization(current)
+            body["status"].update(status)
+            try:
+                self.core.replace_namespaced_pod_status(name, self.namespace, body)
+                return
+            except ApiException as exc:
+                if exc.status != 409:
+                    raise
+                time.sleep(0.1)
+        raise RuntimeError(f"could not update the status of pod {name}")
+
+    def finish_agent(self, pod: dict[str, Any], summary: TrialSummary, exit_code: int = 0) -> None:
+        """The agent container ends and leaves its summary as the termination message."""
+        now = _now()
+        self._replace_status(
+            pod,
+            {
+                "phase": "Succeeded" if exit_code == 0 else "Failed",
+                "containerStatuses": [
+                    _terminated(
+                        pod, "agent", exit_code, "Completed" if exit_code == 0 else "Error", now,
+                        message=summary.to_message(),
+                    )
+                ],
+            },
+        )  # fmt: skip
+
+    def oom_kill(self, pod: dict[str, Any], container: str = "sandbox") -> None:
+        now = _now()
+        statuses = [_terminated(pod, container, 137, "OOMKilled", now)]
+        self._replace_status(pod, {"phase": "Failed", "containerStatuses": statuses})
+
+    def evict(self, pod: dict[str, Any]) -> None:
+        self._replace_status(
+            pod,
+            {
+                "phase": "Failed",
+                "reason": "Evicted",
+                "message": "The node was low on resource: memory.",
+            },
+        )
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _terminated(
+    pod: dict[str, Any], container: str, code: int, reason: str, now: str, message: str = ""
+) -> dict[str, Any]:
+    image = next(c["image"] for c in pod["spec"]["containers"] if c["name"] == container)
+    terminated: dict[str, Any] = {
+        "exitCode": code,
+        "reason": reason,
+        "startedAt": now,
+        "finishedAt": now,
+    }
+    if message:
+        terminated["message"] = message
+    return {
+        "name": container,
+        "image": image,
+        "imageID": "",
+        "ready": False,
+        "restartCount": 0,
+        "state": {"terminated": terminated},
+    }

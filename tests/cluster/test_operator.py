@@ -1,0 +1,375 @@
+"""The operator on the real control plane: runs go from `kubectl apply` to `Succeeded`.
+
+The operator runs as a subprocess with its ServiceAccount's token (operator/rbac.yaml
+bound in the test's namespace); the tests play the kubelet where KWOK does not:
+they end the agent containers with termination messages, OOM-kill and evict pods.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from kubegym import scoring
+from kubegym.api.summary import TrialSummary
+from kubegym.api.trials import Score
+from kubegym.devcluster import cluster, nodes
+
+from .conftest import wait_for
+from .harness import G, V, Kubelet, OperatorProcess, apply_cluster_role, operator_kubeconfig
+
+pytestmark = pytest.mark.cluster
+
+
+@pytest.fixture(scope="session")
+def cluster_role(api_client: Any, kubegym_crds: list[str], repo_root: Path) -> dict[str, Any]:
+    return apply_cluster_role(api_client, repo_root)
+
+
+@pytest.fixture
+def operator(
+    api_client: Any,
+    dev_cluster: cluster.ClusterInfo,
+    cluster_role: dict[str, Any],
+    namespace: str,
+    tmp_path: Path,
+) -> Iterator[OperatorProcess]:
+    kubeconfig = operator_kubeconfig(
+        api_client, Path(dev_cluster.kubeconfig), namespace, tmp_path / "operator.kubeconfig"
+    )
+    process = OperatorProcess(kubeconfig, namespace, tmp_path / "operator.log").start()
+    try:
+        yield process
+    finally:
+        process.stop()
+        print(process.log()[-5000:])
+
+
+@pytest.fixture
+def kubelet(api_client: Any, namespace: str) -> Kubelet:
+    return Kubelet(api_client, namespace)
+
+
+@pytest.fixture
+def custom(api_client: Any) -> Any:
+    from kubernetes import client
+
+    return client.CustomObjectsApi(api_client)
+
+
+def task(name: str, metric: str = "r2", baseline: float = 0.5, gpu: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+    resources: dict[str, Any] = {"cpu": "1", "memory": "1Gi"}
+    if gpu:
+        resources["gpu"] = gpu
+    return {
+        "apiVersion": f"{G}/{V}",
+        "kind": "Task",
+        "metadata": {"name": name},
+        "spec": {
+            "description": f"Task {name}.",
+            "image": f"registry.invalid/task-{name}:1",
+            "datasets": [{"name": "train", "path": "data/train.csv"}],
+            "evaluation": {
+                "script": "evaluate.py",
+                "metrics": [{"name": metric, "direction": "max"}],
+                "primaryMetric": metric,
+                "submission": {"path": "submission.csv"},
+                "testData": [{"name": "labels", "path": "hidden/test.csv"}],
+            },
+            "baselineScores": {metric: baseline},
+            "resources": resources,
+        },
+    }
+
+
+def benchmark_run(name: str, tasks: list[str], agents: list[str], seeds: int, **spec: Any) -> dict[str, Any]:  # fmt: skip
+    return {
+        "apiVersion": f"{G}/{V}",
+        "kind": "BenchmarkRun",
+        "metadata": {"name": name},
+        "spec": {
+            "tasks": {"names": tasks},
+            "agents": [{"name": a, "builtin": "baseline"} for a in agents],
+            "seeds": seeds,
+            **spec,
+        },
+    }
+
+
+def apply(custom: Any, namespace: str, *docs: dict[str, Any]) -> None:
+    plurals = {"Task": "tasks", "BenchmarkRun": "benchmarkruns"}
+    for doc in docs:
+        custom.create_namespaced_custom_object(G, V, namespace, plurals[doc["kind"]], doc)
+
+
+def get_run(custom: Any, namespace: str, name: str) -> dict[str, Any]:
+    run: dict[str, Any] = custom.get_namespaced_custom_object(
+        G, V, namespace, "benchmarkruns", name
+    )
+    return run
+
+
+def trials_of(custom: Any, namespace: str, run: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = custom.list_namespaced_custom_object(
+        G, V, namespace, "trials", label_selector=f"kubegym.io/run={run}"
+    )["items"]
+    return items
+
+
+def summary_for(score: float) -> TrialSummary:
+    return TrialSummary(
+        exit="submitted",
+        scores=[
+            Score(step=3, action="validate", metrics={"r2": score - 0.05}, test_metrics={"r2": score - 0.04}),
+            Score(step=5, action="submit", metrics={"r2": score}, test_metrics={"r2": score}),
+        ],
+        final={"r2": score},
+        steps=5,
+        tokens=1000,
+        cost_usd=0.25,
+    )  # fmt: skip
+
+
+def play(kubelet: Kubelet, until: Callable[[], bool], answer: Callable[[dict[str, Any]], None], timeout: float = 120) -> None:  # fmt: skip
+    """Answer every running agent pod with `answer` until `until()` holds."""
+
+    def step() -> bool:
+        for pod in kubelet.running_agents():
+            answer(pod)
+        return until()
+
+    wait_for(step, timeout=timeout, interval=0.3)
+
+
+def phase_is(custom: Any, namespace: str, name: str, *phases: str) -> Callable[[], bool]:
+    return lambda: (get_run(custom, namespace, name).get("status") or {}).get("phase") in phases
+
+
+SCORES = {("alpha", "a1"): 0.9, ("alpha", "a2"): 0.7, ("beta", "a1"): 0.6, ("beta", "a2"): 0.8}
+
+
+def test_a_grid_runs_to_succeeded_with_counters_and_aup(
+    operator: OperatorProcess, kubelet: Kubelet, custom: Any, namespace: str
+) -> None:
+    apply(
+        custom,
+        namespace,
+        task("alpha"),
+        task("beta", baseline=0.55),
+        benchmark_run("grid", ["alpha", "beta"], ["a1", "a2"], seeds=2, parallelism=3),
+    )
+    most_at_once = 0
+
+    def answer(pod: dict[str, Any]) -> None:
+        nonlocal most_at_once
+        most_at_once = max(most_at_once, len(kubelet.running_agents()))
+        found = pod["metadata"]["labels"]
+        seed = int(found["kubegym.io/seed"])
+        score = SCORES[(found["kubegym.io/task"], found["kubegym.io/agent"])] - 0.01 * seed
+        kubelet.finish_agent(pod, summary_for(score))
+
+    play(kubelet, phase_is(custom, namespace, "grid", "Succeeded", "Failed"), answer)
+    status = get_run(custom, namespace, "grid")["status"]
+    assert status["phase"] == "Succeeded"
+    counters = status["counters"]
+    assert counters == {"total": 8, "pending": 0, "running": 0, "succeeded": 8, "failed": 0, "infraRetried": 0}  # fmt: skip
+    assert status["progress"] == "8/8"
+    assert status["spentUsd"] == pytest.approx(8 * 0.25)
+    assert most_at_once <= 3
+    conditions = {c["type"]: c for c in status["conditions"]}
+    assert conditions["Ready"]["status"] == "True"
+    assert conditions["Progressing"]["status"] == "False"
+    assert conditions["Failed"]["status"] == "False"
+
+    # The leaderboard is MLGym's AUP over the best seed, computed here independently.
+    rows = [
+        {"task": t, "direction": "max", "method": "task-baseline", "seed": 0,
+         "best_attempt": b, "best_submission": b}
+        for t, b in (("alpha", 0.5), ("beta", 0.55))
+    ]  # fmt: skip
+    for (t, a), score in SCORES.items():
+        for seed in range(2):
+            s = score - 0.01 * seed
+            rows.append({"task": t, "direction": "max", "method": a, "seed": seed, "best_attempt": s, "best_submission": s})  # fmt: skip
+    table = scoring.best_over_seeds(pd.DataFrame(rows), baseline="task-baseline")
+    expected = scoring.compute_aup(table, baseline="task-baseline").aup
+    board = {row["agent"]: row for row in status["leaderboard"]}
+    assert set(board) == {"a1", "a2"}
+    for agent in ("a1", "a2"):
+        assert board[agent]["bestAttemptAup"] == pytest.approx(expected.loc[agent, "best_attempt"], abs=1e-6)  # fmt: skip
+        assert board[agent]["bestSubmissionAup"] == pytest.approx(expected.loc[agent, "best_submission"], abs=1e-6)  # fmt: skip
+    trial = trials_of(custom, namespace, "grid")[0]
+    assert trial["status"]["phase"] == "Succeeded"
+    assert trial["status"]["steps"] == 5 and len(trial["status"]["scores"]) == 2
+    # A finished attempt keeps its agent pod (for `kubectl logs`) and frees its sandbox.
+    wait_for(lambda: not kubelet.pods("kubegym.io/role=sandbox"))
+
+
+def test_infrastructure_failures_are_retried_and_a_step_limit_is_not(
+    operator: OperatorProcess, kubelet: Kubelet, custom: Any, namespace: str
+) -> None:
+    apply(
+        custom,
+        namespace,
+        task("alpha"),
+        benchmark_run(
+            "flaky", ["alpha"], ["a1"], seeds=3, parallelism=3,
+            retryPolicy={"infraRetries": 2, "backoffSeconds": 0},
+        ),
+    )  # fmt: skip
+    done: set[str] = set()
+
+    def answer(pod: dict[str, Any]) -> None:
+        found = pod["metadata"]["labels"]
+        seed, attempt = found["kubegym.io/seed"], found["kubegym.io/attempt"]
+        trial = found["kubegym.io/trial"]
+        if trial in done:
+            return
+        if seed == "0" and attempt == "0":
+            sandbox = kubelet.pods(f"kubegym.io/trial={trial},kubegym.io/role=sandbox")[0]
+            kubelet.oom_kill(sandbox)
+        elif seed == "1" and attempt == "0":
+            kubelet.evict(pod)
+        elif seed == "2":
+            limit = TrialSummary(exit="max_steps", final={"r2": 0.6}, steps=50, cost_usd=0.1)
+            kubelet.finish_agent(pod, limit)
+        else:
+            kubelet.finish_agent(pod, summary_for(0.7))
+        if attempt != "0" or seed == "2":
+            done.add(trial)
+
+    play(kubelet, phase_is(custom, namespace, "flaky", "Succeeded", "Failed"), answer)
+    status = get_run(custom, namespace, "flaky")["status"]
+    assert status["phase"] == "Succeeded"
+    assert status["counters"]["infraRetried"] == 2
+    by_seed = {t["spec"]["seed"]: t["status"] for t in trials_of(custom, namespace, "flaky")}
+    assert [f["reason"] for f in by_seed[0]["infraFailures"]] == ["OOMKilled"]
+    assert [f["reason"] for f in by_seed[1]["infraFailures"]] == ["Evicted"]
+    assert by_seed[0]["attempt"] == 1 and by_seed[1]["attempt"] == 1
+    assert by_seed[2]["attempt"] == 0 and by_seed[2]["exitReason"] == "max_steps"
+    assert by_seed[2]["phase"] == "Succeeded" and by_seed[2]["score"] == 0.6
+    # The failed attempts' pods are gone; only the finished agent pods remain.
+    wait_for(lambda: {p["metadata"]["labels"]["kubegym.io/attempt"] for p in kubelet.pods("kubegym.io/run=flaky")} <= {"0", "1"})  # fmt: skip
+    events = kubelet.core.list_namespaced_event(namespace).items
+    reasons = {e.reason for e in events if e.source and e.source.component == "kubegym-operator"}
+    assert {"OOMKilled", "Evicted", "Retrying", "Finished", "AttemptStarted"} <= reasons
+
+
+def test_gpu_trials_land_on_gpu_nodes_and_an_impossible_gpu_is_unschedulable(
+    operator: OperatorProcess, kubelet: Kubelet, custom: Any, namespace: str
+) -> None:
+    apply(
+        custom,
+        namespace,
+        task("cpu-task"),
+        task("gpu-task", gpu={"count": 1, "product": nodes.GPU_PRODUCT}),
+        task("h200-task", gpu={"count": 1, "product": "NVIDIA-H200"}),
+        benchmark_run(
+            "placement", ["cpu-task", "gpu-task", "h200-task"], ["a1"], seeds=1, parallelism=3,
+            retryPolicy={"infraRetries": 0}, deadlines={"schedulingSeconds": 4},
+        ),
+    )  # fmt: skip
+
+    def placed() -> list[dict[str, Any]]:
+        pods = [p for p in kubelet.pods("kubegym.io/role=sandbox") if p["spec"].get("nodeName")]
+        return pods if len(pods) >= 2 else []
+
+    for pod in wait_for(placed, timeout=60):
+        task_name = pod["metadata"]["labels"]["kubegym.io/task"]
+        node = pod["spec"]["nodeName"]
+        if task_name == "gpu-task":
+            assert node.startswith("kwok-gpu-"), node
+            limits = pod["spec"]["containers"][0]["resources"]["limits"]
+            assert limits[nodes.GPU_RESOURCE] == "1"
+            assert pod["spec"]["nodeSelector"] == {nodes.GPU_PRODUCT_LABEL: nodes.GPU_PRODUCT}
+        else:
+            assert task_name == "cpu-task" and node.startswith("kwok-cpu-"), (task_name, node)
+
+    def h200_failed() -> dict[str, Any] | None:
+        for t in trials_of(custom, namespace, "placement"):
+            if t["spec"]["task"] == "h200-task" and (t.get("status") or {}).get("phase") == "Failed":  # fmt: skip
+                return dict(t["status"])
+        return None
+
+    status = wait_for(h200_failed, timeout=60)
+    assert status["failureClass"] == "infra"
+    assert status["infraFailures"][0]["reason"] == "Unschedulable"
+    assert "4s" in status["infraFailures"][0]["message"]
+
+
+def test_deleting_a_run_removes_everything_it_owned(
+    operator: OperatorProcess, kubelet: Kubelet, custom: Any, namespace: str, api_client: Any
+) -> None:
+    from kubernetes import client
+
+    apply(custom, namespace, task("alpha"), benchmark_run("doomed", ["alpha"], ["a1"], seeds=2, parallelism=2))  # fmt: skip
+    wait_for(lambda: len(kubelet.pods("kubegym.io/run=doomed")) == 4, timeout=60)
+    core = client.CoreV1Api(api_client)
+    assert len(core.list_namespaced_secret(namespace, label_selector="kubegym.io/run=doomed").items) == 2  # fmt: skip
+    custom.delete_namespaced_custom_object(
+        G, V, namespace, "benchmarkruns", "doomed", propagation_policy="Background"
+    )
+
+    def all_gone() -> bool:
+        return (
+            not trials_of(custom, namespace, "doomed")
+            and not kubelet.pods("kubegym.io/run=doomed")
+            and not core.list_namespaced_secret(namespace, label_selector="kubegym.io/run=doomed").items
+            and not core.list_namespaced_service(namespace, label_selector="kubegym.io/run=doomed").items
+        )  # fmt: skip
+
+    wait_for(all_gone, timeout=90)
+
+
+def test_a_killed_operator_resumes_without_duplicates_or_lost_results(
+    operator: OperatorProcess, kubelet: Kubelet, custom: Any, namespace: str
+) -> None:
+    apply(custom, namespace, task("alpha"), benchmark_run("phoenix", ["alpha"], ["a1", "a2"], seeds=3, parallelism=2))  # fmt: skip
+    answered: list[str] = []
+
+    def answer(pod: dict[str, Any]) -> None:
+        kubelet.finish_agent(pod, summary_for(0.8))
+        answered.append(pod["metadata"]["name"])
+
+    play(kubelet, lambda: len(answered) >= 2, answer)
+    operator.kill()
+    # While it is down, the agents that were running finish; nothing reads them yet.
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        for pod in kubelet.running_agents():
+            answer(pod)
+        time.sleep(0.3)
+    operator.start()
+    play(kubelet, phase_is(custom, namespace, "phoenix", "Succeeded", "Failed"), answer)
+    status = get_run(custom, namespace, "phoenix")["status"]
+    assert status["phase"] == "Succeeded"
+    assert status["counters"]["succeeded"] == 6
+    assert status["spentUsd"] == pytest.approx(6 * 0.25)
+    # Every trial ran exactly one attempt: one agent pod each, answered once.
+    assert sorted(answered) == sorted(set(answered)) and len(answered) == 6
+    for t in trials_of(custom, namespace, "phoenix"):
+        assert t["status"]["attempt"] == 0 and not t["status"].get("infraFailures")
+
+
+def test_the_operator_is_refused_what_its_role_does_not_grant(
+    operator: OperatorProcess, namespace: str
+) -> None:
+    from kubernetes import client, config
+    from kubernetes.client.exceptions import ApiException
+
+    api = config.new_client_from_config(config_file=str(operator.kubeconfig))
+    try:
+        core = client.CoreV1Api(api)
+        with pytest.raises(ApiException) as caught:
+            core.list_namespaced_secret(namespace)  # it creates Secrets, never reads them
+        assert caught.value.status == 403
+        with pytest.raises(ApiException) as caught:
+            core.list_namespaced_pod("kube-system")  # bound in its namespace only
+        assert caught.value.status == 403
+    finally:
+        api.close()
