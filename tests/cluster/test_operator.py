@@ -21,7 +21,7 @@ from kubegym.api.trials import Score
 from kubegym.devcluster import cluster, nodes
 
 from .conftest import wait_for
-from .harness import G, V, Kubelet, OperatorProcess, apply_cluster_role, operator_kubeconfig
+from .harness import G, Kubelet, OperatorProcess, V, apply_cluster_role, operator_kubeconfig
 
 pytestmark = pytest.mark.cluster
 
