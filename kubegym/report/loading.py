@@ -128,10 +128,13 @@ def load_run(source: sources.RunSource) -> RunData:
     recorded = _read_json(source, LEADERBOARD) if LEADERBOARD in present else None
     status = _read_json(source, STATUS) if STATUS in present else None
     if not trial_folders and recorded is None:
+        below = _runs_below(files)
         raise ConfigError(
-            f"{source.location} is not a run: it holds no trials (<trial>/results.json or "
-            f"trajectory.jsonl) and no {LEADERBOARD}",
-            hint="give the folder `kubegym run --out` wrote, or the run's s3:// URI",
+            f"{source.location} is not a run: it holds no trials (trials/<id>/results.json "
+            f"or <id>/attempt-<n>/results.json) and no {LEADERBOARD}",
+            hint=f"it holds the runs {', '.join(below[:5])}: give one of them"
+            if below
+            else "give the folder `kubegym run --out` wrote, or the run's s3:// URI",
         )
 
     notes: list[str] = []
@@ -206,13 +209,30 @@ def count_tools(jsonl: bytes) -> Counter[str]:
 
 
 def _trial_folders(files: Iterable[str]) -> set[str]:
-    """Folders (below the run's top) that hold a trial's results or trajectory."""
+    """The run's trial folders: ``trials/<id>`` (a local run) or ``<id>/attempt-<n>`` (the store).
+
+    Only these two shapes count, so a folder that holds several runs
+    (``out/quickstart/trials/…``, ``out/toy/trials/…``) is not read as one run.
+    """
     found: set[str] = set()
     for path in files:
         folder, _, name = path.rpartition("/")
-        if folder and name in (trajectory.RESULTS, trajectory.TRAJECTORY):
+        if name not in (trajectory.RESULTS, trajectory.TRAJECTORY):
+            continue
+        parts = folder.split("/")
+        if len(parts) == 2 and (parts[0] == "trials" or _ATTEMPT_FOLDER.fullmatch(parts[1])):
             found.add(folder)
     return found
+
+
+def _runs_below(files: Iterable[str]) -> list[str]:
+    """Folders below the source that look like local runs (they hold ``trials/<id>/results.json``)."""
+    found = set()
+    for path in files:
+        head, marker, _ = path.partition("/trials/")
+        if marker and path.endswith(f"/{trajectory.RESULTS}"):
+            found.add(head)
+    return sorted(found)
 
 
 def _trial_key(folder: str) -> str:

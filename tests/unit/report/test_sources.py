@@ -43,6 +43,14 @@ def test_a_folder_without_trials_is_not_a_run(tmp_path: Path) -> None:
     assert "kubegym run --out" in output  # what to give instead
 
 
+def test_a_folder_of_runs_is_not_one_run(tiny_run: Path) -> None:
+    parent = tiny_run.parent
+    shutil.copytree(tiny_run, parent / "tiny-again")
+    code, output = run_report(str(parent))
+    assert code == 1 and f"{parent} is not a run" in output
+    assert "it holds the runs tiny, tiny-again: give one of them" in output
+
+
 def test_a_broken_leaderboard_is_named(tiny_run: Path) -> None:
     (tiny_run / "leaderboard.json").write_text("{not json")
     code, output = run_report(str(tiny_run))
