@@ -105,3 +105,11 @@ def _identifiers(expr: str) -> set[str]:
 
     without_strings = re.sub(r'"[^"]*"', '""', expr)
     return set(re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", without_strings))
+
+
+def test_the_rules_file_ships_in_the_wheel(repo: Path) -> None:
+    import tomllib
+
+    setuptools = tomllib.loads((repo / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert "kubegym.metrics" in setuptools["packages"]
+    assert rules.RULES_FILE.name in setuptools["package-data"]["kubegym.metrics"]
