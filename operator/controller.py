@@ -13,12 +13,16 @@ the kopf handlers (`kubegym.operator.handlers`) only enqueue keys.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import structlog
 from pydantic import ValidationError
 
+from kubegym import metrics
 from kubegym.api import tasks as tasks_api
 from kubegym.operator import kube as kube_mod
 from kubegym.operator import labels, objects, outcomes, runs, trials
@@ -27,6 +31,8 @@ from kubegym.operator.settings import Settings
 log = structlog.get_logger()
 
 Key = tuple[str, str]  # (namespace, name)
+#: How long a Trial reconcile trusts its run's and task's last read.
+CACHE_SECONDS = 5.0
 
 
 def _now() -> dt.datetime:
@@ -51,17 +57,36 @@ class Controller:
         self.kube = kube
         self.settings = settings
         self.clock = clock
+        # Trial reconciles read their run and task often and those rarely change: a few
+        # seconds of staleness is harmless (admission and budgets are the run's own reads).
+        self._recent: dict[tuple[str, str, str], tuple[float, dict[str, Any] | None]] = {}
+        self._planned: set[metrics.RunRef] = set()
+
+    def _cached(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        key = (plural, namespace, name)
+        hit = self._recent.get(key)
+        if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
+            return hit[1]
+        body = self.kube.get_custom(plural, namespace, name)
+        if len(self._recent) > 10_000:
+            self._recent.clear()
+        self._recent[key] = (time.monotonic(), body)
+        return body
 
     # --- Trials ----------------------------------------------------------------------
 
     def reconcile_trial(self, key: Key) -> float | None:
         """Bring one Trial a step closer to its end; return when to look again."""
+        with metrics.reconcile("Trial"):
+            return self._reconcile_trial(key)
+
+    def _reconcile_trial(self, key: Key) -> float | None:
         namespace, name = key
         body = self.kube.get_custom("trials", namespace, name)
         if body is None:
             return None
         trial = trials.TrialView.from_body(body)
-        run_body = self.kube.get_custom("benchmarkruns", namespace, trial.spec.run)
+        run_body = self._cached("benchmarkruns", namespace, trial.spec.run)
         run = runs.RunView.from_body(run_body) if run_body is not None else None
         task = self._task(namespace, trial.spec.task)
         pods = self.kube.pods(namespace, kube_mod.selector(trial=name))
@@ -94,10 +119,11 @@ class Controller:
         for event_type, reason, message in decision.events:
             self.kube.event(body, "Trial", event_type, reason, message)
             _log(bound, event_type)("trial_" + _snake(reason), message=message)
+        _observe_trial(trial, decision)
         return decision.requeue_after
 
     def _task(self, namespace: str, name: str) -> tasks_api.Task | None:
-        body = self.kube.get_custom("tasks", namespace, name)
+        body = self._cached("tasks", namespace, name)
         if body is None:
             return None
         return tasks_api.Task.model_validate(_without_server_fields(body))
@@ -114,12 +140,30 @@ class Controller:
 
     # --- BenchmarkRuns ---------------------------------------------------------------
 
+    def _fan_out(self, calls: list[Callable[[], Any]]) -> None:
+        if len(calls) <= 1:
+            for call in calls:
+                call()
+            return
+        with ThreadPoolExecutor(max_workers=min(8, len(calls))) as pool:
+            for future in [pool.submit(call) for call in calls]:
+                future.result()  # the first error is raised; the queue retries the run
+
     def reconcile_run(self, key: Key) -> float | None:
         """Create, admit and roll up a run's Trials; return when to look again."""
+        with metrics.reconcile("BenchmarkRun"):
+            return self._reconcile_run(key)
+
+    def _reconcile_run(self, key: Key) -> float | None:
         namespace, name = key
+        ref = metrics.RunRef(namespace, name)
         body = self.kube.get_custom("benchmarkruns", namespace, name)
         if body is None:
-            return None  # deleted: the garbage collector removes what it owned
+            # Deleted: the garbage collector removes what it owned; its series go too.
+            if ref in self._planned:
+                self._planned.discard(ref)
+                metrics.forget_run(ref)
+            return None
         run = runs.RunView.from_body(body)
         available = []
         for task_body in self.kube.list_custom("tasks", namespace):
@@ -132,13 +176,18 @@ class Controller:
             for b in self.kube.list_custom("trials", namespace, kube_mod.selector(run=name))
         ]
         decision = runs.decide(run, available, members, self.clock())
-        for manifest in decision.create:
-            self.kube.create(manifest)
-        for trial_name, status in decision.cancel:
-            self.kube.patch_status("trials", namespace, trial_name, status)
         stamp = self.clock().isoformat()
-        for trial_name in decision.admit:
-            self.kube.annotate("trials", namespace, trial_name, trials.ADMITTED, stamp)
+        # A big grid is thousands of independent writes: spread them over a few connections.
+        calls: list[Callable[[], Any]] = [partial(self.kube.create, m) for m in decision.create]
+        calls += [
+            partial(self.kube.patch_status, "trials", namespace, trial_name, status)
+            for trial_name, status in decision.cancel
+        ]
+        calls += [
+            partial(self.kube.annotate, "trials", namespace, n, trials.ADMITTED, stamp)
+            for n in decision.admit
+        ]
+        self._fan_out(calls)
         if decision.status is not None:
             self.kube.patch_status("benchmarkruns", namespace, name, decision.status)
         bound = log.bind(namespace=namespace, run=name)
@@ -147,6 +196,7 @@ class Controller:
             _log(bound, event_type)("run_" + _snake(reason), message=message)
         if decision.create or decision.admit:
             bound.info("run_progress", created=len(decision.create), admitted=len(decision.admit))
+        self._observe_run(ref, run, available, members, decision)
         if decision.delete:
             bound.info("run_expired", ttl=run.spec.ttl_seconds_after_finished)
             self.kube.delete_run(namespace, name)
@@ -154,6 +204,79 @@ class Controller:
         if decision.create:
             return 1.0  # count the new Trials once they are there
         return decision.requeue_after
+
+    def _observe_run(
+        self,
+        ref: metrics.RunRef,
+        run: runs.RunView,
+        available: list[tasks_api.Task],
+        members: list[trials.TrialView],
+        decision: runs.RunDecision,
+    ) -> None:
+        """The run's gauges: its size and budget once, then phases, spend, scores and AUP."""
+        status = decision.status or run.status
+        if ref not in self._planned:
+            chosen, _ = runs.select_tasks(run.spec.tasks, available)
+            metrics.run_planned(
+                ref,
+                trials=status.counters.total,
+                budget_usd=run.spec.budget_usd,
+                tasks=[t.name for t in chosen],
+                agents=[a.name for a in run.spec.agents],
+            )
+            self._planned.add(ref)
+        counters = status.counters
+        metrics.set_phases(
+            ref,
+            {
+                "Pending": counters.pending,
+                "Running": counters.running,
+                "Succeeded": counters.succeeded,
+                "Failed": counters.failed,
+            },
+        )
+        metrics.set_spend(ref, status.spent_usd)
+        for score in status.leaderboard:
+            if score.best_attempt_aup is not None:
+                metrics.set_aup(ref, agent=score.agent, profile="best_attempt", value=score.best_attempt_aup)  # fmt: skip
+            if score.best_submission_aup is not None:
+                metrics.set_aup(ref, agent=score.agent, profile="best_submission", value=score.best_submission_aup)  # fmt: skip
+        for (task, agent), best in runs.best_scores(available, members).items():
+            metrics.set_best_score(ref, task=task, agent=agent, score=best)
+
+
+def _observe_trial(trial: trials.TrialView, decision: trials.Decision) -> None:
+    """A Trial's transitions as metrics: started (scheduling latency), finished, infra failures."""
+    ref = metrics.RunRef(trial.namespace, trial.spec.run)
+    old, new = trial.status, decision.status
+    if new is None:
+        return
+    if new.scheduled_time is not None and old.scheduled_time is None:
+        waited = None
+        if new.attempt == 0:  # from the Trial's creation (the run's apply) to its pods running
+            waited = max(0.0, (new.scheduled_time - trial.created).total_seconds())
+        metrics.trial_started(ref, task=trial.spec.task, waited_seconds=waited)
+    if len(new.infra_failures) > len(old.infra_failures):
+        reason = new.infra_failures[-1].reason
+        metrics.infra_failure(ref, reason)
+        if not new.finished:
+            metrics.retried(ref, reason)
+    if new.finished and not old.finished:
+        seconds = 0.0
+        if new.finish_time is not None and old.start_time is not None:
+            seconds = (new.finish_time - old.start_time).total_seconds()
+        prompt = min(decision.prompt_tokens, new.tokens)
+        metrics.trial_finished(
+            ref,
+            task=trial.spec.task,
+            agent=trial.spec.agent,
+            phase=new.phase,  # finished: Succeeded or Failed
+            seconds=max(0.0, seconds),
+            steps=new.steps,
+            prompt_tokens=prompt,
+            completion_tokens=new.tokens - prompt,
+            cost_usd=new.cost_usd,
+        )
 
 
 def _split_attempts(

@@ -353,7 +353,7 @@ def sandbox_pod(a: Attempt) -> dict[str, Any]:
                     ],
                     "ports": [{"name": "evaluator", "containerPort": a.settings.evaluator_port}],
                     "resources": {
-                        "requests": {"cpu": "250m", "memory": "512Mi"},
+                        "requests": {"cpu": "250m", "memory": _at_most("512Mi", resources.memory)},
                         "limits": evaluator_limits,
                     },
                     "readinessProbe": {
@@ -389,6 +389,11 @@ def sandbox_pod(a: Attempt) -> dict[str, Any]:
     if a.settings.runtime_class:
         pod["spec"]["runtimeClassName"] = a.settings.runtime_class
     return pod
+
+
+def _at_most(quantity: str, limit: str) -> str:
+    """`quantity`, or `limit` when that is smaller (a request may not exceed its limit)."""
+    return quantity if common.parse_quantity(quantity) <= common.parse_quantity(limit) else limit
 
 
 def _secret_env(name: str, secret_name: str, key: str) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import pandas as pd
 from kubegym import scoring
 from kubegym.api import common, runs, tasks, trials
 from kubegym.operator import labels, objects
-from kubegym.operator.trials import TrialView
+from kubegym.operator.trials import ADMITTED, TrialView
 
 #: The tasks' own baseline scores enter the profiles as one more method (as locally).
 REFERENCE = "task-baseline"
@@ -203,6 +203,9 @@ def decide(
         _set(status, "Suspended", "False", "Resumed", "", now, run.generation)
         room = max(0, run.spec.parallelism - len(active))
         decision.admit = [t.name for t in waiting[:room]]
+        # New Trials within the parallelism are created admitted: one write instead of two.
+        for manifest in decision.create[: room - len(decision.admit)]:
+            manifest["metadata"]["annotations"] = {ADMITTED: now.isoformat()}
 
     cancelled = {name for name, _ in decision.cancel}
     _count(status, members, len(wanted), cancelled, admitted=set(decision.admit))
@@ -333,6 +336,21 @@ def tidy_scores(chosen: Sequence[tasks.Task], members: Sequence[TrialView]) -> p
             }
         )
     return pd.DataFrame(rows)
+
+
+def best_scores(
+    chosen: Sequence[tasks.Task], members: Sequence[TrialView]
+) -> dict[tuple[str, str], float]:
+    """The best hidden-test score of each (task, agent) over its seeds so far."""
+    tidy = tidy_scores(chosen, members)
+    tidy = tidy[(tidy[scoring.METHOD] != REFERENCE) & tidy[scoring.BEST_ATTEMPT].notna()]
+    best: dict[tuple[str, str], float] = {}
+    for (task, agent, direction), rows in tidy.groupby(
+        [scoring.TASK, scoring.METHOD, scoring.DIRECTION]
+    ):
+        values = rows[scoring.BEST_ATTEMPT].astype(float)
+        best[(str(task), str(agent))] = float(values.max() if direction == "max" else values.min())
+    return best
 
 
 def _leaderboard(

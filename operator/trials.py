@@ -76,6 +76,7 @@ class Decision:
     requeue_after: float | None = None
     events: list[tuple[str, str, str]] = field(default_factory=list)
     outcome: outcomes.Outcome | None = None
+    prompt_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -200,6 +201,7 @@ def _finished(
         delete_attempt=status.attempt,
         keep_agent_pod=True,
         events=[(kind, "Finished", result.describe())],
+        prompt_tokens=result.prompt_tokens,
     )
 
 

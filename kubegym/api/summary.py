@@ -47,6 +47,9 @@ class TrialSummary(Model):
     tokens: Annotated[int, Field(ge=0)] = 0
     """Model tokens used, prompt and completion."""
 
+    prompt_tokens: Annotated[int, Field(ge=0)] = Field(default=0, alias="prompt_tokens")
+    """Of `tokens`, those in prompts (the rest are completions)."""
+
     cost_usd: Annotated[float, Field(ge=0)] = Field(default=0.0, alias="cost_usd")
     """USD spent on model calls."""
 

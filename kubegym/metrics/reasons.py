@@ -45,6 +45,9 @@ _ALIASES = {
     "active_deadline_exceeded": "deadline",
     "deleted": "pod_deleted",
     "s3_unavailable": "store_unavailable",
+    # The operator's InfraReasons (kubegym.api.trials) that do not snake_case into a label.
+    "image_pull_failed": "image_pull",
+    "sandbox_failed": "sandbox_unreachable",
 }
 
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")

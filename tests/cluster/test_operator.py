@@ -135,6 +135,17 @@ def summary_for(score: float) -> TrialSummary:
     )  # fmt: skip
 
 
+def sample(text: str, name: str, **wanted: str) -> float:
+    """The value of the sample `name` whose labels include `wanted`, from a /metrics page."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == name and all(s.labels.get(k) == v for k, v in wanted.items()):
+                return float(s.value)
+    raise AssertionError(f"no sample {name}{wanted} in /metrics")
+
+
 def play(kubelet: Kubelet, until: Callable[[], bool], answer: Callable[[dict[str, Any]], None], timeout: float = 120) -> None:  # fmt: skip
     """Answer every running agent pod with `answer` until `until()` holds."""
 
@@ -203,6 +214,16 @@ def test_a_grid_runs_to_succeeded_with_counters_and_aup(
     for agent in ("a1", "a2"):
         assert board[agent]["bestAttemptAup"] == pytest.approx(expected.loc[agent, "best_attempt"], abs=1e-6)  # fmt: skip
         assert board[agent]["bestSubmissionAup"] == pytest.approx(expected.loc[agent, "best_submission"], abs=1e-6)  # fmt: skip
+    # The operator's /metrics says the same, per run, task and agent.
+    ns = {"namespace": namespace, "run": "grid"}
+    text = operator.metrics()
+    assert sample(text, "kubegym_trials", phase="Succeeded", **ns) == 8
+    assert sample(text, "kubegym_trials_finished_total", task="alpha", agent="a1", phase="Succeeded", **ns) == 2  # fmt: skip
+    assert sample(text, "kubegym_aup", agent="a2", profile="best_attempt", **ns) == pytest.approx(board["a2"]["bestAttemptAup"])  # fmt: skip
+    assert sample(text, "kubegym_best_score", task="beta", agent="a2", **ns) == pytest.approx(0.8)  # fmt: skip
+    assert sample(text, "kubegym_agent_cost_usd_total", agent="a1", **ns) == pytest.approx(4 * 0.25)
+    assert sample(text, "kubegym_trial_scheduling_latency_seconds_count", task="alpha", **ns) == 4
+    assert sample(text, "kubegym_operator_reconcile_duration_seconds_count", kind="Trial") > 8
     trial = trials_of(custom, namespace, "grid")[0]
     assert trial["status"]["phase"] == "Succeeded"
     assert trial["status"]["steps"] == 5 and len(trial["status"]["scores"]) == 2
@@ -258,6 +279,11 @@ def test_infrastructure_failures_are_retried_and_a_step_limit_is_not(
     events = kubelet.core.list_namespaced_event(namespace).items
     reasons = {e.reason for e in events if e.source and e.source.component == "kubegym-operator"}
     assert {"OOMKilled", "Evicted", "Retrying", "Finished", "AttemptStarted"} <= reasons
+    text = operator.metrics()
+    ns = {"namespace": namespace, "run": "flaky"}
+    assert sample(text, "kubegym_infra_failures_total", reason="oom_killed", **ns) == 1
+    assert sample(text, "kubegym_infra_failures_total", reason="evicted", **ns) == 1
+    assert sample(text, "kubegym_trial_retries_total", reason="evicted", **ns) == 1
 
 
 def test_gpu_trials_land_on_gpu_nodes_and_an_impossible_gpu_is_unschedulable(
