@@ -56,14 +56,43 @@ def dev_cluster() -> None:
     default=None,
     help="Where to write the admin kubeconfig. [default: <state-dir>/kubeconfig]",
 )
+@click.option(
+    "--with-s3",
+    is_flag=True,
+    help="Also start a real S3 server (MinIO, built once from its Go module) for the store.",
+)
+@click.option(
+    "--with-prometheus",
+    is_flag=True,
+    help="Also start Prometheus (Debian's package) with kubegym's rules, scraping --scrape.",
+)
+@click.option(
+    "--scrape",
+    "scrape_targets",
+    multiple=True,
+    default=("127.0.0.1:9090",),
+    show_default=True,
+    help="host:port that Prometheus scrapes as job kubegym-operator (repeatable).",
+)
 @_STATE_DIR
-def up(gpu_nodes: int, cpu_nodes: int, kubeconfig: Path | None, state_dir: Path | None) -> None:
+def up(
+    gpu_nodes: int,
+    cpu_nodes: int,
+    kubeconfig: Path | None,
+    with_s3: bool,
+    with_prometheus: bool,
+    scrape_targets: tuple[str, ...],
+    state_dir: Path | None,
+) -> None:
     """Build the binaries if needed (once, cached), start the cluster, print one JSON line."""
     options = cluster.ClusterOptions(
         cpu_nodes=cpu_nodes,
         gpu_nodes=gpu_nodes,
         state_dir=state_dir or config.default_state_dir(),
         kubeconfig=kubeconfig,
+        with_s3=with_s3,
+        with_prometheus=with_prometheus,
+        scrape_targets=scrape_targets,
     )
     info = cluster.up(options)
     click.echo(info.to_json())

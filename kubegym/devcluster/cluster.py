@@ -13,7 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,10 @@ import yaml
 
 from kubegym import errors
 from kubegym.devcluster import _http, build, config, nodes, pki, processes
+
+#: Where the optional S3 server and Prometheus keep their state, under the cluster's.
+S3_DIR = "s3"
+PROMETHEUS_DIR = "prometheus"
 
 #: Start order; `down` stops in the reverse order.
 COMPONENTS = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"]
@@ -39,6 +43,12 @@ class ClusterOptions:
     kubeconfig: Path | None = None
     #: Seconds to wait for each readiness step.
     timeout: float = 120.0
+    #: Also start a real S3 server (MinIO built from its Go module) for the artifact store.
+    with_s3: bool = False
+    #: Also start Debian's Prometheus, scraping `scrape_targets` as job `kubegym-operator`.
+    with_prometheus: bool = False
+    #: What Prometheus scrapes: by default where `kubegym operator` serves /metrics.
+    scrape_targets: tuple[str, ...] = ("127.0.0.1:9090",)
 
 
 @dataclass(frozen=True)
@@ -54,6 +64,8 @@ class ClusterInfo:
     token: str = field(repr=False)
     ca_cert: str = ""
     startup_seconds: float = 0.0
+    #: With --with-s3: the file holding the S3 server's credentials.
+    s3_credentials: str | None = None
 
     def to_json(self) -> str:
         """One line of JSON, without the token."""
@@ -290,9 +302,34 @@ def _start(options: ClusterOptions, state: Path, bin_dir: Path, started: float) 
         ca_cert=str(creds.ca_cert),
         startup_seconds=round(time.monotonic() - started, 2),
     )
+    info = _extras(options, state, info)
     (state / _INFO_FILE).write_text(json.dumps(asdict(info)) + "\n")
     (state / _INFO_FILE).chmod(0o600)
     return info
+
+
+def _extras(options: ClusterOptions, state: Path, info: ClusterInfo) -> ClusterInfo:
+    """The optional S3 server and Prometheus, recorded among the endpoints."""
+    from kubegym.devcluster import minio, prometheus
+    from kubegym.metrics import rules
+
+    endpoints = dict(info.endpoints)
+    credentials = None
+    if options.with_s3:
+        server = minio.start(state / S3_DIR, timeout=options.timeout)
+        endpoints["s3"] = server.endpoint
+        # The credentials stay in a file (mode 0600), never in the printed line.
+        credentials = str(server.state_dir / "minio.json")
+    if options.with_prometheus:
+        server_p = prometheus.start(
+            state / PROMETHEUS_DIR,
+            options.scrape_targets,
+            job=rules.OPERATOR_JOB,
+            scrape_interval="5s",
+            timeout=options.timeout,
+        )
+        endpoints["prometheus"] = server_p.url
+    return replace(info, endpoints=endpoints, s3_credentials=credentials)
 
 
 def _component_ok(port: int) -> bool:
@@ -351,6 +388,13 @@ def down(state_dir: Path | None = None) -> list[str]:
         The components that were running and are now stopped.
     """
     state = (state_dir or config.default_state_dir()).resolve()
-    stopped = processes.stop_all(state, list(reversed(COMPONENTS)))
+    from kubegym.devcluster import minio, prometheus
+
+    stopped = []
+    if prometheus.stop(state / PROMETHEUS_DIR):
+        stopped.append("prometheus")
+    if minio.stop(state / S3_DIR):
+        stopped.append("minio")
+    stopped += processes.stop_all(state, list(reversed(COMPONENTS)))
     (state / _INFO_FILE).unlink(missing_ok=True)
     return stopped

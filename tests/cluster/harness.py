@@ -99,17 +99,25 @@ class OperatorProcess:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [
-                sys.executable, "-m", "kubegym", "operator",
-                "--namespace", self.namespace,
-                "--kubeconfig", str(self.kubeconfig),
-                "--health-port", str(self.health_port),
-                "--metrics-port", str(self.metrics_port),
-                "--workers", "4",
+                sys.executable,
+                "-m",
+                "kubegym",
+                "operator",
+                "--namespace",
+                self.namespace,
+                "--kubeconfig",
+                str(self.kubeconfig),
+                "--health-port",
+                str(self.health_port),
+                "--metrics-port",
+                str(self.metrics_port),
+                "--workers",
+                "4",
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
-        )  # fmt: skip
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -199,12 +207,16 @@ class Kubelet:
                 "phase": "Succeeded" if exit_code == 0 else "Failed",
                 "containerStatuses": [
                     _terminated(
-                        pod, "agent", exit_code, "Completed" if exit_code == 0 else "Error", now,
+                        pod,
+                        "agent",
+                        exit_code,
+                        "Completed" if exit_code == 0 else "Error",
+                        now,
                         message=summary.to_message(),
                     )
                 ],
             },
-        )  # fmt: skip
+        )
 
     def oom_kill(self, pod: dict[str, Any], container: str = "sandbox") -> None:
         now = _now()

@@ -62,7 +62,9 @@ def custom(api_client: Any) -> Any:
     return client.CustomObjectsApi(api_client)
 
 
-def task(name: str, metric: str = "r2", baseline: float = 0.5, gpu: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+def task(
+    name: str, metric: str = "r2", baseline: float = 0.5, gpu: dict[str, Any] | None = None
+) -> dict[str, Any]:
     resources: dict[str, Any] = {"cpu": "1", "memory": "1Gi"}
     if gpu:
         resources["gpu"] = gpu
@@ -87,7 +89,9 @@ def task(name: str, metric: str = "r2", baseline: float = 0.5, gpu: dict[str, An
     }
 
 
-def benchmark_run(name: str, tasks: list[str], agents: list[str], seeds: int, **spec: Any) -> dict[str, Any]:  # fmt: skip
+def benchmark_run(
+    name: str, tasks: list[str], agents: list[str], seeds: int, **spec: Any
+) -> dict[str, Any]:
     return {
         "apiVersion": f"{G}/{V}",
         "kind": "BenchmarkRun",
@@ -125,14 +129,19 @@ def summary_for(score: float) -> TrialSummary:
     return TrialSummary(
         exit="submitted",
         scores=[
-            Score(step=3, action="validate", metrics={"r2": score - 0.05}, test_metrics={"r2": score - 0.04}),
+            Score(
+                step=3,
+                action="validate",
+                metrics={"r2": score - 0.05},
+                test_metrics={"r2": score - 0.04},
+            ),
             Score(step=5, action="submit", metrics={"r2": score}, test_metrics={"r2": score}),
         ],
         final={"r2": score},
         steps=5,
         tokens=1000,
         cost_usd=0.25,
-    )  # fmt: skip
+    )
 
 
 def sample(text: str, name: str, **wanted: str) -> float:
@@ -146,7 +155,12 @@ def sample(text: str, name: str, **wanted: str) -> float:
     raise AssertionError(f"no sample {name}{wanted} in /metrics")
 
 
-def play(kubelet: Kubelet, until: Callable[[], bool], answer: Callable[[dict[str, Any]], None], timeout: float = 120) -> None:  # fmt: skip
+def play(
+    kubelet: Kubelet,
+    until: Callable[[], bool],
+    answer: Callable[[dict[str, Any]], None],
+    timeout: float = 120,
+) -> None:
     """Answer every running agent pod with `answer` until `until()` holds."""
 
     def step() -> bool:
@@ -188,7 +202,14 @@ def test_a_grid_runs_to_succeeded_with_counters_and_aup(
     status = get_run(custom, namespace, "grid")["status"]
     assert status["phase"] == "Succeeded"
     counters = status["counters"]
-    assert counters == {"total": 8, "pending": 0, "running": 0, "succeeded": 8, "failed": 0, "infraRetried": 0}  # fmt: skip
+    assert counters == {
+        "total": 8,
+        "pending": 0,
+        "running": 0,
+        "succeeded": 8,
+        "failed": 0,
+        "infraRetried": 0,
+    }
     assert status["progress"] == "8/8"
     assert status["spentUsd"] == pytest.approx(8 * 0.25)
     assert most_at_once <= 3
@@ -199,28 +220,54 @@ def test_a_grid_runs_to_succeeded_with_counters_and_aup(
 
     # The leaderboard is MLGym's AUP over the best seed, computed here independently.
     rows = [
-        {"task": t, "direction": "max", "method": "task-baseline", "seed": 0,
-         "best_attempt": b, "best_submission": b}
+        {
+            "task": t,
+            "direction": "max",
+            "method": "task-baseline",
+            "seed": 0,
+            "best_attempt": b,
+            "best_submission": b,
+        }
         for t, b in (("alpha", 0.5), ("beta", 0.55))
-    ]  # fmt: skip
+    ]
     for (t, a), score in SCORES.items():
         for seed in range(2):
             s = score - 0.01 * seed
-            rows.append({"task": t, "direction": "max", "method": a, "seed": seed, "best_attempt": s, "best_submission": s})  # fmt: skip
+            rows.append(
+                {
+                    "task": t,
+                    "direction": "max",
+                    "method": a,
+                    "seed": seed,
+                    "best_attempt": s,
+                    "best_submission": s,
+                }
+            )
     table = scoring.best_over_seeds(pd.DataFrame(rows), baseline="task-baseline")
     expected = scoring.compute_aup(table, baseline="task-baseline").aup
     board = {row["agent"]: row for row in status["leaderboard"]}
     assert set(board) == {"a1", "a2"}
     for agent in ("a1", "a2"):
-        assert board[agent]["bestAttemptAup"] == pytest.approx(expected.loc[agent, "best_attempt"], abs=1e-6)  # fmt: skip
-        assert board[agent]["bestSubmissionAup"] == pytest.approx(expected.loc[agent, "best_submission"], abs=1e-6)  # fmt: skip
+        assert board[agent]["bestAttemptAup"] == pytest.approx(
+            expected.loc[agent, "best_attempt"], abs=1e-6
+        )
+        assert board[agent]["bestSubmissionAup"] == pytest.approx(
+            expected.loc[agent, "best_submission"], abs=1e-6
+        )
     # The operator's /metrics says the same, per run, task and agent.
     ns = {"namespace": namespace, "run": "grid"}
     text = operator.metrics()
     assert sample(text, "kubegym_trials", phase="Succeeded", **ns) == 8
-    assert sample(text, "kubegym_trials_finished_total", task="alpha", agent="a1", phase="Succeeded", **ns) == 2  # fmt: skip
-    assert sample(text, "kubegym_aup", agent="a2", profile="best_attempt", **ns) == pytest.approx(board["a2"]["bestAttemptAup"])  # fmt: skip
-    assert sample(text, "kubegym_best_score", task="beta", agent="a2", **ns) == pytest.approx(0.8)  # fmt: skip
+    assert (
+        sample(
+            text, "kubegym_trials_finished_total", task="alpha", agent="a1", phase="Succeeded", **ns
+        )
+        == 2
+    )
+    assert sample(text, "kubegym_aup", agent="a2", profile="best_attempt", **ns) == pytest.approx(
+        board["a2"]["bestAttemptAup"]
+    )
+    assert sample(text, "kubegym_best_score", task="beta", agent="a2", **ns) == pytest.approx(0.8)
     assert sample(text, "kubegym_agent_cost_usd_total", agent="a1", **ns) == pytest.approx(4 * 0.25)
     assert sample(text, "kubegym_trial_scheduling_latency_seconds_count", task="alpha", **ns) == 4
     assert sample(text, "kubegym_operator_reconcile_duration_seconds_count", kind="Trial") > 8
@@ -239,10 +286,14 @@ def test_infrastructure_failures_are_retried_and_a_step_limit_is_not(
         namespace,
         task("alpha"),
         benchmark_run(
-            "flaky", ["alpha"], ["a1"], seeds=3, parallelism=3,
+            "flaky",
+            ["alpha"],
+            ["a1"],
+            seeds=3,
+            parallelism=3,
             retryPolicy={"infraRetries": 2, "backoffSeconds": 0},
         ),
-    )  # fmt: skip
+    )
     done: set[str] = set()
 
     def answer(pod: dict[str, Any]) -> None:
@@ -275,7 +326,15 @@ def test_infrastructure_failures_are_retried_and_a_step_limit_is_not(
     assert by_seed[2]["attempt"] == 0 and by_seed[2]["exitReason"] == "max_steps"
     assert by_seed[2]["phase"] == "Succeeded" and by_seed[2]["score"] == 0.6
     # The failed attempts' pods are gone; only the finished agent pods remain.
-    wait_for(lambda: {p["metadata"]["labels"]["kubegym.io/attempt"] for p in kubelet.pods("kubegym.io/run=flaky")} <= {"0", "1"})  # fmt: skip
+    wait_for(
+        lambda: (
+            {
+                p["metadata"]["labels"]["kubegym.io/attempt"]
+                for p in kubelet.pods("kubegym.io/run=flaky")
+            }
+            <= {"0", "1"}
+        )
+    )
     events = kubelet.core.list_namespaced_event(namespace).items
     reasons = {e.reason for e in events if e.source and e.source.component == "kubegym-operator"}
     assert {"OOMKilled", "Evicted", "Retrying", "Finished", "AttemptStarted"} <= reasons
@@ -296,10 +355,15 @@ def test_gpu_trials_land_on_gpu_nodes_and_an_impossible_gpu_is_unschedulable(
         task("gpu-task", gpu={"count": 1, "product": nodes.GPU_PRODUCT}),
         task("h200-task", gpu={"count": 1, "product": "NVIDIA-H200"}),
         benchmark_run(
-            "placement", ["cpu-task", "gpu-task", "h200-task"], ["a1"], seeds=1, parallelism=3,
-            retryPolicy={"infraRetries": 0}, deadlines={"schedulingSeconds": 4},
+            "placement",
+            ["cpu-task", "gpu-task", "h200-task"],
+            ["a1"],
+            seeds=1,
+            parallelism=3,
+            retryPolicy={"infraRetries": 0},
+            deadlines={"schedulingSeconds": 4},
         ),
-    )  # fmt: skip
+    )
 
     def placed() -> list[dict[str, Any]]:
         pods = [p for p in kubelet.pods("kubegym.io/role=sandbox") if p["spec"].get("nodeName")]
@@ -318,7 +382,10 @@ def test_gpu_trials_land_on_gpu_nodes_and_an_impossible_gpu_is_unschedulable(
 
     def h200_failed() -> dict[str, Any] | None:
         for t in trials_of(custom, namespace, "placement"):
-            if t["spec"]["task"] == "h200-task" and (t.get("status") or {}).get("phase") == "Failed":  # fmt: skip
+            if (
+                t["spec"]["task"] == "h200-task"
+                and (t.get("status") or {}).get("phase") == "Failed"
+            ):
                 return dict(t["status"])
         return None
 
@@ -333,10 +400,18 @@ def test_deleting_a_run_removes_everything_it_owned(
 ) -> None:
     from kubernetes import client
 
-    apply(custom, namespace, task("alpha"), benchmark_run("doomed", ["alpha"], ["a1"], seeds=2, parallelism=2))  # fmt: skip
+    apply(
+        custom,
+        namespace,
+        task("alpha"),
+        benchmark_run("doomed", ["alpha"], ["a1"], seeds=2, parallelism=2),
+    )
     wait_for(lambda: len(kubelet.pods("kubegym.io/run=doomed")) == 4, timeout=60)
     core = client.CoreV1Api(api_client)
-    assert len(core.list_namespaced_secret(namespace, label_selector="kubegym.io/run=doomed").items) == 2  # fmt: skip
+    assert (
+        len(core.list_namespaced_secret(namespace, label_selector="kubegym.io/run=doomed").items)
+        == 2
+    )
     custom.delete_namespaced_custom_object(
         G, V, namespace, "benchmarkruns", "doomed", propagation_policy="Background"
     )
@@ -345,9 +420,13 @@ def test_deleting_a_run_removes_everything_it_owned(
         return (
             not trials_of(custom, namespace, "doomed")
             and not kubelet.pods("kubegym.io/run=doomed")
-            and not core.list_namespaced_secret(namespace, label_selector="kubegym.io/run=doomed").items
-            and not core.list_namespaced_service(namespace, label_selector="kubegym.io/run=doomed").items
-        )  # fmt: skip
+            and not core.list_namespaced_secret(
+                namespace, label_selector="kubegym.io/run=doomed"
+            ).items
+            and not core.list_namespaced_service(
+                namespace, label_selector="kubegym.io/run=doomed"
+            ).items
+        )
 
     wait_for(all_gone, timeout=90)
 
@@ -355,7 +434,12 @@ def test_deleting_a_run_removes_everything_it_owned(
 def test_a_killed_operator_resumes_without_duplicates_or_lost_results(
     operator: OperatorProcess, kubelet: Kubelet, custom: Any, namespace: str
 ) -> None:
-    apply(custom, namespace, task("alpha"), benchmark_run("phoenix", ["alpha"], ["a1", "a2"], seeds=3, parallelism=2))  # fmt: skip
+    apply(
+        custom,
+        namespace,
+        task("alpha"),
+        benchmark_run("phoenix", ["alpha"], ["a1", "a2"], seeds=3, parallelism=2),
+    )
     answered: list[str] = []
 
     def answer(pod: dict[str, Any]) -> None:
@@ -399,3 +483,44 @@ def test_the_operator_is_refused_what_its_role_does_not_grant(
         assert caught.value.status == 403
     finally:
         api.close()
+
+
+def test_prometheus_scrapes_the_operator_during_a_run(
+    operator: OperatorProcess, kubelet: Kubelet, custom: Any, namespace: str, tmp_path: Path
+) -> None:
+    from kubegym.devcluster import prometheus
+    from kubegym.metrics import rules
+
+    if prometheus.binary() is None:
+        pytest.skip("prometheus is not installed (apt-get install prometheus, or make test)")
+    target = f"127.0.0.1:{operator.metrics_port}"
+    with prometheus.running(tmp_path / "prom", [target], job=rules.OPERATOR_JOB) as prom:
+        apply(
+            custom,
+            namespace,
+            task("alpha"),
+            benchmark_run("watched", ["alpha"], ["a1", "a2"], seeds=2, parallelism=4),
+        )
+        run = f'namespace="{namespace}",run="watched"'
+        # While it runs: the planned size and the phases are there before any trial ends.
+        prom.wait_for(f"kubegym_run_trials_planned{{{run}}} == 4", timeout=60)
+        play(
+            kubelet,
+            phase_is(custom, namespace, "watched", "Succeeded", "Failed"),
+            lambda pod: kubelet.finish_agent(
+                pod, summary_for(0.7 if "a1" in pod["metadata"]["name"] else 0.6)
+            ),
+        )
+        # The recording rules evaluate over the operator's series.
+        prom.wait_for(f"kubegym_run:progress:ratio{{{run}}} == 1", timeout=60)
+        prom.wait_for(f'kubegym_run_agent:aup:max{{{run},agent="a1"}} > 0', timeout=60)
+        status = get_run(custom, namespace, "watched")["status"]
+        board = {row["agent"]: row for row in status["leaderboard"]}
+        aup = prom.query(f'kubegym_aup{{{run},agent="a2",profile="best_submission"}}')
+        assert prometheus.value(aup[0]) == pytest.approx(board["a2"]["bestSubmissionAup"])
+        spent = prom.query(f"kubegym_run_spend_usd{{{run}}}")
+        assert prometheus.value(spent[0]) == pytest.approx(4 * 0.25)
+        assert prom.query(f'up{{job="{rules.OPERATOR_JOB}"}} == 1')
+        # No alert about this run: it made progress and has no budget.
+        firing = prom.query(f'ALERTS{{alertstate="firing",{run}}}')
+        assert not firing, firing
