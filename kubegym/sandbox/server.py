@@ -15,23 +15,21 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import hmac
 import json
 import os
 import posixpath
 import signal
 import socketserver
 import stat
-import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
+from kubegym.sandbox import httpapi
 from kubegym.sandbox import session as session_mod
+from kubegym.sandbox.httpapi import ApiError, Payload
 from kubegym.sandbox.protocol import CommandResult
 
 API_VERSION = "v1"
@@ -63,31 +61,6 @@ class ServerConfig:
     """How many bytes of a command's output are kept (head and tail)."""
 
 
-class ApiError(Exception):
-    """An error answered as JSON: ``{"error": {"code", "message", "field"}}``.
-
-    Args:
-        status: the HTTP status.
-        code: a short machine-readable cause (``bad_request``, ``not_found``…).
-        message: what went wrong and what to do, for a person or a model.
-        field: the request field at fault, when there is one.
-    """
-
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.field = field
-
-    def body(self) -> dict[str, Any]:
-        """The JSON error body."""
-        return {"error": {"code": self.code, "message": self.message, "field": self.field}}
-
-
-Payload = dict[str, Any]
-
-
 class SandboxApp:
     """The API's behaviour, apart from HTTP: one session, one workspace, one token.
 
@@ -107,9 +80,7 @@ class SandboxApp:
 
     def authorized(self, header: str | None) -> bool:
         """Whether an ``Authorization`` header carries the server's bearer token."""
-        if not header or not header.startswith("Bearer "):
-            return False
-        return hmac.compare_digest(header[len("Bearer ") :].strip().encode(), self._token)
+        return httpapi.bearer_matches(header, self._token)
 
     # -- endpoints ---------------------------------------------------------------------------
 
@@ -119,7 +90,7 @@ class SandboxApp:
 
     def exec(self, body: Payload) -> Payload:
         """Run a command in the persistent shell."""
-        command = _field(body, "command", str)
+        command = httpapi.require(body, "command", str)
         timeout = body.get("timeout")
         if timeout is not None and (
             isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
@@ -150,7 +121,7 @@ class SandboxApp:
     def write_file(self, body: Payload) -> Payload:
         """Create or atomically replace a file, making its parent folders."""
         path = self._path(body)
-        encoded = _field(body, "content_b64", str)
+        encoded = httpapi.require(body, "content_b64", str)
         try:
             data = base64.b64decode(encoded, validate=True)
         except (binascii.Error, ValueError) as exc:
@@ -202,7 +173,7 @@ class SandboxApp:
         return {"ok": True}
 
     def _path(self, body: Payload) -> Path:
-        raw: str = _field(body, "path", str)
+        raw: str = httpapi.require(body, "path", str)
         if not raw or "\0" in raw:
             raise ApiError(400, "bad_request", "must be a non-empty path without NUL bytes", "path")
         return self.workspace / raw
@@ -218,96 +189,23 @@ ROUTES: dict[tuple[str, str], Callable[[SandboxApp, Payload], Payload]] = {
 }
 """Every route the server serves; the OpenAPI file lists exactly these (a test checks)."""
 
-_OPEN_ROUTES = {("GET", "/healthz")}
-
-
 # -- HTTP ------------------------------------------------------------------------------------
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(httpapi.JsonHandler):
     server_version = "kubegym-sandbox"
-    disable_nagle_algorithm = True
+    realm = "kubegym-sandbox"
+    routes = ROUTES
+    max_request_bytes = MAX_REQUEST_BYTES
     app: SandboxApp
-
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_GET
-
-    def _dispatch(self) -> None:
-        try:
-            status, payload = 200, self._answer()
-        except ApiError as exc:
-            status, payload = exc.status, exc.body()
-        except Exception as exc:
-            print(f"kubegym sandbox: {self.command} {self.path} failed: {exc!r}", file=sys.stderr)
-            status = 500
-            payload = ApiError(500, "internal", f"the sandbox server failed: {exc!r}").body()
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        if status == 401:
-            self.send_header("WWW-Authenticate", 'Bearer realm="kubegym-sandbox"')
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _answer(self) -> Payload:
-        route = self.path.split("?", 1)[0]
-        key = (self.command, route)
-        handler = ROUTES.get(key)
-        if handler is None:
-            self._skip_body()
-            if any(path == route for _, path in ROUTES):
-                raise ApiError(405, "method_not_allowed", f"{route} does not take {self.command}")
-            raise ApiError(404, "no_route", f"no such endpoint: {route}; see openapi.yaml")
-        if key not in _OPEN_ROUTES and not self.app.authorized(self.headers.get("Authorization")):
-            self._skip_body()
-            raise ApiError(401, "unauthorized", "send the header 'Authorization: Bearer <token>'")
-        return handler(self.app, self._body() if self.command == "POST" else {})
-
-    def _length(self) -> int:
-        if self.headers.get("Transfer-Encoding"):
-            self.close_connection = True
-            raise ApiError(411, "length_required", "send the body with a Content-Length header")
-        try:
-            return max(0, int(self.headers.get("Content-Length") or 0))
-        except ValueError as exc:
-            self.close_connection = True
-            raise ApiError(400, "bad_request", "Content-Length is not a number") from exc
-
-    def _skip_body(self) -> None:
-        length = self._length()
-        if length > MAX_REQUEST_BYTES:
-            self.close_connection = True
-        elif length:
-            self.rfile.read(length)
-
-    def _body(self) -> Payload:
-        length = self._length()
-        if length > MAX_REQUEST_BYTES:
-            self.close_connection = True
-            raise ApiError(413, "too_large", f"the body is over {MAX_REQUEST_BYTES} bytes")
-        raw = self.rfile.read(length) if length else b"{}"
-        try:
-            body = json.loads(raw)
-        except ValueError as exc:
-            raise ApiError(400, "bad_request", f"the body is not JSON: {exc}") from exc
-        if not isinstance(body, dict):
-            raise ApiError(400, "bad_request", "the body must be a JSON object")
-        return body
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Stay quiet: one line per request would cost more than the request."""
 
 
 class _UnixHandler(_Handler):
     disable_nagle_algorithm = False  # TCP_NODELAY does not exist on Unix sockets
 
 
-class _TCPServer(ThreadingHTTPServer):
-    daemon_threads = True
+class _TCPServer(httpapi.ThreadingTCPServer):
+    pass
 
 
 class _UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
@@ -372,15 +270,6 @@ def serve(config: ServerConfig) -> int:
 
 
 # -- helpers ---------------------------------------------------------------------------------
-
-
-def _field(body: Payload, name: str, kind: type) -> Any:
-    if name not in body:
-        raise ApiError(400, "bad_request", "is required", name)
-    value = body[name]
-    if not isinstance(value, kind):
-        raise ApiError(400, "bad_request", f"must be a {kind.__name__}", name)
-    return value
 
 
 def _result_body(result: CommandResult) -> Payload:
