@@ -1,0 +1,345 @@
+"""What the pods of an attempt say happened, read from their status as the kubelet writes it.
+
+One table: each row is a sandbox pod, an agent pod and the time, and the outcome
+the operator must draw (still starting, running, finished, an infrastructure
+failure it retries, or the agent's own final failure).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from kubegym.operator import outcomes
+from tests.unit.operator.builders import (
+    NOW,
+    agent_done,
+    agent_running,
+    condition,
+    pod,
+    running,
+    sandbox_running,
+    seconds,
+    summary,
+    terminated,
+    waiting,
+)
+
+CREATED = NOW - seconds(60)
+SCHEDULING = 300
+
+
+@dataclass(frozen=True)
+class Case:
+    sandbox: dict[str, Any] | None
+    agent: dict[str, Any] | None
+    state: str
+    reason: str
+    says: tuple[str, ...] = ()  # words the message must contain
+    now: dt.datetime = NOW
+
+
+UNSCHEDULABLE = pod(
+    "Pending",
+    conditions=[
+        condition("PodScheduled", "False", "Unschedulable", "0/3 nodes have nvidia.com/gpu")
+    ],
+)
+SUMMARY = summary().to_message("r2")
+LATE = CREATED + seconds(SCHEDULING)
+
+CASES = {
+    "pending within the deadline": Case(
+        UNSCHEDULABLE, agent_running(), "starting", "Unschedulable"
+    ),
+    "both pending, not yet scheduled": Case(
+        pod("Pending"), pod("Pending"), "starting", "Scheduling"
+    ),
+    "pending past the deadline": Case(
+        UNSCHEDULABLE,
+        agent_running(),
+        "infra",
+        "Unschedulable",
+        ("300s", "0/3 nodes have nvidia.com/gpu"),
+        LATE,
+    ),
+    "both running": Case(sandbox_running(), agent_running(), "running", ""),
+    "agent finished with a summary": Case(
+        sandbox_running(), agent_done(SUMMARY), "finished", "submitted", ("r2=0.8",)
+    ),
+    "summary stands after the sandbox went away": Case(
+        pod("Failed", [terminated("sandbox", 137, "Error")], reason="Evicted"),
+        agent_done(SUMMARY),
+        "finished",
+        "submitted",
+    ),
+    "agent exited with garbage": Case(
+        sandbox_running(),
+        agent_done("Traceback ...\nKeyError: 'model'", exit_code=1),
+        "agent",
+        "agent_error",
+        ("(1)", "without a summary"),
+    ),
+    "agent summary says infra_error": Case(
+        sandbox_running(),
+        agent_done(summary(exit="infra_error", message="sandbox refused").to_message()),
+        "infra",
+        "SandboxUnreachable",
+        ("sandbox refused",),
+    ),
+    "agent container OOMKilled": Case(
+        sandbox_running(),
+        pod("Failed", [terminated("agent", 137, "OOMKilled", image="agent")]),
+        "infra",
+        "OOMKilled",
+    ),
+    "sandbox OOMKilled": Case(
+        pod("Running", [terminated("sandbox", 137, "OOMKilled"), running("evaluator")]),
+        agent_running(),
+        "infra",
+        "OOMKilled",
+        ("sandbox",),
+    ),
+    "sandbox pod evicted": Case(
+        pod("Failed", reason="Evicted", message="The node was low on resource: memory."),
+        agent_running(),
+        "infra",
+        "Evicted",
+        ("low on resource",),
+    ),
+    "agent pod evicted": Case(
+        sandbox_running(),
+        pod("Failed", reason="Evicted", message="ephemeral-storage"),
+        "infra",
+        "Evicted",
+    ),
+    "sandbox preempted": Case(
+        pod(
+            "Running",
+            [running("sandbox"), running("evaluator")],
+            conditions=[condition("DisruptionTarget", "True", "PreemptionByScheduler", "by p")],
+        ),
+        agent_running(),
+        "infra",
+        "Preempted",
+    ),
+    "agent preempted by Kueue": Case(
+        sandbox_running(),
+        pod(
+            "Running",
+            [running("agent")],
+            conditions=[condition("DisruptionTarget", "True", "EvictedByKueue", "preempted")],
+        ),
+        "infra",
+        "Preempted",
+    ),
+    "node lost (taint manager)": Case(
+        pod(
+            "Running",
+            [running("sandbox"), running("evaluator")],
+            conditions=[condition("DisruptionTarget", "True", "DeletionByTaintManager", "taint")],
+        ),
+        agent_running(),
+        "infra",
+        "NodeLost",
+    ),
+    "disruption condition that is False is ignored": Case(
+        pod(
+            "Running",
+            [running("sandbox"), running("evaluator")],
+            conditions=[condition("DisruptionTarget", "False", "PreemptionByScheduler")],
+        ),
+        agent_running(),
+        "running",
+        "",
+    ),
+    "eviction API": Case(
+        sandbox_running(),
+        pod(
+            "Running",
+            [running("agent")],
+            conditions=[condition("DisruptionTarget", "True", "EvictionByEvictionAPI", "drain")],
+        ),
+        "infra",
+        "Evicted",
+    ),
+    "node stopped reporting": Case(pod("Unknown"), agent_running(), "infra", "NodeLost"),
+    "sandbox pod past its deadline": Case(
+        pod("Failed", reason="DeadlineExceeded", message="Pod was active on the node longer"),
+        agent_running(),
+        "agent",
+        "wall_time",
+    ),
+    "agent pod past its deadline": Case(
+        sandbox_running(),
+        pod("Failed", [running("agent")], reason="DeadlineExceeded"),
+        "agent",
+        "wall_time",
+    ),
+    "sandbox image cannot be pulled": Case(
+        pod(
+            "Pending",
+            [waiting("sandbox", "ImagePullBackOff", "Back-off pulling image", image="reg/nope:1")],
+        ),
+        agent_running(),
+        "infra",
+        "ImagePullFailed",
+        ("reg/nope:1", "sandbox"),
+    ),
+    "data image cannot be pulled": Case(
+        pod("Pending", init=[waiting("task-data", "ImagePullBackOff", image="reg/nope-data:1")]),
+        agent_running(),
+        "infra",
+        "ImagePullFailed",
+        ("reg/nope-data:1", "task-data"),
+    ),
+    "agent image name is invalid": Case(
+        sandbox_running(),
+        pod("Pending", [waiting("agent", "InvalidImageName", image="Bad:Image")]),
+        "infra",
+        "ImagePullFailed",
+        ("Bad:Image",),
+    ),
+    "ErrImagePull alone is still starting": Case(
+        pod("Pending", [waiting("sandbox", "ErrImagePull", "rate limited", image="reg/x:1")]),
+        agent_running(),
+        "starting",
+        "ErrImagePull",
+        ("rate limited",),
+    ),
+    "init containers done, main ones starting": Case(
+        pod(
+            "Pending",
+            [waiting("sandbox", "ContainerCreating"), waiting("evaluator", "ContainerCreating")],
+            init=[terminated("workspace"), terminated("task-data")],
+        ),
+        agent_running(),
+        "starting",
+        "ContainerCreating",
+    ),
+    "init containers done, pod running": Case(sandbox_running(), agent_running(), "running", ""),
+    "an init container failed": Case(
+        pod("Failed", init=[terminated("workspace"), terminated("task-data", 1, "Error")]),
+        agent_running(),
+        "infra",
+        "SandboxFailed",
+        ("task-data", "exit 1"),
+    ),
+    "sandbox container stopped": Case(
+        pod("Running", [terminated("sandbox", 2, "Error"), running("evaluator")]),
+        agent_running(),
+        "infra",
+        "SandboxFailed",
+        ("exit 2",),
+    ),
+    "sandbox pod missing": Case(None, agent_running(), "infra", "PodDeleted", ("sandbox",)),
+    "agent pod missing": Case(sandbox_running(), None, "infra", "PodDeleted", ("agent",)),
+    "both missing": Case(None, None, "infra", "PodDeleted"),
+}
+
+
+@pytest.mark.parametrize("name", CASES, ids=str)
+def test_classify(name: str) -> None:
+    case = CASES[name]
+    outcome = outcomes.classify(
+        case.sandbox, case.agent, created=CREATED, now=case.now, scheduling_seconds=SCHEDULING
+    )
+    assert (outcome.state, outcome.reason) == (case.state, case.reason), outcome
+    for word in case.says:
+        assert word in outcome.message, outcome.message
+    assert outcome.done == (case.state in ("finished", "infra", "agent"))
+
+
+def test_starting_carries_the_scheduling_deadline() -> None:
+    outcome = outcomes.classify(
+        UNSCHEDULABLE, agent_running(), created=CREATED, now=NOW, scheduling_seconds=SCHEDULING
+    )
+    assert outcome.deadline == CREATED + seconds(SCHEDULING)
+
+
+def test_one_second_before_the_deadline_it_is_still_starting() -> None:
+    before = outcomes.classify(
+        UNSCHEDULABLE,
+        agent_running(),
+        created=CREATED,
+        now=LATE - seconds(1),
+        scheduling_seconds=SCHEDULING,
+    )
+    assert before.state == "starting"
+
+
+def test_finished_carries_the_summary() -> None:
+    outcome = outcomes.classify(
+        sandbox_running(), agent_done(SUMMARY), created=CREATED, now=NOW, scheduling_seconds=60
+    )
+    assert outcome.summary == summary()
+
+
+def test_running_says_since_when() -> None:
+    outcome = outcomes.classify(
+        sandbox_running(), agent_running(), created=CREATED, now=NOW, scheduling_seconds=60
+    )
+    assert outcome.running_since == dt.datetime(2025, 3, 1, 12, 0, 5, tzinfo=dt.UTC)
+
+
+# When the kubelet stops a pod it also kills its containers: by the time the operator looks,
+# the agent container is `terminated` (137, its last log lines as the message). The pod's own
+# reason must still decide whose fault it was.
+KILLED_AGENT = terminated("agent", 137, "Error", "step 41: thinking...", image="agent")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: outcomes.classify reads the agent container's termination message before the "
+    "pod's failure, so an agent pod evicted by the kubelet (its container killed, exit 137, log "
+    "lines as message) is a final agent_error instead of an infra Evicted that is retried",
+)
+def test_an_evicted_agent_pod_with_its_container_killed_is_infra() -> None:
+    agent = pod("Failed", [KILLED_AGENT], reason="Evicted", message="low on memory")
+    outcome = outcomes.classify(
+        sandbox_running(), agent, created=CREATED, now=NOW, scheduling_seconds=60
+    )
+    assert (outcome.state, outcome.reason) == ("infra", "Evicted")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: outcomes.classify reads the agent container's termination message before the "
+    "DisruptionTarget condition, so a preempted agent pod whose container already exited on "
+    "SIGTERM is a final agent_error instead of an infra Preempted that is retried for free",
+)
+def test_a_preempted_agent_pod_whose_container_exited_is_infra() -> None:
+    agent = pod(
+        "Running",
+        [terminated("agent", 143, "Error", "Terminated", image="agent")],
+        conditions=[condition("DisruptionTarget", "True", "PreemptionByScheduler", "p")],
+    )
+    outcome = outcomes.classify(
+        sandbox_running(), agent, created=CREATED, now=NOW, scheduling_seconds=60
+    )
+    assert (outcome.state, outcome.reason) == ("infra", "Preempted")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: outcomes.classify reads the agent container's termination message before the "
+    "pod's DeadlineExceeded reason, so an agent killed at activeDeadlineSeconds ends as "
+    "agent_error, not wall_time",
+)
+def test_an_agent_pod_killed_at_its_deadline_ran_out_of_wall_time() -> None:
+    agent = pod("Failed", [KILLED_AGENT], reason="DeadlineExceeded")
+    outcome = outcomes.classify(
+        sandbox_running(), agent, created=CREATED, now=NOW, scheduling_seconds=60
+    )
+    assert (outcome.state, outcome.reason) == ("agent", "wall_time")
+
+
+def test_parse_time_reads_the_api_servers_timestamps() -> None:
+    assert outcomes.parse_time("2025-03-01T12:00:05Z") == dt.datetime(
+        2025, 3, 1, 12, 0, 5, tzinfo=dt.UTC
+    )
+    naive = dt.datetime(2025, 3, 1, 12, 0)
+    assert outcomes.parse_time(naive).tzinfo == dt.UTC

@@ -1,0 +1,239 @@
+"""The coalescing work queue: a burst of events is one more reconcile, one key never runs
+twice at once, "look again in N seconds" is honoured, and failures come back with backoff.
+
+Real asyncio with small sleeps; each test takes well under a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import pytest
+
+from kubegym.operator import workqueue
+from kubegym.operator.workqueue import WorkQueue
+
+
+def run(scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    asyncio.run(asyncio.wait_for(scenario(), timeout=5))
+
+
+async def eventually(check: Callable[[], bool], timeout: float = 1.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.005)
+
+
+class Recorder:
+    """A reconcile that records its calls, how many ran at once, and can be held."""
+
+    def __init__(self, hold: float = 0.0, answers: dict[str, list[Any]] | None = None) -> None:
+        self.calls: list[tuple[str, float, float]] = []  # key, start, end
+        self.hold = hold
+        self.answers = answers or {}
+        self.gate = threading.Event()
+        self.gate.set()
+        self._lock = threading.Lock()
+        self._now: dict[str, int] = {}
+        self.most_at_once: dict[str, int] = {}
+        self.most_overall = 0
+
+    def __call__(self, key: str) -> float | None:
+        start = time.monotonic()
+        with self._lock:
+            self._now[key] = self._now.get(key, 0) + 1
+            self.most_at_once[key] = max(self.most_at_once.get(key, 0), self._now[key])
+            self.most_overall = max(self.most_overall, sum(self._now.values()))
+        try:
+            self.gate.wait(2)
+            time.sleep(self.hold)
+            answers = self.answers.get(key)
+            answer = answers.pop(0) if answers else None
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+        finally:
+            with self._lock:
+                self._now[key] -= 1
+                self.calls.append((key, start, time.monotonic()))
+
+    def count(self, key: str) -> int:
+        return sum(1 for k, _, _ in self.calls if k == key)
+
+
+def test_a_burst_while_running_is_one_more_run() -> None:
+    async def scenario() -> None:
+        reconcile = Recorder()
+        reconcile.gate.clear()
+        queue: WorkQueue[str] = WorkQueue("t", reconcile, workers=2)
+        queue.add("a")
+        await eventually(lambda: not queue.idle and reconcile.most_overall == 1)
+        for _ in range(10):
+            queue.add("a")
+        reconcile.gate.set()
+        await eventually(lambda: reconcile.count("a") >= 2 and queue.idle)
+        await asyncio.sleep(0.05)
+        assert reconcile.count("a") == 2
+        await queue.close()
+
+    run(scenario)
+
+
+def test_a_burst_while_waiting_for_a_worker_is_one_run() -> None:
+    async def scenario() -> None:
+        reconcile = Recorder()
+        reconcile.gate.clear()
+        queue: WorkQueue[str] = WorkQueue("t", reconcile, workers=1)
+        queue.add("busy")
+        await eventually(lambda: reconcile.most_overall == 1)
+        for _ in range(10):
+            queue.add("waiting")
+        reconcile.gate.set()
+        await eventually(lambda: reconcile.count("waiting") >= 1 and queue.idle)
+        await asyncio.sleep(0.05)
+        assert reconcile.count("waiting") == 1 and reconcile.count("busy") == 1
+        await queue.close()
+
+    run(scenario)
+
+
+def test_one_key_never_runs_twice_at_once_but_keys_run_side_by_side() -> None:
+    async def scenario() -> None:
+        reconcile = Recorder(hold=0.03)
+        queue: WorkQueue[str] = WorkQueue("t", reconcile, workers=4)
+        for _ in range(8):
+            for key in ("a", "b"):
+                queue.add(key)
+            await asyncio.sleep(0.01)
+        await eventually(lambda: queue.idle, timeout=2)
+        await queue.close()
+        assert reconcile.most_at_once == {"a": 1, "b": 1}
+        assert reconcile.most_overall == 2, "a and b ran at the same time"
+        # the events during each run were not lost: each key ran again after its last event
+        assert 2 <= reconcile.count("a") <= 8
+
+    run(scenario)
+
+
+def test_workers_bound_the_reconciles_at_once() -> None:
+    async def scenario() -> None:
+        reconcile = Recorder(hold=0.03)
+        queue: WorkQueue[str] = WorkQueue("t", reconcile, workers=2)
+        for key in "abcdef":
+            queue.add(key)
+        await eventually(lambda: len(reconcile.calls) == 6, timeout=2)
+        await queue.close()
+        assert reconcile.most_overall == 2
+
+    run(scenario)
+
+
+def test_a_requested_requeue_runs_the_key_again_after_the_delay() -> None:
+    async def scenario() -> None:
+        reconcile = Recorder(answers={"a": [0.1, None]})
+        queue: WorkQueue[str] = WorkQueue("t", reconcile)
+        queue.add("a")
+        await eventually(lambda: reconcile.count("a") == 2)
+        (_, _, first_end), (_, second_start, _) = reconcile.calls
+        assert second_start - first_end >= 0.09
+        await asyncio.sleep(0.15)
+        assert reconcile.count("a") == 2, "None means: no more unless something happens"
+        await queue.close()
+
+    run(scenario)
+
+
+def test_the_earlier_of_two_delays_wins() -> None:
+    async def scenario() -> None:
+        reconcile = Recorder()
+        queue: WorkQueue[str] = WorkQueue("t", reconcile)
+        began = time.monotonic()
+        queue.add("late-then-soon", 0.3)
+        queue.add("late-then-soon", 0.03)
+        queue.add("soon-then-late", 0.03)
+        queue.add("soon-then-late", 0.3)
+        await eventually(lambda: len(reconcile.calls) == 2)
+        assert all(0.03 <= start - began < 0.25 for _, start, _ in reconcile.calls)
+        await asyncio.sleep(max(0.0, began + 0.36 - time.monotonic()))
+        assert len(reconcile.calls) == 2, "the later timer was dropped"
+        await queue.close()
+
+    run(scenario)
+
+
+def test_failures_are_reported_and_retried_with_growing_backoff(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(workqueue, "MAX_ERROR_DELAY", 0.75)
+    errors = [RuntimeError("api down"), RuntimeError("still down"), RuntimeError("down")]
+
+    async def scenario() -> None:
+        reconcile = Recorder(answers={"a": [errors[0], errors[1], None, errors[2], None]})
+        reported: list[tuple[str, BaseException]] = []
+        queue: WorkQueue[str] = WorkQueue(
+            "t", reconcile, on_error=lambda k, e: reported.append((k, e))
+        )
+        delays: list[float] = []
+        add = queue.add
+
+        def shortened(key: str, delay: float = 0.0) -> None:
+            """Record the queue's own delays, and wait a fiftieth of them."""
+            if delay:
+                delays.append(delay)
+            add(key, delay / 50)
+
+        monkeypatch.setattr(queue, "add", shortened)
+        queue.add("a")
+        await eventually(lambda: reconcile.count("a") == 3)
+        assert reported == [("a", errors[0]), ("a", errors[1])]
+        assert delays == [0.5, 0.75], "0.5 s, then doubled, capped by MAX_ERROR_DELAY"
+        # a success forgets the failures: the next one starts the backoff again
+        queue.add("a")
+        await eventually(lambda: reconcile.count("a") == 5)
+        assert reported[-1] == ("a", errors[2])
+        assert delays == [0.5, 0.75, 0.5]
+        await queue.close()
+
+    run(scenario)
+
+
+def test_a_failing_key_does_not_hold_up_the_others() -> None:
+    async def scenario() -> None:
+        reconcile = Recorder(answers={"bad": [RuntimeError("boom")] * 5})
+        queue: WorkQueue[str] = WorkQueue("t", reconcile, workers=1, on_error=lambda k, e: None)
+        queue.add("bad")
+        queue.add("good")
+        await eventually(lambda: reconcile.count("good") == 1)
+        await queue.close()
+
+    run(scenario)
+
+
+def test_close_cancels_timers_and_refuses_new_keys() -> None:
+    async def scenario() -> None:
+        reconcile = Recorder()
+        queue: WorkQueue[str] = WorkQueue("t", reconcile)
+        queue.add("later", 0.05)
+        await queue.close()
+        queue.add("after")
+        await asyncio.sleep(0.1)
+        assert reconcile.calls == []
+
+    run(scenario)
+
+
+def test_close_waits_for_running_reconciles() -> None:
+    async def scenario() -> None:
+        reconcile = Recorder(hold=0.05)
+        queue: WorkQueue[str] = WorkQueue("t", reconcile)
+        queue.add("a")
+        await eventually(lambda: reconcile.most_overall == 1)
+        await queue.close()
+        assert reconcile.count("a") == 1 and queue.idle
+
+    run(scenario)
