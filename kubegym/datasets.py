@@ -51,6 +51,34 @@ def materialize(bundle: TaskBundle, dataset: tasks.Dataset) -> Path:
     return path
 
 
+def in_folder(bundle: TaskBundle, dataset: tasks.Dataset, folder: Path) -> Path:
+    """``dataset`` as it already lies in ``folder``, verified against its sha256; nothing is fetched.
+
+    This is how the evaluator container finds the hidden data its task's data image
+    copied into its eval folder: a dataset with a relative ``path`` lies at
+    ``folder/path``, a dataset from any other source (URL, wheel, Debian, hub) at
+    ``folder/<name>``.
+
+    Raises:
+        ConfigError: the data is missing or its sha256 differs.
+    """
+    relative = dataset.path if dataset.path and not Path(dataset.path).is_absolute() else None
+    path = folder / (relative or dataset.name)
+    if not path.exists():
+        raise ConfigError(
+            f"task {bundle.name}: dataset {dataset.name!r} is missing: no such file {path}",
+            hint="the task's data image must hold it there",
+        )
+    check_sha256(
+        bundle,
+        f"dataset {dataset.name!r}",
+        path,
+        dataset.sha256,
+        hint="the task's data image holds other data than the task declares: rebuild it",
+    )
+    return path
+
+
 def check_sha256(
     bundle: TaskBundle, what: str, path: Path, expected: str | None, *, hint: str
 ) -> None:

@@ -5,6 +5,12 @@ the sandbox and returns the task prompt; `step` runs one action (a tool or a
 shell command) and returns what the agent sees. validate and submit go to the
 evaluator, outside the sandbox. The agent loop (`kubegym.agent_runner.loop`)
 drives it for kubegym's own agents; RL researchers can train on it directly.
+
+Locally the environment builds everything itself. In the agent pod on a cluster
+the sandbox and the evaluator already run in the sandbox pod: there the
+environment is built with ``layout=False`` (nothing is laid out or installed
+here), a sandbox opener that attaches to the remote sandbox server, and the
+evaluator server's client as ``evaluator`` (`kubegym.agent_runner.pod`).
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from kubegym.agent_runner import prompts, tools
 from kubegym.api import common, trials
 from kubegym.catalog import TaskBundle
 from kubegym.errors import ConfigError, InfraError
-from kubegym.evaluator import Judge
+from kubegym.evaluator import judge
 from kubegym.local import venvs
 from kubegym.sandbox import local as local_sandbox
 
@@ -46,6 +52,16 @@ class ResearchEnv(gymnasium.Env[str, str]):
         budget: scales training-heavy baselines and evaluations (steps, epochs,
             episodes), for quick checks: 1.0 is the task as designed. It reaches
             the sandbox and the evaluation script as ``KUBEGYM_BUDGET``.
+        evaluator: scores validate and submit instead of a local `Judge` over the
+            workspace (the evaluator server's client, in the agent pod).
+        layout: whether `reset` lays out the workspace (starter code, data, the
+            task's venv) on this machine. False when the sandbox already holds it
+            (a sandbox pod): the opener then gets a request with no binds, whose
+            ``workspace`` is the ``workspace`` option (``/workspace`` by default),
+            and ``evaluator`` is required.
+
+    Raises:
+        ValueError: ``layout=False`` without an ``evaluator``.
 
     Observations and actions are text. The reward of a step is the change in
     the normalised validation score it produced (0 when it produced none): the
@@ -63,8 +79,14 @@ class ResearchEnv(gymnasium.Env[str, str]):
         tool_names: Sequence[str] | None = None,
         tool_config: tools.ToolConfig | None = None,
         budget: float = 1.0,
+        evaluator: judge.Evaluator | None = None,
+        layout: bool = True,
     ):
+        if not layout and evaluator is None:
+            raise ValueError("ResearchEnv(layout=False) needs an evaluator: no local workspace")
         self.budget = budget
+        self.layout = layout
+        self._remote_evaluator = evaluator
         self.tasks = {t.name: t for t in tasks}
         self.validation = validation
         self.tool_names = list(tool_names) if tool_names is not None else None
@@ -84,7 +106,7 @@ class ResearchEnv(gymnasium.Env[str, str]):
         self._sandbox: Any = None
         self._request: local_sandbox.SandboxRequest | None = None
         self._scratch: Path | None = None
-        self._judge: Judge | None = None
+        self._evaluator: judge.Evaluator | None = None
         self._ctx: tools.ToolContext | None = None
         self._workspace: Path | None = None
         self._steps = 0
@@ -117,42 +139,36 @@ class ResearchEnv(gymnasium.Env[str, str]):
             )
         bundle = self.tasks[name]
         spec = bundle.task.spec
-        workspace = options.get("workspace")
-        if workspace is None:
-            self._scratch = Path(tempfile.mkdtemp(prefix=f"kubegym-{name}-"))
-            workspace = self._scratch / "workspace"
-        workspace = Path(workspace)
-        read_only = self._lay_out(bundle, workspace)
-        venv = venvs.ensure(spec.environment.requirements)
-        budget_env = {"KUBEGYM_BUDGET": f"{self.budget:g}"}
-        self._judge = Judge(bundle, self.validation, python=str(venvs.python(venv)), env=budget_env)
-        secret = [bundle.resolve(spec.evaluation.script)]
-        secret += [bundle.resolve(d.path) for d in spec.evaluation.test_data if d.path]
-        secret += [bundle.resolve(d.path) for d in spec.validation_data if d.path]
-        # Data installed system-wide (Debian packages under /usr) would otherwise be in
-        # plain sight through the read-only system: a public test set with its labels.
-        every = [*spec.datasets, *spec.validation_data, *spec.evaluation.test_data]
-        if spec.preparation is not None:
-            every += spec.preparation.sources
-        masked = [Path(d.debian.path) for d in every if d.debian is not None]
-        request = local_sandbox.SandboxRequest(
-            name=str(options.get("trial", f"{name}-s{seed or 0}")),
-            workspace=workspace,
-            python_root=venv,
-            read_only=read_only,
-            forbidden=secret,
-            masked=masked,
-            network=spec.network,
-            memory_bytes=int(common.parse_quantity(spec.resources.memory)),
-            cpus=common.parse_quantity(spec.resources.cpu),
-            command_timeout=float(spec.limits.training_timeout_seconds),
-            env=budget_env,
-        )
+        trial = str(options.get("trial", f"{name}-s{seed or 0}"))
+        workspace: Path | None = None
+        if self.layout:
+            workspace = self._workspace_for(name, options.get("workspace"))
+            request = self._local_request(bundle, trial, workspace)
+        else:
+            request = local_sandbox.SandboxRequest(
+                name=trial,
+                workspace=Path(options.get("workspace") or "/workspace"),
+                network=spec.network,
+                command_timeout=float(spec.limits.training_timeout_seconds),
+                env={"KUBEGYM_BUDGET": f"{self.budget:g}"},
+            )
+        if self._remote_evaluator is not None:
+            self._evaluator = self._remote_evaluator
+        else:
+            assert workspace is not None and request.python_root is not None
+            local_judge = judge.Judge(
+                bundle,
+                self.validation,
+                python=str(venvs.python(request.python_root)),
+                env=request.env,
+            )
+            self._evaluator = local_judge.bind(workspace)
         self._request = request
         self._sandbox = self._open(request)
         self.sandbox_description = self._sandbox.describe()
-        if not self.sandbox_description.get("isolated", True):
-            self._link_data(workspace, read_only)
+        if self.layout and not self.sandbox_description.get("isolated", True):
+            assert workspace is not None
+            self._link_data(workspace, request.read_only)
         self.bundle = bundle
         self._workspace = workspace
         self.scores = []
@@ -176,7 +192,7 @@ class ResearchEnv(gymnasium.Env[str, str]):
             ),
             "task": name,
             "seed": seed,
-            "workspace": str(workspace),
+            "workspace": str(workspace or request.workspace),
         }
         return prompts.task_message(spec.description, cwd="/workspace"), info
 
@@ -241,8 +257,45 @@ class ResearchEnv(gymnasium.Env[str, str]):
 
     @property
     def workspace(self) -> Path | None:
-        """The host folder of the current trial's workspace."""
+        """The host folder of the current trial's workspace (None when it is not on this host)."""
         return self._workspace
+
+    def _workspace_for(self, name: str, given: Any) -> Path:
+        """The workspace folder: the one given, or a scratch folder this env removes on close."""
+        if given is not None:
+            return Path(given)
+        self._scratch = Path(tempfile.mkdtemp(prefix=f"kubegym-{name}-"))
+        return self._scratch / "workspace"
+
+    def _local_request(
+        self, bundle: TaskBundle, trial: str, workspace: Path
+    ) -> local_sandbox.SandboxRequest:
+        """Lay out the workspace and the task's venv here; the request of a local sandbox."""
+        spec = bundle.task.spec
+        read_only = self._lay_out(bundle, workspace)
+        venv = venvs.ensure(spec.environment.requirements)
+        secret = [bundle.resolve(spec.evaluation.script)]
+        secret += [bundle.resolve(d.path) for d in spec.evaluation.test_data if d.path]
+        secret += [bundle.resolve(d.path) for d in spec.validation_data if d.path]
+        # Data installed system-wide (Debian packages under /usr) would otherwise be in
+        # plain sight through the read-only system: a public test set with its labels.
+        every = [*spec.datasets, *spec.validation_data, *spec.evaluation.test_data]
+        if spec.preparation is not None:
+            every += spec.preparation.sources
+        masked = [Path(d.debian.path) for d in every if d.debian is not None]
+        return local_sandbox.SandboxRequest(
+            name=trial,
+            workspace=workspace,
+            python_root=venv,
+            read_only=read_only,
+            forbidden=secret,
+            masked=masked,
+            network=spec.network,
+            memory_bytes=int(common.parse_quantity(spec.resources.memory)),
+            cpus=common.parse_quantity(spec.resources.cpu),
+            command_timeout=float(spec.limits.training_timeout_seconds),
+            env={"KUBEGYM_BUDGET": f"{self.budget:g}"},
+        )
 
     def _recover(self) -> tuple[tools.ToolResult, list[str]]:
         """The sandbox died during a command. If the agent's own command broke a limit
@@ -269,12 +322,12 @@ class ResearchEnv(gymnasium.Env[str, str]):
             return "/workspace"
 
     def _evaluate(self, action: Literal["validate", "submit"]) -> tools.ToolResult:
-        assert self._judge is not None and self._workspace is not None
+        assert self._evaluator is not None
         step = self._steps + 1
         if action == "validate":
-            verdict = self._judge.validate(self._workspace, step)
+            verdict = self._evaluator.validate(step)
         else:
-            verdict = self._judge.submit(self._workspace, step)
+            verdict = self._evaluator.submit(step)
             self._submitted = True
         self.scores.append(verdict.score)
         self._pending = verdict.score

@@ -4,7 +4,12 @@
 ``validation: test``, as MLGym did) and, unseen by the agent, on the hidden
 test data as well: that hidden score is what "best attempt" counts. `submit`
 scores on the test data and ends the trial. Used by the research environment
-(`kubegym.env`) for every validate and submit action.
+(`kubegym.env`) for every validate and submit action, and by the evaluator
+container's server (`kubegym.evaluator.server`) on a cluster.
+
+`Evaluator` is what the research environment holds: a `Judge` bound to a local
+workspace (`Judge.bind`), or the client of an evaluator server
+(`kubegym.evaluator.client.EvaluatorClient`).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 from kubegym import datasets
 from kubegym.api import tasks, trials
@@ -36,6 +41,18 @@ class Verdict:
         return self.score.error is None
 
 
+class Evaluator(Protocol):
+    """validate and submit for one trial, wherever its workspace and hidden data are."""
+
+    def validate(self, step: int) -> Verdict:
+        """Score the current artifact on the validation data (and, for the record, the test data)."""
+        ...
+
+    def submit(self, step: int) -> Verdict:
+        """Score the artifact on the hidden test data: the trial's final score."""
+        ...
+
+
 class Judge:
     """Scores one trial's artifacts for validate and submit.
 
@@ -44,6 +61,13 @@ class Judge:
         validation: ``heldout`` (validate on validation data) or ``test``.
         python: the interpreter that runs the evaluation script (the task's environment).
         env: more environment for the evaluation script (such as ``KUBEGYM_BUDGET``).
+        data_dir: where the validation and test data already lie, at their relative
+            paths (the evaluator container's eval folder, filled from the task's data
+            image); they are only checked there, never fetched or prepared. None: they
+            are materialised locally (`kubegym.datasets.materialize`).
+
+    Raises:
+        ConfigError: the task cannot be judged this way, or its data is missing or corrupt.
     """
 
     def __init__(
@@ -52,6 +76,7 @@ class Judge:
         validation: Literal["heldout", "test"] = "heldout",
         python: str = sys.executable,
         env: Mapping[str, str] | None = None,
+        data_dir: Path | None = None,
     ):
         spec = bundle.task.spec
         if validation == "heldout" and not spec.validation_data:
@@ -68,6 +93,7 @@ class Judge:
         self.validation = validation
         self.python = python
         self.env = dict(env or {})
+        self.data_dir = data_dir
         self._test = self._data(spec.evaluation.test_data)
         self._valid = self._test if validation == "test" else self._data(spec.validation_data)
 
@@ -122,9 +148,29 @@ class Judge:
             env=self.env,
         )
 
+    def bind(self, workspace: Path) -> BoundJudge:
+        """This judge as the `Evaluator` of the trial whose workspace is ``workspace``."""
+        return BoundJudge(self, workspace)
+
     def _data(self, sets: list[tasks.Dataset]) -> dict[str, Path]:
+        if self.data_dir is not None:
+            return {d.name: datasets.in_folder(self.bundle, d, self.data_dir) for d in sets}
         return {d.name: datasets.materialize(self.bundle, d) for d in sets}
 
     @staticmethod
     def _fmt(metrics: Mapping[str, float] | None) -> str:
         return json.dumps({k: round(v, 6) for k, v in (metrics or {}).items()})
+
+
+@dataclass(frozen=True)
+class BoundJudge:
+    """A `Judge` and the workspace it scores: the local `Evaluator`."""
+
+    judge: Judge
+    workspace: Path
+
+    def validate(self, step: int) -> Verdict:
+        return self.judge.validate(self.workspace, step)
+
+    def submit(self, step: int) -> Verdict:
+        return self.judge.submit(self.workspace, step)

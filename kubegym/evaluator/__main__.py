@@ -1,0 +1,133 @@
+"""``python -m kubegym.evaluator serve``: the entry point of the evaluator server.
+
+The evaluator container of a trial's sandbox pod runs this (`kubegym.operator.objects`
+writes the command); it reads the attempt's ``trial.json``, builds the trial's
+`kubegym.evaluator.judge.Judge` over the eval folder and hands over to
+`kubegym.evaluator.server.serve`. A task that cannot be judged stops it at once, with
+one line on standard error that says why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+TOKEN_ENV = "KUBEGYM_EVALUATOR_TOKEN"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m kubegym.evaluator",
+        description="The kubegym evaluator server (one per trial attempt).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser(
+        "serve",
+        help="serve validate and submit over HTTP",
+        description=(
+            "Serve validate and submit (openapi.yaml) for one trial. Prints one JSON line when "
+            "ready: {'ready': true, 'port': N}. The token comes from --token-file or "
+            f"${TOKEN_ENV}."
+        ),
+    )
+    serve.add_argument("--config", required=True, help="the attempt's trial.json")
+    serve.add_argument(
+        "--eval-dir",
+        required=True,
+        help="the folder with the evaluation script and the hidden data at the task's paths",
+    )
+    serve.add_argument("--workspace", required=True, help="the trial's workspace (read only)")
+    serve.add_argument("--host", default="127.0.0.1", help="TCP address (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=0, help="TCP port; 0 picks one (default)")
+    serve.add_argument("--token-file", metavar="FILE", help="a file holding the bearer token")
+    return parser
+
+
+def _fail(message: str) -> SystemExit:
+    return SystemExit(f"kubegym evaluator: {message}")
+
+
+def _token(token_file: str | None) -> str:
+    """The token from the file, else from the environment (removed from it either way)."""
+    from_env = os.environ.pop(TOKEN_ENV, "").strip()
+    if token_file:
+        try:
+            token = Path(token_file).read_text().strip()
+        except OSError as exc:
+            raise _fail(f"cannot read --token-file {token_file}: {exc}") from exc
+        if not token:
+            raise _fail(f"--token-file {token_file} is empty; write a token")
+        return token
+    if not from_env:
+        raise _fail(f"no token; pass --token-file FILE or set {TOKEN_ENV}")
+    return from_env
+
+
+def _config(path: str) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise _fail(f"cannot read --config {path}: {exc}") from exc
+    except ValueError as exc:
+        raise _fail(f"--config {path} is not JSON: {exc}") from exc
+    if not isinstance(data, dict) or "task" not in data:
+        raise _fail(f"--config {path} is not a trial config: it has no 'task'")
+    return data
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the flags, build the trial's judge, and serve until SIGTERM.
+
+    Returns:
+        The exit status.
+    """
+    args = _parser().parse_args(argv)
+    token = _token(args.token_file)
+    config = _config(args.config)
+    eval_dir = Path(args.eval_dir).absolute()
+    workspace = Path(args.workspace).absolute()
+    for flag, folder in (("--eval-dir", eval_dir), ("--workspace", workspace)):
+        if not folder.is_dir():
+            raise _fail(f"{flag} {folder} is not a folder")
+    # Imported here: pydantic and the task models are needed only past the flags.
+    from kubegym.api import tasks
+    from kubegym.catalog import TaskBundle
+    from kubegym.errors import ConfigError
+    from kubegym.evaluator import judge, server
+
+    validation = config.get("validation", "heldout")
+    if validation not in ("heldout", "test"):
+        raise _fail(
+            f"--config {args.config}: validation must be heldout or test, not {validation!r}"
+        )
+    try:
+        task = tasks.Task.model_validate(config["task"])
+        bundle = TaskBundle(task, eval_dir)
+        the_judge = judge.Judge(
+            bundle,
+            validation,
+            python=sys.executable,
+            env={"KUBEGYM_BUDGET": "1"},
+            data_dir=eval_dir,
+        )
+    except ConfigError as exc:
+        raise _fail(str(exc)) from exc
+    except ValueError as exc:  # pydantic's ValidationError
+        raise _fail(f"--config {args.config}: the task is not valid: {exc}") from exc
+    app = server.EvaluatorApp(
+        the_judge,
+        server.ServerConfig(workspace=workspace, token=token, host=args.host, port=args.port),
+    )
+    try:
+        return server.serve(app)
+    except OSError as exc:
+        raise _fail(f"cannot listen: {exc}") from exc
+
+
+if __name__ == "__main__":
+    sys.exit(main())
