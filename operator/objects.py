@@ -13,6 +13,7 @@ Pure functions of their inputs; `kubegym.operator.trials` decides when to create
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 from dataclasses import dataclass
@@ -41,6 +42,13 @@ CONFIG: Final = "trial.json"
 KUEUE_QUEUE: Final = "kueue.x-k8s.io/queue-name"
 KUEUE_GROUP: Final = "kueue.x-k8s.io/pod-group-name"
 KUEUE_GROUP_COUNT: Final = "kueue.x-k8s.io/pod-group-total-count"
+
+# Init containers only copy files. Without requests, their limits would be the requests,
+# and a pod's request is the larger of its biggest init container and its containers' sum.
+_INIT_RESOURCES: Final[dict[str, Any]] = {
+    "requests": {"cpu": "100m", "memory": "64Mi"},
+    "limits": {"cpu": "1", "memory": "512Mi"},
+}
 
 _RESTRICTED: Final[dict[str, Any]] = {
     "allowPrivilegeEscalation": False,
@@ -224,10 +232,18 @@ def _pod_common(a: Attempt) -> dict[str, Any]:
     return spec
 
 
+def label_value(text: str) -> str:
+    """`text` as a label value (at most 63 characters): long ones keep a hash of the whole."""
+    if len(text) <= 63:
+        return text
+    digest = hashlib.sha256(text.encode()).hexdigest()[:8]
+    return f"{text[: 63 - 9].rstrip('-_.')}-{digest}"
+
+
 def _kueue(a: Attempt, metadata: dict[str, Any]) -> dict[str, Any]:
     if a.run.queue_name is not None:
         metadata["labels"][KUEUE_QUEUE] = a.run.queue_name
-        metadata["labels"][KUEUE_GROUP] = a.base_name
+        metadata["labels"][KUEUE_GROUP] = label_value(a.base_name)
         metadata.setdefault("annotations", {})[KUEUE_GROUP_COUNT] = "2"
     return metadata
 
@@ -280,7 +296,7 @@ def sandbox_pod(a: Attempt) -> dict[str, Any]:
                     "command": ["sh", "-c", f"cp -a {WORKSPACE}/. /mnt/workspace/"],
                     "volumeMounts": [{"name": "workspace", "mountPath": "/mnt/workspace"}],
                     "securityContext": _RESTRICTED,
-                    "resources": {"limits": {"cpu": "1", "memory": "512Mi"}},
+                    "resources": _INIT_RESOURCES,
                 },
                 {
                     # The data image never runs as the sandbox: it only fills two volumes.
@@ -292,7 +308,7 @@ def sandbox_pod(a: Attempt) -> dict[str, Any]:
                         {"name": "eval", "mountPath": "/mnt/eval"},
                     ],
                     "securityContext": _RESTRICTED,
-                    "resources": {"limits": {"cpu": "1", "memory": "512Mi"}},
+                    "resources": _INIT_RESOURCES,
                 },
             ],
             "containers": [
@@ -382,6 +398,12 @@ def sandbox_pod(a: Attempt) -> dict[str, Any]:
     if node_selector:
         pod["spec"]["nodeSelector"] = node_selector
     tolerations = resources.tolerations()
+    if not tolerations and spec.evaluation.gpu:
+        # A CPU sandbox whose evaluator runs the model on a GPU still lands on a GPU node.
+        gpu_only = resources.model_copy(
+            update={"gpu": resources.gpu.model_copy(update={"count": 1})}
+        )
+        tolerations = gpu_only.tolerations()
     if tolerations:
         pod["spec"]["tolerations"] = [
             t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in tolerations

@@ -86,14 +86,18 @@ def classify(
         if pod is None:
             return infra("PodDeleted", f"the {name} pod was deleted from outside")
     assert sandbox is not None and agent is not None
-    # The agent's report comes first: a summary written before the sandbox went away stands.
-    finished = _agent_result(agent)
-    if finished is not None:
-        return finished
+    # The agent's summary comes first: one written before the sandbox went away stands.
+    # Without one, what happened to the pods (evicted, preempted, out of time) explains
+    # the agent's end better than its exit code does.
+    ended = _agent_result(agent)
+    if ended is not None and ended.state != "agent":
+        return ended
     for pod, name in ((sandbox, "sandbox"), (agent, "agent")):
         failure = _pod_failure(pod, name)
         if failure is not None:
             return failure
+    if ended is not None:
+        return ended
     waiting = [p for p in (sandbox, agent) if _phase(p) == "Pending"]
     if waiting:
         deadline = created + dt.timedelta(seconds=scheduling_seconds)
@@ -143,7 +147,9 @@ def _agent_result(agent: dict[str, Any]) -> Outcome | None:
                 "agent_error", f"the agent exited ({code}) without a summary: {exc}"
             )
         if result.exit == "infra_error":
-            return infra("SandboxUnreachable", result.message or "the agent lost its sandbox")
+            # The attempt is retried, but what it spent on the model is spent.
+            lost = infra("SandboxUnreachable", result.message or "the agent lost its sandbox")
+            return Outcome(lost.state, lost.reason, lost.message, summary=result)
         return Outcome("finished", result.exit, result.describe(), summary=result)
     return None
 
@@ -192,7 +198,12 @@ def _pod_failure(pod: dict[str, Any], name: str) -> Outcome | None:
                 f"the sandbox pod's {container.get('name')} container stopped "
                 f"(exit {terminated.get('exitCode')}, {terminated.get('reason') or 'no reason'})",
             )
-    if _phase(pod) == "Failed":
+    ended = any(
+        (c.get("state") or {}).get("terminated") for c in _statuses(pod) if not c.get("init")
+    )
+    if _phase(pod) == "Failed" and (name == "sandbox" or not ended):
+        # An agent pod fails whenever its container exits non-zero: that is the agent's
+        # own outcome. Failed with no container ever ending is the node's doing.
         return infra(
             "SandboxFailed" if name == "sandbox" else "NodeLost",
             f"the {name} pod failed: {message or reason}",

@@ -186,8 +186,10 @@ def _finished(
             "score": (result.final or {}).get(metric),
             "scores": result.scores,
             "steps": result.steps,
-            "tokens": result.tokens,
-            "cost_usd": result.cost_usd,
+            # Money and tokens add up over attempts (an attempt lost to the infrastructure
+            # spent them too); steps and scores are the final attempt's.
+            "tokens": status.tokens + result.tokens,
+            "cost_usd": status.cost_usd + result.cost_usd,
             "finish_time": now,
             "message": result.message or result.describe(),
             "conditions": _condition(
@@ -246,6 +248,9 @@ def _infra(
         time=now,
     )
     failures = [*status.infra_failures, failure][-64:]
+    spent = outcome.summary
+    tokens = status.tokens + (spent.tokens if spent else 0)
+    cost = status.cost_usd + (spent.cost_usd if spent else 0.0)
     counted = sum(1 for f in failures if f.reason not in _FREE_RETRIES)
     event = ("Warning", outcome.reason, f"attempt {status.attempt}: {outcome.message}")
     if counted > policy.infra_retries:
@@ -259,6 +264,7 @@ def _infra(
         )
         assert decision.status is not None
         decision.status.infra_failures = failures
+        decision.status.tokens, decision.status.cost_usd = tokens, cost
         decision.keep_agent_pod = False
         decision.events.insert(0, event)
         return decision
@@ -268,6 +274,8 @@ def _infra(
             "phase": "Pending",
             "attempt": status.attempt + 1,
             "infra_failures": failures,
+            "tokens": tokens,
+            "cost_usd": cost,
             "next_attempt_time": now + dt.timedelta(seconds=delay),
             "start_time": None,
             "scheduled_time": None,

@@ -208,12 +208,6 @@ def test_an_evaluator_gpu_goes_to_the_evaluator() -> None:
     assert tasks.GPU_RESOURCE not in containers(pod)["sandbox"]["resources"]["limits"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: objects.sandbox_pod puts nvidia.com/gpu on the evaluator when evaluation.gpu > 0, "
-    "but Resources.tolerations() only tolerates the nvidia.com/gpu taint when resources.gpu.count "
-    "> 0, so a CPU-sandbox task with an evaluator GPU never schedules on tainted GPU nodes",
-)
 def test_an_evaluator_gpu_tolerates_the_gpu_taint() -> None:
     pod = objects.sandbox_pod(attempt(task_obj=task(evaluation={"gpu": 1})))
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod[
@@ -445,13 +439,6 @@ LONG_TRIAL = trial_name(
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: with spec.queueName, objects._kueue uses the attempt's base name "
-    "`<trial>-a<attempt>` as the kueue.x-k8s.io/pod-group-name label value; trial names are up "
-    "to 63 characters, so it reaches 66 and the API server rejects both pods (label values are "
-    "at most 63 characters)",
-)
 def test_every_label_value_is_valid_for_a_long_trial_name_in_a_queue() -> None:
     assert len(LONG_TRIAL) == 63
     a = attempt(run=RICH_RUN, trial=LONG_TRIAL, number=12)

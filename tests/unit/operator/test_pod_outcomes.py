@@ -291,12 +291,6 @@ def test_running_says_since_when() -> None:
 KILLED_AGENT = terminated("agent", 137, "Error", "step 41: thinking...", image="agent")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: outcomes.classify reads the agent container's termination message before the "
-    "pod's failure, so an agent pod evicted by the kubelet (its container killed, exit 137, log "
-    "lines as message) is a final agent_error instead of an infra Evicted that is retried",
-)
 def test_an_evicted_agent_pod_with_its_container_killed_is_infra() -> None:
     agent = pod("Failed", [KILLED_AGENT], reason="Evicted", message="low on memory")
     outcome = outcomes.classify(
@@ -305,12 +299,6 @@ def test_an_evicted_agent_pod_with_its_container_killed_is_infra() -> None:
     assert (outcome.state, outcome.reason) == ("infra", "Evicted")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: outcomes.classify reads the agent container's termination message before the "
-    "DisruptionTarget condition, so a preempted agent pod whose container already exited on "
-    "SIGTERM is a final agent_error instead of an infra Preempted that is retried for free",
-)
 def test_a_preempted_agent_pod_whose_container_exited_is_infra() -> None:
     agent = pod(
         "Running",
@@ -323,12 +311,6 @@ def test_a_preempted_agent_pod_whose_container_exited_is_infra() -> None:
     assert (outcome.state, outcome.reason) == ("infra", "Preempted")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: outcomes.classify reads the agent container's termination message before the "
-    "pod's DeadlineExceeded reason, so an agent killed at activeDeadlineSeconds ends as "
-    "agent_error, not wall_time",
-)
 def test_an_agent_pod_killed_at_its_deadline_ran_out_of_wall_time() -> None:
     agent = pod("Failed", [KILLED_AGENT], reason="DeadlineExceeded")
     outcome = outcomes.classify(

@@ -217,12 +217,6 @@ def test_a_finished_summary_reported_as_infra_error_is_retried() -> None:
     assert decision.status.infra_failures[-1].reason == "SandboxUnreachable"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: trials._infra drops the summary of an attempt lost to the infrastructure "
-    "(exit infra_error → SandboxUnreachable): its cost_usd is never added to the Trial's "
-    "status, so runs.decide's spentUsd and the budgetUsd stop under-count what was spent",
-)
 def test_money_spent_by_an_attempt_lost_to_the_infrastructure_still_counts() -> None:
     result = summary(exit="infra_error", final=None, cost_usd=2.5, message="sandbox gone")
     decision = decide(running_trial(), pods_with(agent_done(result.to_message())))
