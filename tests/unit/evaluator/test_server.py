@@ -1,0 +1,127 @@
+"""The evaluator server and its client: tokens, hidden data kept hidden, one submission, retries."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from kubegym.errors import InfraError
+from kubegym.evaluator.client import EvaluatorClient, EvaluatorError
+from tests.support import trial_pod
+from tests.unit.evaluator.conftest import StartEvaluator
+
+
+def call(url: str, method: str, path: str, body: object = None, token: str | None = None):
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
+    response = conn.getresponse()
+    answer = json.loads(response.read())
+    conn.close()
+    return response.status, answer
+
+
+def test_healthz_is_open_and_everything_else_needs_the_token(
+    start_evaluator: StartEvaluator,
+) -> None:
+    evaluator, _ = start_evaluator()
+    assert call(evaluator.url, "GET", "/healthz") == (
+        200,
+        {"ok": True, "api": "v1", "task": "polyfit"},
+    )
+    for token in (None, "wrong", trial_pod.SANDBOX_TOKEN):
+        status, answer = call(evaluator.url, "POST", "/v1/validate", {"step": 1}, token)
+        assert status == 401 and answer["error"]["code"] == "unauthorized"
+    with pytest.raises(EvaluatorError, match="token does not match") as caught:
+        EvaluatorClient(evaluator.url, "wrong").validate(1)
+    assert caught.value.status == 401
+
+
+def test_validate_shows_validation_metrics_only_and_records_the_hidden_ones(
+    start_evaluator: StartEvaluator,
+) -> None:
+    evaluator, _ = start_evaluator("heldout")
+    verdict = EvaluatorClient(evaluator.url, trial_pod.EVALUATOR_TOKEN).validate(3)
+    assert verdict.ok and verdict.score.step == 3 and verdict.score.action == "validate"
+    assert verdict.score.metrics and verdict.score.test_metrics
+    assert verdict.score.metrics != verdict.score.test_metrics
+    assert verdict.score.test_metrics["r2"] == pytest.approx(0.4416, abs=1e-4)
+    assert "validation data" in verdict.observation
+    for value in verdict.score.test_metrics.values():
+        assert f"{round(value, 6)}" not in verdict.observation
+    # the raw answer too: the hidden scores are in the record, never in the observation
+    status, answer = call(
+        evaluator.url, "POST", "/v1/validate", {"step": 4}, trial_pod.EVALUATOR_TOKEN
+    )
+    assert status == 200 and set(answer) == {"score", "observation"}
+    assert "testMetrics" in answer["score"]
+
+
+def test_submit_ends_the_trial_and_answers_the_same_verdict_again(
+    start_evaluator: StartEvaluator,
+) -> None:
+    evaluator, _ = start_evaluator("test")
+    client = EvaluatorClient(evaluator.url, trial_pod.EVALUATOR_TOKEN)
+    first = client.submit(5)
+    assert first.ok and first.score.metrics == first.score.test_metrics
+    assert client.submit(9) == first  # a retried submit is not scored again
+    with pytest.raises(EvaluatorError) as caught:
+        client.validate(6)
+    assert caught.value.status == 409 and caught.value.code == "submitted"
+
+
+def test_a_missing_artifact_is_a_verdict_not_an_http_error(
+    start_evaluator: StartEvaluator,
+) -> None:
+    evaluator, _ = start_evaluator(baseline=False)
+    verdict = EvaluatorClient(evaluator.url, trial_pod.EVALUATOR_TOKEN).validate(1)
+    assert not verdict.ok and "no submission found" in verdict.observation
+
+
+def test_bad_steps_are_refused_naming_the_field(start_evaluator: StartEvaluator) -> None:
+    evaluator, _ = start_evaluator()
+    for body in ({}, {"step": -1}, {"step": "1"}, {"step": True}):
+        status, answer = call(evaluator.url, "POST", "/v1/submit", body, trial_pod.EVALUATOR_TOKEN)
+        assert status == 400 and answer["error"]["field"] == "step", body
+
+
+def test_concurrent_calls_wait_for_each_other(start_evaluator: StartEvaluator) -> None:
+    evaluator, _ = start_evaluator()
+    client = EvaluatorClient(evaluator.url, trial_pod.EVALUATOR_TOKEN)
+    verdicts = []
+    threads = [
+        threading.Thread(target=lambda n=n: verdicts.append(client.validate(n))) for n in range(3)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(v.score.step for v in verdicts) == [0, 1, 2]
+    assert all(v.ok for v in verdicts)
+
+
+def test_an_unreachable_evaluator_is_an_infra_error_after_retries() -> None:
+    waits: list[float] = []
+    client = EvaluatorClient("http://127.0.0.1:9", "t", attempts=3, backoff=0.5, sleep=waits.append)
+    with pytest.raises(InfraError) as caught:
+        client.validate(1)
+    assert caught.value.reason == "EvaluatorUnreachable"
+    assert waits == [0.5, 1.0]
+
+
+def test_a_task_it_cannot_judge_stops_it_at_start(repo: Path, tmp_path: Path) -> None:
+    workspace = trial_pod.make_workspace(repo, tmp_path / "workspace")
+    eval_dir = trial_pod.make_eval_dir(repo, tmp_path / "eval")
+    (eval_dir / "hidden" / "test.csv").write_text("id,y\n0,1\n")  # not the declared data
+    config = tmp_path / "trial.json"
+    trial_pod.write_trial_config(repo, config, {"name": "base", "builtin": "baseline"})
+    token = tmp_path / "token"
+    token.write_text("t")
+    with pytest.raises(RuntimeError, match="sha256"):
+        trial_pod.start_evaluator(config, eval_dir, workspace, token)
