@@ -290,7 +290,10 @@ def _run(
         wait_until_up("sandbox", probe.client.healthz, settings.connect_timeout)
     finally:
         probe.close()
-    wait_until_up("evaluator", evaluator.healthz, settings.connect_timeout)
+    evaluator_probe = evaluator_client.EvaluatorClient(
+        settings.evaluator_url, settings.evaluator_token, timeout=30, attempts=1
+    )
+    wait_until_up("evaluator", evaluator_probe.healthz, settings.connect_timeout)
 
     def attach(request: local_sandbox.SandboxRequest) -> RemoteSandbox:
         return RemoteSandbox(settings.sandbox_url, settings.sandbox_token, command_timeout)
@@ -374,7 +377,8 @@ def _store_artifacts(
     """Upload the trajectory, the workspace and results.json (last); a sentence when not all
     of them are durable, else an empty string. Never raises."""
     if config.store is None:
-        return "" if outcome.results is None else "no store: the artifacts stay in the pod"
+        log.warning("trial_without_store", trial=config.trial, output=str(settings.output))
+        return ""
     notes: list[str] = []
     files: list[tuple[str, Path]] = []
     trajectory_file = settings.output / trajectory.TRAJECTORY
@@ -395,7 +399,7 @@ def _store_artifacts(
         up = uploader.Uploader(store, settings.output / ".spool", quiet_seconds=0)
         for name, path in files:
             key = keys.attempt_key(config.spec.run, config.trial, config.attempt, name)
-            up.put(key, path, policy="newer")
+            up.put(key, path, policy="once")
         prefix = keys.attempt_prefix(config.spec.run, config.trial, config.attempt) + "/"
         if not up.durable(prefix):
             up.flush()

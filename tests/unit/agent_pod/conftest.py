@@ -61,13 +61,15 @@ def launch(repo: Path, tmp_path: Path) -> Iterator[Launch]:
     """Start an attempt's servers for an agent spec; everything is stopped after the test."""
     started: list[Attempt] = []
 
-    def start(agent: dict[str, Any], validation: str = "heldout") -> Attempt:
+    def start(
+        agent: dict[str, Any], validation: str = "heldout", store: Path | None = None
+    ) -> Attempt:
         root = tmp_path / f"attempt{len(started)}"
         root.mkdir()
         workspace = trial_pod.make_workspace(repo, root / "workspace")
         eval_dir = trial_pod.make_eval_dir(repo, root / "eval")
         config = root / "trial.json"
-        store = root / "store"
+        store = store or root / "store"
         trial_pod.write_trial_config(repo, config, agent, store=store, validation=validation)
         token_file = root / "evaluator-token"
         token_file.write_text(trial_pod.EVALUATOR_TOKEN)

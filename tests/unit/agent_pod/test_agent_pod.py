@@ -98,6 +98,17 @@ def test_a_replay_validates_then_submits_and_its_artifacts_reach_the_store(
     assert not [n for n in names if n.startswith("./data/") and n != "./data/"]
 
 
+def test_a_failing_store_does_not_lose_the_summary(launch: Launch, tmp_path: Path) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    attempt = launch(BASELINE, store=blocked / "store")
+    done = attempt.run_agent()
+    assert done.returncode == 0, done.stderr
+    result = attempt.summary()
+    assert result.exit == "submitted" and result.final is not None
+    assert result.message and "not stored" in result.message
+
+
 def test_the_sandbox_stopping_mid_trial_is_an_infra_error(launch: Launch, repo: Path) -> None:
     attempt = launch(
         {
