@@ -253,7 +253,7 @@ def run_attempt(settings: PodSettings, environ: Mapping[str, str]) -> summary.Tr
     if outcome.results is None and env is not None:
         outcome.scores = list(getattr(env, "scores", []))
     metric = config.task.spec.evaluation.metric().name if config is not None else None
-    first = _summary(outcome)
+    first = _summary(outcome, settings.output)
     _write_message(settings.termination_log, first, metric)
     if config is None:
         return first
@@ -335,11 +335,20 @@ def _run(
     return _Outcome(exit_reason, results.message, results), env
 
 
-def _summary(outcome: _Outcome) -> summary.TrialSummary:
+def _summary(outcome: _Outcome, output: Path) -> summary.TrialSummary:
     results = outcome.results
     if results is None:
+        # The attempt broke off: what it spent is still spent (the operator counts it
+        # toward the run's budget), so take the totals from the steps recorded so far.
+        steps, prompt, completion, cost = _recorded_totals(output / trajectory.TRAJECTORY)
         return summary.TrialSummary(
-            exit=outcome.exit, scores=outcome.scores or [], message=outcome.message or None
+            exit=outcome.exit,
+            scores=outcome.scores or [],
+            message=outcome.message or None,
+            steps=steps,
+            tokens=prompt + completion,
+            prompt_tokens=prompt,
+            cost_usd=cost,
         )
     return summary.TrialSummary(
         exit=outcome.exit,
@@ -351,6 +360,24 @@ def _summary(outcome: _Outcome) -> summary.TrialSummary:
         cost_usd=results.cost_usd,
         message=results.message or None,
     )
+
+
+def _recorded_totals(path: Path) -> tuple[int, int, int, float]:
+    """Steps, prompt and completion tokens and USD of a trajectory file (zeros when absent)."""
+    steps = prompt = completion = 0
+    cost = 0.0
+    if not path.is_file():
+        return steps, prompt, completion, cost
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            step = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut short by the crash
+        steps += 1
+        prompt += int(step.get("prompt_tokens") or 0)
+        completion += int(step.get("completion_tokens") or 0)
+        cost += float(step.get("cost_usd") or 0.0)
+    return steps, prompt, completion, cost
 
 
 def _write_message(path: Path, trial_summary: summary.TrialSummary, metric: str | None) -> None:

@@ -175,8 +175,8 @@ def trial_config(a: Attempt) -> dict[str, Any]:
             "wallTimeSeconds": a.wall_time_seconds(),
         },
         "store": (
-            a.run.store.model_dump(mode="json", by_alias=True, exclude_none=True)
-            if a.run.store is not None
+            store.model_dump(mode="json", by_alias=True, exclude_none=True)
+            if (store := a.run.store or a.settings.store) is not None
             else None
         ),
         "sandbox": a.sandbox_url,
@@ -470,6 +470,9 @@ def service(a: Attempt) -> dict[str, Any]:
         "kind": "Service",
         "metadata": _metadata(a, a.service),
         "spec": {
+            # Headless: no cluster IP to allocate per trial (a /12 runs out), no kube-proxy
+            # rules; the name resolves straight to the sandbox pod.
+            "clusterIP": "None",
             "selector": {
                 labels.TRIAL: a.trial,
                 labels.ATTEMPT: str(a.attempt),

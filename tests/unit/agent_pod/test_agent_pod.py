@@ -122,6 +122,9 @@ def test_the_sandbox_stopping_mid_trial_is_an_infra_error(launch: Launch, repo: 
     result = attempt.summary()
     assert result.exit == "infra_error"
     assert result.message and "SandboxUnreachable" in result.message
+    # The steps taken before the sandbox went away are still counted (and would be paid for).
+    assert result.steps >= 2
+    assert [s.action for s in result.scores] == ["validate"]
 
 
 def test_an_unreachable_evaluator_is_an_infra_error(launch: Launch) -> None:
