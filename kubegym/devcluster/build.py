@@ -18,13 +18,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from kubegym import errors
 from kubegym.devcluster import config
 
 _STAMP = "versions.json"
-_K8S_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+# kubectl too: `kubectl apply -f run.yaml` is how users (and some tests) talk to the cluster.
+_K8S_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
 #: KWOK's default stages, as kwokctl enables them: nodes become Ready and keep a lease,
 #: bound pods go Running, deleted pods go away. Copied from the kwok module's kustomize/stage.
 _KWOK_STAGES = (
@@ -149,7 +151,7 @@ def _wrapper_go_mod(kubernetes_version: str, replacements: dict[str, str]) -> st
     return "\n".join(lines)
 
 
-def _build_kubernetes(bin_dir: Path, work: Path) -> dict[str, float]:
+def _build_kubernetes(bin_dir: Path, work: Path, names: Sequence[str]) -> dict[str, float]:
     version = config.KUBERNETES_VERSION
     timings: dict[str, float] = {}
     _progress(f"downloading k8s.io/kubernetes@{version}")
@@ -160,7 +162,7 @@ def _build_kubernetes(bin_dir: Path, work: Path) -> dict[str, float]:
     module_dir = work / "k8sbuild"
     module_dir.mkdir(parents=True, exist_ok=True)
     (module_dir / "go.mod").write_text(_wrapper_go_mod(version, replacements))
-    packages = [f"k8s.io/kubernetes/cmd/{name}" for name in _K8S_COMMANDS]
+    packages = [f"k8s.io/kubernetes/cmd/{name}" for name in names]
     _run(["go", "get", *(f"{p}@{version}" for p in packages)], cwd=module_dir)
     timings["download"] = time.monotonic() - start
     minor = version.split(".")[1]
@@ -174,7 +176,7 @@ def _build_kubernetes(bin_dir: Path, work: Path) -> dict[str, float]:
             f"-X k8s.io/client-go/pkg/version.gitVersion={version}",
         ]
     )
-    for index, (name, package) in enumerate(zip(_K8S_COMMANDS, packages, strict=True)):
+    for index, (name, package) in enumerate(zip(names, packages, strict=True)):
         note = " (the first compiles most of Kubernetes: minutes)" if index == 0 else ""
         _progress(f"building {name}{note}")
         start = time.monotonic()
@@ -260,9 +262,10 @@ def ensure_binaries() -> Path:
         if "etcd" in stale:
             timings["etcd"] = _build_etcd(bin_dir, work)
             done("etcd")
-        if stale & set(_K8S_COMMANDS):
-            timings.update(_build_kubernetes(bin_dir, work))
-            done(*_K8S_COMMANDS)
+        k8s_stale = [name for name in _K8S_COMMANDS if name in stale]
+        if k8s_stale:
+            timings.update(_build_kubernetes(bin_dir, work, k8s_stale))
+            done(*k8s_stale)
         if "kwok" in stale:
             timings["kwok"] = _build_kwok(bin_dir, work)
             done("kwok")

@@ -66,6 +66,8 @@ class ClusterInfo:
     startup_seconds: float = 0.0
     #: With --with-s3: the file holding the S3 server's credentials.
     s3_credentials: str | None = None
+    #: The kubectl built with the cluster (same release).
+    kubectl: str = ""
 
     def to_json(self) -> str:
         """One line of JSON, without the token."""
@@ -301,6 +303,7 @@ def _start(options: ClusterOptions, state: Path, bin_dir: Path, started: float) 
         token=creds.tokens["admin"],
         ca_cert=str(creds.ca_cert),
         startup_seconds=round(time.monotonic() - started, 2),
+        kubectl=str(bin_dir / "kubectl"),
     )
     info = _extras(options, state, info)
     (state / _INFO_FILE).write_text(json.dumps(asdict(info)) + "\n")

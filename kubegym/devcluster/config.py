@@ -17,7 +17,14 @@ KWOK_VERSION = "v0.8.0"
 ETCD_VERSION = "v3.6.16"
 
 #: The binaries the cluster needs, all found in `bin_dir()`.
-BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+BINARIES = (
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kubectl",
+    "kwok",
+)
 
 
 def cache_root() -> Path:

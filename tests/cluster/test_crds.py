@@ -84,3 +84,25 @@ def test_a_malformed_run_is_rejected_naming_the_field(
     message = json.loads(caught.value.body)["message"]
     for text in expected:
         assert text in message, message
+
+
+def test_kubectl_applies_the_example_and_names_the_field_of_a_bad_run(
+    dev_cluster: Any, kubegym_crds: list[str], namespace: str, repo_root: Path, tmp_path: Path
+) -> None:
+    import subprocess
+
+    def kubectl(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [dev_cluster.kubectl, f"--kubeconfig={dev_cluster.kubeconfig}", "-n", namespace]
+        return subprocess.run([*command, *args], capture_output=True, text=True, timeout=60)
+
+    applied = kubectl("apply", "-f", str(repo_root / "examples" / "toy-run.yaml"))
+    assert applied.returncode == 0, applied.stderr
+    assert "benchmarkrun.kubegym.io/toy created" in applied.stdout
+    docs = _toy_run(repo_root)
+    run = next(d for d in docs if d["kind"] == "BenchmarkRun")
+    run["metadata"]["name"] = "broken"
+    run["spec"]["parallelism"] = 0
+    (tmp_path / "broken.yaml").write_text(yaml.safe_dump(run))
+    refused = kubectl("apply", "-f", str(tmp_path / "broken.yaml"))
+    assert refused.returncode != 0
+    assert "spec.parallelism" in refused.stderr, refused.stderr

@@ -524,3 +524,39 @@ def test_prometheus_scrapes_the_operator_during_a_run(
         # No alert about this run: it made progress and has no budget.
         firing = prom.query(f'ALERTS{{alertstate="firing",{run}}}')
         assert not firing, firing
+
+
+def test_a_suspended_run_waits_and_a_finished_one_expires_after_its_ttl(
+    operator: OperatorProcess, kubelet: Kubelet, custom: Any, namespace: str
+) -> None:
+    apply(
+        custom,
+        namespace,
+        task("alpha"),
+        benchmark_run(
+            "later",
+            ["alpha"],
+            ["a1"],
+            seeds=2,
+            parallelism=2,
+            suspend=True,
+            ttlSecondsAfterFinished=2,
+        ),
+    )
+    wait_for(phase_is(custom, namespace, "later", "Suspended"), timeout=30)
+    time.sleep(2)
+    assert not kubelet.pods("kubegym.io/run=later")
+    custom.patch_namespaced_custom_object(
+        G, V, namespace, "benchmarkruns", "later", {"spec": {"suspend": False}}
+    )
+    play(
+        kubelet,
+        phase_is(custom, namespace, "later", "Succeeded"),
+        lambda pod: kubelet.finish_agent(pod, summary_for(0.7)),
+    )
+
+    def expired() -> bool:
+        runs = custom.list_namespaced_custom_object(G, V, namespace, "benchmarkruns")["items"]
+        return not runs and not trials_of(custom, namespace, "later")
+
+    wait_for(expired, timeout=60)
