@@ -23,9 +23,11 @@ import structlog
 from pydantic import ValidationError
 
 from kubegym import metrics
+from kubegym.api import runs as runs_api
 from kubegym.api import tasks as tasks_api
+from kubegym.errors import KubegymError
 from kubegym.operator import kube as kube_mod
-from kubegym.operator import labels, objects, outcomes, runs, trials
+from kubegym.operator import labels, objects, outcomes, rollups, runs, trials
 from kubegym.operator.settings import Settings
 
 log = structlog.get_logger()
@@ -33,6 +35,10 @@ log = structlog.get_logger()
 Key = tuple[str, str]  # (namespace, name)
 #: How long a Trial reconcile trusts its run's and task's last read.
 CACHE_SECONDS = 5.0
+#: The run condition saying its rollups are in the store.
+STORED = "Stored"
+#: How long a finished run waits before trying an unreachable store again.
+ROLLUP_RETRY_SECONDS = 30.0
 
 
 def _now() -> dt.datetime:
@@ -197,13 +203,49 @@ class Controller:
         if decision.create or decision.admit:
             bound.info("run_progress", created=len(decision.create), admitted=len(decision.admit))
         self._observe_run(ref, run, available, members, decision)
+        later = self._store_rollups(body, run, decision.status or run.status, available, members)
         if decision.delete:
             bound.info("run_expired", ttl=run.spec.ttl_seconds_after_finished)
             self.kube.delete_run(namespace, name)
             return None
         if decision.create:
             return 1.0  # count the new Trials once they are there
+        if later is not None:
+            return min(later, decision.requeue_after or later)
         return decision.requeue_after
+
+    def _store_rollups(
+        self,
+        body: dict[str, Any],
+        run: runs.RunView,
+        status: runs_api.BenchmarkRunStatus,
+        available: list[tasks_api.Task],
+        members: list[trials.TrialView],
+    ) -> float | None:
+        """Once a run has finished, its rollups go to its store (once); None, or when to retry."""
+        spec = run.spec.store or self.settings.store
+        if spec is None or status.phase not in ("Succeeded", "Failed"):
+            return None
+        if any(c.type == STORED and c.status == "True" for c in status.conditions):
+            return None
+        chosen, _ = runs.select_tasks(run.spec.tasks, available)
+        bound = log.bind(namespace=run.namespace, run=run.name)
+        try:
+            written = rollups.write(spec, run, status, chosen, members)
+        except KubegymError as exc:
+            # The trials' own artifacts are safe already; the rollups can wait for the store.
+            self.kube.event(body, "BenchmarkRun", "Warning", "StoreUnavailable", str(exc))
+            bound.warning("run_rollups_not_stored", error=str(exc), retry_in=ROLLUP_RETRY_SECONDS)
+            return ROLLUP_RETRY_SECONDS
+        stored = status.model_copy(deep=True)
+        message = f"{', '.join(written)}"
+        runs.set_condition(
+            stored, STORED, "True", "RollupsWritten", message, self.clock(), run.generation
+        )
+        self.kube.patch_status("benchmarkruns", run.namespace, run.name, stored)
+        self.kube.event(body, "BenchmarkRun", "Normal", "Stored", message)
+        bound.info("run_rollups_stored", keys=written)
+        return None
 
     def _observe_run(
         self,
@@ -238,9 +280,16 @@ class Controller:
         metrics.set_spend(ref, status.spent_usd)
         for score in status.leaderboard:
             if score.best_attempt_aup is not None:
-                metrics.set_aup(ref, agent=score.agent, profile="best_attempt", value=score.best_attempt_aup)  # fmt: skip
+                metrics.set_aup(
+                    ref, agent=score.agent, profile="best_attempt", value=score.best_attempt_aup
+                )
             if score.best_submission_aup is not None:
-                metrics.set_aup(ref, agent=score.agent, profile="best_submission", value=score.best_submission_aup)  # fmt: skip
+                metrics.set_aup(
+                    ref,
+                    agent=score.agent,
+                    profile="best_submission",
+                    value=score.best_submission_aup,
+                )
         for (task, agent), best in runs.best_scores(available, members).items():
             metrics.set_best_score(ref, task=task, agent=agent, score=best)
 

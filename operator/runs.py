@@ -170,11 +170,15 @@ def decide(
     if missing or problems:
         if problems:
             status.phase = "Failed"
-            _set(status, "Ready", "False", "InvalidTask", "; ".join(problems), now, run.generation)
-            _set(status, "Failed", "True", "InvalidTask", "; ".join(problems), now, run.generation)
+            set_condition(
+                status, "Ready", "False", "InvalidTask", "; ".join(problems), now, run.generation
+            )
+            set_condition(
+                status, "Failed", "True", "InvalidTask", "; ".join(problems), now, run.generation
+            )
         else:
             message = f"waiting for Task(s) in namespace {run.namespace}: {', '.join(missing)}"
-            _set(status, "Ready", "False", "TasksNotFound", message, now, run.generation)
+            set_condition(status, "Ready", "False", "TasksNotFound", message, now, run.generation)
             decision.requeue_after = TASKS_RETRY_SECONDS
         decision.status = _changed(run.status, status)
         return decision
@@ -183,7 +187,9 @@ def decide(
     wanted = {trials.trial_name(c.run, c.task, c.agent, c.seed): c for c in cells}
     decision.create = [trial_manifest(run, c) for n, c in wanted.items() if n not in by_name]
     members = [by_name[n] for n in wanted if n in by_name]
-    _set(status, "Ready", "True", "TrialsCreated", f"{len(wanted)} trials", now, run.generation)
+    set_condition(
+        status, "Ready", "True", "TrialsCreated", f"{len(wanted)} trials", now, run.generation
+    )
 
     spent = sum(t.status.cost_usd for t in members)
     active = [t for t in members if t.admitted and not t.status.finished]
@@ -192,15 +198,19 @@ def decide(
     exhausted = budget is not None and spent >= budget
     if exhausted:
         message = f"spent {spent:.2f} of {budget:.2f} USD: no new trial starts"
-        _set(status, "BudgetExhausted", "True", "BudgetSpent", message, now, run.generation)
+        set_condition(
+            status, "BudgetExhausted", "True", "BudgetSpent", message, now, run.generation
+        )
         for t in waiting:
             decision.cancel.append((t.name, _cancelled(t.status, message, now)))
         if waiting:
             decision.events.append(("Warning", "BudgetExhausted", message))
     elif run.spec.suspend:
-        _set(status, "Suspended", "True", "Suspended", "spec.suspend is true", now, run.generation)
+        set_condition(
+            status, "Suspended", "True", "Suspended", "spec.suspend is true", now, run.generation
+        )
     else:
-        _set(status, "Suspended", "False", "Resumed", "", now, run.generation)
+        set_condition(status, "Suspended", "False", "Resumed", "", now, run.generation)
         room = max(0, run.spec.parallelism - len(active))
         decision.admit = [t.name for t in waiting[:room]]
         # New Trials within the parallelism are created admitted: one write instead of two.
@@ -219,8 +229,10 @@ def decide(
         status.phase = "Failed" if (failed_all or exhausted) else "Succeeded"
         status.completion_time = status.completion_time or now
         reason = "BudgetExhausted" if exhausted else ("AllFailed" if failed_all else "Completed")
-        _set(status, "Progressing", "False", reason, status.progress or "", now, run.generation)
-        _set(
+        set_condition(
+            status, "Progressing", "False", reason, status.progress or "", now, run.generation
+        )
+        set_condition(
             status,
             "Failed",
             "True" if status.phase == "Failed" else "False",
@@ -249,7 +261,7 @@ def decide(
             status.phase = "Running" if started else "Pending"
         if started and status.start_time is None:
             status.start_time = now
-        _set(
+        set_condition(
             status,
             "Progressing",
             "True",
@@ -258,7 +270,7 @@ def decide(
             now,
             run.generation,
         )
-        _set(status, "Failed", "False", "Running", "", now, run.generation)
+        set_condition(status, "Failed", "False", "Running", "", now, run.generation)
     decision.status = _changed(run.status, status)
     return decision
 
@@ -384,7 +396,7 @@ def _leaderboard(
     status.best_aup = max(best) if best else None
 
 
-def _set(
+def set_condition(
     status: runs.BenchmarkRunStatus,
     kind: str,
     value: str,

@@ -81,7 +81,14 @@ def operator_kubeconfig(api_client: Any, admin_kubeconfig: Path, namespace: str,
 class OperatorProcess:
     """``kubegym operator --namespace NS`` in a subprocess, logging to a file."""
 
-    def __init__(self, kubeconfig: Path, namespace: str, log_path: Path) -> None:
+    def __init__(
+        self,
+        kubeconfig: Path,
+        namespace: str,
+        log_path: Path,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.extra_env = dict(env or {})
         self.kubeconfig = kubeconfig
         self.namespace = namespace
         self.log_path = log_path
@@ -94,6 +101,7 @@ class OperatorProcess:
             **os.environ,
             "KUBEGYM_AGENT_IMAGE": "registry.invalid/kubegym:test",
             "KUBEGYM_LOG_FORMAT": "json",
+            **self.extra_env,
         }
         env.pop("KUBECONFIG", None)
         log = self.log_path.open("ab")
@@ -200,6 +208,10 @@ class Kubelet:
 
     def finish_agent(self, pod: dict[str, Any], summary: TrialSummary, exit_code: int = 0) -> None:
         """The agent container ends and leaves its summary as the termination message."""
+        self.terminate_agent(pod, summary.to_message(), exit_code)
+
+    def terminate_agent(self, pod: dict[str, Any], message: str, exit_code: int = 0) -> None:
+        """The agent container ends with `message` as its termination message."""
         now = _now()
         self._replace_status(
             pod,
@@ -212,7 +224,7 @@ class Kubelet:
                         exit_code,
                         "Completed" if exit_code == 0 else "Error",
                         now,
-                        message=summary.to_message(),
+                        message=message,
                     )
                 ],
             },

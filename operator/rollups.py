@@ -1,0 +1,163 @@
+"""A finished run's rollups in the store: results.csv, leaderboard.json, status.json.
+
+The agent pods upload their own trials' artifacts (the operator never touches a
+sandbox or holds a model key); once every trial has finished, the operator
+writes the run's rollups next to them, in the same shapes the local runner
+writes, so `kubegym report s3://bucket/prefix/run` reads a cluster run exactly
+as it reads a local one. The operator writes with its own credentials (the
+environment's, as the Helm chart sets them), never with a run's Secret: that
+keeps its RBAC free of `get secrets`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from kubegym.api import runs as runs_api
+from kubegym.api import tasks
+from kubegym.operator.runs import RunView
+from kubegym.operator.trials import TrialView
+from kubegym.scoring import columns
+from kubegym.scoring import leaderboard as board_mod
+
+RESULTS_CSV = "results.csv"
+LEADERBOARD = "leaderboard.json"
+STATUS = "status.json"
+
+_COLUMNS = (
+    "trial",
+    "task",
+    "agent",
+    "seed",
+    "attempt",
+    "phase",
+    "exit_reason",
+    "failure_class",
+    "primary_metric",
+    "direction",
+    "score",
+    "best_attempt",
+    "steps",
+    "tokens",
+    "cost_usd",
+)
+
+
+def trial_rows(chosen: Sequence[tasks.Task], members: Sequence[TrialView]) -> list[dict[str, Any]]:
+    """One row per finished trial, in plan order (task, agent, seed)."""
+    by_task = {t.name: t for t in chosen}
+    order = {t.name: i for i, t in enumerate(chosen)}
+    rows: list[dict[str, Any]] = []
+    for t in members:
+        status = t.status
+        if not status.finished or t.spec.task not in by_task:
+            continue
+        metric = by_task[t.spec.task].spec.evaluation.metric()
+        attempts = [
+            s.test_metrics[metric.name]
+            for s in status.scores
+            if s.test_metrics and metric.name in s.test_metrics
+        ]
+        best = None
+        if attempts:
+            best = max(attempts) if metric.direction == "max" else min(attempts)
+        rows.append(
+            {
+                "trial": t.name,
+                "task": t.spec.task,
+                "agent": t.spec.agent,
+                "seed": t.spec.seed,
+                "attempt": status.attempt,
+                "phase": status.phase,
+                "exit_reason": status.exit_reason,
+                "failure_class": status.failure_class,
+                "primary_metric": metric.name,
+                "direction": metric.direction,
+                "score": status.score,
+                "best_attempt": best,
+                "steps": status.steps,
+                "tokens": status.tokens,
+                "cost_usd": status.cost_usd,
+            }
+        )
+    rows.sort(key=lambda r: (order[str(r["task"])], str(r["agent"]), int(r["seed"])))
+    return rows
+
+
+def leaderboard(
+    run: str, chosen: Sequence[tasks.Task], rows: Sequence[dict[str, Any]]
+) -> dict[str, Any]:
+    """leaderboard.json, computed exactly as the local runner computes it."""
+    references = pd.DataFrame(
+        {
+            columns.TASK: [t.name for t in chosen],
+            columns.DIRECTION: [t.spec.evaluation.metric().direction for t in chosen],
+            board_mod.BASELINE_SCORE: [t.spec.baseline_score() for t in chosen],
+        }
+    )
+    finished = pd.DataFrame(
+        [
+            {
+                columns.TASK: r["task"],
+                columns.DIRECTION: r["direction"],
+                board_mod.AGENT: r["agent"],
+                columns.SEED: r["seed"],
+                columns.BEST_ATTEMPT: r["best_attempt"],
+                board_mod.SCORE: r["score"],
+                board_mod.FAILURE_CLASS: r["failure_class"],
+            }
+            for r in rows
+        ],
+        columns=list(board_mod.TRIAL_COLUMNS),
+    )
+    tidy = board_mod.tidy_trials(references, finished)
+    return board_mod.compute_leaderboard(tidy).to_json(run)
+
+
+def write(
+    store_spec: runs_api.Store,
+    run: RunView,
+    status: runs_api.BenchmarkRunStatus,
+    chosen: Sequence[tasks.Task],
+    members: Sequence[TrialView],
+) -> list[str]:
+    """Write the run's rollups to its store; return the keys written.
+
+    Raises:
+        KubegymError: the store refused or stayed unreachable (the caller retries later).
+    """
+    from kubegym import store as store_mod
+
+    target = store_mod.from_spec(store_spec)
+    rows = trial_rows(chosen, members)
+    files = {
+        RESULTS_CSV: _csv(rows),
+        LEADERBOARD: json.dumps(leaderboard(run.name, chosen, rows), indent=2) + "\n",
+        STATUS: json.dumps(status.model_dump(mode="json", by_alias=True), indent=2) + "\n",
+    }
+    written = []
+    with tempfile.TemporaryDirectory(prefix="kubegym-rollups-") as tmp:
+        for name, text in files.items():
+            path = Path(tmp) / name
+            path.write_text(text, encoding="utf-8")
+            key = store_mod.keys.run_key(run.name, name)
+            target.put_file(key, path, policy="newer")
+            written.append(key)
+    return written
+
+
+def _csv(rows: Sequence[dict[str, Any]]) -> str:
+    with tempfile.TemporaryFile("w+", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: "" if row[k] is None else row[k] for k in _COLUMNS})
+        f.seek(0)
+        return f.read()
