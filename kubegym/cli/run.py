@@ -85,13 +85,8 @@ def run(
 
     parsed, run_dir = runner.load(run_file)
     if out is None:
+        # With an S3 store the local folder is the working copy; the bucket gets every file.
         store = parsed.run.spec.store
-        if store is not None and store.s3 is not None:
-            raise ConfigError(
-                "this run stores artifacts in S3, which kubegym run cannot write yet",
-                field="spec.store.s3",
-                hint="pass --out DIR to keep them in a local folder",
-            )
         if store is not None and store.local is not None:
             out = Path(store.local.path)
             out = out if out.is_absolute() else run_dir / out
