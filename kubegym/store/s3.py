@@ -12,6 +12,7 @@ Built by `kubegym.store.open` from a run's ``spec.store.s3`` or an ``s3://`` URI
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from botocore.config import Config
 from s3transfer.utils import ChunksizeAdjuster
 
 from kubegym import errors as kubegym_errors
+from kubegym import metrics
 from kubegym.store import base, checksums, errors, keys, retry
 
 log = structlog.get_logger()
@@ -200,17 +202,23 @@ class S3Store(base.Store):
             "Metadata": {SHA256_META: digest.sha256, MTIME_META: repr(when)},
             "ChecksumAlgorithm": "SHA256",
         }
-        self._call(
-            lambda: self._client.upload_file(
-                str(path),
-                self.location.bucket,
-                self._key(key),
-                ExtraArgs=extra,
-                Config=self._transfer_config,
-            ),
-            "upload",
-        )
-        self._verify(key, digest)
+        started = time.perf_counter()
+        try:
+            self._call(
+                lambda: self._client.upload_file(
+                    str(path),
+                    self.location.bucket,
+                    self._key(key),
+                    ExtraArgs=extra,
+                    Config=self._transfer_config,
+                ),
+                "upload",
+            )
+            self._verify(key, digest)
+        except Exception:
+            metrics.upload("s3", nbytes=size, seconds=time.perf_counter() - started, ok=False)
+            raise
+        metrics.upload("s3", nbytes=size, seconds=time.perf_counter() - started)
         log.debug("store_uploaded", key=key, bytes=size, parts=digest.parts)
         return "uploaded"
 

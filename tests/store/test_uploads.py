@@ -152,3 +152,21 @@ def test_a_reader_opens_a_run_by_its_uri(
 
     assert reader.list_keys() == [keys.RESULTS_CSV]
     assert reader.read_bytes(keys.RESULTS_CSV) == b"trial\n"
+
+
+def test_uploads_are_counted_in_the_store_metrics(
+    s3_server: minio.S3Server, bucket: str, tmp_path: Path
+) -> None:
+    from kubegym import metrics
+
+    def sample(name: str) -> float:
+        value = metrics.REGISTRY.get_sample_value(name, {"backend": "s3"})
+        return value or 0.0
+
+    before = sample("kubegym_store_upload_bytes_total")
+    count = sample("kubegym_store_upload_duration_seconds_count")
+    store = make_store(s3_server, bucket)
+    data = b"x" * 12345
+    assert store.put_file(KEY, write(tmp_path / "results.json", data)) == "uploaded"
+    assert sample("kubegym_store_upload_bytes_total") - before == len(data)
+    assert sample("kubegym_store_upload_duration_seconds_count") - count == 1
