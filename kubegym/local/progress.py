@@ -63,6 +63,10 @@ class Progress:
         if self.live:
             self._draw()
 
+    def infra_failure(self, trial: str, reason: str, retrying: bool) -> None:
+        """An attempt of `trial` was lost to the infrastructure (`reason`); retried or not."""
+        self._event(None, "trial_infra_failure", trial=trial, reason=reason, retrying=retrying)
+
     def skipped(self, trial: str, reason: str) -> None:
         self._event(f"skipped {trial}: {reason}", "trial_skipped", trial=trial, reason=reason)
 

@@ -218,6 +218,7 @@ class LocalRun:
                 log.warning(
                     "trial_infra_failure", trial=plan.id, attempt=attempt, reason=exc.reason
                 )
+                progress.infra_failure(plan.id, exc.reason, attempt < policy.infra_retries)
                 if attempt >= policy.infra_retries:
                     results = self._infra_failed(plan, attempt, exc)
                     break

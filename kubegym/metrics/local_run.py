@@ -105,17 +105,15 @@ class MetricsProgress(Progress):
             phase="Failed" if results.failed else "Succeeded",
             seconds=results.seconds,
         )
-        # The runner reports a trial once, at its end: attempt n means n earlier
-        # attempts were lost to the infrastructure and retried. Their causes are
-        # in the runner's log; only a final infrastructure failure names its own.
-        lost_reason = _infra_cause(results) if results.failure_class == "infra" else "other"
-        lost = results.attempt + (1 if results.failure_class == "infra" else 0)
-        if lost:
-            self.metrics.infra_failure(self.run, lost_reason, count=lost)
-        if results.attempt:
-            self.metrics.retried(self.run, lost_reason, count=results.attempt)
+        # Lost attempts were counted as they happened (`infra_failure`).
         self._record_best(results)
         self._publish()
+
+    def infra_failure(self, trial: str, reason: str, retrying: bool) -> None:
+        super().infra_failure(trial, reason, retrying)
+        self.metrics.infra_failure(self.run, reason)
+        if retrying:
+            self.metrics.retried(self.run, reason)
 
     def publish_leaderboard(self, board: Mapping[str, Any], exclude: Iterable[str] = ()) -> None:
         """Set AUP per agent and profile from a leaderboard (``leaderboard.json``'s shape).
@@ -157,8 +155,3 @@ class MetricsProgress(Progress):
             spent = self.spent
         self.metrics.set_phases(self.run, counts)
         self.metrics.set_spend(self.run, spent)
-
-
-def _infra_cause(results: trajectory.Results) -> str:
-    # The runner stores str(InfraError) as the message: "Reason: detail".
-    return results.message.split(":", 1)[0].strip() or "other"

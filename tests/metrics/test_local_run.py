@@ -106,16 +106,21 @@ def test_best_scores_respect_the_metric_s_direction(recorder: metrics.Metrics) -
     assert value(recorder, "kubegym_best_score", **LOCAL, task="xor", agent="b") == 0.2
 
 
-def test_infrastructure_failures_are_counted_from_the_trial_s_attempts(
+def test_infrastructure_failures_are_counted_as_they_happen_with_their_reason(
     recorder: metrics.Metrics,
 ) -> None:
     view = progress(recorder, Ticks())
+    # toy-a-s0: two attempts lost and retried, the third lost for good.
+    view.infra_failure("toy-a-s0", "Evicted", retrying=True)
+    view.infra_failure("toy-a-s0", "OOMKilled", retrying=True)
+    view.infra_failure("toy-a-s0", "OOMKilled", retrying=False)
     view.finished(results("toy-a-s0", best=None, attempt=2, infra="OOMKilled"))
-    view.finished(results("toy-a-s1", best=0.9, attempt=1))  # retried once, then fine
-    assert value(recorder, "kubegym_infra_failures_total", **LOCAL, reason="oom_killed") == 3
-    assert value(recorder, "kubegym_trial_retries_total", **LOCAL, reason="oom_killed") == 2
-    # An earlier attempt's cause is only in the runner's log.
-    assert value(recorder, "kubegym_infra_failures_total", **LOCAL, reason="other") == 1
+    view.finished(results("toy-a-s1", best=0.9))
+    assert value(recorder, "kubegym_infra_failures_total", **LOCAL, reason="oom_killed") == 2
+    assert value(recorder, "kubegym_infra_failures_total", **LOCAL, reason="evicted") == 1
+    assert value(recorder, "kubegym_trial_retries_total", **LOCAL, reason="oom_killed") == 1
+    assert value(recorder, "kubegym_trial_retries_total", **LOCAL, reason="evicted") == 1
+    assert value(recorder, "kubegym_infra_failures_total", **LOCAL, reason="other") == 0
     assert value(recorder, "kubegym_trials", **LOCAL, phase="Failed") == 1
 
 
