@@ -62,12 +62,7 @@ def crd_template(source: Path) -> str:
         raise ValueError(f"{source}: expected the metadata labels block {_CRD_LABELS!r} once")
     body = "\n".join(line for line in text.splitlines() if not line.startswith("#"))
     body = body.replace(_CRD_LABELS, _CRD_METADATA, 1).strip("\n")
-    return (
-        _CRD_BANNER % source.name
-        + "{{- if .Values.crds.install }}\n"
-        + body
-        + "\n{{- end }}\n"
-    )
+    return _CRD_BANNER % source.name + "{{- if .Values.crds.install }}\n" + body + "\n{{- end }}\n"
 
 
 def prometheus_rule_template() -> str:
