@@ -33,6 +33,10 @@ _COMMANDS: dict[str, tuple[str, str]] = {
         "kubegym.cli.report:report",
         "Report on a finished run: leaderboard, scores, costs, failures, tools, plots.",
     ),
+    "operator": (
+        "kubegym.cli.operator:operator",
+        "Run the Kubernetes operator (BenchmarkRun → Trials → pods).",
+    ),
     "run": (
         "kubegym.cli.run:run",
         "Run a BenchmarkRun on this machine (resumable), ending with the leaderboard.",

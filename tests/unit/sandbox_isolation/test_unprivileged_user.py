@@ -56,10 +56,16 @@ def shared_root() -> Iterator[Path]:
     (root / "ws").mkdir()
     (root / "pkg").mkdir()
     # Only the package on the path: the repository root would let `operator/` shadow the stdlib.
-    (root / "pkg" / "kubegym").symlink_to(Path(kubegym.__file__).resolve().parent)
+    # A copy, not a link: the clone may sit in a folder the other user cannot enter (mktemp -d).
+    shutil.copytree(
+        Path(kubegym.__file__).resolve().parent,
+        root / "pkg" / "kubegym",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
     if os.geteuid() == 0:
-        for path in (root, root / "ws", root / "pkg"):
-            os.chown(path, NOBODY, NOBODY)
+        for folder, dirs, files in os.walk(root):
+            for name in [folder, *(os.path.join(folder, n) for n in dirs + files)]:
+                os.chown(name, NOBODY, NOBODY)
     yield root
     shutil.rmtree(root, ignore_errors=True)
 
