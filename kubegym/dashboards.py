@@ -247,6 +247,14 @@ def render(dashboard: Dashboard) -> dict[str, Any]:
     }
 
 
+def _mean(histogram: str, by: str, selector: str) -> str:
+    """The mean of a histogram's observations since the exporter started, per ``by``."""
+    matchers = f"{{{selector}}}" if selector else ""
+    return (
+        f"sum by ({by}) ({histogram}_sum{matchers}) / sum by ({by}) ({histogram}_count{matchers})"
+    )
+
+
 # --- the three dashboards --------------------------------------------------------------
 
 RUNS: Final = Dashboard(
@@ -434,22 +442,38 @@ RUNS: Final = Dashboard(
                     [
                         Target(
                             f"kubegym_run:trial_scheduling_latency_seconds:p90_15m{{{RUN_SEL}}}",
-                            "{{run}}",
-                        )
+                            "{{run}} p90 (15m)",
+                        ),
+                        Target(
+                            _mean(
+                                "kubegym_trial_scheduling_latency_seconds",
+                                "namespace, run",
+                                RUN_SEL,
+                            ),
+                            "{{run}} mean",
+                        ),
                     ],
                     unit="s",
                     width=12,
-                    description="From a Trial's creation to its sandbox running, over 15 minutes.",
+                    description=(
+                        "From a Trial's creation to its sandbox running: the 90th percentile over "
+                        "15 minutes, and the mean since the operator started (a run whose trials "
+                        "all start at once has no 15-minute rate yet)."
+                    ),
                 ),
                 Panel(
-                    "Scheduling latency p50 by task",
+                    "Scheduling latency by task",
                     "timeseries",
                     [
                         Target(
                             "histogram_quantile(0.5, sum by (task, le) (rate("
                             f"kubegym_trial_scheduling_latency_seconds_bucket{{{TASK_SEL}}}[15m])))",
-                            "{{task}}",
-                        )
+                            "{{task}} p50 (15m)",
+                        ),
+                        Target(
+                            _mean("kubegym_trial_scheduling_latency_seconds", "task", TASK_SEL),
+                            "{{task}} mean",
+                        ),
                     ],
                     unit="s",
                     width=12,
@@ -619,8 +643,18 @@ OPERATOR: Final = Dashboard(
                 Panel(
                     "Upload latency p90",
                     "timeseries",
-                    [Target("kubegym_backend:store_upload_duration_seconds:p90_5m", "{{backend}}")],
+                    [
+                        Target(
+                            "kubegym_backend:store_upload_duration_seconds:p90_5m",
+                            "{{backend}} p90 (5m)",
+                        ),
+                        Target(
+                            _mean("kubegym_store_upload_duration_seconds", "backend", ""),
+                            "{{backend}} mean",
+                        ),
+                    ],
                     unit="s",
+                    description="The 90th percentile over 5 minutes, and the mean since the operator started.",
                 ),
                 Panel(
                     "Upload throughput",
@@ -666,8 +700,16 @@ OPERATOR: Final = Dashboard(
                         Target(
                             "kubegym_run:trial_scheduling_latency_seconds:p90_15m"
                             '{namespace=~"$namespace"}',
-                            "{{namespace}}/{{run}}",
-                        )
+                            "{{namespace}}/{{run}} p90 (15m)",
+                        ),
+                        Target(
+                            _mean(
+                                "kubegym_trial_scheduling_latency_seconds",
+                                "namespace, run",
+                                'namespace=~"$namespace"',
+                            ),
+                            "{{namespace}}/{{run}} mean",
+                        ),
                     ],
                     unit="s",
                     width=12,
