@@ -79,3 +79,12 @@ docs: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+
+# Every image (kubegym, the sandbox bases, each task and its data image) tagged VERSION:
+# `make images VERSION=0.1.0`; IMAGES_FLAGS=--dry-run prints the docker commands only,
+# IMAGES_FLAGS="--registry r.example/kg --push" builds and pushes elsewhere.
+VERSION ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+IMAGES_FLAGS ?=
+.PHONY: images
+images: $(STAMP)
+	$(BIN)/python -m kubegym.images --version $(VERSION) $(IMAGES_FLAGS)
