@@ -118,7 +118,8 @@ def _templating(names: Sequence[str]) -> dict[str, Any]:
                 "type": "query",
                 "datasource": dict(DATASOURCE),
                 "definition": query,
-                "query": {"query": query, "refId": f"{name}-values"},
+                # A plain string: every Grafana version reads it (and migrates it on load).
+                "query": query,
                 "refresh": 2,  # on time range change: runs come and go
                 "includeAll": True,
                 "multi": True,

@@ -250,7 +250,7 @@ def _check_variables(prom: prometheus.Prometheus, values: dict[str, str], namesp
         for variable in json.loads(text)["templating"]["list"]:
             if variable["type"] != "query":
                 continue
-            metric, selector, label = label_values(variable["query"]["query"])
+            metric, selector, label = label_values(variable["query"])
             answer = prom.query(f"count by ({label}) ({metric}{substitute(selector, values)})")
             found = {s["metric"].get(label) for s in answer}
             assert expected[variable["name"]] <= found, (variable["name"], found)

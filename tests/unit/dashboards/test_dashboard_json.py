@@ -35,7 +35,6 @@ GRAFANA_UNITS = frozenset(
         "Bps",
         "bytes",
         "decbytes",
-        "binBps",
     }
 )
 # Variables Grafana defines itself.
@@ -141,7 +140,7 @@ def test_every_query_reads_kubegym_series_or_recording_rules(name: str) -> None:
         assert not unknown, f"{expr}: {sorted(unknown)} are neither families nor recording rules"
     for variable in dashboard["templating"]["list"]:
         if variable["type"] == "query":
-            metric, _, label = label_values(variable["query"]["query"])
+            metric, _, label = label_values(variable["query"])
             assert metric in KNOWN, variable["name"]
             assert label in families.ALLOWED_LABELS, variable["name"]
 
