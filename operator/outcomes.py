@@ -11,7 +11,7 @@ termination message, or a deadline the agent overran — are final.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from kubegym.api import summary as summary_mod
@@ -90,6 +90,9 @@ def classify(
     # Without one, what happened to the pods (evicted, preempted, out of time) explains
     # the agent's end better than its exit code does.
     ended = _agent_result(agent)
+    if ended is not None and ended.state == "finished":
+        # The pods ran, even if nobody saw them running before the agent finished.
+        return replace(ended, running_since=_running_since(sandbox, agent))
     if ended is not None and ended.state != "agent":
         return ended
     for pod, name in ((sandbox, "sandbox"), (agent, "agent")):

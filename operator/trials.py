@@ -164,6 +164,9 @@ def decide(
     if outcome.state == "finished":
         assert outcome.summary is not None
         decision = _finished(status, outcome.summary, task, now)
+        assert decision.status is not None
+        if decision.status.scheduled_time is None:  # finished before it was seen running
+            decision.status.scheduled_time = outcome.running_since or now
     elif outcome.state == "agent":
         decision = _final(status, "Failed", outcome.reason, "agent", outcome.message, now)
     else:

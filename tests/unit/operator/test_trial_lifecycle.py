@@ -108,6 +108,13 @@ def test_a_finished_summary_succeeds_the_trial() -> None:
     assert decision.outcome is not None and decision.outcome.state == "finished"
 
 
+def test_a_trial_that_finished_before_it_was_seen_running_still_records_its_start() -> None:
+    trial = running_trial()
+    assert trial.status.scheduled_time is None  # the operator never saw both pods running
+    decision = decide(trial, pods_with(agent_done(summary().to_message("r2"))))
+    assert decision.status is not None and decision.status.scheduled_time is not None
+
+
 def test_the_score_is_the_tasks_primary_metric() -> None:
     result = summary(final={"rmse": 1.5, "r2": 0.6})
     decision = decide(running_trial(), pods_with(agent_done(result.to_message("r2"))))
