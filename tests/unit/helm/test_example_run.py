@@ -18,7 +18,7 @@ def test_its_task_is_the_suite_task_with_an_image() -> None:
     task = _documents()["Task"]
     source = yaml.safe_load((REPO / "task_images" / "fashion-mnist" / "task.yaml").read_text())
     spec = dict(task["spec"])
-    assert spec.pop("image") == "ghcr.io/kubegym/task-fashion-mnist:0.1"
+    assert spec.pop("image") == "ghcr.io/kubegym/task-fashion-mnist:0.1.0"
     assert dict(task, spec=spec) == source
     assert task["spec"]["resources"]["gpu"]["count"] >= 1
 
