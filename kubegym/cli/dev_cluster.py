@@ -114,3 +114,66 @@ def status(state_dir: Path | None) -> None:
     click.echo(json.dumps(result, sort_keys=True))
     if not result["up"]:
         sys.exit(1)
+
+
+@dev_cluster.command(short_help="Run the pods' programs on this machine (no isolation).")
+@click.option(
+    "--namespace",
+    default=None,
+    help="Only the pods of this namespace. [default: all namespaces]",
+)
+@click.option(
+    "--parallel",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Attempts run at the same time.",
+)
+@click.option("--once", is_flag=True, help="Run the attempts Running now, then exit.")
+@_STATE_DIR
+def kubelet(namespace: str | None, parallel: int, once: bool, state_dir: Path | None) -> None:
+    """Play the kubelet for kubegym's pods, so runs finish on the development cluster.
+
+    KWOK's fake nodes run nothing. For every trial attempt whose agent pod KWOK
+    made Running, this runs the sandbox server, the evaluator server and the
+    agent runner as processes on this machine (the task's files found by name on
+    the task search path, its data prepared, its venv built once), then writes
+    the agent container's end with its summary into the pod's status; the
+    operator does the rest. Each attempt runs once; a restarted kubelet runs
+    again the attempts still Running. The programs' standard error is kept under
+    <state-dir>/kubelet/<trial>-a<n>/.
+
+    A development aid: the sandbox runs WITHOUT bubblewrap or any isolation, and
+    only against the development cluster of --state-dir. Ctrl-C stops it and its
+    processes (their pods stay Running).
+
+    \b
+    Examples:
+      kubegym dev-cluster kubelet &
+      kubegym dev-cluster kubelet --namespace default --parallel 4
+    """
+    import signal
+
+    from kubernetes import config as kube_config
+
+    from kubegym.devcluster import kubelet as kubelet_mod
+    from kubegym.errors import ConfigError
+
+    state = (state_dir or config.default_state_dir()).resolve()
+    info = cluster.load(state)
+    if info is None:
+        raise ConfigError(
+            f"no development cluster is up in {state}",
+            hint="start one with `kubegym dev-cluster up` (and pass the same --state-dir)",
+        )
+
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    api_client = kube_config.new_client_from_config(config_file=info.kubeconfig)  # type: ignore[no-untyped-call]
+    try:
+        node = kubelet_mod.ProcessKubelet(api_client, state / "kubelet", namespace=namespace)
+        node.run(parallel=parallel, once=once)
+    finally:
+        api_client.close()

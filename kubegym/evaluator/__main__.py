@@ -45,6 +45,15 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="TCP address (default: 127.0.0.1)")
     serve.add_argument("--port", type=int, default=0, help="TCP port; 0 picks one (default)")
     serve.add_argument("--token-file", metavar="FILE", help="a file holding the bearer token")
+    serve.add_argument(
+        "--python",
+        metavar="PATH",
+        default=None,
+        help=(
+            "the interpreter that runs the evaluation script: the task's environment, when it "
+            "is not the one running this server (default: this interpreter)"
+        ),
+    )
     return parser
 
 
@@ -94,6 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for flag, folder in (("--eval-dir", eval_dir), ("--workspace", workspace)):
         if not folder.is_dir():
             raise _fail(f"{flag} {folder} is not a folder")
+    if args.python is not None and not os.access(args.python, os.X_OK):
+        raise _fail(f"--python {args.python} is not an executable")
     # Imported here: pydantic and the task models are needed only past the flags.
     from kubegym.api import tasks
     from kubegym.catalog import TaskBundle
@@ -111,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         the_judge = judge.Judge(
             bundle,
             validation,
-            python=sys.executable,
+            python=args.python or sys.executable,
             env={"KUBEGYM_BUDGET": "1"},
             data_dir=eval_dir,
         )

@@ -118,9 +118,14 @@ class Evaluator:
 
 
 def start_evaluator(
-    config: Path, eval_dir: Path, workspace: Path, token_file: Path, timeout: float = 30
+    config: Path,
+    eval_dir: Path,
+    workspace: Path,
+    token_file: Path,
+    timeout: float = 30,
+    python: Path | None = None,
 ) -> Evaluator:
-    """Start the evaluator server and wait for its ready line."""
+    """Start the evaluator server (``--python`` when given) and wait for its ready line."""
     argv = [
         sys.executable,
         "-m",
@@ -136,6 +141,7 @@ def start_evaluator(
         "0",
         "--token-file",
         str(token_file),
+        *(["--python", str(python)] if python is not None else []),
     ]
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert process.stdout is not None

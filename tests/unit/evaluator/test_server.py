@@ -125,3 +125,42 @@ def test_a_task_it_cannot_judge_stops_it_at_start(repo: Path, tmp_path: Path) ->
     token.write_text("t")
     with pytest.raises(RuntimeError, match="sha256"):
         trial_pod.start_evaluator(config, eval_dir, workspace, token)
+
+
+def _evaluator_files(repo: Path, root: Path) -> tuple[Path, Path, Path, Path]:
+    workspace = trial_pod.make_workspace(repo, root / "workspace")
+    eval_dir = trial_pod.make_eval_dir(repo, root / "eval")
+    config = root / "trial.json"
+    trial_pod.write_trial_config(repo, config, {"name": "base", "builtin": "baseline"})
+    token = root / "token"
+    token.write_text(trial_pod.EVALUATOR_TOKEN)
+    return config, eval_dir, workspace, token
+
+
+def test_python_runs_the_evaluation_script_with_the_tasks_interpreter(
+    repo: Path, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    config, eval_dir, workspace, token = _evaluator_files(repo, tmp_path)
+    subprocess.run([sys.executable, "baseline.py"], cwd=workspace, check=True, capture_output=True)
+    marker = tmp_path / "used"
+    python = tmp_path / "task-python"
+    python.write_text(f'#!/bin/sh\necho "$@" >> {marker}\nexec {sys.executable} "$@"\n')
+    python.chmod(0o755)
+    evaluator = trial_pod.start_evaluator(config, eval_dir, workspace, token, python=python)
+    try:
+        verdict = EvaluatorClient(evaluator.url, trial_pod.EVALUATOR_TOKEN).validate(1)
+    finally:
+        evaluator.stop()
+    assert verdict.ok
+    assert "evaluate.py" in marker.read_text()
+
+
+def test_a_python_that_is_not_an_executable_stops_it_at_start(repo: Path, tmp_path: Path) -> None:
+    config, eval_dir, workspace, token = _evaluator_files(repo, tmp_path)
+    with pytest.raises(RuntimeError, match=r"--python .* is not an executable"):
+        trial_pod.start_evaluator(
+            config, eval_dir, workspace, token, python=tmp_path / "no-such-python"
+        )

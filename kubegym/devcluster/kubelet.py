@@ -1,0 +1,475 @@
+"""A kubelet for kubegym's pods on the development cluster: their programs run as local processes.
+
+KWOK's fake nodes bind pods and say they run; nothing runs, so a run never
+ends. `ProcessKubelet` plays the node's part for the attempts whose agent pod
+KWOK made Running: it reads the attempt's Secret (as a kubelet mounts it),
+finds the task's folder by name on kubegym's task search path
+(`kubegym.catalog`), lays out the workspace and the evaluator's eval folder
+from it (`kubegym.datasets.materialize`, preparing data once when the task has
+a preparation step), starts the sandbox server (the task's venv first on
+``PATH``) and the evaluator server (scoring with the task's venv), runs
+``python -m kubegym.agent_runner`` with the agent container's environment
+(secretKeyRefs resolved from Secrets, the Service's address pointed at the
+local ports) and writes the agent container's end, with its termination
+message, into the pod's status as a kubelet does; the operator does the rest.
+
+There is no isolation: the sandbox's shell runs on this machine without
+bubblewrap. It is a development aid, for the dev cluster only.
+``kubegym dev-cluster kubelet`` (`kubegym.cli.dev_cluster`) runs it; the cluster
+tests use it too (``tests/cluster/process_kubelet.py``).
+
+Each attempt runs once per process: the kubelet remembers which (namespace,
+trial, attempt) it started. A restarted kubelet runs again the attempts whose
+agent pod is still Running (the attempt it was running when it stopped is
+started afresh).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent import futures
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from kubegym import catalog
+from kubegym.api import summary as summary_mod
+from kubegym.api import tasks
+from kubegym.errors import ConfigError, KubegymError
+from kubegym.operator import labels
+
+log = structlog.get_logger()
+
+SANDBOX_TOKEN, EVALUATOR_TOKEN, CONFIG = "sandbox-token", "evaluator-token", "trial.json"
+SELECTOR = f"{labels.MANAGED_BY}=kubegym,{labels.ROLE}=agent"
+"""The pods the kubelet looks at: kubegym's agent pods."""
+
+SecretLookup = Callable[[str], Mapping[str, str]]
+"""A Secret's decoded data by name (in the pod's namespace)."""
+
+
+def task_folders() -> list[Path]:
+    """Where task folders are looked for: `kubegym.catalog.search_path`, plus examples/tasks.
+
+    ``$KUBEGYM_TASK_PATH`` first, then a source checkout's ``examples/tasks/`` and
+    ``task_images/``.
+    """
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    return catalog.search_path(examples if examples.is_dir() else None)
+
+
+def find_task(task: tasks.Task, folders: Sequence[Path]) -> catalog.TaskBundle:
+    """The Task of a trial with the folder its files come from (found by the Task's name).
+
+    The Task is the one in the trial's config (the cluster's); only its folder comes
+    from the search path.
+
+    Raises:
+        ConfigError: no task folder of that name is on the search path.
+    """
+    found = catalog.discover(folders)
+    if task.name not in found:
+        raise ConfigError(
+            f"task {task.name}: no task folder of that name in "
+            f"{', '.join(map(str, folders)) or 'no folder'}",
+            hint="put the task's folder (with its task.yaml) on KUBEGYM_TASK_PATH",
+        )
+    return catalog.TaskBundle(task, found[task.name].root)
+
+
+def lay_out(bundle: catalog.TaskBundle, workspace: Path, eval_dir: Path) -> None:
+    """Fill the workspace and the eval folder as the task image and its data image would.
+
+    The workspace gets the starter code and the agent's datasets at their mount
+    paths; the eval folder the evaluation script, the validation and the test data
+    at their relative paths (their names for data from other sources).
+
+    Raises:
+        ConfigError: data is missing, cannot be prepared or fetched, or its sha256 differs.
+    """
+    from kubegym import datasets
+
+    spec = bundle.task.spec
+    if spec.starter_code is not None:
+        shutil.copytree(bundle.resolve(spec.starter_code.path), workspace, dirs_exist_ok=True)
+    workspace.mkdir(parents=True, exist_ok=True)
+    for dataset in spec.datasets:
+        _copy(datasets.materialize(bundle, dataset), workspace / _mount(dataset))
+    eval_dir.mkdir(parents=True, exist_ok=True)
+    script = spec.evaluation.script
+    _copy(bundle.resolve(script), eval_dir / script)
+    for dataset in [*spec.validation_data, *spec.evaluation.test_data]:
+        relative = dataset.path if dataset.path and not Path(dataset.path).is_absolute() else None
+        _copy(datasets.materialize(bundle, dataset), eval_dir / (relative or dataset.name))
+
+
+def _mount(dataset: tasks.Dataset) -> str:
+    return dataset.mount_path or f"data/{dataset.name}"
+
+
+def _copy(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if source.is_dir():
+        shutil.copytree(source, target, dirs_exist_ok=True)
+    else:
+        shutil.copyfile(source, target)
+
+
+def agent_env(container: Mapping[str, Any], secret: SecretLookup, work: Path) -> dict[str, str]:
+    """The agent container's environment as a kubelet builds it, with its paths made local.
+
+    ``value`` entries are taken as they are and ``secretKeyRef`` entries read from
+    the Secret; the trial config, termination log and output point into ``work``.
+
+    Raises:
+        ConfigError: an entry refers to a Secret or key that does not exist, or to
+            something other than a Secret's key.
+    """
+    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
+    for item in container.get("env", []):
+        if "value" in item:
+            env[item["name"]] = str(item["value"])
+            continue
+        ref = (item.get("valueFrom") or {}).get("secretKeyRef")
+        if ref is None:
+            raise ConfigError(f"env {item['name']}: only values and secretKeyRefs are supported")
+        data = secret(ref["name"])
+        if ref["key"] not in data:
+            raise ConfigError(f"env {item['name']}: secret {ref['name']} has no key {ref['key']!r}")
+        env[item["name"]] = data[ref["key"]]
+    env["KUBEGYM_TRIAL_CONFIG"] = str(work / CONFIG)
+    env["KUBEGYM_TERMINATION_LOG"] = str(work / "termination-log")
+    env["KUBEGYM_OUTPUT"] = str(work / "output")
+    env["KUBEGYM_CONNECT_TIMEOUT"] = "30"
+    env["KUBEGYM_LOG_FORMAT"] = "json"
+    return env
+
+
+def error_message(cause: str) -> str:
+    """The termination message of an attempt that could not run: an agent_error summary."""
+    return summary_mod.TrialSummary(exit="agent_error", message=cause[-2000:]).to_message()
+
+
+class ProcessKubelet:
+    """Runs attempts' programs locally and reports the agent container's end in the pod status.
+
+    Args:
+        api_client: a ``kubernetes.client.ApiClient`` (the dev cluster's admin).
+        workdir: each attempt's files go to ``workdir/<trial>-a<n>/`` (kept afterwards:
+            the workspace, trial.json, and the programs' standard error).
+        namespace: the namespace to watch; None watches all.
+        folders: where task folders are found (`task_folders` by default).
+    """
+
+    def __init__(
+        self,
+        api_client: Any,
+        workdir: Path,
+        namespace: str | None = None,
+        folders: Sequence[Path] | None = None,
+    ) -> None:
+        from kubernetes import client
+
+        self.core = client.CoreV1Api(api_client)
+        self.workdir = workdir
+        self.namespace = namespace
+        self.folders = list(folders) if folders is not None else task_folders()
+        self.stopping = threading.Event()
+        self._started: set[tuple[str, str, str]] = set()
+        self._children: set[subprocess.Popen[bytes]] = set()
+        self._lock = threading.Lock()
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def running_agents(self) -> list[dict[str, Any]]:
+        """kubegym's agent pods that run (KWOK made them Running) and have not ended yet."""
+        kwargs: dict[str, Any] = {"label_selector": SELECTOR, "_preload_content": False}
+        answer: Any
+        if self.namespace is None:
+            answer = self.core.list_pod_for_all_namespaces(**kwargs)
+        else:
+            answer = self.core.list_namespaced_pod(self.namespace, **kwargs)
+        items: list[dict[str, Any]] = json.loads(answer.data)["items"]
+        return [
+            p
+            for p in items
+            if p["status"].get("phase") == "Running"
+            and p["metadata"].get("deletionTimestamp") is None
+        ]
+
+    def new_attempts(self) -> list[dict[str, Any]]:
+        """Running agent pods whose attempt this kubelet has not started; marks them started."""
+        fresh = []
+        for pod in self.running_agents():
+            key = _key(pod)
+            if key not in self._started:
+                self._started.add(key)
+                fresh.append(pod)
+        return fresh
+
+    def run(self, parallel: int = 1, once: bool = False, interval: float = 1.0) -> None:
+        """Run attempts as their pods become Running, up to ``parallel`` at a time.
+
+        Returns when `stop` is called or, with ``once``, when the attempts running
+        now have ended. Ctrl-C (KeyboardInterrupt) stops it cleanly: the attempts'
+        processes are ended and their pods left Running.
+        """
+        with futures.ThreadPoolExecutor(parallel, thread_name_prefix="attempt") as pool:
+            try:
+                self._loop(pool, once, interval)
+            except KeyboardInterrupt:
+                log.info("kubelet_stopping")
+                self.stop()
+
+    def _loop(self, pool: futures.ThreadPoolExecutor, once: bool, interval: float) -> None:
+        pending: set[futures.Future[None]] = set()
+        while not self.stopping.is_set():
+            try:
+                pods = self.new_attempts()
+            except Exception as exc:  # an API server blip: try again
+                log.warning("kubelet_list_failed", error=str(exc))
+                pods = []
+            pending |= {pool.submit(self.run_attempt, pod) for pod in pods}
+            pending = {f for f in pending if not f.done()}
+            if once:
+                futures.wait(pending)
+                return
+            self.stopping.wait(interval)
+
+    def stop(self) -> None:
+        """Stop starting attempts and end the running ones' processes (their pods stay Running)."""
+        self.stopping.set()
+        with self._lock:
+            children = list(self._children)
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+
+    # -- one attempt ---------------------------------------------------------------------------
+
+    def run_attempt(self, agent_pod: dict[str, Any]) -> None:
+        """Run the attempt of ``agent_pod`` to its end and report the agent container's end.
+
+        A task that cannot be found or prepared ends the agent container with an
+        agent_error summary naming the cause; nothing raises out of here.
+        """
+        namespace, trial, attempt = _key(agent_pod)
+        base = f"{trial}-a{attempt}"
+        found = agent_pod["metadata"]["labels"]
+        bound = log.bind(
+            namespace=namespace,
+            trial=trial,
+            attempt=int(attempt),
+            task=found.get(labels.TASK),
+            agent=found.get(labels.AGENT),
+        )
+        work = self.workdir / base
+        started = time.monotonic()
+        try:
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir(parents=True)
+            bound.info("kubelet_attempt_started", work=str(work))
+            message, code = self._run(agent_pod, namespace, base, work)
+        except KubegymError as exc:
+            message, code = error_message(str(exc)), 1
+        except Exception as exc:
+            bound.exception("kubelet_attempt_crashed")
+            message, code = error_message(f"the dev-cluster kubelet failed: {exc!r}"), 1
+        if self.stopping.is_set():
+            bound.info("kubelet_attempt_interrupted")
+            return
+        try:
+            self.terminate_agent(agent_pod, message, code)
+        except Exception as exc:
+            bound.warning("kubelet_status_failed", error=str(exc))
+            return
+        outcome = _outcome(message)
+        bound.info(
+            "kubelet_attempt_finished",
+            exit_code=code,
+            seconds=round(time.monotonic() - started, 1),
+            **outcome,
+        )
+
+    def _run(
+        self, agent_pod: dict[str, Any], namespace: str, base: str, work: Path
+    ) -> tuple[str, int]:
+        from kubegym.local import venvs
+        from kubegym.sandbox import client as sandbox_client
+
+        container = agent_pod["spec"]["containers"][0]
+        if container.get("command") != ["python", "-m", "kubegym.agent_runner"]:
+            raise ConfigError(
+                f"the agent runs its own image {container.get('image')}: "
+                "the dev-cluster kubelet runs only kubegym's agent runner"
+            )
+        files = self._secret(namespace, base)
+        config = json.loads(files[CONFIG])
+        task = tasks.Task.model_validate(config["task"])
+        (work / CONFIG).write_text(files[CONFIG])
+        (work / EVALUATOR_TOKEN).write_text(files[EVALUATOR_TOKEN])
+        bundle = find_task(task, self.folders)
+        workspace, eval_dir = work / "workspace", work / "eval"
+        lay_out(bundle, workspace, eval_dir)
+        venv = venvs.ensure(task.spec.environment.requirements)
+        env = agent_env(container, lambda name: self._secret(namespace, name), work)
+        # As in the task image: the first python on PATH is the task's.
+        path = f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
+        sandbox = sandbox_client.start_server(
+            workspace=workspace,
+            token=files[SANDBOX_TOKEN],
+            timeout=float(task.spec.limits.training_timeout_seconds),
+            env={**os.environ, "PATH": path},
+        )
+        evaluator: subprocess.Popen[bytes] | None = None
+        try:
+            evaluator, evaluator_url = self._start_evaluator(
+                work, workspace, eval_dir, venvs.python(venv)
+            )
+            env["KUBEGYM_SANDBOX_URL"] = sandbox.address
+            env["KUBEGYM_EVALUATOR_URL"] = evaluator_url
+            with (work / "agent.stderr").open("wb") as err:
+                agent = self._child(
+                    [sys.executable, "-m", "kubegym.agent_runner"], env=env, stdout=err, stderr=err
+                )
+                code = agent.wait()
+                self._end(agent)
+        finally:
+            (work / "sandbox.stderr").write_text(sandbox.log())
+            sandbox.stop()
+            if evaluator is not None:
+                self._end(evaluator)
+        termination = work / "termination-log"
+        if termination.is_file() and termination.read_text().strip():
+            return termination.read_text(), code
+        tail = (work / "agent.stderr").read_text(errors="replace")[-4096:]
+        return tail or error_message(f"the agent runner exited with status {code}"), code
+
+    def _start_evaluator(
+        self, work: Path, workspace: Path, eval_dir: Path, python: Path
+    ) -> tuple[subprocess.Popen[bytes], str]:
+        """``python -m kubegym.evaluator serve`` scoring with the task's python; it and its URL."""
+        from kubegym.sandbox.client import _read_ready_line
+
+        argv = [
+            sys.executable,
+            "-m",
+            "kubegym.evaluator",
+            "serve",
+            *("--config", str(work / CONFIG), "--eval-dir", str(eval_dir)),
+            *("--workspace", str(workspace), "--port", "0"),
+            *("--token-file", str(work / EVALUATOR_TOKEN), "--python", str(python)),
+        ]
+        err_path = work / "evaluator.stderr"
+        with err_path.open("wb") as err:
+            process = self._child(argv, stdout=subprocess.PIPE, stderr=err)
+        try:
+            ready = _read_ready_line(process, 60)
+        except KubegymError:
+            self._end(process)
+            raise ConfigError(
+                "the evaluator did not start: " + err_path.read_text(errors="replace")[-2000:]
+            ) from None
+        return process, f"http://127.0.0.1:{ready['port']}"
+
+    def _child(self, argv: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+        """Start a child process that `stop` ends."""
+        with self._lock:
+            if self.stopping.is_set():
+                raise ConfigError("the kubelet is stopping")
+            child: subprocess.Popen[bytes] = subprocess.Popen(argv, **kwargs)
+            self._children.add(child)
+        return child
+
+    def _end(self, child: subprocess.Popen[bytes]) -> None:
+        """SIGTERM ``child`` if it still runs, SIGKILL after 5 s; forget it."""
+        if child.poll() is None:
+            child.terminate()
+            try:
+                child.wait(5)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        if child.stdout is not None:
+            child.stdout.close()
+        with self._lock:
+            self._children.discard(child)
+
+    def _secret(self, namespace: str, name: str) -> dict[str, str]:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            secret = self.core.read_namespaced_secret(name, namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                raise ConfigError(f"secret {namespace}/{name} does not exist") from None
+            raise
+        return {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
+
+    # -- the pod's status ----------------------------------------------------------------------
+
+    def terminate_agent(self, pod: dict[str, Any], message: str, exit_code: int = 0) -> None:
+        """The agent container ends with ``message`` as its termination message."""
+        from kubernetes.client.exceptions import ApiException
+
+        name, namespace = pod["metadata"]["name"], pod["metadata"]["namespace"]
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        status = {
+            "phase": "Succeeded" if exit_code == 0 else "Failed",
+            "containerStatuses": [_terminated(pod, exit_code, now, message)],
+        }
+        for _ in range(20):  # KWOK writes statuses too: retry on a conflict, like a kubelet
+            current = self.core.read_namespaced_pod_status(name, namespace)
+            body = self.core.api_client.sanitize_for_serialization(current)
+            body["status"].update(status)
+            try:
+                self.core.replace_namespaced_pod_status(name, namespace, body)
+                return
+            except ApiException as exc:
+                if exc.status != 409:
+                    raise
+                time.sleep(0.1)
+        raise RuntimeError(f"could not update the status of pod {namespace}/{name}")
+
+
+def _key(pod: Mapping[str, Any]) -> tuple[str, str, str]:
+    found = pod["metadata"]["labels"]
+    return pod["metadata"]["namespace"], found[labels.TRIAL], found[labels.ATTEMPT]
+
+
+def _terminated(pod: Mapping[str, Any], code: int, now: str, message: str) -> dict[str, Any]:
+    container = pod["spec"]["containers"][0]
+    return {
+        "name": container["name"],
+        "image": container["image"],
+        "imageID": "",
+        "ready": False,
+        "restartCount": 0,
+        "state": {
+            "terminated": {
+                "exitCode": code,
+                "reason": "Completed" if code == 0 else "Error",
+                "startedAt": now,
+                "finishedAt": now,
+                **({"message": message} if message else {}),
+            }
+        },
+    }
+
+
+def _outcome(message: str) -> dict[str, Any]:
+    """The exit reason and final metrics of a termination message, for the log line."""
+    try:
+        found = summary_mod.TrialSummary.model_validate_json(message)
+    except ValueError:
+        return {"exit": "unknown"}
+    return {"exit": found.exit, "final": found.final, "cause": found.message}
