@@ -151,10 +151,28 @@ def _agent_result(agent: dict[str, Any]) -> Outcome | None:
             )
         if result.exit == "infra_error":
             # The attempt is retried, but what it spent on the model is spent.
-            lost = infra("SandboxUnreachable", result.message or "the agent lost its sandbox")
+            message = result.message or "the agent lost its sandbox"
+            lost = infra(_infra_cause(message), message)
             return Outcome(lost.state, lost.reason, lost.message, summary=result)
         return Outcome("finished", result.exit, result.describe(), summary=result)
     return None
+
+
+#: The agent runner's InfraError reasons (its summary's message starts with one) → InfraReason.
+_AGENT_CAUSES: dict[str, InfraReason] = {
+    "ModelUnavailable": "ModelUnavailable",
+    "ModelRateLimited": "ModelUnavailable",
+    "EvaluatorUnreachable": "EvaluatorUnreachable",
+    "EvaluatorFailed": "EvaluatorUnreachable",
+    "SandboxStartFailed": "SandboxUnreachable",
+    "SandboxUnreachable": "SandboxUnreachable",
+}
+
+
+def _infra_cause(message: str) -> InfraReason:
+    """Which service failed an agent that reported `infra_error` (its message says first)."""
+    head = message.split(":", 1)[0].strip()
+    return _AGENT_CAUSES.get(head, "SandboxUnreachable")
 
 
 def _pod_failure(pod: dict[str, Any], name: str) -> Outcome | None:

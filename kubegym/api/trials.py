@@ -47,6 +47,8 @@ InfraReason = Literal[
     "Preempted",
     "SandboxFailed",
     "SandboxUnreachable",
+    "EvaluatorUnreachable",
+    "ModelUnavailable",
 ]
 
 

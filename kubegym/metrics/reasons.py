@@ -48,6 +48,7 @@ _ALIASES = {
     # The operator's InfraReasons (kubegym.api.trials) that do not snake_case into a label.
     "image_pull_failed": "image_pull",
     "sandbox_failed": "sandbox_unreachable",
+    "evaluator_unreachable": "sandbox_unreachable",  # the evaluator lives in the sandbox pod
 }
 
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")

@@ -319,3 +319,19 @@ def test_the_view_reads_a_trial_body() -> None:
     assert view.created == dt.datetime(2025, 3, 1, 11, tzinfo=dt.UTC)
     body["metadata"]["annotations"] = {}
     assert not TrialView.from_body(body).admitted
+
+
+@pytest.mark.parametrize(
+    ("message", "reason"),
+    [
+        ("ModelUnavailable: model 'openai/gpt-4o' failed 6 attempts in a row", "ModelUnavailable"),
+        ("EvaluatorUnreachable: http://s-x-a0:8081: ConnectionRefused", "EvaluatorUnreachable"),
+        ("SandboxUnreachable: connection reset", "SandboxUnreachable"),
+        ("something else broke", "SandboxUnreachable"),
+    ],
+)
+def test_an_infra_error_is_recorded_with_the_service_that_failed(message: str, reason: str) -> None:
+    result = summary(exit="infra_error", final=None, message=message)
+    decision = decide(running_trial(), pods_with(agent_done(result.to_message())))
+    assert decision.status is not None
+    assert decision.status.infra_failures[-1].reason == reason
