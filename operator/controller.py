@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from kubegym import metrics
 from kubegym.api import runs as runs_api
 from kubegym.api import tasks as tasks_api
-from kubegym.errors import KubegymError
+from kubegym.errors import ConfigError, KubegymError
 from kubegym.operator import kube as kube_mod
 from kubegym.operator import labels, objects, outcomes, rollups, runs, trials
 from kubegym.operator.settings import Settings
@@ -234,9 +234,11 @@ class Controller:
             written = rollups.write(spec, run, status, chosen, members)
         except KubegymError as exc:
             # The trials' own artifacts are safe already; the rollups can wait for the store.
+            # A wrong setting (no credentials) will not heal by itself: ask less often.
+            wait = ROLLUP_RETRY_SECONDS * (10 if isinstance(exc, ConfigError) else 1)
             self.kube.event(body, "BenchmarkRun", "Warning", "StoreUnavailable", str(exc))
-            bound.warning("run_rollups_not_stored", error=str(exc), retry_in=ROLLUP_RETRY_SECONDS)
-            return ROLLUP_RETRY_SECONDS
+            bound.warning("run_rollups_not_stored", error=str(exc), retry_in=wait)
+            return wait
         stored = status.model_copy(deep=True)
         message = f"{', '.join(written)}"
         runs.set_condition(
