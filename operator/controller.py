@@ -316,7 +316,7 @@ def _observe_trial(trial: trials.TrialView, decision: trials.Decision) -> None:
         seconds = 0.0
         if new.finish_time is not None and old.start_time is not None:
             seconds = (new.finish_time - old.start_time).total_seconds()
-        prompt = min(decision.prompt_tokens, new.tokens)
+        prompt = min(new.prompt_tokens, new.tokens)
         metrics.trial_finished(
             ref,
             task=trial.spec.task,

@@ -12,6 +12,7 @@ keeps its RBAC free of `get secrets`.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 import tempfile
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ import pandas as pd
 
 from kubegym.api import runs as runs_api
 from kubegym.api import tasks
+from kubegym.local import outputs
 from kubegym.operator.runs import RunView
 from kubegym.operator.trials import TrialView
 from kubegym.scoring import columns
@@ -30,24 +32,6 @@ from kubegym.scoring import leaderboard as board_mod
 RESULTS_CSV = "results.csv"
 LEADERBOARD = "leaderboard.json"
 STATUS = "status.json"
-
-_COLUMNS = (
-    "trial",
-    "task",
-    "agent",
-    "seed",
-    "attempt",
-    "phase",
-    "exit_reason",
-    "failure_class",
-    "primary_metric",
-    "direction",
-    "score",
-    "best_attempt",
-    "steps",
-    "tokens",
-    "cost_usd",
-)
 
 
 def trial_rows(chosen: Sequence[tasks.Task], members: Sequence[TrialView]) -> list[dict[str, Any]]:
@@ -83,8 +67,10 @@ def trial_rows(chosen: Sequence[tasks.Task], members: Sequence[TrialView]) -> li
                 "score": status.score,
                 "best_attempt": best,
                 "steps": status.steps,
-                "tokens": status.tokens,
+                "prompt_tokens": status.prompt_tokens,
+                "completion_tokens": status.tokens - status.prompt_tokens,
                 "cost_usd": status.cost_usd,
+                "seconds": _seconds(status.start_time, status.finish_time),
             }
         )
     rows.sort(key=lambda r: (order[str(r["task"])], str(r["agent"]), int(r["seed"])))
@@ -138,7 +124,7 @@ def write(
     target = store_mod.from_spec(store_spec)
     rows = trial_rows(chosen, members)
     files = {
-        RESULTS_CSV: _csv(rows),
+        RESULTS_CSV: results_csv(rows),
         LEADERBOARD: json.dumps(leaderboard(run.name, chosen, rows), indent=2) + "\n",
         STATUS: json.dumps(status.model_dump(mode="json", by_alias=True), indent=2) + "\n",
     }
@@ -153,11 +139,17 @@ def write(
     return written
 
 
-def _csv(rows: Sequence[dict[str, Any]]) -> str:
+def _seconds(start: dt.datetime | None, end: dt.datetime | None) -> float | None:
+    return None if start is None or end is None else (end - start).total_seconds()
+
+
+def results_csv(rows: Sequence[dict[str, Any]]) -> str:
     with tempfile.TemporaryFile("w+", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=_COLUMNS, lineterminator="\n")
+        # The local runner's columns, so a cluster run's results.csv reads the same.
+        columns = outputs.CSV_COLUMNS
+        writer = csv.DictWriter(f, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: "" if row[k] is None else row[k] for k in _COLUMNS})
+            writer.writerow({k: "" if row[k] is None else row[k] for k in columns})
         f.seek(0)
         return f.read()

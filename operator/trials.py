@@ -76,7 +76,6 @@ class Decision:
     requeue_after: float | None = None
     events: list[tuple[str, str, str]] = field(default_factory=list)
     outcome: outcomes.Outcome | None = None
-    prompt_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -192,6 +191,7 @@ def _finished(
             # Money and tokens add up over attempts (an attempt lost to the infrastructure
             # spent them too); steps and scores are the final attempt's.
             "tokens": status.tokens + result.tokens,
+            "prompt_tokens": status.prompt_tokens + result.prompt_tokens,
             "cost_usd": status.cost_usd + result.cost_usd,
             "finish_time": now,
             "message": result.message or result.describe(),
@@ -206,7 +206,6 @@ def _finished(
         delete_attempt=status.attempt,
         keep_agent_pod=True,
         events=[(kind, "Finished", result.describe())],
-        prompt_tokens=result.prompt_tokens,
     )
 
 
@@ -253,6 +252,7 @@ def _infra(
     failures = [*status.infra_failures, failure][-64:]
     spent = outcome.summary
     tokens = status.tokens + (spent.tokens if spent else 0)
+    prompt_tokens = status.prompt_tokens + (spent.prompt_tokens if spent else 0)
     cost = status.cost_usd + (spent.cost_usd if spent else 0.0)
     counted = sum(1 for f in failures if f.reason not in _FREE_RETRIES)
     event = ("Warning", outcome.reason, f"attempt {status.attempt}: {outcome.message}")
@@ -268,6 +268,7 @@ def _infra(
         assert decision.status is not None
         decision.status.infra_failures = failures
         decision.status.tokens, decision.status.cost_usd = tokens, cost
+        decision.status.prompt_tokens = prompt_tokens
         decision.keep_agent_pod = False
         decision.events.insert(0, event)
         return decision
@@ -278,6 +279,7 @@ def _infra(
             "attempt": status.attempt + 1,
             "infra_failures": failures,
             "tokens": tokens,
+            "prompt_tokens": prompt_tokens,
             "cost_usd": cost,
             "next_attempt_time": now + dt.timedelta(seconds=delay),
             "start_time": None,

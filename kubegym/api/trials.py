@@ -180,6 +180,9 @@ class TrialStatus(Model):
     tokens: Annotated[int, Field(ge=0)] = 0
     """Model tokens used (prompt and completion)."""
 
+    prompt_tokens: Annotated[int, Field(ge=0)] = 0
+    """Of `tokens`, those in prompts."""
+
     cost_usd: Annotated[float, Field(ge=0)] = 0.0
     """USD spent on model calls."""
 

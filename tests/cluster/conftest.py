@@ -129,3 +129,18 @@ def kubegym_crds(api_client: Any, repo_root: Path) -> Iterator[list[str]]:
     for name in names:
         wait_for(lambda name=name: established(name))
     yield names
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real S3 server (MinIO, built once from its Go module) for the session."""
+    from kubegym.devcluster import minio
+
+    if not minio.is_built() and not minio.can_build():
+        pytest.skip("MinIO is not built and Go is missing to build it")
+    state = tmp_path_factory.mktemp("minio")
+    server = minio.start(state)
+    try:
+        yield server
+    finally:
+        minio.stop(state)

@@ -15,7 +15,6 @@ import json
 import math
 import re
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,13 +23,11 @@ import pytest
 
 from kubegym import dashboards
 from kubegym.devcluster import cluster, minio, prometheus
-from kubegym.metrics import rules
 from tests.unit.dashboards.promql import label_values
 
+from . import stack
 from .conftest import wait_for
-from .harness import G, OperatorProcess, V, apply_cluster_role, operator_kubeconfig
-from .process_kubelet import ProcessKubelet
-from .test_end_to_end import _keys, _polyfit
+from .harness import G, V
 
 pytestmark = pytest.mark.cluster
 
@@ -51,18 +48,6 @@ MAY_BE_EMPTY: dict[str, str] = {}
 MAY_BE_NAN: dict[str, str] = {}
 
 
-@pytest.fixture(scope="module")
-def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[minio.S3Server]:
-    if not minio.is_built() and not minio.can_build():
-        pytest.skip("MinIO is not built and Go is missing to build it")
-    state = tmp_path_factory.mktemp("minio")
-    server = minio.start(state)
-    try:
-        yield server
-    finally:
-        minio.stop(state)
-
-
 def substitute(expr: str, values: dict[str, str]) -> str:
     """``expr`` with Grafana's variables replaced, as Grafana does for a regex matcher."""
     return re.sub(r"\$\{?(\w+)\}?", lambda m: values[m.group(1)], expr)
@@ -75,37 +60,6 @@ def _panels() -> Iterator[tuple[str, dict[str, Any]]]:
                 yield name, panel
 
 
-def _run(repo_root: Path, bucket: str, endpoint: str) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{G}/{V}",
-        "kind": "BenchmarkRun",
-        "metadata": {"name": RUN},
-        "spec": {
-            "tasks": {"names": [TASK]},
-            "agents": [
-                {"name": "baseline", "builtin": "baseline"},
-                {
-                    "name": "replay",
-                    "builtin": "replay",
-                    "replayPath": str(repo_root / "examples" / "replays" / "polyfit.jsonl"),
-                },
-            ],
-            "seeds": 1,
-            "parallelism": 2,
-            "budgetUsd": 5.0,
-            "retryPolicy": {"backoffSeconds": 1},
-            "store": {
-                "s3": {
-                    "bucket": bucket,
-                    "prefix": "runs",
-                    "endpoint": endpoint,
-                    "credentialsSecret": "s3-creds",
-                }
-            },
-        },
-    }
-
-
 def test_every_dashboard_panel_returns_data_for_a_real_run(
     api_client: Any,
     dev_cluster: cluster.ClusterInfo,
@@ -115,94 +69,62 @@ def test_every_dashboard_panel_returns_data_for_a_real_run(
     s3_server: minio.S3Server,
     tmp_path: Path,
 ) -> None:
-    import boto3
-    from kubernetes import client
+    with stack.running(api_client, dev_cluster, namespace, repo_root, s3_server, tmp_path) as st:
+        prom, kubelet, custom = st.prom, st.kubelet, st.custom
+        run = stack.polyfit_run(
+            RUN,
+            repo_root,
+            stack.s3_store(st, s3_server.endpoint),
+            budgetUsd=5.0,
+            retryPolicy={"backoffSeconds": 1},
+        )
+        custom.create_namespaced_custom_object(
+            G, V, namespace, "tasks", stack.polyfit_task(repo_root)
+        )
+        custom.create_namespaced_custom_object(G, V, namespace, "benchmarkruns", run)
+        killed: set[str] = set()
+        failures = (
+            f'kubegym_infra_failures_total{{namespace="{namespace}",run="{RUN}",'
+            'reason="oom_killed"}'
+        )
 
-    if prometheus.binary() is None:
-        pytest.skip("prometheus is not installed (apt-get install prometheus, or make test)")
-    bucket = f"dash-{uuid.uuid4().hex[:8]}"
-    boto3.client("s3", endpoint_url=s3_server.endpoint, **_keys(s3_server)).create_bucket(
-        Bucket=bucket
-    )
-    core = client.CoreV1Api(api_client)
-    custom = client.CustomObjectsApi(api_client)
-    core.create_namespaced_secret(
-        namespace,
-        {
-            "metadata": {"name": "s3-creds"},
-            "stringData": {
-                "AWS_ACCESS_KEY_ID": s3_server.access_key,
-                "AWS_SECRET_ACCESS_KEY": s3_server.secret_key,
-            },
-        },
-    )
-    apply_cluster_role(api_client, repo_root)
-    kubeconfig = operator_kubeconfig(
-        api_client, Path(dev_cluster.kubeconfig), namespace, tmp_path / "operator.kubeconfig"
-    )
-    operator = OperatorProcess(
-        kubeconfig, namespace, tmp_path / "operator.log", env=s3_server.env()
-    ).start()
-    kubelet = ProcessKubelet(api_client, namespace, repo_root, tmp_path / "node")
-    target = f"127.0.0.1:{operator.metrics_port}"
-    try:
-        with prometheus.running(tmp_path / "prom", [target], job=rules.OPERATOR_JOB) as prom:
-            custom.create_namespaced_custom_object(G, V, namespace, "tasks", _polyfit(repo_root))
-            custom.create_namespaced_custom_object(
-                G, V, namespace, "benchmarkruns", _run(repo_root, bucket, s3_server.endpoint)
-            )
-            killed: set[str] = set()
-            failures = (
-                f'kubegym_infra_failures_total{{namespace="{namespace}",run="{RUN}",'
-                'reason="oom_killed"}'
-            )
+        def finished() -> dict[str, Any] | None:
+            # The baseline's first sandbox is OOM-killed once (then retried), after
+            # Prometheus has scraped the failure counter at 0: `rate` needs the step.
+            if not killed and prom.query(f"{failures} == 0"):
+                for pod in kubelet.pods("kubegym.io/role=sandbox,kubegym.io/agent=baseline"):
+                    if pod["status"].get("phase") == "Running":
+                        kubelet.oom_kill(pod)
+                        killed.add(pod["metadata"]["labels"]["kubegym.io/attempt"])
+            for pod in kubelet.running_agents():
+                labels = pod["metadata"]["labels"]
+                if labels["kubegym.io/agent"] == "baseline" and (
+                    not killed or labels["kubegym.io/attempt"] in killed
+                ):
+                    continue  # it waits for its sandbox's end, or that sandbox is gone
+                kubelet.run_attempt(pod)
+            return stack.stored_status(st, namespace, RUN)
 
-            def finished() -> dict[str, Any] | None:
-                # The baseline's first sandbox is OOM-killed once (then retried), after
-                # Prometheus has scraped the failure counter at 0: `rate` needs the step.
-                if not killed and prom.query(f"{failures} == 0"):
-                    for pod in kubelet.pods("kubegym.io/role=sandbox,kubegym.io/agent=baseline"):
-                        if pod["status"].get("phase") == "Running":
-                            kubelet.oom_kill(pod)
-                            killed.add(pod["metadata"]["labels"]["kubegym.io/attempt"])
-                for pod in kubelet.running_agents():
-                    labels = pod["metadata"]["labels"]
-                    if labels["kubegym.io/agent"] == "baseline" and (
-                        not killed or labels["kubegym.io/attempt"] in killed
-                    ):
-                        continue  # it waits for its sandbox's end, or that sandbox is gone
-                    kubelet.run_attempt(pod)
-                body = custom.get_namespaced_custom_object(G, V, namespace, "benchmarkruns", RUN)
-                status = body.get("status") or {}
-                stored = any(
-                    c["type"] == "Stored" and c["status"] == "True"
-                    for c in status.get("conditions", [])
-                )
-                return status if stored else None
+        status = wait_for(finished, timeout=300, interval=0.5)
+        assert status["phase"] == "Succeeded", status
+        assert killed, "no sandbox pod was seen running"
 
-            status = wait_for(finished, timeout=300, interval=0.5)
-            assert status["phase"] == "Succeeded", status
-            assert killed, "no sandbox pod was seen running"
-
-            values = {
-                "namespace": namespace,
-                "run": RUN,
-                "agent": "|".join(AGENTS),
-                "task": TASK,
-                "__rate_interval": "1m",
-            }
-            selector = f'namespace="{namespace}",run="{RUN}"'
-            # The rules have evaluated over the finished run before panels are read.
-            prom.wait_for(f"kubegym_run:progress:ratio{{{selector}}} == 1", timeout=60)
-            prom.wait_for(
-                f'kubegym_run_reason:infra_failures:rate5m{{{selector},reason="oom_killed"}} > 0',
-                timeout=60,
-            )
-            results = _evaluate_panels(prom, values)
-            _check_variables(prom, values, namespace)
-    finally:
-        operator.stop()
-        print(operator.log()[-3000:])
+        values = {
+            "namespace": namespace,
+            "run": RUN,
+            "agent": "|".join(AGENTS),
+            "task": TASK,
+            "__rate_interval": "1m",
+        }
+        selector = f'namespace="{namespace}",run="{RUN}"'
+        # The rules have evaluated over the finished run before panels are read.
+        prom.wait_for(f"kubegym_run:progress:ratio{{{selector}}} == 1", timeout=60)
+        prom.wait_for(
+            f'kubegym_run_reason:infra_failures:rate5m{{{selector},reason="oom_killed"}} > 0',
+            timeout=60,
+        )
+        results = _evaluate_panels(prom, values)
+        _check_variables(prom, values, namespace)
 
     report = "\n".join(f"{key}: {samples}" for key, samples in sorted(results.items()))
     print(report)

@@ -19,9 +19,9 @@ import pytest
 
 from kubegym.devcluster import cluster
 
+from . import stack
 from .conftest import wait_for
 from .harness import G, OperatorProcess, V, apply_cluster_role, operator_kubeconfig
-from .test_end_to_end import _polyfit
 
 pytestmark = pytest.mark.cluster
 
@@ -67,26 +67,11 @@ def test_the_dev_cluster_kubelet_runs_a_run_to_its_end(
             env=env,
         )
     try:
-        run = {
-            "apiVersion": f"{G}/{V}",
-            "kind": "BenchmarkRun",
-            "metadata": {"name": "dev"},
-            "spec": {
-                "tasks": {"names": ["polyfit"]},
-                "agents": [
-                    {"name": "baseline", "builtin": "baseline"},
-                    {
-                        "name": "replay",
-                        "builtin": "replay",
-                        "replayPath": str(repo_root / "examples" / "replays" / "polyfit.jsonl"),
-                    },
-                ],
-                "seeds": 1,
-                "parallelism": 2,
-                "store": {"local": {"path": str(tmp_path / "store")}},
-            },
-        }
-        custom.create_namespaced_custom_object(G, V, namespace, "tasks", _polyfit(repo_root))
+        store = {"local": {"path": str(tmp_path / "store")}}
+        run = stack.polyfit_run("dev", repo_root, store)
+        custom.create_namespaced_custom_object(
+            G, V, namespace, "tasks", stack.polyfit_task(repo_root)
+        )
         custom.create_namespaced_custom_object(G, V, namespace, "benchmarkruns", run)
 
         def finished() -> dict[str, Any] | None:
