@@ -419,51 +419,61 @@ class ProcessKubelet:
 
     def terminate_agent(self, pod: dict[str, Any], message: str, exit_code: int = 0) -> None:
         """The agent container ends with ``message`` as its termination message."""
-        from kubernetes.client.exceptions import ApiException
-
-        name, namespace = pod["metadata"]["name"], pod["metadata"]["namespace"]
-        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        container = pod["spec"]["containers"][0]["name"]
+        reason = "Completed" if exit_code == 0 else "Error"
         status = {
             "phase": "Succeeded" if exit_code == 0 else "Failed",
-            "containerStatuses": [_terminated(pod, exit_code, now, message)],
+            "containerStatuses": [terminated_status(pod, container, exit_code, reason, message)],
         }
-        for _ in range(20):  # KWOK writes statuses too: retry on a conflict, like a kubelet
-            current = self.core.read_namespaced_pod_status(name, namespace)
-            body = self.core.api_client.sanitize_for_serialization(current)
-            body["status"].update(status)
-            try:
-                self.core.replace_namespaced_pod_status(name, namespace, body)
-                return
-            except ApiException as exc:
-                if exc.status != 409:
-                    raise
-                time.sleep(0.1)
-        raise RuntimeError(f"could not update the status of pod {namespace}/{name}")
+        replace_pod_status(self.core, pod, status)
+
+
+def replace_pod_status(core: Any, pod: Mapping[str, Any], status: Mapping[str, Any]) -> None:
+    """Merge ``status`` into the pod's status as a kubelet writes it (retried on conflicts)."""
+    from kubernetes.client.exceptions import ApiException
+
+    name, namespace = pod["metadata"]["name"], pod["metadata"]["namespace"]
+    for _ in range(20):  # KWOK writes statuses too: retry on a conflict, like a kubelet
+        current = core.read_namespaced_pod_status(name, namespace)
+        body = core.api_client.sanitize_for_serialization(current)
+        body["status"].update(status)
+        try:
+            core.replace_namespaced_pod_status(name, namespace, body)
+            return
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+            time.sleep(0.1)
+    raise RuntimeError(f"could not update the status of pod {namespace}/{name}")
+
+
+def terminated_status(
+    pod: Mapping[str, Any], container: str, code: int, reason: str, message: str = ""
+) -> dict[str, Any]:
+    """A container status saying ``container`` of ``pod`` ended now with ``code``."""
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    image = next(c["image"] for c in pod["spec"]["containers"] if c["name"] == container)
+    terminated: dict[str, Any] = {
+        "exitCode": code,
+        "reason": reason,
+        "startedAt": now,
+        "finishedAt": now,
+    }
+    if message:
+        terminated["message"] = message
+    return {
+        "name": container,
+        "image": image,
+        "imageID": "",
+        "ready": False,
+        "restartCount": 0,
+        "state": {"terminated": terminated},
+    }
 
 
 def _key(pod: Mapping[str, Any]) -> tuple[str, str, str]:
     found = pod["metadata"]["labels"]
     return pod["metadata"]["namespace"], found[labels.TRIAL], found[labels.ATTEMPT]
-
-
-def _terminated(pod: Mapping[str, Any], code: int, now: str, message: str) -> dict[str, Any]:
-    container = pod["spec"]["containers"][0]
-    return {
-        "name": container["name"],
-        "image": container["image"],
-        "imageID": "",
-        "ready": False,
-        "restartCount": 0,
-        "state": {
-            "terminated": {
-                "exitCode": code,
-                "reason": "Completed" if code == 0 else "Error",
-                "startedAt": now,
-                "finishedAt": now,
-                **({"message": message} if message else {}),
-            }
-        },
-    }
 
 
 def _outcome(message: str) -> dict[str, Any]:

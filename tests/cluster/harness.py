@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from kubegym.api.summary import TrialSummary
+from kubegym.devcluster import kubelet
 
 G, V = "kubegym.io", "v1alpha1"
 SA = "kubegym-operator"
@@ -190,21 +191,7 @@ class Kubelet:
         ]
 
     def _replace_status(self, pod: dict[str, Any], status: dict[str, Any]) -> None:
-        from kubernetes.client.exceptions import ApiException
-
-        name = pod["metadata"]["name"]
-        for _ in range(20):  # KWOK writes statuses too: retry on a conflict, like a kubelet
-            current = self.core.read_namespaced_pod_status(name, self.namespace)
-            body = self.core.api_client.sanitize_for_serialization(current)
-            body["status"].update(status)
-            try:
-                self.core.replace_namespaced_pod_status(name, self.namespace, body)
-                return
-            except ApiException as exc:
-                if exc.status != 409:
-                    raise
-                time.sleep(0.1)
-        raise RuntimeError(f"could not update the status of pod {name}")
+        kubelet.replace_pod_status(self.core, pod, status)
 
     def finish_agent(self, pod: dict[str, Any], summary: TrialSummary, exit_code: int = 0) -> None:
         """The agent container ends and leaves its summary as the termination message."""
@@ -212,27 +199,15 @@ class Kubelet:
 
     def terminate_agent(self, pod: dict[str, Any], message: str, exit_code: int = 0) -> None:
         """The agent container ends with `message` as its termination message."""
-        now = _now()
+        reason = "Completed" if exit_code == 0 else "Error"
+        status = kubelet.terminated_status(pod, "agent", exit_code, reason, message)
         self._replace_status(
             pod,
-            {
-                "phase": "Succeeded" if exit_code == 0 else "Failed",
-                "containerStatuses": [
-                    _terminated(
-                        pod,
-                        "agent",
-                        exit_code,
-                        "Completed" if exit_code == 0 else "Error",
-                        now,
-                        message=message,
-                    )
-                ],
-            },
+            {"phase": "Succeeded" if exit_code == 0 else "Failed", "containerStatuses": [status]},
         )
 
     def oom_kill(self, pod: dict[str, Any], container: str = "sandbox") -> None:
-        now = _now()
-        statuses = [_terminated(pod, container, 137, "OOMKilled", now)]
+        statuses = [kubelet.terminated_status(pod, container, 137, "OOMKilled")]
         self._replace_status(pod, {"phase": "Failed", "containerStatuses": statuses})
 
     def evict(self, pod: dict[str, Any]) -> None:
@@ -244,29 +219,3 @@ class Kubelet:
                 "message": "The node was low on resource: memory.",
             },
         )
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def _terminated(
-    pod: dict[str, Any], container: str, code: int, reason: str, now: str, message: str = ""
-) -> dict[str, Any]:
-    image = next(c["image"] for c in pod["spec"]["containers"] if c["name"] == container)
-    terminated: dict[str, Any] = {
-        "exitCode": code,
-        "reason": reason,
-        "startedAt": now,
-        "finishedAt": now,
-    }
-    if message:
-        terminated["message"] = message
-    return {
-        "name": container,
-        "image": image,
-        "imageID": "",
-        "ready": False,
-        "restartCount": 0,
-        "state": {"terminated": terminated},
-    }
