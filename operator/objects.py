@@ -241,8 +241,9 @@ def label_value(text: str) -> str:
 
 
 def _kueue(a: Attempt, metadata: dict[str, Any]) -> dict[str, Any]:
-    if a.run.queue_name is not None:
-        metadata["labels"][KUEUE_QUEUE] = a.run.queue_name
+    queue = a.run.queue_name or a.settings.default_queue
+    if queue is not None:
+        metadata["labels"][KUEUE_QUEUE] = queue
         metadata["labels"][KUEUE_GROUP] = label_value(a.base_name)
         metadata.setdefault("annotations", {})[KUEUE_GROUP_COUNT] = "2"
     return metadata
@@ -394,16 +395,9 @@ def sandbox_pod(a: Attempt) -> dict[str, Any]:
             ],
         },
     }
-    node_selector = resources.node_selector()
+    node_selector, tolerations = placement(a)
     if node_selector:
         pod["spec"]["nodeSelector"] = node_selector
-    tolerations = resources.tolerations()
-    if not tolerations and spec.evaluation.gpu:
-        # A CPU sandbox whose evaluator runs the model on a GPU still lands on a GPU node.
-        gpu_only = resources.model_copy(
-            update={"gpu": resources.gpu.model_copy(update={"count": 1})}
-        )
-        tolerations = gpu_only.tolerations()
     if tolerations:
         pod["spec"]["tolerations"] = [
             t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in tolerations
@@ -416,6 +410,29 @@ def sandbox_pod(a: Attempt) -> dict[str, Any]:
 def _at_most(quantity: str, limit: str) -> str:
     """`quantity`, or `limit` when that is smaller (a request may not exceed its limit)."""
     return quantity if common.parse_quantity(quantity) <= common.parse_quantity(limit) else limit
+
+
+def placement(a: Attempt) -> tuple[dict[str, str], list[tasks.Toleration]]:
+    """The sandbox pod's node selector and tolerations.
+
+    From the task's GPU request, unless the operator's settings place this GPU product
+    their own way (`Settings.gpu_products`); the task's own node selector and
+    tolerations win over both.
+    """
+    resources = a.task.spec.resources
+    gpu = resources.gpu
+    if not gpu.count and not a.task.spec.evaluation.gpu:
+        return resources.node_selector(), []
+    # A CPU sandbox whose evaluator runs the model on a GPU still lands on a GPU node.
+    on_gpu = resources.model_copy(update={"gpu": gpu.model_copy(update={"count": 1})})
+    node_selector, tolerations = resources.node_selector(), on_gpu.tolerations()
+    configured = a.settings.gpu_placement(gpu.product)
+    if configured is not None:
+        if configured.node_selector is not None:
+            node_selector = {**configured.node_selector, **(gpu.node_selector or {})}
+        if configured.tolerations is not None and gpu.tolerations is None:
+            tolerations = list(configured.tolerations)
+    return node_selector, tolerations
 
 
 def _secret_env(name: str, secret_name: str, key: str) -> dict[str, Any]:

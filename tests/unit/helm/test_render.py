@@ -148,6 +148,10 @@ def test_full_values_reach_the_operator_as_its_settings(render: Render) -> None:
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         assert env[key] == {"secretKeyRef": {"name": "s3-credentials", "key": key}}
     assert plain["KUBEGYM_DEBUG_NOTE"] == "full-values"
+    assert settings.default_queue == "kubegym"
+    h100 = settings.gpu_placement("NVIDIA-H100-80GB-HBM3")
+    assert h100 is not None and h100.node_selector is not None
+    assert h100.node_selector["cloud.example.com/pool"] == "h100"
     assert container["args"] == ["operator", "--workers", "16"]
 
 
