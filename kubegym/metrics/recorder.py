@@ -93,12 +93,16 @@ class Metrics:
         for reason in sorted(reasons.INFRA_REASONS):
             self._child(self.families.infra_failures, run, reason)
             self._child(self.families.retries, run, reason)
-        agent_names = list(agents)
+        agent_names, task_names = list(agents), list(tasks)
         for agent in agent_names:
             self._count_work(run, agent, 0, 0, 0, 0.0)
-            for task in tasks:
+            for task in task_names:
                 for phase in FINISHED_PHASES:
                     self._child(self.families.trials_finished, run, task, agent, phase)
+        # Histograms too: a quantile over `rate` needs the series before the first observation.
+        for task in task_names:
+            self._child(self.families.scheduling_latency, run, task)
+            self._child(self.families.trial_duration, run, task)
         self.mark_progress(run)
 
     def set_phases(self, run: RunRef, counts: Mapping[str, int]) -> None:

@@ -27,6 +27,21 @@ def test_a_planned_run_has_its_size_budget_and_a_start_time(
         == 0
     )
     assert value(recorder, "kubegym_agent_steps_total", **run, agent="a") == 0
+    # Histograms too, and from a generator of tasks as well as a list.
+    for task in ("t1", "t2"):
+        assert (
+            value(recorder, "kubegym_trial_scheduling_latency_seconds_count", **run, task=task) == 0
+        )
+        assert value(recorder, "kubegym_trial_duration_seconds_count", **run, task=task) == 0
+
+
+def test_a_run_planned_from_generators_starts_every_series(recorder: metrics.Metrics) -> None:
+    recorder.run_planned(
+        RUN, trials=4, tasks=(t for t in ("t1", "t2")), agents=(a for a in ("a", "b"))
+    )
+    run = {"namespace": "team-a", "run": "bench"}
+    finished = "kubegym_trials_finished_total"
+    assert value(recorder, finished, **run, task="t2", agent="b", phase="Succeeded") == 0
 
 
 def test_a_run_without_budget_has_no_budget_series(recorder: metrics.Metrics) -> None:
