@@ -4,49 +4,25 @@ from __future__ import annotations
 
 import http.client
 import json
-from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-import yaml
 
 from kubegym.api import trials
 from kubegym.evaluator import server as evaluator_server
-from tests.support import trial_pod
+from tests.support import openapi, trial_pod
 from tests.unit.evaluator.conftest import StartEvaluator
 
 jsonschema = pytest.importorskip("jsonschema")
 
 
 def _spec() -> dict[str, Any]:
-    text = resources.files("kubegym.evaluator").joinpath("openapi.yaml").read_text()
-    spec: dict[str, Any] = yaml.safe_load(text)
-    return spec
-
-
-def _validate(spec: dict[str, Any], schema: dict[str, Any], instance: object) -> None:
-    root = {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
-    root["components"] = spec["components"]
-    jsonschema.Draft202012Validator(root).validate(instance)
-
-
-def _response(spec: dict[str, Any], method: str, path: str, status: int) -> dict[str, Any]:
-    response: dict[str, Any] = spec["paths"][path][method.lower()]["responses"][str(status)]
-    if "$ref" in response:
-        response = spec["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
-    return response
+    return openapi.load("kubegym.evaluator")
 
 
 def test_the_document_lists_exactly_the_served_routes() -> None:
-    spec = _spec()
-    assert spec["openapi"].startswith("3.1")
-    documented = {(method.upper(), path) for path, item in spec["paths"].items() for method in item}
-    assert documented == set(evaluator_server.ROUTES)
-    for method, path in evaluator_server.ROUTES:
-        is_open = spec["paths"][path][method.lower()].get("security") == []
-        assert is_open == (path == "/healthz"), path
-    assert spec["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    openapi.assert_documents_exactly(_spec(), evaluator_server.ROUTES)
 
 
 def test_the_score_schema_names_the_model_fields() -> None:
@@ -61,14 +37,14 @@ def test_every_example_fits_its_schema() -> None:
         for method, operation in item.items():
             body = operation.get("requestBody", {}).get("content", {}).get("application/json")
             if body:
-                _validate(spec, body["schema"], body["example"])
+                openapi.validate(spec, body["schema"], body["example"])
                 checked += 1
-            content = _response(spec, method, path, 200)["content"]["application/json"]
-            _validate(spec, content["schema"], content["example"])
+            content = openapi.response(spec, method, path, 200)["content"]["application/json"]
+            openapi.validate(spec, content["schema"], content["example"])
             checked += 1
     for response in spec["components"]["responses"].values():
         content = response["content"]["application/json"]
-        _validate(spec, content["schema"], content["example"])
+        openapi.validate(spec, content["schema"], content["example"])
         checked += 1
     assert checked >= 8
 
@@ -95,6 +71,8 @@ def test_live_answers_fit_the_schemas(start_evaluator: StartEvaluator) -> None:
         answer = json.loads(response.read())
         conn.close()
         statuses.append(response.status)
-        schema = _response(spec, method, path, response.status)["content"]["application/json"]
-        _validate(spec, schema["schema"], answer)
+        schema = openapi.response(spec, method, path, response.status)["content"][
+            "application/json"
+        ]
+        openapi.validate(spec, schema["schema"], answer)
     assert statuses == [200, 200, 400, 401, 200, 409]

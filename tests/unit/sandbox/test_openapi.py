@@ -7,49 +7,24 @@ import http.client
 import json
 import threading
 import time
-from importlib import resources
 from typing import Any
 
 import pytest
-import yaml
 
 from kubegym.sandbox import server as sandbox_server
 from kubegym.sandbox.client import ServerProcess
+from tests.support import openapi
 from tests.unit.sandbox.conftest import TOKEN
 
 jsonschema = pytest.importorskip("jsonschema")
 
 
 def _spec() -> dict[str, Any]:
-    text = resources.files("kubegym.sandbox").joinpath("openapi.yaml").read_text()
-    spec: dict[str, Any] = yaml.safe_load(text)
-    return spec
-
-
-def _validate(spec: dict[str, Any], schema: dict[str, Any], instance: object) -> None:
-    # OpenAPI 3.1 schemas are JSON Schema 2020-12; refs point into the document's components.
-    root = {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
-    root["components"] = spec["components"]
-    jsonschema.Draft202012Validator(root).validate(instance)
-
-
-def _response(spec: dict[str, Any], method: str, path: str, status: int) -> dict[str, Any]:
-    response: dict[str, Any] = spec["paths"][path][method.lower()]["responses"][str(status)]
-    if "$ref" in response:
-        response = spec["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
-    return response
+    return openapi.load("kubegym.sandbox")
 
 
 def test_the_document_lists_exactly_the_served_routes() -> None:
-    spec = _spec()
-    assert spec["openapi"].startswith("3.1")
-    documented = {(method.upper(), path) for path, item in spec["paths"].items() for method in item}
-    assert documented == set(sandbox_server.ROUTES)
-    for (method, path), _ in sandbox_server.ROUTES.items():
-        operation = spec["paths"][path][method.lower()]
-        is_open = operation.get("security") == []
-        assert is_open == (path == "/healthz"), path
-    assert spec["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    openapi.assert_documents_exactly(_spec(), sandbox_server.ROUTES)
 
 
 def test_every_example_fits_its_schema() -> None:
@@ -60,16 +35,16 @@ def test_every_example_fits_its_schema() -> None:
         for operation in item.values():
             body = operation.get("requestBody", {}).get("content", {}).get("application/json")
             if body and "example" in body:
-                _validate(spec, body["schema"], body["example"])
+                openapi.validate(spec, body["schema"], body["example"])
                 checked += 1
     for response in spec["components"]["responses"].values():
         content = response["content"]["application/json"]
-        _validate(spec, content["schema"], content["example"])
+        openapi.validate(spec, content["schema"], content["example"])
         checked += 1
     for path, item in spec["paths"].items():
         for method in item:
-            content = _response(spec, method, path, 200)["content"]["application/json"]
-            _validate(spec, content["schema"], content["example"])
+            content = openapi.response(spec, method, path, 200)["content"]["application/json"]
+            openapi.validate(spec, content["schema"], content["example"])
             checked += 1
     assert checked > 15
 
@@ -102,8 +77,10 @@ def test_live_answers_fit_the_schemas(tcp_server: ServerProcess) -> None:
     ]
     for method, path, body in calls:
         status, answer = _call(tcp_server, method, path, body)
-        schema = _response(spec, method, path, status)["content"]["application/json"]["schema"]
-        _validate(spec, schema, answer)
+        schema = openapi.response(spec, method, path, status)["content"]["application/json"][
+            "schema"
+        ]
+        openapi.validate(spec, schema, answer)
     # 409 while a command runs
     worker = threading.Thread(
         target=_call, args=(tcp_server, "POST", "/v1/exec", {"command": "sleep 0.6"})
@@ -113,8 +90,8 @@ def test_live_answers_fit_the_schemas(tcp_server: ServerProcess) -> None:
     status, answer = _call(tcp_server, "POST", "/v1/exec", {"command": "true"})
     worker.join()
     assert status == 409
-    _validate(
+    openapi.validate(
         spec,
-        _response(spec, "POST", "/v1/exec", 409)["content"]["application/json"]["schema"],
+        openapi.response(spec, "POST", "/v1/exec", 409)["content"]["application/json"]["schema"],
         answer,
     )
