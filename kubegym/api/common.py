@@ -15,7 +15,7 @@ from typing import Annotated, Any, ClassVar, Final, Literal
 
 import pydantic
 from pydantic import BeforeValidator, ConfigDict, Field, WithJsonSchema
-from pydantic.alias_generators import to_camel
+from pydantic.alias_generators import to_camel, to_snake
 from pydantic_core import PydanticCustomError
 
 GROUP = "kubegym.io"
@@ -33,12 +33,60 @@ class Rule:
         check: the same rule in Python over the model instance; True means valid.
         field: the camelCase field the message is about, relative to the object
             (`primaryMetric`); it becomes the CEL `fieldPath`.
+        locate: see the attribute.
     """
 
     cel: str
     message: str
     check: Callable[[Any], bool]
     field: str | None = None
+    locate: Callable[[Any], tuple[str | int, ...] | None] | None = None
+    """Optional, Python only: the exact place of the mistake below the object (such as
+    ``("agents", 2, "name")``), so `kubegym validate` can name the offending item and
+    its line where CEL can only name the list."""
+
+
+def unique(list_field: str, key: str | None, message: str) -> Rule:
+    """A rule that the items of a list (or their `key`) are unique.
+
+    The API server already refuses duplicate keys of a list of type ``map`` or
+    ``set``; this rule says so in kubegym's words and, above all, gives
+    `kubegym validate` the same check, naming the second item. Lists it is used
+    on carry a ``maxItems``, which keeps the quadratic CEL within the API server's
+    cost budget.
+
+    Args:
+        list_field: the camelCase field holding the list.
+        key: the camelCase key of each item; None for a list of strings.
+        message: what is wrong, in words.
+    """
+    attr = to_snake(list_field)
+    key_attr = to_snake(key) if key else None
+    a_key, b_key = (f"a.{key}", f"b.{key}") if key else ("a", "b")
+    cel = (
+        f"!has(self.{list_field}) || "
+        f"self.{list_field}.all(a, self.{list_field}.exists_one(b, {b_key} == {a_key}))"
+    )
+
+    def keys(obj: Any) -> list[Any]:
+        items = getattr(obj, attr) or []
+        return [getattr(i, key_attr) if key_attr else i for i in items]
+
+    def locate(obj: Any) -> tuple[str | int, ...] | None:
+        seen: set[Any] = set()
+        for index, value in enumerate(keys(obj)):
+            if value in seen:
+                return (list_field, index, key) if key else (list_field, index)
+            seen.add(value)
+        return None
+
+    return Rule(
+        cel=cel,
+        message=message,
+        check=lambda obj: len(set(keys(obj))) == len(keys(obj)),
+        field=list_field,
+        locate=locate,
+    )
 
 
 class Model(pydantic.BaseModel):
@@ -62,10 +110,11 @@ class Model(pydantic.BaseModel):
     def _check_rules(self) -> Model:
         for rule in type(self).rules:
             if not rule.check(self):
+                where = rule.locate(self) if rule.locate is not None else None
                 raise PydanticCustomError(
                     "kubegym_rule",
                     "{message}",
-                    {"message": rule.message, "field": rule.field or ""},
+                    {"message": rule.message, "field": rule.field or "", "loc": where or ()},
                 )
         return self
 
@@ -118,6 +167,45 @@ Quantity = Annotated[
         }
     ),
 ]
+
+# The same, without a sign and with a non-zero digit in the number: what a request
+# for CPU, memory or disk must be. Go's regexp (the API server's) has no lookahead,
+# so "not zero" is spelled out: a non-zero digit before the point, or after it.
+_POSITIVE_QUANTITY_PATTERN = (
+    r"^\+?(([0-9]*[1-9][0-9]*(\.[0-9]*)?)|([0-9]*\.[0-9]*[1-9][0-9]*))"
+    r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+)
+
+PositiveQuantity = Annotated[
+    str,
+    BeforeValidator(_quantity_to_str),
+    Field(pattern=_POSITIVE_QUANTITY_PATTERN),
+    # An integer escapes `pattern` (it only applies to strings), hence the CEL rule.
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "integer"}, {"type": "string"}],
+            "pattern": _POSITIVE_QUANTITY_PATTERN,
+            "x-kubernetes-int-or-string": True,
+            "x-kubernetes-validations": [
+                {
+                    "rule": "type(self) != int || self > 0",
+                    "message": "must be a positive quantity, such as 2, 500m or 8Gi",
+                }
+            ],
+        }
+    ),
+]
+"""A quantity greater than zero (CPU, memory, disk): ``-1``, ``0`` and ``0Gi`` are refused."""
+
+POSITIVE_QUANTITY_PATTERN: Final = _POSITIVE_QUANTITY_PATTERN
+
+# A path inside a task's folder (or the workspace): relative, with no `..` segment, so a
+# Task can never point the evaluator, the preparation or the sandbox outside its folder.
+# Spelled as segments that are not `..` (again no lookahead in Go's regexp).
+_SEGMENT = r"(?:[^/.][^/]*|[.][^/.][^/]*|[.][.][^/]+|[.])"  # [.], not \., so CEL can quote it
+TASK_PATH_PATTERN: Final = rf"^{_SEGMENT}(?:/{_SEGMENT})*/?$"
+TaskPath = Annotated[str, Field(min_length=1, max_length=4096, pattern=TASK_PATH_PATTERN)]
+"""A relative path that stays inside its folder: no leading ``/``, no ``..`` segment."""
 
 _SUFFIXES = {
     "Ki": 2**10,

@@ -8,6 +8,7 @@ malformed run file gives one clear line per mistake and never a traceback.
 from __future__ import annotations
 
 import difflib
+import math
 import types
 import typing
 from collections.abc import Iterator, Sequence
@@ -107,11 +108,37 @@ def load_run_file(path: str | Path) -> RunFile:
         RunFileError: the file has problems; all of them are listed.
     """
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read run file {p}: {exc.strerror or exc}") from exc
+    text, problems = read_text(p)
+    if text is None:
+        raise RunFileError(problems)
     return parse_run_file(text, source=str(p))
+
+
+def read_text(path: Path) -> tuple[str | None, list[Problem]]:
+    """A run file's text, or None and the reason it cannot be read (missing, not UTF-8).
+
+    Raises:
+        ConfigError: the file exists but cannot be read (permissions, a folder).
+    """
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None, [Problem(str(path), "no such file")]
+    except OSError as exc:
+        raise ConfigError(f"cannot read run file {path}: {exc.strerror or exc}") from exc
+    try:
+        return data.decode("utf-8"), []
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        byte = data[exc.start : exc.start + 1].hex()
+        return None, [
+            Problem(
+                str(path),
+                f"not UTF-8 text: byte 0x{byte} cannot be decoded",
+                line=line,
+                hint="save the file as UTF-8",
+            )
+        ]
 
 
 def parse_run_file(text: str, source: str = "<string>") -> RunFile:
@@ -138,13 +165,50 @@ def check_run_file(text: str, source: str = "<string>") -> tuple[RunFile, list[P
         reason = getattr(exc, "problem", None) or str(exc)
         return run_file, [Problem(source, f"not valid YAML: {reason}", line=line)]
 
+    if not any(node is not None for node in nodes):
+        return run_file, [
+            Problem(
+                source,
+                "the file holds no Task or BenchmarkRun: it is empty",
+                line=1,
+                hint="a run file holds YAML documents of kind Task or BenchmarkRun",
+            )
+        ]
+
     seen: dict[tuple[str, str], int] = {}
     for node in nodes:
         if node is None:
             continue
         doc_line = node.start_mark.line + 1
+        repeated = list(_duplicate_keys(node, ()))
+        if repeated:
+            obj = _object_of(node)
+            problems.extend(
+                Problem(
+                    source,
+                    f"the key {loc[-1]!r} appears twice (first at line {first}); "
+                    "YAML would silently keep only the last",
+                    field=_path(loc),
+                    line=line,
+                    obj=obj,
+                )
+                for loc, line, first in repeated
+            )
+            continue
         data = _construct(node)
         if data is None:
+            continue
+        not_finite = next(_not_finite(data, ()), None)
+        if not_finite is not None:
+            problems.append(
+                Problem(
+                    source,
+                    f"{not_finite[1]!r} is not a finite number",
+                    field=_path(not_finite[0]),
+                    line=_line(node, not_finite[0]),
+                    obj=_object_of(node),
+                )
+            )
             continue
         if not isinstance(data, dict):
             problems.append(
@@ -211,6 +275,52 @@ def check_run_file(text: str, source: str = "<string>") -> tuple[RunFile, list[P
     return run_file, problems
 
 
+def _duplicate_keys(node: yaml.Node, loc: Loc) -> Iterator[tuple[Loc, int, int]]:
+    """Every key that appears twice in one mapping: (its field path, its line, the first's line)."""
+    if isinstance(node, yaml.MappingNode):
+        first: dict[str, int] = {}
+        for key, value in node.value:
+            name = str(key.value)
+            line = key.start_mark.line + 1
+            if isinstance(key, yaml.ScalarNode) and name != "<<":
+                if name in first:
+                    yield (*loc, name), line, first[name]
+                else:
+                    first[name] = line
+            yield from _duplicate_keys(value, (*loc, name))
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            yield from _duplicate_keys(item, (*loc, index))
+
+
+def _not_finite(data: Any, loc: Loc) -> Iterator[tuple[Loc, float]]:
+    """Every NaN or infinity (YAML's .nan, .inf): no field of a run file means them."""
+    if isinstance(data, float) and not math.isfinite(data):
+        yield loc, data
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            yield from _not_finite(value, (*loc, str(key)))
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            yield from _not_finite(value, (*loc, index))
+
+
+def _object_of(node: yaml.Node) -> str:
+    """`Kind/name` of a document node, read off the YAML without constructing it."""
+    if not isinstance(node, yaml.MappingNode):
+        return ""
+    values = {str(k.value): v for k, v in node.value if isinstance(k, yaml.ScalarNode)}
+    kind = values.get("kind")
+    meta = values.get("metadata")
+    name = None
+    if isinstance(meta, yaml.MappingNode):
+        name = next((v for k, v in meta.value if k.value == "name"), None)
+    kind_text = kind.value if isinstance(kind, yaml.ScalarNode) else ""
+    if kind_text and isinstance(name, yaml.ScalarNode):
+        return f"{kind_text}/{name.value}"
+    return str(kind_text)
+
+
 def _construct(node: yaml.Node) -> Any:
     loader = yaml.SafeLoader("")
     try:
@@ -234,7 +344,9 @@ def _problems_from(
         hint: str | None = None
         if kind == "kubegym_rule":
             message = ctx["message"]
-            if ctx.get("field"):
+            if ctx.get("loc"):
+                loc = (*loc, *ctx["loc"])
+            elif ctx.get("field"):
                 loc = (*loc, ctx["field"])
         elif kind == "extra_forbidden":
             message = "unknown field"
@@ -251,6 +363,17 @@ def _problems_from(
             hint = (
                 "use lowercase letters, digits and '-', starting and ending with a letter or digit"
             )
+        elif kind == "string_pattern_mismatch" and ctx.get("pattern") == common.TASK_PATH_PATTERN:
+            message = (
+                f"{error['input']!r} leaves its folder: a path here must be relative, without .."
+            )
+            hint = "give the path relative to the task's folder (or the workspace)"
+        elif (
+            kind == "string_pattern_mismatch"
+            and ctx.get("pattern") == common.POSITIVE_QUANTITY_PATTERN
+        ):
+            message = f"{error['input']!r} is not a positive quantity"
+            hint = "give a quantity above zero, such as 2, 500m or 8Gi"
         elif kind.endswith(("_type", "_parsing")) or kind in (
             "greater_than_equal",
             "less_than_equal",

@@ -24,6 +24,9 @@ class TaskSelection(Model):
             message="choose tasks in exactly one way: names, selector or suite",
             check=lambda s: sum(x is not None for x in (s.names, s.selector, s.suite)) == 1,
         ),
+        common.unique(
+            "names", None, "a task is named twice: each task runs once per agent and seed"
+        ),
     )
 
     names: (
@@ -56,7 +59,7 @@ class Sampling(Model):
     max_tokens: Annotated[int, Field(ge=1)] | None = None
     """The most tokens in one reply."""
 
-    seed: int | None = None
+    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] | None = None
     """A sampling seed for providers that honour one; the trial's seed when absent."""
 
 
@@ -207,6 +210,14 @@ class Store(Model):
 
 class BenchmarkRunSpec(Model):
     """The grid tasks × agents × seeds and how to run it."""
+
+    rules: ClassVar[tuple[Rule, ...]] = (
+        # Trial names and the leaderboard are keyed by the agent's name: two agents
+        # with one name would share trials and be merged into one row.
+        common.unique(
+            "agents", "name", "two agents have the same name; agent names must be unique"
+        ),
+    )
 
     tasks: TaskSelection
     """Which tasks."""

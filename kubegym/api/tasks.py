@@ -6,16 +6,49 @@ the task suite under `task_images/`.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
+from pydantic.alias_generators import to_snake
 
 from kubegym.api import common
-from kubegym.api.common import DnsLabel, Model, Quantity, Rule, Sha256
+from kubegym.api.common import DnsLabel, Model, PositiveQuantity, Rule, Sha256, TaskPath
 
 # The node label NVIDIA's GPU feature discovery puts on every GPU node.
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 GPU_RESOURCE = "nvidia.com/gpu"
+
+_INSIDE = re.compile(common.TASK_PATH_PATTERN)
+
+
+def _paths_inside(list_field: str, what: str) -> Rule:
+    """A rule that every dataset of a list has a `path` inside the task's folder (or none).
+
+    Only the datasets a task reads from its folder (or its preparation's output)
+    are held to it; a preparation's raw `sources` may name any file on the machine.
+    """
+    attr = to_snake(list_field)
+
+    def outside(task_part: object) -> int | None:
+        for index, dataset in enumerate(getattr(task_part, attr) or []):
+            if dataset.path is not None and not _INSIDE.fullmatch(dataset.path):
+                return index
+        return None
+
+    def locate(task_part: object) -> tuple[str | int, ...] | None:
+        index = outside(task_part)
+        return None if index is None else (list_field, index, "path")
+
+    return Rule(
+        cel=f"!has(self.{list_field}) || self.{list_field}.all(d, !has(d.path)"
+        f" || d.path.matches('{common.TASK_PATH_PATTERN}'))",
+        message=f"the path of {what} must be relative and stay inside the task's folder"
+        " (no leading / and no ..)",
+        check=lambda part: outside(part) is None,
+        field=list_field,
+        locate=locate,
+    )
 
 
 class HuggingFaceSource(Model):
@@ -71,8 +104,9 @@ class Dataset(Model):
     name: DnsLabel
     """The dataset's name, unique within the task."""
 
-    path: str | None = None
-    """A local path, relative to the task's folder or absolute."""
+    path: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
+    """A local path, relative to the task's folder (or the preparation's output); a
+    preparation's `sources` may also give an absolute path on this machine."""
 
     url: Annotated[str, Field(pattern=r"^(https?|s3|gs)://")] | None = None
     """A URL to download (http, https, s3 or gs)."""
@@ -89,14 +123,14 @@ class Dataset(Model):
     sha256: Sha256 | None = None
     """The expected sha256 of the file (or of the sorted tar of a folder), checked after fetching."""
 
-    mount_path: str | None = None
+    mount_path: TaskPath | None = None
     """Where it appears in the sandbox, relative to the workspace; `data/<name>` when absent."""
 
 
 class StarterCode(Model):
     """The files the agent starts from, copied into its workspace."""
 
-    path: Annotated[str, Field(min_length=1)]
+    path: TaskPath
     """A folder, relative to the task's folder (or inside the task image)."""
 
     baseline_command: str | None = None
@@ -116,7 +150,7 @@ class Metric(Model):
 class Submission(Model):
     """The artifact the agent must leave in its workspace for scoring."""
 
-    path: Annotated[str, Field(min_length=1)]
+    path: TaskPath
     """Its path, relative to the workspace, such as `submission.csv`."""
 
     format: Literal["csv", "json", "jsonl", "python", "checkpoint", "directory", "text"] = "csv"
@@ -133,9 +167,12 @@ class Evaluation(Model):
             check=lambda e: any(m.name == e.primary_metric for m in e.metrics),
             field="primaryMetric",
         ),
+        common.unique("metrics", "name", "two metrics have the same name"),
+        common.unique("testData", "name", "two test datasets have the same name"),
+        _paths_inside("testData", "a test dataset"),
     )
 
-    script: Annotated[str, Field(min_length=1)]
+    script: TaskPath
     """The evaluation script, relative to the task's folder; never visible inside the sandbox."""
 
     metrics: Annotated[list[Metric], Field(min_length=1, max_length=32)] = Field(
@@ -174,7 +211,11 @@ class Preparation(Model):
     inside ``DIR``.
     """
 
-    script: Annotated[str, Field(min_length=1)]
+    rules: ClassVar[tuple[Rule, ...]] = (
+        common.unique("sources", "name", "two preparation sources have the same name"),
+    )
+
+    script: TaskPath
     """The preparation script, relative to the task's folder."""
 
     sources: list[Dataset] = Field(
@@ -226,19 +267,19 @@ class GPU(Model):
 class Resources(Model):
     """What one trial's sandbox needs."""
 
-    cpu: Quantity = "2"
+    cpu: PositiveQuantity = "2"
     """CPU cores, as a Kubernetes quantity."""
 
-    memory: Quantity = "8Gi"
+    memory: PositiveQuantity = "8Gi"
     """Memory limit, as a Kubernetes quantity; the sandbox is killed (OOMKilled) above it."""
 
     gpu: GPU = Field(default_factory=GPU, json_schema_extra={"default": {}})
     """GPUs, if any."""
 
-    ephemeral_storage: Quantity = "20Gi"
+    ephemeral_storage: PositiveQuantity = "20Gi"
     """Scratch disk for the workspace."""
 
-    shm: Quantity = "1Gi"
+    shm: PositiveQuantity = "1Gi"
     """Size of /dev/shm (data loaders need more than the container default)."""
 
     def node_selector(self) -> dict[str, str]:
@@ -293,6 +334,10 @@ class TaskSpec(Model):
             ),
             field="baselineScores",
         ),
+        common.unique("datasets", "name", "two datasets have the same name"),
+        common.unique("validationData", "name", "two validation datasets have the same name"),
+        _paths_inside("datasets", "a dataset"),
+        _paths_inside("validationData", "a validation dataset"),
     )
 
     description: Annotated[str, Field(min_length=1)]

@@ -32,7 +32,11 @@ def validate(files: tuple[Path, ...], as_json: bool) -> None:
         if path.is_dir() or not path.exists():
             problems.append(documents.Problem(str(path), "no such file"))
             continue
-        run_file, found = documents.check_run_file(path.read_text(encoding="utf-8"), str(path))
+        text, unreadable = documents.read_text(path)
+        if text is None:
+            problems.extend(unreadable)
+            continue
+        run_file, found = documents.check_run_file(text, str(path))
         problems.extend(found)
         checked.append((path, run_file, len(found)))
     if as_json:

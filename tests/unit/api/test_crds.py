@@ -202,6 +202,62 @@ CASES += [
     (tasks.TaskSpec, {**TASK_SPEC, "baselineScores": {"a": 1.0}}, True),
     (tasks.TaskSpec, TASK_SPEC, True),
     (tasks.TaskSpec, {**TASK_SPEC, "baselineScores": {"b": 1.0}}, False),
+    # Names are unique and task-folder paths stay inside the folder (issue 11, point 10).
+    (tasks.TaskSpec, {**TASK_SPEC, "datasets": [{"name": "a", "path": "d/x"}]}, True),
+    (tasks.TaskSpec, {**TASK_SPEC, "datasets": [{"name": "a", "path": "../x"}]}, False),
+    (tasks.TaskSpec, {**TASK_SPEC, "datasets": [{"name": "a", "path": "/etc/x"}]}, False),
+    (tasks.TaskSpec, {**TASK_SPEC, "validationData": [{"name": "a", "path": "a/../../x"}]}, False),
+    (
+        tasks.TaskSpec,
+        {**TASK_SPEC, "datasets": [{"name": "a", "path": "x"}, {"name": "a", "path": "y"}]},
+        False,
+    ),
+    (
+        tasks.Evaluation,
+        {**TASK_SPEC["evaluation"], "testData": [{"name": "t", "path": "h/t"}]},
+        True,
+    ),
+    (
+        tasks.Evaluation,
+        {**TASK_SPEC["evaluation"], "testData": [{"name": "t", "path": "/t"}]},
+        False,
+    ),
+    (
+        tasks.Evaluation,
+        {
+            **TASK_SPEC["evaluation"],
+            "metrics": [{"name": "a", "direction": "max"}, {"name": "a", "direction": "min"}],
+        },
+        False,
+    ),
+    (tasks.Preparation, {"script": "p.py", "sources": [{"name": "s", "path": "/abs/ok"}]}, True),
+    (
+        tasks.Preparation,
+        {"script": "p.py", "sources": [{"name": "s", "path": "a"}, {"name": "s", "path": "b"}]},
+        False,
+    ),
+    (runs.TaskSelection, {"names": ["a", "a"]}, False),
+    (
+        runs.BenchmarkRunSpec,
+        {"tasks": {"names": ["t"]}, "agents": [{"name": "a", "model": "m"}]},
+        True,
+    ),
+    (
+        runs.BenchmarkRunSpec,
+        {
+            "tasks": {"names": ["t"]},
+            "agents": [{"name": "a", "model": "m"}, {"name": "b", "model": "m"}],
+        },
+        True,
+    ),
+    (
+        runs.BenchmarkRunSpec,
+        {
+            "tasks": {"names": ["t"]},
+            "agents": [{"name": "a", "model": "m"}, {"name": "a", "builtin": "baseline"}],
+        },
+        False,
+    ),
 ]
 
 
