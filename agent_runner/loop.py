@@ -18,7 +18,8 @@ from typing import Any
 import structlog
 
 from kubegym.agent_runner import agents, trajectory
-from kubegym.api import trials
+from kubegym.api import reasons, trials
+from kubegym.errors import TrialFailed
 
 log = structlog.get_logger()
 
@@ -81,6 +82,7 @@ def run_trial(
     last: str | None = None
     exit_reason: str | None = None
     message = ""
+    failed = False
     while exit_reason is None:
         if totals.steps >= limits.max_steps:
             exit_reason = "max_steps"
@@ -101,12 +103,22 @@ def run_trial(
             message = str(exc)
             break
         totals.add(decision)
-        last, _, terminated, _, step_info = env.step(decision.action)
+        try:
+            last, _, terminated, _, step_info = env.step(decision.action)
+        except TrialFailed as exc:
+            # Something from inside the trial ended it: the agent's failure, with no
+            # automatic submission (there is no sandbox left to score).
+            totals.steps += 1
+            ended = f"The trial ended: {exc.message or exc.reason}"
+            recorder.step(_step(totals.steps, decision, ended, {}, clock() - step_started))
+            exit_reason, message, failed = exc.reason.value, exc.message, True
+            bound.warning("trial_failed_by_agent", reason=exit_reason)
+            break
         totals.steps += 1
         recorder.step(_step(totals.steps, decision, last, step_info, clock() - step_started))
         if terminated:
             exit_reason = "submitted"
-    if exit_reason != "submitted":
+    if exit_reason != "submitted" and not failed:
         # Every way of stopping early still scores what the agent built so far.
         bound.info("trial_auto_submit", reason=exit_reason)
         step_started = clock()
@@ -160,7 +172,7 @@ def _results(
     failure = None
     if final is None:
         # Nothing valid was submitted: a scored outcome all the same, of the agent's making.
-        failure = "agent"
+        failure = reasons.FailureClass.AGENT.value
         if exit_reason == "submitted":
             exit_reason = "eval_error"
         message = message or (submits[-1].error or "" if submits else "nothing was submitted")

@@ -26,9 +26,9 @@ from gymnasium import spaces
 
 from kubegym import datasets
 from kubegym.agent_runner import prompts, tools
-from kubegym.api import common, trials
+from kubegym.api import common, reasons, trials
 from kubegym.catalog import TaskBundle
-from kubegym.errors import ConfigError, InfraError
+from kubegym.errors import ConfigError, InfraError, TrialFailed
 from kubegym.evaluator import judge
 from kubegym.local import venvs
 from kubegym.sandbox import local as local_sandbox
@@ -202,6 +202,10 @@ class ResearchEnv(gymnasium.Env[str, str]):
         Returns:
             observation, reward, terminated (the agent submitted), truncated (the
             task's step limit), and info (``exit_code``, ``tool``, ``score``).
+
+        Raises:
+            TrialFailed: the agent's action killed its own sandbox (see `_recover`).
+            InfraError: a service outside the trial failed.
         """
         if self._ctx is None or self.bundle is None:
             raise RuntimeError("call reset() before step()")
@@ -211,8 +215,8 @@ class ResearchEnv(gymnasium.Env[str, str]):
         try:
             result = tools.run_action(action, self._ctx)
             events: list[str] = getattr(self._sandbox, "limit_events", list)()
-        except InfraError:
-            result, events = self._recover()
+        except InfraError as exc:
+            result, events = self._recover(exc)
         if events:
             result = tools.ToolResult(
                 "\n".join([result.output.rstrip(), *events]), result.exit_code, result.tool
@@ -297,14 +301,33 @@ class ResearchEnv(gymnasium.Env[str, str]):
             env={"KUBEGYM_BUDGET": f"{self.budget:g}"},
         )
 
-    def _recover(self) -> tuple[tools.ToolResult, list[str]]:
-        """The sandbox died during a command. If the agent's own command broke a limit
-        (memory, processes), start a fresh sandbox on the same workspace and tell the
-        agent; anything else is the infrastructure's failure and is raised as such."""
+    def _recover(self, exc: InfraError) -> tuple[tools.ToolResult, list[str]]:
+        """The sandbox stopped answering during the agent's action: whose doing was it?
+
+        If the agent's own command broke a limit (memory, processes), a fresh sandbox
+        starts on the same workspace and the agent is told. If the sandbox is gone
+        with no limit hit, the agent killed it: the server runs in the same jail as
+        the agent's commands (its own PID namespace and cgroup), it had started and
+        answered, and nothing outside the jail stops it but kubegym's own `close` (or
+        the host). That ends the trial as the agent's failure (`sandbox_killed`),
+        never as the infrastructure's, which would be a free re-roll. On a cluster
+        the operator checks the sandbox pod before believing it: a lost node or an
+        eviction stays the platform's (`kubegym.operator.outcomes`).
+
+        Raises:
+            TrialFailed: the sandbox died under the agent's command, no limit hit.
+            InfraError: another service failed (the evaluator).
+        """
         assert self._ctx is not None and self._request is not None
         events: list[str] = getattr(self._sandbox, "limit_events", list)()
         if not events:
-            raise
+            if reasons.of_cause(exc.reason) is reasons.Reason.SANDBOX_UNREACHABLE:
+                raise TrialFailed(
+                    reasons.Reason.SANDBOX_KILLED,
+                    f"the sandbox died during the agent's action ({exc.message or exc.reason}); "
+                    "it had started and no limit was hit, so a process inside it killed it",
+                ) from exc
+            raise exc
         self._sandbox.close()
         self._sandbox = self._open(self._request)
         self._ctx.sandbox = self._sandbox.client

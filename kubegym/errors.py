@@ -2,10 +2,17 @@
 
 Every part of kubegym raises one of these; the CLI turns them into one line
 (`kubegym.cli`), the operator maps `InfraError` to a retry with backoff and
-`ConfigError` to a permanent failure.
+`ConfigError` to a permanent failure. `TrialFailed` ends one trial as the
+agent's failure (the agent loop records it; `kubegym.api.reasons` says why it
+is the agent's).
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # errors sit below the api package, which raises ConfigError
+    from kubegym.api import reasons
 
 
 class KubegymError(Exception):
@@ -35,7 +42,8 @@ class InfraError(KubegymError):
     """The infrastructure failed, not the agent: retried within the run's policy.
 
     Args:
-        reason: a short CamelCase cause such as ``OOMKilled`` or ``Evicted``.
+        reason: a short CamelCase cause such as ``SandboxStartFailed`` or
+            ``ModelUnavailable``; `kubegym.api.reasons.of_cause` names its `Reason`.
         message: the detail, for logs and the trial's status.
     """
 
@@ -43,6 +51,23 @@ class InfraError(KubegymError):
         self.reason = reason
         self.message = message
         super().__init__(f"{reason}: {message}" if message else reason)
+
+
+class TrialFailed(KubegymError):
+    """Something from inside the trial ended it: the agent's failure, scored, never retried.
+
+    Raised where the evidence is (the research environment, when the sandbox dies
+    under the agent's own command); the agent loop ends the trial with `reason`.
+
+    Args:
+        reason: an exit reason of the agent's class (``sandbox_killed``…).
+        message: what happened, for the trial's results.
+    """
+
+    def __init__(self, reason: reasons.Reason, message: str = ""):
+        self.reason = reason
+        self.message = message
+        super().__init__(f"{reason}: {message}" if message else str(reason))
 
 
 class LimitReached(KubegymError):

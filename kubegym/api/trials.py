@@ -20,7 +20,8 @@ TrialName = NewType("TrialName", str)
 
 TrialPhase = Literal["Pending", "Running", "Succeeded", "Failed"]
 
-# Why a trial ended. Limits and agent errors are scored outcomes; infra_error is retried.
+# Why a trial ended: the `Kind.EXIT` members of `kubegym.api.reasons.Reason`, whose
+# table gives each one's class and retry rule (a test keeps the two equal).
 ExitReason = Literal[
     "submitted",
     "max_steps",
@@ -30,25 +31,33 @@ ExitReason = Literal[
     "context_window",
     "eval_error",
     "agent_error",
-    "infra_error",
+    "sandbox_killed",
+    "memory_limit",
+    "storage_limit",
     "cancelled",
+    "infra_error",
+    "internal_error",
 ]
 
 FailureClass = Literal["infra", "agent"]
 
-# What the infrastructure did to an attempt (retried within the policy; never the agent's fault).
+# What the platform did to an attempt (retried within the policy; never the agent's doing):
+# the `Kind.ATTEMPT` members of `kubegym.api.reasons.Reason`. `OOMKilled` stays for
+# statuses written before an OOM kill became the agent's `memory_limit`.
 InfraReason = Literal[
-    "OOMKilled",
-    "Evicted",
     "NodeLost",
+    "Evicted",
     "ImagePullFailed",
     "Unschedulable",
     "PodDeleted",
     "Preempted",
+    "SandboxStartFailed",
     "SandboxFailed",
     "SandboxUnreachable",
     "EvaluatorUnreachable",
     "ModelUnavailable",
+    "StoreUnavailable",
+    "OOMKilled",
 ]
 
 
@@ -194,6 +203,12 @@ class TrialStatus(Model):
 
     score: float | None = None
     """The final primary metric (a printer column)."""
+
+    validations: Annotated[int, Field(ge=0)] = 0
+    """validate calls the evaluator scored in the final attempt (refused ones not counted)."""
+
+    validations_refused: Annotated[int, Field(ge=0)] = 0
+    """validate calls the evaluator refused because the trial's `maxValidations` was reached."""
 
     exit_reason: ExitReason | None = None
     """Why the trial ended."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -75,6 +76,11 @@ def run(
     results.csv, leaderboard.json (AUP per agent, both profiles, with CIs)
     and profiles.png.
 
+    Exit status: 0 when every trial that ran has a result, failures of the
+    agent or the infrastructure included; 3 when kubegym itself failed some
+    trial (internal_error: recorded, never retried; listed on stderr); 1 on a
+    bad run file or setup.
+
     \b
     Examples:
       kubegym run examples/quickstart.yaml
@@ -99,7 +105,15 @@ def run(
         summary = _execute_with_metrics(local_run, metrics_port, metrics_host, metrics_linger)
     if as_json:
         click.echo(json.dumps(summary.to_json(), indent=2))
-        return
+    else:
+        _print_summary(summary)
+    for failed in summary.internal_errors:
+        click.echo(f"internal error in trial {failed.trial}: {failed.message}", err=True)
+    if summary.exit_code:
+        sys.exit(summary.exit_code)
+
+
+def _print_summary(summary: runner.RunSummary) -> None:
     click.echo(
         f"\n{summary.run}: {summary.status.progress} trials finished, results in {summary.out.resolve()}"
     )

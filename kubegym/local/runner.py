@@ -7,9 +7,17 @@ its results only after its workspace archive is on disk. With an S3 store
 (``spec.store.s3``) the folder stays the working copy and every trial's files
 go up as it ends, the run's rollups at the end (`kubegym.local.uploads`); a
 trial counts as finished in the run's status only once its files are in the
-store. Infrastructure
-failures (a sandbox that would not start or died) are retried within the
-run's retry policy; limits and agent errors are scored outcomes.
+store.
+
+One trial never ends the run: whatever happens in a trial is recorded against
+it (`kubegym.api.reasons` names why). Infrastructure failures (a sandbox that
+would not start, the model API down) are retried within the run's retry
+policy; limits and the agent's own failures (its sandbox killed from inside, a
+submission that cannot be scored) are scored outcomes, never retried; any other
+error is kubegym's own (``internal_error``): recorded, never retried, and
+`RunSummary.exit_code` makes ``kubegym run`` exit non-zero so a person looks.
+A trial with a ``results.json`` is finished, whatever its outcome: a resume
+never runs it again.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ import datetime as dt
 import shutil
 import tarfile
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +37,7 @@ import structlog
 
 from kubegym import catalog
 from kubegym.agent_runner import agents, loop, trajectory
-from kubegym.api import documents, runs, trials
+from kubegym.api import documents, reasons, runs, trials
 from kubegym.errors import ConfigError, InfraError
 from kubegym.local import outputs, uploads
 from kubegym.local.progress import Progress
@@ -62,6 +71,18 @@ class RunSummary:
     not_durable: frozenset[str] = frozenset()
     """Finished trials whose files still wait in the spool for the S3 store."""
 
+    @property
+    def internal_errors(self) -> list[trajectory.Results]:
+        """The trials kubegym itself failed (``internal_error``), in the plan's order."""
+        return [r for r in self.trials if r.exit_reason == reasons.Reason.INTERNAL_ERROR]
+
+    @property
+    def exit_code(self) -> int:
+        """What ``kubegym run`` exits with: 0 when every trial that ran has a result of the
+        agent's or the platform's making (failures included), `EXIT_INTERNAL_ERROR` when
+        kubegym itself failed some trial."""
+        return EXIT_INTERNAL_ERROR if self.internal_errors else 0
+
     def to_json(self) -> dict[str, Any]:
         return {
             "run": self.run,
@@ -79,6 +100,7 @@ class RunSummary:
                     "seed": r.seed,
                     "phase": outputs.phase(r),
                     "exit_reason": r.exit_reason,
+                    "failure_class": r.failure_class,
                     "score": r.score,
                     "best_attempt": r.best_attempt,
                     "durable": r.trial not in self.not_durable,
@@ -90,6 +112,9 @@ class RunSummary:
 
 
 SandboxBackend = Literal["bwrap", "process"]
+
+#: `kubegym run`'s exit status when kubegym itself failed a trial (1 is a bad run file or setup).
+EXIT_INTERNAL_ERROR = 3
 
 
 class LocalRun:
@@ -209,25 +234,43 @@ class LocalRun:
     # --- one trial --------------------------------------------------------------------
 
     def _run_trial(self, plan: TrialPlan, progress: Progress) -> trajectory.Results:
+        """Run a trial's attempts and record its results: whatever happens, it ends recorded."""
         policy = self.run.spec.retry_policy
         attempt = 0
         while True:
             try:
                 results = self._attempt(plan, attempt, progress)
             except InfraError as exc:
-                log.warning(
-                    "trial_infra_failure", trial=plan.id, attempt=attempt, reason=exc.reason
-                )
-                progress.infra_failure(plan.id, exc.reason, attempt < policy.infra_retries)
+                cause = reasons.of_cause(exc.reason)
+                log.warning("trial_infra_failure", trial=plan.id, attempt=attempt, reason=cause)
+                progress.infra_failure(plan.id, cause.value, attempt < policy.infra_retries)
                 if attempt >= policy.infra_retries:
-                    results = self._infra_failed(plan, attempt, exc)
+                    results = self._unscored(
+                        plan, attempt, reasons.Reason.INFRA_ERROR, str(exc), infra_reason=cause
+                    )
                     break
                 attempt += 1
                 self._infra_retried += 1
                 time.sleep(policy.delay(attempt))
                 continue
+            except Exception as exc:  # one trial never ends the run: record it, go on
+                log.error(
+                    "trial_internal_error",
+                    trial=plan.id,
+                    attempt=attempt,
+                    error=repr(exc),
+                    traceback=traceback.format_exc(),
+                )
+                results = self._unscored(
+                    plan, attempt, reasons.Reason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"
+                )
             break
-        self._archive(plan)
+        try:
+            self._archive(plan)
+        except (OSError, tarfile.TarError) as exc:
+            # The results stand; the evidence that could not be kept is named.
+            log.error("workspace_not_archived", trial=plan.id, error=repr(exc))
+            results.details["archive_error"] = f"{type(exc).__name__}: {exc}"
         # Only now is the trial finished: its evidence is on disk before its results are.
         trajectory.write_json_atomic(plan.folder / trajectory.RESULTS, results.__dict__)
         if self._uploads is not None:
@@ -283,9 +326,21 @@ class LocalRun:
             seed=seed,
         )
 
-    def _infra_failed(self, plan: TrialPlan, attempt: int, exc: InfraError) -> trajectory.Results:
+    def _unscored(
+        self,
+        plan: TrialPlan,
+        attempt: int,
+        reason: reasons.Reason,
+        message: str,
+        *,
+        infra_reason: reasons.Reason | None = None,
+    ) -> trajectory.Results:
+        """The results of a trial that ended without the agent loop's own results."""
         metric = plan.bundle.task.spec.evaluation.metric()
         now = dt.datetime.now(dt.UTC).isoformat()
+        details: dict[str, Any] = {}
+        if infra_reason is not None:
+            details["infra_reason"] = infra_reason.value
         return trajectory.Results(
             trial=plan.id,
             task=plan.bundle.name,
@@ -294,7 +349,7 @@ class LocalRun:
             attempt=attempt,
             primary_metric=metric.name,
             direction=metric.direction,
-            exit_reason="infra_error",
+            exit_reason=reason.value,
             scores=[],
             final=None,
             score=None,
@@ -304,10 +359,11 @@ class LocalRun:
             completion_tokens=0,
             cost_usd=0.0,
             seconds=0.0,
-            message=str(exc),
-            failure_class="infra",
+            message=message,
+            failure_class=reason.failure_class.value,
             started=now,
             finished=now,
+            details=details,
         )
 
     @staticmethod
