@@ -32,7 +32,7 @@ from typing import Any, Literal, cast
 import structlog
 
 from kubegym.agent_runner import agents, loop, trajectory
-from kubegym.api import runs, summary, tasks, trials
+from kubegym.api import reasons, runs, summary, tasks, trials
 from kubegym.errors import ConfigError, InfraError, KubegymError
 from kubegym.sandbox import client as sandbox_client
 from kubegym.sandbox import local as local_sandbox
@@ -227,6 +227,7 @@ class _Outcome:
     message: str = ""
     results: trajectory.Results | None = None
     scores: list[trials.Score] | None = None
+    infra_reason: trials.InfraReason | None = None
 
 
 def run_attempt(settings: PodSettings, environ: Mapping[str, str]) -> summary.TrialSummary:
@@ -246,7 +247,7 @@ def run_attempt(settings: PodSettings, environ: Mapping[str, str]) -> summary.Tr
         config = TrialConfig.load(settings.trial_config)
         outcome, env = _run(config, settings, environ)
     except InfraError as exc:
-        outcome = _Outcome("infra_error", str(exc))
+        outcome = _infra_error(exc)
     except Exception as exc:
         log.error("agent_pod_failed", error=repr(exc), traceback=traceback.format_exc())
         outcome = _Outcome("agent_error", _describe(exc))
@@ -323,7 +324,7 @@ def _run(
             reset_options={"trial": config.trial},
         )
     except InfraError as exc:
-        return _Outcome("infra_error", str(exc)), env
+        return _infra_error(exc), env
     except Exception as exc:
         bound.error("trial_failed", error=repr(exc), traceback=traceback.format_exc())
         return _Outcome("agent_error", _describe(exc)), env
@@ -333,6 +334,12 @@ def _run(
     trajectory.write_json_atomic(settings.output / trajectory.RESULTS, results.__dict__)
     exit_reason = cast(trials.ExitReason, results.exit_reason)
     return _Outcome(exit_reason, results.message, results), env
+
+
+def _infra_error(exc: InfraError) -> _Outcome:
+    """An attempt a service failed, named by its reason (the operator reads the field)."""
+    cause = reasons.of_cause(exc.reason)
+    return _Outcome("infra_error", str(exc), infra_reason=cast(trials.InfraReason, cause.value))
 
 
 def _summary(outcome: _Outcome, output: Path) -> summary.TrialSummary:
@@ -345,6 +352,7 @@ def _summary(outcome: _Outcome, output: Path) -> summary.TrialSummary:
             exit=outcome.exit,
             scores=outcome.scores or [],
             message=outcome.message or None,
+            infra_reason=outcome.infra_reason,
             steps=steps,
             tokens=prompt + completion,
             prompt_tokens=prompt,

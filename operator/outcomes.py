@@ -1,11 +1,26 @@
 """What the pods of an attempt say happened: still starting, running, finished, or failed — and whose fault.
 
 The only inputs are the two pods' manifests as the API server returns them (the
-kubelet's view) and the clock; the result is one `Outcome`. Infrastructure
-failures (OOMKilled, evicted, node lost, image pulls, unschedulable past the
-deadline, pods deleted from outside, Kueue preemption) are retried by the
-Trial's logic; agent outcomes — the summary in the agent container's
-termination message, or a deadline the agent overran — are final.
+kubelet's view) and the clock; the result is one `Outcome`, named by a
+`kubegym.api.reasons.Reason`. Infrastructure failures (node lost, eviction for
+node pressure or through the Eviction API, image pulls, unschedulable past the
+deadline, pods deleted from outside, preemption) are retried by the Trial's
+logic; agent outcomes are final: the summary in the agent container's
+termination message, a deadline the agent overran, and anything done from
+inside the trial. The evidence for the agent's doing, with the node healthy
+(no DisruptionTarget condition, no node-lost or eviction status, phase known)
+and the pod not deleted:
+
+- the sandbox container stopped (its PID 1, the sandbox server, killed or
+  exited: nothing but the agent's commands runs beside it), or the evaluator
+  container (which plays the agent's code) ended with an error → `sandbox_killed`;
+- a container OOM-killed at its own memory limit (``OOMKilled``), the agent
+  pod's included (the agent is the contestant) → `memory_limit`;
+- evicted by the kubelet for exceeding the pod's own ephemeral-storage limits:
+  the kubelet (pkg/kubelet/eviction) evicts those with no DisruptionTarget
+  condition and one of three messages (a container's or the pod's limit, an
+  emptyDir's sizeLimit), while a node-pressure eviction carries DisruptionTarget
+  ``TerminationByKubelet`` → `storage_limit`.
 """
 
 from __future__ import annotations
@@ -14,6 +29,7 @@ import datetime as dt
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+from kubegym.api import reasons
 from kubegym.api import summary as summary_mod
 from kubegym.api.trials import ExitReason, InfraReason
 
@@ -21,6 +37,18 @@ from kubegym.api.trials import ExitReason, InfraReason
 _IMAGE_ERRORS = {"ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
 #: Node-lifecycle and preemption reasons on the DisruptionTarget condition.
 _NODE_LOST = {"DeletionByTaintManager", "DeletionByPodGC", "TerminationByKubelet"}
+#: The kubelet's messages for evicting a pod over its own ephemeral-storage limits
+#: (pkg/kubelet/eviction/helpers.go: containerEphemeralStorageMessageFmt,
+#: podEphemeralStorageMessageFmt, emptyDirMessageFmt); no DisruptionTarget comes with them.
+_OWN_STORAGE_LIMIT = (
+    "exceeded its local ephemeral storage limit",
+    "ephemeral local storage usage exceeds the total limit of containers",
+    "exceeds the limit",
+)
+#: The sandbox pod's container whose stopping, on a healthy node, only the agent causes.
+_SANDBOX_CONTAINER = "sandbox"
+#: Agent summaries that report the sandbox gone: the pods' evidence is read first.
+_NEEDS_POD_EVIDENCE = {reasons.Reason.SANDBOX_KILLED.value}
 _PREEMPTED = {
     "PreemptionByScheduler",
     "Preempted",
@@ -89,17 +117,20 @@ def classify(
     # The agent's summary comes first: one written before the sandbox went away stands.
     # Without one, what happened to the pods (evicted, preempted, out of time) explains
     # the agent's end better than its exit code does.
+    # A summary that reports the sandbox lost, or an infrastructure failure, is
+    # checked against the pods: a lost node stays the platform's, a killed sandbox
+    # container the agent's, whatever the agent's summary says.
     ended = _agent_result(agent)
-    if ended is not None and ended.state == "finished":
+    if ended is not None and ended.state == "finished" and ended.reason not in _NEEDS_POD_EVIDENCE:
         # The pods ran, even if nobody saw them running before the agent finished.
         return replace(ended, running_since=_running_since(sandbox, agent))
-    if ended is not None and ended.state != "agent":
-        return ended
     for pod, name in ((sandbox, "sandbox"), (agent, "agent")):
         failure = _pod_failure(pod, name)
         if failure is not None:
             return failure
     if ended is not None:
+        if ended.state == "finished":
+            return replace(ended, running_since=_running_since(sandbox, agent))
         return ended
     waiting = [p for p in (sandbox, agent) if _phase(p) == "Pending"]
     if waiting:
@@ -140,7 +171,8 @@ def _agent_result(agent: dict[str, Any]) -> Outcome | None:
         if not terminated:
             return None
         if terminated.get("reason") == "OOMKilled":
-            return infra("OOMKilled", "the agent container ran out of memory")
+            # The agent is the contestant: its memory is its own to manage.
+            return agent_failure("memory_limit", "the agent container hit its memory limit")
         text = terminated.get("message") or ""
         try:
             result = summary_mod.TrialSummary.from_message(text)
@@ -152,27 +184,10 @@ def _agent_result(agent: dict[str, Any]) -> Outcome | None:
         if result.exit == "infra_error":
             # The attempt is retried, but what it spent on the model is spent.
             message = result.message or "the agent lost its sandbox"
-            lost = infra(_infra_cause(message), message)
-            return Outcome(lost.state, lost.reason, lost.message, summary=result)
+            cause = reasons.Reason(result.infra_reason or reasons.Reason.SANDBOX_UNREACHABLE)
+            return Outcome("infra", cause.value, message, summary=result)
         return Outcome("finished", result.exit, result.describe(), summary=result)
     return None
-
-
-#: The agent runner's InfraError reasons (its summary's message starts with one) → InfraReason.
-_AGENT_CAUSES: dict[str, InfraReason] = {
-    "ModelUnavailable": "ModelUnavailable",
-    "ModelRateLimited": "ModelUnavailable",
-    "EvaluatorUnreachable": "EvaluatorUnreachable",
-    "EvaluatorFailed": "EvaluatorUnreachable",
-    "SandboxStartFailed": "SandboxUnreachable",
-    "SandboxUnreachable": "SandboxUnreachable",
-}
-
-
-def _infra_cause(message: str) -> InfraReason:
-    """Which service failed an agent that reported `infra_error` (its message says first)."""
-    head = message.split(":", 1)[0].strip()
-    return _AGENT_CAUSES.get(head, "SandboxUnreachable")
 
 
 def _pod_failure(pod: dict[str, Any], name: str) -> Outcome | None:
@@ -185,11 +200,17 @@ def _pod_failure(pod: dict[str, Any], name: str) -> Outcome | None:
         text = disruption.get("message") or cause
         if cause in _PREEMPTED:
             return infra("Preempted", f"the {name} pod was preempted: {text}")
+        if cause == "TerminationByKubelet" and reason == "Evicted":
+            return infra("Evicted", f"the {name} pod was evicted for node pressure: {text}")
         if cause in _NODE_LOST:
             return infra("NodeLost", f"the {name} pod's node went away: {text}")
         if cause == "EvictionByEvictionAPI":
             return infra("Evicted", f"the {name} pod was evicted: {text}")
     if reason == "Evicted":
+        if any(text in message for text in _OWN_STORAGE_LIMIT):
+            return agent_failure(
+                "storage_limit", f"the {name} pod went past its own storage limit: {message}"
+            )
         return infra("Evicted", f"the {name} pod was evicted: {message}")
     if reason in ("NodeLost", "UnexpectedAdmissionError") or _phase(pod) == "Unknown":
         return infra("NodeLost", f"the {name} pod's node stopped reporting: {message or reason}")
@@ -210,15 +231,26 @@ def _pod_failure(pod: dict[str, Any], name: str) -> Outcome | None:
         if container.get("init") and terminated.get("exitCode") == 0:
             continue  # an init container that did its job
         if terminated.get("reason") == "OOMKilled":
-            return infra(
-                "OOMKilled", f"the {name} pod's {container.get('name')} container ran out of memory"
+            return agent_failure(
+                "memory_limit",
+                f"the {name} pod's {container.get('name')} container hit its memory limit",
             )
         if terminated and name == "sandbox":
-            return infra(
-                "SandboxFailed",
+            stopped = (
                 f"the sandbox pod's {container.get('name')} container stopped "
-                f"(exit {terminated.get('exitCode')}, {terminated.get('reason') or 'no reason'})",
+                f"(exit {terminated.get('exitCode')}, {terminated.get('reason') or 'no reason'})"
             )
+            if container.get("init"):
+                # Init containers lay out the workspace before any agent command runs.
+                return infra("SandboxFailed", stopped)
+            if _deleted(pod):
+                return infra("PodDeleted", f"{stopped} after the pod was deleted from outside")
+            if container.get("name") == _SANDBOX_CONTAINER or terminated.get("exitCode") != 0:
+                # The node is healthy (checked above) and nobody deleted the pod: only the
+                # agent's commands, or its code the evaluator plays, run beside these servers.
+                return agent_failure(
+                    "sandbox_killed", f"{stopped} on a healthy node: killed from inside the trial"
+                )
     ended = any(
         (c.get("state") or {}).get("terminated") for c in _statuses(pod) if not c.get("init")
     )
@@ -232,6 +264,10 @@ def _pod_failure(pod: dict[str, Any], name: str) -> Outcome | None:
     if _phase(pod) == "Succeeded" and name == "sandbox":
         return infra("SandboxFailed", "the sandbox pod stopped before the agent finished")
     return None
+
+
+def _deleted(pod: dict[str, Any]) -> bool:
+    return bool((pod.get("metadata") or {}).get("deletionTimestamp"))
 
 
 def _why_pending(pods: list[dict[str, Any]]) -> tuple[str, str]:

@@ -18,15 +18,15 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubegym.api import runs, tasks, trials
+from kubegym.api import reasons, runs, tasks, trials
 from kubegym.api.common import Condition
 from kubegym.api.summary import TrialSummary
 from kubegym.operator import labels, outcomes
 
 #: Set by the run's logic when it admits a trial; the trial's logic starts nothing before.
 ADMITTED = f"{labels.PREFIX}/admitted"
-#: Retries that do not count against the policy: the queue's own doing.
-_FREE_RETRIES = {"Preempted"}
+#: Retries that do not count against the policy (the queue's own doing), per the reasons' table.
+_FREE_RETRIES = {r.value for r in reasons.Reason if r.retry is reasons.Retry.FREE}
 
 
 @dataclass(frozen=True)

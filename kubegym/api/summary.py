@@ -23,7 +23,7 @@ from typing import Annotated, Final
 from pydantic import Field, ValidationError
 
 from kubegym.api.common import Model
-from kubegym.api.trials import ExitReason, Score
+from kubegym.api.trials import ExitReason, InfraReason, Score
 
 #: Kubernetes keeps at most this many bytes of a container's termination message.
 MAX_BYTES: Final = 4096
@@ -55,6 +55,10 @@ class TrialSummary(Model):
 
     message: str | None = None
     """A sentence on the outcome (why an infrastructure error happened, say)."""
+
+    infra_reason: InfraReason | None = Field(default=None, alias="infra_reason")
+    """With exit `infra_error`: which service failed (`kubegym.api.reasons`), never read
+    back out of `message`; the operator checks the pods before believing it."""
 
     omitted: Annotated[int, Field(ge=0)] = 0
     """How many scores were left out to fit the message (all are in results.json)."""

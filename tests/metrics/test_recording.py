@@ -108,7 +108,8 @@ def test_scheduling_latency_is_observed_when_known(recorder: metrics.Metrics) ->
         ("ImagePullBackOff", "image_pull"),
         ("Unschedulable", "unschedulable"),
         ("PodDeleted", "pod_deleted"),
-        ("DeadlineExceeded", "deadline"),
+        ("ModelRateLimited", "model_unavailable"),
+        ("DeadlineExceeded", "other"),  # a pod's active deadline is the agent's wall_time
         ("Preempted", "preempted"),
         ("SandboxUnreachable", "sandbox_unreachable"),
         ("sandbox_unreachable", "sandbox_unreachable"),

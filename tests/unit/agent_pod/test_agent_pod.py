@@ -2,7 +2,8 @@
 ``python -m kubegym.agent_runner``, wired by the operator's own trial config.
 
 The pod must end every attempt with a summary of at most 4 KiB in its termination message:
-the same score the local path gets, an ``infra_error`` when the sandbox goes away, an
+the same score the local path gets, ``sandbox_killed`` when the agent's command kills its
+sandbox (the operator then checks the pods), an ``infra_error`` naming the service that failed, an
 ``agent_error`` that says why when the agent cannot run; and its artifacts in the store.
 """
 
@@ -109,7 +110,9 @@ def test_a_failing_store_does_not_lose_the_summary(launch: Launch, tmp_path: Pat
     assert result.message and "not stored" in result.message
 
 
-def test_the_sandbox_stopping_mid_trial_is_an_infra_error(launch: Launch, repo: Path) -> None:
+def test_the_sandbox_killed_by_the_agents_command_is_the_agents_failure(
+    launch: Launch, repo: Path
+) -> None:
     attempt = launch(
         {
             "name": "killer",
@@ -120,10 +123,10 @@ def test_the_sandbox_stopping_mid_trial_is_an_infra_error(launch: Launch, repo: 
     done = attempt.run_agent()
     assert done.returncode == 0, done.stderr
     result = attempt.summary()
-    assert result.exit == "infra_error"
+    assert result.exit == "sandbox_killed" and result.infra_reason is None
     assert result.message and "SandboxUnreachable" in result.message
     # The steps taken before the sandbox went away are still counted (and would be paid for).
-    assert result.steps >= 2
+    assert result.steps == 3
     assert [s.action for s in result.scores] == ["validate"]
 
 
@@ -133,7 +136,7 @@ def test_an_unreachable_evaluator_is_an_infra_error(launch: Launch) -> None:
     done = attempt.run_agent()
     assert done.returncode == 0, done.stderr
     result = attempt.summary()
-    assert result.exit == "infra_error"
+    assert result.exit == "infra_error" and result.infra_reason == "EvaluatorUnreachable"
     assert result.message and "EvaluatorUnreachable" in result.message
 
 

@@ -90,17 +90,25 @@ CASES = {
         "SandboxUnreachable",
         ("sandbox refused",),
     ),
+    "agent summary names the failed service": Case(
+        sandbox_running(),
+        agent_done(
+            summary(exit="infra_error", message="x", infra_reason="ModelUnavailable").to_message()
+        ),
+        "infra",
+        "ModelUnavailable",
+    ),
     "agent container OOMKilled": Case(
         sandbox_running(),
         pod("Failed", [terminated("agent", 137, "OOMKilled", image="agent")]),
-        "infra",
-        "OOMKilled",
+        "agent",
+        "memory_limit",
     ),
     "sandbox OOMKilled": Case(
         pod("Running", [terminated("sandbox", 137, "OOMKilled"), running("evaluator")]),
         agent_running(),
-        "infra",
-        "OOMKilled",
+        "agent",
+        "memory_limit",
         ("sandbox",),
     ),
     "sandbox pod evicted": Case(
@@ -231,9 +239,24 @@ CASES = {
     "sandbox container stopped": Case(
         pod("Running", [terminated("sandbox", 2, "Error"), running("evaluator")]),
         agent_running(),
-        "infra",
-        "SandboxFailed",
+        "agent",
+        "sandbox_killed",
         ("exit 2",),
+    ),
+    "sandbox container stopped after the pod was deleted": Case(
+        {
+            **pod("Running", [terminated("sandbox", 143, "Error"), running("evaluator")]),
+            "metadata": {"name": "p", "deletionTimestamp": "2025-03-01T12:00:30Z"},
+        },
+        agent_running(),
+        "infra",
+        "PodDeleted",
+    ),
+    "evaluator container ended its record": Case(
+        pod("Running", [running("sandbox"), terminated("evaluator", 0, "Completed")]),
+        agent_running(),
+        "running",
+        "",
     ),
     "sandbox pod missing": Case(None, agent_running(), "infra", "PodDeleted", ("sandbox",)),
     "agent pod missing": Case(sandbox_running(), None, "infra", "PodDeleted", ("agent",)),

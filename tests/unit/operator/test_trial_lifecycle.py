@@ -27,7 +27,8 @@ from tests.unit.operator.builders import (
 
 NO_PODS = AttemptPods(None, None)
 RUN = run_spec(retryPolicy={"infraRetries": 2, "backoffSeconds": 30, "maxBackoffSeconds": 100})
-OOM_SANDBOX = pod("Running", [terminated("sandbox", 137, "OOMKilled")])
+# The platform's failure these tests retry: the sandbox pod evicted for node pressure.
+NODE_PRESSURE = pod("Failed", reason="Evicted", message="The node was low on resource: memory.")
 
 
 def decide(
@@ -152,7 +153,7 @@ def test_an_agent_failure_is_final() -> None:
 
 
 def test_an_infra_failure_with_retries_left_schedules_the_next_attempt() -> None:
-    decision = decide(running_trial(), pods_with(agent_running(), OOM_SANDBOX))
+    decision = decide(running_trial(), pods_with(agent_running(), NODE_PRESSURE))
     status = decision.status
     assert status is not None
     assert status.phase == "Pending"
@@ -160,7 +161,7 @@ def test_an_infra_failure_with_retries_left_schedules_the_next_attempt() -> None
     assert status.next_attempt_time == NOW + seconds(RUN.retry_policy.delay(1))
     assert RUN.retry_policy.delay(1) == 30
     assert decision.requeue_after == 30
-    assert [(f.attempt, f.reason, f.time) for f in status.infra_failures] == [(0, "OOMKilled", NOW)]
+    assert [(f.attempt, f.reason, f.time) for f in status.infra_failures] == [(0, "Evicted", NOW)]
     assert status.start_time is None and status.finish_time is None
     assert decision.delete_attempt == 0 and decision.keep_agent_pod is False
     assert decision.start is None, "the next attempt waits for its backoff"
@@ -168,7 +169,7 @@ def test_an_infra_failure_with_retries_left_schedules_the_next_attempt() -> None
 
 def test_the_backoff_grows_with_each_counted_failure() -> None:
     trial = running_trial(attempt=1, infra_failures=failures("Evicted"))
-    decision = decide(trial, pods_with(agent_running(), OOM_SANDBOX))
+    decision = decide(trial, pods_with(agent_running(), NODE_PRESSURE))
     assert decision.status is not None and decision.status.attempt == 2
     assert decision.status.next_attempt_time == NOW + seconds(60)
     assert len(decision.status.infra_failures) == 2
@@ -176,15 +177,15 @@ def test_the_backoff_grows_with_each_counted_failure() -> None:
 
 def test_past_the_retry_policy_the_trial_fails_as_infra() -> None:
     trial = running_trial(attempt=2, infra_failures=failures("Evicted", "NodeLost"))
-    decision = decide(trial, pods_with(agent_running(), OOM_SANDBOX))
+    decision = decide(trial, pods_with(agent_running(), NODE_PRESSURE))
     status = decision.status
     assert status is not None
     assert status.phase == "Failed"
     assert status.failure_class == "infra"
     assert status.exit_reason == "infra_error"
     assert status.attempt == 2
-    assert [f.reason for f in status.infra_failures] == ["Evicted", "NodeLost", "OOMKilled"]
-    assert "OOMKilled" in (status.message or "")
+    assert [f.reason for f in status.infra_failures] == ["Evicted", "NodeLost", "Evicted"]
+    assert "Evicted" in (status.message or "")
     assert decision.delete_attempt == 2 and decision.keep_agent_pod is False
     assert decision.start is None
 
@@ -285,7 +286,7 @@ def test_an_agent_removed_from_the_run_cancels_the_trial() -> None:
 
 def test_a_condition_keeps_its_transition_time_while_its_status_holds() -> None:
     trial = running_trial()
-    first = decide(trial, pods_with(agent_running(), OOM_SANDBOX))
+    first = decide(trial, pods_with(agent_running(), NODE_PRESSURE))
     assert first.status is not None
     scheduled = next(c for c in first.status.conditions if c.type == "Scheduled")
     # the retry's Pending → Running keeps Scheduled False: the time does not move
@@ -324,14 +325,17 @@ def test_the_view_reads_a_trial_body() -> None:
 @pytest.mark.parametrize(
     ("message", "reason"),
     [
-        ("ModelUnavailable: model 'openai/gpt-4o' failed 6 attempts in a row", "ModelUnavailable"),
-        ("EvaluatorUnreachable: http://s-x-a0:8081: ConnectionRefused", "EvaluatorUnreachable"),
-        ("SandboxUnreachable: connection reset", "SandboxUnreachable"),
-        ("something else broke", "SandboxUnreachable"),
+        ("model 'openai/gpt-4o' failed 6 attempts in a row", "ModelUnavailable"),
+        ("http://s-x-a0:8081: ConnectionRefused", "EvaluatorUnreachable"),
+        ("connection reset", "SandboxUnreachable"),
+        ("something else broke", None),
     ],
 )
-def test_an_infra_error_is_recorded_with_the_service_that_failed(message: str, reason: str) -> None:
-    result = summary(exit="infra_error", final=None, message=message)
+def test_an_infra_error_is_recorded_with_the_service_that_failed(
+    message: str, reason: str | None
+) -> None:
+    # The summary names the service in a field (`infra_reason`), never in its message.
+    result = summary(exit="infra_error", final=None, message=message, infra_reason=reason)
     decision = decide(running_trial(), pods_with(agent_done(result.to_message())))
     assert decision.status is not None
-    assert decision.status.infra_failures[-1].reason == reason
+    assert decision.status.infra_failures[-1].reason == (reason or "SandboxUnreachable")
