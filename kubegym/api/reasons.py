@@ -222,7 +222,9 @@ TABLE: Final[dict[Reason, ReasonInfo]] = {
         "sandbox_start_failed", "The sandbox never started (no ready line from its server)."
     ),
     Reason.SANDBOX_FAILED: _attempt(
-        "sandbox_failed", "The sandbox pod failed without any container ending (the node's doing)."
+        "sandbox_failed",
+        "The sandbox pod failed before any agent command ran (a workspace init container) "
+        "or without any container ending (the node's doing).",
     ),
     Reason.SANDBOX_UNREACHABLE: _attempt(
         "sandbox_unreachable",

@@ -10,7 +10,12 @@ from kubegym import reference
 
 
 @pytest.mark.parametrize(
-    ("name", "render"), [("api.md", reference.api_markdown), ("cli.md", reference.cli_markdown)]
+    ("name", "render"),
+    [
+        ("api.md", reference.api_markdown),
+        ("cli.md", reference.cli_markdown),
+        ("reasons.md", reference.reasons_markdown),
+    ],
 )
 def test_reference_is_current(name: str, render: object, repo: Path) -> None:
     committed = repo / "docs" / "reference" / name
