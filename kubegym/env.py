@@ -297,6 +297,7 @@ class ResearchEnv(gymnasium.Env[str, str]):
             network=spec.network,
             memory_bytes=int(common.parse_quantity(spec.resources.memory)),
             cpus=common.parse_quantity(spec.resources.cpu),
+            disk_bytes=int(common.parse_quantity(spec.resources.ephemeral_storage)),
             command_timeout=float(spec.limits.training_timeout_seconds),
             env={"KUBEGYM_BUDGET": f"{self.budget:g}"},
         )

@@ -3,13 +3,18 @@
 Owns what a sandboxed process can see and do on one machine: the workspace as
 its only writable place, read-only datasets and Python, no network unless asked,
 a non-root uid, a cleared environment, and memory/CPU/pids limits (through
-`kubegym.sandbox.limits`). The local sandbox backend calls `prepare` and starts
-the sandbox server with `Jail.wrap`; ``backend="process"`` is the unsafe opt-out.
+`kubegym.sandbox.limits`), a seccomp filter (`kubegym.sandbox.seccomp`) and a disk quota
+(`kubegym.sandbox.quota`). When kubegym runs as root, the jail never runs as the host's root:
+bubblewrap starts as an unprivileged host uid (`HOST_ID`), so the sandbox's uid maps to it.
+The local sandbox backend calls `prepare` and starts the sandbox server with `Jail.wrap`;
+the evaluator's jails for agent code (`kubegym.evaluator.jails`) do the same.
+``backend="process"`` is the unsafe opt-out.
 Standard library only: this package ships into task images without dependencies.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import re
@@ -27,6 +32,8 @@ from typing import Any, Literal
 
 from kubegym.errors import ConfigError
 from kubegym.sandbox import limits as _limits
+from kubegym.sandbox import quota as _quota
+from kubegym.sandbox import seccomp as _seccomp
 
 Backend = Literal["bwrap", "process"]
 """``bwrap``: a bubblewrap jail (the default). ``process``: no isolation at all (opt-in)."""
@@ -45,6 +52,11 @@ KUBEGYM_ROOT = "/opt/kubegym"
 
 USER = "sandbox"
 """The user name the jail's uid has inside (in the generated ``/etc/passwd``)."""
+
+HOST_ID = 1_999_999
+"""The host uid and gid a jail runs as when kubegym runs as root (``$KUBEGYM_SANDBOX_HOST_UID``
+and ``$KUBEGYM_SANDBOX_HOST_GID`` change it): a dedicated id no account or service uses, below
+the 2**21 that plain tar headers hold. Without it the jail's user would be the host's root."""
 
 _log = logging.getLogger(__name__)
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -132,12 +144,36 @@ class IsolationSpec:
     name: str = "sandbox"
     """A short id (the trial's name) for logs and the cgroup's folder name."""
 
+    disk_bytes: int | None = None
+    """Most bytes the workspace and /tmp may each hold (the task's ephemeral storage); None:
+    no quota. Enforced with a loop-mounted file system as root, else only watched."""
+
+    seccomp: bool = True
+    """Load `kubegym.sandbox.seccomp`'s filter: ptrace, mount, bpf, keyctl… fail with EPERM."""
+
+    host_uid: int | None = None
+    """When kubegym runs as root: the host uid the jail runs as (default `HOST_ID`); never 0.
+    Ignored otherwise (an ordinary user's jail maps to that user)."""
+
+    host_gid: int | None = None
+    """When kubegym runs as root: the host gid the jail runs as (default `HOST_ID`); never 0."""
+
     def __post_init__(self) -> None:
-        sizes = {"memory_bytes": self.memory_bytes, "cpus": self.cpus, "pids": self.pids}
+        sizes = {
+            "memory_bytes": self.memory_bytes,
+            "cpus": self.cpus,
+            "pids": self.pids,
+            "disk_bytes": self.disk_bytes,
+        }
+        host = {"host_uid": self.host_uid, "host_gid": self.host_gid}
         checks = [
             ("network", self.network not in ("none", "egress"), "use none or egress"),
             ("uid", not isinstance(self.uid, int) or self.uid <= 0, "never 0 (root); use 1000"),
             ("gid", not isinstance(self.gid, int) or self.gid <= 0, "never 0 (root); use 1000"),
+            *(
+                (k, v is not None and (not isinstance(v, int) or v <= 0), "never 0 (root)")
+                for k, v in host.items()
+            ),
             *(
                 (k, v is not None and v <= 0, "positive, or None: no limit")
                 for k, v in sizes.items()
@@ -155,6 +191,23 @@ class IsolationSpec:
                 )
 
 
+@dataclass
+class _Launch:
+    """What a jail's child does as root just before it becomes bubblewrap."""
+
+    stage: list[tuple[bytes, bytes]] = field(default_factory=list)
+    """``(host path, mount point)`` binds made in a private mount namespace, so that bubblewrap,
+    running as an unprivileged uid, reaches sources behind folders only root may enter."""
+
+    drop: tuple[int, int] | None = None
+    """The host ``(uid, gid)`` to become (kubegym runs as root); None: stay as we are."""
+
+    seccomp_fd: int | None = None
+    """The fd number bubblewrap's ``--seccomp`` names; each child reopens it at offset 0."""
+
+    seccomp_path: str | None = None
+
+
 class Jail:
     """One prepared sandbox: how to start commands inside it, its limits, and its cleanup.
 
@@ -170,6 +223,8 @@ class Jail:
         prefix: list[str],
         etc_dir: Path | None,
         bwrap: tuple[str, str] | None,
+        launch: _Launch | None = None,
+        disk: _quota.DiskQuota | None = None,
     ) -> None:
         self.spec = spec
         self.backend: Backend = backend
@@ -186,6 +241,9 @@ class Jail:
         self._prefix = prefix
         self._etc_dir = etc_dir
         self._bwrap = bwrap
+        self._launch = launch or _Launch()
+        self.disk = disk
+        """The workspace's quota (None: none asked for); `DiskQuota.exceeded` says if it is full."""
         self._processes: list[subprocess.Popen[bytes]] = []
         self._closed = False
 
@@ -206,8 +264,10 @@ class Jail:
         """Keyword arguments for `subprocess.Popen` with a `wrap`-ped command line.
 
         The process starts in a session of its own (``os.killpg(pid, …)`` stops it).
-        The ``preexec_fn`` only makes raw system calls, but avoid starting jails
-        from a thread that exits early: bubblewrap dies with its parent *thread*.
+        The ``preexec_fn`` only makes raw system calls (join the cgroup, set rlimits,
+        bind sources in a private mount namespace, reopen the seccomp program, become the
+        unprivileged host uid), but avoid starting jails from a thread that exits early:
+        bubblewrap dies with its parent *thread*.
         """
         kwargs: dict[str, Any] = {"start_new_session": True, "close_fds": True}
         if self.isolated:
@@ -216,9 +276,11 @@ class Jail:
         else:
             kwargs["env"] = dict(self.env)
             kwargs["cwd"] = str(self.spec.workspace)
-        preexec = self.limits.preexec_fn()
+        preexec = _child_setup(self.limits.preexec_fn(), self._launch if self.isolated else None)
         if preexec is not None:
             kwargs["preexec_fn"] = preexec
+        if self.isolated and self._launch.seccomp_fd is not None:
+            kwargs["pass_fds"] = (self._launch.seccomp_fd,)
         return kwargs
 
     def popen(self, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[bytes]:
@@ -226,12 +288,14 @@ class Jail:
 
         Args:
             argv: the command, as it runs inside.
-            **kwargs: more `subprocess.Popen` arguments (stdout, stdin…), not env/cwd.
+            **kwargs: more `subprocess.Popen` arguments (stdout, stdin, pass_fds…), not env/cwd.
 
         Raises:
             ValueError: ``kwargs`` tries to set what the jail sets (env, cwd, preexec_fn…).
         """
         own = self.popen_kwargs()
+        if "pass_fds" in kwargs and "pass_fds" in own:
+            kwargs["pass_fds"] = (*own.pop("pass_fds"), *kwargs["pass_fds"])
         clash = sorted(set(own) & set(kwargs))
         if clash:
             raise ValueError(f"the jail sets {', '.join(clash)}; pass other Popen arguments")
@@ -261,6 +325,9 @@ class Jail:
             "network": self.spec.network if self.isolated else "host",
             "uid": self.spec.uid if self.isolated else os.getuid(),
             "gid": self.spec.gid if self.isolated else os.getgid(),
+            "host_uid": self._launch.drop[0] if self._launch.drop else os.getuid(),
+            "seccomp": self.isolated and self._launch.seccomp_fd is not None,
+            "disk": self.disk.describe() if self.disk else None,
             "workspace": str(self.spec.workspace),
             "read_only": [[str(h), s] for h, s in self.spec.read_only] if self.isolated else [],
             "env": sorted(self.env),
@@ -294,6 +361,10 @@ class Jail:
                 _log.warning("sandbox_process_not_reaped pid=%s", process.pid)
         if self.cgroup is not None:
             self.cgroup.remove()
+        if self.disk is not None:
+            self.disk.release()  # after every process is gone: nothing holds the mount
+        if self._launch.seccomp_fd is not None:
+            os.close(self._launch.seccomp_fd)
         if self._etc_dir is not None:
             shutil.rmtree(self._etc_dir, ignore_errors=True)
 
@@ -356,8 +427,19 @@ def prepare(
     """
     check_available(backend, bwrap_path=bwrap_path)
     binds = _check_spec(spec)
+    drop = _host_ids(spec) if backend == "bwrap" and os.geteuid() == 0 else None
     wanted = _limits.Limits(memory_bytes=spec.memory_bytes, cpus=spec.cpus, pids=spec.pids)
     plan = _limits.plan(wanted, name=spec.name, mode=limits)
+    try:
+        disk = _quota.apply(Path(spec.workspace), spec.disk_bytes, owner=drop, name=spec.name)
+    except BaseException:
+        if plan.cgroup:
+            plan.cgroup.remove()
+        raise
+    if drop is not None:
+        # The jail's one writable folder and its socket's folder belong to its host uid.
+        _chown_tree(Path(spec.workspace), drop)
+        os.chown(spec.runtime_dir, *drop)
     for resource_name, mechanism in plan.mechanisms.items():
         if mechanism == "unenforced":
             _log.warning("sandbox_limit_unenforced resource=%s notes=%s", resource_name, plan.notes)
@@ -368,19 +450,37 @@ def prepare(
         )
         warnings.warn(message, IsolationWarning, stacklevel=2)
         _log.warning("sandbox_not_isolated name=%s workspace=%s", spec.name, spec.workspace)
-        return Jail(spec, backend, _process_env(spec), plan, [], None, None)
+        return Jail(spec, backend, _process_env(spec), plan, [], None, None, disk=disk)
     bwrap = _probe(bwrap_path)  # cached by check_available
     etc_dir = Path(tempfile.mkdtemp(prefix="kubegym-etc-"))
+    launch = _Launch(drop=drop)
     try:
         env = _jail_env(spec)
-        prefix = _bwrap_argv(spec, bwrap, binds, _write_etc(etc_dir, spec), env)
+        etc = _write_etc(etc_dir, spec)
+        if spec.seccomp:
+            bpf = etc_dir / "seccomp.bpf"
+            bpf.write_bytes(_seccomp.program())
+            launch.seccomp_path = str(bpf)
+            launch.seccomp_fd = os.open(bpf, os.O_RDONLY | os.O_CLOEXEC)
+        prefix = _bwrap_argv(spec, bwrap, binds, etc, env, launch, etc_dir)
     except BaseException:
+        if launch.seccomp_fd is not None:
+            os.close(launch.seccomp_fd)
         shutil.rmtree(etc_dir, ignore_errors=True)
         if plan.cgroup:
             plan.cgroup.remove()
+        if disk is not None:
+            disk.release()
         raise
-    jail = Jail(spec, backend, env, plan, prefix, etc_dir, bwrap)
-    _log.info("sandbox_prepared name=%s limits=%s", spec.name, plan.mechanisms)
+    jail = Jail(spec, backend, env, plan, prefix, etc_dir, bwrap, launch, disk)
+    _log.info(
+        "sandbox_prepared name=%s limits=%s host_uid=%s seccomp=%s disk=%s",
+        spec.name,
+        plan.mechanisms,
+        drop[0] if drop else os.getuid(),
+        spec.seccomp,
+        disk.mechanism if disk else "unset",
+    )
     return jail
 
 
@@ -410,7 +510,27 @@ def _run_probe(bwrap: str) -> tuple[str, str] | ConfigError:
         argv += ["--gid", "1000", "--clearenv", "--", "true"]
         env = {"PATH": os.defpath}
         result = subprocess.run(argv, capture_output=True, text=True, timeout=10, env=env)
-    except (OSError, subprocess.TimeoutExpired) as error:
+        if result.returncode == 0 and os.geteuid() == 0:
+            # As root, probe again as the uid jails run as: its user namespaces must work too.
+            ids = _host_ids(None)
+            result = subprocess.run(
+                argv,
+                capture_output=True,
+                text=True,
+                timeout=10,
+                env=env,
+                preexec_fn=_child_setup(None, _Launch(drop=ids)),
+            )
+            if result.returncode != 0:
+                detail = result.stderr.strip() or f"exit status {result.returncode}"
+                return ConfigError(
+                    f"bubblewrap cannot run as host uid {ids[0]} here: {detail}",
+                    field="sandbox",
+                    hint="jails started by root run as an unprivileged uid; make bwrap "
+                    "executable by it, enable user namespaces for it, or set "
+                    "KUBEGYM_SANDBOX_HOST_UID to a uid that may",
+                )
+    except (OSError, subprocess.TimeoutExpired, subprocess.SubprocessError) as error:
         return ConfigError(
             f"bubblewrap at {bwrap} does not run: {error}", field="sandbox", hint=_INSTALL_HINT
         )
@@ -530,8 +650,25 @@ def _bwrap_argv(
     binds: list[tuple[Path, str]],
     etc: dict[str, Path],
     env: dict[str, str],
+    launch: _Launch | None = None,
+    etc_dir: Path | None = None,
 ) -> list[str]:
     version = tuple(int(part) for part in re.findall(r"\d+", bwrap[1])[:2])
+    launch = launch or _Launch()
+
+    def source(host: str | os.PathLike[str]) -> str:
+        """Where bubblewrap finds ``host``: a mount point of our own when it runs unprivileged."""
+        if launch.drop is None or etc_dir is None:
+            return str(host)
+        point = etc_dir / "binds" / str(len(launch.stage))
+        point.parent.mkdir(mode=0o755, exist_ok=True)
+        if Path(host).is_dir():
+            point.mkdir(mode=0o755)
+        else:
+            point.touch(mode=0o644)
+        launch.stage.append((os.fsencode(host), os.fsencode(point)))
+        return str(point)
+
     argv = [bwrap[0], "--unshare-all", "--unshare-user", "--die-with-parent", "--new-session"]
     if spec.network == "egress":
         argv.append("--share-net")
@@ -545,8 +682,14 @@ def _bwrap_argv(
             argv += ["--tmpfs", str(hidden)]
         elif Path(hidden).exists():
             argv += ["--ro-bind", "/dev/null", str(hidden)]
-    if spec.memory_bytes is not None and version >= (0, 8):
-        argv += ["--size", str(spec.memory_bytes)]  # /tmp is memory: never more than the limit
+    tmp_sizes = [n for n in (spec.memory_bytes, spec.disk_bytes) if n is not None]
+    if tmp_sizes and version >= (0, 8):
+        # /tmp is memory: never more than the memory limit, nor than the disk quota.
+        argv += ["--size", str(min(tmp_sizes))]
+    elif spec.disk_bytes is not None:
+        _log.warning(
+            "sandbox_tmp_unlimited name=%s bwrap=%s (--size needs 0.8)", spec.name, bwrap[1]
+        )
     argv += ["--tmpfs", "/tmp"]
     for name, path in etc.items():
         argv += ["--ro-bind", str(path), f"/etc/{name}"]
@@ -556,14 +699,16 @@ def _bwrap_argv(
     inside_workspace = [(h, s) for h, s in binds if s.startswith(WORKSPACE + "/")]
     for host, target in binds:
         if (host, target) not in inside_workspace:
-            argv += ["--ro-bind", str(host), target]
-    argv += ["--bind", str(spec.workspace), WORKSPACE]
+            argv += ["--ro-bind", source(host), target]
+    argv += ["--bind", source(spec.workspace), WORKSPACE]
     for host, target in inside_workspace:  # after the workspace, so they sit on top of it
-        argv += ["--ro-bind", str(host), target]
-    argv += ["--bind", str(spec.runtime_dir), RUNTIME, "--remount-ro", "/", "--chdir", WORKSPACE]
+        argv += ["--ro-bind", source(host), target]
+    argv += ["--bind", source(spec.runtime_dir), RUNTIME, "--remount-ro", "/", "--chdir", WORKSPACE]
     argv.append("--clearenv")
     for name, value in env.items():
         argv += ["--setenv", name, value]
+    if launch.seccomp_fd is not None:
+        argv += ["--seccomp", str(launch.seccomp_fd)]
     return argv
 
 
@@ -593,3 +738,82 @@ def _process_env(spec: IsolationSpec) -> dict[str, str]:
     }
     env.update(spec.env)
     return env
+
+
+def _host_ids(spec: IsolationSpec | None) -> tuple[int, int]:
+    """The unprivileged host ``(uid, gid)`` a jail started by root runs as."""
+    ids = []
+    for value, variable in (
+        (spec.host_uid if spec else None, "KUBEGYM_SANDBOX_HOST_UID"),
+        (spec.host_gid if spec else None, "KUBEGYM_SANDBOX_HOST_GID"),
+    ):
+        if value is None:
+            text = os.environ.get(variable, "").strip()
+            try:
+                value = int(text) if text else HOST_ID
+            except ValueError:
+                raise ConfigError(f"{text!r} is not a number", field=variable) from None
+            if value <= 0:
+                raise ConfigError("never 0 (root)", field=variable, hint=f"unset it: {HOST_ID}")
+        ids.append(value)
+    return ids[0], ids[1]
+
+
+def _chown_tree(root: Path, owner: tuple[int, int]) -> None:
+    """Give ``root`` and everything under it (links themselves, never their targets) to ``owner``."""
+    os.lchown(root, *owner)
+    for folder, dirs, files in os.walk(root):
+        for name in (*dirs, *files):
+            os.lchown(os.path.join(folder, name), *owner)
+
+
+_CLONE_NEWNS = 0x00020000
+_MS_BIND, _MS_REC, _MS_PRIVATE = 0x1000, 0x4000, 0x40000
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mount.argtypes = [
+    ctypes.c_char_p,
+    ctypes.c_char_p,
+    ctypes.c_char_p,
+    ctypes.c_ulong,
+    ctypes.c_void_p,
+]
+_libc.unshare.argtypes = [ctypes.c_int]
+
+
+def _check(result: int, what: bytes) -> None:
+    if result != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"{os.strerror(code)}: {what.decode(errors='replace')}")
+
+
+def _child_setup(limits_setup: Any, launch: _Launch | None) -> Any:
+    """The ``preexec_fn`` of a jail's bubblewrap: join the cgroup and set rlimits (as root),
+    make the private binds, reopen the seccomp program, then become the unprivileged host uid.
+
+    Order matters: only root may enter the cgroup and mount; ``setgroups`` goes first, while
+    we still may, so that no supplementary group of root's survives the drop.
+    """
+    if launch is None or (not launch.stage and launch.drop is None and launch.seccomp_fd is None):
+        return limits_setup
+    stage, drop = list(launch.stage), launch.drop
+    fd, path = launch.seccomp_fd, launch.seccomp_path
+    mount, unshare = _libc.mount, _libc.unshare
+
+    def _setup() -> None:
+        if limits_setup is not None:
+            limits_setup()
+        if fd is not None and path is not None:
+            fresh = os.open(path, os.O_RDONLY)  # a new offset: bubblewrap reads it whole
+            os.dup2(fresh, fd)
+            os.close(fresh)
+        if stage:
+            _check(unshare(_CLONE_NEWNS), b"unshare")
+            _check(mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None), b"/")
+            for host, point in stage:
+                _check(mount(host, point, None, _MS_BIND | _MS_REC, None), host)
+        if drop is not None:
+            os.setgroups([])
+            os.setresgid(drop[1], drop[1], drop[1])
+            os.setresuid(drop[0], drop[0], drop[0])
+
+    return _setup

@@ -52,6 +52,8 @@ class SandboxRequest:
     memory_bytes: int | None = None
     cpus: float | None = None
     pids: int | None = 4096
+    disk_bytes: int | None = None
+    """The most the workspace (and /tmp) may hold: the task's ephemeral storage."""
     command_timeout: float | None = None
     """The default timeout of one command (the task's training timeout)."""
 
@@ -75,13 +77,14 @@ class LocalSandbox:
         self._runtime_dir = runtime_dir
         self._memory_kills = 0
         self._pids_refusals = 0
+        self._disk_full = False
 
     def limit_events(self) -> list[str]:
-        """Limits hit since the last call, in words for the agent (cgroup limits only)."""
+        """Limits hit since the last call, in words for the agent (cgroup limits, disk quota)."""
+        events = self._disk_events()
         cgroup = self.jail.cgroup
         if cgroup is None:
-            return []
-        events = []
+            return events
         kills, refusals = cgroup.memory_kills() or 0, cgroup.pids_refusals() or 0
         if kills > self._memory_kills:
             events.append(
@@ -95,6 +98,26 @@ class LocalSandbox:
             )
         self._memory_kills, self._pids_refusals = kills, refusals
         return events
+
+    def _disk_events(self) -> list[str]:
+        """One event each time the workspace fills up (or, unenforced, grows past its quota)."""
+        disk = self.jail.disk
+        if disk is None:
+            return []
+        full = disk.exceeded()
+        told, self._disk_full = self._disk_full, full
+        if not full or told:
+            return []
+        if disk.mechanism == "unenforced":
+            return [
+                f"The workspace holds more than its disk quota of {disk.limit_bytes} bytes "
+                "(the task's ephemeral storage). Delete files you do not need."
+            ]
+        return [
+            f"The workspace is full: it may hold at most {disk.limit_bytes} bytes (the task's "
+            "ephemeral storage), and writes fail with 'No space left on device'. "
+            "Delete files you do not need."
+        ]
 
     def describe(self) -> dict[str, Any]:
         """The jail's description, for the trajectory."""
@@ -141,6 +164,7 @@ def open_sandbox(request: SandboxRequest, backend: isolation.Backend = "bwrap") 
         memory_bytes=request.memory_bytes,
         cpus=request.cpus,
         pids=request.pids,
+        disk_bytes=request.disk_bytes,
         env=env,
         forbidden=[str(p) for p in request.forbidden],
         masked=[str(p) for p in request.masked],

@@ -34,8 +34,10 @@ def test_the_workspace_is_writable_and_files_land_on_the_host(
     assert code == 0, out
     written = dirs.workspace / "out.txt"
     assert written.read_text() == "result\n"
-    # Inside uid 1000 maps to whoever started the jail (root here, you on a laptop).
-    assert written.stat().st_uid == os.getuid()
+    # Inside uid 1000 maps to whoever started the jail (you, on a laptop), never to the
+    # host's root: a jail that root starts runs as the unprivileged HOST_ID.
+    expected = isolation.HOST_ID if os.geteuid() == 0 else os.getuid()
+    assert written.stat().st_uid == expected
 
 
 def test_read_only_binds_are_readable_but_not_writable(jail_factory: MakeJail, dirs: Dirs) -> None:

@@ -1,0 +1,186 @@
+"""The local sandbox's disk quota: the workspace can hold at most the task's ephemeral storage.
+
+Owns how the limit is enforced and undone. As root, the workspace folder becomes the mount
+point of a file system of exactly that size (a sparse ext4 image, loop-mounted ``nosuid,nodev``):
+a write past it fails with ENOSPC inside, and the host's disk grows by at most the quota. On
+release the files are copied back into the plain folder, so whoever reads the workspace
+afterwards (the local runner's archive, the evaluator) sees an ordinary folder. Where nothing
+can enforce (not root, no loop devices, no ``mkfs.ext4``), the quota is ``unenforced``: usage is
+measured and reported, never silently ignored. /tmp is bubblewrap's size-limited tmpfs (see
+`kubegym.sandbox.isolation`). Called by `kubegym.sandbox.isolation.prepare` and `Jail.cleanup`;
+`kubegym.sandbox.local` turns `DiskQuota.exceeded` into a limit event for the agent.
+Standard library only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+Mechanism = Literal["loop-ext4", "unenforced"]
+"""``loop-ext4``: a file system of the quota's size; ``unenforced``: measured only."""
+
+FULL_MARGIN = 1 << 20
+"""Less free space than this (1 MiB) counts as full: ext4 keeps a few blocks back."""
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass
+class DiskQuota:
+    """The quota on one workspace: how it is enforced and how to undo it."""
+
+    workspace: Path
+    limit_bytes: int
+    mechanism: Mechanism
+    image: Path | None = None
+    """The loop image's file (``loop-ext4`` only), in a folder of its own."""
+    notes: list[str] = field(default_factory=list)
+    """Why the quota is not enforced, for logs and the trajectory."""
+    _released: bool = False
+
+    def usage(self) -> int:
+        """Bytes the workspace holds now (blocks in use)."""
+        if self.mechanism == "loop-ext4" and not self._released:
+            st = os.statvfs(self.workspace)
+            return (st.f_blocks - st.f_bfree) * st.f_frsize
+        return _du(self.workspace)
+
+    def exceeded(self) -> bool:
+        """Whether the workspace is full (``loop-ext4``) or over its limit (``unenforced``)."""
+        if self.mechanism == "loop-ext4" and not self._released:
+            st = os.statvfs(self.workspace)
+            return st.f_bavail * st.f_frsize < FULL_MARGIN
+        return self.usage() > self.limit_bytes
+
+    def describe(self) -> dict[str, Any]:
+        """What enforces the quota, for logs and the trajectory."""
+        return {"value": self.limit_bytes, "mechanism": self.mechanism, "notes": list(self.notes)}
+
+    def release(self) -> None:
+        """Copy the files back into a plain folder and remove the file system (idempotent).
+
+        Call it only once nothing runs inside: a busy mount is detached lazily.
+        """
+        if self._released or self.mechanism != "loop-ext4":
+            self._released = True
+            return
+        self._released = True
+        back = Path(tempfile.mkdtemp(prefix=f".{self.workspace.name}-", dir=self.workspace.parent))
+        try:
+            shutil.copytree(self.workspace, back, symlinks=True, dirs_exist_ok=True)
+            shutil.copystat(self.workspace, back)
+            with contextlib.suppress(OSError):
+                st = self.workspace.stat()
+                os.chown(back, st.st_uid, st.st_gid)
+        finally:
+            _unmount(self.workspace)
+            if self.image is not None:
+                shutil.rmtree(self.image.parent, ignore_errors=True)
+        self.workspace.rmdir()  # the empty mount point
+        back.rename(self.workspace)
+
+
+def apply(
+    workspace: Path, limit_bytes: int | None, *, owner: tuple[int, int] | None, name: str
+) -> DiskQuota | None:
+    """Put ``workspace`` under a quota of ``limit_bytes`` (None: no quota, returns None).
+
+    Args:
+        workspace: an existing folder; its files are kept.
+        limit_bytes: the most it may hold.
+        owner: the host ``(uid, gid)`` that owns the new file system's root (the jail's).
+        name: the sandbox's name, for logs.
+
+    Returns:
+        The quota; `DiskQuota.release` undoes it.
+    """
+    if limit_bytes is None:
+        return None
+    notes: list[str] = []
+    if os.geteuid() != 0:
+        notes.append("disk: only root can mount a file system of the quota's size")
+    elif shutil.which("mkfs.ext4") is None:
+        notes.append("disk: mkfs.ext4 is missing (apt-get install e2fsprogs)")
+    else:
+        try:
+            return _loop(workspace, limit_bytes, owner, name)
+        except (OSError, subprocess.SubprocessError) as error:
+            notes.append(f"disk: cannot loop-mount a file system here: {error}")
+    _log.warning("sandbox_disk_unenforced name=%s notes=%s", name, notes)
+    return DiskQuota(workspace, limit_bytes, "unenforced", notes=notes)
+
+
+def _loop(workspace: Path, limit: int, owner: tuple[int, int] | None, name: str) -> DiskQuota:
+    folder = Path(tempfile.mkdtemp(prefix="kubegym-disk-"))
+    image = folder / "workspace.ext4"
+    aside: Path | None = None
+    mounted = False
+    try:
+        with open(image, "wb") as f:
+            f.truncate(limit)  # sparse: the host's disk fills only as the agent writes
+        uid, gid = owner or (os.getuid(), os.getgid())
+        _run(
+            ["mkfs.ext4", "-q", "-F", "-m", "0", "-O", "^has_journal", "-E",
+             f"nodiscard,lazy_itable_init=1,root_owner={uid}:{gid}", str(image)]
+        )  # fmt: skip
+        # The folder's files go aside, the file system takes the folder's place, they come back.
+        aside = Path(tempfile.mkdtemp(prefix=f".{workspace.name}-", dir=workspace.parent))
+        aside.rmdir()
+        workspace.rename(aside)
+        workspace.mkdir()
+        shutil.copystat(aside, workspace)
+        _run(["mount", "-o", "loop,nosuid,nodev", str(image), str(workspace)])
+        mounted = True
+        (workspace / "lost+found").rmdir()
+        shutil.copytree(aside, workspace, symlinks=True, dirs_exist_ok=True)
+        shutil.copystat(aside, workspace)
+        shutil.rmtree(aside)
+        aside = None
+    except BaseException:
+        if mounted:
+            _unmount(workspace)
+        if aside is not None:
+            with contextlib.suppress(OSError):
+                workspace.rmdir()
+            aside.rename(workspace)
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    _log.info("sandbox_disk_quota name=%s bytes=%s mechanism=loop-ext4", name, limit)
+    return DiskQuota(workspace, limit, "loop-ext4", image=image)
+
+
+def _unmount(point: Path) -> None:
+    try:
+        _run(["umount", str(point)])
+    except OSError:
+        _log.warning("sandbox_disk_busy mount=%s: detached lazily", point)
+        _run(["umount", "-l", str(point)])
+
+
+def _run(argv: list[str]) -> None:
+    """Run a mount tool; an OSError that carries its message when it fails."""
+    result = subprocess.run(argv, capture_output=True, timeout=60, check=False)
+    if result.returncode != 0:
+        detail = result.stderr.decode(errors="replace").strip()
+        raise OSError(f"{' '.join(argv[:2])}… failed ({result.returncode}): {detail}")
+
+
+def _du(root: Path) -> int:
+    """Bytes in blocks under ``root`` (hard links counted once), like ``du -s``."""
+    total, seen = 0, set()
+    for folder, _dirs, files in os.walk(root):
+        for entry in (folder, *(os.path.join(folder, n) for n in files)):
+            with contextlib.suppress(OSError):
+                st = os.lstat(entry)
+                if (st.st_dev, st.st_ino) not in seen:
+                    seen.add((st.st_dev, st.st_ino))
+                    total += st.st_blocks * 512
+    return total
