@@ -142,6 +142,9 @@ class Controller:
             self.kube.delete("Pod", trial.namespace, f"{base}-agent")
         self.kube.delete("Service", trial.namespace, service)
         self.kube.delete("NetworkPolicy", trial.namespace, base)
+        self.kube.delete(
+            "NetworkPolicy", trial.namespace, objects.agent_policy_name(trial.name, attempt)
+        )
         self.kube.delete("Secret", trial.namespace, base)
 
     # --- BenchmarkRuns ---------------------------------------------------------------

@@ -4,9 +4,19 @@ One attempt is: a Secret (the two tokens and the attempt's frozen config), the
 sandbox pod (the sandbox container running the command server on the task
 image, and the evaluator container, which alone mounts the evaluation script and
 the hidden data), a Service in front of both, a NetworkPolicy that admits only
-the attempt's agent pod, and the agent pod. Every object is owned by the Trial,
-carries the attempt's labels and has a name fixed by (trial, attempt), so an
-operator that restarts half-way creates nothing twice.
+the attempt's agent pod, the agent pod, and a NetworkPolicy that lets the agent
+pod reach only DNS, its sandbox pod and the model endpoints its agent allows.
+Every object is owned by the Trial, carries the attempt's labels and has a name
+fixed by (trial, attempt), so an operator that restarts half-way creates nothing
+twice.
+
+Trust: the evaluator container writes the trial's record (its scores) to its
+termination message (``--record /dev/termination-log``); the operator takes scores
+from there only. The agent pod holds no store credentials unless it runs
+kubegym's own agent runner (which uploads the trajectory and workspace); an
+external agent image gets none. Every container has a read-only root file
+system (writable paths are emptyDirs), CPU, memory and ephemeral-storage limits,
+and the operator's runtimeClass applies to both pods.
 
 Pure functions of their inputs; `kubegym.operator.trials` decides when to create them.
 """
@@ -18,6 +28,7 @@ import json
 import secrets
 from dataclasses import dataclass
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from kubegym.api import common, runs, tasks, trials
 from kubegym.operator import labels
@@ -34,6 +45,19 @@ DATA_IMAGE_DATA: Final = "/kubegym/data"
 DATA_IMAGE_EVAL: Final = "/kubegym/eval"
 EVAL_DIR: Final = "/kubegym/eval"
 
+#: Where the kubelet reads a container's termination message: the evaluator's record.
+TERMINATION_LOG: Final = "/dev/termination-log"
+#: Public addresses only: the default egress of a model agent leaves these closed (the
+#: cluster's pods and services, the node, the cloud's metadata service).
+PRIVATE_CIDRS: Final = (
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+    "169.254.0.0/16",
+    "127.0.0.0/8",
+)
+
 SANDBOX_TOKEN: Final = "sandbox-token"
 EVALUATOR_TOKEN: Final = "evaluator-token"
 CONFIG: Final = "trial.json"
@@ -47,13 +71,19 @@ KUEUE_GROUP_COUNT: Final = "kueue.x-k8s.io/pod-group-total-count"
 # and a pod's request is the larger of its biggest init container and its containers' sum.
 _INIT_RESOURCES: Final[dict[str, Any]] = {
     "requests": {"cpu": "100m", "memory": "64Mi"},
-    "limits": {"cpu": "1", "memory": "512Mi"},
+    "limits": {"cpu": "1", "memory": "512Mi", "ephemeral-storage": "256Mi"},
 }
+#: The evaluator's own limits besides memory (the task's): scoring is one process at a time.
+EVALUATOR_CPU: Final = "2"
+EVALUATOR_EPHEMERAL: Final = "2Gi"
+#: Limits an agent container gets when the operator's settings name none.
+AGENT_DEFAULT_LIMITS: Final[dict[str, str]] = {"cpu": "2", "ephemeral-storage": "2Gi"}
 
 _RESTRICTED: Final[dict[str, Any]] = {
     "allowPrivilegeEscalation": False,
     "capabilities": {"drop": ["ALL"]},
     "runAsNonRoot": True,
+    "readOnlyRootFilesystem": True,
     "seccompProfile": {"type": "RuntimeDefault"},
 }
 
@@ -124,6 +154,20 @@ class Attempt:
             wall = min(wall, self.run.deadlines.trial_seconds)
         return wall
 
+    def max_validations(self) -> int | None:
+        """The trial's cap on validate calls: the task's and the run's, the smaller wins."""
+        caps = [
+            c
+            for c in (self.task.spec.limits.max_validations, self.run.max_validations)
+            if c is not None
+        ]
+        return min(caps) if caps else None
+
+    def evaluator_deadline_seconds(self) -> int:
+        """When the evaluator ends itself: past the wall time (the agent's auto-submit comes
+        first) and before the pods' deadline, so its record is written by itself."""
+        return self.wall_time_seconds() + self.settings.grace_seconds // 2
+
     def deadline_seconds(self) -> int:
         """The pods' activeDeadlineSeconds: the wall time plus a grace for the auto-submit."""
         return self.wall_time_seconds() + self.settings.grace_seconds
@@ -173,6 +217,7 @@ def trial_config(a: Attempt) -> dict[str, Any]:
             "maxSteps": max_steps,
             "costLimitUsd": a.agent.cost_limit_usd,
             "wallTimeSeconds": a.wall_time_seconds(),
+            "maxValidations": a.max_validations(),
         },
         "store": (
             store.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -279,7 +324,11 @@ def sandbox_pod(a: Attempt) -> dict[str, Any]:
     }
     if resources.gpu.count:
         sandbox_limits[tasks.GPU_RESOURCE] = str(resources.gpu.count)
-    evaluator_limits: dict[str, str] = {"memory": resources.memory}
+    evaluator_limits: dict[str, str] = {
+        "cpu": EVALUATOR_CPU,
+        "memory": resources.memory,
+        "ephemeral-storage": EVALUATOR_EPHEMERAL,
+    }
     if spec.evaluation.gpu:
         evaluator_limits[tasks.GPU_RESOURCE] = str(spec.evaluation.gpu)
     copy = f"cp -a {DATA_IMAGE_DATA}/. /mnt/data/ 2>/dev/null || true; cp -a {DATA_IMAGE_EVAL}/. /mnt/eval/"
@@ -344,6 +393,7 @@ def sandbox_pod(a: Attempt) -> dict[str, Any]:
                         {"name": "workspace", "mountPath": WORKSPACE},
                         *_dataset_mounts(a),
                         {"name": "dshm", "mountPath": "/dev/shm"},
+                        {"name": "sandbox-tmp", "mountPath": "/tmp"},
                         {"name": "sandbox-token", "mountPath": SECRETS_DIR, "readOnly": True},
                     ],
                 },
@@ -367,8 +417,15 @@ def sandbox_pod(a: Attempt) -> dict[str, Any]:
                         str(a.settings.evaluator_port),
                         "--token-file",
                         f"{SECRETS_DIR}/token",
+                        "--record",
+                        TERMINATION_LOG,
+                        "--deadline-seconds",
+                        str(a.evaluator_deadline_seconds()),
                     ],
                     "ports": [{"name": "evaluator", "containerPort": a.settings.evaluator_port}],
+                    # The trial's scores: the kubelet copies this file into the pod's status.
+                    "terminationMessagePath": TERMINATION_LOG,
+                    "terminationMessagePolicy": "File",
                     "resources": {
                         "requests": {"cpu": "250m", "memory": _at_most("512Mi", resources.memory)},
                         "limits": evaluator_limits,
@@ -382,6 +439,7 @@ def sandbox_pod(a: Attempt) -> dict[str, Any]:
                         {"name": "workspace", "mountPath": WORKSPACE, "readOnly": True},
                         {"name": "eval", "mountPath": EVAL_DIR, "readOnly": True},
                         {"name": "evaluator-files", "mountPath": SECRETS_DIR, "readOnly": True},
+                        {"name": "evaluator-tmp", "mountPath": "/tmp"},
                     ],
                 },
             ],
@@ -390,6 +448,9 @@ def sandbox_pod(a: Attempt) -> dict[str, Any]:
                 {"name": "data", "emptyDir": {}},
                 {"name": "eval", "emptyDir": {}},
                 {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": resources.shm}},
+                # The root file systems are read only: /tmp is a volume in each container.
+                {"name": "sandbox-tmp", "emptyDir": {"sizeLimit": resources.ephemeral_storage}},
+                {"name": "evaluator-tmp", "emptyDir": {"sizeLimit": EVALUATOR_EPHEMERAL}},
                 _secret_volume(a, "sandbox-token", {SANDBOX_TOKEN: "token"}),
                 _secret_volume(a, "evaluator-files", {EVALUATOR_TOKEN: "token", CONFIG: CONFIG}),
             ],
@@ -440,7 +501,12 @@ def _secret_env(name: str, secret_name: str, key: str) -> dict[str, Any]:
 
 
 def agent_pod(a: Attempt) -> dict[str, Any]:
-    """The agent pod: kubegym's agent runner (or the agent's own image), with egress and the keys."""
+    """The agent pod: kubegym's agent runner (or the agent's own image), with egress and the keys.
+
+    Only kubegym's own agent runner gets the store's credentials (it uploads the
+    trajectory and the workspace); an external image gets none: nothing it could
+    write to the store counts, and its scores come from the evaluator.
+    """
     env: list[dict[str, Any]] = [
         {"name": "KUBEGYM_SANDBOX_URL", "value": a.sandbox_url},
         {"name": "KUBEGYM_EVALUATOR_URL", "value": a.evaluator_url},
@@ -448,36 +514,59 @@ def agent_pod(a: Attempt) -> dict[str, Any]:
         _secret_env("KUBEGYM_EVALUATOR_TOKEN", a.base_name, EVALUATOR_TOKEN),
         {"name": "KUBEGYM_TRIAL_CONFIG", "value": f"{SECRETS_DIR}/{CONFIG}"},
         {"name": "LITELLM_LOCAL_MODEL_COST_MAP", "value": "True"},
+        # The root file system is read only: home and temporary files go to /tmp's volume.
+        {"name": "HOME", "value": "/tmp"},
     ]
     if a.agent.api_key_secret is not None:
         variable = a.agent.api_key_env or "KUBEGYM_MODEL_API_KEY"
         ref = a.agent.api_key_secret
         env.append(_secret_env(variable, ref.name, ref.key))
     store = a.run.store or a.settings.store
-    if store is not None and store.s3 is not None and store.s3.credentials_secret:
+    own_runner = a.agent.image is None
+    if own_runner and store is not None and store.s3 is not None and store.s3.credentials_secret:
         for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
             env.append(_secret_env(key, store.s3.credentials_secret, key))
     container: dict[str, Any] = {
         "name": "agent",
         "image": a.agent.image or a.settings.agent_image,
         "env": env,
-        "resources": a.settings.agent_resources,
+        "resources": _agent_resources(a.settings.agent_resources),
         "securityContext": _RESTRICTED,
         "terminationMessagePolicy": "FallbackToLogsOnError",
-        "volumeMounts": [{"name": "trial", "mountPath": SECRETS_DIR, "readOnly": True}],
+        "volumeMounts": [
+            {"name": "trial", "mountPath": SECRETS_DIR, "readOnly": True},
+            {"name": "tmp", "mountPath": "/tmp"},
+        ],
     }
-    if a.agent.image is None:
+    if own_runner:
         container["command"] = ["python", "-m", "kubegym.agent_runner"]
-    return {
+    limits = container["resources"]["limits"]
+    pod: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": _kueue(a, _metadata(a, a.agent_pod, ROLE_AGENT)),
         "spec": {
             **_pod_common(a),
             "containers": [container],
-            "volumes": [_secret_volume(a, "trial", {CONFIG: CONFIG})],
+            "volumes": [
+                _secret_volume(a, "trial", {CONFIG: CONFIG}),
+                {"name": "tmp", "emptyDir": {"sizeLimit": limits["ephemeral-storage"]}},
+            ],
         },
     }
+    if a.settings.runtime_class:
+        pod["spec"]["runtimeClassName"] = a.settings.runtime_class
+    return pod
+
+
+def _agent_resources(configured: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    """The operator's agent resources, with a CPU and an ephemeral-storage limit always set."""
+    requests = dict(configured.get("requests") or {})
+    limits = {**AGENT_DEFAULT_LIMITS, **(configured.get("limits") or {})}
+    for name, value in list(requests.items()):
+        if name in limits and common.parse_quantity(value) > common.parse_quantity(limits[name]):
+            requests[name] = limits[name]  # a request may not exceed its limit
+    return {"requests": requests, "limits": limits}
 
 
 def service(a: Attempt) -> dict[str, Any]:
@@ -543,6 +632,95 @@ def network_policy(a: Attempt) -> dict[str, Any]:
     return policy
 
 
+def agent_policy_name(trial: str, attempt: int) -> str:
+    """The name of the agent pod's egress NetworkPolicy."""
+    return f"{trial}-a{attempt}-agent"
+
+
+def agent_egress(a: Attempt) -> list[dict[str, Any]]:
+    """Where the agent pod may connect besides DNS and its sandbox pod (NetworkPolicy rules).
+
+    The agent's `egress` when it declares one; else, for a model agent or an external
+    image, TCP 443 (and `apiBase`'s port) to public addresses; for a built-in agent,
+    nothing. kubegym's own agent runner also reaches the store it uploads to.
+    """
+    rules: list[dict[str, Any]] = []
+    public = {"ipBlock": {"cidr": "0.0.0.0/0", "except": list(PRIVATE_CIDRS)}}
+    if a.agent.egress is not None:
+        for rule in a.agent.egress:
+            block: dict[str, Any] = {"cidr": rule.cidr}
+            if rule.except_cidrs:
+                block["except"] = list(rule.except_cidrs)
+            rules.append({"to": [{"ipBlock": block}], "ports": [_tcp(port) for port in rule.ports]})
+    elif a.agent.builtin is None:
+        ports = {443}
+        if a.agent.api_base:
+            ports.add(_url_port(a.agent.api_base))
+        rules.append({"to": [public], "ports": [_tcp(p) for p in sorted(ports)]})
+    store = a.run.store or a.settings.store
+    if a.agent.image is None and store is not None and store.s3 is not None:
+        # The store may be in the cluster (MinIO): its port, to any address.
+        port = _url_port(store.s3.endpoint) if store.s3.endpoint else 443
+        rules.append({"ports": [_tcp(port)]})
+    return rules
+
+
+def agent_network_policy(a: Attempt) -> dict[str, Any]:
+    """The agent pod's NetworkPolicy: no ingress; egress to DNS, its sandbox pod's two ports,
+    and `agent_egress` only."""
+    sandbox = {
+        "podSelector": {
+            "matchLabels": {
+                labels.TRIAL: a.trial,
+                labels.ATTEMPT: str(a.attempt),
+                labels.ROLE: ROLE_SANDBOX,
+            }
+        }
+    }
+    dns = {"ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _metadata(a, agent_policy_name(a.trial, a.attempt)),
+        "spec": {
+            "podSelector": {
+                "matchLabels": {
+                    labels.TRIAL: a.trial,
+                    labels.ATTEMPT: str(a.attempt),
+                    labels.ROLE: ROLE_AGENT,
+                }
+            },
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [],
+            "egress": [
+                dns,
+                {
+                    "to": [sandbox],
+                    "ports": [_tcp(a.settings.sandbox_port), _tcp(a.settings.evaluator_port)],
+                },
+                *agent_egress(a),
+            ],
+        },
+    }
+
+
+def _tcp(port: int) -> dict[str, Any]:
+    return {"protocol": "TCP", "port": port}
+
+
+def _url_port(url: str) -> int:
+    parts = urlsplit(url)
+    return parts.port or (443 if parts.scheme == "https" else 80)
+
+
 def attempt_objects(a: Attempt) -> list[dict[str, Any]]:
-    """Every object of an attempt, in the order they are created (the agent pod last)."""
-    return [secret(a), network_policy(a), service(a), sandbox_pod(a), agent_pod(a)]
+    """Every object of an attempt, in the order they are created (the agent pod last, its
+    NetworkPolicy before it)."""
+    return [
+        secret(a),
+        network_policy(a),
+        service(a),
+        sandbox_pod(a),
+        agent_network_policy(a),
+        agent_pod(a),
+    ]

@@ -68,7 +68,8 @@ class Outcome:
         reason: for `infra`, the InfraReason; for `agent`, the exit reason;
             for `starting`, what it waits for.
         message: the detail, for the Trial's status and events.
-        summary: for `finished`, the agent's summary.
+        summary: for `finished`, the agent's summary (exit reason, steps, tokens, cost).
+        record: for `finished`, the evaluator's record: the trial's only source of scores.
         deadline: for `starting`, when waiting turns into `Unschedulable`.
         running_since: when both pods were running (for the scheduling latency).
     """
@@ -79,6 +80,7 @@ class Outcome:
     summary: summary_mod.TrialSummary | None = None
     deadline: dt.datetime | None = None
     running_since: dt.datetime | None = None
+    record: summary_mod.EvaluatorRecord | None = None
 
     @property
     def done(self) -> bool:
@@ -123,14 +125,14 @@ def classify(
     ended = _agent_result(agent)
     if ended is not None and ended.state == "finished" and ended.reason not in _NEEDS_POD_EVIDENCE:
         # The pods ran, even if nobody saw them running before the agent finished.
-        return replace(ended, running_since=_running_since(sandbox, agent))
+        return _with_record(ended, sandbox, agent)
     for pod, name in ((sandbox, "sandbox"), (agent, "agent")):
         failure = _pod_failure(pod, name)
         if failure is not None:
             return failure
     if ended is not None:
         if ended.state == "finished":
-            return replace(ended, running_since=_running_since(sandbox, agent))
+            return _with_record(ended, sandbox, agent)
         return ended
     waiting = [p for p in (sandbox, agent) if _phase(p) == "Pending"]
     if waiting:
@@ -143,6 +145,44 @@ def classify(
             )
         return Outcome("starting", reason, message, deadline=deadline)
     return Outcome("running", running_since=_running_since(sandbox, agent))
+
+
+#: The sandbox pod's container that writes the trial's record (`kubegym.evaluator.server`).
+_EVALUATOR_CONTAINER = "evaluator"
+
+
+def _with_record(ended: Outcome, sandbox: dict[str, Any], agent: dict[str, Any]) -> Outcome:
+    """A finished agent's outcome with the evaluator's record; until the evaluator container
+    has ended (it does on the submit, the agent runner's finish call, or the trial's wall
+    time), the attempt is still running: its scores are not known yet."""
+    since = _running_since(sandbox, agent)
+    record = evaluator_record(sandbox)
+    if record is None:
+        message = "the agent has finished; waiting for the evaluator's record of the scores"
+        return Outcome("running", "AwaitingEvaluator", message, running_since=since)
+    return replace(ended, record=record, running_since=since)
+
+
+def evaluator_record(sandbox: dict[str, Any]) -> summary_mod.EvaluatorRecord | None:
+    """The evaluator container's record, once it has ended (None while it runs).
+
+    A container that ended without a readable record (killed before it started
+    serving), or a pod that ended with no word of it, scored nothing: an empty
+    record, ended ``stopped``.
+    """
+    for status in (sandbox.get("status") or {}).get("containerStatuses") or []:
+        if status.get("name") != _EVALUATOR_CONTAINER:
+            continue
+        terminated = (status.get("state") or {}).get("terminated")
+        if not terminated:
+            return None
+        try:
+            return summary_mod.EvaluatorRecord.from_message(terminated.get("message") or "")
+        except ValueError:
+            return summary_mod.EvaluatorRecord(end="stopped")
+    if _phase(sandbox) in ("Failed", "Succeeded"):
+        return summary_mod.EvaluatorRecord(end="stopped")
+    return None
 
 
 def _phase(pod: dict[str, Any]) -> str:

@@ -10,6 +10,12 @@ attempt's objects are created → Running → the agent pod's summary is copied
 into the status (Succeeded, or Failed when nothing valid was submitted), or an
 infrastructure failure deletes the attempt and a new one starts after the
 policy's backoff, until the retries are spent (Failed, `infra`).
+
+Where a finished trial's numbers come from: its scores, final metrics and
+validate count only from the evaluator's record (the evaluator container's
+termination message, `kubegym.api.summary.EvaluatorRecord`); its exit reason,
+steps, tokens and cost from the agent's summary, which cannot raise a score: an
+agent that says it submitted when the evaluator scored no submission has failed.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from typing import Any
 
 from kubegym.api import reasons, runs, tasks, trials
 from kubegym.api.common import Condition
-from kubegym.api.summary import TrialSummary
+from kubegym.api.summary import EvaluatorRecord, TrialSummary
 from kubegym.operator import labels, outcomes
 
 #: Set by the run's logic when it admits a trial; the trial's logic starts nothing before.
@@ -161,8 +167,8 @@ def decide(
             events=[("Normal", "Running", f"attempt {status.attempt}: both pods are running")],
         )
     if outcome.state == "finished":
-        assert outcome.summary is not None
-        decision = _finished(status, outcome.summary, task, now)
+        assert outcome.summary is not None and outcome.record is not None
+        decision = _finished(status, outcome.summary, outcome.record, task, now)
         assert decision.status is not None
         if decision.status.scheduled_time is None:  # finished before it was seen running
             decision.status.scheduled_time = outcome.running_since or now
@@ -175,18 +181,36 @@ def decide(
 
 
 def _finished(
-    status: trials.TrialStatus, result: TrialSummary, task: tasks.Task, now: dt.datetime
+    status: trials.TrialStatus,
+    result: TrialSummary,
+    record: EvaluatorRecord,
+    task: tasks.Task,
+    now: dt.datetime,
 ) -> Decision:
     metric = task.spec.evaluation.primary_metric
-    scored = result.final is not None
+    scored = record.final is not None
+    exit_reason: str = result.exit
+    message = result.message or result.describe()
+    if not scored and result.exit == "submitted":
+        if record.submitted:
+            exit_reason = "eval_error"
+            message = f"the submission could not be scored: {record.submit_error()}"
+        else:
+            # The agent's word against the evaluator's: no submission was scored.
+            exit_reason = "agent_error"
+            message = "the agent reported a submission, but the evaluator scored none"
+    shown = ", ".join(f"{k}={v:g}" for k, v in (record.final or {}).items())
+    describe = f"{exit_reason} after {result.steps} steps: {shown or 'no valid submission'}"
     new = status.model_copy(
         update={
             "phase": "Succeeded" if scored else "Failed",
-            "exit_reason": result.exit if scored or result.exit != "submitted" else "eval_error",
+            "exit_reason": exit_reason,
             "failure_class": None if scored else "agent",
-            "final": result.final,
-            "score": (result.final or {}).get(metric),
-            "scores": result.scores,
+            "final": record.final,
+            "score": (record.final or {}).get(metric),
+            "scores": record.scores,
+            "validations": record.validations,
+            "validations_refused": record.refused,
             "steps": result.steps,
             # Money and tokens add up over attempts (an attempt lost to the infrastructure
             # spent them too); steps and scores are the final attempt's.
@@ -194,10 +218,8 @@ def _finished(
             "prompt_tokens": status.prompt_tokens + result.prompt_tokens,
             "cost_usd": status.cost_usd + result.cost_usd,
             "finish_time": now,
-            "message": result.message or result.describe(),
-            "conditions": _condition(
-                status, "Completed", "True", "AgentFinished", result.describe(), now
-            ),
+            "message": message,
+            "conditions": _condition(status, "Completed", "True", "AgentFinished", describe, now),
         }
     )
     kind = "Normal" if scored else "Warning"
@@ -205,7 +227,7 @@ def _finished(
         status=new,
         delete_attempt=status.attempt,
         keep_agent_pod=True,
-        events=[(kind, "Finished", result.describe())],
+        events=[(kind, "Finished", describe)],
     )
 
 

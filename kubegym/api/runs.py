@@ -73,6 +73,21 @@ class Pricing(Model):
     """USD per million completion tokens."""
 
 
+class EgressRule(Model):
+    """Where an agent pod may connect on a cluster, besides DNS and its own sandbox pod."""
+
+    cidr: Annotated[str, Field(pattern=r"^[0-9a-fA-F.:]+/[0-9]{1,3}$")]
+    """The destination addresses, as a CIDR (`203.0.113.7/32`, `0.0.0.0/0`)."""
+
+    except_cidrs: list[Annotated[str, Field(pattern=r"^[0-9a-fA-F.:]+/[0-9]{1,3}$")]] = Field(
+        default_factory=list
+    )
+    """Addresses inside `cidr` that stay closed."""
+
+    ports: Annotated[list[Annotated[int, Field(ge=1, le=65535)]], Field(min_length=1)]
+    """The TCP ports open there."""
+
+
 class Agent(Model):
     """One agent of a run: a litellm model, a built-in agent, or someone else's image."""
 
@@ -110,6 +125,11 @@ class Agent(Model):
 
     api_base: Annotated[str, Field(pattern=r"^https?://")] | None = None
     """The model server's base URL, for vLLM, ollama or a gateway."""
+
+    egress: list[EgressRule] | None = None
+    """On a cluster: where the agent pod may connect (its NetworkPolicy). None: HTTPS (443,
+    and `apiBase`'s port) to public addresses only, for model and image agents; nowhere for
+    built-in agents. DNS and the trial's sandbox and evaluator are always open."""
 
     api_key_secret: common.SecretKeyRef | None = None
     """On a cluster: the Secret key holding the model API key (only the agent pod sees it)."""
@@ -246,6 +266,10 @@ class BenchmarkRunSpec(Model):
 
     validation: Literal["heldout", "test"] = "heldout"
     """`heldout` scores validate on validation data; `test` on the test data, as MLGym did."""
+
+    max_validations: Annotated[int, Field(ge=0)] | None = None
+    """The most validate calls per trial, for every task (a task's own `limits.maxValidations`
+    may be lower: the smaller wins); none: the task's cap, if any."""
 
     store: Store | None = None
     """Where artifacts go; the operator's (or `--out`'s) default when absent."""

@@ -310,6 +310,10 @@ class Limits(Model):
     max_steps: Annotated[int, Field(ge=1)] = 50
     """The most agent steps (model calls) in a trial."""
 
+    max_validations: Annotated[int, Field(ge=0)] | None = None
+    """The most validate calls a trial may make (the evaluator refuses more); none: no cap.
+    A run's `maxValidations` may lower it (the smaller wins)."""
+
 
 class Environment(Model):
     """The task's software: what its image bakes in, and what the local venv installs."""

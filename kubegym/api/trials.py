@@ -196,7 +196,7 @@ class TrialStatus(Model):
     """USD spent on model calls."""
 
     scores: list[Score] = Field(default_factory=list)
-    """Every validate and submit, in order."""
+    """Every validate and submit, in order, as the evaluator recorded them."""
 
     final: dict[str, float] | None = None
     """The final submission's test metrics; absent when nothing valid was submitted."""

@@ -46,6 +46,28 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=0, help="TCP port; 0 picks one (default)")
     serve.add_argument("--token-file", metavar="FILE", help="a file holding the bearer token")
     serve.add_argument(
+        "--record",
+        metavar="FILE",
+        help=(
+            "where the trial's record goes (every scoring with its hidden test metrics, the "
+            "validate count): /dev/termination-log in a pod, read by the operator; rewritten "
+            "after every scoring and at the end (default: none)"
+        ),
+    )
+    serve.add_argument(
+        "--deadline-seconds",
+        type=float,
+        metavar="S",
+        help="end the server (the record final) S seconds after it starts: the trial's wall time",
+    )
+    serve.add_argument(
+        "--linger-seconds",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="after a submit, keep answering S seconds (a retried submit), then end (default: 30)",
+    )
+    serve.add_argument(
         "--python",
         metavar="PATH",
         default=None,
@@ -130,9 +152,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise _fail(str(exc)) from exc
     except ValueError as exc:  # pydantic's ValidationError
         raise _fail(f"--config {args.config}: the task is not valid: {exc}") from exc
+    max_validations = (config.get("limits") or {}).get("maxValidations")
+    if max_validations is not None and (
+        not isinstance(max_validations, int) or max_validations < 0
+    ):
+        raise _fail(f"--config {args.config}: limits.maxValidations must be a count, 0 or more")
     app = server.EvaluatorApp(
         the_judge,
-        server.ServerConfig(workspace=workspace, token=token, host=args.host, port=args.port),
+        server.ServerConfig(
+            workspace=workspace,
+            token=token,
+            host=args.host,
+            port=args.port,
+            record=Path(args.record) if args.record else None,
+            max_validations=max_validations,
+            deadline_seconds=args.deadline_seconds,
+            linger_seconds=args.linger_seconds,
+        ),
     )
     try:
         return server.serve(app)

@@ -5,7 +5,9 @@ The agent pod's research environment holds an `EvaluatorClient` as its
 can speak the same API (``openapi.yaml``). Connection failures are retried with
 backoff (the server may still be starting, or restarting); when it stays
 unreachable the call raises `InfraError` (reason ``EvaluatorUnreachable``), which
-the agent pod reports as an infrastructure failure.
+the agent pod reports as an infrastructure failure. A validate refused because the
+trial's ``maxValidations`` is used up (429 ``validation_limit``) is not an error: it
+becomes the same refusal verdict a local judge gives (`kubegym.evaluator.judge.refusal`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from urllib.parse import urlsplit
 from kubegym.api import trials
 from kubegym.errors import InfraError, KubegymError
 from kubegym.evaluator import judge
+
+VALIDATION_LIMIT = "validation_limit"
+"""The server's code for a validate past the trial's cap (`kubegym.evaluator.server`)."""
 
 _RETRIED = (ConnectionError, http.client.RemoteDisconnected, socket.gaierror)
 """Failures before any answer came: the server is not (yet, or any more) there."""
@@ -85,7 +90,13 @@ class EvaluatorClient:
                 answer in time (``EvaluatorTimeout``).
             EvaluatorError: the server refused the call.
         """
-        return _verdict(self._post("/v1/validate", {"step": step}))
+        try:
+            return _verdict(self._post("/v1/validate", {"step": step}))
+        except EvaluatorError as exc:
+            if exc.status != 429 or exc.code != VALIDATION_LIMIT:
+                raise
+            score = trials.Score(step=step, action="validate", error=str(exc))
+            return judge.Verdict(score, str(exc))
 
     def submit(self, step: int) -> judge.Verdict:
         """Score the artifact on the hidden test data; the trial ends. Safe to repeat.
@@ -95,6 +106,15 @@ class EvaluatorClient:
             EvaluatorError: the server refused the call.
         """
         return _verdict(self._post("/v1/submit", {"step": step}))
+
+    def finish(self) -> dict[str, Any]:
+        """Tell the server the agent is done: its record becomes final and it ends.
+
+        Raises:
+            InfraError: as `validate`.
+            EvaluatorError: the server refused the call.
+        """
+        return self._post("/v1/finish", {})
 
     def healthz(self) -> dict[str, Any]:
         """The server's liveness answer (needs no token)."""

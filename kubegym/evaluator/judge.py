@@ -10,6 +10,15 @@ container's server (`kubegym.evaluator.server`) on a cluster.
 `Evaluator` is what the research environment holds: a `Judge` bound to a local
 workspace (`Judge.bind`), or the client of an evaluator server
 (`kubegym.evaluator.client.EvaluatorClient`).
+
+A `Ledger` keeps one trial's authoritative record (`kubegym.api.summary.EvaluatorRecord`):
+every scoring with its hidden test metrics, and the validate calls counted against the
+trial's cap (`maxValidations`: the task's and the run's, the smaller wins). Past the
+cap a validate is refused, not scored: the agent gets a refusal observation, the
+same locally (`BoundJudge`) and through the server (HTTP 429, turned back into the
+same verdict by the client). An agent's observation never holds test metrics: a
+validate shows the validation metrics only, and the hidden ones reach the trial's
+record alone (the local results, or the evaluator's termination message).
 """
 
 from __future__ import annotations
@@ -17,13 +26,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
 from kubegym import datasets
-from kubegym.api import tasks, trials
+from kubegym.api import summary, tasks, trials
 from kubegym.catalog import TaskBundle
 from kubegym.errors import ConfigError
 from kubegym.evaluator import scorer
@@ -39,6 +49,80 @@ class Verdict:
     @property
     def ok(self) -> bool:
         return self.score.error is None
+
+
+def validation_cap(*caps: int | None) -> int | None:
+    """The trial's cap on validate calls: the smallest of those set (None: no cap)."""
+    given = [c for c in caps if c is not None]
+    return min(given) if given else None
+
+
+def refusal(step: int, cap: int) -> Verdict:
+    """The verdict of a validate past the trial's cap: not scored, and not an infrastructure error."""
+    message = (
+        f"Validation refused: this trial allows {cap} validate call(s) and all were used. "
+        "Nothing was scored; keep working and submit when ready."
+    )
+    score = trials.Score(step=step, action="validate", error=message, time=dt.datetime.now(dt.UTC))
+    return Verdict(score, message)
+
+
+class Ledger:
+    """One trial's authoritative record of what was scored; thread-safe.
+
+    Args:
+        max_validations: the cap on validate calls (None: no cap).
+    """
+
+    def __init__(self, max_validations: int | None = None) -> None:
+        self.max_validations = max_validations
+        self._lock = threading.Lock()
+        self._scores: list[trials.Score] = []
+        self._validations = 0
+        self._refused = 0
+
+    def claim_validation(self) -> bool:
+        """Count one validate call; False (and counted as refused) once the cap is reached."""
+        with self._lock:
+            if self.max_validations is not None and self._validations >= self.max_validations:
+                self._refused += 1
+                return False
+            self._validations += 1
+            return True
+
+    def add(self, score: trials.Score) -> None:
+        """Record one scoring (a validate or a submit)."""
+        with self._lock:
+            self._scores.append(score)
+
+    @property
+    def validations(self) -> int:
+        return self._validations
+
+    @property
+    def refused(self) -> int:
+        return self._refused
+
+    def record(self, end: summary.RecordEnd = "running") -> summary.EvaluatorRecord:
+        """The record as it stands, ended for `end`."""
+        with self._lock:
+            scores = list(self._scores)
+            submits = [s for s in scores if s.action == "submit"]
+            final = submits[-1].metrics if submits and submits[-1].error is None else None
+            return summary.EvaluatorRecord(
+                end=end,
+                scores=scores,
+                final=final,
+                validations=self._validations,
+                refused=self._refused,
+                max_validations=self.max_validations,
+            )
+
+
+def public_score(score: trials.Score) -> trials.Score:
+    """`score` as an agent may see it: without the hidden test metrics (a submit's own
+    metrics are the test metrics: the trial has ended when it sees them)."""
+    return score.model_copy(update={"test_metrics": None})
 
 
 class Evaluator(Protocol):
@@ -148,9 +232,22 @@ class Judge:
             env=self.env,
         )
 
-    def bind(self, workspace: Path) -> BoundJudge:
-        """This judge as the `Evaluator` of the trial whose workspace is ``workspace``."""
-        return BoundJudge(self, workspace)
+    @property
+    def max_validations(self) -> int | None:
+        """The task's own cap on validate calls (`spec.limits.maxValidations`)."""
+        return self.bundle.task.spec.limits.max_validations
+
+    def bind(self, workspace: Path, max_validations: int | None = None) -> BoundJudge:
+        """This judge as the `Evaluator` of the trial whose workspace is ``workspace``.
+
+        Args:
+            workspace: the trial's workspace.
+            max_validations: the run's cap on validate calls; the task's own cap
+                applies too (the smaller wins).
+        """
+        return BoundJudge(
+            self, workspace, Ledger(validation_cap(self.max_validations, max_validations))
+        )
 
     def _data(self, sets: list[tasks.Dataset]) -> dict[str, Path]:
         if self.data_dir is not None:
@@ -164,13 +261,22 @@ class Judge:
 
 @dataclass(frozen=True)
 class BoundJudge:
-    """A `Judge` and the workspace it scores: the local `Evaluator`."""
+    """A `Judge`, the workspace it scores and the trial's ledger: the local `Evaluator`."""
 
     judge: Judge
     workspace: Path
+    ledger: Ledger
 
     def validate(self, step: int) -> Verdict:
-        return self.judge.validate(self.workspace, step)
+        """Score the artifact, or refuse once the trial's validate calls are used up."""
+        if not self.ledger.claim_validation():
+            assert self.ledger.max_validations is not None
+            return refusal(step, self.ledger.max_validations)
+        verdict = self.judge.validate(self.workspace, step)
+        self.ledger.add(verdict.score)
+        return verdict
 
     def submit(self, step: int) -> Verdict:
-        return self.judge.submit(self.workspace, step)
+        verdict = self.judge.submit(self.workspace, step)
+        self.ledger.add(verdict.score)
+        return verdict

@@ -124,8 +124,10 @@ def start_evaluator(
     token_file: Path,
     timeout: float = 30,
     python: Path | None = None,
+    extra: tuple[str, ...] = (),
 ) -> Evaluator:
-    """Start the evaluator server (``--python`` when given) and wait for its ready line."""
+    """Start the evaluator server (``--python`` when given, then ``extra`` flags) and wait for
+    its ready line."""
     argv = [
         sys.executable,
         "-m",
@@ -142,6 +144,7 @@ def start_evaluator(
         "--token-file",
         str(token_file),
         *(["--python", str(python)] if python is not None else []),
+        *extra,
     ]
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert process.stdout is not None

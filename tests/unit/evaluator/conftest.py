@@ -3,6 +3,7 @@ a read-only view of a workspace where the baseline has run."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -21,8 +22,14 @@ def start_evaluator(repo: Path, tmp_path: Path) -> Iterator[StartEvaluator]:
     started: list[trial_pod.Evaluator] = []
 
     def start(
-        validation: str = "heldout", baseline: bool = True
+        validation: str = "heldout",
+        baseline: bool = True,
+        *,
+        max_validations: int | None = None,
+        extra: tuple[str, ...] = (),
     ) -> tuple[trial_pod.Evaluator, Path]:
+        """``max_validations`` goes into trial.json's limits; ``extra`` flags to the server
+        (the record goes to ``<root>/record``, beside the returned workspace, always)."""
         root = tmp_path / f"e{len(started)}"
         root.mkdir()
         workspace = trial_pod.make_workspace(repo, root / "workspace")
@@ -33,10 +40,14 @@ def start_evaluator(repo: Path, tmp_path: Path) -> Iterator[StartEvaluator]:
         eval_dir = trial_pod.make_eval_dir(repo, root / "eval")
         config = root / "trial.json"
         agent = {"name": "base", "builtin": "baseline"}
-        trial_pod.write_trial_config(repo, config, agent, validation=validation)
+        written = trial_pod.write_trial_config(repo, config, agent, validation=validation)
+        if max_validations is not None:
+            written["limits"]["maxValidations"] = max_validations
+            config.write_text(json.dumps(written))
         token = root / "token"
         token.write_text(trial_pod.EVALUATOR_TOKEN + "\n")
-        evaluator = trial_pod.start_evaluator(config, eval_dir, workspace, token)
+        flags = ("--record", str(root / "record"), *extra)
+        evaluator = trial_pod.start_evaluator(config, eval_dir, workspace, token, extra=flags)
         started.append(evaluator)
         return evaluator, workspace
 

@@ -25,9 +25,11 @@ def test_the_document_lists_exactly_the_served_routes() -> None:
     openapi.assert_documents_exactly(_spec(), evaluator_server.ROUTES)
 
 
-def test_the_score_schema_names_the_model_fields() -> None:
+def test_the_score_schema_names_the_model_fields_but_the_hidden_ones() -> None:
     documented = set(_spec()["components"]["schemas"]["Score"]["properties"])
-    assert documented == set(trials.Score.model_json_schema(by_alias=True)["properties"])
+    fields = set(trials.Score.model_json_schema(by_alias=True)["properties"])
+    assert documented == fields - {"testMetrics"}
+    assert _spec()["components"]["schemas"]["Score"]["additionalProperties"] is False
 
 
 def test_every_example_fits_its_schema() -> None:
@@ -51,15 +53,17 @@ def test_every_example_fits_its_schema() -> None:
 
 def test_live_answers_fit_the_schemas(start_evaluator: StartEvaluator) -> None:
     spec = _spec()
-    evaluator, _ = start_evaluator()
+    evaluator, _ = start_evaluator(max_validations=1)
     parts = urlsplit(evaluator.url)
     calls: list[tuple[str, str, object, str | None]] = [
         ("GET", "/healthz", None, None),
         ("POST", "/v1/validate", {"step": 1}, trial_pod.EVALUATOR_TOKEN),
         ("POST", "/v1/validate", {}, trial_pod.EVALUATOR_TOKEN),
         ("POST", "/v1/validate", {"step": 1}, "wrong"),
+        ("POST", "/v1/validate", {"step": 2}, trial_pod.EVALUATOR_TOKEN),
         ("POST", "/v1/submit", {"step": 2}, trial_pod.EVALUATOR_TOKEN),
         ("POST", "/v1/validate", {"step": 3}, trial_pod.EVALUATOR_TOKEN),
+        ("POST", "/v1/finish", {}, trial_pod.EVALUATOR_TOKEN),
     ]
     statuses = []
     for method, path, body, token in calls:
@@ -75,4 +79,4 @@ def test_live_answers_fit_the_schemas(start_evaluator: StartEvaluator) -> None:
             "application/json"
         ]
         openapi.validate(spec, schema["schema"], answer)
-    assert statuses == [200, 200, 400, 401, 200, 409]
+    assert statuses == [200, 200, 400, 401, 429, 200, 409, 200]

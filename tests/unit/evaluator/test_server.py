@@ -1,17 +1,24 @@
-"""The evaluator server and its client: tokens, hidden data kept hidden, one submission, retries."""
+"""The evaluator server and its client: tokens, hidden data kept hidden, one submission,
+validate calls counted and capped, the record written however it ends, retries."""
 
 from __future__ import annotations
 
 import http.client
 import json
+import signal
 import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
+from kubegym.api.summary import EvaluatorRecord
+from kubegym.catalog import TaskBundle
 from kubegym.errors import InfraError
+from kubegym.evaluator import client as client_mod
+from kubegym.evaluator import server
 from kubegym.evaluator.client import EvaluatorClient, EvaluatorError
+from kubegym.evaluator.judge import Judge
 from tests.support import trial_pod
 from tests.unit.evaluator.conftest import StartEvaluator
 
@@ -43,37 +50,117 @@ def test_healthz_is_open_and_everything_else_needs_the_token(
     assert caught.value.status == 401
 
 
-def test_validate_shows_validation_metrics_only_and_records_the_hidden_ones(
+def read_record(workspace: Path) -> EvaluatorRecord:
+    """The record the server wrote (``--record`` beside the workspace, as the fixture sets)."""
+    return EvaluatorRecord.from_message((workspace.parent / "record").read_text())
+
+
+def test_validate_answers_validation_metrics_only_and_records_the_hidden_ones(
     start_evaluator: StartEvaluator,
 ) -> None:
-    evaluator, _ = start_evaluator("heldout")
+    evaluator, workspace = start_evaluator("heldout")
+    assert read_record(workspace) == EvaluatorRecord()  # written at the start, empty
     verdict = EvaluatorClient(evaluator.url, trial_pod.EVALUATOR_TOKEN).validate(3)
     assert verdict.ok and verdict.score.step == 3 and verdict.score.action == "validate"
-    assert verdict.score.metrics and verdict.score.test_metrics
-    assert verdict.score.metrics != verdict.score.test_metrics
-    assert verdict.score.test_metrics["r2"] == pytest.approx(0.4416, abs=1e-4)
+    assert verdict.score.metrics and verdict.score.test_metrics is None
     assert "validation data" in verdict.observation
-    for value in verdict.score.test_metrics.values():
-        assert f"{round(value, 6)}" not in verdict.observation
-    # the raw answer too: the hidden scores are in the record, never in the observation
+    # the raw answer too: no hidden metrics at all
     status, answer = call(
         evaluator.url, "POST", "/v1/validate", {"step": 4}, trial_pod.EVALUATOR_TOKEN
     )
     assert status == 200 and set(answer) == {"score", "observation"}
-    assert "testMetrics" in answer["score"]
+    assert "testMetrics" not in answer["score"]
+    # the record has them, for the operator
+    record = read_record(workspace)
+    assert [s.step for s in record.scores] == [3, 4] and record.validations == 2
+    hidden = record.scores[0].test_metrics
+    assert hidden is not None and hidden["r2"] == pytest.approx(0.4416, abs=1e-4)
+    assert hidden != verdict.score.metrics
+    for value in hidden.values():
+        assert f"{round(value, 6)}" not in verdict.observation
+        assert f"{round(value, 6)}" not in json.dumps(answer)
 
 
 def test_submit_ends_the_trial_and_answers_the_same_verdict_again(
     start_evaluator: StartEvaluator,
 ) -> None:
-    evaluator, _ = start_evaluator("test")
+    evaluator, workspace = start_evaluator("test")
     client = EvaluatorClient(evaluator.url, trial_pod.EVALUATOR_TOKEN)
     first = client.submit(5)
-    assert first.ok and first.score.metrics == first.score.test_metrics
+    assert first.ok and first.score.metrics and first.score.test_metrics is None
     assert client.submit(9) == first  # a retried submit is not scored again
     with pytest.raises(EvaluatorError) as caught:
         client.validate(6)
     assert caught.value.status == 409 and caught.value.code == "submitted"
+    record = read_record(workspace)
+    assert record.final == first.score.metrics and record.submitted
+
+
+def test_validate_calls_are_counted_and_capped_and_a_refusal_is_no_error(
+    start_evaluator: StartEvaluator,
+) -> None:
+    evaluator, workspace = start_evaluator(max_validations=2)
+    client = EvaluatorClient(evaluator.url, trial_pod.EVALUATOR_TOKEN)
+    assert client.validate(1).ok and client.validate(2).ok
+    status, answer = call(
+        evaluator.url, "POST", "/v1/validate", {"step": 3}, trial_pod.EVALUATOR_TOKEN
+    )
+    assert status == 429 and answer["error"]["code"] == server.VALIDATION_LIMIT
+    assert server.VALIDATION_LIMIT == client_mod.VALIDATION_LIMIT
+    refused = client.validate(4)  # the client turns it into an observation
+    assert not refused.ok and "Validation refused" in refused.observation
+    assert "2 validate call(s)" in refused.observation
+    assert refused.score.metrics is None
+    assert client.submit(5).ok, "submit still works past the cap"
+    record = read_record(workspace)
+    assert (record.validations, record.refused, record.max_validations) == (2, 2, 2)
+    assert [s.step for s in record.scores] == [1, 2, 5]
+
+
+def test_a_task_cap_and_a_run_cap_the_smaller_wins(repo: Path) -> None:
+    bundle_task = trial_pod.polyfit_task(repo)
+    limits = bundle_task.spec.limits.model_copy(update={"max_validations": 3})
+    capped = bundle_task.model_copy(
+        update={"spec": bundle_task.spec.model_copy(update={"limits": limits})}
+    )
+    judge = Judge.__new__(Judge)  # only the bundle is read for the cap
+    judge.bundle = TaskBundle(capped, repo)
+    app_config = server.ServerConfig(workspace=repo, token="t", max_validations=5)
+    assert server.EvaluatorApp(judge, app_config).ledger.max_validations == 3
+    app_config = server.ServerConfig(workspace=repo, token="t", max_validations=1)
+    assert server.EvaluatorApp(judge, app_config).ledger.max_validations == 1
+
+
+def test_finish_ends_the_server_with_the_final_record(start_evaluator: StartEvaluator) -> None:
+    evaluator, workspace = start_evaluator()
+    client = EvaluatorClient(evaluator.url, trial_pod.EVALUATOR_TOKEN)
+    client.validate(1)
+    assert client.finish() == {"ok": True, "end": "finished", "validations": 1}
+    assert evaluator.process.wait(30) == 0
+    record = read_record(workspace)
+    assert record.end == "finished" and record.validations == 1 and record.final is None
+
+
+def test_a_submit_ends_the_server_after_its_linger(start_evaluator: StartEvaluator) -> None:
+    evaluator, workspace = start_evaluator(extra=("--linger-seconds", "0.2"))
+    verdict = EvaluatorClient(evaluator.url, trial_pod.EVALUATOR_TOKEN).submit(2)
+    assert evaluator.process.wait(30) == 0
+    record = read_record(workspace)
+    assert record.end == "submitted" and record.final == verdict.score.metrics
+
+
+def test_sigterm_and_the_deadline_end_it_with_the_record_written(
+    start_evaluator: StartEvaluator,
+) -> None:
+    stopped, stopped_workspace = start_evaluator()
+    EvaluatorClient(stopped.url, trial_pod.EVALUATOR_TOKEN).validate(1)
+    stopped.process.send_signal(signal.SIGTERM)
+    assert stopped.process.wait(30) == 0
+    record = read_record(stopped_workspace)
+    assert record.end == "stopped" and record.validations == 1
+    late, late_workspace = start_evaluator(extra=("--deadline-seconds", "0.5"))
+    assert late.process.wait(30) == 0
+    assert read_record(late_workspace).end == "deadline"
 
 
 def test_a_missing_artifact_is_a_verdict_not_an_http_error(

@@ -11,7 +11,7 @@ import datetime as dt
 from typing import Any
 
 from kubegym.api import runs, tasks, trials
-from kubegym.api.summary import TrialSummary
+from kubegym.api.summary import EvaluatorRecord, TrialSummary
 from kubegym.operator import objects
 from kubegym.operator import trials as trial_logic
 from kubegym.operator.runs import RunView
@@ -248,3 +248,44 @@ def trial_view(
         admitted=admitted,
         created=NOW - seconds(60),
     )
+
+
+# -- The evaluator's record --------------------------------------------------------------------
+
+
+def honest_record(result: TrialSummary, **fields: Any) -> EvaluatorRecord:
+    """The record an honest evaluator writes for what `result` reports (`fields` override)."""
+    base: dict[str, Any] = {
+        "end": "submitted" if any(s.action == "submit" for s in result.scores) else "finished",
+        "scores": [s.model_dump(by_alias=True) for s in result.scores],
+        "final": result.final,
+        "validations": sum(1 for s in result.scores if s.action == "validate"),
+    }
+    base.update(fields)
+    return EvaluatorRecord.model_validate(base)
+
+
+def sandbox_scored(record: EvaluatorRecord, exit_code: int = 0) -> dict[str, Any]:
+    """A sandbox pod whose evaluator container has ended, leaving `record` as its message."""
+    return pod(
+        "Running",
+        [running("sandbox"), terminated("evaluator", exit_code, message=record.to_message())],
+        init=[terminated("workspace"), terminated("task-data", image="x-data")],
+        conditions=[condition("Ready")],
+    )
+
+
+def sandbox_for(agent: dict[str, Any]) -> dict[str, Any]:
+    """The sandbox pod beside `agent`: running while the agent runs; once the agent has
+    ended, its evaluator has ended too, with the honest record of the agent's summary
+    (an empty one when the agent left no summary)."""
+    for status in agent["status"]["containerStatuses"]:
+        ended = status["state"].get("terminated")
+        if ended is None:
+            continue
+        try:
+            result = TrialSummary.from_message(ended.get("message") or "")
+        except ValueError:
+            return sandbox_scored(EvaluatorRecord(end="stopped"))
+        return sandbox_scored(honest_record(result))
+    return sandbox_running()

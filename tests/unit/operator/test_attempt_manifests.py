@@ -91,7 +91,7 @@ def test_every_object_validates_strictly_against_kubernetes(scenario: str) -> No
     for manifest in objects.attempt_objects(SCENARIOS[scenario]):
         kubernetes_validate.validate(manifest, KUBERNETES, strict=True)
         kinds.append(manifest["kind"])
-    assert kinds == ["Secret", "NetworkPolicy", "Service", "Pod", "Pod"]
+    assert kinds == ["Secret", "NetworkPolicy", "Service", "Pod", "NetworkPolicy", "Pod"]
 
 
 def test_the_validator_would_catch_an_unknown_field() -> None:
@@ -392,7 +392,7 @@ def test_no_key_secret_means_no_key_variable() -> None:
     assert not any(e.get("valueFrom") and e["name"] not in TOKENS for e in env.values())
 
 
-def test_the_agent_pod_gets_both_tokens_and_the_store_credentials() -> None:
+def test_kubegyms_agent_runner_gets_both_tokens_and_the_store_credentials() -> None:
     a = SCENARIOS["gpu-kueue-gvisor"]
     env = env_of(objects.agent_pod(a))
     assert secret_ref(env["KUBEGYM_SANDBOX_TOKEN"]) == (a.base_name, objects.SANDBOX_TOKEN)
@@ -498,3 +498,87 @@ def test_names_are_fixed_by_trial_and_attempt() -> None:
     other = [m["metadata"]["name"] for m in objects.attempt_objects(attempt(number=5))]
     assert first == again
     assert not set(first) & set(other)
+
+
+# -- trust: records, limits, read-only roots, egress -------------------------------------------
+
+
+def test_the_evaluator_writes_its_record_to_its_termination_message() -> None:
+    a = attempt(task_obj=task(limits={"wallTimeSeconds": 3600}))
+    evaluator = containers(objects.sandbox_pod(a))["evaluator"]
+    command = evaluator["command"]
+    assert command[command.index("--record") + 1] == "/dev/termination-log"
+    assert evaluator["terminationMessagePath"] == "/dev/termination-log"
+    assert evaluator["terminationMessagePolicy"] == "File"
+    # it ends itself after the wall time and before the pods' deadline
+    deadline = int(command[command.index("--deadline-seconds") + 1])
+    assert 3600 < deadline < objects.sandbox_pod(a)["spec"]["activeDeadlineSeconds"]
+
+
+@pytest.mark.parametrize(
+    ("task_cap", "run_cap", "expected"), [(None, None, None), (5, None, 5), (5, 3, 3), (2, 9, 2)]
+)
+def test_the_trial_config_caps_validations_with_the_smaller_of_task_and_run(
+    task_cap: int | None, run_cap: int | None, expected: int | None
+) -> None:
+    limits = {} if task_cap is None else {"maxValidations": task_cap}
+    run = run_spec(**({} if run_cap is None else {"maxValidations": run_cap}))
+    config = objects.trial_config(attempt(task_obj=task(limits=limits), run=run))
+    assert config["limits"]["maxValidations"] == expected
+
+
+def test_the_agent_pod_runs_under_the_runtime_class_too() -> None:
+    for name in ("gpu-kueue-gvisor",):
+        a = SCENARIOS[name]
+        assert objects.agent_pod(a)["spec"]["runtimeClassName"] == "gvisor"
+    assert "runtimeClassName" not in objects.agent_pod(attempt())["spec"]
+
+
+def test_writable_paths_are_volumes_under_read_only_roots() -> None:
+    for scenario in SCENARIOS.values():
+        for pod in (objects.sandbox_pod(scenario), objects.agent_pod(scenario)):
+            for c in pod["spec"]["containers"]:
+                mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+                assert "/tmp" in mounts, c["name"]
+                assert "emptyDir" in volumes(pod)[mounts["/tmp"]], c["name"]
+
+
+def test_the_agent_network_policy_opens_dns_its_sandbox_and_https_for_a_model_agent() -> None:
+    a = SCENARIOS["gpu-kueue-gvisor"]  # a model agent, an S3 store
+    policy = objects.agent_network_policy(a)
+    assert policy["spec"]["podSelector"]["matchLabels"][labels.ROLE] == "agent"
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    assert policy["spec"]["ingress"] == []
+    dns, sandbox, model, store = policy["spec"]["egress"]
+    assert {p["port"] for p in dns["ports"]} == {53}
+    assert sandbox["to"][0]["podSelector"]["matchLabels"][labels.ROLE] == "sandbox"
+    assert model["to"] == [
+        {"ipBlock": {"cidr": "0.0.0.0/0", "except": list(objects.PRIVATE_CIDRS)}}
+    ]
+    assert [p["port"] for p in model["ports"]] == [443]
+    assert "169.254.0.0/16" in objects.PRIVATE_CIDRS  # the cloud's metadata service
+    assert store == {"ports": [{"protocol": "TCP", "port": 443}]}
+
+
+def test_an_api_base_port_and_a_declared_egress_are_what_opens() -> None:
+    run = run_spec(
+        agents=[
+            {"name": "gpt", "model": "openai/x", "apiBase": "http://vllm.example:8000/v1"},
+            {
+                "name": "own",
+                "image": "registry.example/agent:1",
+                "egress": [{"cidr": "203.0.113.7/32", "ports": [8443]}],
+            },
+            {"name": "base", "builtin": "baseline"},
+        ]
+    )
+    model = objects.agent_egress(attempt(run=run, agent="gpt"))
+    assert [p["port"] for p in model[0]["ports"]] == [443, 8000]
+    declared = objects.agent_egress(attempt(run=run, agent="own"))
+    assert declared == [
+        {
+            "to": [{"ipBlock": {"cidr": "203.0.113.7/32"}}],
+            "ports": [{"protocol": "TCP", "port": 8443}],
+        }
+    ]
+    assert objects.agent_egress(attempt(run=run, agent="base")) == []
