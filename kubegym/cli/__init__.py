@@ -20,6 +20,10 @@ from kubegym.cli import common
 # name → "module:attribute"; the module is imported only when the command runs
 # or its help is shown.
 _COMMANDS: dict[str, tuple[str, str]] = {
+    "audit": (
+        "kubegym.cli.audit:audit",
+        "Flag the trials of a run that did what no honest agent needs (integrity report).",
+    ),
     "aup": ("kubegym.cli.aup:aup", "Compute performance profiles and AUP from per-task scores."),
     "crds": (
         "kubegym.cli.crds:crds",

@@ -20,7 +20,7 @@ import pandas as pd
 
 from kubegym.agent_runner import trajectory
 from kubegym.errors import ConfigError
-from kubegym.report import sources
+from kubegym.report import integrity, sources
 from kubegym.scoring import leaderboard as leaderboards
 from kubegym.scoring.columns import BEST_ATTEMPT, DIRECTION, MAXIMIZE, SEED, TASK
 
@@ -97,6 +97,7 @@ class RunData:
         recorded: the run's own leaderboard.json, when it has one.
         status: the run's status.json, when it has one.
         notes: what the loader skipped and why, for the report to show.
+        integrity: the integrity audit of the finished trials (`kubegym.report.integrity`).
     """
 
     run: str
@@ -108,6 +109,7 @@ class RunData:
     recorded: dict[str, Any] | None = None
     status: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
+    integrity: integrity.RunIntegrity | None = None
 
     @property
     def agents(self) -> list[str]:
@@ -124,10 +126,10 @@ def load_run(source: sources.RunSource) -> RunData:
     """
     files = source.list_files()
     present = set(files)
-    trial_folders = _trial_folders(files)
+    folders = trial_folders(files)
     recorded = _read_json(source, LEADERBOARD) if LEADERBOARD in present else None
     status = _read_json(source, STATUS) if STATUS in present else None
-    if not trial_folders and recorded is None:
+    if not folders and recorded is None:
         below = _runs_below(files)
         raise ConfigError(
             f"{source.location} is not a run: it holds no trials (trials/<id>/results.json "
@@ -139,18 +141,21 @@ def load_run(source: sources.RunSource) -> RunData:
 
     notes: list[str] = []
     rows: dict[str, tuple[int, list[Any], str]] = {}  # trial id → (attempt, row, its folder)
-    for folder in sorted(trial_folders):
+    audit_input: dict[str, dict[str, Any]] = {}
+    for folder in sorted(folders):
         if f"{folder}/{trajectory.RESULTS}" not in present:
             continue
-        row = _read_results(source, f"{folder}/{trajectory.RESULTS}", notes)
-        if row is None:
+        read = _read_results(source, f"{folder}/{trajectory.RESULTS}", notes)
+        if read is None:
             continue
+        row, data = read
         trial_id, attempt = str(row[0]), int(row[4])
         if trial_id not in rows or attempt >= rows[trial_id][0]:
             rows[trial_id] = (attempt, row, folder)
+            audit_input[trial_id] = _audit_fields(data)
     finished_keys = {_trial_key(folder) for _, _, folder in rows.values()}
     unfinished = sorted(
-        {_trial_key(folder) for folder in trial_folders} - finished_keys,
+        {_trial_key(folder) for folder in folders} - finished_keys,
     )
 
     trials = pd.DataFrame([row for _, row, _ in rows.values()], columns=list(RESULT_COLUMNS))
@@ -159,10 +164,15 @@ def load_run(source: sources.RunSource) -> RunData:
     trials = _in_plan_order(trials, recorded)
     folder_of = {trial_id: folder for trial_id, (_, _, folder) in rows.items()}
     tools: dict[str, Counter[str]] = {}
+    audit = integrity.RunIntegrity(run=source.name, location=source.location)
+    offline = integrity.catalog_offline()
     for trial_id, agent in zip(trials[TRIAL], trials[AGENT], strict=True):
         path = f"{folder_of[trial_id]}/{trajectory.TRAJECTORY}"
-        if path in present:
-            tools.setdefault(str(agent), Counter()).update(count_tools(source.read_bytes(path)))
+        jsonl = source.read_bytes(path) if path in present else b""
+        if jsonl:
+            tools.setdefault(str(agent), Counter()).update(count_tools(jsonl))
+        # Audited here, from the bytes already read: the report reads each trajectory once.
+        audit.trials.append(integrity.audit_trial(audit_input[trial_id], jsonl, offline=offline))
     actions = pd.DataFrame(
         [(agent, tool, n) for agent, counts in tools.items() for tool, n in counts.items()],
         columns=[AGENT, TOOL, COUNT],
@@ -178,6 +188,7 @@ def load_run(source: sources.RunSource) -> RunData:
         recorded=recorded,
         status=status,
         notes=notes,
+        integrity=audit,
     )
 
 
@@ -208,7 +219,7 @@ def count_tools(jsonl: bytes) -> Counter[str]:
     return counts
 
 
-def _trial_folders(files: Iterable[str]) -> set[str]:
+def trial_folders(files: Iterable[str]) -> set[str]:
     """The run's trial folders: ``trials/<id>`` (a local run) or ``<id>/attempt-<n>`` (the store).
 
     Only these two shapes count, so a folder that holds several runs
@@ -253,8 +264,10 @@ def _read_json(source: sources.RunSource, path: str) -> dict[str, Any]:
     return data
 
 
-def _read_results(source: sources.RunSource, path: str, notes: list[str]) -> list[Any] | None:
-    """One results.json as a row of `RESULT_COLUMNS`, or None (with a note) when unusable."""
+def _read_results(
+    source: sources.RunSource, path: str, notes: list[str]
+) -> tuple[list[Any], dict[str, Any]] | None:
+    """One results.json as a row of `RESULT_COLUMNS` and as read, or None (with a note)."""
     try:
         data = json.loads(source.read_bytes(path))
     except (ValueError, OSError) as exc:
@@ -267,7 +280,17 @@ def _read_results(source: sources.RunSource, path: str, notes: list[str]) -> lis
     if missing:
         notes.append(f"skipped {path}: no {', '.join(missing)}")
         return None
-    return [data.get(c, _OPTIONAL.get(c)) for c in RESULT_COLUMNS]
+    return [data.get(c, _OPTIONAL.get(c)) for c in RESULT_COLUMNS], data
+
+
+def _audit_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """What the integrity audit reads of a results.json: a run holds many, keep them small."""
+    kept = {k: data.get(k) for k in integrity.RESULT_FIELDS}
+    details = data.get("details")
+    kept["details"] = (
+        {"validations": details.get("validations")} if isinstance(details, dict) else {}
+    )
+    return kept
 
 
 # Fields of results.json with a default in `trajectory.Results`.
@@ -345,4 +368,4 @@ def _catalog_baselines() -> dict[str, tuple[str, float | None]]:
     }
 
 
-__all__ = ["RESULT_COLUMNS", "RunData", "count_tools", "load_run"]
+__all__ = ["RESULT_COLUMNS", "RunData", "count_tools", "load_run", "trial_folders"]

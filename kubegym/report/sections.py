@@ -168,6 +168,28 @@ def build_report(run: loading.RunData, *, with_plots: bool = True) -> Report:
             )
         )
         add(Table("action_shares", "Actions: share of steps", "The same, as shares.", shares))
+    if run.integrity is not None and run.integrity.trials:
+        per_agent, flagged = tables.integrity(run.integrity)
+        add(
+            Table(
+                "integrity",
+                "Integrity",
+                "Per agent: trials whose trajectory did what no honest agent needs (reading "
+                "/proc/*/environ, killing PID 1 or 2, a FIFO, hidden data, privilege tools…; "
+                "`kubegym audit` lists the rules), by their most serious flag; validate calls "
+                "and evaluator errors. Evidence for a reader: scores are unchanged.",
+                per_agent,
+            )
+        )
+        if not flagged.empty:
+            add(
+                Table(
+                    "integrity_flagged",
+                    "Integrity: flagged trials",
+                    "Most serious first; the evidence is the first step a rule fired on.",
+                    flagged,
+                )
+            )
     report.timings["tables"] = time.perf_counter() - started
 
     if with_plots:

@@ -15,6 +15,7 @@ import pandas as pd
 
 from kubegym import scoring
 from kubegym.errors import ConfigError
+from kubegym.report.integrity import SEVERITIES, RunIntegrity
 from kubegym.report.loading import AGENT, COUNT, TOOL, RunData
 from kubegym.scoring import leaderboard as leaderboards
 from kubegym.scoring.columns import (
@@ -224,3 +225,47 @@ __all__ = [
     "task_scores",
     "tidy",
 ]
+
+
+def integrity(audit: RunIntegrity) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The integrity audit as two tables: per agent, and the flagged trials.
+
+    Returns:
+        ``(per_agent, flagged)``: per agent the trials, the flagged ones by
+        severity, validate calls and evaluator errors; and one row per flagged
+        trial, most serious first, with its rules and first evidence.
+    """
+    counts: dict[str, dict[str, int]] = {}
+    for trial in audit.trials:
+        row = counts.setdefault(
+            trial.agent,
+            {"trials": 0, "flagged": 0, **dict.fromkeys(SEVERITIES, 0)}
+            | {"validates": 0, "eval_errors": 0},
+        )
+        row["trials"] += 1
+        row["validates"] += trial.validations
+        row["eval_errors"] += len(trial.eval_errors)
+        if trial.severity is not None:
+            row["flagged"] += 1
+            row[trial.severity] += 1
+    per_agent = pd.DataFrame.from_dict(counts, orient="index")
+    per_agent.index.name = AGENT
+    flagged = pd.DataFrame(
+        [
+            {
+                "trial": t.trial,
+                AGENT: t.agent,
+                TASK: t.task,
+                "severity": t.severity,
+                "rules": ", ".join(f.rule for f in t.flags),
+                "validates": t.validations,
+                "exit": t.exit_reason,
+                "evidence": f"step {t.flags[0].step}: {t.flags[0].evidence}"
+                if t.flags[0].step is not None
+                else t.flags[0].evidence,
+            }
+            for t in audit.flagged
+        ],
+        columns=["trial", AGENT, TASK, "severity", "rules", "validates", "exit", "evidence"],
+    )
+    return per_agent, flagged
