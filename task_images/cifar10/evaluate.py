@@ -11,8 +11,19 @@ JSON line; exits non-zero with the reason when the submission is malformed.
 
 import argparse
 import csv
-import json
 import sys
+from pathlib import Path
+
+try:
+    import kubegym_eval  # the scorer puts its folder on PYTHONPATH: the metrics go to its pipe
+except ImportError:  # run by hand: it ships in the kubegym package (and this repository)
+    import importlib.util
+
+    _kubegym = importlib.util.find_spec("kubegym")
+    _roots = list(_kubegym.submodule_search_locations or []) if _kubegym else []
+    _roots.append(str(Path(__file__).resolve().parent.parent.parent / "kubegym"))
+    sys.path += [str(Path(root, "evaluator", "kit")) for root in _roots]
+    import kubegym_eval
 
 CLASSES = 10
 
@@ -66,7 +77,7 @@ def main() -> None:
         )
     scored = [(p, t) for p, t in zip(predicted, truth, strict=True) if t >= 0]
     accuracy = sum(p == t for p, t in scored) / len(scored)
-    print(json.dumps({"accuracy": accuracy}))
+    kubegym_eval.report({"accuracy": accuracy})
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import math
 import os
 import pickle
@@ -27,6 +26,17 @@ import sys
 from pathlib import Path
 
 import numpy as np
+
+try:
+    import kubegym_eval  # the scorer puts its folder on PYTHONPATH: the metrics go to its pipe
+except ImportError:  # run by hand: it ships in the kubegym package (and this repository)
+    import importlib.util
+
+    _kubegym = importlib.util.find_spec("kubegym")
+    _roots = list(_kubegym.submodule_search_locations or []) if _kubegym else []
+    _roots.append(str(Path(__file__).resolve().parent.parent.parent / "kubegym"))
+    sys.path += [str(Path(root, "evaluator", "kit")) for root in _roots]
+    import kubegym_eval
 
 MAGIC = 20240520
 BATCH, SEQUENCE_LENGTH = 64, 1024
@@ -130,7 +140,7 @@ def main() -> None:
     if not math.isfinite(loss):
         fail(f"the model's loss is {loss}, not a finite number")
     print(f"scored {steps} batches of {BATCH} x {SEQUENCE_LENGTH} tokens", file=sys.stderr)
-    print(json.dumps({"val_loss": loss}))
+    kubegym_eval.report({"val_loss": loss})
 
 
 if __name__ == "__main__":

@@ -18,21 +18,34 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import math
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
+
+try:
+    import kubegym_eval  # the scorer puts its folder on PYTHONPATH: the metrics go to its pipe
+except ImportError:  # run by hand: it ships in the kubegym package (and this repository)
+    import importlib.util
+
+    _kubegym = importlib.util.find_spec("kubegym")
+    _roots = list(_kubegym.submodule_search_locations or []) if _kubegym else []
+    _roots.append(str(Path(__file__).resolve().parent.parent.parent / "kubegym"))
+    sys.path += [str(Path(root, "evaluator", "kit")) for root in _roots]
+    import kubegym_eval
 
 SEQUENCE_LENGTH = 1024
 BATCH = 4  # sequences per forward call
 MIN_SEQUENCES = 8
+LOAD_SECONDS = 120.0
+FORWARD_SECONDS = 300.0
 MAGIC = 20240520
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     print(message, file=sys.stderr)
     raise SystemExit(1)
 
@@ -51,34 +64,41 @@ def load_tokens(path: Path) -> np.ndarray:
     return np.concatenate([load_shard(p) for p in shards]).astype(np.int64)
 
 
-def load_model(folder: Path) -> object:
+def load_model(folder: Path) -> kubegym_eval.Agent:
+    """The submitted model, running in the scorer's jail (by hand: a child process)."""
     if not folder.is_dir():
         fail(
             f"the submission must be a folder holding model.py and its weights; {folder.name} is a file"
         )
-    source = folder / "model.py"
-    if not source.is_file():
+    if not (folder / "model.py").is_file():
         fail(
             f"the submission folder has no model.py (it holds: {sorted(p.name for p in folder.iterdir())})"
         )
-    sys.path.insert(0, str(folder))
     try:
-        spec = importlib.util.spec_from_file_location("model", source)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["model"] = module
-        spec.loader.exec_module(module)
-        model = module.Model.load(str(folder))
-    except Exception as exc:  # anything the agent's code raises is the submission's fault
-        fail(f"could not load the model with model.Model.load: {type(exc).__name__}: {exc}")
-    return model
+        return kubegym_eval.start(
+            "adapter.py", folder, timeout=LOAD_SECONDS, task_dir=Path(__file__).resolve().parent
+        )
+    except kubegym_eval.AgentError as exc:
+        fail(str(exc))
+        raise
 
 
-def logits_of(model: object, idx: np.ndarray, vocab: int | None) -> np.ndarray:
+def logits_of(model: kubegym_eval.Agent, idx: np.ndarray, vocab: int | None) -> np.ndarray:
+    """The model's logits for ``idx``: raw float32 from the jail, checked here."""
+    idx = np.ascontiguousarray(idx, dtype="<i8")
     try:
-        logits = np.asarray(model.forward(idx), dtype=np.float64)  # type: ignore[attr-defined]
-    except Exception as exc:
-        fail(f"model.forward failed: {type(exc).__name__}: {exc}")
+        _, arrays = model.call(
+            {"op": "forward"},
+            [("<i8", idx.shape, idx.tobytes())],
+            timeout=FORWARD_SECONDS,
+            doing="model.forward",
+        )
+    except kubegym_eval.AgentError as exc:
+        fail(str(exc))
+    if len(arrays) != 1:
+        fail("model.forward returned no array of logits")
+    dtype, shape, raw = arrays[0]
+    logits = np.frombuffer(raw, dtype=np.dtype(dtype)).reshape(shape).astype(np.float64)
     if logits.ndim != 3 or logits.shape[:2] != idx.shape or (vocab and logits.shape[2] < vocab):
         fail(f"model.forward returned shape {logits.shape}; expected {(*idx.shape, 'vocab')}")
     if not np.isfinite(logits).all():
@@ -86,7 +106,7 @@ def logits_of(model: object, idx: np.ndarray, vocab: int | None) -> np.ndarray:
     return logits
 
 
-def check_causal(model: object, x: np.ndarray, vocab: int) -> None:
+def check_causal(model: kubegym_eval.Agent, x: np.ndarray, vocab: int) -> None:
     half = x.shape[1] // 2
     changed = x.copy()
     changed[:, half:] = (x[:, half:] + 1 + np.arange(x.shape[1] - half)) % vocab
@@ -104,8 +124,7 @@ def main() -> None:
     args = parser.parse_args()
     data = dict(item.split("=", 1) for item in args.data)
     tokens = load_tokens(Path(data["tokens"]))
-    sys.argv = sys.argv[:1]  # the agent's code gets no hint where the held-out data lives
-    model = load_model(args.submission)
+    model = load_model(args.submission)  # in a jail: it never sees this process or the data
 
     budget = float(os.environ.get("KUBEGYM_BUDGET", "1"))
     available = (tokens.size - 1) // SEQUENCE_LENGTH
@@ -126,8 +145,9 @@ def main() -> None:
         picked = np.take_along_axis(logits, y[..., None], axis=2)[..., 0]
         total += float((log_z - picked).sum())
         count += y.size
+    model.close()  # the jail ends before the metrics leave this process
     print(f"scored {count} tokens ({sequences} sequences of {SEQUENCE_LENGTH})", file=sys.stderr)
-    print(json.dumps({"val_loss": total / count}))
+    kubegym_eval.report({"val_loss": total / count})
 
 
 if __name__ == "__main__":

@@ -14,9 +14,20 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import math
 import sys
+from pathlib import Path
+
+try:
+    import kubegym_eval  # the scorer puts its folder on PYTHONPATH: the metrics go to its pipe
+except ImportError:  # run by hand: it ships in the kubegym package (and this repository)
+    import importlib.util
+
+    _kubegym = importlib.util.find_spec("kubegym")
+    _roots = list(_kubegym.submodule_search_locations or []) if _kubegym else []
+    _roots.append(str(Path(__file__).resolve().parent.parent.parent / "kubegym"))
+    sys.path += [str(Path(root, "evaluator", "kit")) for root in _roots]
+    import kubegym_eval
 
 
 def fail(message: str) -> None:
@@ -73,7 +84,7 @@ def main() -> None:
     mean = sum(actual) / len(actual)
     total = sum((y - mean) ** 2 for y in actual)
     residual = sum(e * e for e in errors)
-    print(json.dumps({"rmse": math.sqrt(residual / len(errors)), "r2": 1.0 - residual / total}))
+    kubegym_eval.report({"rmse": math.sqrt(residual / len(errors)), "r2": 1.0 - residual / total})
 
 
 if __name__ == "__main__":

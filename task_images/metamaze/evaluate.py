@@ -36,6 +36,17 @@ import numpy as np
 import yaml
 from gymnax.environments import spaces
 
+try:
+    import kubegym_eval  # the scorer puts its folder on PYTHONPATH: the metrics go to its pipe
+except ImportError:  # run by hand: it ships in the kubegym package (and this repository)
+    import importlib.util
+
+    _kubegym = importlib.util.find_spec("kubegym")
+    _roots = list(_kubegym.submodule_search_locations or []) if _kubegym else []
+    _roots.append(str(Path(__file__).resolve().parent.parent.parent / "kubegym"))
+    sys.path += [str(Path(root, "evaluator", "kit")) for root in _roots]
+    import kubegym_eval
+
 NUM_CHECKPOINTS = 5
 ENV_NAME = "MetaMaze-misc"
 
@@ -293,7 +304,7 @@ def main() -> None:
         sys.exit(f"invalid submission: {e}")
     if not all(math.isfinite(v) for v in metrics.values()):
         sys.exit(f"the evaluation gave non-finite metrics {metrics}")
-    print(json.dumps(metrics))
+    kubegym_eval.report(metrics)
 
 
 if __name__ == "__main__":

@@ -12,8 +12,19 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import sys
+from pathlib import Path
+
+try:
+    import kubegym_eval  # the scorer puts its folder on PYTHONPATH: the metrics go to its pipe
+except ImportError:  # run by hand: it ships in the kubegym package (and this repository)
+    import importlib.util
+
+    _kubegym = importlib.util.find_spec("kubegym")
+    _roots = list(_kubegym.submodule_search_locations or []) if _kubegym else []
+    _roots.append(str(Path(__file__).resolve().parent.parent.parent / "kubegym"))
+    sys.path += [str(Path(root, "evaluator", "kit")) for root in _roots]
+    import kubegym_eval
 
 LABELS = {"0": 0, "1": 1, "2": 2}
 
@@ -66,7 +77,7 @@ def main() -> None:
             f"(ids {missing[:3]}…): write one row per pair of data/eval.jsonl"
         )
     correct = sum(predicted[i] == label for i, label in truth.items())
-    print(json.dumps({"accuracy": 100.0 * correct / len(truth)}))
+    kubegym_eval.report({"accuracy": 100.0 * correct / len(truth)})
 
 
 if __name__ == "__main__":

@@ -29,8 +29,20 @@ import json
 import re
 import sys
 import warnings
+from pathlib import Path
 
 from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
+
+try:
+    import kubegym_eval  # the scorer puts its folder on PYTHONPATH: the metrics go to its pipe
+except ImportError:  # run by hand: it ships in the kubegym package (and this repository)
+    import importlib.util
+
+    _kubegym = importlib.util.find_spec("kubegym")
+    _roots = list(_kubegym.submodule_search_locations or []) if _kubegym else []
+    _roots.append(str(Path(__file__).resolve().parent.parent.parent / "kubegym"))
+    sys.path += [str(Path(root, "evaluator", "kit")) for root in _roots]
+    import kubegym_eval
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[^\sa-z0-9]")
 _SMOOTH = SmoothingFunction().method1
@@ -94,7 +106,7 @@ def main() -> None:
         chars.append(sentence_bleu([reference], " ".join(hypothesis)))
         references = [tokens(c) for c in item["captions"]]
         words.append(sentence_bleu(references, hypothesis, smoothing_function=_SMOOTH))
-    print(json.dumps({"bleu": sum(chars) / len(chars), "bleu_words": sum(words) / len(words)}))
+    kubegym_eval.report({"bleu": sum(chars) / len(chars), "bleu_words": sum(words) / len(words)})
 
 
 if __name__ == "__main__":

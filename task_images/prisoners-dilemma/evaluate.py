@@ -7,9 +7,9 @@ MLGym's counts: 10 rounds a game, 10,000 games. ``KUBEGYM_BUDGET`` scales the
 number of games (1 = MLGym's). The printed metric ``Score`` is the row player's
 mean payoff per round over all games, as in MLGym's evaluate.py.
 
-The submission's ``row_strategy(history)`` runs in a child process (this script
-in ``--play`` mode) that answers one move per request. The child cannot see the
-opponents' random generator, its prints cannot spoil the metrics line, and a
+The submission's ``row_strategy(history)`` runs in a jail the scorer starts
+(kubegym_eval's protocol) and answers one move per request. It cannot see the
+opponents' random generator, it cannot reach the metrics channel, and a
 move that hangs can be stopped. A strategy that fails to import, raises, returns
 an invalid move or is too slow makes this script exit non-zero with the reason.
 """
@@ -17,21 +17,26 @@ an invalid move or is too slow makes this script exit non-zero with the reason.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib.util
 import json
 import math
-import numbers
 import os
 import random
-import select
-import signal
-import subprocess
 import sys
 import time
-import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+try:
+    import kubegym_eval  # the scorer puts its folder on PYTHONPATH
+except ImportError:  # run by hand: it ships in the kubegym package (and this repository)
+    import importlib.util
+
+    _kubegym = importlib.util.find_spec("kubegym")
+    _roots = list(_kubegym.submodule_search_locations or []) if _kubegym else []
+    _roots.append(str(Path(__file__).resolve().parent.parent.parent / "kubegym"))
+    sys.path += [str(Path(root, "evaluator", "kit")) for root in _roots]
+    import kubegym_eval
 
 MOVE_SECONDS = 2.0  # the longest one move may take
 IMPORT_SECONDS = 60.0  # importing the strategy file (numpy's import included)
@@ -132,72 +137,50 @@ def column_move(history: History, rng: random.Random) -> int:
     return rng.choice(COLUMN_PLAYERS)(history, rng)
 
 
-# --- The strategy's process ---
+# --- The strategy, in the scorer's jail ---
 
 
 class Player:
-    """The submitted strategy in a child process: one request, one move."""
+    """The submitted strategy behind kubegym_eval's protocol: one request, one move.
+
+    The scorer runs it in a jail of its own (no network, no hidden data, no view
+    of this process, an unprivileged uid); by hand, in a plain child process.
+    """
 
     def __init__(self, submission: Path, seed: int):
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-        env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-        script = str(Path(__file__).resolve())
-        self._proc = subprocess.Popen(
-            [sys.executable, script, "--play", str(submission), "--seed", str(seed)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=env,
-        )
-        assert self._proc.stdin is not None and self._proc.stdout is not None
-        self._in = self._proc.stdin.fileno()
-        self._out = self._proc.stdout.fileno()
-        self._buffer = b""
         self.seconds = 0.0
-        hello = self._receive(IMPORT_SECONDS, "importing the strategy file")
-        if "error" in hello:
-            raise StrategyError(hello["error"])
+        try:
+            self._agent = kubegym_eval.start(
+                kubegym_eval.BUILTIN_CALL,
+                submission,
+                options={"function": "row_strategy", "seed": seed, "pairs": True},
+                timeout=IMPORT_SECONDS,
+            )
+        except kubegym_eval.AgentError as exc:
+            raise StrategyError(str(exc)) from None
 
     def move(self, history: History, where: str) -> object:
-        """The strategy's answer to ``history``, as the child normalised it."""
+        """The strategy's answer to ``history``, as plain data."""
         started = time.monotonic()
         try:
-            os.write(self._in, json.dumps(history).encode() + b"\n")
-        except BrokenPipeError:
-            raise StrategyError(f"the strategy's process ended unexpectedly {where}") from None
-        reply = self._receive(MOVE_SECONDS, f"one move ({where})")
+            reply, _ = self._agent.call(
+                {"args": [history]}, timeout=MOVE_SECONDS, doing=f"one move ({where})"
+            )
+        except kubegym_eval.AgentError as exc:
+            text = str(exc)
+            if text.startswith("the agent's code"):
+                raise StrategyError(text.replace("the agent's code", "the strategy", 1)) from None
+            raise StrategyError(f"row_strategy failed {where}: {text}") from None
         self.seconds += time.monotonic() - started
-        if "error" in reply:
-            raise StrategyError(f"row_strategy failed {where}: {reply['error']}")
         if self.seconds > TOTAL_SECONDS:
             raise StrategyError(
                 f"row_strategy used more than {TOTAL_SECONDS:g} s in total (stopped {where}); "
                 "make each move faster"
             )
-        return reply["move"]
+        return reply.get("value")
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self._proc.kill()
-        self._proc.wait()
-
-    def _receive(self, timeout: float, doing: str) -> dict[str, object]:
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self._buffer:
-            left = deadline - time.monotonic()
-            ready = select.select([self._out], [], [], max(left, 0.0))[0] if left > 0 else []
-            if not ready:
-                raise StrategyError(f"the strategy took longer than {timeout:g} s on {doing}")
-            chunk = os.read(self._out, 65536)
-            if not chunk:
-                code = self._proc.wait()
-                raise StrategyError(
-                    f"the strategy's process ended unexpectedly (exit status {code}) while {doing}"
-                )
-            self._buffer += chunk
-        line, _, self._buffer = self._buffer.partition(b"\n")
-        reply: dict[str, object] = json.loads(line)
-        return reply
+        self._agent.close()
 
 
 def check_move(move: object, where: str) -> int:
@@ -225,88 +208,12 @@ def play(player: Player, games: int, rounds: int, rng: random.Random) -> tuple[f
     return mean, math.sqrt(spread / len(means))
 
 
-# --- The child: import the strategy, answer moves ---
-
-
-def normalise(move: object) -> object:
-    """An integer move as a plain int (numpy integers too); anything else as its repr."""
-    if isinstance(move, numbers.Integral):
-        return int(move)
-    return f"{move!r} (a {type(move).__name__})"
-
-
-def describe(exc: BaseException) -> str:
-    """The traceback of a strategy's exception, without this script's or importlib's frames."""
-    frames = [
-        frame
-        for frame in traceback.extract_tb(exc.__traceback__)
-        if frame.filename != __file__ and not frame.filename.startswith("<frozen")
-    ]
-    text = "".join(traceback.format_exception_only(exc)).strip()
-    if frames:
-        text = (
-            "Traceback (most recent call last):\n"
-            + "".join(traceback.format_list(frames[-6:]))
-            + text
-        )
-    return text[-2000:]
-
-
-def serve(submission: Path, seed: int) -> None:
-    with contextlib.suppress(Exception):  # die with the evaluator, even inside a busy loop
-        import ctypes
-
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    requests = os.fdopen(os.dup(0), "rb")
-    replies = os.dup(1)
-    quiet = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1):  # the strategy's input() and print() must not touch the protocol
-        os.dup2(quiet, fd)
-
-    def reply(message: dict[str, object]) -> None:
-        os.write(replies, json.dumps(message).encode() + b"\n")
-
-    random.seed(seed)
-    with contextlib.suppress(ImportError):
-        import numpy
-
-        numpy.random.seed(seed % 2**32)
-    sys.path[0] = str(submission.parent)
-    try:
-        spec = importlib.util.spec_from_file_location("strategy", submission)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["strategy"] = module
-        spec.loader.exec_module(module)
-    except BaseException as exc:
-        reply({"error": f"the strategy file cannot be imported:\n{describe(exc)}"})
-        return
-    strategy = getattr(module, "row_strategy", None)
-    if not callable(strategy):
-        reply({"error": "the strategy file defines no function row_strategy(history)"})
-        return
-    reply({"ready": True})
-    for line in requests:
-        history = [tuple(pair) for pair in json.loads(line)]
-        try:
-            move = strategy(history)
-        except BaseException as exc:
-            reply({"error": describe(exc)})
-            return
-        reply({"move": normalise(move)})
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--submission")
     parser.add_argument("--split", choices=["validation", "test"])
     parser.add_argument("--data", action="append", default=[])
-    parser.add_argument("--play", help=argparse.SUPPRESS)
-    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.play:
-        serve(Path(args.play), args.seed)
-        return
     if not args.submission:
         parser.error("--submission is required")
     data = dict(item.split("=", 1) for item in args.data)
@@ -328,7 +235,7 @@ def main() -> None:
     finally:
         if player is not None:
             player.close()
-    print(json.dumps({"Score": score, "score_stderr": stderr, "games": games}))
+    kubegym_eval.report({"Score": score, "score_stderr": stderr, "games": games})
 
 
 if __name__ == "__main__":

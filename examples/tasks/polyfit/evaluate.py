@@ -7,9 +7,20 @@ submission is malformed (missing ids, non-numbers).
 
 import argparse
 import csv
-import json
 import math
 import sys
+from pathlib import Path
+
+try:
+    import kubegym_eval  # the scorer puts its folder on PYTHONPATH: the metrics go to its pipe
+except ImportError:  # run by hand: it ships in the kubegym package (and this repository)
+    import importlib.util
+
+    _kubegym = importlib.util.find_spec("kubegym")
+    _roots = list(_kubegym.submodule_search_locations or []) if _kubegym else []
+    _roots.append(str(Path(__file__).resolve().parent.parent.parent / "kubegym"))
+    sys.path += [str(Path(root, "evaluator", "kit")) for root in _roots]
+    import kubegym_eval
 
 
 def read(path: str, column: str) -> dict[int, float]:
@@ -50,7 +61,7 @@ def main() -> None:
     residual = sum(e * e for e in errors)
     if any(not math.isfinite(e) for e in errors):
         sys.exit("the submission holds predictions that are not finite numbers")
-    print(json.dumps({"r2": 1.0 - residual / total, "rmse": math.sqrt(residual / len(errors))}))
+    kubegym_eval.report({"r2": 1.0 - residual / total, "rmse": math.sqrt(residual / len(errors))})
 
 
 if __name__ == "__main__":

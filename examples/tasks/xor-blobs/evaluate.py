@@ -7,8 +7,19 @@ submission is malformed.
 
 import argparse
 import csv
-import json
 import sys
+from pathlib import Path
+
+try:
+    import kubegym_eval  # the scorer puts its folder on PYTHONPATH: the metrics go to its pipe
+except ImportError:  # run by hand: it ships in the kubegym package (and this repository)
+    import importlib.util
+
+    _kubegym = importlib.util.find_spec("kubegym")
+    _roots = list(_kubegym.submodule_search_locations or []) if _kubegym else []
+    _roots.append(str(Path(__file__).resolve().parent.parent.parent / "kubegym"))
+    sys.path += [str(Path(root, "evaluator", "kit")) for root in _roots]
+    import kubegym_eval
 
 
 def read(path: str) -> dict[int, int]:
@@ -39,7 +50,7 @@ def main() -> None:
         sys.exit(f"the submission has no label for {len(missing)} of the ids (e.g. {missing[:3]})")
     wrong = sum(predicted[i] != label for i, label in truth.items())
     error_rate = wrong / len(truth)
-    print(json.dumps({"error_rate": error_rate, "accuracy": 1.0 - error_rate}))
+    kubegym_eval.report({"error_rate": error_rate, "accuracy": 1.0 - error_rate})
 
 
 if __name__ == "__main__":
