@@ -106,3 +106,89 @@ def test_kubectl_applies_the_example_and_names_the_field_of_a_bad_run(
     refused = kubectl("apply", "-f", str(tmp_path / "broken.yaml"))
     assert refused.returncode != 0
     assert "spec.parallelism" in refused.stderr, refused.stderr
+
+
+def _toy_task(repo_root: Path) -> dict[str, Any]:
+    return next(d for d in _toy_run(repo_root) if d["kind"] == "Task")
+
+
+def _set(doc: dict[str, Any], path: tuple[str | int, ...], value: Any) -> None:
+    node: Any = doc
+    for key in path[:-1]:
+        node = node[key] if isinstance(key, int) else node.setdefault(key, {})
+    node[path[-1]] = value
+
+
+@pytest.mark.parametrize(
+    ("kind", "path", "value", "expected"),
+    [
+        pytest.param(
+            "BenchmarkRun",
+            ("spec", "agents"),
+            [{"name": "twin", "builtin": "baseline"}, {"name": "twin", "builtin": "baseline"}],
+            ["spec.agents"],
+            id="two-agents-one-name",
+        ),
+        pytest.param(
+            "BenchmarkRun",
+            ("spec", "tasks", "names"),
+            ["toy-regression", "toy-regression"],
+            ["spec.tasks.names"],
+            id="a-task-twice",
+        ),
+        pytest.param(
+            "Task",
+            ("spec", "evaluation", "script"),
+            "../../evaluate.py",
+            ["spec.evaluation.script"],
+            id="script-dotdot",
+        ),
+        pytest.param(
+            "Task",
+            ("spec", "starterCode", "path"),
+            "/etc",
+            ["spec.starterCode.path"],
+            id="starter-absolute",
+        ),
+        pytest.param(
+            "Task",
+            ("spec", "datasets"),
+            [{"name": "d", "path": "data/../../../secret"}],
+            ["spec.datasets", "must be relative and stay inside the task's folder"],
+            id="dataset-dotdot",
+        ),
+        pytest.param(
+            "Task", ("spec", "resources", "cpu"), "-1", ["spec.resources.cpu"], id="cpu-negative"
+        ),
+        pytest.param(
+            "Task",
+            ("spec", "resources", "memory"),
+            -1,
+            ["spec.resources.memory", "must be a positive quantity"],
+            id="memory-negative-integer",
+        ),
+    ],
+)
+def test_the_api_server_refuses_bad_run_files_naming_the_field(
+    api_client: Any,
+    kubegym_crds: list[str],
+    namespace: str,
+    repo_root: Path,
+    kind: str,
+    path: tuple[str | int, ...],
+    value: Any,
+    expected: list[str],
+) -> None:
+    """Issue 11 point 10 at admission: what `kubegym validate` refuses, the CRDs refuse too
+    (schema patterns, list keys and CEL), naming the field."""
+    from kubernetes.client.exceptions import ApiException
+
+    doc = copy.deepcopy(_toy_task(repo_root) if kind == "Task" else _toy_run(repo_root)[-1])
+    assert doc["kind"] == kind
+    _set(doc, path, value)
+    with pytest.raises(ApiException) as caught:
+        _create(api_client, namespace, doc)
+    assert caught.value.status == 422
+    message = json.loads(caught.value.body)["message"]
+    for text in expected:
+        assert text in message, message
