@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -31,12 +32,16 @@ from kubegym.catalog import TaskBundle
 from kubegym.errors import ConfigError, InfraError, TrialFailed
 from kubegym.evaluator import judge
 from kubegym.local import venvs
+from kubegym.sandbox import client as sandbox_client
 from kubegym.sandbox import local as local_sandbox
 
 SandboxOpener = Callable[[local_sandbox.SandboxRequest], Any]
 """Starts a sandbox for a request; returns an object with `.client`, `.describe()` and `.close()`."""
 
 _TEXT = spaces.Text(max_length=10_000_000, min_length=0)
+#: How often, and how far apart, a server that failed the agent's request is checked for life.
+_PROBES = 10
+_PROBE_INTERVAL = 0.3
 
 
 class ResearchEnv(gymnasium.Env[str, str]):
@@ -205,6 +210,7 @@ class ResearchEnv(gymnasium.Env[str, str]):
 
         Raises:
             TrialFailed: the agent's action killed its own sandbox (see `_recover`).
+            SandboxError: the sandbox server failed the action and still answers.
             InfraError: a service outside the trial failed.
         """
         if self._ctx is None or self.bundle is None:
@@ -217,6 +223,8 @@ class ResearchEnv(gymnasium.Env[str, str]):
             events: list[str] = getattr(self._sandbox, "limit_events", list)()
         except InfraError as exc:
             result, events = self._recover(exc)
+        except sandbox_client.SandboxError as exc:
+            result, events = self._recover(self._lost_after(exc))
         if events:
             result = tools.ToolResult(
                 "\n".join([result.output.rstrip(), *events]), result.exit_code, result.tool
@@ -337,6 +345,28 @@ class ResearchEnv(gymnasium.Env[str, str]):
             "are kept; the shell's state (directory, variables, background jobs) is not."
         )
         return tools.ToolResult(message, 137, "bash"), events
+
+    def _lost_after(self, exc: sandbox_client.SandboxError) -> InfraError:
+        """The server failed the agent's request (5xx): is it going down (``kill -TERM``)?
+
+        Returns:
+            The error of the server being gone, for `_recover` to attribute.
+
+        Raises:
+            SandboxError: the server refused the request, or still answers (kubegym's bug).
+        """
+        assert self._ctx is not None
+        if exc.status < 500:
+            raise exc
+        # A server stopping on a signal fails the request in flight, then exits: a few
+        # health checks tell a dying server from one that merely failed a request.
+        for _ in range(_PROBES):
+            try:
+                self._ctx.sandbox.healthz()
+            except InfraError as lost:
+                return lost
+            time.sleep(_PROBE_INTERVAL)
+        raise exc
 
     def _cwd(self) -> str:
         assert self._ctx is not None
