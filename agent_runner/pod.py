@@ -5,10 +5,13 @@ operator (`kubegym.operator.objects.agent_pod`) gives the pod the sandbox's and 
 evaluator's addresses and tokens, the attempt's ``trial.json`` and the model key, all
 in the environment (`PodSettings`). The pod attaches a `kubegym.env.ResearchEnv` to
 the remote sandbox server and the remote evaluator server (nothing is laid out
-here), runs the agent loop within the trial's limits, records the trajectory, uploads
-it with ``results.json`` and a tarball of the workspace to the run's store, and ends
-by writing the `kubegym.api.summary.TrialSummary` to its termination message, which
-the operator copies into the Trial's status.
+here), runs the agent loop within the trial's limits, records the trajectory, tells
+the evaluator it is done (``POST /v1/finish``: the evaluator's record of the scores
+becomes final), uploads the trajectory with ``results.json`` and a tarball of the
+workspace to the run's store, and ends by writing the
+`kubegym.api.summary.TrialSummary` to its termination message. The operator copies
+its exit reason, steps, tokens and cost into the Trial's status; the scores come
+from the evaluator's record only.
 
 Exit reasons: the loop's own, ``infra_error`` when the sandbox or the evaluator
 cannot be reached (the operator retries the attempt), ``agent_error`` for anything
@@ -253,6 +256,8 @@ def run_attempt(settings: PodSettings, environ: Mapping[str, str]) -> summary.Tr
         outcome = _Outcome("agent_error", _describe(exc))
     if outcome.results is None and env is not None:
         outcome.scores = list(getattr(env, "scores", []))
+    if config is not None:
+        _finish_evaluator(settings)
     metric = config.task.spec.evaluation.metric().name if config is not None else None
     first = _summary(outcome, settings.output)
     _write_message(settings.termination_log, first, metric)
@@ -267,6 +272,20 @@ def run_attempt(settings: PodSettings, environ: Mapping[str, str]) -> summary.Tr
     final = first.model_copy(update={"message": "; ".join(p for p in (first.message, note) if p)})
     _write_message(settings.termination_log, final, metric)
     return final
+
+
+def _finish_evaluator(settings: PodSettings) -> None:
+    """Tell the evaluator the agent is done, so that its record (the trial's scores, which
+    the operator waits for) is final now rather than at the wall time. Best effort: after
+    a submit it may have ended already."""
+    from kubegym.evaluator import client as evaluator_client
+
+    try:
+        evaluator_client.EvaluatorClient(
+            settings.evaluator_url, settings.evaluator_token, timeout=30, attempts=1
+        ).finish()
+    except KubegymError as exc:
+        log.info("evaluator_not_finished", error=str(exc))
 
 
 def _run(

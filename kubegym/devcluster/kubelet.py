@@ -10,8 +10,10 @@ a preparation step), starts the sandbox server (the task's venv first on
 ``PATH``) and the evaluator server (scoring with the task's venv), runs
 ``python -m kubegym.agent_runner`` with the agent container's environment
 (secretKeyRefs resolved from Secrets, the Service's address pointed at the
-local ports) and writes the agent container's end, with its termination
-message, into the pod's status as a kubelet does; the operator does the rest.
+local ports) and writes the containers' ends into the pods' statuses as a
+kubelet does: the evaluator's, with its record of the scores (its
+``--record`` file) as the termination message, then the agent's, with its
+summary; the operator does the rest.
 
 There is no isolation: the sandbox's shell runs on this machine without
 bubblewrap. It is a development aid, for the dev cluster only.
@@ -50,6 +52,8 @@ from kubegym.operator import labels
 log = structlog.get_logger()
 
 SANDBOX_TOKEN, EVALUATOR_TOKEN, CONFIG = "sandbox-token", "evaluator-token", "trial.json"
+EVALUATOR_RECORD = "evaluator-record"
+"""The evaluator's record in an attempt's folder: its container's termination message."""
 SELECTOR = f"{labels.MANAGED_BY}=kubegym,{labels.ROLE}=agent"
 """The pods the kubelet looks at: kubegym's agent pods."""
 
@@ -288,6 +292,9 @@ class ProcessKubelet:
             bound.info("kubelet_attempt_interrupted")
             return
         try:
+            # The evaluator ended with the agent (SIGTERM writes its record's end): its
+            # record first, since the operator waits for it once the agent has finished.
+            self.terminate_evaluator(namespace, f"{base}-sandbox", work / EVALUATOR_RECORD)
             self.terminate_agent(agent_pod, message, code)
         except Exception as exc:
             bound.warning("kubelet_status_failed", error=str(exc))
@@ -368,6 +375,7 @@ class ProcessKubelet:
             *("--config", str(work / CONFIG), "--eval-dir", str(eval_dir)),
             *("--workspace", str(workspace), "--port", "0"),
             *("--token-file", str(work / EVALUATOR_TOKEN), "--python", str(python)),
+            *("--record", str(work / EVALUATOR_RECORD)),
         ]
         err_path = work / "evaluator.stderr"
         with err_path.open("wb") as err:
@@ -416,6 +424,28 @@ class ProcessKubelet:
         return {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
 
     # -- the pod's status ----------------------------------------------------------------------
+
+    def terminate_evaluator(self, namespace: str, name: str, record: Path) -> None:
+        """The sandbox pod's evaluator container ends with its record as the termination
+        message (an empty message when it never wrote one); nothing when the pod is gone."""
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            pod = self.core.api_client.sanitize_for_serialization(
+                self.core.read_namespaced_pod(name, namespace)
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return
+            raise
+        text = record.read_text(encoding="utf-8") if record.is_file() else ""
+        statuses = [
+            s
+            for s in (pod.get("status") or {}).get("containerStatuses") or []
+            if s.get("name") != "evaluator"
+        ]
+        statuses.append(terminated_status(pod, "evaluator", 0, "Completed", text))
+        replace_pod_status(self.core, pod, {"containerStatuses": statuses})
 
     def terminate_agent(self, pod: dict[str, Any], message: str, exit_code: int = 0) -> None:
         """The agent container ends with ``message`` as its termination message."""

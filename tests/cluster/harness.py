@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from kubegym.api.summary import TrialSummary
+from kubegym.api.summary import EvaluatorRecord, TrialSummary
 from kubegym.devcluster import kubelet
 
 G, V = "kubegym.io", "v1alpha1"
@@ -193,9 +193,38 @@ class Kubelet:
     def _replace_status(self, pod: dict[str, Any], status: dict[str, Any]) -> None:
         kubelet.replace_pod_status(self.core, pod, status)
 
-    def finish_agent(self, pod: dict[str, Any], summary: TrialSummary, exit_code: int = 0) -> None:
-        """The agent container ends and leaves its summary as the termination message."""
+    def finish_agent(
+        self,
+        pod: dict[str, Any],
+        summary: TrialSummary,
+        exit_code: int = 0,
+        record: EvaluatorRecord | None = None,
+    ) -> None:
+        """The agent container ends and leaves its summary as the termination message; first
+        the evaluator ends with `record` (by default the honest record of what the summary
+        reports), since the operator takes the trial's scores from it alone."""
+        if record is None:
+            submitted = any(s.action == "submit" for s in summary.scores)
+            record = EvaluatorRecord(
+                end="submitted" if submitted else "finished",
+                scores=summary.scores,
+                final=summary.final,
+                validations=sum(1 for s in summary.scores if s.action == "validate"),
+            )
+        self.finish_evaluator(pod, record)
         self.terminate_agent(pod, summary.to_message(), exit_code)
+
+    def finish_evaluator(self, agent_pod: dict[str, Any], record: EvaluatorRecord) -> None:
+        """The evaluator container of `agent_pod`'s attempt ends, its record the message."""
+        name = agent_pod["metadata"]["name"].removesuffix("-agent") + "-sandbox"
+        (sandbox,) = [
+            p for p in self.pods("kubegym.io/role=sandbox") if p["metadata"]["name"] == name
+        ]
+        others = [
+            s for s in sandbox["status"].get("containerStatuses") or [] if s["name"] != "evaluator"
+        ]
+        ended = kubelet.terminated_status(sandbox, "evaluator", 0, "Completed", record.to_message())
+        self._replace_status(sandbox, {"containerStatuses": [*others, ended]})
 
     def terminate_agent(self, pod: dict[str, Any], message: str, exit_code: int = 0) -> None:
         """The agent container ends with `message` as its termination message."""

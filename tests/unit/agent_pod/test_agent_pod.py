@@ -79,10 +79,11 @@ def test_a_replay_validates_then_submits_and_its_artifacts_reach_the_store(
     assert [s.action for s in result.scores] == ["validate", "submit"]
     assert [s.step for s in result.scores] == sorted(s.step for s in result.scores)
     validate, submit = result.scores
-    assert validate.metrics and validate.test_metrics  # the hidden score is recorded...
-    assert validate.metrics["r2"] > 0.95 and validate.test_metrics["r2"] > 0.95
+    # The agent pod never sees hidden test metrics (the evaluator's record has them).
+    assert validate.metrics and validate.test_metrics is None
+    assert validate.metrics["r2"] > 0.95
     assert result.final == submit.metrics and result.final is not None
-    # ...and matches what the local Judge says of the very artifact the agent built.
+    # The final score matches what the local Judge says of the very artifact the agent built.
     (task,) = documents.load_run_file(repo / "examples/tasks/polyfit/task.yaml").tasks
     local = Judge(TaskBundle(task, repo / "examples/tasks/polyfit"), "heldout")
     assert local.submit(attempt.workspace, step=1).score.metrics == pytest.approx(result.final)
