@@ -362,9 +362,11 @@ class ResearchEnv(gymnasium.Env[str, str]):
         # health checks tell a dying server from one that merely failed a request.
         for _ in range(_PROBES):
             try:
-                self._ctx.sandbox.healthz()
+                self._ctx.sandbox.exec("true", timeout=10)
             except InfraError as lost:
                 return lost
+            except sandbox_client.SandboxError:
+                pass  # it still answers, if only to refuse
             time.sleep(_PROBE_INTERVAL)
         raise exc
 
