@@ -67,6 +67,9 @@ def trial_rows(chosen: Sequence[tasks.Task], members: Sequence[TrialView]) -> li
                 "score": status.score,
                 "best_attempt": best,
                 "steps": status.steps,
+                # validate calls the evaluator scored and refused (its record's counts)
+                "validations": status.validations,
+                "validations_refused": status.validations_refused,
                 "prompt_tokens": status.prompt_tokens,
                 "completion_tokens": status.tokens - status.prompt_tokens,
                 "cost_usd": status.cost_usd,
@@ -150,6 +153,6 @@ def results_csv(rows: Sequence[dict[str, Any]]) -> str:
         writer = csv.DictWriter(f, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: "" if row[k] is None else row[k] for k in columns})
+            writer.writerow({k: "" if row.get(k) is None else row[k] for k in columns})
         f.seek(0)
         return f.read()
