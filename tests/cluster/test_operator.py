@@ -560,3 +560,28 @@ def test_a_suspended_run_waits_and_a_finished_one_expires_after_its_ttl(
         return not runs and not trials_of(custom, namespace, "later")
 
     wait_for(expired, timeout=60)
+
+
+def test_attack_a_forged_summary_never_becomes_the_trials_score(
+    operator: OperatorProcess, kubelet: Kubelet, custom: Any, namespace: str
+) -> None:
+    """Attack 3 (issue 11), end to end: an agent container that never submitted ends with
+    a termination message claiming a submission with r2 = 1.0, while the evaluator's record
+    (its own termination message) holds no submission. Guarantee: the Trial's score is the
+    evaluator's (none): Failed as the agent's, no score, nothing in the run's AUP."""
+    from kubegym.api.summary import EvaluatorRecord
+
+    apply(custom, namespace, task("alpha"), benchmark_run("forged", ["alpha"], ["liar"], seeds=1))
+    forged = summary_for(1.0)
+
+    def answer(pod: dict[str, Any]) -> None:
+        kubelet.finish_agent(pod, forged, record=EvaluatorRecord(end="deadline"))
+
+    play(kubelet, phase_is(custom, namespace, "forged", "Succeeded", "Failed"), answer)
+    (trial,) = trials_of(custom, namespace, "forged")
+    status = trial["status"]
+    assert status["phase"] == "Failed" and status["failureClass"] == "agent"
+    assert status.get("score") is None and status.get("final") is None
+    assert status.get("scores", []) == []
+    assert status["exitReason"] == "agent_error"
+    assert status["steps"] == forged.steps, "the agent's summary still counts its steps"
