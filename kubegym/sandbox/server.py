@@ -208,8 +208,8 @@ class _TCPServer(httpapi.ThreadingTCPServer):
     pass
 
 
-class _UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    daemon_threads = True
+class _UnixServer(httpapi.ThreadingUnixServer):
+    pass
 
 
 def make_http_server(app: SandboxApp) -> socketserver.BaseServer:
