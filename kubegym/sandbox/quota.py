@@ -104,6 +104,12 @@ def apply(
     """
     if limit_bytes is None:
         return None
+    stale = _stale_image(workspace)
+    if stale is not None:
+        # A run killed before it could release its quota left the file system mounted here
+        # (a resumed trial): put the files back into a plain folder first.
+        _log.warning("sandbox_disk_stale_mount name=%s workspace=%s", name, workspace)
+        DiskQuota(workspace, 0, "loop-ext4", image=stale).release()
     notes: list[str] = []
     if os.geteuid() != 0:
         notes.append("disk: only root can mount a file system of the quota's size")
@@ -155,6 +161,25 @@ def _loop(workspace: Path, limit: int, owner: tuple[int, int] | None, name: str)
         raise
     _log.info("sandbox_disk_quota name=%s bytes=%s mechanism=loop-ext4", name, limit)
     return DiskQuota(workspace, limit, "loop-ext4", image=image)
+
+
+def _stale_image(workspace: Path) -> Path | None:
+    """The kubegym loop image mounted on ``workspace``, if one is (None otherwise)."""
+    if not os.path.ismount(workspace):
+        return None
+    target = str(workspace.resolve())
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/mountinfo").read_text().splitlines():
+            left, _, right = line.partition(" - ")
+            fields, rest = left.split(), right.split()
+            if len(fields) < 5 or fields[4] != target or len(rest) < 2:
+                continue
+            device = Path(rest[1]).name
+            backing = Path(f"/sys/block/{device}/loop/backing_file")
+            image = Path(backing.read_text().strip()) if backing.exists() else None
+            if image is not None and image.parent.name.startswith("kubegym-disk-"):
+                return image
+    return None
 
 
 def _unmount(point: Path) -> None:
