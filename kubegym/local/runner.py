@@ -41,6 +41,7 @@ from kubegym.api import documents, reasons, runs, trials
 from kubegym.errors import ConfigError, InfraError
 from kubegym.local import outputs, uploads
 from kubegym.local.progress import Progress
+from kubegym.sandbox import quota
 
 log = structlog.get_logger()
 
@@ -280,6 +281,7 @@ class LocalRun:
     def _attempt(self, plan: TrialPlan, attempt: int, progress: Progress) -> trajectory.Results:
         workspace = plan.folder / "workspace"
         if workspace.exists():  # left by an attempt that was interrupted
+            quota.reclaim(workspace)  # its disk quota may still be mounted there
             shutil.rmtree(workspace)
         workspace.mkdir(parents=True)
         spec = plan.bundle.task.spec

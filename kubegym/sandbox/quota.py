@@ -104,12 +104,7 @@ def apply(
     """
     if limit_bytes is None:
         return None
-    stale = _stale_image(workspace)
-    if stale is not None:
-        # A run killed before it could release its quota left the file system mounted here
-        # (a resumed trial): put the files back into a plain folder first.
-        _log.warning("sandbox_disk_stale_mount name=%s workspace=%s", name, workspace)
-        DiskQuota(workspace, 0, "loop-ext4", image=stale).release()
+    reclaim(workspace)
     notes: list[str] = []
     if os.geteuid() != 0:
         notes.append("disk: only root can mount a file system of the quota's size")
@@ -161,6 +156,22 @@ def _loop(workspace: Path, limit: int, owner: tuple[int, int] | None, name: str)
         raise
     _log.info("sandbox_disk_quota name=%s bytes=%s mechanism=loop-ext4", name, limit)
     return DiskQuota(workspace, limit, "loop-ext4", image=image)
+
+
+def reclaim(workspace: Path) -> bool:
+    """Undo a quota that a killed run left mounted on ``workspace``: its files go back into a
+    plain folder and the image is deleted. The local runner calls it before it reuses or
+    deletes a trial's workspace (an interrupted attempt, a resumed run).
+
+    Returns:
+        Whether there was one.
+    """
+    stale = _stale_image(workspace)
+    if stale is None:
+        return False
+    _log.warning("sandbox_disk_stale_mount workspace=%s image=%s", workspace, stale)
+    DiskQuota(workspace, 0, "loop-ext4", image=stale).release()
+    return True
 
 
 def _stale_image(workspace: Path) -> Path | None:
