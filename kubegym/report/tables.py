@@ -235,13 +235,10 @@ def integrity(audit: RunIntegrity) -> tuple[pd.DataFrame, pd.DataFrame]:
         severity, validate calls and evaluator errors; and one row per flagged
         trial, most serious first, with its rules and first evidence.
     """
+    columns = ["trials", "flagged", *SEVERITIES, "validates", "eval_errors"]
     counts: dict[str, dict[str, int]] = {}
     for trial in audit.trials:
-        row = counts.setdefault(
-            trial.agent,
-            {"trials": 0, "flagged": 0, **dict.fromkeys(SEVERITIES, 0)}
-            | {"validates": 0, "eval_errors": 0},
-        )
+        row = counts.setdefault(trial.agent, dict.fromkeys(columns, 0))
         row["trials"] += 1
         row["validates"] += trial.validations
         row["eval_errors"] += len(trial.eval_errors)
