@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from kubegym.api import common
+from kubegym.api import common, runs
 from kubegym.api.summary import EvaluatorRecord, TrialSummary
 from kubegym.operator import labels, objects
 from kubegym.operator import trials as trial_logic
@@ -189,9 +189,7 @@ EXTERNAL_RUN = builders.run_spec(
 SETTINGS = Settings(
     agent_image="registry.example/kubegym:1.0",
     runtime_class="gvisor",
-    store=builders.runs.Store(
-        s3=builders.runs.S3Store(bucket="shared", credentials_secret="default-creds")
-    ),
+    store=runs.Store(s3=runs.S3Store(bucket="shared", credentials_secret="default-creds")),
 )
 EXTERNAL = builders.attempt(run=EXTERNAL_RUN, agent="ext", settings=SETTINGS)
 

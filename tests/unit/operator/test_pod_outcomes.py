@@ -21,6 +21,7 @@ from tests.unit.operator.builders import (
     condition,
     pod,
     running,
+    sandbox_for,
     sandbox_running,
     seconds,
     summary,
@@ -68,7 +69,7 @@ CASES = {
     ),
     "both running": Case(sandbox_running(), agent_running(), "running", ""),
     "agent finished with a summary": Case(
-        sandbox_running(), agent_done(SUMMARY), "finished", "submitted", ("r2=0.8",)
+        sandbox_for(agent_done(SUMMARY)), agent_done(SUMMARY), "finished", "submitted", ("r2=0.8",)
     ),
     "summary stands after the sandbox went away": Case(
         pod("Failed", [terminated("sandbox", 137, "Error")], reason="Evicted"),
@@ -296,7 +297,11 @@ def test_one_second_before_the_deadline_it_is_still_starting() -> None:
 
 def test_finished_carries_the_summary() -> None:
     outcome = outcomes.classify(
-        sandbox_running(), agent_done(SUMMARY), created=CREATED, now=NOW, scheduling_seconds=60
+        sandbox_for(agent_done(SUMMARY)),
+        agent_done(SUMMARY),
+        created=CREATED,
+        now=NOW,
+        scheduling_seconds=60,
     )
     assert outcome.summary == summary()
 

@@ -17,6 +17,7 @@ from tests.unit.operator.builders import (
     agent_running,
     pod,
     run_spec,
+    sandbox_for,
     sandbox_running,
     seconds,
     summary,
@@ -47,7 +48,8 @@ def running_trial(attempt: int = 0, **status: Any) -> TrialView:
 
 
 def pods_with(agent: dict[str, Any], sandbox: dict[str, Any] | None = None) -> AttemptPods:
-    return AttemptPods(sandbox if sandbox is not None else sandbox_running(), agent)
+    """The attempt's pods; by default the sandbox's evaluator records what the agent reports."""
+    return AttemptPods(sandbox if sandbox is not None else sandbox_for(agent), agent)
 
 
 def failures(*reasons: trials.InfraReason) -> list[trials.AttemptFailure]:
