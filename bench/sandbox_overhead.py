@@ -82,6 +82,55 @@ def bench_server(commands: list[str], n: int, warmup: int, workspace: Path, unix
         return _time(lambda c: _check(client.exec(c, timeout=60)), commands, n, warmup)
 
 
+def bench_jail(n: int) -> dict[str, dict[str, list[float]]]:
+    """A jailed sandbox's start (prepare, server up, first command, close) and one command in
+    it, with the hardening of issue 11 on and off: the seccomp filter and a 20Gi disk quota
+    (loop-mounted as root; ``unenforced`` and free otherwise), same run, same machine."""
+    from kubegym.sandbox import local
+
+    variants = {
+        "jail, no filter, no quota": {"seccomp": False, "disk": None},
+        "jail + seccomp": {"seccomp": True, "disk": None},
+        "jail + seccomp + 20Gi quota": {"seccomp": True, "disk": 20 << 30},
+    }
+    out: dict[str, dict[str, list[float]]] = {name: {"start": [], "true": []} for name in variants}
+    for _ in range(n):
+        for name, variant in variants.items():  # interleaved: drift hits every variant alike
+            with tempfile.TemporaryDirectory(prefix="kubegym-bench-") as folder:
+                workspace = Path(folder) / "ws"
+                workspace.mkdir()
+                request = local.SandboxRequest(
+                    name="bench", workspace=workspace, disk_bytes=variant["disk"]
+                )
+                start = time.perf_counter()
+                sandbox = _open_jail(local, request, bool(variant["seccomp"]))
+                sandbox.client.exec("true")
+                out[name]["start"].append(time.perf_counter() - start)
+                for _ in range(20):
+                    begin = time.perf_counter()
+                    sandbox.client.exec("true")
+                    out[name]["true"].append(time.perf_counter() - begin)
+                sandbox.close()
+    return out
+
+
+def _open_jail(local: Any, request: Any, seccomp: bool) -> Any:
+    from kubegym.sandbox import isolation
+
+    if seccomp:
+        return local.open_sandbox(request)
+    real = isolation.IsolationSpec.__init__
+
+    def without(self: Any, *args: Any, **kwargs: Any) -> None:
+        real(self, *args, **{**kwargs, "seccomp": False})
+
+    isolation.IsolationSpec.__init__ = without  # type: ignore[method-assign]
+    try:
+        return local.open_sandbox(request)
+    finally:
+        isolation.IsolationSpec.__init__ = real  # type: ignore[method-assign]
+
+
 def _check(result: Any) -> object:
     if result.exit_code != 0:
         raise RuntimeError(f"the command failed: {result}")
@@ -198,8 +247,23 @@ def main() -> int:
     )
     parser.add_argument("--skip-swerex", action="store_true", help="measure kubegym only")
     parser.add_argument("--swerex-worker", choices=["local", "remote"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--jail", type=int, metavar="N", help="only: N jailed starts per variant (seccomp, quota)"
+    )
     args = parser.parse_args()
     commands: list[str] = json.loads(args.commands)
+
+    if args.jail:
+        print("| jail | start median (ms) | start p90 | `true` median (ms) | `true` p90 |")
+        print("| --- | ---: | ---: | ---: | ---: |")
+        for name, timing in bench_jail(args.jail).items():
+            cells = [
+                f"{f(timing[k]) * 1000:.1f}"
+                for k in ("start", "true")
+                for f in (statistics.median, _p90)
+            ]
+            print(f"| {name} | {' | '.join(cells)} |")
+        return 0
 
     if args.swerex_worker:
         print(json.dumps(swerex_worker(args.swerex_worker, commands, args.n, args.warmup)))

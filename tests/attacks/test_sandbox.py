@@ -273,7 +273,7 @@ def http_server(tmp_path: Path) -> Iterator[tuple[Server, int]]:
     thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()
     try:
-        yield srv, srv.server_address[1]  # type: ignore[misc]
+        yield srv, int(srv.server_address[1])  # type: ignore[index,misc]
     finally:
         srv.shutdown()
         srv.server_close()
