@@ -30,6 +30,7 @@ of dtypes and a size cap. Never pickle, never eval.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import importlib.util
 import json
 import math
@@ -113,7 +114,9 @@ def report(metrics: Mapping[str, object]) -> None:
 # --- the protocol -----------------------------------------------------------------
 
 
-def send(fd: int, header: Mapping[str, Any], arrays: Arrays = ()) -> None:  # type: ignore[assignment]
+def send(
+    fd: int, header: Mapping[str, Any], arrays: Sequence[tuple[str, tuple[int, ...], bytes]] = ()
+) -> None:
     """Write one frame: the header (with its arrays' dtypes and shapes) and the arrays' bytes."""
     listed = []
     for dtype, shape, raw in arrays:
@@ -212,10 +215,10 @@ class Agent:
     def call(
         self,
         header: Mapping[str, Any],
-        arrays: Arrays = (),
+        arrays: Sequence[tuple[str, tuple[int, ...], bytes]] = (),
         *,
         timeout: float,
-        doing: str,  # type: ignore[assignment]
+        doing: str,
     ) -> tuple[dict[str, Any], Arrays]:
         """Send one request and wait for its reply.
 
@@ -495,9 +498,7 @@ def _main(argv: Sequence[str]) -> None:
     # Serve from the importable module, not __main__: adapters `import kubegym_eval`,
     # and their `Refusal` must be the class `serve` catches.
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import kubegym_eval
-
-    kubegym_eval.serve(argv[2], Path(argv[4]))
+    importlib.import_module("kubegym_eval").serve(argv[2], Path(argv[4]))
 
 
 if __name__ == "__main__":
