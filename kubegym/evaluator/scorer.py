@@ -36,7 +36,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -163,6 +163,7 @@ def _run(
             limits=jail_limits,
         )
         metrics_read, metrics_write = os.pipe()
+        open_fds = [metrics_read, metrics_write]
         try:
             jail_fd = launcher.open()
             env = {k: os.environ[k] for k in _KEPT_ENV if k in os.environ}
@@ -173,6 +174,16 @@ def _run(
             env["PYTHONPATH"] = str(jails.KIT_DIR)
             env["KUBEGYM_METRICS_FD"] = str(metrics_write)
             env["KUBEGYM_JAIL_FD"] = str(jail_fd)
+
+            def started() -> None:
+                # The script holds the only write end of the metrics pipe now (so the
+                # reader sees EOF when it ends), and the only other end of the jail socket.
+                # Closed exactly once: a second close of a reused number would close
+                # another thread's file.
+                open_fds.remove(metrics_write)
+                os.close(metrics_write)
+                launcher.after_start()
+
             result, reported = _execute(
                 argv,
                 root,
@@ -181,13 +192,13 @@ def _run(
                 metrics_read,
                 launcher,
                 timeout or evaluation.timeout_seconds,
+                started,
             )
         finally:
             launcher.close()
             details["jails"] = launcher.describe()
-            for fd in (metrics_read, metrics_write):
-                with contextlib.suppress(OSError):
-                    os.close(fd)
+            for fd in open_fds:
+                os.close(fd)
             _make_writable(root)
     if result.returncode != 0:
         tail = result.stderr.strip()[-_STDERR_TAIL:] or result.stdout.strip()[-_STDERR_TAIL:]
@@ -206,6 +217,7 @@ def _execute(
     metrics_read: int,
     launcher: jails.JailLauncher,
     timeout: float,
+    started: Callable[[], None],
 ) -> tuple[subprocess.CompletedProcess[str], bytes]:
     """Run the script; kill its whole process group and its jails before reading the metrics."""
     chunks: list[bytes] = []
@@ -229,8 +241,7 @@ def _execute(
         start_new_session=True,
         pass_fds=pass_fds,
     )
-    os.close(pass_fds[0])  # the script holds the only write end of the metrics pipe now
-    launcher.after_start()  # and the only other end of the jail socket
+    started()
     reader = threading.Thread(target=drain, name="metrics-reader", daemon=True)
     reader.start()
     try:

@@ -125,10 +125,16 @@ class LocalSandbox:
 
     def close(self) -> None:
         """Stop the server and everything it started; remove the jail (idempotent)."""
-        self.client.close()
-        self.server.stop()
-        self.jail.cleanup()
-        shutil.rmtree(self._runtime_dir, ignore_errors=True)
+        # Each step runs even when an earlier one fails: a jail left behind keeps its
+        # processes, its cgroup and its mounted workspace image.
+        try:
+            self.client.close()
+            self.server.stop()
+        finally:
+            try:
+                self.jail.cleanup()
+            finally:
+                shutil.rmtree(self._runtime_dir, ignore_errors=True)
 
 
 def open_sandbox(request: SandboxRequest, backend: isolation.Backend = "bwrap") -> LocalSandbox:
