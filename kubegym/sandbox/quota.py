@@ -18,6 +18,7 @@ import contextlib
 import logging
 import os
 import shutil
+import stat
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -75,7 +76,20 @@ class DiskQuota:
         self._released = True
         back = Path(tempfile.mkdtemp(prefix=f".{self.workspace.name}-", dir=self.workspace.parent))
         try:
-            shutil.copytree(self.workspace, back, symlinks=True, dirs_exist_ok=True)
+            try:
+                shutil.copytree(
+                    self.workspace, back, symlinks=True, dirs_exist_ok=True, ignore=_special_files
+                )
+            except shutil.Error as error:
+                # What could not be copied is lost with the image; everything else is kept.
+                # The agent controls these files: a failure here must not end the trial.
+                lost = [str(source) for source, _target, _why in error.args[0]]
+                self.notes.append(f"disk: {len(lost)} file(s) could not be copied back: {lost[:5]}")
+                _log.warning(
+                    "sandbox_disk_copy_back_incomplete workspace=%s lost=%s",
+                    self.workspace,
+                    lost[:20],
+                )
             shutil.copystat(self.workspace, back)
             with contextlib.suppress(OSError):
                 st = self.workspace.stat()
@@ -191,6 +205,18 @@ def _stale_image(workspace: Path) -> Path | None:
             if image is not None and image.parent.name.startswith("kubegym-disk-"):
                 return image
     return None
+
+
+def _special_files(folder: str, names: list[str]) -> set[str]:
+    """Names in ``folder`` that are neither regular files, folders nor links (FIFOs, sockets,
+    devices): an agent's FIFO would block the copy, and none of them is a result."""
+    skipped = set()
+    for name in names:
+        with contextlib.suppress(OSError):
+            mode = os.lstat(os.path.join(folder, name)).st_mode
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
+                skipped.add(name)
+    return skipped
 
 
 def _unmount(point: Path) -> None:

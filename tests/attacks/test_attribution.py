@@ -170,12 +170,6 @@ def test_killing_the_own_sandbox_server_is_the_agents_failure(run: Run, agent: s
     _assert_resume_runs_nothing_again(run)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the judge to refuse a submission that is not a regular file (work package 1); "
-    "until then the FIFO ends the trial as internal_error and the run exits 3. Remove this mark "
-    "when that lands (a strict xfail then fails as XPASS).",
-)
 def test_a_fifo_submission_is_the_agents_eval_error(fifo_run: Run) -> None:
     """Attack 5/6: `submission.csv` made a FIFO, then validate and submit.
 

@@ -4,6 +4,7 @@ mounted by a killed run reclaimed before the workspace is reused."""
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -44,3 +45,25 @@ def test_a_quota_left_by_a_killed_run_is_reclaimed(tmp_path: Path) -> None:
 
 def test_no_limit_means_no_quota(tmp_path: Path) -> None:
     assert quota.apply(tmp_path, None, owner=None, name="t") is None
+
+
+def test_an_agents_fifo_and_socket_never_block_or_fail_the_release(tmp_path: Path) -> None:
+    """Attack: the agent leaves a FIFO (a copy would block on it) and a socket in its
+    workspace. Guarantee: the release finishes, every regular file is kept, the special
+    files are dropped, and the image is gone."""
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    disk = quota.apply(workspace, 64 << 20, owner=None, name="fifo")
+    assert disk is not None
+    (workspace / "submission.csv").write_text("kept")
+    os.mkfifo(workspace / "pipe")
+    (workspace / "deep").mkdir()
+    os.mkfifo(workspace / "deep" / "pipe")
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(workspace / "sock"))
+    listener.close()
+    disk.release()
+    assert not os.path.ismount(workspace)
+    assert sorted(os.listdir(workspace)) == ["deep", "submission.csv"]
+    assert (workspace / "submission.csv").read_text() == "kept"
+    assert disk.image is not None and not disk.image.exists()
