@@ -176,6 +176,8 @@ def _results(
         if exit_reason == "submitted":
             exit_reason = "eval_error"
         message = message or (submits[-1].error or "" if submits else "nothing was submitted")
+    # The judge's own count: an agent's steps can claim anything, the ledger cannot be told.
+    counts: tuple[int, int] | None = getattr(env, "validation_counts", None)
     return trajectory.Results(
         trial=trial_id,
         task=task,
@@ -197,4 +199,6 @@ def _results(
         message=message,
         failure_class=failure,
         details={"sandbox": getattr(env, "sandbox_description", {})},
+        validations=counts[0] if counts is not None else None,
+        validations_refused=counts[1] if counts is not None else None,
     )

@@ -67,6 +67,11 @@ class Results:
     started: str = ""
     finished: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+    validations: int | None = None
+    """validate calls the evaluator scored, from its ledger (never the agent's own count);
+    None when this trial's evaluator was not here to count them."""
+    validations_refused: int | None = None
+    """validate calls the evaluator refused past the trial's ``maxValidations``."""
     format_version: int = FORMAT_VERSION
 
     @property

@@ -64,6 +64,9 @@ class ResearchEnv(gymnasium.Env[str, str]):
             (a sandbox pod): the opener then gets a request with no binds, whose
             ``workspace`` is the ``workspace`` option (``/workspace`` by default),
             and ``evaluator`` is required.
+        max_validations: the run's cap on validate calls (``spec.maxValidations``); the
+            task's own cap (``spec.limits.maxValidations``) applies too, the smaller wins.
+            Only for the local judge: an evaluator server holds its own cap.
 
     Raises:
         ValueError: ``layout=False`` without an ``evaluator``.
@@ -86,11 +89,13 @@ class ResearchEnv(gymnasium.Env[str, str]):
         budget: float = 1.0,
         evaluator: judge.Evaluator | None = None,
         layout: bool = True,
+        max_validations: int | None = None,
     ):
         if not layout and evaluator is None:
             raise ValueError("ResearchEnv(layout=False) needs an evaluator: no local workspace")
         self.budget = budget
         self.layout = layout
+        self.max_validations = max_validations
         self._remote_evaluator = evaluator
         self.tasks = {t.name: t for t in tasks}
         self.validation = validation
@@ -167,7 +172,7 @@ class ResearchEnv(gymnasium.Env[str, str]):
                 python=str(venvs.python(request.python_root)),
                 env=request.env,
             )
-            self._evaluator = local_judge.bind(workspace)
+            self._evaluator = local_judge.bind(workspace, self.max_validations)
         self._request = request
         self._sandbox = self._open(request)
         self.sandbox_description = self._sandbox.describe()
@@ -271,6 +276,18 @@ class ResearchEnv(gymnasium.Env[str, str]):
     def workspace(self) -> Path | None:
         """The host folder of the current trial's workspace (None when it is not on this host)."""
         return self._workspace
+
+    @property
+    def validation_counts(self) -> tuple[int, int] | None:
+        """The current trial's validate calls as the judge counted them: (scored, refused).
+
+        None when the evaluator is a server elsewhere (its own record holds the counts).
+        The agent's own steps never enter this count: only the judge's ledger does.
+        """
+        if isinstance(self._evaluator, judge.BoundJudge):
+            ledger = self._evaluator.ledger
+            return ledger.validations, ledger.refused
+        return None
 
     def _workspace_for(self, name: str, given: Any) -> Path:
         """The workspace folder: the one given, or a scratch folder this env removes on close."""

@@ -40,6 +40,9 @@ CSV_COLUMNS = (
     "score",
     "best_attempt",
     "steps",
+    # validate calls the evaluator scored and refused (its ledger's counts, not the agent's)
+    "validations",
+    "validations_refused",
     "prompt_tokens",
     "completion_tokens",
     "cost_usd",

@@ -291,6 +291,7 @@ class LocalRun:
             sandbox=self.sandbox,
             validation=self.run.spec.validation,
             tool_names=plan.agent.tools,
+            max_validations=self.run.spec.max_validations,
         )
         recorder = trajectory.Recorder(plan.folder, on_step=lambda s: progress.step(plan.id, s))
         wall = float(spec.limits.wall_time_seconds)

@@ -37,6 +37,7 @@ RESULT_FIELDS: Final = (
     "steps",
     "scores",
     "details",
+    "validations",
     "exit_reason",
     "failure_class",
     "message",
@@ -387,7 +388,11 @@ def audit_trial(
             function of the task's name that says so; asked only when a network tool is seen.
     """
     scores = [s for s in results.get("scores") or [] if isinstance(s, dict)]
-    counted = (results.get("details") or {}).get("validations")
+    # The evaluator's own count (results.json's ``validations``, from the judge's ledger)
+    # outranks the steps, which a trial killed half-way may not all have recorded.
+    counted = results.get("validations")
+    if counted is None:
+        counted = (results.get("details") or {}).get("validations")
     validations = sum(1 for s in scores if s.get("action") == "validate")
     if isinstance(counted, int) and not isinstance(counted, bool):
         validations = max(validations, counted)
