@@ -9,12 +9,20 @@ can enforce (not root, no loop devices, no ``mkfs.ext4``), the quota is ``unenfo
 measured and reported, never silently ignored. /tmp is bubblewrap's size-limited tmpfs (see
 `kubegym.sandbox.isolation`). Called by `kubegym.sandbox.isolation.prepare` and `Jail.cleanup`;
 `kubegym.sandbox.local` turns `DiskQuota.exceeded` into a limit event for the agent.
+
+A run killed outright (SIGKILL, a lost terminal) never releases its quotas: their images stay
+mounted on the trials' workspaces. Each image's ``kubegym-disk-*`` folder holds an owner
+record (the process that mounted it: pid and start time), and every sandbox start sweeps the
+folders whose owner is dead (`sweep`): their files go back into plain folders, as `reclaim`
+does for a trial that resumes, and the images are deleted; a live owner's are never touched.
 Standard library only.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import json
 import logging
 import os
 import shutil
@@ -30,6 +38,9 @@ Mechanism = Literal["loop-ext4", "unenforced"]
 
 FULL_MARGIN = 1 << 20
 """Less free space than this (1 MiB) counts as full: ext4 keeps a few blocks back."""
+
+OWNER = "owner.json"
+"""The owner record in an image's folder: ``{"pid", "start", "workspace"}``."""
 
 _log = logging.getLogger(__name__)
 
@@ -118,6 +129,8 @@ def apply(
     """
     if limit_bytes is None:
         return None
+    if os.geteuid() == 0:  # only root mounts: nobody else can have left one behind
+        sweep()
     reclaim(workspace)
     notes: list[str] = []
     if os.geteuid() != 0:
@@ -139,6 +152,7 @@ def _loop(workspace: Path, limit: int, owner: tuple[int, int] | None, name: str)
     aside: Path | None = None
     mounted = False
     try:
+        _write_owner(folder, workspace)  # before anything can be left behind
         with open(image, "wb") as f:
             f.truncate(limit)  # sparse: the host's disk fills only as the agent writes
         uid, gid = owner or (os.getuid(), os.getgid())
@@ -188,22 +202,136 @@ def reclaim(workspace: Path) -> bool:
     return True
 
 
-def _stale_image(workspace: Path) -> Path | None:
-    """The kubegym loop image mounted on ``workspace``, if one is (None otherwise)."""
-    if not os.path.ismount(workspace):
+def sweep(root: Path | None = None) -> list[Path]:
+    """Release the quotas whose owner process has died (a run killed and never resumed).
+
+    For each ``kubegym-disk-*`` folder in ``root`` whose owner record names a process that
+    no longer runs (or whose pid now belongs to a process started later), the image's files
+    are copied back into the plain folder it was mounted on, it is unmounted, and the folder
+    is deleted. A folder without an owner record (being made right now, or an older
+    kubegym's) is not judged: `reclaim` puts its workspace back when that trial resumes.
+    Sweepers in other threads and processes take turns on each folder (a lock on its owner
+    record). Never raises: a folder that cannot be released is logged and left.
+
+    Args:
+        root: where the folders are; the temporary folder (`tempfile.gettempdir`) by default.
+
+    Returns:
+        The folders released.
+    """
+    released: list[Path] = []
+    try:
+        folders = sorted(Path(root or tempfile.gettempdir()).glob("kubegym-disk-*"))
+    except OSError:
+        return released
+    for folder in folders:
+        try:
+            fd = os.open(folder / OWNER, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            continue  # no owner record: not ours to judge
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # another sweeper is on it
+            owner = _read_owner(fd)
+            if owner is None or _alive(owner) or not folder.exists():
+                continue
+            _release_folder(folder, owner)
+            released.append(folder)
+        except OSError as error:
+            _log.warning("sandbox_disk_sweep_failed folder=%s error=%s", folder, error)
+        finally:
+            os.close(fd)
+    return released
+
+
+def _release_folder(folder: Path, owner: dict[str, Any]) -> None:
+    """Put back every workspace the folder's image is mounted on, then delete the folder."""
+    image = folder / "workspace.ext4"
+    for point, backing in _loop_mounts():
+        if backing == image:
+            _log.warning(
+                "sandbox_disk_orphan workspace=%s image=%s dead_owner=%s",
+                point,
+                image,
+                owner.get("pid"),
+            )
+            DiskQuota(point, 0, "loop-ext4", image=image).release()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _write_owner(folder: Path, workspace: Path) -> None:
+    """Record this process as the owner of the quota in ``folder`` (atomically)."""
+    me = os.getpid()
+    record = {"pid": me, "start": _start_time(me), "workspace": str(workspace)}
+    partial = folder / f".{OWNER}.tmp"
+    partial.write_text(json.dumps(record), encoding="utf-8")
+    partial.replace(folder / OWNER)
+
+
+def _read_owner(fd: int) -> dict[str, Any] | None:
+    """The owner record open at ``fd`` (None when it is not one)."""
+    try:
+        data = json.loads(os.pread(fd, 4096, 0))
+    except (OSError, ValueError):
         return None
-    target = str(workspace.resolve())
+    if not isinstance(data, dict) or not isinstance(data.get("pid"), int):
+        return None
+    return data
+
+
+def _alive(owner: dict[str, Any]) -> bool:
+    """Whether the owner process still runs: its pid exists with the recorded start time
+    (a pid reused by a later process is not the owner)."""
+    started = _start_time(int(owner["pid"]))
+    return started is not None and started == owner.get("start")
+
+
+def _start_time(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks after boot), None when there is no such process."""
+    try:
+        stat_line = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (2nd field) may hold spaces and parentheses: count after the last ")".
+    fields = stat_line.rpartition(")")[2].split()
+    if len(fields) < 20 or fields[0] == "Z":  # a zombie has exited: it owns nothing any more
+        return None
+    return int(fields[19])
+
+
+def _loop_mounts() -> list[tuple[Path, Path]]:
+    """(mount point, image) of every loop device mounted here."""
+    found: list[tuple[Path, Path]] = []
     with contextlib.suppress(OSError):
         for line in Path("/proc/self/mountinfo").read_text().splitlines():
             left, _, right = line.partition(" - ")
             fields, rest = left.split(), right.split()
-            if len(fields) < 5 or fields[4] != target or len(rest) < 2:
+            if len(fields) < 5 or len(rest) < 2 or not rest[1].startswith("/dev/loop"):
                 continue
-            device = Path(rest[1]).name
-            backing = Path(f"/sys/block/{device}/loop/backing_file")
-            image = Path(backing.read_text().strip()) if backing.exists() else None
-            if image is not None and image.parent.name.startswith("kubegym-disk-"):
-                return image
+            backing = Path(f"/sys/block/{Path(rest[1]).name}/loop/backing_file")
+            with contextlib.suppress(OSError):
+                image = backing.read_text().strip()
+                found.append((Path(_unescape(fields[4])), Path(image)))
+    return found
+
+
+def _unescape(field: str) -> str:
+    """A mountinfo path: spaces, tabs, newlines and backslashes are written as octal escapes."""
+    for code in ("\\040", "\\011", "\\012", "\\134"):
+        field = field.replace(code, chr(int(code[1:], 8)))
+    return field
+
+
+def _stale_image(workspace: Path) -> Path | None:
+    """The kubegym loop image mounted on ``workspace``, if one is (None otherwise)."""
+    if not os.path.ismount(workspace):
+        return None
+    target = workspace.resolve()
+    for point, image in _loop_mounts():
+        if point == target and image.parent.name.startswith("kubegym-disk-"):
+            return image
     return None
 
 
