@@ -1,10 +1,15 @@
-"""``python -m kubegym.evaluator serve``: the entry point of the evaluator server.
+"""``python -m kubegym.evaluator serve`` and ``jail-serve``: the sandbox pod's two trusted programs.
 
-The evaluator container of a trial's sandbox pod runs this (`kubegym.operator.objects`
+The evaluator container of a trial's sandbox pod runs ``serve`` (`kubegym.operator.objects`
 writes the command); it reads the attempt's ``trial.json``, builds the trial's
 `kubegym.evaluator.judge.Judge` over the eval folder and hands over to
 `kubegym.evaluator.server.serve`. A task that cannot be judged stops it at once, with
-one line on standard error that says why.
+one line on standard error that says why. With ``--jail-socket`` and ``--jail-share`` the
+agent code an evaluation runs goes to the pod's ``jail`` container instead of a jail of
+the evaluator's own.
+
+The ``jail`` container runs ``jail-serve``: `kubegym.evaluator.jails.JailServer`, as
+another uid, without the eval folder, the token or the record.
 """
 
 from __future__ import annotations
@@ -76,6 +81,47 @@ def _parser() -> argparse.ArgumentParser:
             "is not the one running this server (default: this interpreter)"
         ),
     )
+    serve.add_argument(
+        "--jail-socket",
+        metavar="PATH",
+        help=(
+            "run agent code in the jail server listening here (`jail-serve`, the pod's jail "
+            "container) instead of a jail of this process's own; needs --jail-share"
+        ),
+    )
+    serve.add_argument(
+        "--jail-share",
+        metavar="DIR",
+        help="the folder the jail server reads adapters and submissions from (written here)",
+    )
+    jail = commands.add_parser(
+        "jail-serve",
+        help="serve jails for agent code to an evaluator over a Unix socket",
+        description=(
+            "Start jails for the agent code evaluations run (strategies, heuristics, model "
+            "code), for the evaluator that connects to --socket. Run it as another uid than the "
+            "evaluator, without the eval folder, the token or the record. Prints one JSON line "
+            "when ready: {'ready': true, 'socket': PATH}."
+        ),
+    )
+    jail.add_argument("--socket", required=True, help="the Unix socket to listen on")
+    jail.add_argument(
+        "--share", required=True, help="the folder the evaluator copies adapters and submissions to"
+    )
+    jail.add_argument(
+        "--python",
+        metavar="PATH",
+        default=None,
+        help="the interpreter that runs agent code (default: this interpreter)",
+    )
+    jail.add_argument(
+        "--mode",
+        choices=("auto", "bwrap", "process"),
+        default="auto",
+        help="bubblewrap where it runs (auto), or force one (default: auto)",
+    )
+    jail.add_argument("--memory", metavar="BYTES", type=int, help="memory of each jail")
+    jail.add_argument("--pids", metavar="N", type=int, default=256, help="processes per jail")
     return parser
 
 
@@ -118,6 +164,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         The exit status.
     """
     args = _parser().parse_args(argv)
+    if args.command == "jail-serve":
+        return _jail_serve(args)
+    if (args.jail_socket is None) != (args.jail_share is None):
+        raise _fail("--jail-socket and --jail-share go together")
     token = _token(args.token_file)
     config = _config(args.config)
     eval_dir = Path(args.eval_dir).absolute()
@@ -131,7 +181,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from kubegym.api import tasks
     from kubegym.catalog import TaskBundle
     from kubegym.errors import ConfigError
-    from kubegym.evaluator import judge, server
+    from kubegym.evaluator import jails, judge, server
+
+    jail: jails.JailMode = "auto"
+    if args.jail_socket is not None:
+        jail = jails.Remote(Path(args.jail_socket).absolute(), Path(args.jail_share).absolute())
+        if not jail.share.is_dir():
+            raise _fail(f"--jail-share {jail.share} is not a folder")
 
     validation = config.get("validation", "heldout")
     if validation not in ("heldout", "test"):
@@ -147,6 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             python=args.python or sys.executable,
             env={"KUBEGYM_BUDGET": "1"},
             data_dir=eval_dir,
+            jail=jail,
         )
     except ConfigError as exc:
         raise _fail(str(exc)) from exc
@@ -174,6 +231,40 @@ def main(argv: Sequence[str] | None = None) -> int:
         return server.serve(app)
     except OSError as exc:
         raise _fail(f"cannot listen: {exc}") from exc
+
+
+def _jail_serve(args: argparse.Namespace) -> int:
+    """Serve jails until SIGTERM; every jail and every process below dies with it."""
+    import signal
+
+    from kubegym.evaluator import jails
+
+    share = Path(args.share).absolute()
+    if not share.is_dir():
+        raise _fail(f"--share {share} is not a folder")
+    if args.python is not None and not os.access(args.python, os.X_OK):
+        raise _fail(f"--python {args.python} is not an executable")
+    server = jails.JailServer(
+        Path(args.socket).absolute(),
+        share,
+        python=args.python or sys.executable,
+        mode=args.mode,
+        limits=jails.JailLimits(memory_bytes=args.memory, pids=args.pids),
+    )
+    try:
+        server.bind()
+    except OSError as exc:
+        raise _fail(f"cannot listen on --socket {args.socket}: {exc}") from exc
+
+    def stop(signum: int, frame: object) -> None:
+        server.shutdown()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    print(json.dumps({"ready": True, "socket": str(server.socket_path)}), flush=True)
+    server.serve_forever()
+    server.shutdown()
+    return 0
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ from kubegym import datasets
 from kubegym.api import summary, tasks, trials
 from kubegym.catalog import TaskBundle
 from kubegym.errors import ConfigError
-from kubegym.evaluator import scorer
+from kubegym.evaluator import jails, scorer
 
 
 @dataclass(frozen=True)
@@ -149,6 +149,8 @@ class Judge:
             paths (the evaluator container's eval folder, filled from the task's data
             image); they are only checked there, never fetched or prepared. None: they
             are materialised locally (`kubegym.datasets.materialize`).
+        jail: where agent code the evaluation runs is jailed (`kubegym.evaluator.jails`):
+            a local mode, or the sandbox pod's jail container (`jails.Remote`).
 
     Raises:
         ConfigError: the task cannot be judged this way, or its data is missing or corrupt.
@@ -161,6 +163,7 @@ class Judge:
         python: str = sys.executable,
         env: Mapping[str, str] | None = None,
         data_dir: Path | None = None,
+        jail: jails.JailMode = "auto",
     ):
         spec = bundle.task.spec
         if validation == "heldout" and not spec.validation_data:
@@ -178,6 +181,7 @@ class Judge:
         self.python = python
         self.env = dict(env or {})
         self.data_dir = data_dir
+        self.jail = jail
         self._test = self._data(spec.evaluation.test_data)
         self._valid = self._test if validation == "test" else self._data(spec.validation_data)
 
@@ -230,6 +234,7 @@ class Judge:
             split=split,
             python=self.python,
             env=self.env,
+            jail=self.jail,
         )
 
     @property
