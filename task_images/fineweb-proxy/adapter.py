@@ -2,10 +2,11 @@
 
 Run by ``kubegym_eval serve`` inside the jail (or a plain child process when
 evaluate.py runs by hand). It loads ``model.Model.load(folder)`` from the
-jail's copy of the submission; each ``{"op": "forward"}`` request carries one
-int64 array of token ids (B, T) and is answered with the raw float32 logits
-(B, T, vocab). evaluate.py checks their shape and finiteness and computes the
-loss itself: the model never sees the targets' scoring or the metrics channel.
+jail's copy of the submission and answers kubegym_lm's protocol: the
+log-probabilities of a batch's targets, then the full log-softmax rows the
+evaluation picks, both computed here from ``model.forward(idx)``'s logits.
+evaluate.py checks them (normalisation, consistency, causality) and computes
+the loss itself: the model never touches the score or the metrics channel.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import kubegym_eval
-import numpy as np
+import kubegym_lm
 
 
 def setup(submission: Path, options: dict[str, Any]) -> kubegym_eval.Handler:
-    """Load the model; the handler runs one forward pass per request."""
+    """Load the model; the handler runs one forward pass per ``logprobs`` request."""
     sys.path.insert(0, str(submission))
     try:
         module = kubegym_eval.load_module("model", submission / "model.py")
@@ -29,15 +30,7 @@ def setup(submission: Path, options: dict[str, Any]) -> kubegym_eval.Handler:
             f"could not load the model with model.Model.load: {type(exc).__name__}: {exc}"
         ) from None
 
-    def forward(header: dict[str, Any], arrays: kubegym_eval.Arrays) -> Any:
-        dtype, shape, raw = arrays[0]
-        idx = np.frombuffer(raw, dtype=np.dtype(dtype)).reshape(shape).copy()
-        try:
-            logits = np.ascontiguousarray(np.asarray(model.forward(idx), dtype="<f4"))
-        except Exception as exc:
-            raise kubegym_eval.Refusal(
-                f"model.forward failed: {type(exc).__name__}: {exc}"
-            ) from None
-        return {}, [("<f4", tuple(logits.shape), logits.tobytes())]
+    def forward(x: kubegym_lm.Tokens, y: kubegym_lm.Tokens) -> kubegym_lm.Output:
+        return kubegym_lm.Logits(model.forward(x.copy()), y)
 
-    return forward
+    return kubegym_lm.handler(forward)

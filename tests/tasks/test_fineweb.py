@@ -124,7 +124,7 @@ def test_proxy_non_causal_model_is_an_eval_error(tmp_path: Path) -> None:
     )
     scoring = score_file("fineweb-proxy", cheat, split="validation")
     assert not scoring.ok
-    assert "not causal" in (scoring.error or "")
+    assert "causality check" in (scoring.error or ""), scoring.error
 
 
 def test_real_task_offline_preparation_is_a_config_error() -> None:
