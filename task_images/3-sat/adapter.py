@@ -3,13 +3,17 @@
 Run by ``kubegym_eval serve`` inside the scorer's jail (or a plain child process
 when evaluate.py runs by hand), with a copy of ``starter/solver.py`` beside it.
 Each request is one formula (``{"clauses": [[1, -2, 3], ...]}``); each reply is
-what the solver found: ``satisfiable``, the variables set ``true`` and the
-number of ``decisions``. evaluate.py times every answer on its own clock and
-checks it against the formula and its label, which never enter the jail.
+what the solver found: ``satisfiable``, the variables set ``true``, the
+number of ``decisions``, and the decisions themselves as one int32 array
+(``+v``: variable v tried True first, ``-v``: False). evaluate.py times every
+answer on its own clock, replays the decisions through its own copy of the
+solver (the count it reports is the replay's, never the jail's) and checks
+the result against the formula and its label, which never enter the jail.
 """
 
 from __future__ import annotations
 
+import array
 import sys
 import traceback
 from pathlib import Path
@@ -38,8 +42,20 @@ def setup(submission: Path, options: dict[str, Any]) -> kubegym_eval.Handler:
     if not callable(heuristic_fn):
         raise kubegym_eval.Refusal(f"{submission.name} defines no function heuristic_fn")
 
+    class Recording(solver.DPLL):  # type: ignore[name-defined,misc]
+        """The task's solver, keeping each decision as the solver accepted it."""
+
+        def __init__(self, clauses: Any, heuristic: Any) -> None:
+            super().__init__(clauses, heuristic)
+            self.trace: list[int] = []
+
+        def _decide(self) -> tuple[int, bool]:
+            variable, value = super()._decide()
+            self.trace.append(variable if value else -variable)
+            return variable, value
+
     def solve(header: dict[str, Any], arrays: kubegym_eval.Arrays) -> Any:
-        dpll = solver.DPLL(header["clauses"], heuristic_fn)
+        dpll = Recording(header["clauses"], heuristic_fn)
         try:
             satisfiable = dpll.solve()
         except solver.HeuristicError as exc:
@@ -50,6 +66,11 @@ def setup(submission: Path, options: dict[str, Any]) -> kubegym_eval.Handler:
             ) from None
         model = [v for v, value in dpll.model().items() if value] if satisfiable else None
         answer = {"satisfiable": bool(satisfiable), "true": model}
-        return {**answer, "decisions": int(dpll.num_decisions)}, []
+        trace = array.array("i", dpll.trace)
+        if sys.byteorder != "little":
+            trace.byteswap()
+        return {**answer, "decisions": int(dpll.num_decisions)}, [
+            ("<i4", (len(trace),), trace.tobytes())
+        ]
 
     return solve

@@ -8,11 +8,15 @@ kubegym_eval's protocol), with the task's own copy of the solver
 own clock, stops the worker when a formula takes longer than
 `INSTANCE_TIMEOUT_S`, and checks every answer: a satisfying assignment for a
 satisfiable formula, UNSAT for an unsatisfiable one. The worker never sees the
-labels. As in MLGym, one wrong answer voids the run: the script exits non-zero
+labels. Every answer carries the solver's decisions; this process replays them
+through its own copy of the solver (the heuristic replaced by the list) and
+counts `Decisions` itself: code in the jail can make the solver fast or slow,
+but it cannot make the count differ from that of a real DPLL search that ends
+in the answer it gave (a trace that does not replay to it voids the run). As in MLGym, one wrong answer voids the run: the script exits non-zero
 with the reason, so validate/submit report an evaluation error.
 
 Metrics (kubegym_eval.report): `Time`, the seconds summed over all
-formulas (primary, lower is better); `Decisions`, the heuristic's decisions
+formulas (primary, lower is better); `Decisions`, the replayed decisions
 summed over all formulas (deterministic, lower is better); `Correct` and
 `Incorrect`, the counts MLGym reports (Incorrect is 0 whenever a score is
 reported). KUBEGYM_BUDGET scales the number of formulas (the first
@@ -22,6 +26,7 @@ ceil(budget × N) of the split; 1 = all of them).
 from __future__ import annotations
 
 import argparse
+import array
 import importlib.util
 import json
 import math
@@ -29,7 +34,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 try:
     import kubegym_eval  # the scorer puts its folder on PYTHONPATH: the metrics go to its pipe
@@ -48,7 +53,7 @@ INSTANCE_TIMEOUT_S = 20.0
 IMPORT_TIMEOUT_S = 60.0
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     print(message, file=sys.stderr)
     sys.exit(1)
 
@@ -63,15 +68,14 @@ def read_instances(path: Path) -> list[dict[str, Any]]:
 
 def ask(
     agent: kubegym_eval.Agent, clauses: list[list[int]], timeout: float
-) -> dict[str, Any] | None:
-    """The solver's answer; None when it took longer than ``timeout`` seconds."""
+) -> tuple[dict[str, Any], kubegym_eval.Arrays] | None:
+    """The solver's answer and its decision trace; None when it took longer than ``timeout`` s."""
     try:
-        answer, _ = agent.call({"clauses": clauses}, timeout=timeout, doing="a formula")
+        return agent.call({"clauses": clauses}, timeout=timeout, doing="a formula")
     except kubegym_eval.AgentError as exc:
         if "took longer than" in str(exc):
             return None
         fail(str(exc).replace("the agent's code", "the solver process", 1))
-    return answer
 
 
 def check(instance: dict[str, Any], answer: dict[str, Any]) -> None:
@@ -95,6 +99,55 @@ def check(instance: dict[str, Any], answer: dict[str, Any]) -> None:
         fail(f"task data error: {name} is labelled UNSAT, but a satisfying assignment exists")
 
 
+def load_solver() -> Any:
+    """The task's own solver (``starter/solver.py``), imported here on the trusted side."""
+    spec = importlib.util.spec_from_file_location("kubegym_3sat_solver", SOLVER)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def replay(
+    solver: Any, instance: dict[str, Any], answer: dict[str, Any], arrays: kubegym_eval.Arrays
+) -> int:
+    """The decisions of a real search that follows the jail's trace; exits when there is none.
+
+    The solver runs again with a "heuristic" that hands out the traced decisions in
+    order (the solver itself refuses a variable that is unknown or assigned). The
+    trace must be used up exactly, and the search must end where the jail's did.
+    """
+    name = instance["id"]
+    if len(arrays) != 1 or arrays[0][0] != "<i4" or len(arrays[0][1]) != 1:
+        fail(f"the solver's answer on {name} carries no decision trace")
+    trace = array.array("i", arrays[0][2])
+    if sys.byteorder != "little":
+        trace.byteswap()
+    decisions = iter(trace)
+
+    def follow(*_: object) -> tuple[int, bool]:
+        literal = next(decisions, 0)
+        if literal == 0:
+            raise solver.HeuristicError("the trace ended before the search did")
+        return abs(literal), literal > 0
+
+    dpll = solver.DPLL(instance["clauses"], follow)
+    try:
+        satisfiable = dpll.solve()
+    except solver.HeuristicError as exc:
+        fail(f"the decisions the solver reported on {name} do not replay: {exc}")
+    left = sum(1 for _ in decisions)
+    if left or bool(satisfiable) != (answer.get("satisfiable") is not False):
+        fail(
+            f"the decisions the solver reported on {name} do not replay to its answer "
+            f"({left} decisions left over; the replay says "
+            f"{'SAT' if satisfiable else 'UNSAT'})"
+        )
+    if satisfiable:
+        check(instance, {"true": [v for v, value in dpll.model().items() if value]})
+    return int(dpll.num_decisions)
+
+
 def evaluate(submission: Path, instances: list[dict[str, Any]]) -> dict[str, float]:
     try:
         agent = kubegym_eval.start(
@@ -109,21 +162,23 @@ def evaluate(submission: Path, instances: list[dict[str, Any]]) -> dict[str, flo
         if "took longer than" in text:
             text = f"importing {submission.name} took longer than {IMPORT_TIMEOUT_S:g} s"
         fail(text)
+    solver = load_solver()
     with agent:
         seconds = 0.0
         decisions = 0
         for instance in instances:
             started = time.perf_counter()
-            answer = ask(agent, instance["clauses"], INSTANCE_TIMEOUT_S)
+            reply = ask(agent, instance["clauses"], INSTANCE_TIMEOUT_S)
             elapsed = time.perf_counter() - started
-            if answer is None:
+            if reply is None:
                 fail(
                     f"{instance['id']} ({instance['num_vars']} variables) took longer than "
                     f"{INSTANCE_TIMEOUT_S:g} s and the run was stopped"
                 )
+            answer, trace = reply
             check(instance, answer)
             seconds += elapsed
-            decisions += int(answer["decisions"])
+            decisions += replay(solver, instance, answer, trace)  # never the jail's count
     return {
         "Time": round(seconds, 3),
         "Decisions": decisions,

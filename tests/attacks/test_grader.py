@@ -429,3 +429,43 @@ def row_strategy(history):
     result = _score(PD, source, tmp_path)
     assert result.metrics is None
     assert "broke the protocol" in (result.error or "")
+
+
+SAT_STARTER = (TASK_IMAGES / "3-sat" / "starter" / "heuristic.py").read_text()
+
+
+def test_a_heuristic_that_zeroes_the_decision_count_gets_the_true_count(tmp_path: Path) -> None:
+    """Attack 2 (3-SAT): the heuristic, running in the solver's process, resets the
+    solver's decision counter on every call (through its caller's frame), so the jail
+    reports 0 decisions. Guarantee: Decisions is the evaluation's own replay of the
+    decisions, equal to the honest heuristic's count; the forgery gains nothing."""
+    honest = _score("3-sat", SAT_STARTER, tmp_path / "honest", budget="0.05")
+    assert honest.metrics is not None, honest.error
+    forged = SAT_STARTER.replace(
+        "def heuristic_fn(clauses, assignments, conflict_count, assignment_history, level):\n",
+        "def heuristic_fn(clauses, assignments, conflict_count, assignment_history, level):\n"
+        "    import sys\n"
+        "    sys._getframe(1).f_locals['self'].num_decisions = -1\n",
+    )
+    assert forged != SAT_STARTER
+    result = _score("3-sat", forged, tmp_path / "forged", budget="0.05")
+    assert result.metrics is not None, result.error
+    assert result.metrics["Decisions"] == honest.metrics["Decisions"] > 0
+
+
+def test_a_heuristic_that_shortens_its_decision_trace_is_refused(tmp_path: Path) -> None:
+    """Attack 2 (3-SAT): the heuristic also rewrites the trace the jail sends back (keeps
+    only the last decision), so a replay would count one. Guarantee: the trace does not
+    replay to the solver's answer, and the evaluation fails naming that; no score."""
+    forged = SAT_STARTER.replace(
+        "    return variable, value\n",
+        "    import sys\n"
+        "    solver = sys._getframe(1).f_locals['self']\n"
+        "    if hasattr(solver, 'trace'):\n"
+        "        del solver.trace[:]\n"
+        "    return variable, value\n",
+    )
+    assert forged != SAT_STARTER
+    result = _score("3-sat", forged, tmp_path, budget="0.05")
+    assert result.metrics is None
+    assert "do not replay" in (result.error or ""), result.error
