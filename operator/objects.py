@@ -2,8 +2,9 @@
 
 One attempt is: a Secret (the two tokens and the attempt's frozen config), the
 sandbox pod (the sandbox container running the command server on the task
-image, and the evaluator container, which alone mounts the evaluation script and
-the hidden data), a Service in front of both, a NetworkPolicy that admits only
+image, the evaluator container, which alone mounts the evaluation script and
+the hidden data, and the jail container, where the agent code an evaluation
+runs is started), a Service in front of both, a NetworkPolicy that admits only
 the attempt's agent pod, the agent pod, and a NetworkPolicy that lets the agent
 pod reach only DNS, its sandbox pod and the model endpoints its agent allows.
 Every object is owned by the Trial, carries the attempt's labels and has a name
@@ -17,6 +18,14 @@ kubegym's own agent runner (which uploads the trajectory and workspace); an
 external agent image gets none. Every container has a read-only root file
 system (writable paths are emptyDirs), CPU, memory and ephemeral-storage limits,
 and the operator's runtimeClass applies to both pods.
+
+The jail container (``python -m kubegym.evaluator jail-serve``, `kubegym.evaluator.jails`)
+runs as another non-root uid than the evaluator (`JAIL_UID`), mounts neither the eval
+volume, nor a Secret, nor the termination log, and has its own limits (the task's
+sandbox resources). It reads what the evaluator copies into the ``jail-share`` volume
+(the adapter, its files, the submission; read-only there) and listens on a socket in
+``jail-socket``: the evaluator forwards its evaluations' jail requests there and gets
+the jails' pipes back; the metrics pipe never leaves the evaluator.
 
 Pure functions of their inputs; `kubegym.operator.trials` decides when to create them.
 """
@@ -44,6 +53,12 @@ WORKSPACE: Final = "/workspace"
 DATA_IMAGE_DATA: Final = "/kubegym/data"
 DATA_IMAGE_EVAL: Final = "/kubegym/eval"
 EVAL_DIR: Final = "/kubegym/eval"
+#: The jail container: its uid (never the evaluator's 1000), the folder the evaluator copies
+#: adapters and submissions into (read-only for the jail), and the jail server's socket.
+JAIL_UID: Final = 1001
+JAIL_SHARE: Final = "/kubegym/jail/share"
+JAIL_SOCKET_DIR: Final = "/kubegym/jail/socket"
+JAIL_SOCKET: Final = f"{JAIL_SOCKET_DIR}/jails.sock"
 
 #: Where the kubelet reads a container's termination message: the evaluator's record.
 TERMINATION_LOG: Final = "/dev/termination-log"
@@ -85,6 +100,13 @@ _RESTRICTED: Final[dict[str, Any]] = {
     "runAsNonRoot": True,
     "readOnlyRootFilesystem": True,
     "seccompProfile": {"type": "RuntimeDefault"},
+}
+#: The jail container's: restricted, as its own uid and group (the pod's fsGroup stays a
+#: supplementary group; no volume the jail mounts is the evaluator's).
+_JAIL_SECURITY: Final[dict[str, Any]] = {
+    **_RESTRICTED,
+    "runAsUser": JAIL_UID,
+    "runAsGroup": JAIL_UID,
 }
 
 
@@ -421,6 +443,10 @@ def sandbox_pod(a: Attempt) -> dict[str, Any]:
                         TERMINATION_LOG,
                         "--deadline-seconds",
                         str(a.evaluator_deadline_seconds()),
+                        "--jail-socket",
+                        JAIL_SOCKET,
+                        "--jail-share",
+                        JAIL_SHARE,
                     ],
                     "ports": [{"name": "evaluator", "containerPort": a.settings.evaluator_port}],
                     # The trial's scores: the kubelet copies this file into the pod's status.
@@ -440,8 +466,12 @@ def sandbox_pod(a: Attempt) -> dict[str, Any]:
                         {"name": "eval", "mountPath": EVAL_DIR, "readOnly": True},
                         {"name": "evaluator-files", "mountPath": SECRETS_DIR, "readOnly": True},
                         {"name": "evaluator-tmp", "mountPath": "/tmp"},
+                        {"name": "jail-share", "mountPath": JAIL_SHARE},
+                        # Connecting to a socket works on a read-only mount.
+                        {"name": "jail-socket", "mountPath": JAIL_SOCKET_DIR, "readOnly": True},
                     ],
                 },
+                jail_container(a, image),
             ],
             "volumes": [
                 {"name": "workspace", "emptyDir": {"sizeLimit": resources.ephemeral_storage}},
@@ -451,6 +481,9 @@ def sandbox_pod(a: Attempt) -> dict[str, Any]:
                 # The root file systems are read only: /tmp is a volume in each container.
                 {"name": "sandbox-tmp", "emptyDir": {"sizeLimit": resources.ephemeral_storage}},
                 {"name": "evaluator-tmp", "emptyDir": {"sizeLimit": EVALUATOR_EPHEMERAL}},
+                {"name": "jail-tmp", "emptyDir": {"sizeLimit": resources.ephemeral_storage}},
+                {"name": "jail-share", "emptyDir": {"sizeLimit": resources.ephemeral_storage}},
+                {"name": "jail-socket", "emptyDir": {"sizeLimit": "1Mi"}},
                 _secret_volume(a, "sandbox-token", {SANDBOX_TOKEN: "token"}),
                 _secret_volume(a, "evaluator-files", {EVALUATOR_TOKEN: "token", CONFIG: CONFIG}),
             ],
@@ -466,6 +499,49 @@ def sandbox_pod(a: Attempt) -> dict[str, Any]:
     if a.settings.runtime_class:
         pod["spec"]["runtimeClassName"] = a.settings.runtime_class
     return pod
+
+
+def jail_container(a: Attempt, image: str) -> dict[str, Any]:
+    """The sandbox pod's jail container: where the agent code an evaluation runs is started.
+
+    Its own uid (`JAIL_UID`), a read-only root, no capabilities, the task's CPU, memory and
+    ephemeral storage as its limits; it mounts the shared folder read-only, its socket's
+    folder and its /tmp, and nothing else: no eval volume, no Secret, no termination log
+    (the pod has no service-account token).
+    """
+    resources = a.task.spec.resources
+    limits = {
+        "cpu": resources.cpu,
+        "memory": resources.memory,
+        "ephemeral-storage": resources.ephemeral_storage,
+    }
+    return {
+        "name": "jail",
+        "image": image,
+        "command": [
+            "python",
+            "-m",
+            "kubegym.evaluator",
+            "jail-serve",
+            "--socket",
+            JAIL_SOCKET,
+            "--share",
+            JAIL_SHARE,
+            "--mode",
+            "auto",
+        ],
+        "env": [{"name": "HOME", "value": "/tmp"}],
+        "resources": {
+            "requests": {"cpu": "100m", "memory": _at_most("256Mi", resources.memory)},
+            "limits": limits,
+        },
+        "securityContext": _JAIL_SECURITY,
+        "volumeMounts": [
+            {"name": "jail-share", "mountPath": JAIL_SHARE, "readOnly": True},
+            {"name": "jail-socket", "mountPath": JAIL_SOCKET_DIR},
+            {"name": "jail-tmp", "mountPath": "/tmp"},
+        ],
+    }
 
 
 def _at_most(quantity: str, limit: str) -> str:

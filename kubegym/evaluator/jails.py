@@ -53,6 +53,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -452,13 +453,25 @@ class _RemoteJails:
             # Datagram-like messages: one request, one answer (with its descriptors).
             conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
             conn.settimeout(REMOTE_TIMEOUT)
-            try:
-                conn.connect(str(self.remote.socket))
-            except OSError as exc:
-                conn.close()
-                raise OSError(
-                    exc.errno, f"cannot reach the jail server at {self.remote.socket}: {exc}"
-                ) from None
+            deadline = time.monotonic() + REMOTE_TIMEOUT
+            while True:
+                try:
+                    conn.connect(str(self.remote.socket))
+                    break
+                except (FileNotFoundError, ConnectionRefusedError) as exc:
+                    # The jail container may still be starting: the platform's delay, not
+                    # the agent's failure, so wait for it a while.
+                    if time.monotonic() > deadline:
+                        conn.close()
+                        raise OSError(
+                            exc.errno, f"no jail server at {self.remote.socket}: {exc}"
+                        ) from None
+                    time.sleep(0.2)
+                except OSError as exc:
+                    conn.close()
+                    raise OSError(
+                        exc.errno, f"cannot reach the jail server at {self.remote.socket}: {exc}"
+                    ) from None
             self._conn = conn
         self._conn.sendall(json.dumps(message).encode())
         data, fds, _, _ = socket.recv_fds(self._conn, _MAX_MESSAGE, max(max_fds, 1))

@@ -8,14 +8,24 @@ allows, and runs read-only, limited and under the run's runtime class. The
 evaluator attacks run the real server (`python -m kubegym.evaluator serve`) over
 polyfit; the pod attacks check the operator's manifests; the end-to-end forged
 summary on the dev cluster is in ``tests/cluster/test_trusted_scores.py``.
+
+The jail attacks play hostile strategies against the sandbox pod's jail container: its
+manifest, and the jail server itself (``python -m kubegym.evaluator jail-serve``) started
+as a separate process, as another uid when the tests run as root, with the real scorer
+forwarding to it; the end-to-end trial on the dev cluster is in
+``tests/cluster/test_dev_kubelet.py``.
 """
 
 from __future__ import annotations
 
+import errno
 import http.client
 import json
+import shutil
+import socket
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,12 +33,17 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from kubegym import datasets
 from kubegym.api import common, runs
 from kubegym.api.summary import EvaluatorRecord, TrialSummary
+from kubegym.evaluator import jails, scorer
+from kubegym.local import venvs
 from kubegym.operator import labels, objects
 from kubegym.operator import trials as trial_logic
 from kubegym.operator.settings import Settings
+from tests.support import jail_server as jail_server_support
 from tests.support import trial_pod
+from tests.tasks.conftest import prepared
 from tests.unit.operator import builders
 
 # -- an evaluator server, as an external agent reaches it ---------------------------------------
@@ -258,3 +273,235 @@ def test_the_agent_pod_runs_under_the_runtime_class() -> None:
     sandbox pod does."""
     assert objects.agent_pod(EXTERNAL)["spec"]["runtimeClassName"] == "gvisor"
     assert objects.sandbox_pod(EXTERNAL)["spec"]["runtimeClassName"] == "gvisor"
+
+
+# -- the jail container: agent code an evaluation runs (issue 11 point 1, cluster part) ---------
+
+
+def _containers(pod: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["name"]: c for c in pod["spec"]["containers"]}
+
+
+def test_the_jail_container_holds_no_eval_data_no_token_no_record_and_its_own_uid() -> None:
+    """Attack 1 (cluster): a strategy the evaluation plays looks, from its container, for the
+    hidden data, the evaluation script, the evaluator's token, the record it could rewrite, a
+    service-account token, the evaluator's processes, or a writable root to plant a trojan.
+    Guarantee: the sandbox pod's jail container mounts only its shared folder (read-only),
+    its socket's folder and its /tmp; no Secret, no eval volume, no termination log; it runs
+    as another non-root uid than the evaluator, read-only, with no capabilities, in a pod
+    without a service-account token or a shared process namespace, under its own limits."""
+    for a in (EXTERNAL, builders.attempt(), builders.attempt(run=EXTERNAL_RUN, agent="gpt")):
+        pod = objects.sandbox_pod(a)
+        containers = _containers(pod)
+        jail, evaluator = containers["jail"], containers["evaluator"]
+        mounts = {m["name"]: m for m in jail["volumeMounts"]}
+        assert set(mounts) == {"jail-share", "jail-socket", "jail-tmp"}
+        assert mounts["jail-share"]["readOnly"] is True
+        volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+        for name in mounts:
+            assert "emptyDir" in volumes[name], name  # never a Secret, never the eval data
+        evaluator_only = {m["name"] for m in evaluator["volumeMounts"]} - set(mounts)
+        assert {"eval", "evaluator-files", "workspace"} <= evaluator_only
+        assert "terminationMessagePath" not in jail
+        assert "env" not in jail or all("valueFrom" not in e for e in jail["env"])
+        pod_uid = pod["spec"]["securityContext"]["runAsUser"]
+        evaluator_uid = evaluator["securityContext"].get("runAsUser", pod_uid)
+        jail_uid = jail["securityContext"]["runAsUser"]
+        assert jail_uid != evaluator_uid and jail_uid != 0
+        assert jail["securityContext"]["runAsGroup"] != evaluator_uid
+        assert jail["securityContext"]["readOnlyRootFilesystem"] is True
+        assert jail["securityContext"]["allowPrivilegeEscalation"] is False
+        assert jail["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+        assert pod["spec"]["automountServiceAccountToken"] is False
+        assert not pod["spec"].get("shareProcessNamespace")
+        limits = jail["resources"]["limits"]
+        resources = a.task.spec.resources
+        assert limits == {
+            "cpu": resources.cpu,
+            "memory": resources.memory,
+            "ephemeral-storage": resources.ephemeral_storage,
+        }
+        command = evaluator["command"]
+        assert command[command.index("--jail-socket") + 1].startswith(
+            next(m["mountPath"] for m in evaluator["volumeMounts"] if m["name"] == "jail-socket")
+        )
+        assert jail["command"][:4] == ["python", "-m", "kubegym.evaluator", "jail-serve"]
+
+
+# The strategies below run in a jail server started as its own process (another uid when the
+# tests run as root), in its ``process`` mode: what the pod's jail container does where it
+# cannot create namespaces. The evaluator's side is the real scorer with a `jails.Remote`.
+
+PD = "prisoners-dilemma"
+ALWAYS_DEFECT = "def row_strategy(history):\n    return 1\n"
+CANARY = "sk-canary-" + uuid.uuid4().hex
+
+
+@pytest.fixture
+def jail_server() -> Iterator[jail_server_support.JailServerProcess]:
+    server = jail_server_support.start(mode="process")
+    yield server
+    server.stop()
+
+
+def _remote_score(
+    source: str, root: Path, remote: jails.JailMode, *, split: str = "test"
+) -> scorer.Scoring:
+    """Score ``source`` as prisoner's dilemma's artifact, the task's folder copied to ``root``
+    (private to the evaluator's uid, as the pod's eval volume is to its container)."""
+    bundle = prepared(PD)
+    spec = bundle.task.spec
+    eval_dir = root / "eval"
+    shutil.copytree(bundle.root, eval_dir, ignore=shutil.ignore_patterns("__pycache__"))
+    workspace = root / "workspace"
+    workspace.mkdir()
+    (workspace / spec.evaluation.submission.path).write_text(source)
+    sets = spec.evaluation.test_data if split == "test" else spec.validation_data
+    return scorer.score(
+        spec.evaluation,
+        task_dir=eval_dir,
+        workspace=workspace,
+        data={d.name: datasets.materialize(bundle, d) for d in sets},
+        split=split,
+        python=str(venvs.python(venvs.ensure(spec.environment.requirements))),
+        env={"KUBEGYM_BUDGET": "0.01"},
+        jail=remote,
+    )
+
+
+def test_a_remote_strategy_scores_what_a_local_jail_scores(
+    jail_server: jail_server_support.JailServerProcess, tmp_path: Path
+) -> None:
+    """Attack 1/2 (cluster): moving agent code to the jail container must not change a
+    score. Guarantee: always-defect scores the same through the jail server (run as its
+    own uid, its jail recorded as remote) as in the evaluator's own jail."""
+    remote = _remote_score(ALWAYS_DEFECT, tmp_path / "remote", jail_server.remote)
+    local = _remote_score(ALWAYS_DEFECT, tmp_path / "local", "auto")
+    assert remote.metrics is not None, (remote.error, jail_server.stderr())
+    assert local.metrics is not None, local.error
+    assert remote.metrics == local.metrics
+    described: list[dict[str, Any]] = remote.details["jails"]  # type: ignore[assignment]
+    assert len(described) == 1
+    assert described[0]["server"] == "remote" and described[0]["filtered"] is True
+    assert described[0]["uid"] == jail_server.uid
+
+
+@pytest.mark.skipif(
+    not jail_server_support.other_uid_possible(),
+    reason="needs root and a system Python another uid can run",
+)
+def test_a_remote_strategy_reads_no_hidden_data_no_script_no_token(
+    jail_server: jail_server_support.JailServerProcess,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Attack 1 (cluster): a strategy in the jail server reads the hidden split files, the
+    evaluation script and the token file by path, and the environment of every process
+    (the evaluator's holds a key), and reports what it found through its error.
+    Guarantee: every read fails; no secret, no script text and no hidden data reach its
+    error (the agent's observation)."""
+    monkeypatch.setenv("OPENAI_API_KEY", CANARY)
+    token = tmp_path / "token"
+    token.write_text(CANARY)
+    bundle = prepared(PD)
+    spec = bundle.task.spec
+    hidden = [
+        datasets.materialize(bundle, d) for d in (*spec.validation_data, *spec.evaluation.test_data)
+    ]
+    script = tmp_path / "attack" / "eval" / "evaluate.py"
+    targets = [str(p) for p in (*hidden, script, token)]
+    source = f"""
+import os
+found = []
+for pid in [str(os.getppid())] + [p for p in os.listdir('/proc') if p.isdigit()]:
+    try:
+        found.append(open(f'/proc/{{pid}}/environ', 'rb').read().decode(errors='replace'))
+    except OSError as exc:
+        found.append(type(exc).__name__)
+for path in {targets!r}:
+    try:
+        found.append('READ ' + open(path).read())
+    except OSError as exc:
+        found.append('DENIED ' + type(exc).__name__)
+raise RuntimeError(' | '.join(found)[-1500:] + ' ATTACK-RAN')
+"""
+    result = _remote_score(source, tmp_path / "attack", jail_server.remote)
+    assert result.error is not None and "ATTACK-RAN" in result.error, result.error
+    assert "READ " not in result.error
+    assert result.error.count("DENIED ") == len(targets)
+    assert CANARY not in result.error
+    assert "column_move" not in result.error  # the evaluation script's text
+    for path in hidden:
+        assert path.read_text()[:40] not in result.error
+
+
+def test_a_remote_strategy_cannot_reach_the_pods_network_or_ipc(
+    jail_server: jail_server_support.JailServerProcess, tmp_path: Path
+) -> None:
+    """Attack 1 (cluster): a pod's containers share one network and IPC namespace, so a
+    strategy could hand the hidden opponents' moves to the sandbox over localhost, an
+    abstract Unix socket or SysV shared memory. Guarantee: in the jail server's jails,
+    socket() and shmget() fail (EACCES) and a listener standing for the sandbox server is
+    never connected to."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(0)
+    port = listener.getsockname()[1]
+    source = f"""
+import ctypes, socket
+found = []
+for family, address in ((socket.AF_INET, ('127.0.0.1', {port})), (socket.AF_UNIX, '\\0kg')):
+    try:
+        s = socket.socket(family, socket.SOCK_STREAM)
+        s.connect(address)
+        found.append('CONNECTED')
+    except OSError as exc:
+        found.append(f'{{family.name}} errno {{exc.errno}}')
+libc = ctypes.CDLL(None, use_errno=True)
+found.append('shm ' + str(libc.shmget(0, 4096, 0o1600)) + ' errno ' + str(ctypes.get_errno()))
+raise RuntimeError(' | '.join(found) + ' ATTACK-RAN')
+"""
+    try:
+        result = _remote_score(source, tmp_path, jail_server.remote)
+        with pytest.raises(BlockingIOError):
+            listener.accept()
+    finally:
+        listener.close()
+    assert result.error is not None and "ATTACK-RAN" in result.error, result.error
+    assert "CONNECTED" not in result.error
+    assert f"AF_INET errno {errno.EACCES}" in result.error
+    assert f"AF_UNIX errno {errno.EACCES}" in result.error
+    assert f"shm -1 errno {errno.EACCES}" in result.error
+
+
+def test_no_process_a_remote_strategy_starts_outlives_the_scoring(
+    jail_server: jail_server_support.JailServerProcess, tmp_path: Path
+) -> None:
+    """Attack 2 (cluster): the strategy starts a detached process (its own session, its
+    parent gone) that would run for an hour in the jail container. Guarantee: when scoring
+    returns, no such process exists, and the jail server still serves the next scoring."""
+    marker = "kg-straggler-" + uuid.uuid4().hex
+    source = f"""
+import os, subprocess, sys
+if os.fork() == 0:
+    subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(3600)', {marker!r}],
+                     start_new_session=True)
+    os._exit(0)
+os.wait()
+def row_strategy(history):
+    return 1
+"""
+    result = _remote_score(source, tmp_path / "first", jail_server.remote)
+    assert result.metrics is not None, (result.error, jail_server.stderr())
+    running = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker.encode() in (entry / "cmdline").read_bytes():
+                    running.append(entry.name)
+            except OSError:
+                pass
+    assert running == []
+    again = _remote_score(ALWAYS_DEFECT, tmp_path / "again", jail_server.remote)
+    assert again.metrics == result.metrics
