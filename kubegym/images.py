@@ -34,6 +34,7 @@ from typing import Final
 from kubegym import catalog
 from kubegym.api import tasks
 from kubegym.errors import ConfigError
+from kubegym.evaluator import jails
 
 REPO: Final = Path(__file__).resolve().parent.parent
 TASK_IMAGES: Final = "task_images"
@@ -151,9 +152,9 @@ def stage_data(bundle: catalog.TaskBundle, out: Path) -> Path:
     """Fill ``out`` as a data image's build context: ``data/`` and ``eval/``.
 
     ``data/<name>`` holds each agent dataset (mounted in the sandbox by its name);
-    ``eval/`` holds the evaluation script, the starter code beside it (some scripts
-    load the reference copy of a starter module, as 3-sat's solver) and the
-    validation and test data at their relative paths (or under their names), as
+    ``eval/`` holds the evaluation script, the task's adapters beside it and the
+    starter code (the files the evaluator copies to the jail container for agent
+    code: 3-sat's adapter.py and starter/solver.py) and the validation and test data at their relative paths (or under their names), as
     `kubegym.datasets.in_folder` looks for them. Every file is prepared and checked
     against its sha256 first.
 
@@ -172,6 +173,8 @@ def stage_data(bundle: catalog.TaskBundle, out: Path) -> Path:
         relative = dataset.path if dataset.path and not Path(dataset.path).is_absolute() else None
         _copy(datasets.materialize(bundle, dataset), out / EVAL_DIR / (relative or dataset.name))
     _copy(bundle.resolve(spec.evaluation.script), out / EVAL_DIR / spec.evaluation.script)
+    for adapter in jails.adapter_files(bundle.root, spec.evaluation.script):
+        _copy(bundle.resolve(adapter), out / EVAL_DIR / adapter)
     if spec.starter_code is not None:
         starter = bundle.resolve(spec.starter_code.path)
         _copy(starter, out / EVAL_DIR / spec.starter_code.path)

@@ -7,7 +7,12 @@ finds the task's folder by name on kubegym's task search path
 (`kubegym.catalog`), lays out the workspace and the evaluator's eval folder
 from it (`kubegym.datasets.materialize`, preparing data once when the task has
 a preparation step), starts the sandbox server (the task's venv first on
-``PATH``) and the evaluator server (scoring with the task's venv), runs
+``PATH``), the jail container's program (``python -m kubegym.evaluator
+jail-serve``: agent code the evaluation runs is started there, in a bubblewrap
+jail where it runs, as an unprivileged uid when the kubelet is root) and the
+evaluator server (scoring with the task's venv, its jails forwarded to the jail
+server through a shared folder and a socket outside the attempt's folder, which
+only the kubelet's uid may enter), runs
 ``python -m kubegym.agent_runner`` with the agent container's environment
 (secretKeyRefs resolved from Secrets, the Service's address pointed at the
 local ports) and writes the containers' ends into the pods' statuses as a
@@ -15,7 +20,7 @@ kubelet does: the evaluator's, with its record of the scores (its
 ``--record`` file) as the termination message, then the agent's, with its
 summary; the operator does the rest.
 
-There is no isolation: the sandbox's shell runs on this machine without
+There is no isolation for the sandbox: its shell runs on this machine without
 bubblewrap. It is a development aid, for the dev cluster only.
 ``kubegym dev-cluster kubelet`` (`kubegym.cli.dev_cluster`) runs it; the cluster
 tests use it too (``tests/cluster/process_kubelet.py``).
@@ -34,6 +39,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -47,6 +53,7 @@ from kubegym import catalog
 from kubegym.api import summary as summary_mod
 from kubegym.api import tasks
 from kubegym.errors import ConfigError, KubegymError
+from kubegym.evaluator import jails
 from kubegym.operator import labels
 
 log = structlog.get_logger()
@@ -94,8 +101,9 @@ def lay_out(bundle: catalog.TaskBundle, workspace: Path, eval_dir: Path) -> None
     """Fill the workspace and the eval folder as the task image and its data image would.
 
     The workspace gets the starter code and the agent's datasets at their mount
-    paths; the eval folder the evaluation script, the validation and the test data
-    at their relative paths (their names for data from other sources).
+    paths; the eval folder the evaluation script, the task's adapters and the starter
+    code (what the jail may be shown), the validation and the test data at their
+    relative paths (their names for data from other sources), as the data image has them.
 
     Raises:
         ConfigError: data is missing, cannot be prepared or fetched, or its sha256 differs.
@@ -111,6 +119,10 @@ def lay_out(bundle: catalog.TaskBundle, workspace: Path, eval_dir: Path) -> None
     eval_dir.mkdir(parents=True, exist_ok=True)
     script = spec.evaluation.script
     _copy(bundle.resolve(script), eval_dir / script)
+    for adapter in jails.adapter_files(bundle.root, script):
+        _copy(bundle.resolve(adapter), eval_dir / adapter)
+    if spec.starter_code is not None:
+        _copy(bundle.resolve(spec.starter_code.path), eval_dir / spec.starter_code.path)
     for dataset in [*spec.validation_data, *spec.evaluation.test_data]:
         relative = dataset.path if dataset.path and not Path(dataset.path).is_absolute() else None
         _copy(datasets.materialize(bundle, dataset), eval_dir / (relative or dataset.name))
@@ -280,7 +292,8 @@ class ProcessKubelet:
         started = time.monotonic()
         try:
             shutil.rmtree(work, ignore_errors=True)
-            work.mkdir(parents=True)
+            # The eval folder, the token and the record inside: the kubelet's uid only.
+            work.mkdir(parents=True, mode=0o700)
             bound.info("kubelet_attempt_started", work=str(work))
             message, code = self._run(agent_pod, namespace, base, work)
         except KubegymError as exc:
@@ -338,9 +351,12 @@ class ProcessKubelet:
             env={**os.environ, "PATH": path},
         )
         evaluator: subprocess.Popen[bytes] | None = None
+        jail_server: subprocess.Popen[bytes] | None = None
+        jail_root = Path(tempfile.mkdtemp(prefix="kubegym-jail-"))  # short: a socket's path
         try:
+            jail_server, remote = self._start_jail_server(work, jail_root, venvs.python(venv))
             evaluator, evaluator_url = self._start_evaluator(
-                work, workspace, eval_dir, venvs.python(venv)
+                work, workspace, eval_dir, venvs.python(venv), remote
             )
             env["KUBEGYM_SANDBOX_URL"] = sandbox.address
             env["KUBEGYM_EVALUATOR_URL"] = evaluator_url
@@ -355,16 +371,52 @@ class ProcessKubelet:
             sandbox.stop()
             if evaluator is not None:
                 self._end(evaluator)
+            if jail_server is not None:
+                self._end(jail_server)
+            shutil.rmtree(jail_root, ignore_errors=True)
         termination = work / "termination-log"
         if termination.is_file() and termination.read_text().strip():
             return termination.read_text(), code
         tail = (work / "agent.stderr").read_text(errors="replace")[-4096:]
         return tail or error_message(f"the agent runner exited with status {code}"), code
 
+    def _start_jail_server(
+        self, work: Path, root: Path, python: Path
+    ) -> tuple[subprocess.Popen[bytes], jails.Remote]:
+        """The jail container's ``jail-serve`` over the task's python; it and its `jails.Remote`.
+
+        ``root`` holds the shared folder (written by the evaluator, read by the server) and
+        the socket's folder; it lies outside ``work``, which the jail never enters.
+        """
+        from kubegym.sandbox.client import _read_ready_line
+
+        root.chmod(0o755)
+        remote = jails.Remote(root / "socket" / "jails.sock", root / "share")
+        for folder in (remote.share, remote.socket.parent):
+            folder.mkdir(mode=0o755)
+        argv = [
+            sys.executable,
+            *("-m", "kubegym.evaluator", "jail-serve"),
+            *("--socket", str(remote.socket), "--share", str(remote.share)),
+            *("--python", str(python), "--mode", "auto"),
+        ]
+        err_path = work / "jail.stderr"
+        with err_path.open("wb") as err:
+            process = self._child(argv, stdout=subprocess.PIPE, stderr=err, cwd=str(root))
+        try:
+            _read_ready_line(process, 60)
+        except KubegymError:
+            self._end(process)
+            raise ConfigError(
+                "the jail server did not start: " + err_path.read_text(errors="replace")[-2000:]
+            ) from None
+        return process, remote
+
     def _start_evaluator(
-        self, work: Path, workspace: Path, eval_dir: Path, python: Path
+        self, work: Path, workspace: Path, eval_dir: Path, python: Path, remote: jails.Remote
     ) -> tuple[subprocess.Popen[bytes], str]:
-        """``python -m kubegym.evaluator serve`` scoring with the task's python; it and its URL."""
+        """``python -m kubegym.evaluator serve`` scoring with the task's python, its agent code
+        in the jail server's jails; it and its URL."""
         from kubegym.sandbox.client import _read_ready_line
 
         argv = [
@@ -376,6 +428,7 @@ class ProcessKubelet:
             *("--workspace", str(workspace), "--port", "0"),
             *("--token-file", str(work / EVALUATOR_TOKEN), "--python", str(python)),
             *("--record", str(work / EVALUATOR_RECORD)),
+            *("--jail-socket", str(remote.socket), "--jail-share", str(remote.share)),
         ]
         err_path = work / "evaluator.stderr"
         with err_path.open("wb") as err:

@@ -792,6 +792,22 @@ def _reap() -> None:
             pass
 
 
+def adapter_files(task_dir: Path, script: str) -> list[str]:
+    """The task's adapters (``adapter*.py`` beside its evaluation script), relative to ``task_dir``.
+
+    With the starter code, these are the task files an evaluation may show agent code:
+    the data image's eval folder (`kubegym.images.stage_data`) and the dev-cluster
+    kubelet's (`kubegym.devcluster.kubelet.lay_out`) carry them, so the evaluator can copy
+    them to the jail container. Never hidden data.
+    """
+    folder = (task_dir / script).parent
+    return sorted(
+        str(path.relative_to(task_dir))
+        for path in folder.glob("adapter*.py")
+        if path.is_file() and not path.is_symlink()
+    )
+
+
 def _task_file(task_dir: Path, relative: object, forbidden: Sequence[Path]) -> Path:
     """A regular file inside the task folder that no jail is forbidden to see."""
     if not isinstance(relative, str) or not relative:

@@ -139,3 +139,14 @@ def test_the_image_pins_are_consistent_among_themselves(repo: Path) -> None:
             assert requirement.specifier.contains(pinned, prereleases=True), (
                 f"{name} needs {requirement}, pinned {pinned}"
             )
+
+
+def test_a_data_images_eval_folder_carries_the_adapters_for_the_jail(tmp_path: Path) -> None:
+    """3-SAT's evaluation shows agent code ``adapter.py`` and ``starter/solver.py`` (copied
+    by the evaluator to the jail container): the data image's eval folder carries both."""
+    from tests.tasks.conftest import prepared
+
+    bundle = prepared("3-sat")
+    eval_dir = images.stage_data(bundle, tmp_path / "sat-data") / images.EVAL_DIR
+    assert (eval_dir / "adapter.py").is_file()
+    assert (eval_dir / "starter" / "solver.py").is_file()
