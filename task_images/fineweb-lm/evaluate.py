@@ -11,8 +11,16 @@ sequences of 1024 tokens, read consecutively from the shard; ``val_loss`` is
 the mean of the per-batch losses. ``KUBEGYM_BUDGET`` (default 1: all 160
 batches, MLGym's count) scales the number of batches.
 
-Prints ``{"val_loss": …}`` last; exits non-zero with the reason on stderr when
-the submission is missing or malformed.
+The model's code (and its pickled config) runs only in the scorer's jail,
+behind ``adapter.py``: this process never imports torch or the submission. The
+jail answers kubegym_lm's protocol (the targets' log-probabilities, then full
+rows at positions picked after the reply), and `kubegym_lm.Judge` checks every
+batch (normalisation, consistency) and probes causality in a second jail on a
+share of the batches. The loss is computed here from the checked
+log-probabilities.
+
+Reports ``val_loss`` (kubegym_eval.report); exits non-zero with the reason on
+stderr when the submission is missing, malformed, or fails a check.
 """
 
 from __future__ import annotations
@@ -21,9 +29,9 @@ import argparse
 import importlib.util
 import math
 import os
-import pickle
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 
@@ -38,13 +46,22 @@ except ImportError:  # run by hand: it ships in the kubegym package (and this re
     sys.path += [str(Path(root, "evaluator", "kit")) for root in _roots]
     import kubegym_eval
 
+import kubegym_lm
+
 MAGIC = 20240520
 BATCH, SEQUENCE_LENGTH = 64, 1024
 EVAL_TOKENS = 10_485_760  # MLGym's val_tokens
 REQUIRED = ("model.py", "model.pt", "model_config.pt")
+LOAD_SECONDS = 600.0  # importing torch and initialising CUDA in a fresh jail
+FORWARD_SECONDS = 300.0
+# 16 random rows a batch; a quarter of the batches (and the first) probed for causality,
+# 64 probes each: 40 of MLGym's 160 batches, +25 % forward passes. The causal tolerance
+# allows bfloat16's rounding between two processes (~1 ulp of a logit near 10 is 0.06);
+# it also bounds what a model can gain by bending its rows within it.
+CHECKS = kubegym_lm.Checks(rows=16, causal_share=0.25, tolerance=2e-3, causal_tolerance=0.1)
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     print(message, file=sys.stderr)
     raise SystemExit(1)
 
@@ -71,34 +88,14 @@ def check_submission(folder: Path) -> None:
         )
 
 
-def load_model(folder: Path, device: str):  # returns a torch module
-    import torch
-
-    sys.path.insert(0, str(folder))
+def start_model(folder: Path) -> kubegym_eval.Agent:
+    """The submitted model, loaded in a jail of the scorer's (by hand: a child process)."""
     try:
-        spec = importlib.util.spec_from_file_location("model", folder / "model.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["model"] = module
-        spec.loader.exec_module(module)
-        import __main__
-
-        # MLGym's baseline pickles the config from __main__; accept both spellings.
-        __main__.ModelConfig = module.ModelConfig
-        with (folder / "model_config.pt").open("rb") as f:
-            config = pickle.load(f)
-        state = torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
-        state = {
-            k.replace("module._orig_mod.", "").replace("_orig_mod.", ""): v
-            for k, v in state.items()
-        }
-        model = module.Model(config)
-        model.load_state_dict(state)
-    except Exception as exc:  # anything here is the submission's fault
-        fail(
-            f"could not load the model (model.py, model_config.pt, model.pt): {type(exc).__name__}: {exc}"
+        return kubegym_eval.start(
+            "adapter.py", folder, timeout=LOAD_SECONDS, task_dir=Path(__file__).resolve().parent
         )
-    return model.to(device).eval()
+    except kubegym_eval.AgentError as exc:
+        fail(str(exc))
 
 
 def main() -> None:
@@ -110,36 +107,36 @@ def main() -> None:
     data = dict(item.split("=", 1) for item in args.data)
     check_submission(args.submission)
     tokens = load_shard(Path(data["tokens"]))
-    sys.argv = sys.argv[:1]  # the agent's code gets no hint where the held-out data lives
-
-    import torch
-
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = load_model(args.submission, device)
     budget = float(os.environ.get("KUBEGYM_BUDGET", "1"))
     available = min(EVAL_TOKENS, tokens.size - 1) // (BATCH * SEQUENCE_LENGTH)
+    if available < 1:
+        fail(f"the data shard holds {tokens.size} tokens: less than one batch (a task bug)")
     steps = max(1, min(available, math.ceil(available * budget)))
-    autocast = torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=device == "cuda")
+    # Two jails: the model scores; the probe, a fresh process that never sees the
+    # scored batches, answers the causality probes.
+    model = start_model(args.submission)
+    probe = start_model(args.submission)
+    judge = kubegym_lm.Judge(model, probe, vocab=50257, checks=CHECKS, timeout=FORWARD_SECONDS)
     total = 0.0
-    with torch.no_grad():
+    with model, probe:
         for step in range(steps):
             start = step * BATCH * SEQUENCE_LENGTH
-            chunk = torch.from_numpy(
-                tokens[start : start + BATCH * SEQUENCE_LENGTH + 1].astype(np.int64)
-            )
-            x = chunk[:-1].view(BATCH, SEQUENCE_LENGTH).to(device)
-            y = chunk[1:].view(BATCH, SEQUENCE_LENGTH).to(device)
+            chunk = tokens[start : start + BATCH * SEQUENCE_LENGTH + 1].astype(np.int64)
+            x = chunk[:-1].reshape(BATCH, SEQUENCE_LENGTH)
+            y = chunk[1:].reshape(BATCH, SEQUENCE_LENGTH)
             try:
-                with autocast:
-                    logits, _ = model(x, y, return_logits=True)
-                logits = logits.float().view(-1, logits.size(-1))
-            except Exception as exc:
-                fail(f"the model's forward pass failed: {type(exc).__name__}: {exc}")
-            total += torch.nn.functional.cross_entropy(logits, y.view(-1)).item()
+                logp = judge.score(x, y)
+            except (kubegym_eval.AgentError, kubegym_lm.CheckFailed) as exc:
+                fail(str(exc))
+            total += float(-logp.astype(np.float64).mean())
     loss = total / steps
     if not math.isfinite(loss):
         fail(f"the model's loss is {loss}, not a finite number")
-    print(f"scored {steps} batches of {BATCH} x {SEQUENCE_LENGTH} tokens", file=sys.stderr)
+    print(
+        f"scored {steps} batches of {BATCH} x {SEQUENCE_LENGTH} tokens; checked "
+        f"{judge.rows_checked} rows, {judge.causal_checked} causality probes",
+        file=sys.stderr,
+    )
     kubegym_eval.report({"val_loss": loss})
 
 

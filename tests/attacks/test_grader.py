@@ -17,12 +17,13 @@ import threading
 import uuid
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from kubegym import datasets
 from kubegym.evaluator import jails, scorer
 from kubegym.local import venvs
-from tests.tasks.conftest import TASK_IMAGES, prepared
+from tests.tasks.conftest import TASK_IMAGES, bundle, prepared
 from tests.tasks.test_fineweb import needs_docs
 
 PD = "prisoners-dilemma"
@@ -469,3 +470,130 @@ def test_a_heuristic_that_shortens_its_decision_trace_is_refused(tmp_path: Path)
     result = _score("3-sat", forged, tmp_path, budget="0.05")
     assert result.metrics is None
     assert "do not replay" in (result.error or ""), result.error
+
+
+def test_fineweb_lm_model_code_runs_only_in_the_jail(tmp_path: Path) -> None:
+    """Attacks 1 and 2 (fineweb-lm, no torch here): model.py, imported as the real
+    task's evaluation imports it, prints ``{"val_loss": 0.001}`` at import and at exit,
+    and tries to read the hidden shard through its argv, its parents and the shard's
+    path. Guarantee: no metric comes back (the jail, not the grader, imports the
+    model; the grader never imports torch), and the shard's path and bytes stay out of
+    the error the agent sees."""
+    shard = tmp_path / "tokens.bin"
+    header = np.zeros(256, np.int32)
+    header[:3] = (20240520, 1, 70_000)
+    tokens = np.random.default_rng(0).integers(0, 50257, 70_000).astype(np.uint16)
+    shard.write_bytes(header.tobytes() + tokens.tobytes())
+    workspace = tmp_path / "workspace"
+    folder = workspace / "submission"
+    folder.mkdir(parents=True)
+    (folder / "model.pt").write_bytes(b"weights")
+    (folder / "model_config.pt").write_bytes(b"config")
+    (folder / "model.py").write_text(
+        "import atexit, os, sys\n"
+        f"FAKE = '{{\"val_loss\": 0.001}}'\n"
+        "print(FAKE); print(FAKE, file=sys.stderr)\n"
+        "atexit.register(lambda: print(FAKE))\n"
+        "seen = [repr(sys.argv)]\n"
+        "for pid in ('self', str(os.getppid()), '1'):\n"
+        "    try: seen.append(open(f'/proc/{pid}/cmdline').read())\n"
+        "    except OSError: pass\n"
+        f"try: seen.append(open({str(shard)!r}, 'rb').read(1500).hex())\n"
+        "except OSError: pass\n"
+        "print(' '.join(seen), file=sys.stderr)\n"
+    )
+    result = scorer.score(
+        bundle("fineweb-lm").task.spec.evaluation,
+        task_dir=TASK_IMAGES / "fineweb-lm",
+        workspace=workspace,
+        data={"tokens": shard},
+        split="test",
+        env={"KUBEGYM_BUDGET": "1"},
+    )
+    assert result.metrics is None
+    assert "lacks torch" in (result.error or ""), result.error
+    assert str(shard) not in (result.error or "")
+    assert tokens.tobytes()[:64].hex() not in (result.error or "")
+
+
+# A causal unigram-free model for fineweb-proxy: every row uniform over 8192 tokens.
+_UNIFORM = (
+    "import numpy as np\n"
+    "class Model:\n"
+    "    @classmethod\n"
+    "    def load(cls, folder):\n"
+    "        return cls()\n"
+    "    def forward(self, idx):\n"
+    "        return np.zeros((*idx.shape, 8192), np.float32)\n"
+)
+
+
+def _proxy_model(source: str) -> object:
+    def lay_out(folder: Path) -> None:
+        folder.mkdir()
+        (folder / "model.py").write_text(source)
+
+    return lay_out
+
+
+@needs_docs
+@pytest.mark.parametrize(
+    ("patch", "check"),
+    [
+        (
+            "kubegym_lm.Logits.logprobs = lambda self: np.zeros(self.y.shape, np.float32)\n",
+            "consistency check",
+        ),
+        (
+            "kubegym_lm.Logits.logprobs = lambda self: np.zeros(self.y.shape, np.float32)\n"
+            "kubegym_lm.Logits.rows = lambda self, p: np.zeros((len(p), 8192), np.float32)\n",
+            "normalisation check",
+        ),
+    ],
+    ids=["inconsistent", "unnormalised"],
+)
+def test_model_code_that_rewrites_its_replies_gets_no_score(
+    tmp_path: Path, patch: str, check: str
+) -> None:
+    """Attack 2 (fineweb-proxy, the shared kubegym_lm path): model code patches the
+    adapter's reply in its own process so every target gets log-probability 0 (a loss
+    of 0), with honest rows, or with rows of zeros to match. Guarantee: the evaluation
+    fails naming the check (consistency, normalisation); no val_loss comes back."""
+    source = _UNIFORM + "import kubegym_lm\n" + patch
+    result = _score("fineweb-proxy", None, tmp_path, split="validation", setup=_proxy_model(source))
+    assert result.metrics is None
+    assert check in (result.error or ""), result.error
+
+
+@needs_docs
+def test_a_model_that_peeks_and_remembers_batches_fails_the_causality_probe(
+    tmp_path: Path,
+) -> None:
+    """Attack 2 (fineweb-proxy): a model that reads the next token and remembers every
+    sequence it saw, replaying the remembered future when a later request shares a
+    prefix (what would pass a causality probe asked of the same process). Guarantee:
+    the probe runs in a second jail that never saw the batch; the evaluation fails
+    naming the causality check, with no val_loss."""
+    source = (
+        "import numpy as np\n"
+        "class Model:\n"
+        "    seen = []\n"
+        "    @classmethod\n"
+        "    def load(cls, folder):\n"
+        "        return cls()\n"
+        "    def forward(self, idx):\n"
+        "        idx = idx.copy()\n"
+        "        for row in idx:\n"
+        "            for old in self.seen:\n"
+        "                same = int(np.cumprod(old == row).sum())\n"
+        "                if same >= 1:\n"
+        "                    row[same:] = old[same:]\n"
+        "        self.seen.extend(idx.copy())\n"
+        "        nxt = np.concatenate([idx[:, 1:], idx[:, -1:]], axis=1)\n"
+        "        out = np.zeros((*idx.shape, 8192), np.float32)\n"
+        "        np.put_along_axis(out, nxt[..., None], 30.0, axis=2)\n"
+        "        return out\n"
+    )
+    result = _score("fineweb-proxy", None, tmp_path, split="validation", setup=_proxy_model(source))
+    assert result.metrics is None
+    assert "causality check" in (result.error or ""), result.error
