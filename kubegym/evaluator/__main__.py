@@ -235,7 +235,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _jail_serve(args: argparse.Namespace) -> int:
     """Serve jails until SIGTERM; every jail and every process below dies with it."""
+    import logging
     import signal
+
+    # One line per jail started or refused on standard error: the container's log.
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
 
     from kubegym.evaluator import jails
 
