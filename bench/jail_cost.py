@@ -5,10 +5,11 @@ Scores each code-executing task's starter submission through the real scorer
 ``jail="bwrap"`` (the default where bubblewrap runs: a bubblewrap jail with its own
 cgroup) and ``jail="process"`` (the same protocol, agent code as a plain separate
 process: the comparison switch). Prints the median seconds of each and their
-ratio. fineweb-lm is listed but skipped: its model code is not jailed yet and it
-needs torch and a trained model. Usage::
+ratio. fineweb-lm is listed but skipped: its model runs jailed through the same
+kubegym_lm protocol as fineweb-proxy's, but needs torch and a trained model.
+Usage::
 
-    .venv/bin/python bench/jail_cost.py [--rounds 3] [--budget 0.02]
+    .venv/bin/python bench/jail_cost.py [--rounds 3] [--budget 0.02] [--tasks 3-sat ...]
 """
 
 from __future__ import annotations
@@ -82,9 +83,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--budget", type=float, default=0.02)
+    parser.add_argument("--tasks", nargs="+", choices=sorted(TASKS), default=list(TASKS))
     args = parser.parse_args()
     print(f"{'task':<20} {'process s':>10} {'bwrap s':>10} {'ratio':>7}")
-    for name in TASKS:
+    for name in args.tasks:
         times: dict[str, list[float]] = {"process": [], "bwrap": []}
         _once(name, "process", args.budget)  # warm caches (venv, data, page cache)
         for _ in range(args.rounds):
@@ -92,7 +94,7 @@ def main() -> None:
                 times[jail].append(_once(name, jail, args.budget))
         plain, jailed = (statistics.median(times[k]) for k in ("process", "bwrap"))
         print(f"{name:<20} {plain:>10.3f} {jailed:>10.3f} {jailed / plain:>7.3f}")
-    print(f"{'fineweb-lm':<20} {'skipped: model code not jailed yet (needs torch)':>30}")
+    print(f"{'fineweb-lm':<20} {'skipped: needs torch and a trained model':>30}")
 
 
 if __name__ == "__main__":
