@@ -14,6 +14,9 @@ the agent code it must run:
   reply: data only (moves, assignments, logits). The jailed side never sees
   the hidden data, the evaluation script or the metrics pipe, and never
   computes the score.
+- Language models speak one reduced protocol on top of these frames, and the
+  trusted side checks what they return: ``kubegym_lm.py`` beside this file
+  (numpy; this file stays standard library only).
 - ``python kubegym_eval.py serve …`` is the jailed side: it imports the
   adapter, which defines ``setup(submission) -> handler``, and answers
   requests with ``handler(header, arrays) -> (header, arrays)``. Its stdin and
