@@ -226,7 +226,11 @@ def sweep(root: Path | None = None) -> list[Path]:
         return released
     for folder in folders:
         try:
-            fd = os.open(folder / OWNER, os.O_RDONLY | os.O_CLOEXEC)
+            st = folder.lstat()
+            # /tmp is everyone's: only a real folder of our own (as mkdtemp made it) counts.
+            if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+                continue
+            fd = os.open(folder / OWNER, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
         except OSError:
             continue  # no owner record: not ours to judge
         try:

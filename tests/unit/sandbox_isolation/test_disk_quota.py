@@ -156,3 +156,15 @@ def test_folders_without_an_owner_record_are_not_judged(tmp_path: Path) -> None:
     folder.mkdir()
     (folder / "workspace.ext4").write_bytes(b"")
     assert quota.sweep(tmp_path) == [] and folder.exists()
+
+
+def test_a_planted_folder_that_is_a_link_is_never_followed(tmp_path: Path) -> None:
+    """Attack on the sweep (a shared /tmp): a ``kubegym-disk-*`` link to a folder with a
+    dead owner's record. Guarantee: the sweep neither follows nor deletes it."""
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    (target / quota.OWNER).write_text(json.dumps({"pid": 2**22 + 1, "start": 1}))
+    (target / "keep.txt").write_text("keep")
+    (tmp_path / "kubegym-disk-planted").symlink_to(target)
+    assert quota.sweep(tmp_path) == []
+    assert (target / "keep.txt").read_text() == "keep"
