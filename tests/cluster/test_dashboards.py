@@ -84,17 +84,16 @@ def test_every_dashboard_panel_returns_data_for_a_real_run(
         custom.create_namespaced_custom_object(G, V, namespace, "benchmarkruns", run)
         killed: set[str] = set()
         failures = (
-            f'kubegym_infra_failures_total{{namespace="{namespace}",run="{RUN}",'
-            'reason="oom_killed"}'
+            f'kubegym_infra_failures_total{{namespace="{namespace}",run="{RUN}",reason="evicted"}}'
         )
 
         def finished() -> dict[str, Any] | None:
-            # The baseline's first sandbox is OOM-killed once (then retried), after
+            # The baseline's first sandbox is evicted for node pressure once (then retried), after
             # Prometheus has scraped the failure counter at 0: `rate` needs the step.
             if not killed and prom.query(f"{failures} == 0"):
                 for pod in kubelet.pods("kubegym.io/role=sandbox,kubegym.io/agent=baseline"):
                     if pod["status"].get("phase") == "Running":
-                        kubelet.oom_kill(pod)
+                        kubelet.evict(pod)
                         killed.add(pod["metadata"]["labels"]["kubegym.io/attempt"])
             for pod in kubelet.running_agents():
                 labels = pod["metadata"]["labels"]
@@ -120,7 +119,7 @@ def test_every_dashboard_panel_returns_data_for_a_real_run(
         # The rules have evaluated over the finished run before panels are read.
         prom.wait_for(f"kubegym_run:progress:ratio{{{selector}}} == 1", timeout=60)
         prom.wait_for(
-            f'kubegym_run_reason:infra_failures:rate5m{{{selector},reason="oom_killed"}} > 0',
+            f'kubegym_run_reason:infra_failures:rate5m{{{selector},reason="evicted"}} > 0',
             timeout=60,
         )
         results = _evaluate_panels(prom, values)
