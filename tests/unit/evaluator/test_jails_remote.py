@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import tempfile
 import threading
@@ -62,6 +63,7 @@ def server() -> Iterator[jails.JailServer]:
     threading.Thread(target=served.serve_forever, daemon=True).start()
     yield served
     served.shutdown()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def _ask(server: jails.JailServer, message: object) -> tuple[dict[str, object], list[int]]:
