@@ -13,6 +13,8 @@ Used by ``tests/unit/evaluator/test_jails_remote.py`` and ``tests/attacks/test_c
 
 from __future__ import annotations
 
+import atexit
+import functools
 import json
 import os
 import shutil
@@ -31,17 +33,78 @@ JAIL_UID = 1_999_990
 SYSTEM_PYTHON = Path("/usr/bin/python3")
 
 
+@functools.cache
 def other_uid_possible() -> bool:
-    """Root, with a system Python of this minor version that another uid can run."""
+    """Root, with a system Python of this minor version that, as `JAIL_UID`, imports the
+    project from where it lies (a clone inside a private 0700 folder does not qualify)."""
     if os.geteuid() != 0 or not SYSTEM_PYTHON.exists():
         return False
+    check = f"import sys; assert sys.version_info[:2] == {tuple(sys.version_info[:2])}; "
+    check += "import kubegym.evaluator.jails"
     found = subprocess.run(
-        [str(SYSTEM_PYTHON), "-c", "import sys; print(sys.version_info[:2])"],
+        [str(SYSTEM_PYTHON), "-c", check],
         capture_output=True,
         text=True,
         check=False,
+        env={"PATH": os.defpath, "PYTHONPATH": _other_uid_path()},
+        cwd="/",
+        user=JAIL_UID,
+        group=JAIL_UID,
+        extra_groups=[],
     )
-    return found.stdout.strip() == str(tuple(sys.version_info[:2]))
+    return found.returncode == 0
+
+
+@functools.cache
+def _other_uid_path() -> str:
+    """The project and the packages the jail server imports, for the system Python.
+
+    Where the project lies inside a folder no other uid may enter (a clone under a 0700
+    temporary folder, as CI may make), they are copied once into a readable folder.
+    """
+    here = os.pathsep.join([str(REPO), sysconfig.get_paths()["purelib"]])
+    if all(_world_reachable(Path(p)) for p in here.split(os.pathsep)):
+        return here
+    staged = Path(tempfile.mkdtemp(prefix="kg-jail-python-", dir="/tmp"))
+    atexit.register(shutil.rmtree, staged, ignore_errors=True)
+    staged.chmod(0o755)
+    listing = subprocess.run(
+        [sys.executable, "-c", _LIST_IMPORTS], capture_output=True, text=True, check=True
+    )
+    for source in json.loads(listing.stdout):
+        origin = Path(source)
+        target = staged / origin.name
+        if origin.is_dir():
+            shutil.copytree(origin, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(origin, target)
+    for path in [staged, *staged.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return str(staged)
+
+
+# Prints the top-level package folders (or module files) outside the standard library that
+# importing the jail server loads.
+_LIST_IMPORTS = """
+import json, sys
+from pathlib import Path
+import kubegym.evaluator.jails
+found = set()
+for name, module in list(sys.modules.items()):
+    top = name.split(".")[0]
+    file = getattr(module, "__file__", None)
+    if top in sys.stdlib_module_names or not file or name != top:
+        continue
+    path = Path(file).resolve()
+    found.add(str(path.parent if path.name == "__init__.py" else path))
+print(json.dumps(sorted(found)))
+"""
+
+
+def _world_reachable(path: Path) -> bool:
+    """Whether every folder down to ``path`` lets other users through (o+x)."""
+    resolved = path.resolve()
+    return all(p.stat().st_mode & 0o001 for p in [*reversed(resolved.parents), resolved])
 
 
 @dataclass
@@ -84,8 +147,7 @@ def start(mode: str = "process", other_uid: bool = True) -> JailServerProcess:
     kwargs: dict[str, object] = {}
     if as_other:
         python = str(SYSTEM_PYTHON)
-        site = sysconfig.get_paths()["purelib"]
-        env["PYTHONPATH"] = os.pathsep.join([str(REPO), site])
+        env["PYTHONPATH"] = _other_uid_path()
         for folder in (sock_dir, scratch):
             os.chown(folder, JAIL_UID, JAIL_UID)
         kwargs = {"user": JAIL_UID, "group": JAIL_UID, "extra_groups": []}
