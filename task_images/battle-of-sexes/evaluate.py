@@ -23,7 +23,6 @@ import math
 import os
 import random
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -38,18 +37,10 @@ except ImportError:  # run by hand: it ships in the kubegym package (and this re
     sys.path += [str(Path(root, "evaluator", "kit")) for root in _roots]
     import kubegym_eval
 
-MOVE_SECONDS = 2.0  # the longest one move may take
-IMPORT_SECONDS = 60.0  # importing the strategy file (numpy's import included)
-TOTAL_SECONDS = 540.0  # all moves together; the task's evaluation timeout is 600 s
-
 # PAYOFF[row][col] = (row's payoff, column's payoff): the row player prefers 0, the column 1.
 PAYOFF = (((2, 1), (0, 0)), ((0, 0), (1, 2)))
 
 History = Sequence[tuple[int, int]]
-
-
-class StrategyError(Exception):
-    """The submitted strategy cannot be scored; the message says why."""
 
 
 # --- MLGym's column player (target.py). It sees history as (row, col) pairs. ---
@@ -70,57 +61,18 @@ def column_move(history: History, rng: random.Random) -> int:
 # --- The strategy, in the scorer's jail ---
 
 
-class Player:
-    """The submitted strategy behind kubegym_eval's protocol: one request, one move.
-
-    The scorer runs it in a jail of its own (no network, no hidden data, no view
-    of this process, an unprivileged uid); by hand, in a plain child process.
-    """
-
-    def __init__(self, submission: Path, seed: int):
-        self.seconds = 0.0
-        try:
-            self._agent = kubegym_eval.start(
-                kubegym_eval.BUILTIN_CALL,
-                submission,
-                options={"function": "row_strategy", "seed": seed, "pairs": True},
-                timeout=IMPORT_SECONDS,
-            )
-        except kubegym_eval.AgentError as exc:
-            raise StrategyError(str(exc)) from None
-
-    def move(self, history: History, where: str) -> object:
-        """The strategy's answer to ``history``, as plain data."""
-        started = time.monotonic()
-        try:
-            reply, _ = self._agent.call(
-                {"args": [history]}, timeout=MOVE_SECONDS, doing=f"one move ({where})"
-            )
-        except kubegym_eval.AgentError as exc:
-            text = str(exc)
-            if text.startswith("the agent's code"):
-                raise StrategyError(text.replace("the agent's code", "the strategy", 1)) from None
-            raise StrategyError(f"row_strategy failed {where}: {text}") from None
-        self.seconds += time.monotonic() - started
-        if self.seconds > TOTAL_SECONDS:
-            raise StrategyError(
-                f"row_strategy used more than {TOTAL_SECONDS:g} s in total (stopped {where}); "
-                "make each move faster"
-            )
-        return reply.get("value")
-
-    def close(self) -> None:
-        self._agent.close()
-
-
 def check_move(move: object, where: str) -> int:
     if isinstance(move, int) and move in (0, 1):
         return move
     shown = move if isinstance(move, str) else repr(move)
-    raise StrategyError(f"row_strategy returned {shown} {where}; a move must be the integer 0 or 1")
+    raise kubegym_eval.StrategyError(
+        f"row_strategy returned {shown} {where}; a move must be the integer 0 or 1"
+    )
 
 
-def play(player: Player, games: int, rounds: int, rng: random.Random) -> tuple[float, float]:
+def play(
+    player: kubegym_eval.Strategy, games: int, rounds: int, rng: random.Random
+) -> tuple[float, float]:
     """Mean and standard error of the row player's per-game mean payoff."""
     means = []
     for game in range(games):
@@ -157,10 +109,10 @@ def main() -> None:
         sys.exit(f"no strategy file at {submission}")
     player = None
     try:
-        player = Player(submission, schedule["seed"] + 1)
+        player = kubegym_eval.Strategy(submission, schedule["seed"] + 1)
         rng = random.Random(schedule["seed"])
         score, stderr = play(player, games, schedule["rounds"], rng)
-    except StrategyError as exc:
+    except kubegym_eval.StrategyError as exc:
         sys.exit(str(exc))
     finally:
         if player is not None:

@@ -330,6 +330,82 @@ def start(
     return agent
 
 
+class StrategyError(Exception):
+    """The submitted strategy cannot be scored; the message says why."""
+
+
+class Strategy:
+    """A submitted game strategy behind the protocol: one request, one move, each timed.
+
+    The games' evaluation scripts (prisoner's dilemma, battle of the sexes, Colonel Blotto)
+    play through it. The scorer runs the strategy in a jail of its own (no network, no
+    hidden data, no view of the evaluation, an unprivileged uid); by hand, in a plain
+    child process.
+
+    Args:
+        submission: the strategy file.
+        seed: seeds the strategy's random generators.
+        function: the function the strategy file defines.
+        move_seconds: the longest one move may take.
+        import_seconds: importing the strategy file (numpy's import included).
+        total_seconds: all moves together (under the task's evaluation timeout).
+
+    Raises:
+        StrategyError: the strategy cannot be imported or does not define ``function``.
+    """
+
+    def __init__(
+        self,
+        submission: str | os.PathLike[str],
+        seed: int,
+        *,
+        function: str = "row_strategy",
+        move_seconds: float = 2.0,
+        import_seconds: float = 60.0,
+        total_seconds: float = 540.0,
+    ) -> None:
+        self.function = function
+        self.move_seconds = move_seconds
+        self.total_seconds = total_seconds
+        self.seconds = 0.0
+        try:
+            self._agent = start(
+                BUILTIN_CALL,
+                submission,
+                options={"function": function, "seed": seed, "pairs": True},
+                timeout=import_seconds,
+            )
+        except AgentError as exc:
+            raise StrategyError(str(exc)) from None
+
+    def move(self, history: object, where: str) -> object:
+        """The strategy's answer to ``history``, as plain data.
+
+        Raises:
+            StrategyError: the strategy raised, ended, or took too long (one move or all).
+        """
+        started = time.monotonic()
+        try:
+            reply, _ = self._agent.call(
+                {"args": [history]}, timeout=self.move_seconds, doing=f"one move ({where})"
+            )
+        except AgentError as exc:
+            text = str(exc)
+            if text.startswith("the agent's code"):
+                raise StrategyError(text.replace("the agent's code", "the strategy", 1)) from None
+            raise StrategyError(f"{self.function} failed {where}: {text}") from None
+        self.seconds += time.monotonic() - started
+        if self.seconds > self.total_seconds:
+            raise StrategyError(
+                f"{self.function} used more than {self.total_seconds:g} s in total "
+                f"(stopped {where}); make each move faster"
+            )
+        return reply.get("value")
+
+    def close(self) -> None:
+        self._agent.close()
+
+
 def _start_jailed(jail_fd: int, adapter: str, files: list[str]) -> Agent:
     """Ask the scorer for a jail over its Unix socket; it sends back the jail's three pipes."""
     channel = socket.socket(fileno=os.dup(jail_fd))
