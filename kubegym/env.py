@@ -223,8 +223,13 @@ class ResearchEnv(gymnasium.Env[str, str]):
         if self._submitted:
             raise RuntimeError("the trial has ended with a submission: call reset()")
         self._pending = None
+        cwd = "/workspace"
         try:
             result = tools.run_action(action, self._ctx)
+            # The state line's probe also asks whether the sandbox outlived the action: a
+            # server stopped by a signal may still answer the request that stopped it.
+            if not self._submitted:
+                cwd = self._cwd()
             events: list[str] = getattr(self._sandbox, "limit_events", list)()
         except InfraError as exc:
             result, events = self._recover(exc)
@@ -252,7 +257,7 @@ class ResearchEnv(gymnasium.Env[str, str]):
             return result.output, reward, True, truncated, info
         observation = prompts.observation_message(
             result.output,
-            cwd=self._cwd(),
+            cwd=cwd,
             exit_code=result.exit_code,
             open_file=self._ctx.state.open_file,
             step=self._steps,
@@ -388,10 +393,22 @@ class ResearchEnv(gymnasium.Env[str, str]):
         raise exc
 
     def _cwd(self) -> str:
+        """The shell's directory, for the state line.
+
+        Raises:
+            InfraError: the sandbox is unreachable (for `_recover` to attribute).
+            SandboxError: the server failed the probe (5xx: is it going down?).
+        """
         assert self._ctx is not None
         try:
             return self._ctx.sandbox.exec("pwd", timeout=10).output.strip() or "/workspace"
-        except Exception:  # the state line is a courtesy; the step's own result stands
+        except InfraError:
+            raise
+        except sandbox_client.SandboxError as exc:
+            if exc.status >= 500:
+                raise
+            return "/workspace"  # the state line is a courtesy; the step's own result stands
+        except Exception:
             return "/workspace"
 
     def _evaluate(self, action: Literal["validate", "submit"]) -> tools.ToolResult:
