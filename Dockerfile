@@ -8,7 +8,9 @@
 #
 # The base is pinned by tag (Python 3.11.7, the version the tests run on, on Debian 12).
 # For a release, pin its digest too: PYTHON_IMAGE=python:3.11.7-slim-bookworm@sha256:…
-# (`docker buildx imagetools inspect python:3.11.7-slim-bookworm` prints it).
+# (`docker buildx imagetools inspect python:3.11.7-slim-bookworm` prints it). Where
+# nothing can be pulled, `make images` builds with buildah and passes its own Debian-built
+# base instead (kubegym/images/_debian.py: python-base, Debian bookworm's Python 3.11).
 ARG PYTHON_IMAGE=python:3.11.7-slim-bookworm
 
 # --- build: a virtual environment with the pinned dependencies and kubegym ---------------
@@ -32,15 +34,6 @@ RUN /opt/kubegym/venv/bin/pip install --no-deps . \
 
 # --- runtime: the venv, the CRDs, a fixed non-root user ---------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
-ARG VERSION=0.0.0-dev
-ARG REVISION=unknown
-LABEL org.opencontainers.image.title="kubegym" \
-      org.opencontainers.image.description="The kubegym operator and agent runner: AI-research-agent benchmarks on Kubernetes" \
-      org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.revision="${REVISION}" \
-      org.opencontainers.image.source="https://github.com/kubegym/kubegym" \
-      org.opencontainers.image.licenses="Apache-2.0" \
-      org.opencontainers.image.vendor="kubegym"
 ENV PATH=/opt/kubegym/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -57,3 +50,14 @@ USER 10001:10001
 WORKDIR /home/kubegym
 ENTRYPOINT ["kubegym"]
 CMD ["--help"]
+# The labels come last: the version and the commit change no step above, so a rebuild
+# for a new commit reuses every cached step (buildah --layers, docker's cache).
+ARG VERSION=0.0.0-dev
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="kubegym" \
+      org.opencontainers.image.description="The kubegym operator and agent runner: AI-research-agent benchmarks on Kubernetes" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="https://github.com/kubegym/kubegym" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.vendor="kubegym"

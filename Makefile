@@ -80,11 +80,21 @@ docs: $(STAMP)
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
 
-# Every image (kubegym, the sandbox bases, each task and its data image) tagged VERSION:
-# `make images VERSION=0.1.0`; IMAGES_FLAGS=--dry-run prints the docker commands only,
-# IMAGES_FLAGS="--registry r.example/kg --push" builds and pushes elsewhere.
+# Every image tagged VERSION (`make images VERSION=0.1.0`): the Python and data bases and
+# the pause image made here from Debian packages and pause.c, kubegym, the sandbox bases,
+# each task and its data image. Built with buildah (no daemon; docker instead when its
+# daemon answers, or IMAGES_FLAGS="--builder docker"); the store and an OCI layout of
+# every image stay in $KUBEGYM_CACHE/images (~/.cache/kubegym/images), the digests go to
+# build/images.lock.yaml, and images whose inputs are unchanged are skipped.
+# IMAGES_FLAGS=--dry-run prints the commands only; --verbose shows the builds' output.
 VERSION ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 IMAGES_FLAGS ?=
-.PHONY: images
+.PHONY: images node-images
 images: $(STAMP)
-	$(BIN)/python -m kubegym.images --version $(VERSION) $(IMAGES_FLAGS)
+	$(BIN)/python -m kubegym.images build --version $(VERSION) $(IMAGES_FLAGS)
+
+# What a real Kubernetes node's tests need (kubegym.images.NODE_IMAGES): pause, kubegym,
+# sandbox-base-cpu and the task and data images of polyfit, house-price and
+# prisoners-dilemma; always buildah. Push them with `python -m kubegym.images push`.
+node-images: $(STAMP)
+	$(BIN)/python -m kubegym.images build --builder buildah --version $(VERSION) --only node $(IMAGES_FLAGS)

@@ -1,4 +1,4 @@
-"""`make images VERSION=…` builds every image with one version; the data images' contexts."""
+"""`make images VERSION=…` plans every image with one version; the data images' contexts."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ from packaging.requirements import Requirement
 
 from kubegym import catalog, datasets, images
 from kubegym.api import tasks
+from kubegym.errors import ConfigError
 
 
-def _dry_run(*args: str) -> list[str]:
+def _dry_run(*args: str, builder: str = "docker") -> list[str]:
     out = subprocess.run(
-        [sys.executable, "-m", "kubegym.images", "--dry-run", *args],
+        [sys.executable, "-m", "kubegym.images", "build", "--builder", builder, "--dry-run", *args],
         cwd=images.REPO,
         capture_output=True,
         text=True,
@@ -59,17 +60,53 @@ def test_the_variant_follows_the_task_and_only_picks_tasks() -> None:
         _dry_run("--version", "0.1.0", "--task", "no-such-task")
 
 
+def test_the_buildah_dry_run_makes_its_bases_first_and_builds_from_them() -> None:
+    lines = _dry_run("--version", "1.2.3", "--only", "kubegym,task-polyfit-data", builder="buildah")
+    titles = [line for line in lines if line.startswith("# image ")]
+    # What the two images start FROM comes first, made here: nothing is pulled.
+    assert [t.split(":")[0].removeprefix("# image ") for t in titles] == [
+        "python-base",
+        "data-base",
+        "kubegym",
+        "task-polyfit-data",
+    ]
+    assert any(line.startswith("mmdebstrap --variant=minbase") for line in lines)
+    builds = [line for line in lines if " build --isolation chroot --layers " in line]
+    assert len(builds) == 2
+    assert "--build-arg PYTHON_IMAGE=ghcr.io/kubegym/python-base:1.2.3" in builds[0]
+    assert "--build-arg DATA_IMAGE=ghcr.io/kubegym/data-base:1.2.3" in builds[1]
+    assert all("--pull=never" in line for line in builds)
+    pushes = [line for line in lines if " push --quiet " in line]
+    assert len(pushes) == 4 and all(":/" in p and " oci:" in p for p in pushes)
+
+
+def test_only_takes_names_and_groups_and_refuses_unknown_ones() -> None:
+    builds = images.plan("0.1.0", builder="buildah")
+    node = [b.name for b in images.select(builds, ["node"])]
+    assert set(images.NODE_IMAGES) <= set(node)
+    assert set(node) - set(images.NODE_IMAGES) == {images.DATA_BASE}  # the data images' base
+    assert (
+        node.index(images.PYTHON_BASE) < node.index("sandbox-base-cpu") < node.index("task-polyfit")
+    )
+    assert [b.name for b in images.select(builds, ["pause"])] == ["pause"]
+    with pytest.raises(ConfigError, match="no-such-image"):
+        images.select(builds, ["no-such-image"])
+    with pytest.raises(subprocess.CalledProcessError):
+        _dry_run("--only", "no-such-image", builder="buildah")
+
+
 def test_make_images_passes_the_version(repo: Path) -> None:
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
-    out = subprocess.run(
-        ["make", "-n", "images", "VERSION=0.4.2"],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert "kubegym.images --version 0.4.2" in out.stdout
+
+    def make(*args: str) -> str:
+        return subprocess.run(
+            ["make", "-n", *args], cwd=repo, capture_output=True, text=True, check=True
+        ).stdout
+
+    assert "kubegym.images build --version 0.4.2" in make("images", "VERSION=0.4.2")
+    node = make("node-images", "VERSION=0.4.2")
+    assert "kubegym.images build --builder buildah --version 0.4.2 --only node" in node
 
 
 def test_a_data_image_context_holds_what_the_operator_and_the_evaluator_read(

@@ -1,8 +1,8 @@
 """Every Dockerfile of the build plan parses, copies what exists, and ends as a non-root user.
 
-There is no container engine here, so no image is built: these tests read the
-Dockerfiles the way `docker build` would (tests/unit/images/dockerfile.py) and check
-them against their build contexts from `kubegym.images.plan`.
+These tests read the Dockerfiles the way `docker build` and `buildah build` would
+(`kubegym.images._dockerfile`) and check them against their build contexts from
+`kubegym.images.plan`; tests/images builds the images for real with buildah.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from kubegym import images
 from .dockerfile import Dockerfile, Instruction, Stage, parse
 
 PLAN = images.plan("0.1.0")
+BUILDAH_PLAN = images.plan("0.1.0", builder="buildah")
 DOCKERFILES = sorted({b.dockerfile for b in PLAN})
 OCI = ("title", "version", "revision", "source", "licenses")
 # What stage_data writes into a data image's context.
@@ -46,8 +47,14 @@ def _labels(stage: Stage) -> dict[str, str]:
 
 
 def test_the_plan_has_every_dockerfile_of_the_repository() -> None:
-    on_disk = {*images.REPO.glob("task_images/*/Dockerfile*"), images.REPO / "Dockerfile"}
+    on_disk = {
+        *images.REPO.glob("task_images/*/Dockerfile*"),
+        *images.REPO.glob("examples/tasks/*/Dockerfile"),
+        images.REPO / "Dockerfile",
+    }
     assert on_disk == set(DOCKERFILES)
+    # The buildah plan builds the same Dockerfiles, after the images it makes itself.
+    assert {b.dockerfile for b in BUILDAH_PLAN if b.dockerfile} == on_disk
 
 
 @pytest.mark.parametrize("path", DOCKERFILES, ids=_id)
@@ -65,7 +72,7 @@ def test_it_parses_and_starts_with_from_after_args(path: Path) -> None:
             assert ":" in stage.base and not stage.base.endswith(":latest"), stage.base
 
 
-@pytest.mark.parametrize("build", PLAN, ids=lambda b: b.tag)
+@pytest.mark.parametrize("build", PLAN, ids=lambda b: b.name)
 def test_every_copy_source_exists_in_its_build_context(build: images.Build) -> None:
     dockerfile = parse(build.dockerfile)
     for stage in dockerfile.stages:
@@ -117,7 +124,7 @@ def test_the_kubegym_image_is_multi_stage_slim_pinned_and_labelled() -> None:
     assert any(i.flags().get("from") == "build" for i in copies)
 
 
-@pytest.mark.parametrize("build", [b for b in PLAN if b.data_of], ids=lambda b: b.tag)
+@pytest.mark.parametrize("build", [b for b in PLAN if b.data_of], ids=lambda b: b.name)
 def test_task_images_start_from_the_base_of_their_variant(build: images.Build) -> None:
     task = images.task_bundles()[build.data_of or ""]
     dockerfile = parse(task.root / "Dockerfile")
@@ -175,3 +182,30 @@ def test_the_parser_refuses_what_is_not_a_dockerfile(tmp_path: Path) -> None:
     assert [i.keyword for i in parsed.instructions] == ["ARG", "FROM", "RUN", "CMD"]
     assert parsed.instructions[2] == Instruction("RUN", "echo hi", 4)
     assert parsed.stages[0].name == "b" and parsed.global_args == {"X": "1"}
+
+
+@pytest.mark.parametrize("path", DOCKERFILES, ids=_id)
+def test_the_labels_come_after_every_step_that_builds(path: Path) -> None:
+    """The commit (REVISION) changes on every commit: a label naming it before a RUN or a
+    COPY would void the step cache of everything after it on each rebuild."""
+    for stage in parse(path).stages:
+        keywords = [i.keyword for i in stage.instructions]
+        uses_revision = [n for n, i in enumerate(stage.instructions) if "REVISION" in i.arguments]
+        building = [n for n, k in enumerate(keywords) if k in ("RUN", "COPY", "ADD")]
+        if uses_revision and building and path.name != "Dockerfile.data":
+            assert min(uses_revision) > max(building), f"{path}: REVISION before a step"
+
+
+def test_the_buildah_plan_passes_its_own_bases_to_every_dockerfile_that_takes_one() -> None:
+    python = next(b for b in BUILDAH_PLAN if b.name == images.PYTHON_BASE)
+    data = next(b for b in BUILDAH_PLAN if b.name == images.DATA_BASE)
+    for build in BUILDAH_PLAN:
+        if build.dockerfile is None:
+            continue
+        declared = parse(build.dockerfile).global_args
+        if "PYTHON_IMAGE" in declared:
+            assert build.build_args["PYTHON_IMAGE"] == python.reference, build.name
+            assert python.name in build.needs
+        if "DATA_IMAGE" in declared:
+            assert build.build_args["DATA_IMAGE"] == data.reference, build.name
+            assert data.name in build.needs
