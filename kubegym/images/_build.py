@@ -99,7 +99,7 @@ def cannot_build() -> str | None:
     """Why images cannot be built with buildah on this machine; None when they can."""
     if os.geteuid() != 0:
         return "buildah builds here run as root (a rootless store needs /etc/subuid ranges)"
-    absent = _tools.missing("buildah", "mmdebstrap", "gcc", "tar", "mount")
+    absent = _tools.missing("buildah", "mmdebstrap", "gcc", "skopeo", "tar", "mount")
     if absent:
         return f"missing {', '.join(absent)} (Debian: apt-get install {' '.join(absent)})"
     return None

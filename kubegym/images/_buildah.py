@@ -207,6 +207,13 @@ def push_oci(store: Storage, reference: str, layout: Path, ref: str, log: Path) 
 
 
 def pull_oci(store: Storage, layout: Path, ref: str, reference: str, log: Path) -> None:
-    """Put ``ref`` of ``layout`` back into the store as ``reference`` (a wiped store)."""
-    out = _tools.run(store.buildah("pull", "--quiet", _oci.transport(layout, ref)), log=log)
-    _tools.run(store.buildah("tag", out.strip().splitlines()[-1], reference), log=log)
+    """Put ``ref`` of ``layout`` back into the store as ``reference`` (a wiped store).
+
+    skopeo writes into the store directly (``containers-storage:[driver@root+runroot]``):
+    ``buildah pull oci:…`` would name the image after the layout's folder.
+    """
+    where = f"[{store.driver}@{store.root}+{store.runroot}]"
+    source = _oci.transport(layout, ref)
+    _tools.run(
+        ["skopeo", "copy", "--quiet", source, f"containers-storage:{where}{reference}"], log=log
+    )

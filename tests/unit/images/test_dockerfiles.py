@@ -18,7 +18,7 @@ from .dockerfile import Dockerfile, Instruction, Stage, parse
 
 PLAN = images.plan("0.1.0")
 BUILDAH_PLAN = images.plan("0.1.0", builder="buildah")
-DOCKERFILES = sorted({b.dockerfile for b in PLAN})
+DOCKERFILES = sorted({b.dockerfile for b in PLAN if b.dockerfile is not None})
 OCI = ("title", "version", "revision", "source", "licenses")
 # What stage_data writes into a data image's context.
 STAGED = {"data", "eval"}
@@ -74,6 +74,7 @@ def test_it_parses_and_starts_with_from_after_args(path: Path) -> None:
 
 @pytest.mark.parametrize("build", PLAN, ids=lambda b: b.name)
 def test_every_copy_source_exists_in_its_build_context(build: images.Build) -> None:
+    assert build.dockerfile is not None and build.context is not None
     dockerfile = parse(build.dockerfile)
     for stage in dockerfile.stages:
         for instruction in stage.instructions:

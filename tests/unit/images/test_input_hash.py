@@ -121,7 +121,7 @@ def _decide(before: dict[str, object], **overrides: object) -> str | None:
     return _build.why_build(before, **arguments)  # type: ignore[arg-type]
 
 
-LAST = {
+LAST: dict[str, object] = {
     "inputs": "sha256:in",
     "components": {"dockerfile": "d1"},
     "reference": "r/x:1",
@@ -163,5 +163,6 @@ def test_every_dockerfile_build_of_the_plan_hashes(tmp_path: Path) -> None:
     images.stage_data(images.task_bundles()["polyfit"], staged)
     moved = images.Build(data.name, data.reference, data.dockerfile, staged, data.build_args)
     components = _inputs.of_dockerfile(moved, {})
-    assert set(components["copied"]) == {"data/", "eval/"}  # type: ignore[arg-type]
+    copied = components["copied"]
+    assert isinstance(copied, dict) and set(copied) == {"data/", "eval/"}
     shutil.rmtree(staged)
