@@ -63,7 +63,7 @@ from kubegym.images._plan import (
     task_bundles,
     task_variant,
 )
-from kubegym.images._push import push
+from kubegym.images._push import push, pushed_pause_image
 from kubegym.images._stage import DATA_DIR, EVAL_DIR, stage_data
 from kubegym.images._tools import ImageError
 
@@ -108,6 +108,7 @@ __all__ = [
     "planned",
     "project_version",
     "push",
+    "pushed_pause_image",
     "select",
     "stage_data",
     "task_bundles",

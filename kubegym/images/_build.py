@@ -282,6 +282,7 @@ class _Run:
         self.state: dict[str, dict[str, Any]] = _read_json(self.state_file)
         self.store = _buildah.storage(cache)
         self.present = _buildah.images(self.store)
+        self.builder = _buildah.version()
         self.digests: dict[str, str] = {}
         self.ca_folder = _ca_folder(cache, settings.ca_bundle)
         self.bundles = _plan.task_bundles(settings.repo) if any(b.data_of for b in builds) else {}
@@ -354,7 +355,7 @@ class _Run:
                 "compiler": _pause.compiler(),
                 "config": dataclasses.asdict(_pause.CONFIG),
             }
-        return _inputs.of_dockerfile(build, self.digests)
+        return _inputs.of_dockerfile(build, self.digests, self.builder)
 
     def _make(self, build: _plan.Build, log: Path) -> dict[str, Any] | None:
         """Build one image into the store; the Debian report for the lock, if any."""

@@ -116,6 +116,11 @@ def probe_driver(where: Path) -> str:
     return "overlay"
 
 
+def version() -> str:
+    """``buildah --version``'s answer, part of every Dockerfile image's inputs."""
+    return _tools.run(["buildah", "--version"]).strip()
+
+
 def images(store: Storage) -> set[str]:
     """The names (``repository:tag``) of the images in the store."""
     out = _tools.run(store.buildah("images", "--json"))
@@ -138,8 +143,9 @@ def bud_command(
 
     ``--isolation chroot`` needs no daemon and no user namespaces; ``--layers`` keeps
     each step's result so a warm rebuild reuses it; ``--pull=never`` builds only FROM
-    images already in the store (built before, in plan order); ``--timestamp 0`` makes
-    an unchanged build give the same image. ``ca_folder`` (a pip.conf and the CA
+    images already in the store (built before, in plan order). No ``--timestamp``: it
+    would set every new file's mtime to the epoch, which voids the mtime-checked .pyc
+    files pip writes, so each import in the image would compile again. ``ca_folder`` (a pip.conf and the CA
     bundle it names) is mounted for the RUN steps only, so ``pip install`` trusts
     what the host trusts behind a TLS-inspecting proxy; the image keeps only the empty
     mount point ``/etc/xdg/pip``.
@@ -150,8 +156,6 @@ def bud_command(
         "chroot",
         "--layers",
         "--pull=never",
-        "--timestamp",
-        "0",
         "--file",
         str(dockerfile),
         "--tag",

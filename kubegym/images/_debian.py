@@ -23,7 +23,7 @@ SUITE: Final = "bookworm"
 MIRROR: Final = "http://deb.debian.org"
 SNAPSHOTS: Final = "http://snapshot.debian.org/archive"
 #: A bump rebuilds both bases even when nothing else changed.
-RECIPE_VERSION: Final = 1
+RECIPE_VERSION: Final = 2
 _LABELS: Final = {
     "org.opencontainers.image.source": "https://github.com/kubegym/kubegym",
     "org.opencontainers.image.licenses": "Apache-2.0",
@@ -80,8 +80,10 @@ _SLIM: Final = (
     "path-exclude=/usr/share/doc/*",
     "path-include=/usr/share/doc/*/copyright",
 )
+# SOURCE_DATE_EPOCH makes pip write hash-checked .pyc files (as Debian's own are): the
+# tree's mtimes are clamped to the epoch, which would void mtime-checked ones.
 _PIP_FROM_DEBIAN_WHEELS: Final = (
-    'chroot "$1" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin sh -c '
+    'chroot "$1" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin SOURCE_DATE_EPOCH=0 sh -c '
     '\'set -- /usr/share/python-wheels/pip-*.whl && python3 "$1/pip" install --no-index '
     "--no-cache-dir --disable-pip-version-check --find-links /usr/share/python-wheels "
     "pip setuptools'"

@@ -2,7 +2,7 @@
 
 For a Dockerfile: its text, the ``.dockerignore`` of its context, every file its
 COPY and ADD take from the context (path, executable bit, content), its build
-arguments and the digests of the images it starts FROM. For a Debian base: its
+arguments, the digests of the images it starts FROM and the builder's version. For a Debian base: its
 recipe and apt sources; for pause: the C source, the flags and the compiler. The
 ``REVISION`` build argument (the commit, for the OCI label) is left out, so that a
 commit touching nothing an image holds does not rebuild it: an image's revision
@@ -21,6 +21,8 @@ from typing import Final
 
 from kubegym.images import _dockerfile, _plan
 
+#: A bump rebuilds every Dockerfile image (how `_buildah.bud_command` builds changed).
+BUILD_RECIPE: Final = 2
 #: Build arguments that never make an image rebuild (see the module's docstring).
 IGNORED_ARGS: Final = frozenset({"REVISION"})
 #: What never goes into an image from a context (caches the .dockerignore drops too).
@@ -68,8 +70,14 @@ def tree_digest(path: Path) -> str:
     return digest(entries)
 
 
-def of_dockerfile(build: _plan.Build, needs: Mapping[str, str]) -> Components:
-    """The inputs of a Dockerfile build; ``needs`` maps each needed image to its digest."""
+def of_dockerfile(build: _plan.Build, needs: Mapping[str, str], builder: str = "") -> Components:
+    """The inputs of a Dockerfile build.
+
+    Args:
+        build: the build.
+        needs: each image it starts FROM → its digest.
+        builder: the builder's version (``buildah --version``).
+    """
     assert build.dockerfile is not None and build.context is not None
     sources = _dockerfile.copied(_dockerfile.parse(build.dockerfile))
     ignore = build.context / ".dockerignore"
@@ -81,6 +89,7 @@ def of_dockerfile(build: _plan.Build, needs: Mapping[str, str]) -> Components:
         "copied": {source: tree_digest(build.context / source) for source in sorted(set(sources))},
         "args": {k: v for k, v in sorted(build.build_args.items()) if k not in IGNORED_ARGS},
         "needs": {name: needs[name] for name in build.needs},
+        "builder": {"recipe": BUILD_RECIPE, "version": builder},
     }
 
 

@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from kubegym.images import _lock, _oci, _tools
+from kubegym.images import _build, _lock, _oci, _plan, _tools
 
 
 def push(
@@ -89,3 +89,25 @@ def _layout_and_ref(oci: str) -> tuple[Path, str]:
     if transport != "oci" or not layout or not ref:
         raise _tools.ImageError(f"not an OCI layout reference: {oci!r}")
     return Path(layout), ref
+
+
+def pushed_pause_image(
+    registry: str = "127.0.0.1:5000",
+    *,
+    lock_path: Path = _lock.DEFAULT_LOCK,
+    tls_verify: bool = False,
+) -> str:
+    """The pause image in ``registry``, by digest, for a node's ``sandbox_image``.
+
+    Ensures the pause image first (it starts FROM nothing: a fraction of a second
+    cold, skipped when unchanged), records it in the lock at ``lock_path``, then pushes
+    it. Called by `kubegym.devcluster` when it starts a real node.
+
+    Returns:
+        ``<registry>/kubegym/pause@sha256:…``.
+
+    Raises:
+        ImageError: it cannot be built here, or the push failed.
+    """
+    lock = _build.ensure([_plan.PAUSE], _build.BuildSettings(lock_path=lock_path))
+    return push(lock, registry, tls_verify=tls_verify, names=[_plan.PAUSE])[_plan.PAUSE]

@@ -38,6 +38,31 @@ PROBE = (
     " 'executable': sys.executable, 'pip': importlib.util.find_spec('pip') is not None,"
     " 'venv_pip': os.path.exists('/opt/venv/bin/pip')}))"
 )
+#: Sources whose .pyc must be valid where they are: the standard library, and a package
+#: pip installed during the build (in the venv).
+COMPILED = (
+    "usr/lib/python3.11/os.py",
+    "opt/venv/lib/python3.11/site-packages/pip/__init__.py",
+)
+
+
+def _stale_pyc(rootfs: Path, source: str) -> str | None:
+    """Why ``source``'s cached bytecode would be ignored at import; None when it is valid.
+
+    A .pyc checked by mtime records its source's mtime: a layer that rewrote the
+    mtimes (buildah's --timestamp) voids it and every import compiles again.
+    """
+    path = rootfs / source
+    pyc = path.parent / "__pycache__" / f"{path.stem}.cpython-311.pyc"
+    if not pyc.is_file():
+        return f"no {pyc.name}"
+    header = pyc.read_bytes()[:16]
+    flags = int.from_bytes(header[4:8], "little")
+    if flags & 1:
+        return None  # checked by the source's hash
+    recorded = int.from_bytes(header[8:12], "little")
+    actual = int(path.stat().st_mtime) & 0xFFFFFFFF
+    return None if recorded == actual else f"mtime {recorded} != {actual}"
 
 
 def test_a_dockerfile_from_the_base_builds_and_runs_python(
@@ -77,6 +102,8 @@ def test_a_dockerfile_from_the_base_builds_and_runs_python(
     done = runc.run(tmp_path / "bundle")
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
+    for source in COMPILED:
+        assert _stale_pyc(tmp_path / "bundle" / "rootfs", source) is None, source
     assert answer == {
         "version": [3, 11],
         "uid": 10001,
@@ -84,6 +111,18 @@ def test_a_dockerfile_from_the_base_builds_and_runs_python(
         "pip": False,  # uninstalled as the Dockerfiles do: nothing installs at run time
         "venv_pip": True,
     }
+
+
+def test_the_bases_own_pip_is_compiled_for_its_file_times(
+    built: images.Lock, tmp_path: Path
+) -> None:
+    unpack(built.image(images.PYTHON_BASE), tmp_path / "bundle")
+    rootfs = tmp_path / "bundle" / "rootfs"
+    for source in (
+        "usr/lib/python3.11/os.py",
+        "usr/local/lib/python3.11/dist-packages/pip/__init__.py",
+    ):
+        assert _stale_pyc(rootfs, source) is None, source
 
 
 def test_the_lock_says_which_debian_packages_the_bases_hold(built: images.Lock) -> None:

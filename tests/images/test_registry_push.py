@@ -138,3 +138,10 @@ def test_the_push_command_line_prints_pullable_references(
     name, reference = done.stdout.strip().split("\t")
     assert name == images.PAUSE and reference.endswith(built.image(images.PAUSE).digest)
     json.loads(_inspect(reference))
+
+
+def test_a_node_gets_the_pause_image_by_digest(registry: str, tmp_path: Path) -> None:
+    reference = images.pushed_pause_image(registry, lock_path=tmp_path / "lock.yaml")
+    locked = images.load_lock(tmp_path / "lock.yaml").image(images.PAUSE)
+    assert reference == f"{registry}/kubegym/pause@{locked.digest}"
+    assert json.loads(_inspect(reference))["Digest"] == locked.digest
