@@ -16,6 +16,8 @@ validate count only from the evaluator's record (the evaluator container's
 termination message, `kubegym.api.summary.EvaluatorRecord`); its exit reason,
 steps, tokens and cost from the agent's summary, which cannot raise a score: an
 agent that says it submitted when the evaluator scored no submission has failed.
+Which images its containers ran (`status.images`) comes from the pods' statuses
+alone (`kubegym.operator.digests`), written by the kubelet.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any
 from kubegym.api import reasons, runs, tasks, trials
 from kubegym.api.common import Condition
 from kubegym.api.summary import EvaluatorRecord, TrialSummary
-from kubegym.operator import labels, outcomes
+from kubegym.operator import digests, labels, outcomes
 
 #: Set by the run's logic when it admits a trial; the trial's logic starts nothing before.
 ADMITTED = f"{labels.PREFIX}/admitted"
@@ -152,20 +154,27 @@ def decide(
     if outcome.state == "starting":
         assert outcome.deadline is not None
         return Decision(requeue_after=max(0.5, (outcome.deadline - now).total_seconds() + 0.1))
+    # What ran, from the kubelet's side of the pods: once they run and again at their end.
+    images = digests.merge(status.images, digests.collect(pods.sandbox, pods.agent))
+    image_events = [
+        ("Warning", "ImageIntegrity", f"attempt {status.attempt}: {note}")
+        for note in digests.notes(images)
+        if note not in digests.notes(status.images)
+    ]
     if outcome.state == "running":
-        if status.scheduled_time is not None:
+        update: dict[str, Any] = {}
+        events = list(image_events)
+        if images != status.images:
+            update["images"] = images
+        if status.scheduled_time is None:
+            update["scheduled_time"] = outcome.running_since or now
+            update["conditions"] = _condition(status, "Scheduled", "True", "PodsRunning", "", now)
+            events.insert(
+                0, ("Normal", "Running", f"attempt {status.attempt}: both pods are running")
+            )
+        if not update:
             return Decision(outcome=outcome)
-        new = status.model_copy(
-            update={
-                "scheduled_time": outcome.running_since or now,
-                "conditions": _condition(status, "Scheduled", "True", "PodsRunning", "", now),
-            }
-        )
-        return Decision(
-            status=new,
-            outcome=outcome,
-            events=[("Normal", "Running", f"attempt {status.attempt}: both pods are running")],
-        )
+        return Decision(status=status.model_copy(update=update), outcome=outcome, events=events)
     if outcome.state == "finished":
         assert outcome.summary is not None and outcome.record is not None
         decision = _finished(status, outcome.summary, outcome.record, task, now)
@@ -176,6 +185,10 @@ def decide(
         decision = _final(status, "Failed", outcome.reason, "agent", outcome.message, now)
     else:
         decision = _infra(status, outcome, run.retry_policy, now)
+    assert decision.status is not None
+    # A retry starts a new attempt, whose pods are yet to report their images.
+    decision.status.images = images if decision.status.attempt == status.attempt else []
+    decision.events += image_events
     decision.outcome = outcome
     return decision
 

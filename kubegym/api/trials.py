@@ -14,6 +14,7 @@ from typing import Annotated, Literal, NewType
 from pydantic import Field
 
 from kubegym.api import common
+from kubegym.api import images as images_mod
 from kubegym.api.common import DnsLabel, Model
 
 TrialName = NewType("TrialName", str)
@@ -231,6 +232,11 @@ class TrialStatus(Model):
     scheduled_time: dt.datetime | None = None
     """When the current attempt's pods were all running (for the scheduling latency)."""
 
+    images: list[images_mod.ImageRecord] = Field(default_factory=list, max_length=64)
+    """The images the current (or last) attempt's containers ran, init containers too: the
+    image as named and the digest the kubelet reported (null for one never pulled), in a
+    stable order; read from the pods' statuses once they run and again at their end."""
+
     @property
     def finished(self) -> bool:
         return self.phase in ("Succeeded", "Failed")
@@ -253,3 +259,48 @@ class Trial(Model):
 
     status: TrialStatus | None = None
     """Written by the operator."""
+
+
+class TrialImages(Model):
+    """One trial of a finished run and the images its last attempt ran (`images.json`)."""
+
+    trial: str
+    """The Trial's name (its folder in the store)."""
+
+    task: str
+    """The task."""
+
+    agent: str
+    """The agent's name in the run."""
+
+    seed: Annotated[int, Field(ge=0)]
+    """The seed."""
+
+    attempt: Annotated[int, Field(ge=0)] = 0
+    """The attempt the images are from (the last one)."""
+
+    phase: TrialPhase
+    """How the trial ended."""
+
+    exit_reason: ExitReason | None = None
+    """Why the trial ended."""
+
+    failure_class: FailureClass | None = None
+    """For a failed trial: `infra` or `agent`."""
+
+    images: list[images_mod.ImageRecord] = Field(default_factory=list)
+    """Its agent and sandbox pods' containers with their images and digests (`TrialStatus.images`)."""
+
+
+class ImagesRollup(Model):
+    """``images.json`` (`kubegym.api.images.IMAGES_JSON`): the images of every finished trial of a run,
+    written by the operator from the Trials' statuses (the kubelet's word, never an agent's)."""
+
+    format_version: Literal[1] = images_mod.ROLLUP_VERSION
+    """The shape's version."""
+
+    run: str
+    """The BenchmarkRun."""
+
+    trials: list[TrialImages] = Field(default_factory=list)
+    """One entry per finished trial, in plan order."""

@@ -247,8 +247,10 @@ def test_pods_running_records_the_scheduled_time_once() -> None:
     assert decision.status.scheduled_time == dt.datetime(2025, 3, 1, 12, 0, 5, tzinfo=dt.UTC)
     scheduled = next(c for c in decision.status.conditions if c.type == "Scheduled")
     assert scheduled.status == "True"
+    # Deciding again on the written status (its images included) writes nothing.
     again = decide(
-        running_trial(scheduled_time=NOW), AttemptPods(sandbox_running(), agent_running())
+        running_trial(scheduled_time=NOW, images=decision.status.images),
+        AttemptPods(sandbox_running(), agent_running()),
     )
     assert again.status is None
 
