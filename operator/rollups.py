@@ -1,4 +1,4 @@
-"""A finished run's rollups in the store: results.csv, leaderboard.json, status.json.
+"""A finished run's rollups in the store: results.csv, leaderboard.json, status.json, images.json.
 
 The agent pods upload their own trials' artifacts (the operator never touches a
 sandbox or holds a model key); once every trial has finished, the operator
@@ -6,7 +6,9 @@ writes the run's rollups next to them, in the same shapes the local runner
 writes, so `kubegym report s3://bucket/prefix/run` reads a cluster run exactly
 as it reads a local one. The operator writes with its own credentials (the
 environment's, as the Helm chart sets them), never with a run's Secret: that
-keeps its RBAC free of `get secrets`.
+keeps its RBAC free of `get secrets`. images.json (`kubegym.api.trials.ImagesRollup`)
+holds each trial's image digests from its status (the kubelet's word), for
+`kubegym audit`; a local run has no images, hence no such file.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from typing import Any
 
 import pandas as pd
 
+from kubegym.api import images as images_api
 from kubegym.api import runs as runs_api
 from kubegym.api import tasks
+from kubegym.api import trials as trials_api
 from kubegym.local import outputs
 from kubegym.operator.runs import RunView
 from kubegym.operator.trials import TrialView
@@ -32,6 +36,7 @@ from kubegym.scoring import leaderboard as board_mod
 RESULTS_CSV = "results.csv"
 LEADERBOARD = "leaderboard.json"
 STATUS = "status.json"
+IMAGES = images_api.IMAGES_JSON
 
 
 def trial_rows(chosen: Sequence[tasks.Task], members: Sequence[TrialView]) -> list[dict[str, Any]]:
@@ -74,6 +79,8 @@ def trial_rows(chosen: Sequence[tasks.Task], members: Sequence[TrialView]) -> li
                 "completion_tokens": status.tokens - status.prompt_tokens,
                 "cost_usd": status.cost_usd,
                 "seconds": _seconds(status.start_time, status.finish_time),
+                # not a results.csv column: images.json's, one list per trial
+                "images": list(status.images),
             }
         )
     rows.sort(key=lambda r: (order[str(r["task"])], str(r["agent"]), int(r["seed"])))
@@ -130,6 +137,7 @@ def write(
         RESULTS_CSV: results_csv(rows),
         LEADERBOARD: json.dumps(leaderboard(run.name, chosen, rows), indent=2) + "\n",
         STATUS: json.dumps(status.model_dump(mode="json", by_alias=True), indent=2) + "\n",
+        IMAGES: images_json(run.name, rows),
     }
     written = []
     with tempfile.TemporaryDirectory(prefix="kubegym-rollups-") as tmp:
@@ -140,6 +148,33 @@ def write(
             target.put_file(key, path, policy="newer")
             written.append(key)
     return written
+
+
+def image_rollup(run: str, rows: Sequence[dict[str, Any]]) -> trials_api.ImagesRollup:
+    """images.json's content: each finished trial (`trial_rows`) with the images it ran."""
+    return trials_api.ImagesRollup(
+        run=run,
+        trials=[
+            trials_api.TrialImages(
+                trial=str(r["trial"]),
+                task=str(r["task"]),
+                agent=str(r["agent"]),
+                seed=int(r["seed"]),
+                attempt=int(r["attempt"]),
+                phase=r["phase"],
+                exit_reason=r["exit_reason"],
+                failure_class=r["failure_class"],
+                images=r.get("images") or [],
+            )
+            for r in rows
+        ],
+    )
+
+
+def images_json(run: str, rows: Sequence[dict[str, Any]]) -> str:
+    """images.json as written to the store (camelCase, digests of never-pulled images null)."""
+    data = image_rollup(run, rows).model_dump(mode="json", by_alias=True)
+    return json.dumps(data, indent=2) + "\n"
 
 
 def _seconds(start: dt.datetime | None, end: dt.datetime | None) -> float | None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
-from kubegym.api.trials import Score
+from kubegym.api.images import ImageRecord
+from kubegym.api.trials import ImagesRollup, Score, TrialSpec
 from kubegym.local import outputs
 from kubegym.operator import rollups
 
@@ -45,3 +47,39 @@ def test_the_leaderboard_has_the_local_shape_with_the_baseline_as_reference() ->
     assert board["run"] == "demo" and board["reference"] == "task-baseline"
     assert set(board["agents"]) == {"gpt", "task-baseline"}
     assert board["tasks"]["toy"]["gpt"]["best_submission"] == 0.8
+
+
+def test_images_json_holds_each_finished_trials_digests_not_results_csv() -> None:
+    ran = ImageRecord(
+        pod="sandbox",
+        container="sandbox",
+        image="registry.example/task-toy:0.1",
+        digest="registry.example/task-toy@sha256:" + "a" * 64,
+    )
+    lost = ImageRecord(
+        pod="agent", container="agent", image="registry.example/kubegym:1.0", reason="ErrImagePull"
+    )
+    done = trial_view(phase="Succeeded", exit_reason="submitted", score=0.8, images=[ran])
+    failed = trial_view(
+        name="demo-toy-gpt-s1-0badc0de",
+        spec=TrialSpec(run="demo", task="toy", agent="gpt", seed=1),
+        phase="Failed",
+        attempt=3,
+        exit_reason="infra_error",
+        failure_class="infra",
+        images=[lost],
+    )
+    waiting = trial_view(name="demo-toy-gpt-s2-0badc0de", images=[ran])  # not finished
+    rows = rollups.trial_rows([task()], [done, failed, waiting])
+    assert "images" not in next(csv.DictReader(io.StringIO(rollups.results_csv(rows))))
+    data = json.loads(rollups.images_json("demo", rows))
+    assert data["formatVersion"] == 1 and data["run"] == "demo"
+    assert [(t["trial"], t["attempt"], t["phase"]) for t in data["trials"]] == [
+        (done.name, 0, "Succeeded"),
+        (failed.name, 3, "Failed"),
+    ]
+    assert data["trials"][0]["images"] == [ran.model_dump(mode="json", by_alias=True)]
+    assert data["trials"][1]["images"][0]["digest"] is None
+    assert data["trials"][1]["images"][0]["reason"] == "ErrImagePull"
+    # The report reads it back with the same model.
+    assert ImagesRollup.model_validate(data).trials[1].images == [lost]
