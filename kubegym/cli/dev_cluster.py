@@ -30,6 +30,7 @@ def dev_cluster() -> None:
     \b
     Examples:
       kubegym dev-cluster up --gpu-nodes 2 --cpu-nodes 2
+      kubegym dev-cluster up --real-node --cpu-nodes 0 --gpu-nodes 0
       KUBECONFIG=$(kubegym dev-cluster status | jq -r .kubeconfig) kubectl get nodes
       kubegym dev-cluster down
     """
@@ -74,6 +75,13 @@ def dev_cluster() -> None:
     show_default=True,
     help="host:port that Prometheus scrapes as job kubegym-operator (repeatable).",
 )
+@click.option(
+    "--real-node",
+    is_flag=True,
+    help="Also start a real node (kubelet, containerd, runc, CNI, kube-proxy, CoreDNS, "
+    "NetworkPolicy enforcement): pods run in containers from the images of `make node-images`. "
+    "Needs root and cgroups.",
+)
 @_STATE_DIR
 def up(
     gpu_nodes: int,
@@ -82,6 +90,7 @@ def up(
     with_s3: bool,
     with_prometheus: bool,
     scrape_targets: tuple[str, ...],
+    real_node: bool,
     state_dir: Path | None,
 ) -> None:
     """Build the binaries if needed (once, cached), start the cluster, print one JSON line."""
@@ -93,6 +102,7 @@ def up(
         with_s3=with_s3,
         with_prometheus=with_prometheus,
         scrape_targets=scrape_targets,
+        real_node=real_node,
     )
     info = cluster.up(options)
     click.echo(info.to_json())

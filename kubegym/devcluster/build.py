@@ -27,6 +27,8 @@ from kubegym.devcluster import config
 _STAMP = "versions.json"
 # kubectl too: `kubectl apply -f run.yaml` is how users (and some tests) talk to the cluster.
 _K8S_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
+#: A real node's own Kubernetes programs (`ensure_node_binaries`), from the same module.
+_NODE_K8S_COMMANDS = ("kubelet", "kube-proxy")
 #: KWOK's default stages, as kwokctl enables them: nodes become Ready and keep a lease,
 #: bound pods go Running, deleted pods go away. Copied from the kwok module's kustomize/stage.
 _KWOK_STAGES = (
@@ -78,6 +80,15 @@ def _wanted() -> dict[str, str]:
     }
 
 
+def _node_wanted() -> dict[str, str]:
+    """A real node's binaries → the version each is built from."""
+    return {
+        **dict.fromkeys(_NODE_K8S_COMMANDS, config.KUBERNETES_VERSION),
+        "coredns": config.COREDNS_VERSION,
+        "crictl": config.CRI_TOOLS_VERSION,
+    }
+
+
 def _recorded(bin_dir: Path) -> dict[str, str]:
     try:
         data = json.loads((bin_dir / _STAMP).read_text())
@@ -86,11 +97,11 @@ def _recorded(bin_dir: Path) -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
 
-def _stale(bin_dir: Path) -> set[str]:
+def _stale(bin_dir: Path, wanted: dict[str, str] | None = None) -> set[str]:
     recorded = _recorded(bin_dir)
     return {
         name
-        for name, version in _wanted().items()
+        for name, version in (wanted or _wanted()).items()
         if recorded.get(name) != version or not (bin_dir / name).is_file()
     }
 
@@ -225,6 +236,73 @@ def _build_etcd(bin_dir: Path, work: Path) -> float:
     elapsed = time.monotonic() - start
     _progress(f"built etcd in {elapsed:.0f}s")
     return elapsed
+
+
+def _go_install(bin_dir: Path, work: Path, name: str, package: str, version: str) -> float:
+    """``go install package@version`` into the cache as ``name``; the seconds it took."""
+    _progress(f"building {name} {version}")
+    start = time.monotonic()
+    env = _go_env()
+    env["GOFLAGS"] = env["GOFLAGS"].replace("-mod=mod", "").strip()
+    env["GOBIN"] = str(work / "gobin")
+    _run(["go", "install", "-ldflags", "-s -w", f"{package}@{version}"], env=env)
+    shutil.move(str(work / "gobin" / package.rsplit("/", 1)[-1]), bin_dir / name)
+    elapsed = time.monotonic() - start
+    _progress(f"built {name} in {elapsed:.0f}s")
+    return elapsed
+
+
+def node_binaries_built(bin_dir: Path | None = None) -> bool:
+    """Whether a real node's binaries are in the cache at their pinned versions."""
+    return not _stale(bin_dir or config.bin_dir(), _node_wanted())
+
+
+def ensure_node_binaries() -> Path:
+    """Build a real node's kubelet, kube-proxy, CoreDNS and crictl, once.
+
+    The control plane's binaries come first (`ensure_binaries`): the kubelet and
+    kube-proxy reuse its module download and most of its compiled packages.
+
+    Returns:
+        ``config.bin_dir()``, now also holding every name in ``config.NODE_BINARIES``.
+
+    Raises:
+        InfraError: a download or a build failed (reason ``BuildFailed``).
+    """
+    bin_dir = ensure_binaries()
+    wanted = _node_wanted()
+    stale = _stale(bin_dir, wanted)
+    if not stale:
+        return bin_dir
+    recorded = _recorded(bin_dir)
+    timings: dict[str, float] = {}
+
+    def done(*names: str) -> None:
+        recorded.update({name: wanted[name] for name in names})
+        (bin_dir / _STAMP).write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n")
+
+    with tempfile.TemporaryDirectory(prefix="kubegym-build-") as tmp:
+        work = Path(tmp)
+        k8s_stale = [name for name in _NODE_K8S_COMMANDS if name in stale]
+        if k8s_stale:
+            timings.update(_build_kubernetes(bin_dir, work, k8s_stale))
+            done(*k8s_stale)
+        if "coredns" in stale:
+            timings["coredns"] = _go_install(
+                bin_dir, work, "coredns", "github.com/coredns/coredns", config.COREDNS_VERSION
+            )
+            done("coredns")
+        if "crictl" in stale:
+            timings["crictl"] = _go_install(
+                bin_dir,
+                work,
+                "crictl",
+                "sigs.k8s.io/cri-tools/cmd/crictl",
+                config.CRI_TOOLS_VERSION,
+            )
+            done("crictl")
+    (bin_dir / "node-build-times.json").write_text(json.dumps(timings, indent=1) + "\n")
+    return bin_dir
 
 
 def ensure_binaries() -> Path:

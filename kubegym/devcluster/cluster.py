@@ -17,10 +17,18 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from kubegym import errors
-from kubegym.devcluster import _http, build, config, nodes, pki, processes
+from kubegym.devcluster import (
+    _http,
+    build,
+    config,
+    kubeconfigs,
+    nodes,
+    pki,
+    processes,
+    realnode,
+    registry,
+)
 
 #: Where the optional S3 server and Prometheus keep their state, under the cluster's.
 S3_DIR = "s3"
@@ -49,6 +57,11 @@ class ClusterOptions:
     with_prometheus: bool = False
     #: What Prometheus scrapes: by default where `kubegym operator` serves /metrics.
     scrape_targets: tuple[str, ...] = ("127.0.0.1:9090",)
+    #: Also start a real node (`kubegym.devcluster.realnode`): pods in real containers.
+    real_node: bool = False
+    #: The real node's pause image (``registry/repo@sha256:…``), already in the registry;
+    #: when None, the one `kubegym.images` locked is pushed and used.
+    pause_image: str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +81,8 @@ class ClusterInfo:
     s3_credentials: str | None = None
     #: The kubectl built with the cluster (same release).
     kubectl: str = ""
+    #: With a real node: its name, address, registry and crictl config (`realnode.NodeInfo`).
+    real_node: dict[str, Any] | None = None
 
     def to_json(self) -> str:
         """One line of JSON, without the token."""
@@ -107,28 +122,6 @@ def _ok(client: _http.ApiClient, path: str) -> bool:
     except OSError:
         return False
     return status == 200
-
-
-def _kubeconfig(server: str, ca_cert: Path, user: str, token: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [
-            {
-                "name": "kubegym-dev",
-                "cluster": {"server": server, "certificate-authority": str(ca_cert)},
-            }
-        ],
-        "users": [{"name": user, "user": {"token": token}}],
-        "contexts": [{"name": "kubegym-dev", "context": {"cluster": "kubegym-dev", "user": user}}],
-        "current-context": "kubegym-dev",
-    }
-
-
-def _write_kubeconfig(path: Path, content: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(content, sort_keys=False))
-    path.chmod(0o600)
 
 
 def _nodes_ready(client: _http.ApiClient, names: list[str]) -> bool:
@@ -171,7 +164,15 @@ def up(options: ClusterOptions) -> ClusterInfo:
             field="--state-dir",
             hint="run `kubegym dev-cluster down` first, or pick another --state-dir",
         )
-    bin_dir = build.ensure_binaries()
+    if options.real_node:
+        problem = realnode.probe()
+        if problem:
+            raise errors.ConfigError(
+                f"this machine cannot run a real node: {problem}", field="--real-node"
+            )
+        bin_dir = build.ensure_node_binaries()
+    else:
+        bin_dir = build.ensure_binaries()
     started = time.monotonic()
     for stale in ("etcd-data", "pki", "pids", "certs", _INFO_FILE):
         path = state / stale
@@ -183,6 +184,9 @@ def up(options: ClusterOptions) -> ClusterInfo:
     try:
         return _start(options, state, bin_dir, started)
     except BaseException:
+        if options.real_node:
+            realnode.stop(state, bin_dir)
+            registry.stop(state)
         processes.stop_all(state, list(reversed(COMPONENTS)))
         raise
 
@@ -204,9 +208,25 @@ def _start(options: ClusterOptions, state: Path, bin_dir: Path, started: float) 
     ])  # fmt: skip
     _wait("etcd", lambda: _etcd_healthy(etcd_url), options.timeout, state, "etcd")
 
+    if options.real_node:
+        # Pods reach the apiserver at the node's address, as the `kubernetes` Service's
+        # endpoint; the apiserver reaches kubelets with its client certificate.
+        assert creds.kubelet_client_cert is not None and creds.kubelet_client_key is not None
+        network = [
+            "--bind-address=0.0.0.0", f"--advertise-address={realnode.NODE_IP}",
+            "--endpoint-reconciler-type=lease",
+            f"--kubelet-client-certificate={creds.kubelet_client_cert}",
+            f"--kubelet-client-key={creds.kubelet_client_key}",
+            "--kubelet-preferred-address-types=InternalIP",
+        ]  # fmt: skip
+    else:
+        # The `kubernetes` Service cannot point at a loopback address; nothing runs in-cluster.
+        network = [
+            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+            "--endpoint-reconciler-type=none",
+        ]  # fmt: skip
     pids["kube-apiserver"] = processes.start(state, "kube-apiserver", [
-        f"{b}/kube-apiserver", f"--etcd-servers={etcd_url}",
-        "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+        f"{b}/kube-apiserver", f"--etcd-servers={etcd_url}", *network,
         f"--secure-port={ports['kube-apiserver']}", f"--cert-dir={state / 'certs' / 'apiserver'}",
         f"--tls-cert-file={creds.serving_cert}", f"--tls-private-key-file={creds.serving_key}",
         f"--client-ca-file={creds.ca_cert}", f"--token-auth-file={creds.token_file}",
@@ -216,8 +236,6 @@ def _start(options: ClusterOptions, state: Path, bin_dir: Path, started: float) 
         f"--service-account-signing-key-file={creds.service_account_key}",
         f"--service-cluster-ip-range={_SERVICE_CIDR}", "--profiling=false",
         "--enable-priority-and-fairness=false",
-        # The `kubernetes` Service cannot point at a loopback address; nothing runs in-cluster.
-        "--endpoint-reconciler-type=none",
     ])  # fmt: skip
     admin = _http.ApiClient(server, creds.ca_cert, creds.tokens["admin"])
     _wait(
@@ -230,15 +248,16 @@ def _start(options: ClusterOptions, state: Path, bin_dir: Path, started: float) 
 
     kubeconfig = options.kubeconfig or state / "kubeconfig"
     kubeconfig = kubeconfig.resolve()
-    _write_kubeconfig(
-        kubeconfig, _kubeconfig(server, creds.ca_cert, "admin", creds.tokens["admin"])
+    kubeconfigs.write(
+        kubeconfig, kubeconfigs.content(server, creds.ca_cert, "admin", creds.tokens["admin"])
     )
     component_configs: dict[str, Path] = {}
     for name in ("kube-controller-manager", "kube-scheduler"):
         user = f"system:{name}"
         component_configs[name] = state / "pki" / f"{name}.kubeconfig"
-        _write_kubeconfig(
-            component_configs[name], _kubeconfig(server, creds.ca_cert, user, creds.tokens[user])
+        kubeconfigs.write(
+            component_configs[name],
+            kubeconfigs.content(server, creds.ca_cert, user, creds.tokens[user]),
         )
 
     pids["kube-controller-manager"] = processes.start(state, "kube-controller-manager", [
@@ -306,6 +325,8 @@ def _start(options: ClusterOptions, state: Path, bin_dir: Path, started: float) 
         kubectl=str(bin_dir / "kubectl"),
     )
     info = _extras(options, state, info)
+    if options.real_node:
+        info = _real_node(options, state, bin_dir, creds, info)
     (state / _INFO_FILE).write_text(json.dumps(asdict(info)) + "\n")
     (state / _INFO_FILE).chmod(0o600)
     return info
@@ -333,6 +354,25 @@ def _extras(options: ClusterOptions, state: Path, info: ClusterInfo) -> ClusterI
         )
         endpoints["prometheus"] = server_p.url
     return replace(info, endpoints=endpoints, s3_credentials=credentials)
+
+
+def _real_node(
+    options: ClusterOptions,
+    state: Path,
+    bin_dir: Path,
+    creds: pki.Credentials,
+    info: ClusterInfo,
+) -> ClusterInfo:
+    """The loopback registry with the locked images in it, then the node itself."""
+    registry.ensure(state, timeout=options.timeout)
+    pause = options.pause_image
+    if pause is None:
+        from kubegym import images
+
+        pause = images.pushed_pause_image(config.REGISTRY)
+    node = realnode.start(state, info.apiserver, creds, pause, bin_dir, timeout=options.timeout)
+    endpoints = {**info.endpoints, "registry": f"http://{node.registry}"}
+    return replace(info, endpoints=endpoints, real_node=asdict(node))
 
 
 def _component_ok(port: int) -> bool:
@@ -398,6 +438,9 @@ def down(state_dir: Path | None = None) -> list[str]:
         stopped.append("prometheus")
     if minio.stop(state / S3_DIR):
         stopped.append("minio")
+    stopped += realnode.stop(state)
+    if registry.stop(state):
+        stopped.append(registry.NAME)
     stopped += processes.stop_all(state, list(reversed(COMPONENTS)))
     (state / _INFO_FILE).unlink(missing_ok=True)
     return stopped

@@ -16,6 +16,15 @@ KWOK_VERSION = "v0.8.0"
 #: etcd, built from `go.etcd.io/etcd/server/v3` at this tag.
 ETCD_VERSION = "v3.6.16"
 
+#: CoreDNS, the real node's cluster DNS, `github.com/coredns/coredns` at this tag.
+COREDNS_VERSION = "v1.12.4"
+#: crictl, the CRI's command line (tearing a real node's pods down), at this tag.
+CRI_TOOLS_VERSION = "v1.34.0"
+
+#: Where a real node's images are served from (`kubegym.devcluster.registry`): a fixed
+#: address, so task manifests pinned to it stay valid from one cluster to the next.
+REGISTRY = os.environ.get("KUBEGYM_REGISTRY", "127.0.0.1:5100")
+
 #: The binaries the cluster needs, all found in `bin_dir()`.
 BINARIES = (
     "etcd",
@@ -25,6 +34,8 @@ BINARIES = (
     "kubectl",
     "kwok",
 )
+#: What a real node adds (`kubegym.devcluster.realnode`), built into the same folder.
+NODE_BINARIES = ("kubelet", "kube-proxy", "coredns", "crictl")
 
 
 def cache_root() -> Path:

@@ -14,12 +14,23 @@ from pathlib import Path
 
 from kubegym import errors
 
+#: The real node's name (`kubegym.devcluster.realnode`).
+REAL_NODE = "real-0"
+#: The real node's address: a dummy interface on this host, reachable from its pods.
+NODE_IP = "10.250.0.1"
+
 #: Users with a static token: name → (groups). The controller manager and the scheduler
 #: get the identities the default RBAC roles are bound to.
 _USERS: dict[str, tuple[str, ...]] = {
     "admin": ("system:masters",),
     "system:kube-controller-manager": (),
     "system:kube-scheduler": (),
+    # A real node's programs (`kubegym.devcluster.realnode`): the Node authorizer knows the
+    # kubelet by this name and group; kube-proxy's user is bound to system:node-proxier.
+    f"system:node:{REAL_NODE}": ("system:nodes",),
+    "system:kube-proxy": (),
+    "system:coredns": (),
+    "system:kubegym-netpol": (),
 }
 
 
@@ -34,6 +45,9 @@ class Credentials:
     service_account_pub: Path
     token_file: Path
     tokens: dict[str, str]
+    #: The apiserver's client certificate for kubelets (`kubectl logs`, exec).
+    kubelet_client_cert: Path | None = None
+    kubelet_client_key: Path | None = None
 
 
 def _openssl(*args: str) -> None:
@@ -75,12 +89,28 @@ def generate(pki_dir: Path) -> Credentials:
         "basicConstraints=critical,CA:FALSE\n"
         "keyUsage=critical,digitalSignature,keyEncipherment\n"
         "extendedKeyUsage=serverAuth\n"
-        "subjectAltName=IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,"
+        f"subjectAltName=IP:127.0.0.1,IP:10.0.0.1,IP:{NODE_IP},DNS:localhost,DNS:kubernetes,"
         "DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\n"
     )
     _openssl(
         "x509", "-req", "-in", str(csr), "-CA", str(ca_cert), "-CAkey", str(ca_key),
         "-CAcreateserial", "-out", str(cert), "-days", "3650", "-extfile", str(extensions),
+    )  # fmt: skip
+    client_key, client_cert = pki_dir / "kubelet-client.key", pki_dir / "kubelet-client.crt"
+    client_csr = pki_dir / "kubelet-client.csr"
+    _openssl(
+        "req", "-new", *ec, "-keyout", str(client_key), "-out", str(client_csr),
+        "-subj", "/O=system:masters/CN=kube-apiserver-kubelet-client",
+    )  # fmt: skip
+    client_ext = pki_dir / "kubelet-client.ext"
+    client_ext.write_text(
+        "basicConstraints=critical,CA:FALSE\n"
+        "keyUsage=critical,digitalSignature,keyEncipherment\n"
+        "extendedKeyUsage=clientAuth\n"
+    )
+    _openssl(
+        "x509", "-req", "-in", str(client_csr), "-CA", str(ca_cert), "-CAkey", str(ca_key),
+        "-CAcreateserial", "-out", str(client_cert), "-days", "3650", "-extfile", str(client_ext),
     )  # fmt: skip
     sa_key, sa_pub = pki_dir / "sa.key", pki_dir / "sa.pub"
     _openssl(
@@ -96,4 +126,6 @@ def generate(pki_dir: Path) -> Credentials:
     token_file.write_text("\n".join(lines) + "\n")
     for path in pki_dir.iterdir():
         path.chmod(0o600)
-    return Credentials(ca_cert, cert, key, sa_key, sa_pub, token_file, tokens)
+    return Credentials(
+        ca_cert, cert, key, sa_key, sa_pub, token_file, tokens, client_cert, client_key
+    )

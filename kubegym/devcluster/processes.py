@@ -23,7 +23,13 @@ def free_port() -> int:
         return port
 
 
-def start(state_dir: Path, name: str, args: list[str], env: dict[str, str] | None = None) -> int:
+def start(
+    state_dir: Path,
+    name: str,
+    args: list[str],
+    env: dict[str, str] | None = None,
+    binary: str | None = None,
+) -> int:
     """Start ``args`` in the background as ``name``; return its pid.
 
     Args:
@@ -31,6 +37,8 @@ def start(state_dir: Path, name: str, args: list[str], env: dict[str, str] | Non
         name: the component (``etcd``, ``kube-apiserver``…), used for file names.
         args: the command line, the binary's absolute path first.
         env: variables added to this process's environment.
+        binary: the program the process ends up running when ``args`` starts a launcher
+            that execs it (`recorded` knows a process by its binary).
 
     Returns:
         The pid, also written to ``<state>/pids/<name>.pid``.
@@ -47,7 +55,7 @@ def start(state_dir: Path, name: str, args: list[str], env: dict[str, str] | Non
             cwd=state_dir,
             env={**os.environ, **(env or {})},
         )
-    (state_dir / "pids" / f"{name}.pid").write_text(f"{proc.pid}\n{args[0]}\n")
+    (state_dir / "pids" / f"{name}.pid").write_text(f"{proc.pid}\n{binary or args[0]}\n")
     return proc.pid
 
 
