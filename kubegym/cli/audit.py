@@ -48,7 +48,11 @@ def audit(run: str, as_json: bool, strict: bool, severity: str) -> None:
     /workspace, network tools in an offline task, writes outside /workspace
     and /tmp, privilege tools, gigantic writes, secrets in an observation,
     validate spamming). Per trial: validate count, evaluator errors, exit
-    reason and failure class. Scores are not changed: this is evidence.
+    reason and failure class. For a cluster run, each trial's image digests
+    (the run's images.json, from the kubelet): flagged when a pinned image
+    ran another digest, when one image ran as several digests over the run
+    (a moved tag), or when an image was named by tag only. Scores are not
+    changed: this is evidence.
 
     \b
     Examples:
@@ -102,6 +106,7 @@ def render_text(report: integrity.RunIntegrity) -> str:
         lines.append("")
     else:
         lines += ["No trial flagged.", ""]
+    lines += images_text(report)
     by_severity = ", ".join(f"{n} {s}" for s, n in summary["by_severity"].items() if n)
     lines.append(
         f"{summary['flagged']} of {summary['trials']} trial(s) flagged"
@@ -114,4 +119,20 @@ def render_text(report: integrity.RunIntegrity) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["FLAGGED_EXIT", "audit", "render_text"]
+def images_text(report: integrity.RunIntegrity) -> list[str]:
+    """Per trial, the images its containers ran and their digests; nothing for a local run."""
+    from kubegym.report import images
+
+    ran = [t for t in report.trials if t.images]
+    if not ran:
+        return []
+    lines = ["Images (the kubelet's digests, from the run's images.json)"]
+    for trial in ran:
+        lines.append(f"  {trial.trial}")
+        lines += [f"    {line}" for line in images.listing(trial.images)]
+    for image, digests in report.moved_images.items():
+        lines.append(f"moved: {image} ran as {', '.join(digests)}")
+    return [*lines, ""]
+
+
+__all__ = ["FLAGGED_EXIT", "audit", "images_text", "render_text"]

@@ -10,7 +10,12 @@ is *flagged* when any rule fires. The report is evidence for a person, not a
 verdict: scores are the evaluator's and nothing here changes them.
 
 Per trial it also records the validate count and the evaluator's errors (from
-``results.json``'s scores), the exit reason, the failure class and message.
+``results.json``'s scores), the exit reason, the failure class and message, and,
+for a run on a cluster, the images its containers ran from the run's
+``images.json`` (`kubegym.report.images`), flagged when a pinned image ran another
+digest, when one image resolved to several digests over the run (a moved tag),
+or when an image was named by tag only. A trial known only from images.json (its
+image never pulled, so it left no results.json) is listed too.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Final, Literal
 
 from kubegym.agent_runner import trajectory
+from kubegym.api import trials as trials_api
+from kubegym.report import images as images_mod
 from kubegym.report import sources
 
 Severity = Literal["low", "medium", "high"]
@@ -231,7 +238,29 @@ VALIDATE_SPAM: Final = Rule(
 )
 """Fires on the trial's validate count, not on one step."""
 
-ALL_RULES: Final[tuple[Rule, ...]] = (*RULES, VALIDATE_SPAM)
+IMAGE_RULES: Final[Mapping[images_mod.Check, Rule]] = {
+    "mismatch": Rule(
+        "image-digest-mismatch",
+        "high",
+        "a container ran another digest than the one its pod named (or one that cannot be "
+        "checked): the trial did not run what was asked",
+    ),
+    "moved": Rule(
+        "image-tag-moved",
+        "medium",
+        "an image named the same way ran as different digests in this run: a tag moved "
+        "during the run, so its trials are not comparable",
+    ),
+    "unpinned": Rule(
+        "image-unpinned",
+        "low",
+        "an image was named by tag, not by digest: what ran depended on the registry at pull "
+        "time (images.lock.yaml has every image's digest)",
+    ),
+}
+"""Fire on the run's images.json (`kubegym.report.images`), not on a step."""
+
+ALL_RULES: Final[tuple[Rule, ...]] = (*RULES, VALIDATE_SPAM, *IMAGE_RULES.values())
 
 # A cheap first pass over the raw bytes, from the rules' needles: a trajectory that
 # holds none of them cannot match any rule, and is never parsed.
@@ -275,6 +304,8 @@ class TrialIntegrity:
     failure_class: str | None
     message: str
     flags: list[Flag] = field(default_factory=list)
+    images: list[dict[str, Any]] = field(default_factory=list)
+    """What its containers ran (`ImageRecord` fields), from the run's images.json."""
 
     @property
     def severity(self) -> Severity | None:
@@ -297,6 +328,8 @@ class RunIntegrity:
     location: str
     trials: list[TrialIntegrity] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    moved_images: dict[str, list[str]] = field(default_factory=dict)
+    """Each image (as named) that ran as more than one digest in the run, with the digests."""
 
     @property
     def flagged(self) -> list[TrialIntegrity]:
@@ -326,6 +359,8 @@ class RunIntegrity:
             "by_agent": dict(sorted(by_agent.items())),
             "validations": sum(t.validations for t in self.trials),
             "eval_errors": sum(len(t.eval_errors) for t in self.trials),
+            "with_images": sum(1 for t in self.trials if t.images),
+            "moved_images": dict(self.moved_images),
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -335,6 +370,7 @@ class RunIntegrity:
             "summary": self.summary(),
             "rules": [{"name": r.name, "severity": r.severity, "why": r.why} for r in ALL_RULES],
             "flagged": [t.to_json() for t in self.flagged],
+            "images": {t.trial: t.images for t in self.trials if t.images},
             "notes": list(self.notes),
         }
 
@@ -370,7 +406,50 @@ def audit_run(
         steps_path = f"{folder}/{trajectory.TRAJECTORY}"
         jsonl = source.read_bytes(steps_path) if steps_path in present else b""
         run.trials.append(audit_trial(results, jsonl, offline=is_offline))
+    rollup, notes = images_mod.read(source, present)
+    run.notes += notes
+    if rollup is not None:
+        add_images(run, rollup)
     return run
+
+
+def add_images(run: RunIntegrity, rollup: trials_api.ImagesRollup) -> None:
+    """Give each trial of `run` its images from the run's images.json, and flag what is wrong.
+
+    A trial of the rollup the run does not hold yet (no results.json: its image was never
+    pulled, or its agent pod never uploaded) is added, with what the rollup says of it.
+    """
+    by_name = {t.trial: t for t in run.trials}
+    for entry in rollup.trials:
+        trial = by_name.get(entry.trial)
+        if trial is None:
+            trial = TrialIntegrity(
+                trial=entry.trial,
+                task=entry.task,
+                agent=entry.agent,
+                seed=entry.seed,
+                steps=0,
+                validations=0,
+                submits=0,
+                eval_errors=[],
+                exit_reason=entry.exit_reason,
+                failure_class=entry.failure_class,
+                message="no results.json: known from images.json only",
+            )
+            run.trials.append(trial)
+            by_name[entry.trial] = trial
+        trial.images = [r.model_dump(mode="json") for r in entry.images]
+    run.moved_images = images_mod.moved(rollup)
+    for finding in images_mod.findings(rollup):
+        rule = IMAGE_RULES[finding.check]
+        trial = by_name[finding.trial]
+        trial.flags = sorted(
+            [
+                *(f for f in trial.flags if f.rule != rule.name),
+                Flag(rule.name, rule.severity, rule.why, None, finding.evidence, finding.hits),
+            ],
+            key=lambda f: (-SEVERITIES.index(f.severity), f.step or 0, f.rule),
+        )
 
 
 def audit_trial(
@@ -522,6 +601,7 @@ def catalog_offline() -> Callable[[str], bool]:
 
 __all__ = [
     "ALL_RULES",
+    "IMAGE_RULES",
     "RULES",
     "SEVERITIES",
     "Flag",
@@ -529,6 +609,7 @@ __all__ = [
     "RunIntegrity",
     "Severity",
     "TrialIntegrity",
+    "add_images",
     "audit_run",
     "audit_trial",
     "catalog_offline",

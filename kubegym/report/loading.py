@@ -20,7 +20,7 @@ import pandas as pd
 
 from kubegym.agent_runner import trajectory
 from kubegym.errors import ConfigError
-from kubegym.report import integrity, sources
+from kubegym.report import images, integrity, sources
 from kubegym.scoring import leaderboard as leaderboards
 from kubegym.scoring.columns import BEST_ATTEMPT, DIRECTION, MAXIMIZE, SEED, TASK
 
@@ -173,6 +173,10 @@ def load_run(source: sources.RunSource) -> RunData:
             tools.setdefault(str(agent), Counter()).update(count_tools(jsonl))
         # Audited here, from the bytes already read: the report reads each trajectory once.
         audit.trials.append(integrity.audit_trial(audit_input[trial_id], jsonl, offline=offline))
+    rollup, skipped = images.read(source, present)
+    notes += skipped
+    if rollup is not None:
+        integrity.add_images(audit, rollup)
     actions = pd.DataFrame(
         [(agent, tool, n) for agent, counts in tools.items() for tool, n in counts.items()],
         columns=[AGENT, TOOL, COUNT],

@@ -190,6 +190,18 @@ def build_report(run: loading.RunData, *, with_plots: bool = True) -> Report:
                     flagged,
                 )
             )
+    if run.integrity is not None and any(t.images for t in run.integrity.trials):
+        add(
+            Table(
+                "images",
+                "Images",
+                "Each image as the pods named it and the digest the kubelet reported it ran as "
+                "(the run's images.json), with the trials and containers that ran it. An image "
+                "that ran as several digests (moved) makes its trials incomparable; one named "
+                "by tag (not pinned) depended on the registry at pull time.",
+                tables.images(run.integrity),
+            )
+        )
     report.timings["tables"] = time.perf_counter() - started
 
     if with_plots:

@@ -219,6 +219,8 @@ __all__ = [
     "costs",
     "failure_messages",
     "failures",
+    "images",
+    "integrity",
     "leaderboard",
     "pareto",
     "summary",
@@ -266,3 +268,34 @@ def integrity(audit: RunIntegrity) -> tuple[pd.DataFrame, pd.DataFrame]:
         columns=["trial", AGENT, TASK, "severity", "rules", "validates", "exit", "evidence"],
     )
     return per_agent, flagged
+
+
+def images(audit: RunIntegrity) -> pd.DataFrame:
+    """Which image ran as which digest, over the run's trials (a cluster run's images.json).
+
+    Returns:
+        One row per image as named and digest it ran as (``not pulled`` when a container
+        never started): the trials and containers that ran it, whether the pod named it
+        by digest, and whether that image ran as several digests in the run (a moved tag).
+    """
+    trials: dict[tuple[str, str], set[str]] = {}
+    containers: dict[tuple[str, str], set[str]] = {}
+    for trial in audit.trials:
+        for record in trial.images:
+            key = (str(record.get("image")), str(record.get("digest") or "not pulled"))
+            trials.setdefault(key, set()).add(trial.trial)
+            containers.setdefault(key, set()).add(f"{record.get('pod')}/{record.get('container')}")
+    return pd.DataFrame(
+        [
+            {
+                "image": image,
+                "digest": digest,
+                "trials": len(trials[image, digest]),
+                "containers": ", ".join(sorted(containers[image, digest])),
+                "pinned": "@sha256:" in image,
+                "moved": image in audit.moved_images,
+            }
+            for image, digest in sorted(trials)
+        ],
+        columns=["image", "digest", "trials", "containers", "pinned", "moved"],
+    )
