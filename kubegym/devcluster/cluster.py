@@ -81,7 +81,8 @@ class ClusterInfo:
     s3_credentials: str | None = None
     #: The kubectl built with the cluster (same release).
     kubectl: str = ""
-    #: With a real node: its name, address, registry and crictl config (`realnode.NodeInfo`).
+    #: With a real node: its name, address, registry and crictl config (`realnode.NodeInfo`),
+    #: and ``images``: each locked node image as pushed, ``registry/path@sha256:…``.
     real_node: dict[str, Any] | None = None
 
     def to_json(self) -> str:
@@ -363,16 +364,31 @@ def _real_node(
     creds: pki.Credentials,
     info: ClusterInfo,
 ) -> ClusterInfo:
-    """The loopback registry with the locked images in it, then the node itself."""
+    """The loopback registry with the locked node images in it, then the node itself."""
     registry.ensure(state, timeout=options.timeout)
-    pause = options.pause_image
+    pushed = _push_node_images()
+    pause = options.pause_image or pushed.get("pause")
     if pause is None:
-        from kubegym import images
-
-        pause = images.pushed_pause_image(config.REGISTRY)
+        raise errors.ConfigError(
+            "a real node needs the pause image: build the node's images first",
+            field="--real-node",
+            hint="make node-images (python -m kubegym.images build --only node)",
+        )
     node = realnode.start(state, info.apiserver, creds, pause, bin_dir, timeout=options.timeout)
     endpoints = {**info.endpoints, "registry": f"http://{node.registry}"}
-    return replace(info, endpoints=endpoints, real_node=asdict(node))
+    return replace(info, endpoints=endpoints, real_node={**asdict(node), "images": pushed})
+
+
+def _push_node_images() -> dict[str, str]:
+    """Push what the images lock holds of the node's images; name → ``registry/path@digest``."""
+    from kubegym import images
+
+    try:
+        lock = images.load_lock()
+    except errors.ConfigError:
+        return {}
+    names = [name for name in images.NODE_IMAGES if name in lock.images]
+    return images.push(lock, config.REGISTRY, tls_verify=False, names=names) if names else {}
 
 
 def _component_ok(port: int) -> bool:

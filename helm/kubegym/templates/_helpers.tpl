@@ -65,9 +65,13 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: operator
 {{- end }}
 
-{{/* The operator's image: image.tag, else the chart's appVersion. */}}
+{{/* The operator's image: by image.digest when set, else image.tag, else the chart's appVersion. */}}
 {{- define "kubegym.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
 {{- end }}
 
 {{/* The image of kubegym's own agent pods: operator.agentImage, else the operator's image. */}}

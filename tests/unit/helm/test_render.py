@@ -189,3 +189,14 @@ def test_crds_install_false_leaves_the_crds_out(render: Render) -> None:
     assert kept == {"helm.sh/resource-policy": "keep"}
     plain = by_kind(render(sets={"crds.keep": False}), "CustomResourceDefinition")[0]
     assert "annotations" not in plain["metadata"]
+
+
+def test_an_image_digest_pins_the_operator_and_the_agent_runner(render: Render) -> None:
+    """`image.digest` (the images lock's) wins over the tag, for both images kubegym runs."""
+    digest = "sha256:" + "ab" * 32
+    objects = render(
+        sets={"image.repository": "127.0.0.1:5100/kubegym/kubegym", "image.digest": digest}
+    )
+    container = _container(objects)
+    assert container["image"] == f"127.0.0.1:5100/kubegym/kubegym@{digest}"
+    assert _env(container)["KUBEGYM_AGENT_IMAGE"] == container["image"]

@@ -23,6 +23,7 @@ BAD_VALUES = [
     (["operator.watchNamespace=Team_A"], "/operator/watchNamespace", "pattern"),
     (["operator.workerz=3"], "/operator", "workerz"),
     (["image.pullPolicy=Sometimes"], "/image/pullPolicy", "IfNotPresent"),
+    (["image.digest=latest"], "/image/digest", "pattern"),
     (["dashboards.labelValue=1"], "/dashboards/labelValue", "want string"),
     (["kueue.localQueue.create=true"], "/kueue/localQueue/clusterQueue", "minLength"),
     (
