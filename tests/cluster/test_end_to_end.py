@@ -64,8 +64,17 @@ def test_a_run_ends_with_its_artifacts_in_s3_its_metrics_in_prometheus_and_a_rep
             name = trial["metadata"]["name"]
             for file in ("trajectory.jsonl", "results.json", "workspace.tar.gz"):
                 assert f"runs/e2e/{name}/attempt-0/{file}" in keys, sorted(keys)
-        for file in ("results.csv", "leaderboard.json", "status.json"):
+        for file in ("results.csv", "leaderboard.json", "status.json", "images.json"):
             assert f"runs/e2e/{file}" in keys, sorted(keys)
+        # The process kubelet pulls no images: each container is there, its digest null.
+        rollup = json.loads(
+            st.s3.get_object(Bucket=st.bucket, Key="runs/e2e/images.json")["Body"].read()
+        )
+        assert len(rollup["trials"]) == 2
+        for entry in rollup["trials"]:
+            ran = {(i["pod"], i["container"]): i.get("digest") for i in entry["images"]}
+            assert ("agent", "agent") in ran and ("sandbox", "evaluator") in ran, ran
+            assert set(ran.values()) == {None}
         scores = {t["spec"]["agent"]: t["status"]["score"] for t in trials}
         assert scores["replay"] > scores["baseline"] > 0, scores
 

@@ -588,3 +588,32 @@ def test_attack_a_forged_summary_never_becomes_the_trials_score(
     assert status.get("scores", []) == []
     assert status["exitReason"] == "agent_error"
     assert status["steps"] == forged.steps, "the agent's summary still counts its steps"
+
+
+def test_a_trial_records_the_images_its_containers_ran(
+    operator: OperatorProcess, kubelet: Kubelet, custom: Any, namespace: str
+) -> None:
+    # KWOK's statuses and the tests' kubelet carry no imageID (nothing is pulled): every
+    # container is recorded with the image its spec named and a null digest, no error.
+    apply(custom, namespace, task("alpha"), benchmark_run("pics", ["alpha"], ["a1"], seeds=1))
+    while_running: list[dict[str, Any]] = []
+
+    def answer(pod: dict[str, Any]) -> None:
+        name = pod["metadata"]["labels"]["kubegym.io/trial"]
+
+        def shown() -> list[dict[str, Any]] | None:
+            body = custom.get_namespaced_custom_object(G, V, namespace, "trials", name)
+            found: list[dict[str, Any]] | None = (body.get("status") or {}).get("images")
+            return found
+
+        while_running[:] = wait_for(shown, timeout=30)  # a running trial shows them already
+        kubelet.finish_agent(pod, summary_for(0.9))
+
+    play(kubelet, phase_is(custom, namespace, "pics", "Succeeded", "Failed"), answer)
+    (trial,) = trials_of(custom, namespace, "pics")
+    assert trial["status"]["phase"] == "Succeeded"
+    recorded = {(i["pod"], i["container"]): i for i in trial["status"]["images"]}
+    assert {("agent", "agent"), ("sandbox", "sandbox"), ("sandbox", "evaluator")} <= set(recorded)
+    assert recorded["sandbox", "sandbox"]["image"] == "registry.invalid/task-alpha:1"
+    assert all(i.get("digest") is None and i.get("note") is None for i in recorded.values())
+    assert {(i["pod"], i["container"]) for i in while_running} <= set(recorded)
