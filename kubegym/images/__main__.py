@@ -76,6 +76,11 @@ def _parser() -> argparse.ArgumentParser:
         "--lock", type=Path, default=_lock.DEFAULT_LOCK, help="the lock file (buildah)"
     )
     build.add_argument("--force", action="store_true", help="rebuild unchanged images too")
+    build.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="after a failure, build what does not need the failed image; fail at the end",
+    )
     build.add_argument("--verbose", action="store_true", help="show the tools' output")
     build.add_argument(
         "--debian-snapshot",
@@ -137,6 +142,7 @@ def _build_command(args: argparse.Namespace) -> int:
         registry=args.registry,
         lock_path=args.lock,
         force=args.force,
+        keep_going=args.keep_going,
         verbose=args.verbose,
         debian=_debian.Source(args.debian_snapshot),
         revision=_build.git_revision(_plan.REPO),

@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import datetime as dt
 import fcntl
-import json
 import os
 import shlex
 import shutil
@@ -28,14 +26,25 @@ import subprocess
 import sys
 import time
 import tomllib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 from kubegym import errors
 from kubegym.devcluster import config
-from kubegym.images import _buildah, _debian, _inputs, _lock, _oci, _pause, _plan, _stage, _tools
+from kubegym.images import (
+    _buildah,
+    _debian,
+    _inputs,
+    _lock,
+    _oci,
+    _pause,
+    _plan,
+    _stage,
+    _state,
+    _tools,
+)
 
 CA_ENV: Final = "KUBEGYM_BUILD_CA"
 
@@ -85,6 +94,8 @@ class BuildSettings:
     """A CA bundle for ``pip install`` in RUN steps; see `_buildah.bud_command`."""
     debian: _debian.Source = field(default_factory=_debian.Source)
     """Where the Debian packages of the bases come from."""
+    keep_going: bool = False
+    """After an image fails, build the others that do not need it, then raise."""
     force: bool = False
     """Rebuild even the images whose inputs are unchanged (the step cache still helps)."""
     verbose: bool = False
@@ -147,7 +158,8 @@ def ensure(names: Sequence[str] = (), settings: BuildSettings | None = None) -> 
 
     Raises:
         ImageError: this machine cannot build (see `cannot_build`), or a build failed
-            (the message quotes its log).
+            (the message quotes its log; with ``keep_going``, after the others, naming
+            every image not built).
         ConfigError: an unknown image name.
     """
     settings = settings or BuildSettings()
@@ -155,16 +167,40 @@ def ensure(names: Sequence[str] = (), settings: BuildSettings | None = None) -> 
     problem = cannot_build()
     if problem is not None:
         raise _tools.ImageError(f"cannot build images here: {problem}")
+    failed: dict[str, str] = {}
     with _exclusive(settings.cache):
         run = _Run(settings, builds)
-        images = {build.name: run.one(build, position) for position, build in enumerate(builds, 1)}
-        lock = _merged(settings, images)
-        _lock.write_lock(lock, settings.lock_path)
+        images: dict[str, _lock.LockedImage] = {}
+        try:
+            for position, build in enumerate(builds, 1):
+                missing = [name for name in build.needs if name in failed]
+                if missing:
+                    failed[build.name] = f"needs {', '.join(missing)}, which failed"
+                    _progress(
+                        f"[{position}/{run.total}] {build.name}: not built: {failed[build.name]}"
+                    )
+                    continue
+                try:
+                    images[build.name] = run.one(build, position)
+                except errors.KubegymError as exc:
+                    if not settings.keep_going:
+                        raise
+                    failed[build.name] = str(exc).splitlines()[0]
+                    _progress(f"[{position}/{run.total}] {build.name}: FAILED: {exc}")
+        finally:
+            # After a failure too: what was built stays usable (and locked) meanwhile.
+            lock = _merged(settings, images)
+            _lock.write_lock(lock, settings.lock_path)
         freed = _oci.collect_garbage(run.layout)
     _progress(
-        f"{len(builds)} image(s) in {time.monotonic() - run.started:.1f} s; "
+        f"{len(images)} of {len(builds)} image(s) in {time.monotonic() - run.started:.1f} s; "
         f"lock: {settings.lock_path}" + (f"; {freed >> 20} MiB of old blobs freed" if freed else "")
     )
+    if failed:
+        raise _tools.ImageError(
+            f"{len(failed)} image(s) not built: "
+            + "; ".join(f"{name} ({why})" for name, why in failed.items())
+        )
     return lock
 
 
@@ -207,40 +243,6 @@ def ensure_node_images(settings: BuildSettings | None = None) -> _lock.Lock:
     return ensure(_plan.NODE_IMAGES, settings)
 
 
-def why_build(
-    before: Mapping[str, Any],
-    *,
-    inputs: str,
-    components: _inputs.Components,
-    reference: str,
-    in_layout: str | None,
-    in_store: bool,
-    force: bool = False,
-) -> str | None:
-    """Whether an image must be built: None to skip it, ``restore`` to take it back from
-    the OCI layout into the store, else the reason to build, for the progress line.
-
-    Args:
-        before: the image's record from its last build (empty: never built).
-        inputs: the hash of its inputs now, of ``components``.
-        components: its inputs now (`kubegym.images._inputs`).
-        reference: the reference it is to be tagged with now.
-        in_layout: the digest the OCI layout holds for it (None: nothing).
-        in_store: whether the store has it tagged ``reference``.
-        force: build even when nothing changed.
-    """
-    if force:
-        return "forced"
-    if not before:
-        return "first build"
-    if before.get("inputs") != inputs or before.get("reference") != reference:
-        changed = _inputs.changed(before.get("components") or {}, components)
-        return "changed: " + (", ".join(changed[:6]) or "reference")
-    if in_layout is None or in_layout != before.get("digest"):
-        return "not in the OCI layout"
-    return None if in_store else "restore"
-
-
 def _progress(message: str) -> None:
     print(f"images: {message}", file=sys.stderr, flush=True)
 
@@ -278,8 +280,7 @@ class _Run:
         cache = settings.cache
         self.layout = cache / "oci"
         self.work = cache / "work"
-        self.state_file = cache / "state.json"
-        self.state: dict[str, dict[str, Any]] = _read_json(self.state_file)
+        self.state = _state.State(cache)
         self.store = _buildah.storage(cache)
         self.present = _buildah.images(self.store)
         self.builder = _buildah.version()
@@ -297,8 +298,8 @@ class _Run:
         components = self._components(build)
         inputs = _inputs.digest(components)
         ref = f"{build.name}:{build.tag}"
-        before = self.state.get(build.name, {})
-        why = why_build(
+        before = self.state.last(build)
+        why = _state.why_build(
             before,
             inputs=inputs,
             components=components,
@@ -327,7 +328,17 @@ class _Run:
         took = time.monotonic() - started
         _progress(f"{prefix}: {outcome} in {took:.1f} s ({_lock.short(digest)})")
         self.digests[build.name] = digest
-        self._record(build, outcome, took, inputs, components, digest, seconds, debian, ref)
+        self.state.record(
+            build,
+            outcome=outcome,
+            took=took,
+            inputs=inputs,
+            components=components,
+            digest=digest,
+            seconds=seconds,
+            debian=debian,
+            ref=ref,
+        )
         return _lock.LockedImage(
             repository=build.repository,
             tag=build.tag,
@@ -407,41 +418,6 @@ class _Run:
     def _log(self, build: _plan.Build) -> Path:
         return self.settings.cache / "logs" / f"{build.name}.log"
 
-    def _record(
-        self,
-        build: _plan.Build,
-        outcome: str,
-        took: float,
-        inputs: str,
-        components: _inputs.Components,
-        digest: str,
-        seconds: float | None,
-        debian: dict[str, Any] | None,
-        ref: str,
-    ) -> None:
-        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        self.state[build.name] = {
-            "reference": build.reference,
-            "inputs": inputs,
-            "components": components,
-            "digest": digest,
-            "oci_ref": ref,
-            "seconds": seconds,
-            "debian": debian,
-            "at": now if outcome == "built" else self.state.get(build.name, {}).get("at", now),
-        }
-        _write_json(self.state_file, self.state)
-        line = {
-            "at": now,
-            "name": build.name,
-            "reference": build.reference,
-            "outcome": outcome,
-            "seconds": round(took, 2),
-            "digest": digest,
-        }
-        with (self.settings.cache / "times.jsonl").open("a", encoding="utf-8") as out:
-            out.write(json.dumps(line) + "\n")
-
 
 def _ca_folder(cache: Path, bundle: Path | None) -> Path | None:
     """A folder with ``bundle`` and a pip.conf naming it, mounted at `_buildah.CA_MOUNT`."""
@@ -452,17 +428,3 @@ def _ca_folder(cache: Path, bundle: Path | None) -> Path | None:
     shutil.copyfile(bundle, folder / "ca.crt")
     (folder / "pip.conf").write_text(f"[global]\ncert = {_buildah.CA_MOUNT}/ca.crt\n")
     return folder
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        value = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def _write_json(path: Path, value: object) -> None:
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(json.dumps(value, indent=1, sort_keys=True, default=str))
-    partial.replace(path)

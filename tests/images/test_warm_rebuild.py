@@ -3,6 +3,7 @@ from the OCI layout with the same digest, not rebuilt."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -56,3 +57,46 @@ def test_an_image_gone_from_the_store_comes_back_from_the_layout(
     assert _outcomes(capsys.readouterr().err) == {images.PAUSE: "restored"}
     assert again.image(images.PAUSE).digest == pause.digest
     assert pause.reference in _buildah.images(store)
+
+
+def test_keep_going_builds_what_does_not_need_the_failure_then_names_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A repository of two copies of polyfit, one whose dataset no longer matches its
+    sha256: with ``keep_going`` the good data image (and pause) are built and locked,
+    and the error names only the bad one. Another version tag keeps the shared cache's
+    real images untouched."""
+    repo = tmp_path / "repo"
+    shutil.copytree(images.REPO / "task_images" / "base", repo / "task_images" / "base")
+    shutil.copy(images.REPO / "Dockerfile", repo / "Dockerfile")
+    polyfit = images.REPO / "examples" / "tasks" / "polyfit"
+    for name in ("good", "bad"):
+        folder = repo / "task_images" / name
+        shutil.copytree(polyfit, folder, ignore=shutil.ignore_patterns("__pycache__"))
+        text = (folder / "task.yaml").read_text().replace("name: polyfit", f"name: {name}")
+        if name == "bad":
+            train = images.task_bundles()["polyfit"].task.spec.datasets[0].sha256
+            assert train is not None
+            text = text.replace(train, "0" * 64)
+        (folder / "task.yaml").write_text(text)
+    settings = images.BuildSettings(
+        version="0.0.0-keep-going",
+        registry="localhost/kubegym-test",
+        lock_path=tmp_path / "lock.yaml",
+        repo=repo,
+        revision="test",
+        keep_going=True,
+    )
+    wanted = ["task-bad-data", "task-good-data", images.PAUSE]
+    try:
+        with pytest.raises(images.ImageError) as caught:
+            images.ensure(wanted, settings)
+        assert "task-bad-data" in str(caught.value)
+        assert "task-good-data" not in str(caught.value)
+        assert "FAILED" in capsys.readouterr().err
+        lock = images.load_lock(tmp_path / "lock.yaml")
+        assert set(lock.images) == {images.DATA_BASE, images.PAUSE, "task-good-data"}
+    finally:
+        store = _buildah.storage(images.images_cache())
+        for build in images.planned(wanted, settings):
+            subprocess.run(store.buildah("rmi", "--force", build.reference), capture_output=True)

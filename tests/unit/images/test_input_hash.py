@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from kubegym import images
-from kubegym.images import _build, _inputs
+from kubegym.images import _inputs, _state
 
 DOCKERFILE = """\
 ARG BASE=python:3.11
@@ -118,7 +118,7 @@ def _decide(before: dict[str, object], **overrides: object) -> str | None:
         "in_store": True,
         **overrides,
     }
-    return _build.why_build(before, **arguments)  # type: ignore[arg-type]
+    return _state.why_build(before, **arguments)  # type: ignore[arg-type]
 
 
 LAST: dict[str, object] = {
