@@ -12,6 +12,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,21 +22,36 @@ from kubegym.images import _pins as pins
 
 COMMANDS = ("build", "push", "write-locks")
 
-_BUILD_EPILOG = f"""\
-image names (for --only; comma-separated or repeated; what they start FROM comes too):
-  {_plan.PYTHON_BASE}, {_plan.DATA_BASE}, {_plan.PAUSE}   made here from Debian packages / pause.c (buildah)
-  {_plan.KUBEGYM}                             the operator and agent runner (Dockerfile)
-  sandbox-base-cpu, sandbox-base-cuda  task_images/base/Dockerfile
-  task-<task>, task-<task>-data       each task with a Dockerfile, and its data image
-  node                                the group a real node's tests need:
-                                      {", ".join(_plan.NODE_IMAGES)}
+_NAMES = (
+    (f"{_plan.PYTHON_BASE}, {_plan.DATA_BASE}", "made here from Debian packages (buildah only)"),
+    (_plan.PAUSE, "made here from kubegym/images/pause.c (buildah only)"),
+    (_plan.KUBEGYM, "the operator and the agent runner (Dockerfile)"),
+    ("sandbox-base-cpu, -cuda", "task_images/base/Dockerfile"),
+    ("task-<task>", "each task with a Dockerfile"),
+    ("task-<task>-data", "its data image"),
+    ("node", "the group a real node's tests need (make node-images):"),
+)
+_NODE = textwrap.fill(
+    ", ".join(_plan.NODE_IMAGES),
+    80,
+    initial_indent=" " * 4,
+    subsequent_indent=" " * 4,
+    break_on_hyphens=False,
+)
+_BUILD_EPILOG = (
+    "image names for --only (comma-separated or repeated); what they start FROM comes too:\n"
+    + "".join(f"  {name:<28}{what}\n" for name, what in _NAMES)
+    + _NODE
+    + """
 
 examples:
   python -m kubegym.images build                        # every image, this version
   python -m kubegym.images build --only node            # what make node-images builds
   python -m kubegym.images build --only kubegym,task-polyfit --dry-run
+  python -m kubegym.images build --keep-going           # past a failure, the rest
   python -m kubegym.images build --builder docker --version 0.1.0 --push
 """
+)
 
 
 def _names(values: Sequence[str]) -> list[str]:

@@ -36,6 +36,7 @@ from kubegym.devcluster import config
 from kubegym.images import (
     _buildah,
     _debian,
+    _dockerfile,
     _inputs,
     _lock,
     _oci,
@@ -168,7 +169,7 @@ def ensure(names: Sequence[str] = (), settings: BuildSettings | None = None) -> 
     if problem is not None:
         raise _tools.ImageError(f"cannot build images here: {problem}")
     failed: dict[str, str] = {}
-    with _exclusive(settings.cache):
+    with exclusive(settings.cache):
         run = _Run(settings, builds)
         images: dict[str, _lock.LockedImage] = {}
         try:
@@ -192,6 +193,10 @@ def ensure(names: Sequence[str] = (), settings: BuildSettings | None = None) -> 
             lock = _merged(settings, images)
             _lock.write_lock(lock, settings.lock_path)
         freed = _oci.collect_garbage(run.layout)
+        if run.built:
+            pruned = _buildah.prune(run.store)
+            if pruned:
+                _progress(f"{pruned} superseded image(s) pruned from the store")
     _progress(
         f"{len(images)} of {len(builds)} image(s) in {time.monotonic() - run.started:.1f} s; "
         f"lock: {settings.lock_path}" + (f"; {freed >> 20} MiB of old blobs freed" if freed else "")
@@ -248,8 +253,9 @@ def _progress(message: str) -> None:
 
 
 @contextlib.contextmanager
-def _exclusive(cache: Path) -> Iterator[None]:
-    """One build at a time per cache (make and a test session may overlap)."""
+def exclusive(cache: Path) -> Iterator[None]:
+    """One build at a time per cache (make and a test session may overlap); held also
+    around anything else that builds in the store, since `ensure` prunes it."""
     cache.mkdir(parents=True, exist_ok=True)
     with (cache / ".build.lock").open("w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -285,6 +291,7 @@ class _Run:
         self.present = _buildah.images(self.store)
         self.builder = _buildah.version()
         self.digests: dict[str, str] = {}
+        self.built = 0
         self.ca_folder = _ca_folder(cache, settings.ca_bundle)
         self.bundles = _plan.task_bundles(settings.repo) if any(b.data_of for b in builds) else {}
 
@@ -325,6 +332,7 @@ class _Run:
             debian = self._make(build, log)
             digest = _buildah.push_oci(self.store, build.reference, self.layout, ref, log)
             outcome, seconds = "built", round(time.monotonic() - started, 1)
+            self.built += 1
         took = time.monotonic() - started
         _progress(f"{prefix}: {outcome} in {took:.1f} s ({_lock.short(digest)})")
         self.digests[build.name] = digest
@@ -389,6 +397,23 @@ class _Run:
             ca_folder=self.ca_folder,
         )
         _tools.run(command, log=log, verbose=self.settings.verbose, capture=False)
+        # Tag each earlier named stage (all steps cached: a second or so), so that
+        # `_buildah.prune` keeps its step cache: the kubegym image's pip install.
+        final = _dockerfile.parse(build.dockerfile).stages[-1].name
+        for stage in _dockerfile.parse(build.dockerfile).stages:
+            if stage.name is None or stage.name == final:
+                continue
+            tag = _buildah.stage_reference(build.name, stage.name, build.tag)
+            command = _buildah.bud_command(
+                store,
+                dockerfile=build.dockerfile,
+                context=build.context,
+                reference=tag,
+                build_args=build.build_args,
+                ca_folder=self.ca_folder,
+                target=stage.name,
+            )
+            _tools.run(command, log=log, verbose=self.settings.verbose, capture=False)
         return None
 
     def _make_debian(self, build: _plan.Build, log: Path) -> dict[str, Any]:

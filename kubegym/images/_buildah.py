@@ -138,8 +138,9 @@ def bud_command(
     reference: str,
     build_args: dict[str, str],
     ca_folder: Path | None,
+    target: str | None = None,
 ) -> list[str]:
-    """The ``buildah build`` command line of one Dockerfile.
+    """The ``buildah build`` command line of one Dockerfile (up to the stage ``target``).
 
     ``--isolation chroot`` needs no daemon and no user namespaces; ``--layers`` keeps
     each step's result so a warm rebuild reuses it; ``--pull=never`` builds only FROM
@@ -161,11 +162,53 @@ def bud_command(
         "--tag",
         reference,
     )
+    if target is not None:
+        args += ["--target", target]
     for key, value in build_args.items():
         args += ["--build-arg", f"{key}={value}"]
     if ca_folder is not None:
         args += ["--volume", f"{ca_folder}:{CA_MOUNT}:ro"]
     return [*args, str(context)]
+
+
+#: Where the named stages of a multi-stage build are tagged (see `prune`).
+STAGES: Final = "localhost/kubegym-stages"
+
+
+def stage_reference(name: str, stage: str, tag: str) -> str:
+    """The tag that keeps ``stage`` of image ``name``'s last build (and its step cache)."""
+    return f"{STAGES}/{name}-{stage}:{tag}"
+
+
+def prune(store: Storage) -> int:
+    """Delete the untagged images no tagged image is built on: superseded builds.
+
+    ``--layers`` keeps an untagged image per step; those of the current images are
+    their step cache (their top layers lie in a tagged image's chain: the stages of a
+    multi-stage build are tagged too, `stage_reference`) and stay; those of earlier
+    builds would only fill the disk. Reads the store's own records of images and
+    layers (containers/storage's ``<driver>-images/images.json`` and
+    ``<driver>-layers/layers.json``); prunes nothing when they cannot be read.
+
+    Returns:
+        How many images were deleted.
+    """
+    try:
+        images_ = json.loads((store.root / f"{store.driver}-images" / "images.json").read_text())
+        layers = json.loads((store.root / f"{store.driver}-layers" / "layers.json").read_text())
+    except (OSError, ValueError):
+        return 0
+    parents = {layer["id"]: layer.get("parent") for layer in layers}
+    kept: set[str] = set()
+    for image in images_:
+        layer = image.get("layer") if image.get("names") else None
+        while layer and layer not in kept:
+            kept.add(layer)
+            layer = parents.get(layer)
+    garbage = [i["id"] for i in images_ if not i.get("names") and i.get("layer") not in kept]
+    if garbage:
+        subprocess.run(store.buildah("rmi", *garbage), capture_output=True)
+    return len(garbage)
 
 
 def commit_rootfs(

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from kubegym import images
-from kubegym.images import _buildah, _oci
+from kubegym.images import _build, _buildah, _oci
 
 from .conftest import Runc, unpack, write_config
 
@@ -82,12 +82,15 @@ def test_a_dockerfile_from_the_base_builds_and_runs_python(
         build_args={"PYTHON_IMAGE": base.reference},
         ca_folder=None,  # nothing is downloaded
     )
-    try:
-        subprocess.run(command, check=True, capture_output=True, text=True)
-        layout = tmp_path / "oci"
-        digest = _buildah.push_oci(store, reference, layout, "probe", tmp_path / "push.log")
-    finally:
-        subprocess.run(store.buildah("rmi", "--force", reference), capture_output=True)
+    # Under the cache's build lock: an `ensure` elsewhere prunes untagged images, such
+    # as this build's steps while it runs.
+    with _build.exclusive(images.images_cache()):
+        try:
+            subprocess.run(command, check=True, capture_output=True, text=True)
+            layout = tmp_path / "oci"
+            digest = _buildah.push_oci(store, reference, layout, "probe", tmp_path / "push.log")
+        finally:
+            subprocess.run(store.buildah("rmi", "--force", reference), capture_output=True)
     assert _oci.digest(layout, "probe") == digest
     probe = images.LockedImage(
         repository="localhost/kubegym-test/python-probe",

@@ -77,7 +77,7 @@ def test_keep_going_builds_what_does_not_need_the_failure_then_names_it(
         if name == "bad":
             train = images.task_bundles()["polyfit"].task.spec.datasets[0].sha256
             assert train is not None
-            text = text.replace(train, "0" * 64)
+            text = text.replace(train, "f" * 64)
         (folder / "task.yaml").write_text(text)
     settings = images.BuildSettings(
         version="0.0.0-keep-going",
