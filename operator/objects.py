@@ -331,6 +331,19 @@ def _dataset_mounts(a: Attempt) -> list[dict[str, Any]]:
     return mounts
 
 
+def _copy_into(source: str, target: str, *, optional: bool = False) -> str:
+    """A shell command copying what ``source`` holds into the volume at ``target``.
+
+    Each entry is copied with its modes and times, never the folder itself: ``cp -a
+    src/. dst/`` also sets the volume root's times, which only its owner (root, for an
+    emptyDir) may do, so it fails as the pods' non-root uid on a real kubelet. Works with
+    GNU and busybox tools (the data image is busybox). ``optional``: a missing source is
+    no error (a task without datasets); any other failure is.
+    """
+    copy = f"find {source} -mindepth 1 -maxdepth 1 -exec cp -a {{}} {target}/ \\;"
+    return f"{{ [ ! -e {source} ] || {copy}; }}" if optional else copy
+
+
 def sandbox_pod(a: Attempt) -> dict[str, Any]:
     """The sandbox pod: the sandbox container and the evaluator container, sharing the workspace."""
     spec = a.task.spec
@@ -353,7 +366,7 @@ def sandbox_pod(a: Attempt) -> dict[str, Any]:
     }
     if spec.evaluation.gpu:
         evaluator_limits[tasks.GPU_RESOURCE] = str(spec.evaluation.gpu)
-    copy = f"cp -a {DATA_IMAGE_DATA}/. /mnt/data/ 2>/dev/null || true; cp -a {DATA_IMAGE_EVAL}/. /mnt/eval/"
+    copy = f"{_copy_into(DATA_IMAGE_DATA, '/mnt/data', optional=True)} && {_copy_into(DATA_IMAGE_EVAL, '/mnt/eval')}"
     pod: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -365,7 +378,7 @@ def sandbox_pod(a: Attempt) -> dict[str, Any]:
                     # The starter code the task image holds in /workspace, onto the shared volume.
                     "name": "workspace",
                     "image": image,
-                    "command": ["sh", "-c", f"cp -a {WORKSPACE}/. /mnt/workspace/"],
+                    "command": ["sh", "-c", _copy_into(WORKSPACE, "/mnt/workspace")],
                     "volumeMounts": [{"name": "workspace", "mountPath": "/mnt/workspace"}],
                     "securityContext": _RESTRICTED,
                     "resources": _INIT_RESOURCES,

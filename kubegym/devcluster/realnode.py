@@ -88,6 +88,26 @@ def node_dir(state: Path) -> Path:
     return state / "node"
 
 
+def _owner_file() -> Path:
+    """Which state dir's node holds this host's node address, bridge and rules."""
+    return config.cache_root() / "real-node.owner"
+
+
+def running_elsewhere(state: Path) -> Path | None:
+    """The state dir of a real node still running on this host, when it is not ``state``'s.
+
+    One host has one node address and one bridge: a second real node would take them
+    from the first (and `stop` of one would cut the other off).
+    """
+    try:
+        owner = Path(_owner_file().read_text().strip())
+    except OSError:
+        return None
+    if owner == state.resolve():
+        return None
+    return owner if "kubelet" in processes.recorded(owner) else None
+
+
 def probe() -> str | None:
     """Why this machine cannot run a real node, or None when it can.
 
@@ -355,8 +375,17 @@ def start(
         raise errors.ConfigError(
             f"this machine cannot run a real node: {problem}", field="--real-node"
         )
+    other = running_elsewhere(state)
+    if other is not None:
+        raise errors.ConfigError(
+            f"a real node is already running on this host, from {other}",
+            field="--real-node",
+            hint=f"kubegym dev-cluster down --state-dir {other}",
+        )
     started = time.monotonic()
     node = node_dir(state)
+    _owner_file().parent.mkdir(parents=True, exist_ok=True)
+    _owner_file().write_text(f"{state.resolve()}\n")
     if node.exists():
         _unmount_under(node)
         shutil.rmtree(node)
@@ -410,7 +439,7 @@ def start(
         state,
         "netpol",
         [sys.executable, "-m", "kubegym.devcluster.netpol",
-         f"--kubeconfig={configs['netpol']}", f"--node={NODE}"],
+         f"--kubeconfig={configs['netpol']}", f"--node={NODE}", f"--pod-cidr={POD_CIDR}"],
     )  # fmt: skip
 
     kubelet_port, healthz = processes.free_port(), processes.free_port()
@@ -459,12 +488,17 @@ def _wait(what: str, check: Callable[[], bool], timeout: float, state: Path, log
 def stop(state: Path, bin_dir: Path | None = None) -> list[str]:
     """Stop the node: the kubelet, every pod (through the CRI), containerd, the rest; clean up.
 
-    Safe to call on a state dir with no node, and again after a partial start.
+    Safe to call on a state dir with no node (nothing happens: another cluster's node
+    keeps its address and bridge), and again after a partial start.
 
     Returns:
         The components that were running and are now stopped.
     """
+    from kubegym.devcluster import netpol
+
     node = node_dir(state)
+    if not node.exists():
+        return []
     stopped = []
     if processes.stop(state, "kubelet"):
         stopped.append("kubelet")
@@ -480,12 +514,18 @@ def stop(state: Path, bin_dir: Path | None = None) -> list[str]:
         if processes.stop(state, name):
             stopped.append(name)
     _kill_shims(node)
-    if shutil.which("iptables") and (config.bin_dir() / "kube-proxy").is_file() and stopped:
-        _run([str(config.bin_dir() / "kube-proxy"), "--cleanup"], check=False)
-    _run(["ip", "link", "delete", BRIDGE], check=False)
-    _run(["ip", "addr", "del", f"{NODE_IP}/32", "dev", NODE_LINK], check=False)
-    if node.exists():
-        _unmount_under(node)
+    if running_elsewhere(state) is None:
+        # The host's share of the node, unless another state dir's node holds it now.
+        proxy = (bin_dir or config.bin_dir()) / "kube-proxy"
+        if proxy.is_file() and shutil.which("iptables"):
+            _run([str(proxy), "--cleanup"], check=False)
+        if shutil.which("nft"):
+            with contextlib.suppress(errors.InfraError):
+                netpol.remove()
+        _run(["ip", "link", "delete", BRIDGE], check=False)
+        _run(["ip", "addr", "del", f"{NODE_IP}/32", "dev", NODE_LINK], check=False)
+        _owner_file().unlink(missing_ok=True)
+    _unmount_under(node)
     return stopped
 
 

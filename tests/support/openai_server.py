@@ -288,20 +288,21 @@ def _handler(fake: FakeOpenAI) -> type[http.server.BaseHTTPRequestHandler]:
 
 @contextmanager
 def serve_openai(
-    script: Iterable[Item] = (), *, default: Item | None = None
+    script: Iterable[Item] = (), *, default: Item | None = None, host: str = "127.0.0.1"
 ) -> Iterator[FakeOpenAI]:
-    """Serve a scripted OpenAI-compatible API on a free port of 127.0.0.1.
+    """Serve a scripted OpenAI-compatible API on a free port of ``host`` (loopback by default).
 
     Args:
         script: the items to answer with, one per chat-completion request, in order.
         default: what to answer once the script is empty; a 400 error naming the
             problem when absent, so a test that runs out of replies fails fast.
+        host: the address to listen on (a real node's pods reach the node's address).
 
     Yields:
         The `FakeOpenAI`, with `base_url` set; the server stops on exit.
     """
     fake = FakeOpenAI(script, default=default)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
+    server = http.server.ThreadingHTTPServer((host, 0), _handler(fake))
     server.daemon_threads = True
     host, port = server.server_address[:2]
     fake.base_url = f"http://{host!s}:{port}/v1"

@@ -1,0 +1,203 @@
+"""kubegym installed on the real node the way a user installs it: `helm install`, then `kubectl apply`.
+
+The chart runs the operator as a real pod from the locked kubegym image (pinned by
+digest, with its ServiceAccount, probes and read-only root); runs are applied as
+custom resources and every trial's pods run in containers. A model agent talks to
+a scripted OpenAI-protocol server on the node's address (`tests.support.openai_server`),
+so the whole agent stack runs in its pod and the agent's own commands, which the
+server hands out, probe the sandbox container from inside.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import urllib.parse
+import uuid
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kubegym.devcluster import helm as helm_bin
+from kubegym.devcluster import realnode
+
+from .conftest import NodeCluster, wait_until
+
+REPO = Path(__file__).resolve().parents[2]
+RELEASE = "kubegym"
+RELEASE_NAMESPACE = "kubegym-system"
+G, V = "kubegym.io", "v1alpha1"
+KEY_SECRET = "model-key"
+
+
+def reply(thought: str, command: str) -> str:
+    """A model reply in the agent's format: a thought, then one command in a code block."""
+    return f"{thought}\n```\n{command}\n```"
+
+
+#: The honest polyfit solution (as in tests/unit/agent_e2e): edits, a run, validate, submit.
+SOLVE = [
+    'open "baseline.py"',
+    "edit 8:10\nfeatures = np.stack([x**k for k in range(10)], axis=1)\n"
+    "coef, *_ = np.linalg.lstsq(features, y, rcond=None)\nend_of_edit",
+    "edit 13:13\npredictions = np.stack([xs**k for k in range(10)], axis=1) @ coef\nend_of_edit",
+    "python baseline.py",
+    "validate",
+    "submit",
+]
+
+
+def helm(node: NodeCluster, *args: str) -> str:
+    result = subprocess.run(
+        [str(helm_bin.ensure_helm()), "--kubeconfig", str(node.kubeconfig), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode == 0, f"helm {' '.join(args)}:\n{result.stderr}"
+    return result.stdout
+
+
+def install(node: NodeCluster, api: Any) -> dict[str, Any]:
+    """`helm install` with the locked image; wait until the operator pod is Ready."""
+    from kubernetes import client
+
+    reference = node.images["kubegym"]
+    repository, _, digest = reference.partition("@")
+    helm(
+        node,
+        "upgrade", "--install", RELEASE, str(REPO / "helm" / "kubegym"),
+        "--namespace", RELEASE_NAMESPACE, "--create-namespace", "--wait", "--timeout", "180s",
+        "--set", f"image.repository={repository}", "--set", f"image.digest={digest}",
+        "--set", "operator.logFormat=console",
+    )  # fmt: skip
+    core = client.CoreV1Api(api)
+
+    def operator_pod() -> Any:
+        pods = core.list_namespaced_pod(
+            RELEASE_NAMESPACE, label_selector="app.kubernetes.io/component=operator"
+        ).items
+        ready = [
+            p
+            for p in pods
+            if p.status.phase == "Running"
+            and all(c.ready for c in p.status.container_statuses or [])
+        ]
+        return ready[0] if ready else None
+
+    pod = wait_until(operator_pod, 180)
+    return dict(api.sanitize_for_serialization(pod))
+
+
+def polyfit_task(node: NodeCluster) -> dict[str, Any]:
+    """examples/tasks/polyfit as a Task on the node: its task and data images by digest."""
+    task: dict[str, Any] = yaml.safe_load(
+        (REPO / "examples" / "tasks" / "polyfit" / "task.yaml").read_text()
+    )
+    task["spec"]["image"] = node.images["task-polyfit"]
+    task["spec"]["dataImage"] = node.images["task-polyfit-data"]
+    return task
+
+
+def model_run(name: str, base_url: str, *, tasks: list[str], **spec: Any) -> dict[str, Any]:
+    """A BenchmarkRun of one scripted model agent, whose pod may reach only the model server."""
+    port = urllib.parse.urlsplit(base_url).port
+    agent = {
+        "name": "scripted",
+        "model": "openai/scripted-model",
+        "apiBase": base_url,
+        "apiKeySecret": {"name": KEY_SECRET, "key": "api-key"},
+        "egress": [{"cidr": f"{realnode.NODE_IP}/32", "ports": [port]}],
+        "pricing": {"inputUsdPerMillionTokens": 1.0, "outputUsdPerMillionTokens": 2.0},
+        "historyWindow": 2,
+    }
+    return {
+        "apiVersion": f"{G}/{V}",
+        "kind": "BenchmarkRun",
+        "metadata": {"name": name},
+        "spec": {
+            "tasks": {"names": tasks},
+            "agents": [agent],
+            "seeds": 1,
+            "retryPolicy": {"infraRetries": 1, "backoffSeconds": 0},
+            **spec,
+        },
+    }
+
+
+def apply(api: Any, namespace: str, *objects: dict[str, Any]) -> None:
+    """Create the objects (a Secret, Tasks, a BenchmarkRun) in ``namespace``."""
+    from kubernetes import client
+
+    custom = client.CustomObjectsApi(api)
+    core = client.CoreV1Api(api)
+    for obj in objects:
+        if obj["kind"] == "Secret":
+            core.create_namespaced_secret(namespace, obj)
+        else:
+            plural = {"Task": "tasks", "BenchmarkRun": "benchmarkruns"}[obj["kind"]]
+            custom.create_namespaced_custom_object(G, V, namespace, plural, obj)
+
+
+def key_secret() -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": KEY_SECRET},
+        "stringData": {"api-key": f"sk-{uuid.uuid4().hex}"},
+    }
+
+
+def trials_of(api: Any, namespace: str, run: str) -> list[dict[str, Any]]:
+    from kubernetes import client
+
+    found = client.CustomObjectsApi(api).list_namespaced_custom_object(
+        G, V, namespace, "trials", label_selector=f"kubegym.io/run={run}"
+    )
+    return list(found["items"])
+
+
+def wait_for_run(api: Any, namespace: str, run: str, timeout: float = 420) -> dict[str, Any]:
+    """Wait until the run ends; return its status."""
+    from kubernetes import client
+
+    custom = client.CustomObjectsApi(api)
+
+    def ended() -> dict[str, Any] | None:
+        status = custom.get_namespaced_custom_object(G, V, namespace, "benchmarkruns", run).get(
+            "status", {}
+        )
+        return status if status.get("phase") in ("Succeeded", "Failed") else None
+
+    status: dict[str, Any] = wait_until(ended, timeout, interval=1.0)
+    return status
+
+
+def observations(requests: list[Any]) -> list[str]:
+    """What the agent was shown after each of its commands, from the model server's log."""
+    shown = []
+    for request in requests[1:]:
+        user = [m for m in request.messages if m.get("role") == "user"]
+        shown.append(str(user[-1]["content"]) if user else "")
+    return shown
+
+
+def describe(api: Any, namespace: str) -> str:
+    """The namespace's pods and their statuses, for an assertion's message."""
+    from kubernetes import client
+
+    pods = client.CoreV1Api(api).list_namespaced_pod(namespace).items
+    return json.dumps(
+        [
+            {
+                "pod": p.metadata.name,
+                "phase": p.status.phase,
+                "containers": api.sanitize_for_serialization(p.status.container_statuses),
+            }
+            for p in pods
+        ],
+        indent=1,
+        default=str,
+    )[:6000]
