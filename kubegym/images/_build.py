@@ -28,6 +28,7 @@ import time
 import tomllib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Final
 
@@ -56,8 +57,6 @@ def project_version(repo: Path = _plan.REPO) -> str:
         project = tomllib.loads((repo / "pyproject.toml").read_text())["project"]
         return str(project["version"])
     except (OSError, KeyError, tomllib.TOMLDecodeError):
-        from importlib import metadata
-
         return metadata.version("kubegym")
 
 
