@@ -287,6 +287,7 @@ class _Run:
         self.work = cache / "work"
         self.state = _state.State(cache)
         self.store = _buildah.storage(cache)
+        _buildah.remove_containers(self.store)  # left by an earlier build
         self.present = _buildah.images(self.store)
         self.builder = _buildah.version()
         self.digests: dict[str, str] = {}
@@ -398,9 +399,9 @@ class _Run:
         _tools.run(command, log=log, verbose=self.settings.verbose, capture=False)
         # Tag each earlier named stage (all steps cached: a second or so), so that
         # `_buildah.prune` keeps its step cache: the kubegym image's pip install.
-        final = _dockerfile.parse(build.dockerfile).stages[-1].name
-        for stage in _dockerfile.parse(build.dockerfile).stages:
-            if stage.name is None or stage.name == final:
+        *earlier, _final = _dockerfile.parse(build.dockerfile).stages
+        for stage in earlier:
+            if stage.name is None:
                 continue
             tag = _buildah.stage_reference(build.name, stage.name, build.tag)
             command = _buildah.bud_command(
@@ -413,6 +414,7 @@ class _Run:
                 target=stage.name,
             )
             _tools.run(command, log=log, verbose=self.settings.verbose, capture=False)
+        _buildah.remove_containers(store)
         return None
 
     def _make_debian(self, build: _plan.Build, log: Path) -> dict[str, Any]:

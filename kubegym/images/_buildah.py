@@ -211,6 +211,17 @@ def prune(store: Storage) -> int:
     return len(garbage)
 
 
+def remove_containers(store: Storage) -> None:
+    """Remove every working container of the store, unmounting it.
+
+    buildah 1.28 leaves the container of a stage that has no step (``FROM
+    ${PYTHON_IMAGE} AS base-cpu``) behind after ``build``, mounted: it would pin its
+    image against `prune` and keep a mount per build. The store is kubegym's own and
+    builds run one at a time (`kubegym.images._build.exclusive`), so none is in use.
+    """
+    subprocess.run(store.buildah("rm", "--all"), capture_output=True)
+
+
 def commit_rootfs(
     store: Storage,
     reference: str,
