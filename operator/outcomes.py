@@ -45,6 +45,10 @@ _OWN_STORAGE_LIMIT = (
     "ephemeral local storage usage exceeds the total limit of containers",
     "exceeds the limit",
 )
+#: How long a stopped sandbox container waits for the kubelet's word on its pod before it
+#: counts as stopped from inside: on an eviction the kubelet reports the containers' ends
+#: (their servers exit 0 on its SIGTERM) a moment before the pod's reason and message.
+SETTLE_SECONDS = 10.0
 #: The sandbox pod's container whose stopping, on a healthy node, only the agent causes.
 _SANDBOX_CONTAINER = "sandbox"
 #: Agent summaries that report the sandbox gone: the pods' evidence is read first.
@@ -72,6 +76,8 @@ class Outcome:
         record: for `finished`, the evaluator's record: the trial's only source of scores.
         deadline: for `starting`, when waiting turns into `Unschedulable`.
         running_since: when both pods were running (for the scheduling latency).
+        recheck_after: for `running`, look again after this many seconds even if no pod
+            changes (evidence that is still settling).
     """
 
     state: Literal["starting", "running", "finished", "infra", "agent"]
@@ -81,6 +87,7 @@ class Outcome:
     deadline: dt.datetime | None = None
     running_since: dt.datetime | None = None
     record: summary_mod.EvaluatorRecord | None = None
+    recheck_after: float | None = None
 
     @property
     def done(self) -> bool:
@@ -127,7 +134,7 @@ def classify(
         # The pods ran, even if nobody saw them running before the agent finished.
         return _with_record(ended, sandbox, agent)
     for pod, name in ((sandbox, "sandbox"), (agent, "agent")):
-        failure = _pod_failure(pod, name)
+        failure = _pod_failure(pod, name, now)
         if failure is not None:
             return failure
     if ended is not None:
@@ -230,7 +237,7 @@ def _agent_result(agent: dict[str, Any]) -> Outcome | None:
     return None
 
 
-def _pod_failure(pod: dict[str, Any], name: str) -> Outcome | None:
+def _pod_failure(pod: dict[str, Any], name: str, now: dt.datetime) -> Outcome | None:
     status = pod.get("status") or {}
     reason = status.get("reason") or ""
     message = status.get("message") or ""
@@ -288,6 +295,17 @@ def _pod_failure(pod: dict[str, Any], name: str) -> Outcome | None:
             if container.get("name") == _SANDBOX_CONTAINER or terminated.get("exitCode") != 0:
                 # The node is healthy (checked above) and nobody deleted the pod: only the
                 # agent's commands, or its code the evaluator plays, run beside these servers.
+                # Unless the kubelet is about to say otherwise (an eviction's reason comes
+                # after the containers' ends): give it SETTLE_SECONDS.
+                stamp = terminated.get("finishedAt")
+                waited = (now - parse_time(stamp)).total_seconds() if stamp else SETTLE_SECONDS
+                if waited < SETTLE_SECONDS:
+                    return Outcome(
+                        "running",
+                        "AwaitingPodStatus",
+                        f"{stopped}; waiting {SETTLE_SECONDS:.0f}s for the kubelet's word on the pod",
+                        recheck_after=SETTLE_SECONDS - waited + 0.5,
+                    )
                 return agent_failure(
                     "sandbox_killed", f"{stopped} on a healthy node: killed from inside the trial"
                 )

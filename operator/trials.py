@@ -173,8 +173,13 @@ def decide(
                 0, ("Normal", "Running", f"attempt {status.attempt}: both pods are running")
             )
         if not update:
-            return Decision(outcome=outcome)
-        return Decision(status=status.model_copy(update=update), outcome=outcome, events=events)
+            return Decision(outcome=outcome, requeue_after=outcome.recheck_after)
+        return Decision(
+            status=status.model_copy(update=update),
+            outcome=outcome,
+            events=events,
+            requeue_after=outcome.recheck_after,
+        )
     if outcome.state == "finished":
         assert outcome.summary is not None and outcome.record is not None
         decision = _finished(status, outcome.summary, outcome.record, task, now)

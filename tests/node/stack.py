@@ -201,3 +201,35 @@ def describe(api: Any, namespace: str) -> str:
         indent=1,
         default=str,
     )[:6000]
+
+
+def run_scripted(
+    node: NodeCluster,
+    api: Any,
+    namespace: str,
+    name: str,
+    commands: list[str],
+    *,
+    task: dict[str, Any] | None = None,
+    timeout: float = 420,
+    **spec: Any,
+) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """Run one trial of a model agent that types ``commands``; return (run status, trial, what
+    it was shown after each command)."""
+    from tests.support.openai_server import serve_openai
+
+    task = task or polyfit_task(node)
+    with serve_openai(host=realnode.NODE_IP, default=reply("Done.", "submit")) as server:
+        for command in commands:
+            server.reply(reply("Next step.", command))
+        apply(
+            api,
+            namespace,
+            key_secret(),
+            task,
+            model_run(name, server.base_url, tasks=[task["metadata"]["name"]], **spec),
+        )
+        status = wait_for_run(api, namespace, name, timeout=timeout)
+        shown = observations(server.requests)
+    (trial,) = trials_of(api, namespace, name)
+    return status, trial, shown

@@ -353,3 +353,44 @@ def test_parse_time_reads_the_api_servers_timestamps() -> None:
     )
     naive = dt.datetime(2025, 3, 1, 12, 0)
     assert outcomes.parse_time(naive).tzinfo == dt.UTC
+
+
+def _stopped_sandbox(ago: float, **pod_status: Any) -> dict[str, Any]:
+    """A sandbox pod whose sandbox container ended ``ago`` seconds before NOW (exit 0: its
+    server's answer to SIGTERM, from the agent or from the kubelet)."""
+    stopped = terminated("sandbox", 0, "Completed")
+    stopped["state"]["terminated"]["finishedAt"] = (NOW - seconds(ago)).isoformat()
+    manifest = pod("Running", [stopped, running("evaluator")])
+    manifest["status"].update(pod_status)
+    return manifest
+
+
+def test_a_stopped_sandbox_waits_for_the_kubelets_word_before_it_is_the_agents_doing() -> None:
+    """Found on a real kubelet: an eviction reports the containers' ends a moment before the
+    pod's reason, so a fresh stop is not judged yet (and is looked at again in time)."""
+    fresh = outcomes.classify(
+        _stopped_sandbox(3), agent_running(), created=CREATED, now=NOW, scheduling_seconds=60
+    )
+    assert (fresh.state, fresh.reason) == ("running", "AwaitingPodStatus")
+    assert fresh.recheck_after is not None and 7 <= fresh.recheck_after <= 8
+    settled = outcomes.classify(
+        _stopped_sandbox(outcomes.SETTLE_SECONDS + 1),
+        agent_running(),
+        created=CREATED,
+        now=NOW,
+        scheduling_seconds=60,
+    )
+    assert (settled.state, settled.reason) == ("agent", "sandbox_killed")
+
+
+def test_an_eviction_reported_after_the_containers_ends_is_judged_as_the_eviction() -> None:
+    evicted = _stopped_sandbox(
+        3,
+        phase="Failed",
+        reason="Evicted",
+        message="Pod ephemeral local storage usage exceeds the total limit of containers 200Mi.",
+    )
+    outcome = outcomes.classify(
+        evicted, agent_running(), created=CREATED, now=NOW, scheduling_seconds=60
+    )
+    assert (outcome.state, outcome.reason) == ("agent", "storage_limit")
