@@ -8,7 +8,8 @@ BIN := $(VENV)/bin
 # Rebuild the venv when the dependencies change.
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: quickstart test lint crds chart docs system-deps task-deps cluster-bins s3-bin helm-bin clean
+.PHONY: quickstart test lint crds chart docs system-deps task-deps cluster-bins s3-bin helm-bin clean \
+	node-deps node-bins node-ready
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "kubegym needs Python >= 3.11")'
@@ -39,6 +40,29 @@ task-deps:
 	  else sudo apt-get install -y -qq $$missing; fi; \
 	fi
 
+# A real node in the development cluster (`kubegym dev-cluster up --real-node`, tests/node):
+# containerd and runc, the CNI plugins, iptables/nftables/conntrack for kube-proxy and the
+# NetworkPolicy controller, Debian's registry, and the daemonless image builders.
+NODE_DEBS := containerd runc containernetworking-plugins docker-registry iptables nftables \
+	conntrack buildah mmdebstrap skopeo umoci
+node-deps:
+	@missing=$$(for p in $(NODE_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing; \
+	  else echo "a real node needs root: skipping $$missing (tests/node will say why they skip)"; fi; \
+	fi
+
+# The real node's kubelet and kube-proxy (from the control plane's Kubernetes module),
+# CoreDNS and crictl, built once into the same cache; then its images (node-images), built
+# only where this machine can run a node (tests/node skip, with the reason, elsewhere).
+node-bins: $(STAMP) cluster-bins
+	$(BIN)/python -c "from kubegym.devcluster import build; build.ensure_node_binaries()"
+
+node-ready: node-deps node-bins
+	@reason=$$($(BIN)/python -c "from kubegym.devcluster import realnode; from kubegym import images; print(realnode.probe() or images.cannot_build() or '')"); \
+	if [ -n "$$reason" ]; then echo "no real node on this machine: $$reason"; \
+	else $(MAKE) --no-print-directory node-images; fi
+
 quickstart: $(STAMP) system-deps
 	$(BIN)/kubegym run examples/quickstart.yaml
 
@@ -58,7 +82,7 @@ s3-bin: $(STAMP)
 helm-bin: $(STAMP)
 	$(BIN)/python -c "from kubegym.devcluster import helm; print(helm.ensure_helm())"
 
-test: $(STAMP) system-deps task-deps lint cluster-bins s3-bin helm-bin
+test: $(STAMP) system-deps task-deps lint cluster-bins s3-bin helm-bin node-ready
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
