@@ -426,6 +426,9 @@ def status(state_dir: Path | None = None) -> dict[str, Any]:
         info = json.loads(info_path.read_text())
         client = _http.ApiClient(info["apiserver"], Path(info["ca_cert"]), info["token"])
         result.update(kubeconfig=info["kubeconfig"], apiserver=info["apiserver"])
+        if info.get("real_node"):
+            # What the real node pulls: each locked image, pinned by digest.
+            result["images"] = info["real_node"].get("images", {})
         result["ready"] = "kube-apiserver" in running and _ok(client, "/readyz")
         result["up"] = result["ready"] and not result["missing"]
     return result

@@ -164,3 +164,109 @@ def test_a_helm_installed_operator_runs_a_trial_in_containers_that_hold_against_
     assert digests[("sandbox", "sandbox")].endswith(lock.image("task-polyfit").digest)
     assert digests[("sandbox", "task-data")].endswith(lock.image("task-polyfit-data").digest)
     assert digests[("agent", "agent")].endswith(lock.image("kubegym").digest)
+
+
+def test_the_readme_walkthrough_runs_the_baseline_in_containers_with_digests_recorded(
+    node_cluster: NodeCluster, node_api: Any, node_namespace: str, release: dict[str, Any]
+) -> None:
+    """README's "Real containers on this machine": the Task patched with the node's tag,
+    examples/real-node-run.yaml applied with kubectl; both trials score and say which
+    image digests they ran."""
+    kubectl = [node_cluster.info.kubectl, "--kubeconfig", str(node_cluster.kubeconfig),
+               "--namespace", node_namespace]  # fmt: skip
+    registry = node_cluster.info.real_node["registry"]  # type: ignore[index]
+    image = f"{registry}/kubegym/task-polyfit:{node_cluster.lock.version}"
+    patch = json.dumps({"spec": {"image": image}})
+    for args in (
+        ["apply", "-f", str(stack.REPO / "examples" / "tasks" / "polyfit" / "task.yaml")],
+        ["patch", "task", "polyfit", "--type", "merge", "-p", patch],
+        ["apply", "-f", str(stack.REPO / "examples" / "real-node-run.yaml")],
+    ):
+        result = subprocess.run([*kubectl, *args], capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stderr
+    status = stack.wait_for_run(node_api, node_namespace, "polyfit-real")
+    trials = stack.trials_of(node_api, node_namespace, "polyfit-real")
+    assert status["phase"] == "Succeeded", [t.get("status") for t in trials]
+    lock = node_cluster.lock
+    for trial in trials:
+        assert trial["status"]["phase"] == "Succeeded" and trial["status"]["score"] is not None
+        ran = {(i["pod"], i["container"]): i["digest"] for i in trial["status"]["images"]}
+        assert ran[("sandbox", "sandbox")].endswith("@" + lock.image("task-polyfit").digest)
+        assert ran[("sandbox", "task-data")].endswith("@" + lock.image("task-polyfit-data").digest)
+        assert ran[("agent", "agent")].endswith("@" + lock.image("kubegym").digest)
+
+
+def suite_task(node: NodeCluster, name: str) -> dict[str, Any]:
+    """task_images/<name> as a Task on the node: its images by digest, sized for the node."""
+    task: dict[str, Any] = yaml.safe_load(
+        (stack.REPO / "task_images" / name / "task.yaml").read_text()
+    )
+    task["spec"]["image"] = node.images[f"task-{name}"]
+    task["spec"]["dataImage"] = node.images[f"task-{name}-data"]
+    # The node has 2 CPUs: one trial's sandbox pod and agent pod at a time.
+    task["spec"]["resources"] = {"cpu": "500m", "memory": "2Gi", "ephemeralStorage": "2Gi"}
+    return task
+
+
+def local_baseline_scores(tmp_path: Path, names: list[str]) -> dict[str, float]:
+    run = {
+        "apiVersion": "kubegym.io/v1alpha1",
+        "kind": "BenchmarkRun",
+        "metadata": {"name": "local-baseline"},
+        "spec": {
+            "tasks": {"names": names},
+            "agents": [{"name": "baseline", "builtin": "baseline"}],
+            "seeds": 1,
+        },
+    }
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(run))
+    result = subprocess.run(
+        [sys.executable, "-m", "kubegym", "run", str(tmp_path / "run.yaml"),
+         "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=900, check=False, cwd=stack.REPO,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    scores = {}
+    for path in (tmp_path / "out" / "trials").glob("*/results.json"):
+        found = json.loads(path.read_text())
+        scores[found["task"]] = found["score"]
+    return scores
+
+
+def test_house_price_and_a_game_score_in_containers_as_they_do_locally(
+    node_cluster: NodeCluster,
+    node_api: Any,
+    node_namespace: str,
+    release: dict[str, Any],
+    tmp_path: Path,
+) -> None:
+    """The baseline on house-price (scikit-learn in the task image) and prisoners-dilemma
+    (its strategy played in the sandbox pod's jail container, as uid 1001): same scores."""
+    from kubernetes import client
+
+    names = ["house-price", "prisoners-dilemma"]
+    custom = client.CustomObjectsApi(node_api)
+    for name in names:
+        custom.create_namespaced_custom_object(
+            stack.G, stack.V, node_namespace, "tasks", suite_task(node_cluster, name)
+        )
+    run = {
+        "apiVersion": f"{stack.G}/{stack.V}",
+        "kind": "BenchmarkRun",
+        "metadata": {"name": "suite"},
+        "spec": {
+            "tasks": {"names": names},
+            "agents": [{"name": "baseline", "builtin": "baseline"}],
+            "seeds": 1,
+            "parallelism": 1,
+        },
+    }
+    custom.create_namespaced_custom_object(stack.G, stack.V, node_namespace, "benchmarkruns", run)
+    status = stack.wait_for_run(node_api, node_namespace, "suite", timeout=900)
+    trials = stack.trials_of(node_api, node_namespace, "suite")
+    assert status["phase"] == "Succeeded", [t.get("status") for t in trials]
+    on_cluster = {t["spec"]["task"]: t["status"]["score"] for t in trials}
+    locally = local_baseline_scores(tmp_path, names)
+    assert on_cluster.keys() == locally.keys() == set(names)
+    for name in names:
+        assert on_cluster[name] == pytest.approx(locally[name], rel=1e-6), name
