@@ -12,6 +12,7 @@ the kopf handlers (`kubegym.operator.handlers`) only enqueue keys.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from collections.abc import Callable
@@ -97,6 +98,12 @@ class Controller:
         task = self._task(namespace, trial.spec.task)
         pods = self.kube.pods(namespace, kube_mod.selector(trial=name))
         current, stale = _split_attempts(pods, trial.status.attempt)
+        if outcomes.needs_eviction_word(current.sandbox):
+            assert current.sandbox is not None
+            evicted = self.kube.kubelet_evictions(namespace, current.sandbox["metadata"]["name"])
+            current = dataclasses.replace(
+                current, sandbox=outcomes.with_eviction(current.sandbox, evicted)
+            )
         for attempt in sorted(stale):
             self._delete_attempt(trial, attempt, keep_agent_pod=False)
         decision = trials.decide(

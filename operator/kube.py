@@ -85,6 +85,21 @@ class Kube:
         items: list[dict[str, Any]] = json.loads(response.data)["items"]
         return items
 
+    def kubelet_evictions(self, namespace: str, pod: str) -> list[str]:
+        """The messages of the kubelet's ``Evicted`` events about ``pod``, oldest first."""
+        response = self.core.list_namespaced_event(
+            namespace,
+            field_selector=f"involvedObject.kind=Pod,involvedObject.name={pod},reason=Evicted",
+            _preload_content=False,
+        )
+        items: list[dict[str, Any]] = json.loads(response.data)["items"]
+        return [
+            str(item.get("message") or "")
+            for item in items
+            if "kubelet"
+            in ((item.get("source") or {}).get("component"), item.get("reportingComponent"))
+        ]
+
     # --- writes --------------------------------------------------------------------
 
     def create(self, manifest: dict[str, Any]) -> bool:

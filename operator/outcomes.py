@@ -324,6 +324,25 @@ def _pod_failure(pod: dict[str, Any], name: str, now: dt.datetime) -> Outcome | 
     return None
 
 
+def needs_eviction_word(pod: dict[str, Any] | None) -> bool:
+    """Whether a sandbox pod ended with its servers stopped but no reason: a pod the kubelet
+    evicted whose containers exited 0 turns Succeeded first, and a terminal phase never
+    changes, so its ``Evicted`` reason never lands; the kubelet's Event says it instead."""
+    if pod is None:
+        return False
+    status = pod.get("status") or {}
+    return _phase(pod) in ("Succeeded", "Failed") and not status.get("reason")
+
+
+def with_eviction(pod: dict[str, Any], messages: list[str]) -> dict[str, Any]:
+    """``pod`` as its status would read had the kubelet's eviction landed: the last of its
+    ``Evicted`` events' ``messages`` as the reason's message (``pod`` when there are none)."""
+    if not messages:
+        return pod
+    status = {**(pod.get("status") or {}), "reason": "Evicted", "message": messages[-1]}
+    return {**pod, "status": status}
+
+
 def _deleted(pod: dict[str, Any]) -> bool:
     return bool((pod.get("metadata") or {}).get("deletionTimestamp"))
 

@@ -394,3 +394,22 @@ def test_an_eviction_reported_after_the_containers_ends_is_judged_as_the_evictio
         evicted, agent_running(), created=CREATED, now=NOW, scheduling_seconds=60
     )
     assert (outcome.state, outcome.reason) == ("agent", "storage_limit")
+
+
+def test_an_eviction_the_pod_status_could_not_say_is_read_from_the_kubelets_event() -> None:
+    """Found on a real kubelet: the evicted sandbox's servers exit 0 on SIGTERM, the pod turns
+    Succeeded with no reason, and a terminal phase never changes; the kubelet's Evicted
+    event then names the storage limit, and the outcome is the agent's storage_limit."""
+    stopped = terminated("sandbox", 0, "Completed")
+    stopped["state"]["terminated"]["finishedAt"] = (NOW - seconds(30)).isoformat()
+    succeeded = pod("Succeeded", [stopped, terminated("evaluator", 0, "Completed")])
+    assert outcomes.needs_eviction_word(succeeded)
+    assert not outcomes.needs_eviction_word(sandbox_running())
+    message = "Pod ephemeral local storage usage exceeds the total limit of containers 200Mi."
+    read = outcomes.with_eviction(succeeded, ["an older word", message])
+    assert not outcomes.needs_eviction_word(read)
+    outcome = outcomes.classify(
+        read, agent_running(), created=CREATED, now=NOW, scheduling_seconds=60
+    )
+    assert (outcome.state, outcome.reason) == ("agent", "storage_limit")
+    assert outcomes.with_eviction(succeeded, []) is succeeded
