@@ -35,6 +35,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -126,9 +127,40 @@ def probe() -> str | None:
     )
     if missing:
         return f"Debian packages missing: apt-get install {' '.join(missing)} (or `make node-deps`)"
-    cgroups = _cgroup_problem()
-    if cgroups:
-        return cgroups
+    return _cgroup_problem() or _runc_problem()
+
+
+def _runc_problem() -> str | None:
+    """Run a static program (Debian's ``ldconfig --version``) in a container, with runc."""
+    if not Path("/sbin/ldconfig").is_file():
+        return "no /sbin/ldconfig (a static program) to try runc with"
+    with tempfile.TemporaryDirectory(prefix="kubegym-runc-probe-") as tmp:
+        bundle = Path(tmp)
+        spec = _run(["runc", "spec", "--bundle", str(bundle)], check=False)
+        if spec.returncode != 0:
+            return f"runc spec failed: {spec.stderr.strip()[-300:]}"
+        config_path = bundle / "config.json"
+        oci = json.loads(config_path.read_text())
+        rootfs = bundle / "rootfs"
+        for folder in ("proc", "dev"):
+            (rootfs / folder).mkdir(parents=True)
+        shutil.copy("/sbin/ldconfig", rootfs / "ldconfig")
+        oci["root"] = {"path": str(rootfs), "readonly": True}
+        oci["process"]["args"] = ["/ldconfig", "--version"]
+        oci["process"]["terminal"] = False
+        # Nothing mounted over the host's own folders but what a container needs to start.
+        oci["mounts"] = [m for m in oci["mounts"] if m["destination"] in ("/proc", "/dev")]
+        config_path.write_text(json.dumps(oci))
+        name = f"kubegym-probe-{os.getpid()}"
+        try:
+            result = subprocess.run(
+                ["runc", "--root", str(bundle / "state"), "run", "--bundle", str(bundle), name],
+                capture_output=True, text=True, timeout=30, check=False, stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired:
+            return "runc did not run a container within 30 s"
+        if result.returncode != 0:
+            return f"runc cannot run a container here: {result.stderr.strip()[-300:]}"
     return None
 
 
@@ -144,6 +176,19 @@ def _cgroup_problem() -> str | None:
             )
         if not os.access(root, os.W_OK):
             return f"cgroup v2 at {root} is read-only here"
+        # The kubelet makes /kubepods below the root and needs the controllers enabled for it:
+        # a container whose processes sit in its cgroup root cannot (EBUSY), as on many CI hosts.
+        enabled = set((root / "cgroup.subtree_control").read_text().split())
+        if not wanted <= enabled:
+            try:
+                (root / "cgroup.subtree_control").write_text(
+                    " ".join(f"+{c}" for c in sorted(wanted - enabled))
+                )
+            except OSError as exc:
+                return (
+                    f"cgroup v2 at {root} cannot enable {sorted(wanted - enabled)} for "
+                    f"child cgroups ({exc.strerror}): this process shares the cgroup root"
+                )
         return None
     for controller in ("cpu", "memory", "pids"):
         path = root / controller
