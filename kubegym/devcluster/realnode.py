@@ -319,6 +319,9 @@ def _kubelet_config(node: Path, creds: pki.Credentials, port: int, healthz: int)
         "imageGCLowThresholdPercent": 99,
         "localStorageCapacityIsolation": True,
         "housekeepingInterval": "2s",
+        # emptyDir usage is measured (du) once per period: the default minute lets a pod
+        # run far past its ephemeral-storage limit before the eviction manager sees it.
+        "volumeStatsAggPeriod": "5s",
         "nodeStatusUpdateFrequency": "5s",
         "syncFrequency": "5s",
         "fileCheckFrequency": "5s",

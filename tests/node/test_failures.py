@@ -88,7 +88,7 @@ def disk_trial(
     namespace = f"disk-{int(time.time())}"
     client.CoreV1Api(node_api).create_namespace({"metadata": {"name": namespace}})
     time.sleep(2)  # the namespace's default service account
-    fill = "head -c 400000000 /dev/urandom > big.bin; ls -la big.bin; sleep 60"
+    fill = "head -c 400000000 /dev/urandom > big.bin; ls -la big.bin; sleep 100"
     _, trial, _ = stack.run_scripted(
         node_cluster, node_api, namespace, "disk", ["python baseline.py", fill],
         task=small_polyfit(node_cluster, ephemeralStorage="200Mi"),
@@ -112,7 +112,7 @@ def test_filling_the_disk_is_named_storage_limit(disk_trial: dict[str, Any]) -> 
     the kubelet's SIGTERM); the operator reads the kubelet's Evicted event instead."""
     status = disk_trial["status"]
     assert status["exitReason"] == "storage_limit", status
-    assert "ephemeral" in status["message"], status["message"]
+    assert "its own storage limit" in status["message"], status["message"]
 
 
 def test_an_image_that_cannot_be_pulled_is_an_infrastructure_failure_naming_it(
