@@ -142,10 +142,11 @@ def one_trial(node: NodeCluster, api: Any) -> dict[str, Any]:
         created = time.time()
         stack.apply(api, ns, stack.key_secret(), stack.polyfit_task(node),
                     stack.model_run("lat", server.base_url, tasks=["polyfit"]))  # fmt: skip
-        status = stack.wait_for_run(api, ns, "lat", timeout=600)
+        # The agent submits the untouched starter (no submission file yet): the run may
+        # fail; what is measured is how soon its first step came.
+        stack.wait_for_run(api, ns, "lat", timeout=600)
         moments.stop()
-    assert status["phase"] == "Succeeded", status
-    assert moments.trial and moments.sandbox_ready and first_step
+    assert moments.trial and moments.sandbox_ready and first_step, ns
     return {
         "run_to_trial": moments.trial - created,
         "trial_to_sandbox_ready": moments.sandbox_ready - moments.trial,
