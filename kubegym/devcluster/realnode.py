@@ -127,10 +127,10 @@ def probe() -> str | None:
     )
     if missing:
         return f"Debian packages missing: apt-get install {' '.join(missing)} (or `make node-deps`)"
-    return _cgroup_problem() or _runc_problem()
+    return _cgroup_problem() or runc_problem()
 
 
-def _runc_problem() -> str | None:
+def runc_problem() -> str | None:
     """Run a static program (Debian's ``ldconfig --version``) in a container, with runc."""
     if not Path("/sbin/ldconfig").is_file():
         return "no /sbin/ldconfig (a static program) to try runc with"
