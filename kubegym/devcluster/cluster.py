@@ -12,7 +12,6 @@ import ssl
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -90,23 +89,6 @@ class ClusterInfo:
         data = asdict(self)
         data.pop("token")
         return json.dumps(data, sort_keys=True)
-
-
-def _wait(what: str, check: Callable[[], bool], timeout: float, state_dir: Path, log: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        if log and log not in processes.recorded(state_dir):
-            break
-        time.sleep(0.2)
-    tail = ""
-    log_path = state_dir / "logs" / f"{log}.log"
-    if log and log_path.exists():
-        tail = "; last log lines: " + " | ".join(
-            log_path.read_text(errors="replace").splitlines()[-5:]
-        )
-    raise errors.InfraError("ClusterNotReady", f"{what} not ready after {timeout:.0f}s{tail}")
 
 
 def _etcd_healthy(url: str) -> bool:
@@ -207,7 +189,7 @@ def _start(options: ClusterOptions, state: Path, bin_dir: Path, started: float) 
         f"--listen-peer-urls={peer_url}", f"--initial-advertise-peer-urls={peer_url}",
         f"--initial-cluster=default={peer_url}", "--unsafe-no-fsync", "--log-level=warn",
     ])  # fmt: skip
-    _wait("etcd", lambda: _etcd_healthy(etcd_url), options.timeout, state, "etcd")
+    processes.wait_ready("etcd", lambda: _etcd_healthy(etcd_url), options.timeout, state, "etcd")
 
     if options.real_node:
         # Pods reach the apiserver at the node's address, as the `kubernetes` Service's
@@ -239,7 +221,7 @@ def _start(options: ClusterOptions, state: Path, bin_dir: Path, started: float) 
         "--enable-priority-and-fairness=false",
     ])  # fmt: skip
     admin = _http.ApiClient(server, creds.ca_cert, creds.tokens["admin"])
-    _wait(
+    processes.wait_ready(
         "kube-apiserver /readyz",
         lambda: _ok(admin, "/readyz"),
         options.timeout,
@@ -292,15 +274,17 @@ def _start(options: ClusterOptions, state: Path, bin_dir: Path, started: float) 
             )
         names.append(node["metadata"]["name"])
     sa = "/api/v1/namespaces/default/serviceaccounts/default"
-    _wait(
+    processes.wait_ready(
         "the default service account",
         lambda: _ok(admin, sa),
         options.timeout,
         state,
         "kube-controller-manager",
     )
-    _wait("the fake nodes", lambda: _nodes_ready(admin, names), options.timeout, state, "kwok")
-    _wait(
+    processes.wait_ready(
+        "the fake nodes", lambda: _nodes_ready(admin, names), options.timeout, state, "kwok"
+    )
+    processes.wait_ready(
         "kube-scheduler /healthz",
         lambda: _component_ok(ports["kube-scheduler"]),
         options.timeout,

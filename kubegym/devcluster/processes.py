@@ -12,7 +12,10 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+from kubegym import errors
 
 
 def free_port() -> int:
@@ -133,3 +136,27 @@ def stop_all(state_dir: Path, order: list[str]) -> list[str]:
     if pid_dir.is_dir():
         names += sorted(p.stem for p in pid_dir.glob("*.pid") if p.stem not in names)
     return [name for name in names if stop(state_dir, name)]
+
+
+def wait_ready(
+    what: str, check: Callable[[], bool], timeout: float, state_dir: Path, log: str
+) -> None:
+    """Wait until ``check()`` holds; give up early when the process ``log`` names has exited.
+
+    Raises:
+        InfraError: ``ClusterNotReady``, with the last lines of ``<state>/logs/<log>.log``.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        if log and log not in recorded(state_dir):
+            break
+        time.sleep(0.2)
+    tail = ""
+    log_path = state_dir / "logs" / f"{log}.log"
+    if log and log_path.exists():
+        tail = "; last log lines: " + " | ".join(
+            log_path.read_text(errors="replace").splitlines()[-5:]
+        )
+    raise errors.InfraError("ClusterNotReady", f"{what} not ready after {timeout:.0f}s{tail}")

@@ -37,7 +37,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -462,7 +461,7 @@ def start(
         [shutil.which("containerd") or "containerd", "--config", str(containerd_toml)],
     )
     socket = node / "containerd.sock"
-    _wait("containerd", socket.exists, timeout, state, "containerd")
+    processes.wait_ready("containerd", socket.exists, timeout, state, "containerd")
     crictl_config = node / "crictl.yaml"
     crictl_config.write_text(
         f"runtime-endpoint: unix://{socket}\nimage-endpoint: unix://{socket}\ntimeout: 30\n"
@@ -498,7 +497,7 @@ def start(
         f"--root-dir={node / 'kubelet'}", f"--hostname-override={NODE}", f"--node-ip={NODE_IP}",
         f"--node-labels={labels}", "--v=1",
     ])  # fmt: skip
-    _wait("the real node", lambda: _node_ready(admin), timeout, state, "kubelet")
+    processes.wait_ready("the real node", lambda: _node_ready(admin), timeout, state, "kubelet")
     return NodeInfo(
         name=NODE,
         address=NODE_IP,
@@ -515,22 +514,6 @@ def _node_ready(admin: _http.ApiClient) -> bool:
         return False
     conditions = body.get("status", {}).get("conditions", [])
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
-
-
-def _wait(what: str, check: Callable[[], bool], timeout: float, state: Path, log: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        if log not in processes.recorded(state):
-            break
-        time.sleep(0.2)
-    log_path = state / "logs" / f"{log}.log"
-    tail = log_path.read_text(errors="replace").splitlines()[-5:] if log_path.exists() else []
-    raise errors.InfraError(
-        "ClusterNotReady",
-        f"{what} not ready after {timeout:.0f}s; last log lines: {' | '.join(tail)}",
-    )
 
 
 def stop(state: Path, bin_dir: Path | None = None) -> list[str]:
