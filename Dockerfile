@@ -24,8 +24,6 @@ COPY requirements/image.txt requirements/image.txt
 RUN /opt/kubegym/venv/bin/pip install --no-deps -r requirements/image.txt
 COPY pyproject.toml README.md ./
 COPY kubegym ./kubegym
-COPY operator ./operator
-COPY agent_runner ./agent_runner
 # --no-deps: every dependency came from the pins above; `pip check` proves none is missing.
 # pip, setuptools and wheel leave the venv: nothing installs anything at run time.
 RUN /opt/kubegym/venv/bin/pip install --no-deps . \

@@ -86,9 +86,10 @@ test: $(STAMP) system-deps task-deps lint cluster-bins s3-bin helm-bin node-read
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check kubegym operator agent_runner tests bench task_images examples helm
-	$(BIN)/ruff format --check kubegym operator agent_runner tests bench task_images examples helm
+	$(BIN)/ruff check kubegym tools tests bench task_images examples helm
+	$(BIN)/ruff format --check kubegym tools tests bench task_images examples helm
 	$(BIN)/mypy
+	$(BIN)/python tools/check_layers.py
 	$(BIN)/python helm/generate.py --check
 
 crds: $(STAMP)

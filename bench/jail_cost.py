@@ -24,9 +24,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from kubegym import datasets, preparation  # noqa: E402
 from kubegym.evaluator import scorer  # noqa: E402
-from kubegym.local import venvs  # noqa: E402
+from kubegym.tasks import (  # noqa: E402
+    datasets,
+    preparation,
+    venvs,
+)
 from tests.tasks.conftest import bundle  # noqa: E402
 
 TASKS = {

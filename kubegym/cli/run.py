@@ -133,8 +133,8 @@ def _execute_with_metrics(
 ) -> runner.RunSummary:
     """Run with a /metrics exporter up from before the first trial until the run ends (+ linger)."""
     from kubegym import metrics
+    from kubegym.local import metrics as metrics_local
     from kubegym.local import outputs
-    from kubegym.metrics import local_run as metrics_local
 
     # The port first: a taken port is a one-line error before anything is recorded.
     exporter = _serve_metrics(port, host)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from kubegym import catalog
 from kubegym.cli import common
 from kubegym.errors import ConfigError
+from kubegym.tasks import catalog
 
 
 def _known() -> dict[str, catalog.TaskBundle]:
@@ -49,7 +49,7 @@ def list_tasks(as_json: bool) -> None:
       kubegym tasks list
       kubegym tasks list --json
     """
-    from kubegym import preparation
+    from kubegym.tasks import preparation
 
     rows = []
     for name, bundle in sorted(_known().items()):
@@ -89,7 +89,7 @@ def prepare(names: tuple[str, ...], force: bool) -> None:
     Examples:
       kubegym tasks prepare house-price
     """
-    from kubegym import datasets, preparation
+    from kubegym.tasks import datasets, preparation
 
     for name in names:
         bundle = _bundle(name)

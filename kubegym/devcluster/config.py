@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from kubegym import cache
+
 #: The Kubernetes release whose control plane is built from the k8s.io/kubernetes Go module.
 KUBERNETES_VERSION = "v1.34.2"
 #: KWOK's controller, `sigs.k8s.io/kwok/cmd/kwok` at this tag.
@@ -39,9 +41,8 @@ NODE_BINARIES = ("kubelet", "kube-proxy", "coredns", "crictl")
 
 
 def cache_root() -> Path:
-    """The cache outside the clone: ``$KUBEGYM_CACHE`` or ``~/.cache/kubegym``."""
-    env = os.environ.get("KUBEGYM_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "kubegym"
+    """The cache outside the clone (`kubegym.cache.root`)."""
+    return cache.root()
 
 
 def bin_dir() -> Path:

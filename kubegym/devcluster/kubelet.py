@@ -4,8 +4,8 @@ KWOK's fake nodes bind pods and say they run; nothing runs, so a run never
 ends. `ProcessKubelet` plays the node's part for the attempts whose agent pod
 KWOK made Running: it reads the attempt's Secret (as a kubelet mounts it),
 finds the task's folder by name on kubegym's task search path
-(`kubegym.catalog`), lays out the workspace and the evaluator's eval folder
-from it (`kubegym.datasets.materialize`, preparing data once when the task has
+(`kubegym.tasks.catalog`), lays out the workspace and the evaluator's eval folder
+from it (`kubegym.tasks.datasets.materialize`, preparing data once when the task has
 a preparation step), starts the sandbox server (the task's venv first on
 ``PATH``), the jail container's program (``python -m kubegym.evaluator
 jail-serve``: agent code the evaluation runs is started there, in a bubblewrap
@@ -49,12 +49,12 @@ from typing import Any
 
 import structlog
 
-from kubegym import catalog
 from kubegym.api import summary as summary_mod
 from kubegym.api import tasks
 from kubegym.errors import ConfigError, KubegymError
 from kubegym.evaluator import jails
 from kubegym.operator import labels
+from kubegym.tasks import catalog
 
 log = structlog.get_logger()
 
@@ -69,7 +69,7 @@ SecretLookup = Callable[[str], Mapping[str, str]]
 
 
 def task_folders() -> list[Path]:
-    """Where task folders are looked for: `kubegym.catalog.search_path`, plus examples/tasks.
+    """Where task folders are looked for: `kubegym.tasks.catalog.search_path`, plus examples/tasks.
 
     ``$KUBEGYM_TASK_PATH`` first, then a source checkout's ``examples/tasks/`` and
     ``task_images/``.
@@ -108,7 +108,7 @@ def lay_out(bundle: catalog.TaskBundle, workspace: Path, eval_dir: Path) -> None
     Raises:
         ConfigError: data is missing, cannot be prepared or fetched, or its sha256 differs.
     """
-    from kubegym import datasets
+    from kubegym.tasks import datasets
 
     spec = bundle.task.spec
     if spec.starter_code is not None:
@@ -323,8 +323,8 @@ class ProcessKubelet:
     def _run(
         self, agent_pod: dict[str, Any], namespace: str, base: str, work: Path
     ) -> tuple[str, int]:
-        from kubegym.local import venvs
         from kubegym.sandbox import client as sandbox_client
+        from kubegym.tasks import venvs
 
         container = agent_pod["spec"]["containers"][0]
         if container.get("command") != ["python", "-m", "kubegym.agent_runner"]:

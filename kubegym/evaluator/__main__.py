@@ -179,9 +179,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise _fail(f"--python {args.python} is not an executable")
     # Imported here: pydantic and the task models are needed only past the flags.
     from kubegym.api import tasks
-    from kubegym.catalog import TaskBundle
     from kubegym.errors import ConfigError
     from kubegym.evaluator import jails, judge, server
+    from kubegym.tasks.catalog import TaskBundle
 
     jail: jails.JailMode = "auto"
     if args.jail_socket is not None:

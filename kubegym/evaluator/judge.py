@@ -4,7 +4,7 @@
 ``validation: test``, as MLGym did) and, unseen by the agent, on the hidden
 test data as well: that hidden score is what "best attempt" counts. `submit`
 scores on the test data and ends the trial. Used by the research environment
-(`kubegym.env`) for every validate and submit action, and by the evaluator
+(`kubegym.agent_runner.env`) for every validate and submit action, and by the evaluator
 container's server (`kubegym.evaluator.server`) on a cluster.
 
 `Evaluator` is what the research environment holds: a `Judge` bound to a local
@@ -32,11 +32,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
-from kubegym import datasets
 from kubegym.api import summary, tasks, trials
-from kubegym.catalog import TaskBundle
 from kubegym.errors import ConfigError
 from kubegym.evaluator import jails, scorer
+from kubegym.tasks import datasets
+from kubegym.tasks.catalog import TaskBundle
 
 
 @dataclass(frozen=True)
@@ -148,7 +148,7 @@ class Judge:
         data_dir: where the validation and test data already lie, at their relative
             paths (the evaluator container's eval folder, filled from the task's data
             image); they are only checked there, never fetched or prepared. None: they
-            are materialised locally (`kubegym.datasets.materialize`).
+            are materialised locally (`kubegym.tasks.datasets.materialize`).
         jail: where agent code the evaluation runs is jailed (`kubegym.evaluator.jails`):
             a local mode, or the sandbox pod's jail container (`jails.Remote`).
 

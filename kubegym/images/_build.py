@@ -32,8 +32,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Final
 
-from kubegym import errors
-from kubegym.devcluster import config
+from kubegym import cache, errors
 from kubegym.images import (
     _buildah,
     _debian,
@@ -75,7 +74,7 @@ def default_ca_bundle() -> Path | None:
 
 def images_cache() -> Path:
     """``<cache>/images``: the store, the OCI layout, the logs and the build times."""
-    return config.cache_root() / "images"
+    return cache.root() / "images"
 
 
 @dataclass(frozen=True)

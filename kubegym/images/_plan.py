@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal
 
-from kubegym import catalog
 from kubegym.api import tasks
 from kubegym.errors import ConfigError
+from kubegym.tasks import catalog
 
 REPO: Final = Path(__file__).resolve().parent.parent.parent
 TASK_IMAGES: Final = "task_images"

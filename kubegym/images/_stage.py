@@ -3,7 +3,7 @@
 `stage_data` fills ``build/images/<task>-data`` before the data image's build
 (`kubegym.images._build`, or the docker path of ``python -m kubegym.images``); the
 operator copies the image's folders into the pod's volumes (`kubegym.operator.objects`)
-and `kubegym.datasets.in_folder` reads them back.
+and `kubegym.tasks.datasets.in_folder` reads them back.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import shutil
 from pathlib import Path
 from typing import Final
 
-from kubegym import catalog
 from kubegym.evaluator import jails
+from kubegym.tasks import catalog
 
 #: In a data image: the agent's datasets, and the evaluation script with the hidden data.
 DATA_DIR: Final = "data"
@@ -27,13 +27,13 @@ def stage_data(bundle: catalog.TaskBundle, out: Path) -> Path:
     ``eval/`` holds the evaluation script, the task's adapters beside it and the
     starter code (the files the evaluator copies to the jail container for agent
     code: 3-sat's adapter.py and starter/solver.py) and the validation and test data at their relative paths (or under their names), as
-    `kubegym.datasets.in_folder` looks for them. Every file is prepared and checked
+    `kubegym.tasks.datasets.in_folder` looks for them. Every file is prepared and checked
     against its sha256 first.
 
     Raises:
         ConfigError: a dataset cannot be prepared or its sha256 differs.
     """
-    from kubegym import datasets
+    from kubegym.tasks import datasets
 
     spec = bundle.task.spec
     shutil.rmtree(out, ignore_errors=True)

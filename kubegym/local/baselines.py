@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from kubegym.agent_runner import agents, loop, trajectory
-from kubegym.catalog import TaskBundle
+from kubegym.tasks.catalog import TaskBundle
 
 
 def run_baseline(
@@ -32,7 +32,7 @@ def run_baseline(
         validation: which data validate uses.
         folder: where the trajectory and workspace go; a temporary folder when None.
     """
-    from kubegym.env import ResearchEnv
+    from kubegym.agent_runner.env import ResearchEnv
 
     spec = bundle.task.spec
     starter = spec.starter_code

@@ -16,8 +16,9 @@ import pandas as pd
 
 from kubegym import scoring
 from kubegym.agent_runner import trajectory
-from kubegym.catalog import TaskBundle
+from kubegym.scoring import columns
 from kubegym.scoring import leaderboard as leaderboards
+from kubegym.tasks.catalog import TaskBundle
 
 RESULTS_CSV = "results.csv"
 LEADERBOARD = "leaderboard.json"
@@ -26,28 +27,7 @@ PROFILES_PNG = "profiles.png"
 # The tasks' own baseline scores enter the profiles as one more method, under this name.
 REFERENCE = leaderboards.REFERENCE
 
-CSV_COLUMNS = (
-    "trial",
-    "task",
-    "agent",
-    "seed",
-    "attempt",
-    "phase",
-    "exit_reason",
-    "failure_class",
-    "primary_metric",
-    "direction",
-    "score",
-    "best_attempt",
-    "steps",
-    # validate calls the evaluator scored and refused (its ledger's counts, not the agent's)
-    "validations",
-    "validations_refused",
-    "prompt_tokens",
-    "completion_tokens",
-    "cost_usd",
-    "seconds",
-)
+CSV_COLUMNS = columns.RESULTS_CSV
 
 
 def phase(results: trajectory.Results) -> str:

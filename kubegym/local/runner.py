@@ -35,13 +35,13 @@ from typing import Any, Literal
 
 import structlog
 
-from kubegym import catalog
 from kubegym.agent_runner import agents, loop, trajectory
 from kubegym.api import documents, reasons, runs, trials
 from kubegym.errors import ConfigError, InfraError
 from kubegym.local import outputs, uploads
 from kubegym.local.progress import Progress
 from kubegym.sandbox import quota
+from kubegym.tasks import catalog
 
 log = structlog.get_logger()
 
@@ -171,9 +171,9 @@ class LocalRun:
         Raises:
             ConfigError: missing data, an unusable sandbox, a bad agent.
         """
-        from kubegym import datasets
         from kubegym.evaluator import Judge
         from kubegym.sandbox import isolation
+        from kubegym.tasks import datasets
 
         isolation.check_available(self.sandbox)
         for bundle in self.bundles:
@@ -461,7 +461,7 @@ class LocalRun:
 
 
 def _research_env(bundle: catalog.TaskBundle, **kwargs: Any) -> Any:
-    from kubegym.env import ResearchEnv
+    from kubegym.agent_runner.env import ResearchEnv
 
     return ResearchEnv([bundle], **kwargs)
 

@@ -1,7 +1,7 @@
 """Every metric kubegym exports, defined once, on a registry of kubegym's own.
 
 `kubegym.metrics.recorder` updates these families; the operator, the local
-runner (through `kubegym.metrics.local_run`) and the store call the recorder,
+runner (through `kubegym.local.metrics`) and the store call the recorder,
 never the families directly. The rules file (``rules.yaml``) and the Grafana
 dashboards read the names defined here.
 

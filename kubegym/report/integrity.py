@@ -567,11 +567,8 @@ def _steps(jsonl: bytes) -> Iterator[tuple[int | None, str, str]]:
 
 def _latest_attempts(files: Iterable[str]) -> list[str]:
     """One folder per trial: ``trials/<id>``, or the highest ``<id>/attempt-<n>``."""
-    # loading imports this module (the report audits as it loads): import it late.
-    from kubegym.report import loading
-
     best: dict[str, tuple[int, str]] = {}
-    for folder in loading.trial_folders(files):
+    for folder in sources.trial_folders(files):
         parent, _, name = folder.rpartition("/")
         attempt = int(name.removeprefix("attempt-")) if name.startswith("attempt-") else 0
         key = parent if name.startswith("attempt-") else folder
@@ -587,7 +584,7 @@ def catalog_offline() -> Callable[[str], bool]:
     def offline(task: str) -> bool:
         nonlocal networks
         if networks is None:
-            from kubegym import catalog
+            from kubegym.tasks import catalog
 
             try:
                 found = catalog.discover(catalog.search_path())

@@ -66,7 +66,6 @@ NUMBER_COLUMNS: Final = (
 NO_ACTION: Final = "(empty)"
 """The tool name of a step whose action is blank."""
 
-_ATTEMPT_FOLDER = re.compile(r"attempt-\d+")
 # kubegym's recorder writes each step as json.dumps(asdict(Step)): "step" first,
 # then "action". For such lines the action's first word is cut straight out of
 # the bytes: a run of characters with no quote, backslash or space, ended by the
@@ -126,7 +125,7 @@ def load_run(source: sources.RunSource) -> RunData:
     """
     files = source.list_files()
     present = set(files)
-    folders = trial_folders(files)
+    folders = sources.trial_folders(files)
     recorded = _read_json(source, LEADERBOARD) if LEADERBOARD in present else None
     status = _read_json(source, STATUS) if STATUS in present else None
     if not folders and recorded is None:
@@ -223,23 +222,6 @@ def count_tools(jsonl: bytes) -> Counter[str]:
     return counts
 
 
-def trial_folders(files: Iterable[str]) -> set[str]:
-    """The run's trial folders: ``trials/<id>`` (a local run) or ``<id>/attempt-<n>`` (the store).
-
-    Only these two shapes count, so a folder that holds several runs
-    (``out/quickstart/trials/…``, ``out/toy/trials/…``) is not read as one run.
-    """
-    found: set[str] = set()
-    for path in files:
-        folder, _, name = path.rpartition("/")
-        if name not in (trajectory.RESULTS, trajectory.TRAJECTORY):
-            continue
-        parts = folder.split("/")
-        if len(parts) == 2 and (parts[0] == "trials" or _ATTEMPT_FOLDER.fullmatch(parts[1])):
-            found.add(folder)
-    return found
-
-
 def _runs_below(files: Iterable[str]) -> list[str]:
     """Folders below the source that look like local runs (they hold ``trials/<id>/results.json``)."""
     found = set()
@@ -253,7 +235,7 @@ def _runs_below(files: Iterable[str]) -> list[str]:
 def _trial_key(folder: str) -> str:
     """The trial a folder belongs to: its own name, or its parent's for ``attempt-<n>``."""
     parent, _, name = folder.rpartition("/")
-    if _ATTEMPT_FOLDER.fullmatch(name) and parent:
+    if sources.ATTEMPT_FOLDER.fullmatch(name) and parent:
         parent, _, name = parent.rpartition("/")
     return name
 
@@ -364,7 +346,7 @@ def _references(
 
 def _catalog_baselines() -> dict[str, tuple[str, float | None]]:
     """Direction and baseline score of every task kubegym can find on this machine."""
-    from kubegym import catalog
+    from kubegym.tasks import catalog
 
     return {
         name: (bundle.task.spec.evaluation.metric().direction, bundle.task.spec.baseline_score())
@@ -372,4 +354,4 @@ def _catalog_baselines() -> dict[str, tuple[str, float | None]]:
     }
 
 
-__all__ = ["RESULT_COLUMNS", "RunData", "count_tools", "load_run", "trial_folders"]
+__all__ = ["RESULT_COLUMNS", "RunData", "count_tools", "load_run"]

@@ -10,10 +10,16 @@ imported only then.
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from kubegym.agent_runner import trajectory
 from kubegym.errors import ConfigError
+
+#: A store run's trial attempt folder: ``<trial>/attempt-<n>``.
+ATTEMPT_FOLDER = re.compile(r"attempt-\d+")
 
 if TYPE_CHECKING:
     from kubegym.store.base import Store
@@ -141,3 +147,20 @@ def _open_s3(uri: str) -> RunSource:
 
 
 __all__ = ["S3_SCHEME", "LocalRunFolder", "RunSource", "StoreRunSource", "open_source"]
+
+
+def trial_folders(files: Iterable[str]) -> set[str]:
+    """The run's trial folders: ``trials/<id>`` (a local run) or ``<id>/attempt-<n>`` (the store).
+
+    Only these two shapes count, so a folder that holds several runs
+    (``out/quickstart/trials/…``, ``out/toy/trials/…``) is not read as one run.
+    """
+    found: set[str] = set()
+    for path in files:
+        folder, _, name = path.rpartition("/")
+        if name not in (trajectory.RESULTS, trajectory.TRAJECTORY):
+            continue
+        parts = folder.split("/")
+        if len(parts) == 2 and (parts[0] == "trials" or ATTEMPT_FOLDER.fullmatch(parts[1])):
+            found.add(folder)
+    return found

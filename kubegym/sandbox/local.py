@@ -4,7 +4,7 @@
 ``python -m kubegym.sandbox serve`` inside it with the task's Python, and
 returns a client. The jail has no network namespace shared with the host,
 so the server listens on a Unix socket in a runtime folder bound into it.
-Used by the research environment (`kubegym.env`) for every local trial.
+Used by the research environment (`kubegym.agent_runner.env`) for every local trial.
 """
 
 from __future__ import annotations

@@ -50,3 +50,27 @@ CI_HIGH: Final = "ci_high"
 RANK: Final = "rank"
 MEAN_RANK: Final = "mean_rank"
 TASKS_RANKED: Final = "tasks"
+
+RESULTS_CSV: Final = (
+    "trial",
+    "task",
+    "agent",
+    "seed",
+    "attempt",
+    "phase",
+    "exit_reason",
+    "failure_class",
+    "primary_metric",
+    "direction",
+    "score",
+    "best_attempt",
+    "steps",
+    # validate calls the evaluator scored and refused (its ledger's counts, not the agent's)
+    "validations",
+    "validations_refused",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "seconds",
+)
+"""results.csv's columns, one row per finished trial, the same for a local and a cluster run."""

@@ -33,14 +33,13 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from kubegym import datasets
 from kubegym.api import common, runs
 from kubegym.api.summary import EvaluatorRecord, TrialSummary
 from kubegym.evaluator import jails, scorer
-from kubegym.local import venvs
 from kubegym.operator import labels, objects
 from kubegym.operator import trials as trial_logic
 from kubegym.operator.settings import Settings
+from kubegym.tasks import datasets, venvs
 from tests.support import jail_server as jail_server_support
 from tests.support import trial_pod
 from tests.tasks.conftest import prepared

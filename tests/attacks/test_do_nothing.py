@@ -34,12 +34,11 @@ import numpy as np
 import pytest
 import yaml
 
-from kubegym import catalog, preparation
 from kubegym.agent_runner import trajectory
 from kubegym.api import documents
-from kubegym.local import venvs
 from kubegym.local.runner import LocalRun
 from kubegym.scoring import profiles
+from kubegym.tasks import catalog, preparation, venvs
 
 REPO = Path(__file__).resolve().parents[2]
 OFFLINE = yaml.safe_load((REPO / "task_images" / "suites" / "offline.yaml").read_text())["tasks"]

@@ -25,9 +25,9 @@ from urllib.parse import urlparse
 
 import pytest
 
-from kubegym.catalog import TaskBundle
 from kubegym.evaluator import judge, server
 from kubegym.sandbox import httpapi
+from kubegym.tasks.catalog import TaskBundle
 from tests.support import trial_pod
 
 TOKEN = trial_pod.EVALUATOR_TOKEN

@@ -20,9 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kubegym import datasets
 from kubegym.evaluator import jails, scorer
-from kubegym.local import venvs
+from kubegym.tasks import datasets, venvs
 from tests.tasks.conftest import TASK_IMAGES, bundle, prepared
 from tests.tasks.test_fineweb import needs_docs
 

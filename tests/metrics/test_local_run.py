@@ -11,7 +11,7 @@ from kubegym import metrics
 from kubegym.agent_runner import trajectory
 from kubegym.cli import main
 from kubegym.devcluster import processes
-from kubegym.metrics.local_run import MetricsProgress
+from kubegym.local.metrics import MetricsProgress
 from tests.metrics.conftest import value
 
 RUN = metrics.RunRef("local", "toy")

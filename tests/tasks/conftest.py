@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from kubegym import catalog, preparation
 from kubegym.agent_runner import trajectory
 from kubegym.evaluator import scorer
 from kubegym.local import baselines
+from kubegym.tasks import catalog, checksums, preparation
 
 TASK_IMAGES = Path(__file__).resolve().parents[2] / "task_images"
 
@@ -42,7 +42,6 @@ def assert_reproducible(name: str) -> Path:
     Returns:
         The prepared folder.
     """
-    from kubegym import datasets
 
     task = bundle(name)
     spec = task.task.spec
@@ -52,7 +51,7 @@ def assert_reproducible(name: str) -> Path:
     hashes = []
     for _ in range(2):
         root = preparation.prepare(task, force=True)
-        hashes.append({d.path: datasets.sha256_of(root / d.path) for d in sets})
+        hashes.append({d.path: checksums.sha256_of(root / d.path) for d in sets})
     assert hashes[0] == hashes[1] == {d.path: d.sha256 for d in sets}
     return root
 
@@ -64,7 +63,7 @@ def baseline(name: str, budget: float) -> trajectory.Results:
 
 def score_file(name: str, submission: Path, split: str = "test") -> scorer.Scoring:
     """Score a submission file (put at the task's submission path) on one split."""
-    from kubegym import datasets
+    from kubegym.tasks import datasets
 
     task = prepared(name)
     spec = task.task.spec
@@ -76,7 +75,7 @@ def score_file(name: str, submission: Path, split: str = "test") -> scorer.Scori
         shutil.copytree(submission, target, dirs_exist_ok=True)
     else:
         shutil.copyfile(submission, target)
-    from kubegym.local import venvs
+    from kubegym.tasks import venvs
 
     return scorer.score(
         spec.evaluation,

@@ -14,7 +14,7 @@ from types import ModuleType
 
 import pytest
 
-from kubegym import preparation
+from kubegym.tasks import preparation
 from tests.tasks.conftest import (
     TASK_IMAGES,
     assert_reproducible,

@@ -28,11 +28,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from kubegym import catalog, datasets, preparation
 from kubegym.cli import main
 from kubegym.errors import ConfigError
 from kubegym.evaluator import scorer
-from kubegym.local import baselines, venvs
+from kubegym.local import baselines
+from kubegym.tasks import catalog, checksums, datasets, preparation, venvs
 from tests.tasks.conftest import TASK_IMAGES, baseline, bundle, score_file
 
 TASK, PROXY = "cifar10", "cifar10-proxy"
@@ -49,7 +49,7 @@ def _prepare_and_hash(task: catalog.TaskBundle, *, force: bool = True) -> dict[s
     root = preparation.prepare(task, force=force)
     spec = task.task.spec
     sets = [*spec.datasets, *spec.validation_data, *spec.evaluation.test_data]
-    return {d.path: datasets.sha256_of(root / d.path) for d in sets if d.path is not None}
+    return {d.path: checksums.sha256_of(root / d.path) for d in sets if d.path is not None}
 
 
 def _pinned(task: catalog.TaskBundle) -> dict[str, str | None]:

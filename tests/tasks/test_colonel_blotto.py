@@ -18,8 +18,7 @@ from types import ModuleType
 
 import pytest
 
-from kubegym import datasets
-from kubegym.local import venvs
+from kubegym.tasks import datasets, venvs
 from tests.tasks.conftest import (
     TASK_IMAGES,
     assert_reproducible,

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kubegym import catalog, datasets, preparation
+from kubegym.tasks import catalog, checksums, preparation
 from tests.tasks.conftest import TASK_IMAGES, baseline, bundle, score_file
 
 TASK = "fashion-mnist"
@@ -32,7 +32,7 @@ def _prepare_and_hash(task: catalog.TaskBundle, *, force: bool = True) -> dict[s
     root = preparation.prepare(task, force=force)
     spec = task.task.spec
     sets = [*spec.datasets, *spec.validation_data, *spec.evaluation.test_data]
-    return {d.path: datasets.sha256_of(root / d.path) for d in sets if d.path is not None}
+    return {d.path: checksums.sha256_of(root / d.path) for d in sets if d.path is not None}
 
 
 def _pinned(task: catalog.TaskBundle) -> dict[str, str | None]:

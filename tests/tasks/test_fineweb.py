@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kubegym import datasets, preparation
 from kubegym.errors import ConfigError
 from kubegym.evaluator import scorer
+from kubegym.tasks import checksums, preparation
 from tests.tasks.conftest import TASK_IMAGES, baseline, bundle, prepared, score_file
 
 needs_docs = pytest.mark.skipif(
@@ -63,7 +63,7 @@ def test_proxy_preparation_is_reproducible() -> None:
     root = preparation.prepare(task, force=True)
     for dataset in _all_data("fineweb-proxy"):
         assert dataset.sha256 is not None
-        assert datasets.sha256_of(root / dataset.path) == dataset.sha256, dataset.name
+        assert checksums.sha256_of(root / dataset.path) == dataset.sha256, dataset.name
     # The shards are in the fineweb10B format: 256 int32 of header, then uint16 tokens.
     shard = root / "data" / "fineweb10B" / "fineweb_train_000001.bin"
     header = np.fromfile(shard, dtype=np.int32, count=256)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from kubegym import datasets, preparation
+from kubegym.tasks import checksums, preparation
 from tests.tasks.conftest import TASK_IMAGES, baseline, bundle, prepared, score_file
 
 TASK = "house-price"
@@ -34,7 +34,7 @@ def test_preparation_is_reproducible_and_splits_as_mlgym() -> None:
     hashes = []
     for _ in range(2):  # prepare from scratch twice: the same bytes both times
         root = preparation.prepare(task, force=True)
-        hashes.append({d.path: datasets.sha256_of(root / d.path) for d in sets})
+        hashes.append({d.path: checksums.sha256_of(root / d.path) for d in sets})
     first, again = hashes
     assert first == again == {d.path: d.sha256 for d in sets}
     root = preparation.prepared_root(task)

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from kubegym import catalog, datasets, preparation
 from kubegym.api import tasks
 from kubegym.errors import ConfigError
 from kubegym.evaluator import scorer
-from kubegym.local import baselines, venvs
+from kubegym.local import baselines
+from kubegym.tasks import catalog, checksums, datasets, preparation, venvs
 from tests.tasks.conftest import TASK_IMAGES, bundle
 
 TASK = "mnli"
@@ -162,7 +162,7 @@ def test_preparation_reads_the_saved_dataset_reproducibly(fixture_task: catalog.
 
     def hashes() -> dict[str, str]:
         root = preparation.prepare(fixture_task, force=True)
-        return {d.path: datasets.sha256_of(root / d.path) for d in local}
+        return {d.path: checksums.sha256_of(root / d.path) for d in local}
 
     assert hashes() == hashes()
     root = preparation.prepared_root(fixture_task)

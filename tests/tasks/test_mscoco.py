@@ -19,12 +19,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from kubegym import catalog, datasets, preparation
 from kubegym.api import tasks
 from kubegym.cli import main
 from kubegym.errors import ConfigError
 from kubegym.evaluator import scorer
-from kubegym.local import baselines, venvs
+from kubegym.local import baselines
+from kubegym.tasks import catalog, checksums, datasets, preparation, venvs
 from tests.tasks.conftest import TASK_IMAGES, baseline, bundle, prepared, score_file
 
 REAL, PROXY = "mscoco-captioning", "mscoco-proxy"
@@ -106,7 +106,7 @@ def _local_sets(task: catalog.TaskBundle) -> list[tasks.Dataset]:
 
 def _hashes(task: catalog.TaskBundle) -> dict[str, str]:
     root = preparation.prepare(task, force=True)
-    return {d.path: datasets.sha256_of(root / d.path) for d in _local_sets(task)}
+    return {d.path: checksums.sha256_of(root / d.path) for d in _local_sets(task)}
 
 
 @pytest.mark.parametrize("name", [REAL, PROXY])

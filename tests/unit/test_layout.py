@@ -29,6 +29,17 @@ def test_operator_folder_never_shadows_the_standard_library(repo: Path) -> None:
     assert not (repo / "operator" / "__init__.py").exists()
 
 
+def test_every_file_lives_where_its_import_name_says(repo: Path) -> None:
+    # The card's top-level names are links into the package, never a second copy or a
+    # folder of their own, and nothing inside the package is a link.
+    for name in ("operator", "agent_runner"):
+        link = repo / name
+        assert link.is_symlink(), name
+        assert link.resolve() == (repo / "kubegym" / name).resolve()
+    inside = [p for p in (repo / "kubegym").rglob("*") if p.is_symlink()]
+    assert inside == []
+
+
 def test_the_card_folders_import_under_kubegym(repo: Path) -> None:
     out = run_python(
         "import operator, kubegym.operator.labels as labels, kubegym.agent_runner;"
@@ -68,8 +79,8 @@ def test_help_lists_every_command(repo: Path) -> None:
 
 
 def test_the_wheel_holds_every_module(repo: Path, tmp_path: Path) -> None:
-    # pyproject.toml lists packages explicitly (and two of them come in through
-    # symlinks); a module missing from the wheel would vanish from the image.
+    # pyproject.toml lists packages explicitly; a module missing from the wheel
+    # would vanish from the image.
     # Build from a clean copy, so a stale build/ folder cannot hide a miss.
     import shutil
     import zipfile
@@ -104,7 +115,7 @@ def test_the_wheel_holds_every_module(repo: Path, tmp_path: Path) -> None:
     shipped = set(zipfile.ZipFile(wheel).namelist())
     expected = {
         (Path(folder) / name).relative_to(repo).as_posix()
-        for folder, _, names in os.walk(repo / "kubegym", followlinks=True)  # through the symlinks
+        for folder, _, names in os.walk(repo / "kubegym")
         for name in names
         if name.endswith(".py")
     }

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from kubegym.api import documents, summary
-from kubegym.catalog import TaskBundle
 from kubegym.evaluator import Judge
 from kubegym.store import keys
+from kubegym.tasks.catalog import TaskBundle
 from tests.support import trial_pod
 from tests.unit.agent_pod.conftest import Launch
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from kubegym.agent_runner.env import ResearchEnv
 from kubegym.api import documents
-from kubegym.catalog import TaskBundle
-from kubegym.env import ResearchEnv
+from kubegym.tasks.catalog import TaskBundle
 
 
 @pytest.fixture

@@ -5,9 +5,9 @@ from __future__ import annotations
 import gymnasium
 import pytest
 
-from kubegym.catalog import TaskBundle
-from kubegym.env import ResearchEnv
+from kubegym.agent_runner.env import ResearchEnv
 from kubegym.errors import ConfigError
+from kubegym.tasks.catalog import TaskBundle
 
 
 def test_reset_gives_the_task_and_the_tools(polyfit: TaskBundle) -> None:

@@ -6,8 +6,8 @@ import socket
 import threading
 from pathlib import Path
 
-from kubegym.catalog import TaskBundle
-from kubegym.env import ResearchEnv
+from kubegym.agent_runner.env import ResearchEnv
+from kubegym.tasks.catalog import TaskBundle
 
 
 def run(env: ResearchEnv, command: str) -> tuple[str, int]:

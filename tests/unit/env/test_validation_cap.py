@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from kubegym.catalog import TaskBundle
-from kubegym.env import ResearchEnv
+from kubegym.agent_runner.env import ResearchEnv
+from kubegym.tasks.catalog import TaskBundle
 
 
 def with_task_cap(bundle: TaskBundle, cap: int | None) -> TaskBundle:

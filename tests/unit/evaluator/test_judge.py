@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from kubegym.api import documents
-from kubegym.catalog import TaskBundle
 from kubegym.errors import ConfigError
 from kubegym.evaluator import Judge, scorer
+from kubegym.tasks.catalog import TaskBundle
 
 
 @pytest.fixture

@@ -13,12 +13,12 @@ from urllib.parse import urlsplit
 import pytest
 
 from kubegym.api.summary import EvaluatorRecord
-from kubegym.catalog import TaskBundle
 from kubegym.errors import InfraError
 from kubegym.evaluator import client as client_mod
 from kubegym.evaluator import server
 from kubegym.evaluator.client import EvaluatorClient, EvaluatorError
 from kubegym.evaluator.judge import Judge
+from kubegym.tasks.catalog import TaskBundle
 from tests.support import trial_pod
 from tests.unit.evaluator.conftest import StartEvaluator
 

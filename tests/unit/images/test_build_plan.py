@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from kubegym import catalog, datasets, images
+from kubegym import images
 from kubegym.api import tasks
 from kubegym.errors import ConfigError
+from kubegym.tasks import catalog, datasets
 
 
 def _dry_run(*args: str, builder: str = "docker") -> list[str]:

@@ -8,12 +8,12 @@ from typing import Any
 
 import yaml
 
+from kubegym.agent_runner.env import ResearchEnv
 from kubegym.api import documents
-from kubegym.catalog import TaskBundle
-from kubegym.env import ResearchEnv
 from kubegym.errors import InfraError
 from kubegym.local.runner import LocalRun
 from kubegym.sandbox import local as local_sandbox
+from kubegym.tasks.catalog import TaskBundle
 
 
 def run_file(tmp_path: Path, repo: Path, retries: int) -> documents.RunFile:

@@ -8,11 +8,11 @@ from typing import Any
 
 import yaml
 
+from kubegym.agent_runner.env import ResearchEnv
 from kubegym.api import documents
-from kubegym.catalog import TaskBundle
-from kubegym.env import ResearchEnv
 from kubegym.local import runner
 from kubegym.local.runner import LocalRun
+from kubegym.tasks.catalog import TaskBundle
 
 
 def run_file(tmp_path: Path, repo: Path) -> documents.RunFile:

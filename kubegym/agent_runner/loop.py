@@ -1,7 +1,7 @@
 """The agent loop: one trial from the task prompt to the final score, within its limits.
 
 Drives any agent (`kubegym.agent_runner.agents`) through a research
-environment (`kubegym.env.ResearchEnv`), records every step, and ends with a
+environment (`kubegym.agent_runner.env.ResearchEnv`), records every step, and ends with a
 submission: the agent's own, or an automatic one when a limit (steps, cost,
 wall time), the context window or the reply format stops it. Called by the
 local runner for each trial, and by the agent pod's entrypoint on a cluster.
@@ -62,7 +62,7 @@ def run_trial(
     """Run one trial to its end and return its results; every step goes to ``recorder``.
 
     Args:
-        env: a `kubegym.env.ResearchEnv` (or anything with its reset/step).
+        env: a `kubegym.agent_runner.env.ResearchEnv` (or anything with its reset/step).
         agent: the agent choosing actions.
         task: the task's name, passed to ``env.reset``.
         seed: the trial's seed.

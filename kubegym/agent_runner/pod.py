@@ -3,7 +3,7 @@
 ``python -m kubegym.agent_runner`` (`kubegym.agent_runner.__main__`) runs `main`. The
 operator (`kubegym.operator.objects.agent_pod`) gives the pod the sandbox's and the
 evaluator's addresses and tokens, the attempt's ``trial.json`` and the model key, all
-in the environment (`PodSettings`). The pod attaches a `kubegym.env.ResearchEnv` to
+in the environment (`PodSettings`). The pod attaches a `kubegym.agent_runner.env.ResearchEnv` to
 the remote sandbox server and the remote evaluator server (nothing is laid out
 here), runs the agent loop within the trial's limits, records the trajectory, tells
 the evaluator it is done (``POST /v1/finish``: the evaluator's record of the scores
@@ -153,7 +153,7 @@ class TrialConfig:
 
 
 class RemoteSandbox:
-    """The sandbox server of the sandbox pod, as `kubegym.env.ResearchEnv` opens sandboxes."""
+    """The sandbox server of the sandbox pod, as `kubegym.agent_runner.env.ResearchEnv` opens sandboxes."""
 
     def __init__(self, url: str, token: str, command_timeout: float | None) -> None:
         self.url = url
@@ -291,9 +291,9 @@ def _finish_evaluator(settings: PodSettings) -> None:
 def _run(
     config: TrialConfig, settings: PodSettings, environ: Mapping[str, str]
 ) -> tuple[_Outcome, Any]:
-    from kubegym.catalog import TaskBundle
-    from kubegym.env import ResearchEnv
+    from kubegym.agent_runner.env import ResearchEnv
     from kubegym.evaluator import client as evaluator_client
+    from kubegym.tasks.catalog import TaskBundle
 
     bound = log.bind(trial=config.trial, attempt=config.attempt, task=config.task.name)
     agent = make_agent(config, environ)

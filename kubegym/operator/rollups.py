@@ -27,7 +27,6 @@ from kubegym.api import images as images_api
 from kubegym.api import runs as runs_api
 from kubegym.api import tasks
 from kubegym.api import trials as trials_api
-from kubegym.local import outputs
 from kubegym.operator.runs import RunView
 from kubegym.operator.trials import TrialView
 from kubegym.scoring import columns
@@ -184,10 +183,10 @@ def _seconds(start: dt.datetime | None, end: dt.datetime | None) -> float | None
 def results_csv(rows: Sequence[dict[str, Any]]) -> str:
     with tempfile.TemporaryFile("w+", newline="", encoding="utf-8") as f:
         # The local runner's columns, so a cluster run's results.csv reads the same.
-        columns = outputs.CSV_COLUMNS
-        writer = csv.DictWriter(f, fieldnames=columns, lineterminator="\n")
+        names = columns.RESULTS_CSV
+        writer = csv.DictWriter(f, fieldnames=names, lineterminator="\n")
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: "" if row.get(k) is None else row[k] for k in columns})
+            writer.writerow({k: "" if row.get(k) is None else row[k] for k in names})
         f.seek(0)
         return f.read()

@@ -25,15 +25,14 @@ from typing import Any, Literal
 import gymnasium
 from gymnasium import spaces
 
-from kubegym import datasets
 from kubegym.agent_runner import prompts, tools
 from kubegym.api import common, reasons, trials
-from kubegym.catalog import TaskBundle
 from kubegym.errors import ConfigError, InfraError, TrialFailed
 from kubegym.evaluator import judge
-from kubegym.local import venvs
 from kubegym.sandbox import client as sandbox_client
 from kubegym.sandbox import local as local_sandbox
+from kubegym.tasks import datasets, venvs
+from kubegym.tasks.catalog import TaskBundle
 
 SandboxOpener = Callable[[local_sandbox.SandboxRequest], Any]
 """Starts a sandbox for a request; returns an object with `.client`, `.describe()` and `.close()`."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-import os
 import platform
 import shutil
 import subprocess
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import structlog
 
+from kubegym import cache
 from kubegym.errors import ConfigError
 
 _READY = ".kubegym-ready"
@@ -28,10 +28,8 @@ log = structlog.get_logger()
 
 
 def cache_root() -> Path:
-    """Where kubegym caches things: ``$KUBEGYM_CACHE``, else ``$XDG_CACHE_HOME/kubegym``."""
-    if env := os.environ.get("KUBEGYM_CACHE"):
-        return Path(env)
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kubegym"
+    """Where kubegym caches things (`kubegym.cache.root`)."""
+    return cache.root()
 
 
 def key(requirements: Sequence[str], base_python: str = sys.executable) -> str:

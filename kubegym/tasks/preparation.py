@@ -3,7 +3,7 @@
 A task with a `preparation` step reads all its datasets inside the prepared
 folder, ``<cache>/tasks/<task>/<key>``, where the key hashes the task's spec
 and the script, so a change to either prepares again. `kubegym tasks prepare`
-calls `prepare` directly; `kubegym.datasets` calls it on first use.
+calls `prepare` directly; `kubegym.tasks.datasets` calls it on first use.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from pathlib import Path
 
 import structlog
 
-from kubegym import datasets, sources
-from kubegym.catalog import TaskBundle
+from kubegym import cache
 from kubegym.errors import ConfigError
-from kubegym.local import venvs
+from kubegym.tasks import checksums, sources, venvs
+from kubegym.tasks.catalog import TaskBundle
 
 _READY = ".kubegym-prepared"
 log = structlog.get_logger()
@@ -32,7 +32,7 @@ def prepared_root(bundle: TaskBundle) -> Path:
     assert spec.preparation is not None
     digest = hashlib.sha256(bundle.task.model_dump_json().encode())
     digest.update(bundle.resolve(spec.preparation.script).read_bytes())
-    return venvs.cache_root() / "tasks" / bundle.name / digest.hexdigest()[:16]
+    return cache.root() / "tasks" / bundle.name / digest.hexdigest()[:16]
 
 
 def is_prepared(bundle: TaskBundle) -> bool:
@@ -75,7 +75,7 @@ def _run_script(bundle: TaskBundle, out: Path) -> None:
     assert prep is not None
     inputs = {s.name: sources.fetch(bundle, s) for s in prep.sources}
     for source in prep.sources:
-        datasets.check_sha256(
+        checksums.check_sha256(
             bundle,
             f"source {source.name!r}",
             inputs[source.name],
@@ -119,7 +119,7 @@ def _check(bundle: TaskBundle, out: Path) -> None:
         if not path.exists():
             wrong.append(f"{dataset.name}: the script did not write {dataset.path}")
             continue
-        actual = datasets.sha256_of(path)
+        actual = checksums.sha256_of(path)
         if dataset.sha256 is not None and actual != dataset.sha256:
             wrong.append(
                 f"{dataset.name} ({dataset.path}): sha256 {actual}, pinned {dataset.sha256}"

@@ -1,7 +1,7 @@
 """The text the model reads besides tool output: the system prompt, the task message, the state line.
 
 Built from explicit arguments (the task's description, limits and submission path, the agent's
-tools) by `kubegym.env.ResearchEnv` at reset and after every step. The command list comes from
+tools) by `kubegym.agent_runner.env.ResearchEnv` at reset and after every step. The command list comes from
 the tools' own definitions (`kubegym.agent_runner.tools.tool_docs`), so it cannot drift from them.
 """
 

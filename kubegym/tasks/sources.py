@@ -1,8 +1,8 @@
 """Fetching a dataset from where it lives: a local path, a URL, a file in a PyPI wheel, a Debian package, the Hugging Face hub.
 
-Everything fetched lands in the cache (`kubegym.local.venvs.cache_root`) and is
-checked against its sha256 before use. Called by `kubegym.datasets` for the
-agent's, validation and test data, and by `kubegym.preparation` for the raw
+Everything fetched lands in the cache (`kubegym.cache.root`) and is
+checked against its sha256 before use. Called by `kubegym.tasks.datasets` for the
+agent's, validation and test data, and by `kubegym.tasks.preparation` for the raw
 inputs of a task's data preparation.
 """
 
@@ -17,15 +17,14 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
+from kubegym import cache
 from kubegym.api import tasks
-from kubegym.catalog import TaskBundle
 from kubegym.errors import ConfigError
+from kubegym.tasks.catalog import TaskBundle
 
 
 def cache_dir() -> Path:
-    from kubegym.local.venvs import cache_root
-
-    return cache_root() / "sources"
+    return cache.root() / "sources"
 
 
 def fetch(bundle: TaskBundle, dataset: tasks.Dataset, *, base: Path | None = None) -> Path:
