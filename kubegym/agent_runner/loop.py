@@ -19,6 +19,7 @@ import structlog
 
 from kubegym.agent_runner import agents, trajectory
 from kubegym.api import reasons, trials
+from kubegym.api import results as results_api
 from kubegym.errors import TrialFailed
 
 log = structlog.get_logger()
@@ -58,7 +59,7 @@ def run_trial(
     attempt: int = 0,
     reset_options: Mapping[str, Any] | None = None,
     clock: Callable[[], float] = time.monotonic,
-) -> trajectory.Results:
+) -> results_api.TrialResult:
     """Run one trial to its end and return its results; every step goes to ``recorder``.
 
     Args:
@@ -165,7 +166,7 @@ def _results(
     message: str,
     scores: list[trials.Score],
     totals: _Totals,
-) -> trajectory.Results:
+) -> results_api.TrialResult:
     metric = env.bundle.task.spec.evaluation.metric()
     submits = [s for s in scores if s.action == "submit"]
     final = submits[-1].metrics if submits and submits[-1].error is None else None
@@ -178,7 +179,7 @@ def _results(
         message = message or (submits[-1].error or "" if submits else "nothing was submitted")
     # The judge's own count: an agent's steps can claim anything, the ledger cannot be told.
     counts: tuple[int, int] | None = getattr(env, "validation_counts", None)
-    return trajectory.Results(
+    return results_api.TrialResult(
         trial=trial_id,
         task=task,
         agent=agent.name,
@@ -187,10 +188,10 @@ def _results(
         primary_metric=metric.name,
         direction=metric.direction,
         exit_reason=exit_reason,
-        scores=[s.to_wire() for s in scores],
+        scores=scores,
         final=final,
         score=final.get(metric.name) if final else None,
-        best_attempt=trajectory.best_attempt(scores, metric.name, metric.direction),
+        best_attempt=results_api.best_attempt(scores, metric.name, metric.direction),
         steps=totals.steps,
         prompt_tokens=totals.prompt_tokens,
         completion_tokens=totals.completion_tokens,

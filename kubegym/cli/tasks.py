@@ -137,7 +137,7 @@ def baseline(name: str, budget: float, as_json: bool, sandbox: str) -> None:
         "score": results.score,
         "primary_metric": results.primary_metric,
         "baseline_declared": bundle.task.spec.baseline_score(),
-        "seconds": round(results.seconds, 2),
+        "seconds": round(results.seconds or 0.0, 2),
         "message": results.message or None,
     }
     if as_json:

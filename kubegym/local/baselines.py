@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from kubegym.agent_runner import agents, loop, trajectory
+from kubegym.api import results as results_api
 from kubegym.tasks.catalog import TaskBundle
 
 
@@ -22,7 +23,7 @@ def run_baseline(
     sandbox: Literal["bwrap", "process"] = "bwrap",
     validation: Literal["heldout", "test"] = "heldout",
     folder: Path | None = None,
-) -> trajectory.Results:
+) -> results_api.TrialResult:
     """The baseline's results on ``bundle``: its validate and submit scores, its exit.
 
     Args:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TextIO
 
 from kubegym.agent_runner import trajectory
+from kubegym.api import results as results_api
 from kubegym.local.progress import Progress
 from kubegym.metrics import recorder
 
@@ -66,7 +67,7 @@ class MetricsProgress(Progress):
         )
         self._publish()
 
-    def resume(self, finished: Iterable[trajectory.Results]) -> None:
+    def resume(self, finished: Iterable[results_api.TrialResult]) -> None:
         done = list(finished)
         super().resume(done)
         for results in done:
@@ -95,15 +96,15 @@ class MetricsProgress(Progress):
         )
         self.metrics.set_spend(self.run, self.spent)
 
-    def finished(self, results: trajectory.Results) -> None:
+    def finished(self, results: results_api.TrialResult) -> None:
         super().finished(results)
         # Steps, tokens and spend were counted live by `step`; only the end is new.
         self.metrics.trial_finished(
             self.run,
             task=results.task,
             agent=results.agent,
-            phase="Failed" if results.failed else "Succeeded",
-            seconds=results.seconds,
+            phase=results.phase,
+            seconds=results.seconds or 0.0,
         )
         # Lost attempts were counted as they happened (`infra_failure`).
         self._record_best(results)
@@ -131,7 +132,7 @@ class MetricsProgress(Progress):
                 if isinstance(value, int | float):
                     self.metrics.set_aup(self.run, agent=agent, profile=profile, value=value)
 
-    def _record_best(self, results: trajectory.Results) -> None:
+    def _record_best(self, results: results_api.TrialResult) -> None:
         score = results.best_attempt
         if score is None:
             return

@@ -16,6 +16,7 @@ from typing import TextIO
 import structlog
 
 from kubegym.agent_runner import trajectory
+from kubegym.api import results as results_api
 
 log = structlog.get_logger()
 
@@ -38,7 +39,7 @@ class Progress:
     def pending(self) -> int:
         return self.total - self.done - self.failed - len(self.running)
 
-    def resume(self, finished: Iterable[trajectory.Results]) -> None:
+    def resume(self, finished: Iterable[results_api.TrialResult]) -> None:
         """Count trials finished by an earlier run of the same command."""
         count = 0
         for results in finished:
@@ -70,7 +71,7 @@ class Progress:
     def skipped(self, trial: str, reason: str) -> None:
         self._event(f"skipped {trial}: {reason}", "trial_skipped", trial=trial, reason=reason)
 
-    def finished(self, results: trajectory.Results) -> None:
+    def finished(self, results: results_api.TrialResult) -> None:
         with self._lock:
             self.running.discard(results.trial)
             self._count(results, steps=False)
@@ -90,7 +91,7 @@ class Progress:
             self.stream.write("\r\033[K" + self._line() + "\n")
             self.stream.flush()
 
-    def _count(self, results: trajectory.Results, steps: bool = True) -> None:
+    def _count(self, results: results_api.TrialResult, steps: bool = True) -> None:
         if results.failed:
             self.failed += 1
         else:

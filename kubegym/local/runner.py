@@ -35,12 +35,15 @@ from typing import Any, Literal
 
 import structlog
 
+from kubegym import rollups
 from kubegym.agent_runner import agents, loop, trajectory
 from kubegym.api import documents, reasons, runs, trials
+from kubegym.api import results as results_api
 from kubegym.errors import ConfigError, InfraError
 from kubegym.local import outputs, uploads
 from kubegym.local.progress import Progress
 from kubegym.sandbox import quota
+from kubegym.scoring import leaderboard as leaderboards
 from kubegym.tasks import catalog
 
 log = structlog.get_logger()
@@ -65,7 +68,7 @@ class RunSummary:
 
     run: str
     out: Path
-    trials: list[trajectory.Results]
+    trials: list[results_api.TrialResult]
     leaderboard: dict[str, Any]
     skipped: int
     status: runs.BenchmarkRunStatus
@@ -73,7 +76,7 @@ class RunSummary:
     """Finished trials whose files still wait in the spool for the S3 store."""
 
     @property
-    def internal_errors(self) -> list[trajectory.Results]:
+    def internal_errors(self) -> list[results_api.TrialResult]:
         """The trials kubegym itself failed (``internal_error``), in the plan's order."""
         return [r for r in self.trials if r.exit_reason == reasons.Reason.INTERNAL_ERROR]
 
@@ -99,7 +102,7 @@ class RunSummary:
                     "task": r.task,
                     "agent": r.agent,
                     "seed": r.seed,
-                    "phase": outputs.phase(r),
+                    "phase": r.phase,
                     "exit_reason": r.exit_reason,
                     "failure_class": r.failure_class,
                     "score": r.score,
@@ -192,10 +195,10 @@ class LocalRun:
         """Run every unfinished trial, then write results.csv, the leaderboard and the plot."""
         self.out.mkdir(parents=True, exist_ok=True)
         plans = self.plan()
-        finished: dict[str, trajectory.Results] = {}
+        finished: dict[str, results_api.TrialResult] = {}
         todo: list[TrialPlan] = []
         for plan in plans:
-            done = trajectory.read_results(plan.folder)
+            done = results_api.read(plan.folder)
             if done is not None:
                 finished[plan.id] = done
                 self._spent += done.cost_usd
@@ -234,7 +237,7 @@ class LocalRun:
 
     # --- one trial --------------------------------------------------------------------
 
-    def _run_trial(self, plan: TrialPlan, progress: Progress) -> trajectory.Results:
+    def _run_trial(self, plan: TrialPlan, progress: Progress) -> results_api.TrialResult:
         """Run a trial's attempts and record its results: whatever happens, it ends recorded."""
         policy = self.run.spec.retry_policy
         attempt = 0
@@ -273,12 +276,14 @@ class LocalRun:
             log.error("workspace_not_archived", trial=plan.id, error=repr(exc))
             results.details["archive_error"] = f"{type(exc).__name__}: {exc}"
         # Only now is the trial finished: its evidence is on disk before its results are.
-        trajectory.write_json_atomic(plan.folder / trajectory.RESULTS, results.__dict__)
+        results.write(plan.folder)
         if self._uploads is not None:
             self._uploads.trial(plan.folder, results)
         return results
 
-    def _attempt(self, plan: TrialPlan, attempt: int, progress: Progress) -> trajectory.Results:
+    def _attempt(
+        self, plan: TrialPlan, attempt: int, progress: Progress
+    ) -> results_api.TrialResult:
         workspace = plan.folder / "workspace"
         if workspace.exists():  # left by an attempt that was interrupted
             quota.reclaim(workspace)  # its disk quota may still be mounted there
@@ -337,14 +342,14 @@ class LocalRun:
         message: str,
         *,
         infra_reason: reasons.Reason | None = None,
-    ) -> trajectory.Results:
+    ) -> results_api.TrialResult:
         """The results of a trial that ended without the agent loop's own results."""
         metric = plan.bundle.task.spec.evaluation.metric()
         now = dt.datetime.now(dt.UTC).isoformat()
         details: dict[str, Any] = {}
         if infra_reason is not None:
             details["infra_reason"] = infra_reason.value
-        return trajectory.Results(
+        return results_api.TrialResult(
             trial=plan.id,
             task=plan.bundle.name,
             agent=plan.agent.name,
@@ -383,27 +388,37 @@ class LocalRun:
     # --- the run's outputs ------------------------------------------------------------
 
     def _summarise(
-        self, plans: Sequence[TrialPlan], finished: dict[str, trajectory.Results], skipped: int
+        self,
+        plans: Sequence[TrialPlan],
+        finished: dict[str, results_api.TrialResult],
+        skipped: int,
     ) -> RunSummary:
         done = [finished[p.id] for p in plans if p.id in finished]
         not_durable = self._store_trials(plans, finished)
-        outputs.write_results_csv(self.out, done)
-        board, result = outputs.leaderboard(self.run.name, self.bundles, done)
-        if result is not None:
-            outputs.draw(
-                result, self.out / outputs.PROFILES_PNG, f"{self.run.name}: performance profiles"
-            )
-        trajectory.write_json_atomic(self.out / outputs.LEADERBOARD, board)
+        chosen = [bundle.task for bundle in self.bundles]
+        agent_names = [agent.name for agent in self.run.spec.agents]
+        board = rollups.leaderboard(chosen, agent_names, done)
         status = self._status(plans, done, board, not_durable)
-        trajectory.write_json_atomic(self.out / "status.json", status.to_wire())
+        texts = rollups.files(self.run.name, chosen, agent_names, done, status, board=board)
+        outputs.write(self.out, texts)
+        if board.result is not None:
+            outputs.draw(board.result, self.out, f"{self.run.name}: performance profiles")
         if self._uploads is not None:
             self._uploads.rollups(self.out)
             if not self._uploads.durable():
                 log.warning("run_not_durable", spool=str(self.out / uploads.SPOOL))
-        return RunSummary(self.run.name, self.out, done, board, skipped, status, not_durable)
+        return RunSummary(
+            self.run.name,
+            self.out,
+            done,
+            board.to_json(self.run.name),
+            skipped,
+            status,
+            not_durable,
+        )
 
     def _store_trials(
-        self, plans: Sequence[TrialPlan], finished: dict[str, trajectory.Results]
+        self, plans: Sequence[TrialPlan], finished: dict[str, results_api.TrialResult]
     ) -> frozenset[str]:
         """Flush the spool, hand over finished trials not yet in the store; the ones still waiting."""
         if self._uploads is None:
@@ -421,8 +436,8 @@ class LocalRun:
     def _status(
         self,
         plans: Sequence[TrialPlan],
-        finished: Sequence[trajectory.Results],
-        board: dict[str, Any],
+        finished: Sequence[results_api.TrialResult],
+        board: leaderboards.Leaderboard,
         not_durable: frozenset[str],
     ) -> runs.BenchmarkRunStatus:
         # A trial whose files still wait for the store is not finished yet: it counts as running.
@@ -436,16 +451,7 @@ class LocalRun:
             failed=failed,
             infra_retried=self._infra_retried,
         )
-        scores = [
-            runs.AgentScore(
-                agent=name,
-                best_attempt_aup=entry.get("best_attempt"),
-                best_submission_aup=entry.get("best_submission"),
-            )
-            for name, entry in board.get("agents", {}).items()
-            if name != outputs.REFERENCE
-        ]
-        best = [s.best_attempt_aup for s in scores if s.best_attempt_aup is not None]
+        scores = rollups.agent_scores(board)
         if len(done) < len(plans):
             phase: runs.RunPhase = "Running" if finished else "Pending"
         else:
@@ -455,7 +461,7 @@ class LocalRun:
             counters=counters,
             progress=f"{len(done)}/{len(plans)}",
             spent_usd=self._spent,
-            best_aup=max(best) if best else None,
+            best_aup=rollups.best_aup(scores),
             leaderboard=scores,
         )
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import structlog
 
-from kubegym.agent_runner import trajectory
+from kubegym.api import results as results_api
 from kubegym.api import runs
 from kubegym.store import base, errors, factory, keys, uploader
 
@@ -65,7 +65,7 @@ class RunUploads:
         except errors.StoreUnreachable as exc:
             log.warning("store_unreachable_at_start", store=self.store.uri, error=exc.message)
 
-    def trial(self, folder: Path, results: trajectory.Results) -> bool:
+    def trial(self, folder: Path, results: results_api.TrialResult) -> bool:
         """Hand over every file of a finished trial, ``results.json`` last.
 
         Returns:
@@ -79,7 +79,7 @@ class RunUploads:
             and path.relative_to(folder).parts[0] != "workspace"
         ]
         # Like the working copy: a results.json in the store means the rest is there too.
-        files.sort(key=lambda p: p.name == trajectory.RESULTS)
+        files.sort(key=lambda p: p.name == results_api.RESULTS_JSON)
         for path in files:
             name = path.relative_to(folder).as_posix()
             key = keys.attempt_key(self.run, results.trial, results.attempt, name)
@@ -88,7 +88,7 @@ class RunUploads:
         durable = self.uploader.durable(prefix)
         if durable:
             marker = {"store": self.store.uri, "prefix": prefix, "files": len(files)}
-            trajectory.write_json_atomic(folder / MARKER, marker)
+            results_api.write_json_atomic(folder / MARKER, marker)
         else:
             log.warning("trial_not_durable_yet", trial=results.trial, pending=len(files))
         return durable

@@ -14,15 +14,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import pandas as pd
-
-from kubegym import scoring
+from kubegym import rollups
 from kubegym.api import common, runs, tasks, trials
-from kubegym.operator import labels, objects
+from kubegym.operator import labels, objects, results
 from kubegym.operator.trials import ADMITTED, TrialView
 
 #: The tasks' own baseline scores enter the profiles as one more method (as locally).
-REFERENCE = "task-baseline"
 #: A Task belongs to suite S when it carries this label prefix plus S (value "true").
 SUITE_LABEL_PREFIX = "suite.kubegym.io/"
 #: How often a run waiting for its Tasks looks again.
@@ -220,7 +217,7 @@ def decide(
     cancelled = {name for name, _ in decision.cancel}
     _count(status, members, len(wanted), cancelled, admitted=set(decision.admit))
     status.spent_usd = round(spent, 6)
-    _leaderboard(status, chosen, members)
+    _leaderboard(status, run, chosen, members)
 
     done = status.counters.succeeded + status.counters.failed
     finished = done == len(wanted) and not decision.create
@@ -307,93 +304,29 @@ def _cancelled(old: trials.TrialStatus, message: str, now: dt.datetime) -> trial
     )
 
 
-def tidy_scores(chosen: Sequence[tasks.Task], members: Sequence[TrialView]) -> pd.DataFrame:
-    """The run's scores as `kubegym.scoring` reads them, with the tasks' baselines as a method."""
-    rows: list[dict[str, Any]] = []
-    by_task = {t.name: t for t in chosen}
-    for task in chosen:
-        metric = task.spec.evaluation.metric()
-        rows.append(
-            {
-                scoring.TASK: task.name,
-                scoring.DIRECTION: metric.direction,
-                scoring.METHOD: REFERENCE,
-                scoring.SEED: 0,
-                scoring.BEST_ATTEMPT: task.spec.baseline_score(),
-                scoring.BEST_SUBMISSION: task.spec.baseline_score(),
-            }
-        )
-    for t in members:
-        if not t.status.finished or t.status.failure_class == "infra":
-            continue
-        if t.status.exit_reason == "cancelled" or t.spec.task not in by_task:
-            continue
-        metric = by_task[t.spec.task].spec.evaluation.metric()
-        attempts = [
-            s.test_metrics[metric.name]
-            for s in t.status.scores
-            if s.test_metrics and metric.name in s.test_metrics
-        ]
-        best = None
-        if attempts:
-            best = max(attempts) if metric.direction == "max" else min(attempts)
-        rows.append(
-            {
-                scoring.TASK: t.spec.task,
-                scoring.DIRECTION: metric.direction,
-                scoring.METHOD: t.spec.agent,
-                scoring.SEED: t.spec.seed,
-                scoring.BEST_ATTEMPT: best,
-                scoring.BEST_SUBMISSION: t.status.score,
-            }
-        )
-    return pd.DataFrame(rows)
-
-
 def best_scores(
     chosen: Sequence[tasks.Task], members: Sequence[TrialView]
 ) -> dict[tuple[str, str], float]:
     """The best hidden-test score of each (task, agent) over its seeds so far."""
-    tidy = tidy_scores(chosen, members)
-    tidy = tidy[(tidy[scoring.METHOD] != REFERENCE) & tidy[scoring.BEST_ATTEMPT].notna()]
-    best: dict[tuple[str, str], float] = {}
-    for (task, agent, direction), rows in tidy.groupby(
-        [scoring.TASK, scoring.METHOD, scoring.DIRECTION]
-    ):
-        values = rows[scoring.BEST_ATTEMPT].astype(float)
-        best[(str(task), str(agent))] = float(values.max() if direction == "max" else values.min())
-    return best
+    return rollups.best_scores(results.results_of(chosen, members))
 
 
 def _leaderboard(
-    status: runs.BenchmarkRunStatus, chosen: Sequence[tasks.Task], members: Sequence[TrialView]
+    status: runs.BenchmarkRunStatus,
+    run: RunView,
+    chosen: Sequence[tasks.Task],
+    members: Sequence[TrialView],
 ) -> None:
-    """AUP per agent under both profiles, from the trials finished so far."""
-    from kubegym.errors import ConfigError
-
-    tidy = tidy_scores(chosen, members)
-    if set(tidy[scoring.METHOD]) == {REFERENCE}:
+    """AUP per agent under both profiles, from the trials finished so far (`kubegym.rollups`)."""
+    finished = results.results_of(chosen, members)
+    if not rollups.scored(finished):
         return
-    try:
-        table = scoring.best_over_seeds(tidy, baseline=REFERENCE)
-        result = scoring.compute_aup(table, baseline=REFERENCE)
-    except ConfigError:
+    agents = [a.name for a in run.spec.agents]
+    board = rollups.leaderboard(chosen, agents, finished, intervals=False)
+    if board.result is None:
         return  # too few scores for a profile yet
-    board = []
-    for method, row in result.aup.iterrows():
-        if str(method) == REFERENCE:
-            continue
-        board.append(
-            runs.AgentScore(
-                agent=str(method),
-                best_attempt_aup=round(float(row[scoring.BEST_ATTEMPT]), 6),
-                best_submission_aup=round(float(row[scoring.BEST_SUBMISSION]), 6),
-            )
-        )
-    board.sort(key=lambda s: -(s.best_attempt_aup or 0.0))
-    status.leaderboard = board
-    best = [s.best_attempt_aup for s in board if s.best_attempt_aup is not None]
-    status.best_aup = max(best) if best else None
+    status.leaderboard = rollups.agent_scores(board)
+    status.best_aup = rollups.best_aup(status.leaderboard)
 
 
 def set_condition(

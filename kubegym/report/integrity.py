@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final, Literal
 
-from kubegym.agent_runner import trajectory
+from kubegym.api import results as results_api
 from kubegym.api import trials as trials_api
 from kubegym.report import images as images_mod
 from kubegym.report import sources
@@ -392,7 +392,7 @@ def audit_run(
     run = RunIntegrity(run=source.name, location=source.location)
     is_offline = offline or catalog_offline()
     for folder in _latest_attempts(files):
-        results_path = f"{folder}/{trajectory.RESULTS}"
+        results_path = f"{folder}/{results_api.RESULTS_JSON}"
         if results_path not in present:
             continue
         try:
@@ -403,7 +403,7 @@ def audit_run(
         if not isinstance(results, dict):
             run.notes.append(f"skipped {results_path}: not a JSON object")
             continue
-        steps_path = f"{folder}/{trajectory.TRAJECTORY}"
+        steps_path = f"{folder}/{results_api.TRAJECTORY_JSONL}"
         jsonl = source.read_bytes(steps_path) if steps_path in present else b""
         run.trials.append(audit_trial(results, jsonl, offline=is_offline))
     rollup, notes = images_mod.read(source, present)

@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import pandas as pd
+import pydantic
 
-from kubegym.agent_runner import trajectory
+from kubegym.api import results as results_api
 from kubegym.errors import ConfigError
 from kubegym.report import images, integrity, sources
 from kubegym.scoring import leaderboard as leaderboards
@@ -50,7 +51,7 @@ RESULT_COLUMNS: Final = (
     "cost_usd",
     "seconds",
 )
-"""The fields of a trial's results.json (`trajectory.Results`) the report reads."""
+"""The fields of a trial's results.json (`kubegym.api.results.TrialResult`) the report reads."""
 NUMBER_COLUMNS: Final = (
     SEED,
     "attempt",
@@ -142,9 +143,9 @@ def load_run(source: sources.RunSource) -> RunData:
     rows: dict[str, tuple[int, list[Any], str]] = {}  # trial id → (attempt, row, its folder)
     audit_input: dict[str, dict[str, Any]] = {}
     for folder in sorted(folders):
-        if f"{folder}/{trajectory.RESULTS}" not in present:
+        if f"{folder}/{results_api.RESULTS_JSON}" not in present:
             continue
-        read = _read_results(source, f"{folder}/{trajectory.RESULTS}", notes)
+        read = _read_results(source, f"{folder}/{results_api.RESULTS_JSON}", notes)
         if read is None:
             continue
         row, data = read
@@ -166,7 +167,7 @@ def load_run(source: sources.RunSource) -> RunData:
     audit = integrity.RunIntegrity(run=source.name, location=source.location)
     offline = integrity.catalog_offline()
     for trial_id, agent in zip(trials[TRIAL], trials[AGENT], strict=True):
-        path = f"{folder_of[trial_id]}/{trajectory.TRAJECTORY}"
+        path = f"{folder_of[trial_id]}/{results_api.TRAJECTORY_JSONL}"
         jsonl = source.read_bytes(path) if path in present else b""
         if jsonl:
             tools.setdefault(str(agent), Counter()).update(count_tools(jsonl))
@@ -227,7 +228,7 @@ def _runs_below(files: Iterable[str]) -> list[str]:
     found = set()
     for path in files:
         head, marker, _ = path.partition("/trials/")
-        if marker and path.endswith(f"/{trajectory.RESULTS}"):
+        if marker and path.endswith(f"/{results_api.RESULTS_JSON}"):
             found.add(head)
     return sorted(found)
 
@@ -259,14 +260,17 @@ def _read_results(
     except (ValueError, OSError) as exc:
         notes.append(f"skipped {path}: not readable JSON ({exc})")
         return None
-    if not isinstance(data, dict) or data.get("format_version") != trajectory.FORMAT_VERSION:
-        notes.append(f"skipped {path}: not a results.json of format {trajectory.FORMAT_VERSION}")
+    if not isinstance(data, dict) or data.get("format_version") != results_api.FORMAT_VERSION:
+        notes.append(f"skipped {path}: not a results.json of format {results_api.FORMAT_VERSION}")
         return None
-    missing = [c for c in RESULT_COLUMNS if c not in data and c not in _OPTIONAL]
-    if missing:
-        notes.append(f"skipped {path}: no {', '.join(missing)}")
+    try:
+        result = results_api.TrialResult.model_validate(data)
+    except pydantic.ValidationError as exc:
+        problems = ", ".join(".".join(str(p) for p in e["loc"]) or "(root)" for e in exc.errors())
+        notes.append(f"skipped {path}: not a trial result ({problems})")
         return None
-    return [data.get(c, _OPTIONAL.get(c)) for c in RESULT_COLUMNS], data
+    row = result.model_dump(mode="json")
+    return [row[c] for c in RESULT_COLUMNS], data
 
 
 def _audit_fields(data: dict[str, Any]) -> dict[str, Any]:
@@ -277,10 +281,6 @@ def _audit_fields(data: dict[str, Any]) -> dict[str, Any]:
         {"validations": details.get("validations")} if isinstance(details, dict) else {}
     )
     return kept
-
-
-# Fields of results.json with a default in `trajectory.Results`.
-_OPTIONAL: Final[Mapping[str, Any]] = {"attempt": 0, "message": "", "failure_class": None}
 
 
 def _in_plan_order(trials: pd.DataFrame, recorded: dict[str, Any] | None) -> pd.DataFrame:

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from kubegym.agent_runner import trajectory
+from kubegym.api import results as results_api
 from kubegym.errors import ConfigError
 
 #: A store run's trial attempt folder: ``<trial>/attempt-<n>``.
@@ -158,7 +158,7 @@ def trial_folders(files: Iterable[str]) -> set[str]:
     found: set[str] = set()
     for path in files:
         folder, _, name = path.rpartition("/")
-        if name not in (trajectory.RESULTS, trajectory.TRAJECTORY):
+        if name not in (results_api.RESULTS_JSON, results_api.TRAJECTORY_JSONL):
             continue
         parts = folder.split("/")
         if len(parts) == 2 and (parts[0] == "trials" or ATTEMPT_FOLDER.fullmatch(parts[1])):

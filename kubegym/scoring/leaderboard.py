@@ -1,7 +1,7 @@
 """A run's leaderboard: AUP per agent under both profiles, bootstrap CIs over seeds, per-task bests.
 
 One computation for everyone who shows a run's leaderboard: the local runner
-writes it to ``leaderboard.json`` (`kubegym.local.outputs`) and `kubegym report`
+writes it to ``leaderboard.json`` (`kubegym.rollups`, for both runtimes) and `kubegym report`
 recomputes it from the trials' results (`kubegym.report`), so the two agree to
 the last digit. The tasks' own baseline scores enter as one more method,
 `REFERENCE`. DataFrames in; the JSON shape of ``leaderboard.json`` out.
@@ -40,7 +40,7 @@ N_RESAMPLES: Final = 500
 BOOTSTRAP_SEED: Final = 0
 """The bootstrap's random seed, fixed so the same trials always give the same CIs."""
 
-# The columns of a trial's results (`agent_runner.trajectory.Results`) that scoring reads.
+# The columns of a trial's results (`kubegym.api.results.TrialResult`) that scoring reads.
 AGENT: Final = "agent"
 SCORE: Final = "score"
 FAILURE_CLASS: Final = "failure_class"
@@ -143,8 +143,13 @@ class Leaderboard:
         return board
 
 
-def compute_leaderboard(tidy: pd.DataFrame) -> Leaderboard:
+def compute_leaderboard(tidy: pd.DataFrame, *, intervals: bool = True) -> Leaderboard:
     """Fold seeds, profile, and bootstrap the CIs of a run's tidy rows (see `tidy_trials`).
+
+    Args:
+        tidy: the run's tidy rows.
+        intervals: bootstrap the CIs; without them (the operator's status, on every
+            reconcile) the table and the AUP are the same and ``to_json`` lists no CIs.
 
     Returns:
         An empty `Leaderboard` when no agent has a scored trial yet; one with
@@ -156,12 +161,14 @@ def compute_leaderboard(tidy: pd.DataFrame) -> Leaderboard:
     try:
         table = best_over_seeds(tidy, baseline=REFERENCE)
         result = compute_aup(table, baseline=REFERENCE)
-        intervals = bootstrap_aup(
-            tidy, baseline=REFERENCE, n_resamples=N_RESAMPLES, seed=BOOTSTRAP_SEED
+        cis = (
+            bootstrap_aup(tidy, baseline=REFERENCE, n_resamples=N_RESAMPLES, seed=BOOTSTRAP_SEED)
+            if intervals
+            else pd.DataFrame(columns=[METHOD, PROFILE, "aup", CI_LOW, CI_HIGH])
         )
     except ConfigError as exc:
         return Leaderboard(error=str(exc))
-    return Leaderboard(table=table, result=result, intervals=intervals)
+    return Leaderboard(table=table, result=result, intervals=cis)
 
 
 def _number(value: Any) -> float | None:

@@ -48,7 +48,7 @@ def search_path(run_dir: Path | None = None) -> list[Path]:
     folders = [Path(p) for p in os.environ.get("KUBEGYM_TASK_PATH", "").split(os.pathsep) if p]
     if run_dir is not None:
         folders.append(run_dir / "tasks")
-    checkout = Path(__file__).resolve().parent.parent / "task_images"
+    checkout = Path(__file__).resolve().parents[2] / "task_images"
     if checkout.is_dir():
         folders.append(checkout)
     return [f for f in folders if f.is_dir()]

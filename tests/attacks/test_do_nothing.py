@@ -34,8 +34,8 @@ import numpy as np
 import pytest
 import yaml
 
-from kubegym.agent_runner import trajectory
 from kubegym.api import documents
+from kubegym.api import results as results_api
 from kubegym.local.runner import LocalRun
 from kubegym.scoring import profiles
 from kubegym.tasks import catalog, preparation, venvs
@@ -158,9 +158,9 @@ def test_a_do_nothing_agent_scores_as_a_failure(
     results = idle_run[(task, agent)]
     if isinstance(results, str):
         pytest.skip(f"{task}: {results} on this machine")
-    assert isinstance(results, trajectory.Results)
+    assert isinstance(results, results_api.TrialResult)
     assert results.failure_class != "infra", results.message
-    assert [s["action"] for s in results.scores] == ["submit"], "one (automatic) submission"
+    assert [s.action for s in results.scores] == ["submit"], "one (automatic) submission"
     if agent == AGENTS[1]:
         assert results.exit_reason == "max_steps"
     if results.score is None:

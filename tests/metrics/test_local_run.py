@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from kubegym import metrics
 from kubegym.agent_runner import trajectory
+from kubegym.api import results as results_api
 from kubegym.cli import main
 from kubegym.devcluster import processes
 from kubegym.local.metrics import MetricsProgress
@@ -39,9 +40,9 @@ def results(
     direction: str = "max",
     attempt: int = 0,
     infra: str | None = None,
-) -> trajectory.Results:
+) -> results_api.TrialResult:
     task, agent = TRIALS[trial]
-    return trajectory.Results(
+    return results_api.TrialResult(
         trial=trial,
         task=task,
         agent=agent,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from kubegym.agent_runner import trajectory
+from kubegym.api import results as results_api
 from kubegym.evaluator import scorer
 from kubegym.local import baselines
 from kubegym.tasks import catalog, checksums, preparation
@@ -56,7 +56,7 @@ def assert_reproducible(name: str) -> Path:
     return root
 
 
-def baseline(name: str, budget: float) -> trajectory.Results:
+def baseline(name: str, budget: float) -> results_api.TrialResult:
     """The baseline solution's results, run through the real sandbox and evaluator."""
     return baselines.run_baseline(prepared(name), budget=budget)
 

@@ -9,11 +9,12 @@ import pytest
 
 from kubegym import log
 from kubegym.agent_runner import trajectory
+from kubegym.api import results as results_api
 from kubegym.local.progress import Progress
 
 
-def results(trial: str, failed: bool = False) -> trajectory.Results:
-    return trajectory.Results(
+def results(trial: str, failed: bool = False) -> results_api.TrialResult:
+    return results_api.TrialResult(
         trial=trial,
         task="t",
         agent="a",

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import yaml
 
+from kubegym import rollups
 from kubegym.api import documents
-from kubegym.local import outputs
 from kubegym.local.runner import LocalRun
 from kubegym.report import integrity
+from kubegym.scoring import columns
 
 _IMPROVE = [
     'open "baseline.py"',
@@ -68,20 +69,20 @@ def test_the_runs_cap_refuses_validates_past_it_and_results_count_them(
     summary = asyncio.run(capped_run(tmp_path, repo, actions, cap=2).execute())
     (results,) = summary.trials
     assert (results.validations, results.validations_refused) == (2, 2)
-    validates = [s for s in results.scores if s["action"] == "validate"]
+    validates = [s for s in results.scores if s.action == "validate"]
     scored, refused = validates[:2], validates[2:]
-    assert all(s.get("error") is None and s["testMetrics"] for s in scored)
+    assert all(s.error is None and s.test_metrics for s in scored)
     # Past the cap nothing is scored: no metric of the better artifact leaks, none is recorded.
-    assert all("refused" in s["error"] and not s.get("testMetrics") for s in refused)
-    assert all(not s.get("metrics") for s in refused)
+    assert all(s.error and "refused" in s.error and not s.test_metrics for s in refused)
+    assert all(not s.metrics for s in refused)
     assert results.exit_reason == "submitted" and results.score is not None
 
     out = summary.out
     on_disk = json.loads((out / "trials" / results.trial / "results.json").read_text())
     assert (on_disk["validations"], on_disk["validations_refused"]) == (2, 2)
-    with (out / outputs.RESULTS_CSV).open(newline="") as f:
+    with (out / rollups.RESULTS_CSV).open(newline="") as f:
         (row,) = list(csv.DictReader(f))
-    assert tuple(row) == outputs.CSV_COLUMNS
+    assert tuple(row) == columns.RESULTS_CSV
     assert (row["validations"], row["validations_refused"]) == ("2", "2")
 
     audited = integrity.audit_trial(on_disk, b"")
@@ -93,7 +94,7 @@ def test_without_a_cap_every_validate_is_scored_and_counted(tmp_path: Path, repo
     summary = asyncio.run(capped_run(tmp_path, repo, actions, cap=None).execute())
     (results,) = summary.trials
     assert (results.validations, results.validations_refused) == (3, 0)
-    assert all(s.get("error") is None for s in results.scores)
+    assert all(s.error is None for s in results.scores)
 
 
 def test_the_audit_prefers_the_judges_count_to_the_steps(tmp_path: Path) -> None:

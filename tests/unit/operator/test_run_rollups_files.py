@@ -1,4 +1,4 @@
-"""A finished run's rollups: results.csv in the local runner's columns, leaderboard.json alike."""
+"""A cluster run's rollups: its Trials as TrialResults, results.csv and leaderboard.json as a local run's."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ import csv
 import io
 import json
 
+from kubegym import rollups
 from kubegym.api.images import ImageRecord
 from kubegym.api.trials import ImagesRollup, Score, TrialSpec
-from kubegym.local import outputs
-from kubegym.operator import rollups
+from kubegym.operator import results
+from kubegym.scoring import columns
 
 from .builders import NOW, seconds, task, trial_view
 
@@ -29,9 +30,9 @@ def test_results_csv_has_the_local_runners_columns_and_the_trials_numbers() -> N
         finish_time=NOW,
     )
     waiting = trial_view(name="demo-toy-gpt-s1-0badc0de")  # not finished: no row
-    rows = rollups.trial_rows([task()], [done, waiting])
+    rows = results.results_of([task()], [done, waiting])
     table = list(csv.DictReader(io.StringIO(rollups.results_csv(rows))))
-    assert tuple(table[0]) == outputs.CSV_COLUMNS
+    assert tuple(table[0]) == columns.RESULTS_CSV
     assert len(table) == 1
     row = table[0]
     assert (row["trial"], row["attempt"], row["phase"]) == (done.name, "1", "Succeeded")
@@ -43,7 +44,8 @@ def test_results_csv_has_the_local_runners_columns_and_the_trials_numbers() -> N
 
 def test_the_leaderboard_has_the_local_shape_with_the_baseline_as_reference() -> None:
     done = trial_view(phase="Succeeded", exit_reason="submitted", score=0.8, final={"r2": 0.8})
-    board = rollups.leaderboard("demo", [task()], rollups.trial_rows([task()], [done]))
+    finished = results.results_of([task()], [done])
+    board = rollups.leaderboard([task()], ["gpt"], finished).to_json("demo")
     assert board["run"] == "demo" and board["reference"] == "task-baseline"
     assert set(board["agents"]) == {"gpt", "task-baseline"}
     assert board["tasks"]["toy"]["gpt"]["best_submission"] == 0.8
@@ -70,9 +72,11 @@ def test_images_json_holds_each_finished_trials_digests_not_results_csv() -> Non
         images=[lost],
     )
     waiting = trial_view(name="demo-toy-gpt-s2-0badc0de", images=[ran])  # not finished
-    rows = rollups.trial_rows([task()], [done, failed, waiting])
+    rows = results.results_of([task()], [done, failed, waiting])
     assert "images" not in next(csv.DictReader(io.StringIO(rollups.results_csv(rows))))
-    data = json.loads(rollups.images_json("demo", rows))
+    data = json.loads(
+        rollups.to_text(rollups.images_rollup("demo", rows).model_dump(mode="json", by_alias=True))
+    )
     assert data["formatVersion"] == 1 and data["run"] == "demo"
     assert [(t["trial"], t["attempt"], t["phase"]) for t in data["trials"]] == [
         (done.name, 0, "Succeeded"),

@@ -1,0 +1,65 @@
+"""A finished Trial as the one shape of a finished trial, `kubegym.api.results.TrialResult`.
+
+The operator reads a trial's numbers only from its status (scores from the
+evaluator's record, never the agent's word). The run's status leaderboard and
+best scores (`kubegym.operator.runs`, the controller's metrics) and the rollup
+files (`kubegym.operator.rollups`) are all computed by `kubegym.rollups` from
+these records, as the local runner's are from its trials' results.json.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from kubegym.api import reasons, tasks
+from kubegym.api import results as results_api
+from kubegym.operator.trials import TrialView
+
+
+def result_of(trial: TrialView, task: tasks.Task) -> results_api.TrialResult:
+    """A finished Trial as the one shape of a finished trial, from its status alone."""
+    status = trial.status
+    metric = task.spec.evaluation.metric()
+    return results_api.TrialResult(
+        trial=trial.name,
+        task=trial.spec.task,
+        agent=trial.spec.agent,
+        seed=trial.spec.seed,
+        attempt=status.attempt,
+        primary_metric=metric.name,
+        direction=metric.direction,
+        exit_reason=reasons.Reason(status.exit_reason or reasons.Reason.INTERNAL_ERROR),
+        failure_class=status.failure_class,
+        scores=list(status.scores),
+        final=status.final,
+        score=status.score,
+        best_attempt=results_api.best_attempt(status.scores, metric.name, metric.direction),
+        steps=status.steps,
+        prompt_tokens=status.prompt_tokens,
+        completion_tokens=status.tokens - status.prompt_tokens,
+        cost_usd=status.cost_usd,
+        seconds=_seconds(status.start_time, status.finish_time),
+        message=status.message or "",
+        started=status.start_time.isoformat() if status.start_time else "",
+        finished=status.finish_time.isoformat() if status.finish_time else "",
+        validations=status.validations,
+        validations_refused=status.validations_refused,
+        images=list(status.images),
+    )
+
+
+def results_of(
+    chosen: Sequence[tasks.Task], members: Sequence[TrialView]
+) -> list[results_api.TrialResult]:
+    """Every finished Trial of the run whose task the run still holds, as `TrialResult`s."""
+    by_task = {t.name: t for t in chosen}
+    return [
+        result_of(t, by_task[t.spec.task])
+        for t in members
+        if t.status.finished and t.spec.task in by_task
+    ]
+
+
+def _seconds(start: dt.datetime | None, end: dt.datetime | None) -> float | None:
+    return None if start is None or end is None else (end - start).total_seconds()

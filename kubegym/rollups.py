@@ -1,0 +1,239 @@
+"""A run's rollups, one computation for both runtimes: results.csv, the leaderboard, status scores.
+
+The local runner (`kubegym.local.outputs`) writes these files into the run's
+output folder; the operator (`kubegym.operator.rollups`) writes the very same
+texts to the run's store once every trial has finished, and puts `agent_scores`
+into the BenchmarkRun's status as trials finish. Both hand in the trials'
+`kubegym.api.results.TrialResult` records (the operator builds them from the
+Trials' statuses), so one set of records gives byte-identical files through
+either runtime (tests/unit/rollups checks it).
+
+Order is part of the contract: results.csv lists trials by (task, agent, seed);
+the leaderboard reads them in plan order (the run's task order, its agent
+order, then seed), since the bootstrap's draws follow the order rows appear in.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, cast
+
+import pandas as pd
+
+from kubegym.api import images as images_api
+from kubegym.api import reasons, runs, tasks, trials
+from kubegym.api import results as results_api
+from kubegym.scoring import columns
+from kubegym.scoring import leaderboard as leaderboards
+
+RESULTS_CSV: Final = "results.csv"
+LEADERBOARD_JSON: Final = "leaderboard.json"
+STATUS_JSON: Final = "status.json"
+IMAGES_JSON: Final = images_api.IMAGES_JSON
+PROFILES_PNG: Final = "profiles.png"
+
+#: The tasks' own baseline scores enter the profiles as one more method, under this name.
+REFERENCE: Final = leaderboards.REFERENCE
+
+
+def results_csv(results: Sequence[results_api.TrialResult]) -> str:
+    """results.csv: one row per finished trial, by (task, agent, seed), `columns.RESULTS_CSV`."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns.RESULTS_CSV)
+    for r in sorted(results, key=lambda r: (r.task, r.agent, r.seed)):
+        row = {**r.model_dump(mode="json"), "phase": r.phase}
+        writer.writerow(["" if row[c] is None else row[c] for c in columns.RESULTS_CSV])
+    return out.getvalue()
+
+
+def in_plan_order(
+    results: Sequence[results_api.TrialResult], task_order: Sequence[str], agents: Sequence[str]
+) -> list[results_api.TrialResult]:
+    """``results`` in the run's plan order: task (as the run lists them), agent (likewise), seed."""
+    task_rank = {name: i for i, name in enumerate(task_order)}
+    agent_rank = {name: i for i, name in enumerate(agents)}
+    last = len(task_rank) + len(agent_rank)
+    return sorted(
+        results,
+        key=lambda r: (
+            task_rank.get(r.task, last),
+            r.task,
+            agent_rank.get(r.agent, last),
+            r.agent,
+            r.seed,
+        ),
+    )
+
+
+def scored(results: Sequence[results_api.TrialResult]) -> list[results_api.TrialResult]:
+    """The results that are scores: not the platform's failures, not cancelled trials."""
+    return [
+        r
+        for r in results
+        if r.failure_class != reasons.FailureClass.INFRA
+        and r.exit_reason != reasons.Reason.CANCELLED
+    ]
+
+
+def leaderboard(
+    chosen: Sequence[tasks.Task],
+    agents: Sequence[str],
+    results: Sequence[results_api.TrialResult],
+    *,
+    intervals: bool = True,
+) -> leaderboards.Leaderboard:
+    """AUP per agent under both profiles (with bootstrap CIs over seeds unless ``intervals`` is
+    False: the operator's status needs only the AUP) and the per-task bests.
+
+    Args:
+        chosen: the run's tasks, in the run's order (their baselines enter as `REFERENCE`).
+        agents: the run's agent names, in the run's order.
+        results: the finished trials; the platform's failures and cancelled trials are left out.
+    """
+    references = pd.DataFrame(
+        [(t.name, t.spec.evaluation.metric().direction, t.spec.baseline_score()) for t in chosen],
+        columns=list(leaderboards.REFERENCE_COLUMNS),
+    )
+    ordered = in_plan_order(scored(results), [t.name for t in chosen], agents)
+    finished = pd.DataFrame(
+        [
+            [
+                r.task,
+                r.direction,
+                r.agent,
+                r.seed,
+                r.best_attempt,
+                r.score,
+                None if r.failure_class is None else r.failure_class.value,
+            ]
+            for r in ordered
+        ],
+        columns=list(leaderboards.TRIAL_COLUMNS),
+    )
+    tidy = leaderboards.tidy_trials(references, finished)
+    return leaderboards.compute_leaderboard(tidy, intervals=intervals)
+
+
+def agent_scores(board: leaderboards.Leaderboard) -> list[runs.AgentScore]:
+    """The BenchmarkRun status's leaderboard: each agent's AUP under both profiles, best first."""
+    if board.result is None:
+        return []
+    scores = [
+        runs.AgentScore(
+            agent=str(method),
+            best_attempt_aup=round(float(row[columns.BEST_ATTEMPT]), 6),
+            best_submission_aup=round(float(row[columns.BEST_SUBMISSION]), 6),
+        )
+        for method, row in board.result.aup.iterrows()
+        if str(method) != REFERENCE
+    ]
+    scores.sort(key=lambda s: -(s.best_attempt_aup or 0.0))
+    return scores
+
+
+def best_aup(scores: Sequence[runs.AgentScore]) -> float | None:
+    """The run's best AUP (best-attempt profile) over its agents; None before any."""
+    best = [s.best_attempt_aup for s in scores if s.best_attempt_aup is not None]
+    return max(best) if best else None
+
+
+def best_scores(results: Sequence[results_api.TrialResult]) -> dict[tuple[str, str], float]:
+    """The best hidden-test score (best attempt) of each (task, agent) over its seeds so far."""
+    best: dict[tuple[str, str], float] = {}
+    for r in scored(results):
+        if r.best_attempt is None:
+            continue
+        key = (r.task, r.agent)
+        old = best.get(key)
+        if old is None:
+            best[key] = r.best_attempt
+        else:
+            best[key] = (
+                max(old, r.best_attempt) if r.direction == "max" else min(old, r.best_attempt)
+            )
+    return best
+
+
+def images_rollup(run: str, results: Sequence[results_api.TrialResult]) -> trials.ImagesRollup:
+    """images.json's content: each finished trial with the images its last attempt ran."""
+    return trials.ImagesRollup(
+        run=run,
+        trials=[
+            trials.TrialImages(
+                trial=r.trial,
+                task=r.task,
+                agent=r.agent,
+                seed=r.seed,
+                attempt=r.attempt,
+                phase=r.phase,
+                exit_reason=cast(trials.ExitReason, r.exit_reason.value),
+                failure_class=None if r.failure_class is None else r.failure_class.value,
+                images=list(r.images),
+            )
+            for r in results
+        ],
+    )
+
+
+def files(
+    run: str,
+    chosen: Sequence[tasks.Task],
+    agents: Sequence[str],
+    results: Sequence[results_api.TrialResult],
+    status: runs.BenchmarkRunStatus,
+    *,
+    board: leaderboards.Leaderboard | None = None,
+    images: bool = False,
+) -> dict[str, str]:
+    """Every rollup file of a run by name, as text: what both runtimes write.
+
+    Args:
+        run: the BenchmarkRun's name.
+        chosen: its tasks, in its order.
+        agents: its agent names, in its order.
+        results: the finished trials.
+        status: the run's status (status.json).
+        board: the leaderboard, when the caller has computed it already.
+        images: also images.json (a cluster run's; a local run has no images).
+    """
+    board = board if board is not None else leaderboard(chosen, agents, results)
+    texts = {
+        RESULTS_CSV: results_csv(results),
+        LEADERBOARD_JSON: to_text(board.to_json(run)),
+        STATUS_JSON: to_text(status.to_wire()),
+    }
+    if images:
+        ordered = in_plan_order(results, [t.name for t in chosen], agents)
+        texts[IMAGES_JSON] = to_text(
+            images_rollup(run, ordered).model_dump(mode="json", by_alias=True)
+        )
+    return texts
+
+
+def to_text(data: Mapping[str, Any]) -> str:
+    """A rollup's JSON text: indented, UTF-8 as is, one final newline."""
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+__all__ = [
+    "IMAGES_JSON",
+    "LEADERBOARD_JSON",
+    "PROFILES_PNG",
+    "REFERENCE",
+    "RESULTS_CSV",
+    "STATUS_JSON",
+    "agent_scores",
+    "best_aup",
+    "best_scores",
+    "files",
+    "images_rollup",
+    "in_plan_order",
+    "leaderboard",
+    "results_csv",
+    "scored",
+    "to_text",
+]
