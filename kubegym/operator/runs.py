@@ -158,25 +158,27 @@ def decide(
     existing: Sequence[TrialView],
     now: dt.datetime,
 ) -> RunDecision:
-    """The next step for `run`."""
+    """The next step for `run`: pure, from what was read; the controller does it.
+
+    In order: wait for (or refuse) the run's Tasks; create the grid's missing
+    Trials; admit waiting Trials within the parallelism unless the budget is
+    spent (then cancel them) or the run is suspended; count the Trials and roll
+    up the leaderboard; then either finish the run (phase, conditions, TTL) or
+    report its progress.
+
+    Args:
+        run: the BenchmarkRun.
+        available: the Tasks in its namespace.
+        existing: its Trials.
+        now: the time to stamp conditions with.
+    """
     decision = RunDecision()
     status = run.status.model_copy(deep=True)
     status.observed_generation = run.generation
     chosen, missing = select_tasks(run.spec.tasks, available)
     problems = check_tasks(chosen)
     if missing or problems:
-        if problems:
-            status.phase = "Failed"
-            set_condition(
-                status, "Ready", "False", "InvalidTask", "; ".join(problems), now, run.generation
-            )
-            set_condition(
-                status, "Failed", "True", "InvalidTask", "; ".join(problems), now, run.generation
-            )
-        else:
-            message = f"waiting for Task(s) in namespace {run.namespace}: {', '.join(missing)}"
-            set_condition(status, "Ready", "False", "TasksNotFound", message, now, run.generation)
-            decision.requeue_after = TASKS_RETRY_SECONDS
+        _wait_for_tasks(decision, status, run, missing, problems, now)
         decision.status = _changed(run.status, status)
         return decision
     cells = grid(run, chosen)
@@ -187,13 +189,55 @@ def decide(
     set_condition(
         status, "Ready", "True", "TrialsCreated", f"{len(wanted)} trials", now, run.generation
     )
-
     spent = sum(t.status.cost_usd for t in members)
+    exhausted = _admit(decision, status, run, members, spent, now)
+    cancelled = {name for name, _ in decision.cancel}
+    _count(status, members, len(wanted), cancelled, admitted=set(decision.admit))
+    status.spent_usd = round(spent, 6)
+    _leaderboard(status, run, chosen, members)
+    done = status.counters.succeeded + status.counters.failed
+    if done == len(wanted) and not decision.create:
+        _finish(decision, status, run, done, len(wanted), exhausted, now)
+    else:
+        _progress(status, run, now)
+    decision.status = _changed(run.status, status)
+    return decision
+
+
+def _wait_for_tasks(
+    decision: RunDecision,
+    status: runs.BenchmarkRunStatus,
+    run: RunView,
+    missing: Sequence[str],
+    problems: Sequence[str],
+    now: dt.datetime,
+) -> None:
+    """A run whose Tasks are invalid fails; one whose Tasks are missing waits for them."""
+    if problems:
+        status.phase = "Failed"
+        message = "; ".join(problems)
+        set_condition(status, "Ready", "False", "InvalidTask", message, now, run.generation)
+        set_condition(status, "Failed", "True", "InvalidTask", message, now, run.generation)
+        return
+    message = f"waiting for Task(s) in namespace {run.namespace}: {', '.join(missing)}"
+    set_condition(status, "Ready", "False", "TasksNotFound", message, now, run.generation)
+    decision.requeue_after = TASKS_RETRY_SECONDS
+
+
+def _admit(
+    decision: RunDecision,
+    status: runs.BenchmarkRunStatus,
+    run: RunView,
+    members: Sequence[TrialView],
+    spent: float,
+    now: dt.datetime,
+) -> bool:
+    """Admit waiting Trials within the parallelism, cancel them once the budget is spent, or
+    hold them while the run is suspended; whether the budget is spent."""
     active = [t for t in members if t.admitted and not t.status.finished]
     waiting = [t for t in members if not t.admitted and not t.status.finished]
     budget = run.spec.budget_usd
-    exhausted = budget is not None and spent >= budget
-    if exhausted:
+    if budget is not None and spent >= budget:
         message = f"spent {spent:.2f} of {budget:.2f} USD: no new trial starts"
         set_condition(
             status, "BudgetExhausted", "True", "BudgetSpent", message, now, run.generation
@@ -202,74 +246,65 @@ def decide(
             decision.cancel.append((t.name, _cancelled(t.status, message, now)))
         if waiting:
             decision.events.append(("Warning", "BudgetExhausted", message))
-    elif run.spec.suspend:
+        return True
+    if run.spec.suspend:
         set_condition(
             status, "Suspended", "True", "Suspended", "spec.suspend is true", now, run.generation
         )
-    else:
-        set_condition(status, "Suspended", "False", "Resumed", "", now, run.generation)
-        room = max(0, run.spec.parallelism - len(active))
-        decision.admit = [t.name for t in waiting[:room]]
-        # New Trials within the parallelism are created admitted: one write instead of two.
-        for manifest in decision.create[: room - len(decision.admit)]:
-            manifest["metadata"]["annotations"] = {ADMITTED: now.isoformat()}
+        return False
+    set_condition(status, "Suspended", "False", "Resumed", "", now, run.generation)
+    room = max(0, run.spec.parallelism - len(active))
+    decision.admit = [t.name for t in waiting[:room]]
+    # New Trials within the parallelism are created admitted: one write instead of two.
+    for manifest in decision.create[: room - len(decision.admit)]:
+        manifest["metadata"]["annotations"] = {ADMITTED: now.isoformat()}
+    return False
 
-    cancelled = {name for name, _ in decision.cancel}
-    _count(status, members, len(wanted), cancelled, admitted=set(decision.admit))
-    status.spent_usd = round(spent, 6)
-    _leaderboard(status, run, chosen, members)
 
-    done = status.counters.succeeded + status.counters.failed
-    finished = done == len(wanted) and not decision.create
-    if finished:
-        failed_all = status.counters.failed == len(wanted)
-        status.phase = "Failed" if (failed_all or exhausted) else "Succeeded"
-        status.completion_time = status.completion_time or now
-        reason = "BudgetExhausted" if exhausted else ("AllFailed" if failed_all else "Completed")
-        set_condition(
-            status, "Progressing", "False", reason, status.progress or "", now, run.generation
-        )
-        set_condition(
-            status,
-            "Failed",
-            "True" if status.phase == "Failed" else "False",
-            reason,
-            "",
-            now,
-            run.generation,
-        )
-        if run.status.phase != status.phase:
-            decision.events.append(
-                ("Normal", status.phase, f"{done}/{len(wanted)} trials finished")
-            )
-        ttl = run.spec.ttl_seconds_after_finished
-        if ttl is not None:
-            expires = status.completion_time + dt.timedelta(seconds=ttl)
-            if now >= expires:
-                decision.delete = True
-            else:
-                decision.requeue_after = (expires - now).total_seconds()
-    else:
-        status.completion_time = None
-        started = status.counters.running + done > 0
-        if run.spec.suspend and not status.counters.running:
-            status.phase = "Suspended"
+def _finish(
+    decision: RunDecision,
+    status: runs.BenchmarkRunStatus,
+    run: RunView,
+    done: int,
+    total: int,
+    exhausted: bool,
+    now: dt.datetime,
+) -> None:
+    """Every Trial has finished: the run's phase, conditions, event and TTL."""
+    failed_all = status.counters.failed == total
+    status.phase = "Failed" if (failed_all or exhausted) else "Succeeded"
+    status.completion_time = status.completion_time or now
+    reason = "BudgetExhausted" if exhausted else ("AllFailed" if failed_all else "Completed")
+    set_condition(
+        status, "Progressing", "False", reason, status.progress or "", now, run.generation
+    )
+    failed = "True" if status.phase == "Failed" else "False"
+    set_condition(status, "Failed", failed, reason, "", now, run.generation)
+    if run.status.phase != status.phase:
+        decision.events.append(("Normal", status.phase, f"{done}/{total} trials finished"))
+    ttl = run.spec.ttl_seconds_after_finished
+    if ttl is not None:
+        expires = status.completion_time + dt.timedelta(seconds=ttl)
+        if now >= expires:
+            decision.delete = True
         else:
-            status.phase = "Running" if started else "Pending"
-        if started and status.start_time is None:
-            status.start_time = now
-        set_condition(
-            status,
-            "Progressing",
-            "True",
-            "TrialsRunning",
-            status.progress or "",
-            now,
-            run.generation,
-        )
-        set_condition(status, "Failed", "False", "Running", "", now, run.generation)
-    decision.status = _changed(run.status, status)
-    return decision
+            decision.requeue_after = (expires - now).total_seconds()
+
+
+def _progress(status: runs.BenchmarkRunStatus, run: RunView, now: dt.datetime) -> None:
+    """Trials still to finish: Pending, Running or Suspended, and the Progressing condition."""
+    status.completion_time = None
+    done = status.counters.succeeded + status.counters.failed
+    started = status.counters.running + done > 0
+    if run.spec.suspend and not status.counters.running:
+        status.phase = "Suspended"
+    else:
+        status.phase = "Running" if started else "Pending"
+    if started and status.start_time is None:
+        status.start_time = now
+    progress = status.progress or ""
+    set_condition(status, "Progressing", "True", "TrialsRunning", progress, now, run.generation)
+    set_condition(status, "Failed", "False", "Running", "", now, run.generation)
 
 
 def _count(

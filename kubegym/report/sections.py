@@ -98,7 +98,26 @@ def build_report(run: loading.RunData, *, with_plots: bool = True) -> Report:
     ranked = tables.leaderboard(board)
     cost = tables.costs(run.trials)
     front = tables.pareto(cost, ranked)
-    counts, shares = tables.actions(run)
+    _score_tables(report, run, rows, board, ranked)
+    _cost_tables(report, cost, front)
+    _outcome_tables(report, run)
+    _integrity_tables(report, run)
+    report.timings["tables"] = time.perf_counter() - started
+    if with_plots:
+        started = time.perf_counter()
+        _figures(report, run, board, front)
+        report.timings["plots"] = time.perf_counter() - started
+    return report
+
+
+def _score_tables(
+    report: Report,
+    run: loading.RunData,
+    rows: pd.DataFrame,
+    board: leaderboards.Leaderboard,
+    ranked: pd.DataFrame | None,
+) -> None:
+    """What the run holds, the leaderboard and the raw scores per task under both profiles."""
     add = report.tables.append
     add(Table("summary", "Run", "What the run holds.", tables.summary(run)))
     if ranked is not None:
@@ -127,6 +146,11 @@ def build_report(run: loading.RunData, *, with_plots: bool = True) -> Report:
                     scores,
                 )
             )
+
+
+def _cost_tables(report: Report, cost: pd.DataFrame, front: pd.DataFrame | None) -> None:
+    """Cost and tokens per agent, and the cost-versus-AUP Pareto front."""
+    add = report.tables.append
     add(
         Table(
             "costs",
@@ -146,6 +170,12 @@ def build_report(run: loading.RunData, *, with_plots: bool = True) -> Report:
                 front,
             )
         )
+
+
+def _outcome_tables(report: Report, run: loading.RunData) -> None:
+    """How trials ended (exit reasons, failures and their causes) and the actions they took."""
+    add = report.tables.append
+    counts, shares = tables.actions(run)
     add(
         Table(
             "failures",
@@ -168,6 +198,11 @@ def build_report(run: loading.RunData, *, with_plots: bool = True) -> Report:
             )
         )
         add(Table("action_shares", "Actions: share of steps", "The same, as shares.", shares))
+
+
+def _integrity_tables(report: Report, run: loading.RunData) -> None:
+    """The integrity audit per agent, its flagged trials, and the images the trials ran."""
+    add = report.tables.append
     if run.integrity is not None and run.integrity.trials:
         per_agent, flagged = tables.integrity(run.integrity)
         add(
@@ -202,28 +237,31 @@ def build_report(run: loading.RunData, *, with_plots: bool = True) -> Report:
                 tables.images(run.integrity),
             )
         )
-    report.timings["tables"] = time.perf_counter() - started
 
-    if with_plots:
-        started = time.perf_counter()
-        if board.result is not None:
-            report.figures.append(
-                Figure(
-                    PROFILES_PNG,
-                    "Performance profiles",
-                    plots.profiles_png(board.result, f"{run.run}: performance profiles"),
-                )
+
+def _figures(
+    report: Report,
+    run: loading.RunData,
+    board: leaderboards.Leaderboard,
+    front: pd.DataFrame | None,
+) -> None:
+    """The performance profiles and the cost-versus-AUP scatter (matplotlib)."""
+    if board.result is not None:
+        report.figures.append(
+            Figure(
+                PROFILES_PNG,
+                "Performance profiles",
+                plots.profiles_png(board.result, f"{run.run}: performance profiles"),
             )
-        if front is not None and not front.empty:
-            report.figures.append(
-                Figure(
-                    COST_PNG,
-                    "Cost versus AUP",
-                    plots.cost_scatter_png(front, f"{run.run}: cost per trial versus AUP"),
-                )
+        )
+    if front is not None and not front.empty:
+        report.figures.append(
+            Figure(
+                COST_PNG,
+                "Cost versus AUP",
+                plots.cost_scatter_png(front, f"{run.run}: cost per trial versus AUP"),
             )
-        report.timings["plots"] = time.perf_counter() - started
-    return report
+        )
 
 
 def _compare(board: dict[str, Any], recorded: dict[str, Any] | None) -> list[str]:
