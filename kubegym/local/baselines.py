@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from kubegym.agent_runner import agents, loop, trajectory
+from kubegym.agent_runner import env as research_env
 from kubegym.api import results as results_api
 from kubegym.tasks.catalog import TaskBundle
 
@@ -33,14 +34,14 @@ def run_baseline(
         validation: which data validate uses.
         folder: where the trajectory and workspace go; a temporary folder when None.
     """
-    from kubegym.agent_runner.env import ResearchEnv
-
     spec = bundle.task.spec
     starter = spec.starter_code
     agent = agents.BaselineAgent("baseline", starter.baseline_command if starter else None)
     with tempfile.TemporaryDirectory(prefix=f"kubegym-baseline-{bundle.name}-") as scratch:
         where = folder or Path(scratch)
-        env = ResearchEnv([bundle], sandbox=sandbox, validation=validation, budget=budget)
+        env = research_env.ResearchEnv(
+            [bundle], sandbox=sandbox, validation=validation, budget=budget
+        )
         recorder = trajectory.Recorder(where)
         try:
             return loop.run_trial(

@@ -35,16 +35,17 @@ from typing import Any, Literal
 
 import structlog
 
-from kubegym import rollups
+from kubegym import evaluator, rollups
 from kubegym.agent_runner import agents, loop, trajectory
+from kubegym.agent_runner import env as research_env
 from kubegym.api import documents, reasons, runs, trials
 from kubegym.api import results as results_api
 from kubegym.errors import ConfigError, InfraError
 from kubegym.local import outputs, uploads
 from kubegym.local.progress import Progress
-from kubegym.sandbox import quota
+from kubegym.sandbox import isolation, quota
 from kubegym.scoring import leaderboard as leaderboards
-from kubegym.tasks import catalog
+from kubegym.tasks import catalog, datasets
 
 log = structlog.get_logger()
 
@@ -174,16 +175,12 @@ class LocalRun:
         Raises:
             ConfigError: missing data, an unusable sandbox, a bad agent.
         """
-        from kubegym.evaluator import Judge
-        from kubegym.sandbox import isolation
-        from kubegym.tasks import datasets
-
         isolation.check_available(self.sandbox)
         for bundle in self.bundles:
             spec = bundle.task.spec
             for dataset in spec.datasets:
                 datasets.materialize(bundle, dataset)
-            Judge(bundle, self.run.spec.validation)  # checks the validation and test data
+            evaluator.Judge(bundle, self.run.spec.validation)  # checks the validation and test data
         for bundle in self.bundles:
             for agent_spec in self.run.spec.agents:
                 self._agent(agent_spec, bundle)  # replay files, external images, API keys
@@ -467,9 +464,7 @@ class LocalRun:
 
 
 def _research_env(bundle: catalog.TaskBundle, **kwargs: Any) -> Any:
-    from kubegym.agent_runner.env import ResearchEnv
-
-    return ResearchEnv([bundle], **kwargs)
+    return research_env.ResearchEnv([bundle], **kwargs)
 
 
 def load(path: Path) -> tuple[documents.RunFile, Path]:

@@ -31,6 +31,7 @@ from kubegym.api import results as results_api
 from kubegym.api import trials as trials_api
 from kubegym.report import images as images_mod
 from kubegym.report import sources
+from kubegym.tasks import catalog
 
 Severity = Literal["low", "medium", "high"]
 SEVERITIES: Final[tuple[Severity, ...]] = ("low", "medium", "high")
@@ -584,8 +585,6 @@ def catalog_offline() -> Callable[[str], bool]:
     def offline(task: str) -> bool:
         nonlocal networks
         if networks is None:
-            from kubegym.tasks import catalog
-
             try:
                 found = catalog.discover(catalog.search_path())
             except Exception:  # a broken task folder must not stop an audit

@@ -24,6 +24,7 @@ from kubegym.errors import ConfigError
 from kubegym.report import images, integrity, sources
 from kubegym.scoring import leaderboard as leaderboards
 from kubegym.scoring.columns import BEST_ATTEMPT, DIRECTION, MAXIMIZE, SEED, TASK
+from kubegym.tasks import catalog
 
 LEADERBOARD: Final = "leaderboard.json"
 STATUS: Final = "status.json"
@@ -346,8 +347,6 @@ def _references(
 
 def _catalog_baselines() -> dict[str, tuple[str, float | None]]:
     """Direction and baseline score of every task kubegym can find on this machine."""
-    from kubegym.tasks import catalog
-
     return {
         name: (bundle.task.spec.evaluation.metric().direction, bundle.task.spec.baseline_score())
         for name, bundle in catalog.discover(catalog.search_path()).items()
