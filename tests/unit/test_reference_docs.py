@@ -15,6 +15,7 @@ from kubegym import reference
         ("api.md", reference.api_markdown),
         ("cli.md", reference.cli_markdown),
         ("reasons.md", reference.reasons_markdown),
+        ("results.md", reference.results_markdown),
     ],
 )
 def test_reference_is_current(name: str, render: object, repo: Path) -> None:
