@@ -1,8 +1,18 @@
-"""One name → object registry for everything pluggable: agent tools, scorers, sandbox backends.
+"""One name → object registry, the mechanism behind kubegym's plug points.
 
-A module registers its object under a name when it is imported; run files and agent specs refer
-to the object by that name, and trajectories record the name, so a trial can be rebuilt.
-`kubegym.agent_runner.tools` keeps its tools in one. Standard library only.
+A module registers its object under a name when it is imported; run files, agent specs and
+flags refer to the object by that name, and trajectories record the name, so a trial can be
+rebuilt. The registries built on it:
+
+- the agent's tools (`kubegym.agent_runner.tools.base.TOOLS`, ``spec.agents[].tools``);
+- the agent kinds (`kubegym.agent_runner.agents.KINDS`: model, image, baseline, replay);
+- the store backends by URI scheme (`kubegym.store.backends.SCHEMES`: file, s3), with what
+  an agent pod needs to reach each;
+- the sandbox backends (`kubegym.sandbox.backends.BACKENDS`: bwrap, process), whose names
+  are ``kubegym run --sandbox``'s choices.
+
+Every registry refuses a second object under a name it holds. Standard library only (the
+sandbox package, which task images install without dependencies, uses it).
 """
 
 from __future__ import annotations
@@ -43,16 +53,25 @@ class Registry(Generic[T]):
 
         return decorate
 
-    def get(self, name: str) -> T:
+    def get(self, name: str, *, field: str | None = None) -> T:
         """The object called ``name``.
+
+        Args:
+            name: the object's name.
+            field: the field to name in the error, when it is more precise than the
+                registry's own (``spec.agents[a].builtin``).
 
         Raises:
             ConfigError: no such object; the message lists the known names.
         """
-        return self.select([name])[0]
+        return self.select([name], field=field)[0]
 
-    def select(self, names: Iterable[str] | None = None) -> list[T]:
+    def select(self, names: Iterable[str] | None = None, *, field: str | None = None) -> list[T]:
         """The objects called ``names``, in that order; every object when ``names`` is None.
+
+        Args:
+            names: the objects' names.
+            field: the field to name in the error instead of the registry's own.
 
         Raises:
             ConfigError: some names are unknown; all of them are named at once.
@@ -66,10 +85,14 @@ class Registry(Generic[T]):
             noun = self.kind if len(unknown) == 1 else f"{self.kind}s"
             raise ConfigError(
                 f"unknown {noun}: {listed}",
-                field=self.field,
-                hint=f"known {self.kind}s: {', '.join(self._items)}",
+                field=field or self.field,
+                hint=self.known(),
             )
         return [self._items[name] for name in wanted]
+
+    def known(self) -> str:
+        """The known names, as errors list them: ``known tools: bash, open…``."""
+        return f"known {self.kind}s: {', '.join(self._items)}"
 
     def names(self) -> list[str]:
         """Every registered name, in registration order."""

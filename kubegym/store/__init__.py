@@ -4,10 +4,11 @@ Writers (the local runner, the agent pod's collector) build a store with
 `from_spec` and hand files to an `Uploader`, which spools them while the store
 is unreachable; readers (``kubegym report``) open a run with `open_uri` and use
 `Store.list_keys`, `Store.read_bytes` and `Store.download`. Key layout: `keys`;
-overwrite rule: `kubegym.store.base`; errors: `errors`.
+overwrite rule: `kubegym.store.base`; errors: `errors`. Backends by URI scheme:
+`backends`, filled by the backend modules imported here (folder, s3).
 """
 
-from kubegym.store import errors, keys
+from kubegym.store import backends, errors, keys
 from kubegym.store.base import ObjectInfo, PutOutcome, Store, WritePolicy
 from kubegym.store.factory import from_spec, open_uri
 from kubegym.store.folder import FolderStore
@@ -32,6 +33,7 @@ __all__ = [
     "TransferSettings",
     "Uploader",
     "WritePolicy",
+    "backends",
     "errors",
     "from_spec",
     "keys",

@@ -2,7 +2,8 @@
 
 The same interface as S3 (`kubegym.store.base.Store`), for ``spec.store.local``
 readers, ``kubegym report PATH`` and tests. A file is written to a temporary name,
-flushed to disk and renamed, so a reader never sees half of one.
+flushed to disk and renamed, so a reader never sees half of one. Registered as the
+``file`` scheme (`kubegym.store.backends`): a plain path or ``file://`` URI opens one.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from kubegym.store import base, checksums, errors
+from kubegym.api import runs
+from kubegym.store import backends, base, checksums, errors
 
 
 class FolderStore(base.Store):
@@ -94,3 +97,30 @@ class FolderStore(base.Store):
         partial = target.with_name(f".{target.name}.partial")
         shutil.copyfile(self._path(key), partial)
         os.replace(partial, target)
+
+
+class FolderBackend:
+    """The ``file`` scheme: ``spec.store.local``, a path or a ``file://`` URI.
+
+    An agent pod needs nothing to reach a folder (the folder is on the machine that
+    reads the run; kubegym's agent runner in a pod has no store then).
+    """
+
+    spec_field = "local"
+
+    def from_spec(self, spec: runs.Store, options: backends.OpenOptions) -> base.Store:
+        assert spec.local is not None  # `backends.for_spec` chose this backend by it
+        path = Path(spec.local.path)
+        if not path.is_absolute() and options.base_dir is not None:
+            path = options.base_dir / path
+        return FolderStore(path)
+
+    def from_uri(self, uri: str, options: backends.OpenOptions) -> base.Store:
+        parts = urlsplit(uri)
+        return FolderStore(Path(parts.path if parts.scheme else uri))
+
+    def pod_access(self, spec: runs.Store) -> backends.PodAccess:
+        return backends.PodAccess()
+
+
+backends.SCHEMES.add(backends.FOLDER_SCHEME, FolderBackend())

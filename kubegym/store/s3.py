@@ -6,7 +6,9 @@ back with ``head_object`` and compares them with the file: a mismatch is a
 `ChecksumMismatch`, never a silent success. Files at or above the multipart
 threshold go up in parts (`TransferSettings`). Transient failures are retried by
 `kubegym.store.retry`; the rest become the store's errors (`kubegym.store.errors`).
-Built by `kubegym.store.open` from a run's ``spec.store.s3`` or an ``s3://`` URI.
+Registered as the ``s3`` scheme (`S3Backend`, `kubegym.store.backends`): built from a
+run's ``spec.store.s3`` or an ``s3://`` URI, and it tells the operator which keys of
+the run's credentials Secret the agent pod gets.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import boto3
 import structlog
@@ -27,7 +30,8 @@ from s3transfer.utils import ChunksizeAdjuster
 
 from kubegym import errors as kubegym_errors
 from kubegym import metrics
-from kubegym.store import base, checksums, errors, keys, retry
+from kubegym.api import runs
+from kubegym.store import backends, base, checksums, errors, keys, retry
 
 log = structlog.get_logger()
 T = TypeVar("T")
@@ -42,6 +46,8 @@ _DENIED = frozenset(
 )
 _NO_BUCKET = frozenset({"NoSuchBucket"})
 _NO_KEY = frozenset({"404", "NoSuchKey", "NotFound"})
+#: The Secret keys the agent pod gets as variables (`runs.S3Store.credentials_secret`).
+CREDENTIAL_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 
 
 @dataclass(frozen=True)
@@ -371,3 +377,80 @@ def _same_checksum(server: str, expected: str) -> bool:
     if "-" in server and "-" in expected:
         return server == expected
     return server.split("-")[0] == expected.split("-")[0]
+
+
+class S3Backend:
+    """The ``s3`` scheme: ``spec.store.s3`` or ``s3://BUCKET/PREFIX``."""
+
+    spec_field = "s3"
+
+    def from_spec(self, spec: runs.Store, options: backends.OpenOptions) -> base.Store:
+        """The run's bucket, with the credentials Secret's data (``options.secret``) or the
+        environment's."""
+        assert spec.s3 is not None  # `backends.for_spec` chose this backend by it
+        source = "the environment"
+        if options.secret is not None:
+            source = f"Secret {spec.s3.credentials_secret or '(unnamed)'}"
+        return S3Store(
+            S3Location(
+                bucket=spec.s3.bucket,
+                prefix=spec.s3.prefix,
+                endpoint=spec.s3.endpoint,
+                region=spec.s3.region,
+            ),
+            credentials=Credentials(values=options.secret, source=source),
+            transfer=options.transfer,
+            retry_policy=options.retry_policy,
+        )
+
+    def from_uri(self, uri: str, options: backends.OpenOptions) -> base.Store:
+        """The bucket and prefix of ``uri``; the endpoint and region from the options, else
+        ``AWS_ENDPOINT_URL_S3``/``AWS_ENDPOINT_URL`` and ``AWS_REGION``/``AWS_DEFAULT_REGION``.
+
+        Raises:
+            ConfigError: the URI names no bucket.
+        """
+        parts = urlsplit(uri)
+        if not parts.netloc:
+            raise kubegym_errors.ConfigError(
+                f"{uri!r} names no bucket", hint="write s3://BUCKET/PREFIX"
+            )
+        environ = os.environ
+        return S3Store(
+            S3Location(
+                bucket=parts.netloc,
+                prefix=parts.path.strip("/"),
+                endpoint=options.endpoint
+                or environ.get("AWS_ENDPOINT_URL_S3")
+                or environ.get("AWS_ENDPOINT_URL"),
+                region=options.region
+                or environ.get("AWS_REGION")
+                or environ.get("AWS_DEFAULT_REGION"),
+            ),
+            credentials=Credentials(values=options.secret, source="the given credentials")
+            if options.secret is not None
+            else None,
+            transfer=options.transfer,
+            retry_policy=options.retry_policy,
+        )
+
+    def pod_access(self, spec: runs.Store) -> backends.PodAccess:
+        """The credentials Secret's two keys (none without a Secret: boto3's own chain
+        looks then), and the endpoint's port."""
+        assert spec.s3 is not None
+        secret = spec.s3.credentials_secret
+        env = (
+            tuple(backends.SecretEnv(key, secret, key) for key in CREDENTIAL_KEYS) if secret else ()
+        )
+        return backends.PodAccess(env=env, ports=(_endpoint_port(spec.s3.endpoint),))
+
+
+def _endpoint_port(endpoint: str | None) -> int:
+    """The TCP port of an S3 endpoint: AWS's (HTTPS) when there is none."""
+    if endpoint is None:
+        return 443
+    parts = urlsplit(endpoint)
+    return parts.port or (443 if parts.scheme == "https" else 80)
+
+
+backends.SCHEMES.add("s3", S3Backend())
