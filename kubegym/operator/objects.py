@@ -15,7 +15,8 @@ Trust: the evaluator container writes the trial's record (its scores) to its
 termination message (``--record /dev/termination-log``); the operator takes scores
 from there only. The agent pod holds no store credentials unless it runs
 kubegym's own agent runner (which uploads the trajectory and workspace); an
-external agent image gets none. Every container has a read-only root file
+external agent image gets none. Which Secret keys and ports the runner gets is
+the store backend's answer (`kubegym.store.backends`, `store_access`), not this module's. Every container has a read-only root file
 system (writable paths are emptyDirs), CPU, memory and ephemeral-storage limits,
 and the operator's runtimeClass applies to both pods.
 
@@ -42,6 +43,7 @@ from urllib.parse import urlsplit
 from kubegym.api import common, runs, tasks, trials
 from kubegym.operator import labels
 from kubegym.operator.settings import Settings
+from kubegym.store import backends as store_backends
 
 ROLE_SANDBOX: Final = "sandbox"
 ROLE_AGENT: Final = "agent"
@@ -345,161 +347,29 @@ def _copy_into(source: str, target: str, *, optional: bool = False) -> str:
 
 
 def sandbox_pod(a: Attempt) -> dict[str, Any]:
-    """The sandbox pod: the sandbox container and the evaluator container, sharing the workspace."""
+    """The sandbox pod: the sandbox, evaluator and jail containers, sharing the workspace.
+
+    Two init containers fill its volumes first: the task image's starter code, and the
+    data image's datasets and evaluation part (`copy_containers`).
+    """
     spec = a.task.spec
     image = spec.image
     data_image = spec.resolved_data_image()
     if image is None or data_image is None:
         raise ValueError(f"task {a.task.name} has no image (or data image) to run on a cluster")
-    resources = spec.resources
-    sandbox_limits: dict[str, str] = {
-        "cpu": resources.cpu,
-        "memory": resources.memory,
-        "ephemeral-storage": resources.ephemeral_storage,
-    }
-    if resources.gpu.count:
-        sandbox_limits[tasks.GPU_RESOURCE] = str(resources.gpu.count)
-    evaluator_limits: dict[str, str] = {
-        "cpu": EVALUATOR_CPU,
-        "memory": resources.memory,
-        "ephemeral-storage": EVALUATOR_EPHEMERAL,
-    }
-    if spec.evaluation.gpu:
-        evaluator_limits[tasks.GPU_RESOURCE] = str(spec.evaluation.gpu)
-    copy = f"{_copy_into(DATA_IMAGE_DATA, '/mnt/data', optional=True)} && {_copy_into(DATA_IMAGE_EVAL, '/mnt/eval')}"
     pod: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": _kueue(a, _metadata(a, a.sandbox_pod, ROLE_SANDBOX)),
         "spec": {
             **_pod_common(a),
-            "initContainers": [
-                {
-                    # The starter code the task image holds in /workspace, onto the shared volume.
-                    "name": "workspace",
-                    "image": image,
-                    "command": ["sh", "-c", _copy_into(WORKSPACE, "/mnt/workspace")],
-                    "volumeMounts": [{"name": "workspace", "mountPath": "/mnt/workspace"}],
-                    "securityContext": _RESTRICTED,
-                    "resources": _INIT_RESOURCES,
-                },
-                {
-                    # The data image never runs as the sandbox: it only fills two volumes.
-                    "name": "task-data",
-                    "image": data_image,
-                    "command": ["sh", "-c", copy],
-                    "volumeMounts": [
-                        {"name": "data", "mountPath": "/mnt/data"},
-                        {"name": "eval", "mountPath": "/mnt/eval"},
-                    ],
-                    "securityContext": _RESTRICTED,
-                    "resources": _INIT_RESOURCES,
-                },
-            ],
+            "initContainers": copy_containers(image, data_image),
             "containers": [
-                {
-                    "name": "sandbox",
-                    "image": image,
-                    "command": [
-                        "python",
-                        "-m",
-                        "kubegym.sandbox",
-                        "serve",
-                        "--workspace",
-                        WORKSPACE,
-                        "--host",
-                        "0.0.0.0",
-                        "--port",
-                        str(a.settings.sandbox_port),
-                        "--token-file",
-                        f"{SECRETS_DIR}/token",
-                        "--timeout",
-                        str(spec.limits.training_timeout_seconds),
-                    ],
-                    "ports": [{"name": "sandbox", "containerPort": a.settings.sandbox_port}],
-                    "env": [{"name": "HOME", "value": WORKSPACE}],
-                    "resources": {"requests": dict(sandbox_limits), "limits": sandbox_limits},
-                    "readinessProbe": {
-                        "tcpSocket": {"port": a.settings.sandbox_port},
-                        "periodSeconds": 2,
-                    },
-                    "securityContext": _RESTRICTED,
-                    "volumeMounts": [
-                        {"name": "workspace", "mountPath": WORKSPACE},
-                        *_dataset_mounts(a),
-                        {"name": "dshm", "mountPath": "/dev/shm"},
-                        {"name": "sandbox-tmp", "mountPath": "/tmp"},
-                        {"name": "sandbox-token", "mountPath": SECRETS_DIR, "readOnly": True},
-                    ],
-                },
-                {
-                    "name": "evaluator",
-                    "image": image,
-                    "command": [
-                        "python",
-                        "-m",
-                        "kubegym.evaluator",
-                        "serve",
-                        "--config",
-                        f"{SECRETS_DIR}/{CONFIG}",
-                        "--eval-dir",
-                        EVAL_DIR,
-                        "--workspace",
-                        WORKSPACE,
-                        "--host",
-                        "0.0.0.0",
-                        "--port",
-                        str(a.settings.evaluator_port),
-                        "--token-file",
-                        f"{SECRETS_DIR}/token",
-                        "--record",
-                        TERMINATION_LOG,
-                        "--deadline-seconds",
-                        str(a.evaluator_deadline_seconds()),
-                        "--jail-socket",
-                        JAIL_SOCKET,
-                        "--jail-share",
-                        JAIL_SHARE,
-                    ],
-                    "ports": [{"name": "evaluator", "containerPort": a.settings.evaluator_port}],
-                    # The trial's scores: the kubelet copies this file into the pod's status.
-                    "terminationMessagePath": TERMINATION_LOG,
-                    "terminationMessagePolicy": "File",
-                    "resources": {
-                        "requests": {"cpu": "250m", "memory": _at_most("512Mi", resources.memory)},
-                        "limits": evaluator_limits,
-                    },
-                    "readinessProbe": {
-                        "tcpSocket": {"port": a.settings.evaluator_port},
-                        "periodSeconds": 2,
-                    },
-                    "securityContext": _RESTRICTED,
-                    "volumeMounts": [
-                        {"name": "workspace", "mountPath": WORKSPACE, "readOnly": True},
-                        {"name": "eval", "mountPath": EVAL_DIR, "readOnly": True},
-                        {"name": "evaluator-files", "mountPath": SECRETS_DIR, "readOnly": True},
-                        {"name": "evaluator-tmp", "mountPath": "/tmp"},
-                        {"name": "jail-share", "mountPath": JAIL_SHARE},
-                        # Connecting to a socket works on a read-only mount.
-                        {"name": "jail-socket", "mountPath": JAIL_SOCKET_DIR, "readOnly": True},
-                    ],
-                },
+                sandbox_container(a, image),
+                evaluator_container(a, image),
                 jail_container(a, image),
             ],
-            "volumes": [
-                {"name": "workspace", "emptyDir": {"sizeLimit": resources.ephemeral_storage}},
-                {"name": "data", "emptyDir": {}},
-                {"name": "eval", "emptyDir": {}},
-                {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": resources.shm}},
-                # The root file systems are read only: /tmp is a volume in each container.
-                {"name": "sandbox-tmp", "emptyDir": {"sizeLimit": resources.ephemeral_storage}},
-                {"name": "evaluator-tmp", "emptyDir": {"sizeLimit": EVALUATOR_EPHEMERAL}},
-                {"name": "jail-tmp", "emptyDir": {"sizeLimit": resources.ephemeral_storage}},
-                {"name": "jail-share", "emptyDir": {"sizeLimit": resources.ephemeral_storage}},
-                {"name": "jail-socket", "emptyDir": {"sizeLimit": "1Mi"}},
-                _secret_volume(a, "sandbox-token", {SANDBOX_TOKEN: "token"}),
-                _secret_volume(a, "evaluator-files", {EVALUATOR_TOKEN: "token", CONFIG: CONFIG}),
-            ],
+            "volumes": _sandbox_volumes(a),
         },
     }
     node_selector, tolerations = placement(a)
@@ -514,6 +384,171 @@ def sandbox_pod(a: Attempt) -> dict[str, Any]:
     return pod
 
 
+def copy_containers(image: str, data_image: str) -> list[dict[str, Any]]:
+    """The sandbox pod's init containers: they only copy files into its volumes.
+
+    The task image's starter code (its /workspace) onto the workspace volume; the data
+    image's datasets and evaluation part onto the ``data`` and ``eval`` volumes. The data
+    image never runs as the sandbox.
+    """
+    data = _copy_into(DATA_IMAGE_DATA, "/mnt/data", optional=True)
+    evaluation = _copy_into(DATA_IMAGE_EVAL, "/mnt/eval")
+    return [
+        {
+            "name": "workspace",
+            "image": image,
+            "command": ["sh", "-c", _copy_into(WORKSPACE, "/mnt/workspace")],
+            "volumeMounts": [{"name": "workspace", "mountPath": "/mnt/workspace"}],
+            "securityContext": _RESTRICTED,
+            "resources": _INIT_RESOURCES,
+        },
+        {
+            "name": "task-data",
+            "image": data_image,
+            "command": ["sh", "-c", f"{data} && {evaluation}"],
+            "volumeMounts": [
+                {"name": "data", "mountPath": "/mnt/data"},
+                {"name": "eval", "mountPath": "/mnt/eval"},
+            ],
+            "securityContext": _RESTRICTED,
+            "resources": _INIT_RESOURCES,
+        },
+    ]
+
+
+def sandbox_container(a: Attempt, image: str) -> dict[str, Any]:
+    """Where the agent's commands run: the command server on the task image.
+
+    It gets the task's resources (GPUs included) as both requests and limits, the
+    workspace and the datasets (read-only), shared memory, its /tmp and its own token
+    only: never the eval volume, the evaluator's token or the trial's config.
+    """
+    spec = a.task.spec
+    resources = spec.resources
+    limits = _limits(
+        resources.cpu, resources.memory, resources.ephemeral_storage, resources.gpu.count
+    )
+    return {
+        "name": "sandbox",
+        "image": image,
+        "command": [
+            "python",
+            "-m",
+            "kubegym.sandbox",
+            "serve",
+            "--workspace",
+            WORKSPACE,
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(a.settings.sandbox_port),
+            "--token-file",
+            f"{SECRETS_DIR}/token",
+            "--timeout",
+            str(spec.limits.training_timeout_seconds),
+        ],
+        "ports": [{"name": "sandbox", "containerPort": a.settings.sandbox_port}],
+        "env": [{"name": "HOME", "value": WORKSPACE}],
+        "resources": {"requests": dict(limits), "limits": limits},
+        "readinessProbe": {
+            "tcpSocket": {"port": a.settings.sandbox_port},
+            "periodSeconds": 2,
+        },
+        "securityContext": _RESTRICTED,
+        "volumeMounts": [
+            {"name": "workspace", "mountPath": WORKSPACE},
+            *_dataset_mounts(a),
+            {"name": "dshm", "mountPath": "/dev/shm"},
+            {"name": "sandbox-tmp", "mountPath": "/tmp"},
+            {"name": "sandbox-token", "mountPath": SECRETS_DIR, "readOnly": True},
+        ],
+    }
+
+
+def evaluator_container(a: Attempt, image: str) -> dict[str, Any]:
+    """The trusted scorer: the evaluator server, alone with the evaluation script and data.
+
+    It reads the workspace read-only, writes the trial's record (its scores) to the
+    termination message, and hands submitted code to the jail container through the
+    shared folder and the jail's socket. Its memory is the task's; its CPU and disk are
+    `EVALUATOR_CPU` and `EVALUATOR_EPHEMERAL`, and the task's evaluation GPUs.
+    """
+    spec = a.task.spec
+    memory = spec.resources.memory
+    limits = _limits(EVALUATOR_CPU, memory, EVALUATOR_EPHEMERAL, spec.evaluation.gpu)
+    return {
+        "name": "evaluator",
+        "image": image,
+        "command": [
+            "python",
+            "-m",
+            "kubegym.evaluator",
+            "serve",
+            "--config",
+            f"{SECRETS_DIR}/{CONFIG}",
+            "--eval-dir",
+            EVAL_DIR,
+            "--workspace",
+            WORKSPACE,
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(a.settings.evaluator_port),
+            "--token-file",
+            f"{SECRETS_DIR}/token",
+            "--record",
+            TERMINATION_LOG,
+            "--deadline-seconds",
+            str(a.evaluator_deadline_seconds()),
+            "--jail-socket",
+            JAIL_SOCKET,
+            "--jail-share",
+            JAIL_SHARE,
+        ],
+        "ports": [{"name": "evaluator", "containerPort": a.settings.evaluator_port}],
+        # The trial's scores: the kubelet copies this file into the pod's status.
+        "terminationMessagePath": TERMINATION_LOG,
+        "terminationMessagePolicy": "File",
+        "resources": {
+            "requests": {"cpu": "250m", "memory": _at_most("512Mi", memory)},
+            "limits": limits,
+        },
+        "readinessProbe": {
+            "tcpSocket": {"port": a.settings.evaluator_port},
+            "periodSeconds": 2,
+        },
+        "securityContext": _RESTRICTED,
+        "volumeMounts": [
+            {"name": "workspace", "mountPath": WORKSPACE, "readOnly": True},
+            {"name": "eval", "mountPath": EVAL_DIR, "readOnly": True},
+            {"name": "evaluator-files", "mountPath": SECRETS_DIR, "readOnly": True},
+            {"name": "evaluator-tmp", "mountPath": "/tmp"},
+            {"name": "jail-share", "mountPath": JAIL_SHARE},
+            # Connecting to a socket works on a read-only mount.
+            {"name": "jail-socket", "mountPath": JAIL_SOCKET_DIR, "readOnly": True},
+        ],
+    }
+
+
+def _sandbox_volumes(a: Attempt) -> list[dict[str, Any]]:
+    """The sandbox pod's volumes: emptyDirs sized by the task, and each container's Secret keys."""
+    resources = a.task.spec.resources
+    return [
+        {"name": "workspace", "emptyDir": {"sizeLimit": resources.ephemeral_storage}},
+        {"name": "data", "emptyDir": {}},
+        {"name": "eval", "emptyDir": {}},
+        {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": resources.shm}},
+        # The root file systems are read only: /tmp is a volume in each container.
+        {"name": "sandbox-tmp", "emptyDir": {"sizeLimit": resources.ephemeral_storage}},
+        {"name": "evaluator-tmp", "emptyDir": {"sizeLimit": EVALUATOR_EPHEMERAL}},
+        {"name": "jail-tmp", "emptyDir": {"sizeLimit": resources.ephemeral_storage}},
+        {"name": "jail-share", "emptyDir": {"sizeLimit": resources.ephemeral_storage}},
+        {"name": "jail-socket", "emptyDir": {"sizeLimit": "1Mi"}},
+        _secret_volume(a, "sandbox-token", {SANDBOX_TOKEN: "token"}),
+        _secret_volume(a, "evaluator-files", {EVALUATOR_TOKEN: "token", CONFIG: CONFIG}),
+    ]
+
+
 def jail_container(a: Attempt, image: str) -> dict[str, Any]:
     """The sandbox pod's jail container: where the agent code an evaluation runs is started.
 
@@ -523,11 +558,7 @@ def jail_container(a: Attempt, image: str) -> dict[str, Any]:
     (the pod has no service-account token).
     """
     resources = a.task.spec.resources
-    limits = {
-        "cpu": resources.cpu,
-        "memory": resources.memory,
-        "ephemeral-storage": resources.ephemeral_storage,
-    }
+    limits = _limits(resources.cpu, resources.memory, resources.ephemeral_storage)
     return {
         "name": "jail",
         "image": image,
@@ -555,6 +586,14 @@ def jail_container(a: Attempt, image: str) -> dict[str, Any]:
             {"name": "jail-tmp", "mountPath": "/tmp"},
         ],
     }
+
+
+def _limits(cpu: str, memory: str, ephemeral_storage: str, gpus: int = 0) -> dict[str, str]:
+    """A container's limits; a GPU entry only for a container that gets GPUs."""
+    limits = {"cpu": cpu, "memory": memory, "ephemeral-storage": ephemeral_storage}
+    if gpus:
+        limits[tasks.GPU_RESOURCE] = str(gpus)
+    return limits
 
 
 def _at_most(quantity: str, limit: str) -> str:
@@ -610,11 +649,8 @@ def agent_pod(a: Attempt) -> dict[str, Any]:
         variable = a.agent.api_key_env or "KUBEGYM_MODEL_API_KEY"
         ref = a.agent.api_key_secret
         env.append(_secret_env(variable, ref.name, ref.key))
-    store = a.run.store or a.settings.store
+    env.extend(_secret_env(v.name, v.secret, v.key) for v in store_access(a).env)
     own_runner = a.agent.image is None
-    if own_runner and store is not None and store.s3 is not None and store.s3.credentials_secret:
-        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-            env.append(_secret_env(key, store.s3.credentials_secret, key))
     container: dict[str, Any] = {
         "name": "agent",
         "image": a.agent.image or a.settings.agent_image,
@@ -646,6 +682,15 @@ def agent_pod(a: Attempt) -> dict[str, Any]:
     if a.settings.runtime_class:
         pod["spec"]["runtimeClassName"] = a.settings.runtime_class
     return pod
+
+
+def store_access(a: Attempt) -> store_backends.PodAccess:
+    """What the agent pod needs to reach the run's store, as its backend says (Secret keys
+    as variables, ports); nothing for an external image, nothing without a store."""
+    store = a.run.store or a.settings.store
+    if a.agent.image is not None or store is None:
+        return store_backends.PodAccess()
+    return store_backends.for_spec(store).pod_access(store)
 
 
 def _agent_resources(configured: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
@@ -746,11 +791,10 @@ def agent_egress(a: Attempt) -> list[dict[str, Any]]:
         if a.agent.api_base:
             ports.add(_url_port(a.agent.api_base))
         rules.append({"to": [public], "ports": [_tcp(p) for p in sorted(ports)]})
-    store = a.run.store or a.settings.store
-    if a.agent.image is None and store is not None and store.s3 is not None:
-        # The store may be in the cluster (MinIO): its port, to any address.
-        port = _url_port(store.s3.endpoint) if store.s3.endpoint else 443
-        rules.append({"ports": [_tcp(port)]})
+    store_ports = store_access(a).ports
+    if store_ports:
+        # The store may be in the cluster (MinIO): its ports, to any address.
+        rules.append({"ports": [_tcp(port) for port in store_ports]})
     return rules
 
 
