@@ -13,6 +13,7 @@ import click
 
 from kubegym.cli import common
 from kubegym.errors import ConfigError
+from kubegym.sandbox import backends as sandbox_backends
 
 if TYPE_CHECKING:
     from kubegym.local import runner
@@ -35,8 +36,8 @@ if TYPE_CHECKING:
 )
 @click.option(
     "--sandbox",
-    type=click.Choice(["bwrap", "process"]),
-    default="bwrap",
+    type=click.Choice(sandbox_backends.BACKENDS.names()),
+    default=sandbox_backends.DEFAULT,
     show_default=True,
     help="bwrap isolates every trial; process runs commands WITHOUT isolation (unsafe, explicit opt-in).",
 )

@@ -4,7 +4,9 @@
 ``python -m kubegym.sandbox serve`` inside it with the task's Python, and
 returns a client. The jail has no network namespace shared with the host,
 so the server listens on a Unix socket in a runtime folder bound into it.
-Used by the research environment (`kubegym.agent_runner.env`) for every local trial.
+Used by the research environment (`kubegym.agent_runner.env`) for every local trial;
+`JailBackend` is how `kubegym.sandbox.backends` registers it, as ``bwrap`` and as
+``process`` (the same server, no jail).
 """
 
 from __future__ import annotations
@@ -202,6 +204,25 @@ def open_sandbox(request: SandboxRequest, backend: isolation.Backend = "bwrap") 
         shutil.rmtree(runtime_dir, ignore_errors=True)
         raise
     return LocalSandbox(request, jail, server, runtime_dir)
+
+
+class JailBackend:
+    """`open_sandbox` with one isolation backend, as `kubegym.sandbox.backends` holds it.
+
+    Args:
+        backend: ``bwrap`` (a bubblewrap jail) or ``process`` (no isolation: it warns).
+    """
+
+    def __init__(self, backend: isolation.Backend) -> None:
+        self.backend: isolation.Backend = backend
+
+    def check(self) -> None:
+        """Raises ConfigError when bubblewrap is missing or unusable (``process``: never)."""
+        isolation.check_available(self.backend)
+
+    def open(self, request: SandboxRequest) -> LocalSandbox:
+        """A jail for ``request``, its command server started (`open_sandbox`)."""
+        return open_sandbox(request, self.backend)
 
 
 def _venv_base(venv: Path) -> Path | None:
