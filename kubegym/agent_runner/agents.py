@@ -2,17 +2,24 @@
 
 Each turns the environment's latest observation into the next action. The
 agent loop (`kubegym.agent_runner.loop`) drives them all the same way, so they
-are scored and limited alike. `make_agent` builds one from its spec in a run.
+are scored and limited alike. `make_agent` builds one from its spec in a run,
+for the local runner (`kubegym.local.runner`) and the agent pod
+(`kubegym.agent_runner.pod`), through `KINDS`: the agent kinds by name (``model``,
+``image``, and each ``builtin``). Adding a kind: its class here (or in its own
+module) and one ``KINDS.add`` at the bottom; a new ``builtin`` name also goes into
+`kubegym.api.runs.Agent.builtin`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from kubegym import _registry
+from kubegym.agent_runner import models, parsing
 from kubegym.api import runs
 from kubegym.errors import ConfigError
 
@@ -137,8 +144,6 @@ class ModelAgent:
     """
 
     def __init__(self, spec: runs.Agent, client: Any | None = None, seed: int | None = None):
-        from kubegym.agent_runner import models
-
         self.name = spec.name
         self.spec = spec
         self.client = client if client is not None else models.ModelClient(spec, seed=seed)
@@ -164,8 +169,6 @@ class ModelAgent:
         return out
 
     def act(self, observation: str | None) -> Decision:
-        from kubegym.agent_runner import models, parsing
-
         if observation is not None and self._turns:
             self._turns[-1].observation = observation
         prompt_tokens = completion_tokens = 0
@@ -199,6 +202,38 @@ class ModelAgent:
         )
 
 
+@dataclass(frozen=True)
+class AgentSetup:
+    """What building one trial's agent may need besides its spec."""
+
+    task: str
+    """The task's name (a replay folder holds one file per task)."""
+    run_dir: Path
+    """Where the run's relative paths resolve (the run file's folder; the pod's cwd)."""
+    baseline_command: str | None
+    """The task's baseline command, for the baseline agent."""
+    seed: int | None = None
+    """The trial's seed, for the model's sampling."""
+    api_key: str | None = None
+    """The model's API key; None: `kubegym.agent_runner.models.ModelClient` looks for it."""
+
+
+AgentKind = Callable[[runs.Agent, AgentSetup], Agent]
+"""Builds the agent of one kind for one trial; raises ConfigError when it cannot."""
+
+KINDS: _registry.Registry[AgentKind] = _registry.Registry(
+    "agent kind", field="spec.agents[].builtin"
+)
+"""Every agent kind, by name."""
+
+
+def kind_of(spec: runs.Agent) -> str:
+    """The agent's kind: its ``builtin`` name, else ``image`` or ``model``, the field it sets."""
+    if spec.builtin is not None:
+        return spec.builtin
+    return "image" if spec.image is not None else "model"
+
+
 def make_agent(
     spec: runs.Agent,
     *,
@@ -206,27 +241,56 @@ def make_agent(
     run_dir: Path,
     baseline_command: str | None,
     seed: int | None = None,
+    api_key: str | None = None,
 ) -> Agent:
-    """The agent a run's spec asks for, for one trial of ``task``.
+    """The agent a run's spec asks for, for one trial of ``task``, built by its kind.
 
-    A replay agent's ``replayPath`` is a file of actions, or a folder holding one
-    ``<task>.jsonl`` per task.
+    Args:
+        spec: the agent, as the run declares it.
+        task: the trial's task.
+        run_dir: where relative paths (``replayPath``) resolve.
+        baseline_command: the task's baseline command.
+        seed: the trial's seed.
+        api_key: a model agent's key; None to look in ``apiKeyEnv`` or litellm's default.
 
     Raises:
-        ConfigError: an external-image agent (cluster only) or a bad replay file.
+        ConfigError: an unknown kind (naming the field), an external-image agent
+            (cluster only), a bad replay file, an unset ``apiKeyEnv``.
     """
-    if spec.builtin == "baseline":
-        return BaselineAgent(spec.name, baseline_command)
-    if spec.builtin == "replay":
-        assert spec.replay_path is not None
-        path = Path(spec.replay_path)
-        path = path if path.is_absolute() else run_dir / path
-        if path.is_dir():
-            path = path / f"{task}.jsonl"
-        return ReplayAgent.from_file(spec.name, path)
-    if spec.image is not None:
-        raise ConfigError(
-            f"agent {spec.name} is an external image ({spec.image}); it runs on a cluster only",
-            field=f"spec.agents[{spec.name}].image",
-        )
-    return ModelAgent(spec, seed=seed)
+    kind = kind_of(spec)
+    field = f"spec.agents[{spec.name}].{'builtin' if spec.builtin is not None else kind}"
+    build = KINDS.get(kind, field=field)
+    return build(spec, AgentSetup(task, run_dir, baseline_command, seed, api_key))
+
+
+def _model(spec: runs.Agent, setup: AgentSetup) -> Agent:
+    client = models.ModelClient(spec, api_key=setup.api_key, seed=setup.seed)
+    return ModelAgent(spec, client=client, seed=setup.seed)
+
+
+def _external_image(spec: runs.Agent, setup: AgentSetup) -> Agent:
+    raise ConfigError(
+        f"agent {spec.name} is an external image ({spec.image}); it runs on a cluster only",
+        field=f"spec.agents[{spec.name}].image",
+    )
+
+
+def _baseline(spec: runs.Agent, setup: AgentSetup) -> Agent:
+    return BaselineAgent(spec.name, setup.baseline_command)
+
+
+def _replay(spec: runs.Agent, setup: AgentSetup) -> Agent:
+    """A file of actions, or a folder holding one ``<task>.jsonl`` per task."""
+    assert spec.replay_path is not None  # the model's rule: replay needs replayPath
+    path = Path(spec.replay_path)
+    path = path if path.is_absolute() else setup.run_dir / path
+    if path.is_dir():
+        path = path / f"{setup.task}.jsonl"
+    return ReplayAgent.from_file(spec.name, path)
+
+
+KINDS.add("model", _model)
+# On a cluster the agent pod runs the image itself; no agent object is built for it.
+KINDS.add("image", _external_image)
+KINDS.add("baseline", _baseline)
+KINDS.add("replay", _replay)

@@ -37,6 +37,7 @@ import structlog
 from kubegym.agent_runner import agents, loop, trajectory
 from kubegym.api import reasons, runs, summary, tasks, trials
 from kubegym.errors import ConfigError, InfraError, KubegymError
+from kubegym.sandbox import backends as sandbox_backends
 from kubegym.sandbox import client as sandbox_client
 from kubegym.sandbox import local as local_sandbox
 from kubegym.sandbox import session
@@ -153,7 +154,10 @@ class TrialConfig:
 
 
 class RemoteSandbox:
-    """The sandbox server of the sandbox pod, as `kubegym.agent_runner.env.ResearchEnv` opens sandboxes."""
+    """The sandbox server of the sandbox pod, attached to as a `kubegym.sandbox.backends.OpenSandbox`.
+
+    Not a registered backend: its address and token are the pod's (`PodSettings`).
+    """
 
     def __init__(self, url: str, token: str, command_timeout: float | None) -> None:
         self.url = url
@@ -206,20 +210,18 @@ def make_agent(config: TrialConfig, environ: Mapping[str, str]) -> agents.Agent:
     """
     spec = config.agent
     starter = config.task.spec.starter_code
-    if spec.model is None:
-        return agents.make_agent(
-            spec,
-            task=config.task.name,
-            run_dir=Path.cwd(),
-            baseline_command=starter.baseline_command if starter else None,
-            seed=config.spec.seed,
-        )
-    from kubegym.agent_runner import models  # litellm: only for model agents
-
-    key_env = spec.api_key_env or MODEL_KEY_ENV
-    client = models.ModelClient(spec, api_key=environ.get(key_env) or None, seed=config.spec.seed)
-    client.check_provider()
-    return agents.ModelAgent(spec, client=client, seed=config.spec.seed)
+    agent = agents.make_agent(
+        spec,
+        task=config.task.name,
+        run_dir=Path.cwd(),
+        baseline_command=starter.baseline_command if starter else None,
+        seed=config.spec.seed,
+        # Read by a model agent only: the pod's key is in the variable the agent names.
+        api_key=environ.get(spec.api_key_env or MODEL_KEY_ENV) or None,
+    )
+    if isinstance(agent, agents.ModelAgent):
+        agent.client.check_provider()  # a model litellm cannot route fails before the trial
+    return agent
 
 
 @dataclass
@@ -315,7 +317,8 @@ def _run(
     )
     wait_until_up("evaluator", evaluator_probe.healthz, settings.connect_timeout)
 
-    def attach(request: local_sandbox.SandboxRequest) -> RemoteSandbox:
+    def attach(request: local_sandbox.SandboxRequest) -> sandbox_backends.OpenSandbox:
+        # The sandbox pod already holds the workspace the request would describe.
         return RemoteSandbox(settings.sandbox_url, settings.sandbox_token, command_timeout)
 
     env = ResearchEnv(
