@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from kubegym.sandbox import httpapi, isolation, local, server
+from kubegym.sandbox.isolation import launch, specs
 from tests.unit.sandbox_isolation import conftest as jail_fixtures
 from tests.unit.sandbox_isolation.conftest import Dirs
 from tests.unit.sandbox_isolation.jailrun import python, run
@@ -181,7 +182,7 @@ def test_host_root_signals_fail_when_the_host_pid_is_reachable(dirs: Dirs, bwrap
         pytest.skip("the uid drop applies when kubegym runs as root")
     victim = subprocess.Popen(["sleep", "60"])
     try:
-        setup = isolation._child_setup(None, isolation._Launch(drop=isolation._host_ids(None)))
+        setup = launch.child_setup(None, launch.Launch(drop=specs.host_ids(None)))
         result = subprocess.run(
             ["kill", "-9", str(victim.pid)], preexec_fn=setup, capture_output=True, text=True
         )
