@@ -15,9 +15,11 @@ break the control line. ``__kubegym_done`` then prints one framed record: a rand
 ``$PWD`` and ``export -p``, which is replayed into a new shell if this one has to be replaced. Standard output and standard error share one pipe,
 read with ``poll``/``os.read`` until that record: no sleeps, no polling.
 
-On a timeout the command's processes are killed in steps (see `Session.run`); if bash itself is
-stuck in a builtin it is restarted in the last working directory with the last exported
-environment. Standard library only: this module runs inside task images.
+On a timeout the command's processes are killed in steps (see `Session.run`; which processes
+are the command's is `kubegym.sandbox.proctree`'s to say); if bash itself is stuck in a builtin
+it is restarted in the last working directory with the last exported environment. The output
+is kept head and tail (`kubegym.sandbox.output`). Standard library only: this module runs
+inside task images.
 """
 
 from __future__ import annotations
@@ -34,10 +36,10 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 
+from kubegym.sandbox import output, proctree
 from kubegym.sandbox.protocol import CommandResult
 
 DEFAULT_TIMEOUT_S = 3600.0
@@ -49,75 +51,12 @@ DEFAULT_MAX_OUTPUT = 100_000
 TOKEN_ENV = "KUBEGYM_SANDBOX_TOKEN"
 """The variable that may carry the server's token; never passed on to the session."""
 
-SESSION_ENV = "KUBEGYM_SANDBOX_SESSION"
-"""A random tag in the shell's environment: it finds, on a timeout, the processes that left
-the shell's session and process tree (``setsid`` after a double fork) but kept the variable."""
-
 _KILL_GRACE_S = 1.0
 _READ_SIZE = 1 << 20
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-@dataclass(frozen=True)
-class _Mark:
-    """What was running when a command started, to tell its processes from older ones."""
-
-    tick: int
-    """The boot-time clock tick (``/proc/PID/stat`` start time unit) when it started."""
-    jobs: frozenset[int]
-    """The shell's children then: background jobs of earlier commands."""
 
 
 class SessionBusy(Exception):
     """A command is already running in this session; commands run one at a time."""
-
-
-class OutputBuffer:
-    """Keeps the head and the tail of a stream in bounded memory, counting what it drops.
-
-    Args:
-        limit: how many bytes to keep in all; the first half is the head, the rest the tail.
-    """
-
-    def __init__(self, limit: int) -> None:
-        self.limit = max(0, limit)
-        self._head_limit = self.limit // 2
-        self._tail_limit = self.limit - self._head_limit
-        self._head = bytearray()
-        self._tail = bytearray()
-        self.total = 0
-
-    def feed(self, data: bytes) -> None:
-        """Add bytes to the stream."""
-        self.total += len(data)
-        room = self._head_limit - len(self._head)
-        if room > 0:
-            self._head += data[:room]
-            data = data[room:]
-        if not data or self._tail_limit == 0:
-            return
-        self._tail += data[-self._tail_limit :]
-        if len(self._tail) > 2 * self._tail_limit:
-            del self._tail[: len(self._tail) - self._tail_limit]
-
-    @property
-    def truncated(self) -> bool:
-        """Whether bytes were dropped."""
-        return self.total > self.limit
-
-    def text(self) -> str:
-        """The kept output as text (invalid UTF-8 replaced), with a marker where it was cut."""
-        if not self.truncated:
-            return (bytes(self._head) + bytes(self._tail)).decode("utf-8", "replace")
-        tail = bytes(self._tail[len(self._tail) - self._tail_limit :]) if self._tail_limit else b""
-        cut = self.total - len(self._head) - len(tail)
-        marker = (
-            f"\n[... {cut} bytes cut by kubegym: output longer than {self.limit} bytes; "
-            "the first and last parts are shown ...]\n"
-        )
-        return (
-            bytes(self._head).decode("utf-8", "replace") + marker + tail.decode("utf-8", "replace")
-        )
 
 
 class Session:
@@ -146,7 +85,7 @@ class Session:
             k: v for k, v in (os.environ if env is None else env).items() if k != TOKEN_ENV
         }
         self._tag = secrets.token_hex(8)
-        self._env[SESSION_ENV] = self._tag
+        self._env[proctree.SESSION_ENV] = self._tag
         self._lock = threading.Lock()
         self._dir = Path(tempfile.mkdtemp(prefix="kubegym-sandbox-", dir=_fast_tmp()))
         self._command_file = self._dir / "command"
@@ -237,13 +176,13 @@ class Session:
         proc = self._proc
         assert proc is not None and proc.stdin is not None and proc.stdout is not None
         started = time.monotonic()
-        mark = _Mark(tick=_boot_ticks() - 1, jobs=frozenset(_children(proc.pid)))
+        mark = proctree.mark(proc.pid)
         fd = os.open(self._command_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             os.write(fd, command.encode("utf-8", "surrogateescape") + b"\n")
         finally:
             os.close(fd)
-        out = OutputBuffer(self.max_output)
+        out = output.OutputBuffer(self.max_output)
         with contextlib.suppress(BrokenPipeError):  # a dead shell: reading finds the pipe's end
             os.write(proc.stdin.fileno(), self._control)
         code, timed_out, note = self._collect(proc, out, started + timeout, mark)
@@ -258,9 +197,9 @@ class Session:
     def _collect(
         self,
         proc: subprocess.Popen[bytes],
-        out: OutputBuffer,
+        out: output.OutputBuffer,
         deadline: float,
-        mark: _Mark,
+        mark: proctree.Mark,
         *,
         recover: bool = True,
     ) -> tuple[int | None, bool, str]:
@@ -327,20 +266,11 @@ class Session:
             else:
                 record += chunk
 
-    def _kill_step(self, shell_pid: int, mark: _Mark | None) -> bool:
-        """SIGKILL the session's processes but the shell; with a mark, only the command's.
-
-        The command's processes are the shell's descendants outside the subtrees of the
-        background jobs that were running when it started, and the orphans (re-parented
-        out of the tree) that started after it.
-        """
-        pids = _tree(shell_pid, self._tag) - {shell_pid}
-        if mark is not None:
-            below = _subtree([shell_pid])
-            new = _subtree([shell_pid], skip=mark.jobs)
-            pids = {p for p in pids if p in new or (p not in below and _start_tick(p) >= mark.tick)}
-        pids = {p for p in pids if _alive(p)}
-        _kill(pids)
+    def _kill_step(self, shell_pid: int, mark: proctree.Mark | None) -> bool:
+        """SIGKILL the session's processes but the shell; with a mark, only the command's
+        (`proctree.command_pids`). Whether any was alive."""
+        pids = proctree.command_pids(shell_pid, self._tag, mark)
+        proctree.kill(pids)
         return bool(pids)
 
     def _recover(self, why: str) -> str:
@@ -395,7 +325,11 @@ class Session:
         with contextlib.suppress(BrokenPipeError):
             os.write(proc.stdin.fileno(), self._control)
         self._collect(
-            proc, OutputBuffer(0), time.monotonic() + 10.0, _Mark(0, frozenset()), recover=False
+            proc,
+            output.OutputBuffer(0),
+            time.monotonic() + 10.0,
+            proctree.Mark(0, frozenset()),
+            recover=False,
         )
 
     def _live_cwd(self) -> str | None:
@@ -413,11 +347,15 @@ class Session:
             return
         # Once the shell is reaped its pid may be reused: walk its children only while it lives
         # (a session or group id is never reused while a member lives, so those stay safe).
-        pids = _tree(proc.pid, self._tag) if proc.poll() is None else _tagged(self._tag)
+        pids = (
+            proctree.tree(proc.pid, self._tag)
+            if proc.poll() is None
+            else proctree.tagged(self._tag)
+        )
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
-        _kill(pids)
-        _kill(p for p in _session_members(proc.pid) if p != os.getpid())
+        proctree.kill(pids)
+        proctree.kill(p for p in proctree.session_members(proc.pid) if p != os.getpid())
         for stream in (proc.stdin, proc.stdout):
             if stream is not None:
                 with contextlib.suppress(OSError):
@@ -436,96 +374,3 @@ def _fast_tmp() -> str | None:
     """A tmpfs for the session's files when there is one (truncating files on ext4 is slow)."""
     shm = "/dev/shm"
     return shm if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK) else None
-
-
-# -- processes, read from /proc ---------------------------------------------------------------
-
-
-def _stat_fields(pid: int) -> list[str] | None:
-    """The fields of /proc/PID/stat after the command name (field 3 is index 0)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            raw = f.read()
-    except OSError:
-        return None
-    return raw[raw.rfind(b")") + 2 :].decode().split()
-
-
-def _start_tick(pid: int) -> int:
-    fields = _stat_fields(pid)
-    return int(fields[19]) if fields else -1
-
-
-def _boot_ticks() -> int:
-    return int(time.clock_gettime(time.CLOCK_BOOTTIME) * _CLOCK_TICKS)
-
-
-def _alive(pid: int) -> bool:
-    """Whether the process exists and is not a zombie (killing a zombie does nothing)."""
-    fields = _stat_fields(pid)
-    return fields is not None and fields[0] not in ("Z", "X")
-
-
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return found
-    for tid in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/children") as f:
-                found.extend(int(c) for c in f.read().split())
-        except OSError:
-            continue
-    return found
-
-
-def _session_members(sid: int) -> list[int]:
-    """Every process whose session id is ``sid`` (stays correct for orphans)."""
-    members = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            fields = _stat_fields(int(name))
-            if fields and int(fields[3]) == sid:
-                members.append(int(name))
-    return members
-
-
-def _tagged(tag: str) -> list[int]:
-    """Every process (of ours) whose environment holds the session's tag."""
-    entry = f"\0{SESSION_ENV}={tag}\0".encode()
-    found = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/environ", "rb") as f:
-                    if entry in b"\0" + f.read():
-                        found.append(int(name))
-            except OSError:
-                continue
-    return found
-
-
-def _subtree(roots: Iterable[int], skip: Iterable[int] = ()) -> set[int]:
-    """The roots and their descendants, leaving out the subtrees under ``skip``."""
-    seen: set[int] = set(skip)
-    todo = list(roots)
-    while todo:
-        pid = todo.pop()
-        if pid not in seen:
-            seen.add(pid)
-            todo.extend(_children(pid))
-    return seen - set(skip)
-
-
-def _tree(shell_pid: int, tag: str) -> set[int]:
-    """The shell, its descendants (even those that called setsid), its session's orphans and
-    the processes that carry its tag (orphans that also left the session)."""
-    return _subtree([shell_pid, *_session_members(shell_pid), *_tagged(tag)]) - {os.getpid()}
-
-
-def _kill(pids: Iterable[int]) -> None:
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
