@@ -26,6 +26,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubegym.api import images as images_api
 from kubegym.api import reasons, runs, tasks, trials
 from kubegym.api.common import Condition
 from kubegym.api.summary import EvaluatorRecord, TrialSummary
@@ -107,7 +108,21 @@ def decide(
     run: runs.BenchmarkRunSpec | None,
     now: dt.datetime,
 ) -> Decision:
-    """The next step for `trial`, given its current attempt's pods."""
+    """The next step for `trial`, given its current attempt's pods: pure; the controller does it.
+
+    In order: finish the clean-up of a finished trial (else nothing more); wait for
+    its run to admit it; fail it when its Task or agent is gone; start an attempt once
+    a Pending trial's backoff is over (`_start_attempt`); else ask the pods how the
+    attempt goes (`outcomes.classify`) and wait while they start, note them running
+    (`_running`), or record how the attempt ended (`_ended`).
+
+    Args:
+        trial: the Trial.
+        pods: its current attempt's pods.
+        task: its Task, None when it is gone.
+        run: its run's spec, None when the run is gone.
+        now: the time to stamp the status with.
+    """
     status = trial.status
     if status.finished:
         if pods.sandbox is not None:  # a finish whose clean-up was interrupted
@@ -123,25 +138,7 @@ def decide(
         message = f"agent {trial.spec.agent} is no longer in run {trial.spec.run}"
         return _final(status, "Failed", "cancelled", "agent", message, now)
     if status.phase == "Pending":
-        wait = _seconds_until(status.next_attempt_time, now)
-        if wait > 0 and not pods.any:
-            return Decision(requeue_after=wait)
-        new = status.model_copy(
-            update={
-                "phase": "Running",
-                "start_time": now,
-                "next_attempt_time": None,
-                "sandbox_pod": f"{trial.name}-a{status.attempt}-sandbox",
-                "agent_pod": f"{trial.name}-a{status.attempt}-agent",
-                "conditions": _condition(status, "Scheduled", "False", "Scheduling", "", now),
-            }
-        )
-        return Decision(
-            status=new,
-            start=None if pods.any else status.attempt,
-            requeue_after=float(run.deadlines.scheduling_seconds),
-            events=[("Normal", "AttemptStarted", f"attempt {status.attempt} started")],
-        )
+        return _start_attempt(trial, pods, run, now)
     # Running: what do the pods say?
     started = status.start_time or pods.created or now
     outcome = outcomes.classify(
@@ -154,32 +151,101 @@ def decide(
     if outcome.state == "starting":
         assert outcome.deadline is not None
         return Decision(requeue_after=max(0.5, (outcome.deadline - now).total_seconds() + 0.1))
-    # What ran, from the kubelet's side of the pods: once they run and again at their end.
-    images = digests.merge(status.images, digests.collect(pods.sandbox, pods.agent))
-    image_events = [
-        ("Warning", "ImageIntegrity", f"attempt {status.attempt}: {note}")
-        for note in digests.notes(images)
-        if note not in digests.notes(status.images)
-    ]
+    seen = _ImagesSeen.read(status, pods)
     if outcome.state == "running":
-        update: dict[str, Any] = {}
-        events = list(image_events)
-        if images != status.images:
-            update["images"] = images
-        if status.scheduled_time is None:
-            update["scheduled_time"] = outcome.running_since or now
-            update["conditions"] = _condition(status, "Scheduled", "True", "PodsRunning", "", now)
-            events.insert(
-                0, ("Normal", "Running", f"attempt {status.attempt}: both pods are running")
-            )
-        if not update:
-            return Decision(outcome=outcome, requeue_after=outcome.recheck_after)
-        return Decision(
-            status=status.model_copy(update=update),
-            outcome=outcome,
-            events=events,
-            requeue_after=outcome.recheck_after,
-        )
+        return _running(status, outcome, seen, now)
+    return _ended(status, outcome, seen, task, run.retry_policy, now)
+
+
+def _start_attempt(
+    trial: TrialView, pods: AttemptPods, run: runs.BenchmarkRunSpec, now: dt.datetime
+) -> Decision:
+    """A Pending trial: once its backoff is over, mark it Running and create the attempt's pods.
+
+    Pods that already exist (a start whose status write was lost) are not created again.
+    """
+    status = trial.status
+    wait = _seconds_until(status.next_attempt_time, now)
+    if wait > 0 and not pods.any:
+        return Decision(requeue_after=wait)
+    new = status.model_copy(
+        update={
+            "phase": "Running",
+            "start_time": now,
+            "next_attempt_time": None,
+            "sandbox_pod": f"{trial.name}-a{status.attempt}-sandbox",
+            "agent_pod": f"{trial.name}-a{status.attempt}-agent",
+            "conditions": _condition(status, "Scheduled", "False", "Scheduling", "", now),
+        }
+    )
+    return Decision(
+        status=new,
+        start=None if pods.any else status.attempt,
+        requeue_after=float(run.deadlines.scheduling_seconds),
+        events=[("Normal", "AttemptStarted", f"attempt {status.attempt} started")],
+    )
+
+
+@dataclass(frozen=True)
+class _ImagesSeen:
+    """What the attempt's containers ran, from the kubelet's side of the pods.
+
+    Read once they run and again at their end, so an image swapped in between shows.
+    """
+
+    images: list[images_api.ImageRecord]
+    """The status's records merged with what the pods report now."""
+
+    events: list[tuple[str, str, str]]
+    """A warning for each integrity note that is new since the status was written."""
+
+    @classmethod
+    def read(cls, status: trials.TrialStatus, pods: AttemptPods) -> _ImagesSeen:
+        """The images `pods` report now, merged into those `status` holds."""
+        images = digests.merge(status.images, digests.collect(pods.sandbox, pods.agent))
+        events = [
+            ("Warning", "ImageIntegrity", f"attempt {status.attempt}: {note}")
+            for note in digests.notes(images)
+            if note not in digests.notes(status.images)
+        ]
+        return cls(images, events)
+
+
+def _running(
+    status: trials.TrialStatus, outcome: outcomes.Outcome, seen: _ImagesSeen, now: dt.datetime
+) -> Decision:
+    """Both pods run: record the images seen, and the time it was first seen scheduled."""
+    update: dict[str, Any] = {}
+    events = list(seen.events)
+    if seen.images != status.images:
+        update["images"] = seen.images
+    if status.scheduled_time is None:
+        update["scheduled_time"] = outcome.running_since or now
+        update["conditions"] = _condition(status, "Scheduled", "True", "PodsRunning", "", now)
+        events.insert(0, ("Normal", "Running", f"attempt {status.attempt}: both pods are running"))
+    if not update:
+        return Decision(outcome=outcome, requeue_after=outcome.recheck_after)
+    return Decision(
+        status=status.model_copy(update=update),
+        outcome=outcome,
+        events=events,
+        requeue_after=outcome.recheck_after,
+    )
+
+
+def _ended(
+    status: trials.TrialStatus,
+    outcome: outcomes.Outcome,
+    seen: _ImagesSeen,
+    task: tasks.Task,
+    policy: runs.RetryPolicy,
+    now: dt.datetime,
+) -> Decision:
+    """The attempt is over: record its score, the agent's failure, or the infrastructure's.
+
+    A score is `_finished`; an infrastructure failure is retried while the policy
+    allows (`_infra`). Either way the decision carries the images seen and their notes.
+    """
     if outcome.state == "finished":
         assert outcome.summary is not None and outcome.record is not None
         decision = _finished(status, outcome.summary, outcome.record, task, now)
@@ -189,11 +255,11 @@ def decide(
     elif outcome.state == "agent":
         decision = _final(status, "Failed", outcome.reason, "agent", outcome.message, now)
     else:
-        decision = _infra(status, outcome, run.retry_policy, now)
+        decision = _infra(status, outcome, policy, now)
     assert decision.status is not None
     # A retry starts a new attempt, whose pods are yet to report their images.
-    decision.status.images = images if decision.status.attempt == status.attempt else []
-    decision.events += image_events
+    decision.status.images = seen.images if decision.status.attempt == status.attempt else []
+    decision.events += seen.events
     decision.outcome = outcome
     return decision
 
