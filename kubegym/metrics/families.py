@@ -53,9 +53,17 @@ class Families:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
-        r = self.registry
+        # Registration order is exposition order: keep the groups in this order.
+        self._register_trials(self.registry)
+        self._register_agents(self.registry)
+        self._register_failures(self.registry)
+        self._register_scores(self.registry)
+        self._register_runs(self.registry)
+        self._register_operator(self.registry)
+        self._register_store(self.registry)
 
-        # --- trials -------------------------------------------------------------------
+    def _register_trials(self, r: CollectorRegistry) -> None:
+        """Trials by phase, finished trials, their durations and their wait to run."""
         self.trials = Gauge(
             "kubegym_trials",
             "Trials of a run in each phase (Pending, Running, Succeeded, Failed).",
@@ -83,7 +91,8 @@ class Families:
             registry=r,
         )
 
-        # --- agents -------------------------------------------------------------------
+    def _register_agents(self, r: CollectorRegistry) -> None:
+        """Agents' steps, tokens and model spend."""
         self.steps = Counter(
             "kubegym_agent_steps_total",
             "Agent steps (one model call and one action each).",
@@ -103,7 +112,8 @@ class Families:
             registry=r,
         )
 
-        # --- failures -----------------------------------------------------------------
+    def _register_failures(self, r: CollectorRegistry) -> None:
+        """Attempts lost to the infrastructure, and their retries."""
         self.infra_failures = Counter(
             "kubegym_infra_failures_total",
             "Trial attempts lost to the infrastructure (not the agent), by reason.",
@@ -117,7 +127,8 @@ class Families:
             registry=r,
         )
 
-        # --- scores -------------------------------------------------------------------
+    def _register_scores(self, r: CollectorRegistry) -> None:
+        """Best scores per task and agent, and AUP per agent."""
         self.best_score = Gauge(
             "kubegym_best_score",
             "Best hidden-test score (best attempt) over a task's seeds, in the task's primary metric.",
@@ -131,7 +142,8 @@ class Families:
             registry=r,
         )
 
-        # --- the run as a whole -------------------------------------------------------
+    def _register_runs(self, r: CollectorRegistry) -> None:
+        """A run's budget, spend, planned and finished trials, and last progress."""
         self.budget = Gauge(
             "kubegym_run_budget_usd",
             "The run's model budget in US dollars (absent when the run has none).",
@@ -163,7 +175,8 @@ class Families:
             registry=r,
         )
 
-        # --- the operator -------------------------------------------------------------
+    def _register_operator(self, r: CollectorRegistry) -> None:
+        """The operator's reconciles: their durations and errors."""
         self.reconcile_duration = Histogram(
             "kubegym_operator_reconcile_duration_seconds",
             "Time the operator spent in one reconcile of an object, by Kubernetes kind.",
@@ -178,7 +191,8 @@ class Families:
             registry=r,
         )
 
-        # --- the store ----------------------------------------------------------------
+    def _register_store(self, r: CollectorRegistry) -> None:
+        """Uploads to the artifact store: bytes, durations and failures."""
         self.upload_bytes = Counter(
             "kubegym_store_upload_bytes_total",
             "Bytes written to the artifact store, by backend (s3 or local).",
