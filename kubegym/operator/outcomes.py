@@ -238,6 +238,23 @@ def _agent_result(agent: dict[str, Any]) -> Outcome | None:
 
 
 def _pod_failure(pod: dict[str, Any], name: str, now: dt.datetime) -> Outcome | None:
+    """How the `name` pod (sandbox or agent) has failed, if it has, and whose fault it is.
+
+    The pod's own word is read first (`_pod_level_failure`: disruption, eviction, a
+    lost node, its deadline), then its containers' (`_container_failure`), then its
+    phase (`_phase_failure`): the node's account of a failure outranks what it did to
+    the containers.
+    """
+    failure = _pod_level_failure(pod, name)
+    if failure is None:
+        failure = _container_failure(pod, name, now)
+    if failure is None:
+        failure = _phase_failure(pod, name)
+    return failure
+
+
+def _pod_level_failure(pod: dict[str, Any], name: str) -> Outcome | None:
+    """What the pod's status says: preempted, evicted, its node lost, or its deadline passed."""
     status = pod.get("status") or {}
     reason = status.get("reason") or ""
     message = status.get("message") or ""
@@ -264,6 +281,15 @@ def _pod_failure(pod: dict[str, Any], name: str, now: dt.datetime) -> Outcome | 
     if reason == "DeadlineExceeded":
         # activeDeadlineSeconds is a backstop behind the agent's own wall-time limit.
         return agent_failure("wall_time", f"the {name} pod ran past the trial's wall time")
+    return None
+
+
+def _container_failure(pod: dict[str, Any], name: str, now: dt.datetime) -> Outcome | None:
+    """The first container whose end is a failure, init containers first.
+
+    One that cannot pull its image, one out of memory, or in the sandbox pod one
+    that stopped (`_sandbox_container_stopped`).
+    """
     for container in _statuses(pod):
         state = container.get("state") or {}
         waiting = state.get("waiting") or {}
@@ -283,32 +309,56 @@ def _pod_failure(pod: dict[str, Any], name: str, now: dt.datetime) -> Outcome | 
                 f"the {name} pod's {container.get('name')} container hit its memory limit",
             )
         if terminated and name == "sandbox":
-            stopped = (
-                f"the sandbox pod's {container.get('name')} container stopped "
-                f"(exit {terminated.get('exitCode')}, {terminated.get('reason') or 'no reason'})"
+            stopped = _sandbox_container_stopped(pod, container, terminated, now)
+            if stopped is not None:
+                return stopped
+    return None
+
+
+def _sandbox_container_stopped(
+    pod: dict[str, Any], container: dict[str, Any], terminated: dict[str, Any], now: dt.datetime
+) -> Outcome | None:
+    """A sandbox pod's container has ended: whose doing it was, once the kubelet has had its say.
+
+    An init container's failure is the platform's, as is one in a pod deleted from
+    outside; the sandbox container stopping, or another ending in error, on a healthy
+    node is the agent's, after SETTLE_SECONDS for an eviction's word to land. None
+    for a server that exited cleanly (another container than the sandbox's).
+    """
+    stopped = (
+        f"the sandbox pod's {container.get('name')} container stopped "
+        f"(exit {terminated.get('exitCode')}, {terminated.get('reason') or 'no reason'})"
+    )
+    if container.get("init"):
+        # Init containers lay out the workspace before any agent command runs.
+        return infra("SandboxFailed", stopped)
+    if _deleted(pod):
+        return infra("PodDeleted", f"{stopped} after the pod was deleted from outside")
+    if container.get("name") == _SANDBOX_CONTAINER or terminated.get("exitCode") != 0:
+        # The node is healthy (checked above) and nobody deleted the pod: only the
+        # agent's commands, or its code the evaluator plays, run beside these servers.
+        # Unless the kubelet is about to say otherwise (an eviction's reason comes
+        # after the containers' ends): give it SETTLE_SECONDS.
+        stamp = terminated.get("finishedAt")
+        waited = (now - parse_time(stamp)).total_seconds() if stamp else SETTLE_SECONDS
+        if waited < SETTLE_SECONDS:
+            return Outcome(
+                "running",
+                "AwaitingPodStatus",
+                f"{stopped}; waiting {SETTLE_SECONDS:.0f}s for the kubelet's word on the pod",
+                recheck_after=SETTLE_SECONDS - waited + 0.5,
             )
-            if container.get("init"):
-                # Init containers lay out the workspace before any agent command runs.
-                return infra("SandboxFailed", stopped)
-            if _deleted(pod):
-                return infra("PodDeleted", f"{stopped} after the pod was deleted from outside")
-            if container.get("name") == _SANDBOX_CONTAINER or terminated.get("exitCode") != 0:
-                # The node is healthy (checked above) and nobody deleted the pod: only the
-                # agent's commands, or its code the evaluator plays, run beside these servers.
-                # Unless the kubelet is about to say otherwise (an eviction's reason comes
-                # after the containers' ends): give it SETTLE_SECONDS.
-                stamp = terminated.get("finishedAt")
-                waited = (now - parse_time(stamp)).total_seconds() if stamp else SETTLE_SECONDS
-                if waited < SETTLE_SECONDS:
-                    return Outcome(
-                        "running",
-                        "AwaitingPodStatus",
-                        f"{stopped}; waiting {SETTLE_SECONDS:.0f}s for the kubelet's word on the pod",
-                        recheck_after=SETTLE_SECONDS - waited + 0.5,
-                    )
-                return agent_failure(
-                    "sandbox_killed", f"{stopped} on a healthy node: killed from inside the trial"
-                )
+        return agent_failure(
+            "sandbox_killed", f"{stopped} on a healthy node: killed from inside the trial"
+        )
+    return None
+
+
+def _phase_failure(pod: dict[str, Any], name: str) -> Outcome | None:
+    """A pod that ended with no container to blame: Failed, or a sandbox pod Succeeded early."""
+    status = pod.get("status") or {}
+    reason = status.get("reason") or ""
+    message = status.get("message") or ""
     ended = any(
         (c.get("state") or {}).get("terminated") for c in _statuses(pod) if not c.get("init")
     )
