@@ -18,7 +18,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,12 +29,13 @@ from kubegym.agent_runner import prompts, tools
 from kubegym.api import common, reasons, trials
 from kubegym.errors import ConfigError, InfraError, TrialFailed
 from kubegym.evaluator import judge
+from kubegym.sandbox import backends as sandbox_backends
 from kubegym.sandbox import client as sandbox_client
 from kubegym.sandbox import local as local_sandbox
 from kubegym.tasks import datasets, venvs
 from kubegym.tasks.catalog import TaskBundle
 
-SandboxOpener = Callable[[local_sandbox.SandboxRequest], Any]
+SandboxOpener = sandbox_backends.Opener
 """Starts a sandbox for a request; returns an object with `.client`, `.describe()` and `.close()`."""
 
 _TEXT = spaces.Text(max_length=10_000_000, min_length=0)
@@ -81,7 +82,7 @@ class ResearchEnv(gymnasium.Env[str, str]):
         self,
         tasks: Sequence[TaskBundle],
         *,
-        sandbox: Literal["bwrap", "process"] | SandboxOpener = "bwrap",
+        sandbox: str | SandboxOpener = sandbox_backends.DEFAULT,
         validation: Literal["heldout", "test"] = "heldout",
         tool_names: Sequence[str] | None = None,
         tool_config: tools.ToolConfig | None = None,
@@ -106,7 +107,7 @@ class ResearchEnv(gymnasium.Env[str, str]):
             self._open: SandboxOpener = sandbox
         else:
             backend = sandbox
-            self._open = lambda request: local_sandbox.open_sandbox(request, backend)
+            self._open = lambda request: sandbox_backends.open_sandbox(request, backend)
         self.observation_space = _TEXT
         self.action_space = _TEXT
         self.bundle: TaskBundle | None = None

@@ -99,7 +99,7 @@ def run(
             out = out if out.is_absolute() else run_dir / out
         else:
             out = Path("kubegym-out") / parsed.run.name
-    local_run = runner.LocalRun(parsed, run_dir, out, sandbox=sandbox)  # type: ignore[arg-type]
+    local_run = runner.LocalRun(parsed, run_dir, out, sandbox=sandbox)
     if metrics_port is None:
         summary = asyncio.run(local_run.execute())
     else:
@@ -133,9 +133,8 @@ def _execute_with_metrics(
     local_run: runner.LocalRun, port: int, host: str, linger: float
 ) -> runner.RunSummary:
     """Run with a /metrics exporter up from before the first trial until the run ends (+ linger)."""
-    from kubegym import metrics
+    from kubegym import metrics, rollups
     from kubegym.local import metrics as metrics_local
-    from kubegym.local import outputs
 
     # The port first: a taken port is a one-line error before anything is recorded.
     exporter = _serve_metrics(port, host)
@@ -152,7 +151,7 @@ def _execute_with_metrics(
             budget_usd=local_run.run.spec.budget_usd,
         )
         summary = asyncio.run(local_run.execute(progress=progress))
-        progress.publish_leaderboard(summary.leaderboard, exclude=[outputs.REFERENCE])
+        progress.publish_leaderboard(summary.leaderboard, exclude=[rollups.REFERENCE])
         if linger:
             time.sleep(linger)
     finally:

@@ -31,7 +31,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import structlog
 
@@ -43,7 +43,8 @@ from kubegym.api import results as results_api
 from kubegym.errors import ConfigError, InfraError
 from kubegym.local import outputs, uploads
 from kubegym.local.progress import Progress
-from kubegym.sandbox import isolation, quota
+from kubegym.sandbox import backends as sandbox_backends
+from kubegym.sandbox import quota
 from kubegym.scoring import leaderboard as leaderboards
 from kubegym.tasks import catalog, datasets
 
@@ -116,7 +117,8 @@ class RunSummary:
         }
 
 
-SandboxBackend = Literal["bwrap", "process"]
+SandboxBackend = str
+"""A sandbox backend's name (`kubegym.sandbox.backends.BACKENDS`: ``bwrap``, ``process``…)."""
 
 #: `kubegym run`'s exit status when kubegym itself failed a trial (1 is a bad run file or setup).
 EXIT_INTERNAL_ERROR = 3
@@ -175,7 +177,7 @@ class LocalRun:
         Raises:
             ConfigError: missing data, an unusable sandbox, a bad agent.
         """
-        isolation.check_available(self.sandbox)
+        sandbox_backends.BACKENDS.get(self.sandbox).check()
         for bundle in self.bundles:
             spec = bundle.task.spec
             for dataset in spec.datasets:
