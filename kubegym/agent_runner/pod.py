@@ -36,6 +36,7 @@ import structlog
 
 from kubegym.agent_runner import agents, loop, trajectory
 from kubegym.api import reasons, runs, summary, tasks, trials
+from kubegym.api import results as results_api
 from kubegym.errors import ConfigError, InfraError, KubegymError
 from kubegym.sandbox import backends as sandbox_backends
 from kubegym.sandbox import client as sandbox_client
@@ -230,7 +231,7 @@ class _Outcome:
 
     exit: trials.ExitReason
     message: str = ""
-    results: trajectory.Results | None = None
+    results: results_api.TrialResult | None = None
     scores: list[trials.Score] | None = None
     infra_reason: trials.InfraReason | None = None
 
@@ -353,8 +354,8 @@ def _run(
     finally:
         recorder.close()
     bound.info("trial_ended", exit=results.exit_reason, score=results.score)
-    trajectory.write_json_atomic(settings.output / trajectory.RESULTS, results.__dict__)
-    exit_reason = cast(trials.ExitReason, results.exit_reason)
+    results.write(settings.output)
+    exit_reason = cast(trials.ExitReason, results.exit_reason.value)
     return _Outcome(exit_reason, results.message, results), env
 
 
@@ -369,7 +370,7 @@ def _summary(outcome: _Outcome, output: Path) -> summary.TrialSummary:
     if results is None:
         # The attempt broke off: what it spent is still spent (the operator counts it
         # toward the run's budget), so take the totals from the steps recorded so far.
-        steps, prompt, completion, cost = _recorded_totals(output / trajectory.TRAJECTORY)
+        steps, prompt, completion, cost = _recorded_totals(output / results_api.TRAJECTORY_JSONL)
         return summary.TrialSummary(
             exit=outcome.exit,
             scores=outcome.scores or [],
@@ -382,7 +383,7 @@ def _summary(outcome: _Outcome, output: Path) -> summary.TrialSummary:
         )
     return summary.TrialSummary(
         exit=outcome.exit,
-        scores=[trials.Score.model_validate(s) for s in results.scores],
+        scores=list(results.scores),
         final=results.final,
         steps=results.steps,
         tokens=results.prompt_tokens + results.completion_tokens,
@@ -438,17 +439,17 @@ def _store_artifacts(
         return ""
     notes: list[str] = []
     files: list[tuple[str, Path]] = []
-    trajectory_file = settings.output / trajectory.TRAJECTORY
+    trajectory_file = settings.output / results_api.TRAJECTORY_JSONL
     if trajectory_file.is_file():
-        files.append((trajectory.TRAJECTORY, trajectory_file))
+        files.append((results_api.TRAJECTORY_JSONL, trajectory_file))
     if env is not None and outcome.exit != "infra_error":
         try:
             files.append(("workspace.tar.gz", _fetch_workspace(env, config, settings.output)))
         except Exception as exc:
             notes.append(f"workspace not saved ({_describe(exc)})")
-    results_file = settings.output / trajectory.RESULTS
+    results_file = settings.output / results_api.RESULTS_JSON
     if results_file.is_file():
-        files.append((trajectory.RESULTS, results_file))
+        files.append((results_api.RESULTS_JSON, results_file))
     try:
         from kubegym.store import factory, keys, uploader
 
