@@ -62,6 +62,11 @@ def run_trial(
 ) -> results_api.TrialResult:
     """Run one trial to its end and return its results; every step goes to ``recorder``.
 
+    The environment is reset and the agent given its prompt; the agent then takes
+    turns (`_play`) until it submits or something stops it; a trial stopped early
+    but not failed from inside is submitted automatically (`_auto_submit`); the
+    results come from the environment's scores (`_results`).
+
     Args:
         env: a `kubegym.agent_runner.env.ResearchEnv` (or anything with its reset/step).
         agent: the agent choosing actions.
@@ -79,30 +84,61 @@ def run_trial(
     bound = log.bind(trial=trial_id, task=task, agent=agent.name, seed=seed)
     observation, info = env.reset(seed=seed, options={**(reset_options or {}), "task": task})
     agent.start(observation, info["system_prompt"])
+    ending = _play(env, agent, recorder, limits, clock, started)
+    totals = ending.totals
+    if ending.failed:
+        bound.warning("trial_failed_by_agent", reason=ending.reason)
+    elif ending.reason != "submitted":
+        # Every way of stopping early still scores what the agent built so far.
+        bound.info("trial_auto_submit", reason=ending.reason)
+        _auto_submit(env, recorder, totals.steps + 1, ending.reason, clock)
+    scores: list[trials.Score] = list(env.scores)
+    results = _results(
+        env, agent, task, seed, trial_id, attempt, ending.reason, ending.message, scores, totals
+    )
+    results.seconds = clock() - started
+    results.started = started_at.isoformat()
+    results.finished = dt.datetime.now(dt.UTC).isoformat()
+    bound.debug("trial_ended", exit=results.exit_reason, score=results.score, steps=totals.steps)
+    return results
+
+
+@dataclass(frozen=True)
+class _Ending:
+    """How the agent's turns ended, and what they spent."""
+
+    reason: str
+    """The exit reason: ``submitted``, a limit, a reply the agent could not make, or a
+    reason of the agent's class from inside the trial."""
+
+    totals: _Totals
+    message: str = ""
+    failed: bool = False
+    """Ended from inside the trial: there is no sandbox left to submit from."""
+
+
+def _play(
+    env: Any,
+    agent: agents.Agent,
+    recorder: trajectory.Recorder,
+    limits: Limits,
+    clock: Callable[[], float],
+    started: float,
+) -> _Ending:
+    """The agent's turns, each recorded, until it submits or a limit, its reply or the trial stops it."""
     totals = _Totals()
     last: str | None = None
-    exit_reason: str | None = None
-    message = ""
-    failed = False
-    while exit_reason is None:
-        if totals.steps >= limits.max_steps:
-            exit_reason = "max_steps"
-        elif totals.cost_usd >= limits.cost_limit_usd:
-            exit_reason = "cost_limit"
-        elif clock() - started >= limits.wall_time_seconds:
-            exit_reason = "wall_time"
-        if exit_reason is not None:
-            break
+    while True:
+        reached = _limit_reached(totals, limits, lambda: clock() - started)
+        if reached is not None:
+            return _Ending(reached, totals)
         step_started = clock()
         try:
             decision = agent.act(last)
         except (agents.FormatFailure, agents.ContextExhausted) as exc:
             totals.add(exc.decision)
-            exit_reason = (
-                "format_error" if isinstance(exc, agents.FormatFailure) else "context_window"
-            )
-            message = str(exc)
-            break
+            reason = "format_error" if isinstance(exc, agents.FormatFailure) else "context_window"
+            return _Ending(reason, totals, str(exc))
         totals.add(decision)
         try:
             last, _, terminated, _, step_info = env.step(decision.action)
@@ -112,29 +148,32 @@ def run_trial(
             totals.steps += 1
             ended = f"The trial ended: {exc.message or exc.reason}"
             recorder.step(_step(totals.steps, decision, ended, {}, clock() - step_started))
-            exit_reason, message, failed = exc.reason.value, exc.message, True
-            bound.warning("trial_failed_by_agent", reason=exit_reason)
-            break
+            return _Ending(exc.reason.value, totals, exc.message, failed=True)
         totals.steps += 1
         recorder.step(_step(totals.steps, decision, last, step_info, clock() - step_started))
         if terminated:
-            exit_reason = "submitted"
-    if exit_reason != "submitted" and not failed:
-        # Every way of stopping early still scores what the agent built so far.
-        bound.info("trial_auto_submit", reason=exit_reason)
-        step_started = clock()
-        decision = agents.Decision("submit", thought=f"Automatic submission: {exit_reason}.")
-        last, _, _, _, step_info = env.step("submit")
-        recorder.step(_step(totals.steps + 1, decision, last, step_info, clock() - step_started))
-    scores: list[trials.Score] = list(env.scores)
-    results = _results(
-        env, agent, task, seed, trial_id, attempt, exit_reason, message, scores, totals
-    )
-    results.seconds = clock() - started
-    results.started = started_at.isoformat()
-    results.finished = dt.datetime.now(dt.UTC).isoformat()
-    bound.debug("trial_ended", exit=results.exit_reason, score=results.score, steps=totals.steps)
-    return results
+            return _Ending("submitted", totals)
+
+
+def _limit_reached(totals: _Totals, limits: Limits, elapsed: Callable[[], float]) -> str | None:
+    """The limit the trial has reached, as its exit reason; the clock is read only when needed."""
+    if totals.steps >= limits.max_steps:
+        return "max_steps"
+    if totals.cost_usd >= limits.cost_limit_usd:
+        return "cost_limit"
+    if elapsed() >= limits.wall_time_seconds:
+        return "wall_time"
+    return None
+
+
+def _auto_submit(
+    env: Any, recorder: trajectory.Recorder, number: int, reason: str, clock: Callable[[], float]
+) -> None:
+    """Submit for an agent that stopped early, recorded as its step `number`."""
+    step_started = clock()
+    decision = agents.Decision("submit", thought=f"Automatic submission: {reason}.")
+    last, _, _, _, step_info = env.step("submit")
+    recorder.step(_step(number, decision, last, step_info, clock() - step_started))
 
 
 def _step(
