@@ -381,16 +381,7 @@ def _summary(outcome: _Outcome, output: Path) -> summary.TrialSummary:
             prompt_tokens=prompt,
             cost_usd=cost,
         )
-    return summary.TrialSummary(
-        exit=outcome.exit,
-        scores=list(results.scores),
-        final=results.final,
-        steps=results.steps,
-        tokens=results.prompt_tokens + results.completion_tokens,
-        prompt_tokens=results.prompt_tokens,
-        cost_usd=results.cost_usd,
-        message=results.message or None,
-    )
+    return summary.TrialSummary.of(results, outcome.exit)
 
 
 def _recorded_totals(path: Path) -> tuple[int, int, int, float]:

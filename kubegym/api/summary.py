@@ -31,6 +31,7 @@ from typing import Annotated, Final, Literal, TypeVar
 
 from pydantic import Field, ValidationError
 
+from kubegym.api import results
 from kubegym.api.common import Model
 from kubegym.api.trials import ExitReason, InfraReason, Score
 
@@ -135,6 +136,25 @@ class TrialSummary(Model):
 
     omitted: Annotated[int, Field(ge=0)] = 0
     """How many scores were left out to fit the message (all are in results.json)."""
+
+    @classmethod
+    def of(cls, result: results.TrialResult, exit: ExitReason) -> TrialSummary:
+        """The summary of a finished attempt's `TrialResult`, as the agent container reports it.
+
+        Args:
+            result: the attempt's result (its results.json).
+            exit: the exit reason to report (the result's own, as the pod's wire type).
+        """
+        return cls(
+            exit=exit,
+            scores=list(result.scores),
+            final=result.final,
+            steps=result.steps,
+            tokens=result.prompt_tokens + result.completion_tokens,
+            prompt_tokens=result.prompt_tokens,
+            cost_usd=result.cost_usd,
+            message=result.message or None,
+        )
 
     def to_message(self, primary_metric: str | None = None) -> str:
         """This summary as compact JSON of at most `MAX_BYTES` bytes.
