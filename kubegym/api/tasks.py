@@ -325,6 +325,12 @@ class Environment(Model):
     """Python requirements (pip syntax) the starter code and the agent's code need."""
 
 
+#: A family folder, relative to the task's folder: `../families/gymnax`. Where it may lead
+#: (inside the catalog the task is read from) is checked where the folder is read
+#: (`kubegym.tasks.catalog.TaskBundle.from_folder`): the model alone cannot know.
+FamilyPath = Annotated[str, Field(min_length=1, max_length=1024, pattern=r"^[^/\\]")]
+
+
 class TaskSpec(Model):
     """What a Task is: the problem, its data, its scoring, its resources and limits."""
 
@@ -340,6 +346,7 @@ class TaskSpec(Model):
         ),
         common.unique("datasets", "name", "two datasets have the same name"),
         common.unique("validationData", "name", "two validation datasets have the same name"),
+        common.unique("includes", None, "the task includes a family folder twice"),
         _paths_inside("datasets", "a dataset"),
         _paths_inside("validationData", "a validation dataset"),
     )
@@ -355,6 +362,15 @@ class TaskSpec(Model):
     script and hidden data under `/kubegym/eval`. Init containers copy them into volumes (the
     evaluation part into one only the evaluator mounts); the sandbox never runs this image.
     By default the task image's repository with `-data` appended, same tag."""
+
+    includes: list[FamilyPath] = Field(default_factory=list, max_length=8)
+    """Family folders the task's folder is laid over: code several tasks share (starter,
+    evaluation and preparation code), each a path relative to the task's folder, such as
+    `../families/gymnax`, that stays inside the catalog the task is read from. The task's
+    files are its families' (in order) with its own folder's on top: a file of the task
+    replaces the family's file of the same relative path. Read where the task is read from
+    a folder (local runs, image builds); on a cluster the task's images already hold the
+    files laid out."""
 
     environment: Environment = Field(default_factory=Environment, json_schema_extra={"default": {}})
     """The software the task needs."""

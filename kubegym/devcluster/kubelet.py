@@ -101,9 +101,10 @@ def lay_out(bundle: catalog.TaskBundle, workspace: Path, eval_dir: Path) -> None
     """Fill the workspace and the eval folder as the task image and its data image would.
 
     The workspace gets the starter code and the agent's datasets at their mount
-    paths; the eval folder the evaluation script, the task's adapters and the starter
-    code (what the jail may be shown), the validation and the test data at their
-    relative paths (their names for data from other sources), as the data image has them.
+    paths; the eval folder the task's evaluation files (the script, the modules beside
+    it and the starter code: `catalog.TaskBundle.evaluation_files`), the validation and
+    the test data at their relative paths (their names for data from other sources),
+    as the data image has them.
 
     Raises:
         ConfigError: data is missing, cannot be prepared or fetched, or its sha256 differs.
@@ -117,12 +118,8 @@ def lay_out(bundle: catalog.TaskBundle, workspace: Path, eval_dir: Path) -> None
     for dataset in spec.datasets:
         _copy(datasets.materialize(bundle, dataset), workspace / _mount(dataset))
     eval_dir.mkdir(parents=True, exist_ok=True)
-    script = spec.evaluation.script
-    _copy(bundle.resolve(script), eval_dir / script)
-    for adapter in jails.adapter_files(bundle.root, script):
-        _copy(bundle.resolve(adapter), eval_dir / adapter)
-    if spec.starter_code is not None:
-        _copy(bundle.resolve(spec.starter_code.path), eval_dir / spec.starter_code.path)
+    for part in bundle.evaluation_files():
+        _copy(bundle.resolve(part), eval_dir / part)
     for dataset in [*spec.validation_data, *spec.evaluation.test_data]:
         relative = dataset.path if dataset.path and not Path(dataset.path).is_absolute() else None
         _copy(datasets.materialize(bundle, dataset), eval_dir / (relative or dataset.name))

@@ -107,7 +107,13 @@ def task_variant(task: tasks.Task) -> str:
 
 
 def task_bundles(repo: Path = REPO) -> dict[str, catalog.TaskBundle]:
-    """The tasks with a Dockerfile, by name: ``task_images/*`` and ``examples/tasks/*``."""
+    """The tasks with a Dockerfile, by name: ``task_images/*`` and ``examples/tasks/*``.
+
+    A task of a family (``spec.includes``) comes with its files assembled in one folder
+    (`kubegym.tasks.families`): that folder is its image's build context, so the starter
+    code its Dockerfile COPYs holds the family's files, and the input hash of the image
+    (`kubegym.images._inputs`) changes with them.
+    """
     broken: list[ConfigError] = []
     found = catalog.discover([repo / TASK_IMAGES, repo / EXAMPLE_TASKS], broken)
     if broken:
@@ -186,7 +192,7 @@ def plan(
             Build(
                 f"task-{name}",
                 f"{registry}/task-{name}:{version}",
-                bundle.root / "Dockerfile",
+                bundle.origin("Dockerfile"),  # the task's own file, for readable commands
                 bundle.root,
                 {**labels, "REGISTRY": registry, "VARIANT": variant},
                 needs=(f"sandbox-base-{variant}",),

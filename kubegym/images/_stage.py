@@ -12,7 +12,6 @@ import shutil
 from pathlib import Path
 from typing import Final
 
-from kubegym.evaluator import jails
 from kubegym.tasks import catalog
 
 #: In a data image: the agent's datasets, and the evaluation script with the hidden data.
@@ -24,11 +23,14 @@ def stage_data(bundle: catalog.TaskBundle, out: Path) -> Path:
     """Fill ``out`` as a data image's build context: ``data/`` and ``eval/``.
 
     ``data/<name>`` holds each agent dataset (mounted in the sandbox by its name);
-    ``eval/`` holds the evaluation script, the task's adapters beside it and the
-    starter code (the files the evaluator copies to the jail container for agent
-    code: 3-sat's adapter.py and starter/solver.py) and the validation and test data at their relative paths (or under their names), as
-    `kubegym.tasks.datasets.in_folder` looks for them. Every file is prepared and checked
-    against its sha256 first.
+    ``eval/`` holds the task's evaluation files (`kubegym.tasks.catalog.TaskBundle.evaluation_files`:
+    the script, the modules beside it, such as its adapters and its family's shared
+    evaluation code, and the starter code; the evaluator copies some of them to the jail
+    container for agent code: 3-sat's adapter.py and starter/solver.py) and the validation
+    and test data at their relative paths (or under their names), as
+    `kubegym.tasks.datasets.in_folder` looks for them. For a task of a family these come
+    from the folder assembled from the family and the task (``bundle.root``). Every file
+    is prepared and checked against its sha256 first.
 
     Raises:
         ConfigError: a dataset cannot be prepared or its sha256 differs.
@@ -44,12 +46,8 @@ def stage_data(bundle: catalog.TaskBundle, out: Path) -> Path:
     for dataset in [*spec.validation_data, *spec.evaluation.test_data]:
         relative = dataset.path if dataset.path and not Path(dataset.path).is_absolute() else None
         _copy(datasets.materialize(bundle, dataset), out / EVAL_DIR / (relative or dataset.name))
-    _copy(bundle.resolve(spec.evaluation.script), out / EVAL_DIR / spec.evaluation.script)
-    for adapter in jails.adapter_files(bundle.root, spec.evaluation.script):
-        _copy(bundle.resolve(adapter), out / EVAL_DIR / adapter)
-    if spec.starter_code is not None:
-        starter = bundle.resolve(spec.starter_code.path)
-        _copy(starter, out / EVAL_DIR / spec.starter_code.path)
+    for relative in bundle.evaluation_files():
+        _copy(bundle.resolve(relative), out / EVAL_DIR / relative)
     # World-readable: the image's files are copied out by whatever uid the pod runs as.
     for path in out.rglob("*"):
         path.chmod(0o755 if path.is_dir() else 0o644)

@@ -1,9 +1,11 @@
 """Finding Tasks: in the run file, in task folders on a search path, by name, label or suite.
 
 A `TaskBundle` is a Task together with the folder its relative paths (starter
-code, evaluation script, data) are resolved against. The local runner and
-`kubegym tasks` find tasks through here; on a cluster, Tasks are objects in
-the namespace instead.
+code, evaluation script, data) are resolved against. A task read from its folder
+that includes families (``spec.includes``) gets the folder laid out from them and
+its own (`kubegym.tasks.families`); everything downstream reads that one folder.
+The local runner and `kubegym tasks` find tasks through here; on a cluster, Tasks
+are objects in the namespace instead.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import yaml
 
 from kubegym.api import common, documents, runs, tasks
 from kubegym.errors import ConfigError
+from kubegym.tasks import families
 
 TASK_FILE = "task.yaml"
 SUITES_DIR = "suites"
@@ -24,10 +27,39 @@ SUITES_DIR = "suites"
 
 @dataclass(frozen=True)
 class TaskBundle:
-    """A Task and the folder its relative paths are resolved against."""
+    """A Task and the folder its relative paths are resolved against.
+
+    Built directly, ``root`` must already hold every file of the task (the evaluator
+    container's eval folder, a copy the dev-cluster kubelet laid out); a task folder is
+    read with `from_folder`, which lays out the families the task includes.
+    """
 
     task: tasks.Task
     root: Path
+    """The task's files, complete: its own folder, or the one assembled from its families and it."""
+    layers: tuple[Path, ...] = ()
+    """Where ``root``'s files come from when it was assembled: the family folders in order,
+    then the task's own folder (the last word). Empty when ``root`` is the task's own folder."""
+
+    @classmethod
+    def from_folder(cls, task: tasks.Task, folder: Path, catalog_root: Path) -> TaskBundle:
+        """``task`` read from its own ``folder``, laid over the families it includes.
+
+        Args:
+            task: the task (``folder``'s task.yaml).
+            folder: the task's own folder.
+            catalog_root: the folder the task was found in; its families must lie inside.
+
+        Raises:
+            ConfigError: a family is outside the catalog or missing, or the folders
+                cannot be laid over each other (the error names ``spec.includes``).
+        """
+        folder = folder.resolve()
+        found = families.included(task, folder, catalog_root)
+        if not found:
+            return cls(task, folder)
+        layers = (*found, folder)
+        return cls(task, families.assemble(task.name, layers), layers)
 
     @property
     def name(self) -> str:
@@ -37,6 +69,37 @@ class TaskBundle:
         """An absolute path for a path in the task's spec."""
         path = Path(relative)
         return path if path.is_absolute() else (self.root / path).resolve()
+
+    def origin(self, relative: str) -> Path:
+        """Where the task's file at ``relative`` comes from: its own folder or a family's.
+
+        For messages and commands a person reads (``docker build --file``): the file
+        itself is read from ``root``.
+        """
+        for layer in reversed(self.layers):
+            if (layer / relative).exists():
+                return layer / relative
+        return self.root / relative
+
+    def evaluation_files(self) -> list[str]:
+        """The task's files the evaluator reads besides the data, relative to ``root``.
+
+        The evaluation script; the Python modules beside it, which it may import (its
+        folder comes first on ``sys.path``): its adapters (``adapter*.py``, which agent
+        code may be shown) and the modules its family shares among its tasks; and the
+        starter code, which the evaluation may load or show agent code. A data image's
+        eval folder and the dev-cluster kubelet's hold these, as the task's folder does
+        locally.
+        """
+        script = self.task.spec.evaluation.script
+        beside = (self.root / script).parent
+        modules = sorted(
+            str(path.relative_to(self.root))
+            for path in beside.glob("*.py")
+            if path.is_file() and not path.is_symlink() and path.name != Path(script).name
+        )
+        starter = self.task.spec.starter_code
+        return [script, *modules, *([starter.path] if starter is not None else [])]
 
 
 def search_path(run_dir: Path | None = None) -> list[Path]:
@@ -72,7 +135,13 @@ def discover(
                     broken.append(exc)
                 continue
             for task in run_file.tasks:
-                found.setdefault(task.name, TaskBundle(task, task_file.parent.resolve()))
+                if task.name in found:
+                    continue
+                try:
+                    found[task.name] = TaskBundle.from_folder(task, task_file.parent, folder)
+                except ConfigError as exc:
+                    if broken is not None:
+                        broken.append(exc)  # it names the task and the field
     return found
 
 
@@ -90,7 +159,7 @@ def select(
     Raises:
         ConfigError: a named task or suite is not found, or a selector matches nothing.
     """
-    known = {t.name: TaskBundle(t, run_dir.resolve()) for t in run_file.tasks}
+    known = {t.name: _in_run_file(t, run_dir) for t in run_file.tasks}
     broken: list[ConfigError] = []
     searched = folders if folders is not None else search_path(run_dir)
     for name, bundle in discover(searched, broken).items():
@@ -115,6 +184,18 @@ def select(
             "put the Task in the run file or a task folder on KUBEGYM_TASK_PATH",
         )
     return [known[n] for n in names]
+
+
+def _in_run_file(task: tasks.Task, run_dir: Path) -> TaskBundle:
+    """A task written in the run file: its paths resolve against the run file's folder."""
+    if task.spec.includes:
+        # Laying the run file's whole folder over a family would copy everything in it.
+        raise ConfigError(
+            f"task {task.name}: only a task in its own folder (a task.yaml) can include families",
+            field="spec.includes",
+            hint="move the task into a folder of its own, on KUBEGYM_TASK_PATH or in ./tasks/",
+        )
+    return TaskBundle(task, run_dir.resolve())
 
 
 def _suite(name: str, folders: Sequence[Path]) -> list[str]:

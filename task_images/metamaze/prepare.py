@@ -1,42 +1,10 @@
-"""Writes the MetaMaze task's evaluation protocols: one small JSON file per split.
+"""Writes the MetaMaze task's evaluation protocols: the gymnax family's, for ``MetaMaze-misc``.
 
-There is no data to download: the environment is gymnax's ``MetaMaze-misc``. Each
-file fixes what evaluate.py does on that split: the environment, the evaluation
-seeds, the number of environments per seed and the episode horizon. The test
-split uses MLGym's evaluation (seeds 0-4, 256 environments, 199 steps); the
-validation split uses other seeds, so validating never shows test episodes.
-Deterministic: the same bytes every run (the task YAML pins their sha256).
+MLGym's evaluate.py rolls this environment out for 199 steps (``max_frames``);
+the rest (seeds, environments per seed) is the family's (../families/gymnax/protocols.py).
 """
 
-import argparse
-import json
-from pathlib import Path
-
-ENV = "MetaMaze-misc"
-NUM_ENVS = 256  # environments per seed (MLGym's evaluate.py batch)
-HORIZON = 199  # steps per rollout (MLGym's evaluate.py max_frames for this task)
-SPLITS = {"validation": [1000, 1001, 1002, 1003, 1004], "test": [0, 1, 2, 3, 4]}
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--source", action="append", default=[])
-    args = parser.parse_args()
-    hidden = args.out / "hidden"
-    hidden.mkdir(parents=True, exist_ok=True)
-    for split, seeds in SPLITS.items():
-        protocol = {
-            "env": ENV,
-            "split": split,
-            "seeds": seeds,
-            "num_envs": NUM_ENVS,
-            "horizon": HORIZON,
-        }
-        (hidden / f"{split}_seeds.json").write_text(
-            json.dumps(protocol, indent=2, sort_keys=True) + "\n"
-        )
-
+import protocols
 
 if __name__ == "__main__":
-    main()
+    protocols.main(env="MetaMaze-misc", horizon=199)

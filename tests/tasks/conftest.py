@@ -22,11 +22,11 @@ TASK_IMAGES = Path(__file__).resolve().parents[2] / "task_images"
 
 
 def bundle(name: str) -> catalog.TaskBundle:
-    """The task called ``name`` in task_images/ (read from its own folder only)."""
+    """The task called ``name`` in task_images/ (read from its own folder and its families)."""
     from kubegym.api import documents
 
     (task,) = documents.load_run_file(TASK_IMAGES / name / "task.yaml").tasks
-    return catalog.TaskBundle(task, (TASK_IMAGES / name).resolve())
+    return catalog.TaskBundle.from_folder(task, TASK_IMAGES / name, TASK_IMAGES)
 
 
 def prepared(name: str) -> catalog.TaskBundle:

@@ -10,52 +10,26 @@ episode would need the goal found in nearly every episode).
 
 from __future__ import annotations
 
-import json
-import pickle
-import shutil
 from pathlib import Path
 
-from tests.tasks.conftest import TASK_IMAGES, assert_reproducible, baseline, score_file
+from tests.tasks import family_gymnax as gymnax
 
 TASK = "metamaze"
-FOLDER = TASK_IMAGES / TASK
 CI_BUDGET = 0.002
 
 
 def test_preparation_is_reproducible_and_the_splits_differ() -> None:
-    root = assert_reproducible(TASK)
-    validation = json.loads((root / "hidden/validation_seeds.json").read_text())
-    test = json.loads((root / "hidden/test_seeds.json").read_text())
-    assert not set(validation["seeds"]) & set(test["seeds"])
-    assert test["seeds"] == [0, 1, 2, 3, 4]  # MLGym's evaluation seeds
-    assert test["num_envs"] == 256 and test["horizon"] == 199
+    gymnax.assert_protocols(TASK, horizon=199)
 
 
 def test_the_baseline_trains_and_scores_in_range() -> None:
-    results = baseline(TASK, budget=CI_BUDGET)
-    assert results.exit_reason == "submitted", results.message
-    assert results.score is not None
-    print(f"{TASK} baseline at budget {CI_BUDGET}: {results.score}")
-    assert 0.2 < results.score < 8.0, results.score
+    score = gymnax.baseline_score(TASK, CI_BUDGET)
+    assert 0.2 < score < 8.0, score
 
 
 def test_a_broken_checkpoint_is_an_eval_error(tmp_path: Path) -> None:
-    folder = tmp_path / "checkpoints"
-    folder.mkdir()
-    shutil.copyfile(FOLDER / "starter/src/config.yaml", folder / "config.yaml")
-    for i in range(5):
-        (folder / f"config-42-{i}.pkl").write_bytes(pickle.dumps({"network": {"params": {}}}))
-    (folder / "config-42-0.pkl").write_bytes(b"not a pickle")
-    scoring = score_file(TASK, folder)
-    assert scoring.error is not None
-    assert "config-42-0.pkl is not a readable pickle" in scoring.error
+    gymnax.assert_a_broken_checkpoint_is_an_eval_error(TASK, tmp_path)
 
 
 def test_too_few_checkpoints_is_an_eval_error(tmp_path: Path) -> None:
-    folder = tmp_path / "checkpoints"
-    folder.mkdir()
-    shutil.copyfile(FOLDER / "starter/src/config.yaml", folder / "config.yaml")
-    (folder / "config-42-0.pkl").write_bytes(pickle.dumps({"network": {}}))
-    scoring = score_file(TASK, folder)
-    assert scoring.error is not None
-    assert "expected 5 checkpoint files" in scoring.error
+    gymnax.assert_too_few_checkpoints_is_an_eval_error(TASK, tmp_path)

@@ -1,23 +1,27 @@
-"""Scores a Breakout-MinAtar submission: the mean return of its 5 PPO checkpoints over evaluation episodes.
+"""Scores a gymnax task's submission: the mean return of its 5 PPO checkpoints over evaluation episodes.
 
 Usage: evaluate.py --submission checkpoints/ --split validation|test --data seeds=SEEDS.json
 
+The gymnax family's evaluator (breakout-minatar, metamaze, mountain-car-continuous).
 The submission is a folder holding ``config.yaml`` (with ``train_config.network_config``)
 and five ``*.pkl`` checkpoints, each a pickled dict whose ``network`` entry is the
 parameter tree of the starter code's ``Model``. The evaluator rebuilds that network
-itself (it runs none of the submission's code, and unpickles only plain containers
-and numpy arrays), then, as MLGym does, rolls out every checkpoint for a fixed
-number of steps in ``num_envs`` environments per evaluation seed, summing each
-environment's rewards until its first episode ends. The seeds, the number of
-environments and the horizon come from the split's JSON file (made by prepare.py);
-``KUBEGYM_BUDGET`` (default 1) scales the number of environments. Prints
-``{"reward_mean": ..., "reward_std": ...}`` as the last line; exits non-zero with
-the reason when the submission is missing or malformed.
+itself, from the task's own copy of the starter code (``starter/src/networks.py``
+beside this script, never the agent's workspace: it runs none of the submission's
+code, and unpickles only plain containers and numpy arrays), then, as MLGym does,
+rolls out every checkpoint for a fixed number of steps in ``num_envs`` environments
+per evaluation seed, summing each environment's rewards until its first episode ends.
+The environment, the seeds, the number of environments and the horizon come from the
+split's JSON file (made by the task's prepare.py); the environment must be the one
+the task's starter configuration trains for. ``KUBEGYM_BUDGET`` (default 1) scales
+the number of environments. Prints ``{"reward_mean": ..., "reward_std": ...}`` as the
+last line; exits non-zero with the reason when the submission is missing or malformed.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import io
 import json
 import math
@@ -27,8 +31,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import distrax
-import flax.linen as nn
 import gymnax
 import jax
 import jax.numpy as jnp
@@ -38,68 +40,28 @@ from gymnax.environments import spaces
 
 try:
     import kubegym_eval  # the scorer puts its folder on PYTHONPATH: the metrics go to its pipe
-except ImportError:  # run by hand: it ships in the kubegym package (and this repository)
-    import importlib.util
-
+except ImportError:  # run by hand: PYTHONPATH=<kubegym>/evaluator/kit, or kubegym installed
     _kubegym = importlib.util.find_spec("kubegym")
     _roots = list(_kubegym.submodule_search_locations or []) if _kubegym else []
-    _roots.append(str(Path(__file__).resolve().parent.parent.parent / "kubegym"))
     sys.path += [str(Path(root, "evaluator", "kit")) for root in _roots]
     import kubegym_eval
 
 NUM_CHECKPOINTS = 5
-ENV_NAME = "Breakout-MinAtar"
+# The task's own starter code (the data image's eval folder holds it too), never the agent's.
+STARTER = Path(__file__).resolve().parent / "starter" / "src"
 
 
-def _bias_init() -> nn.initializers.Initializer:
-    return nn.initializers.uniform(0.05)
+def _starter_networks() -> Any:
+    """The starter code's networks.py, loaded from the task's files (its ``Model`` is scored)."""
+    spec = importlib.util.spec_from_file_location("starter_networks", STARTER / "networks.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # flax's dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
 
 
-class Model(nn.Module):
-    """The starter code's actor-critic network (src/networks.py), rebuilt here so that no
-    submitted code runs in the evaluator; parameter names and shapes must match it."""
-
-    num_output_units: int
-    num_hidden_units: int
-    num_hidden_layers: int
-    continuous: bool = False
-    min_std: float = 0.001
-    flatten_3d: bool = False
-
-    @nn.compact
-    def __call__(self, x: jax.Array) -> tuple[jax.Array, distrax.Distribution]:
-        x = x.astype(jnp.float32)
-        if self.flatten_3d and x.ndim >= 3:
-            x = x.reshape(-1) if x.ndim == 3 else x.reshape(x.shape[0], -1)
-        h_v = x
-        for i in range(self.num_hidden_layers):
-            h_v = nn.relu(
-                nn.Dense(self.num_hidden_units, name=f"critic_fc_{i + 1}", bias_init=_bias_init())(
-                    h_v
-                )
-            )
-        value = nn.Dense(1, name="critic_fc_v", bias_init=_bias_init())(h_v)
-        h_a = x
-        for i in range(self.num_hidden_layers):
-            h_a = nn.relu(
-                nn.Dense(self.num_hidden_units, name=f"actor_fc_{i + 1}", bias_init=_bias_init())(
-                    h_a
-                )
-            )
-        if self.continuous:
-            mu = nn.Dense(self.num_output_units, name="actor_fc_mu", bias_init=_bias_init())(h_a)
-            raw_scale = nn.Dense(
-                self.num_output_units, name="actor_fc_scale", bias_init=_bias_init()
-            )(h_a)
-            pi: distrax.Distribution = distrax.MultivariateNormalDiag(
-                mu, jax.nn.softplus(raw_scale) + self.min_std
-            )
-        else:
-            logits = nn.Dense(
-                self.num_output_units, name="actor_fc_logits", bias_init=_bias_init()
-            )(h_a)
-            pi = distrax.Categorical(logits=logits)
-        return value, pi
+Model = _starter_networks().Model
 
 
 class SubmissionError(Exception):
@@ -194,10 +156,10 @@ def check_params(template: Any, params: Any, name: str) -> Any:
     return params
 
 
-def build_model(network_config: dict) -> tuple[Any, Any, Any, Any]:
+def build_model(env_name: str, network_config: dict) -> tuple[Any, Any, Any, Any]:
     """The environment, its parameters, the Model and a template parameter tree."""
 
-    env, env_params = gymnax.make(ENV_NAME)
+    env, env_params = gymnax.make(env_name)
     action_space = env.action_space(env_params)
     continuous = not isinstance(action_space, spaces.Discrete)
     outputs = int(action_space.shape[0]) if continuous else int(action_space.n)
@@ -270,7 +232,7 @@ def score(submission: Path, protocol: dict, budget: float) -> dict[str, float]:
             f"expected {NUM_CHECKPOINTS} checkpoint files (*.pkl) in checkpoints/, found {len(files)}"
         )
     config = load_config(submission)
-    env, env_params, model, template = build_model(config["network_config"])
+    env, env_params, model, template = build_model(protocol["env"], config["network_config"])
     params = [check_params(template, load_checkpoint(f), f.name) for f in files]
     stacked = jax.tree.map(lambda *leaves: np.stack(leaves), *params)
     num_envs = max(8, round(int(protocol["num_envs"]) * budget))
@@ -296,8 +258,9 @@ def main() -> None:
     args = parser.parse_args()
     data = dict(item.split("=", 1) for item in args.data)
     protocol = json.loads(Path(data["seeds"]).read_text())
-    if protocol["env"] != ENV_NAME:
-        sys.exit(f"the seeds file is for {protocol['env']}, not {ENV_NAME}")
+    trained = yaml.safe_load((STARTER / "config.yaml").read_text())["train_config"]["env_name"]
+    if protocol["env"] != trained:
+        sys.exit(f"the seeds file is for {protocol['env']}, the task trains for {trained}")
     try:
         metrics = score(args.submission, protocol, float(os.environ.get("KUBEGYM_BUDGET", "1")))
     except SubmissionError as e:
