@@ -61,6 +61,8 @@ def bootstrap_aup(
     the best over the drawn seeds and recomputes both profiles' AUP. The tau grid
     stays the full sample's so that resampled areas are comparable with the point
     estimate. A task × method with one row (such as a baseline) never varies.
+    The steps: draw the resamples (`_draw`), their areas (`_areas`), and the
+    percentiles around the point estimate (`_intervals`).
 
     Args:
         trials: tidy trial rows (see `tidy.best_over_seeds`).
@@ -88,13 +90,33 @@ def bootstrap_aup(
     clean = validate_scores(trials, baseline=baseline)
     table = best_over_seeds(clean, baseline=baseline)
     point = compute_aup(table, baseline=baseline, epsilon=epsilon, points=points, decimals=None)
-    tau = point.tau
     wide, maximize_series = to_matrix(table, SCORE_COLUMNS[0])
     tasks = [str(task) for task in wide.index]
     methods = [str(method) for method in wide.columns]
     maximize = maximize_series.to_numpy(dtype=bool)
     baseline_index = methods.index(baseline)
+    drawn = _draw(clean, tasks, methods, maximize, n_resamples, seed)
+    areas = _areas(drawn, maximize, baseline_index, point.tau, epsilon, tasks)
+    result = _intervals(areas, point.aup, methods, confidence)
+    if decimals is not None:
+        for column in (AUP, CI_LOW, CI_HIGH):
+            result[column] = np.round(result[column].to_numpy(dtype=np.float64), decimals)
+    return result
 
+
+def _draw(
+    clean: pd.DataFrame,
+    tasks: list[str],
+    methods: list[str],
+    maximize: np.ndarray,
+    n_resamples: int,
+    seed: int,
+) -> dict[str, FloatArray]:
+    """Each score column's best over resampled seeds: resample × task × method (NaN if none).
+
+    One generator, seeded by `seed`, draws the seeds of every task × method in the
+    rows' order; both score columns use the same draw, so a seed's pair stays together.
+    """
     rng = np.random.default_rng(seed)
     drawn = {
         name: np.full((n_resamples, len(tasks), len(methods)), np.nan) for name in SCORE_COLUMNS
@@ -105,15 +127,37 @@ def bootstrap_aup(
         for name in SCORE_COLUMNS:
             values = group[name].to_numpy(dtype=np.float64)
             drawn[name][:, i, j] = _resampled_best(values, picks, bool(maximize[i]))
+    return drawn
 
-    areas = {name: np.empty((n_resamples, len(methods))) for name in SCORE_COLUMNS}
+
+def _areas(
+    drawn: dict[str, FloatArray],
+    maximize: np.ndarray,
+    baseline_index: int,
+    tau: FloatArray,
+    epsilon: float,
+    tasks: list[str],
+) -> dict[str, FloatArray]:
+    """Every method's AUP in each resample, per score column: resample × method.
+
+    The tau grid is the full sample's, so that the areas compare with the point estimate.
+    Resamples go in order, both columns each, so the first undefined ratio is the one raised.
+    """
+    n_resamples, _, n_methods = drawn[SCORE_COLUMNS[0]].shape
+    areas = {name: np.empty((n_resamples, n_methods)) for name in SCORE_COLUMNS}
     for r in range(n_resamples):
         for name in SCORE_COLUMNS:
             ratios, _, _ = ratio_matrix(
                 drawn[name][r], maximize, baseline_index, epsilon=epsilon, tasks=tasks
             )
             areas[name][r] = area_matrix(profile_matrix(ratios, tau), tau)
+    return areas
 
+
+def _intervals(
+    areas: dict[str, FloatArray], aup: pd.DataFrame, methods: list[str], confidence: float
+) -> pd.DataFrame:
+    """One row per score column and method: the point AUP and the percentile interval."""
     tail = (1.0 - confidence) / 2.0 * 100.0
     rows = []
     for name in SCORE_COLUMNS:
@@ -123,13 +167,9 @@ def bootstrap_aup(
                 {
                     METHOD: method,
                     PROFILE: name,
-                    AUP: float(point.aup[name].reindex(methods).to_numpy()[j]),
+                    AUP: float(aup[name].reindex(methods).to_numpy()[j]),
                     CI_LOW: float(low[j]),
                     CI_HIGH: float(high[j]),
                 }
             )
-    result = pd.DataFrame(rows, columns=[METHOD, PROFILE, AUP, CI_LOW, CI_HIGH])
-    if decimals is not None:
-        for column in (AUP, CI_LOW, CI_HIGH):
-            result[column] = np.round(result[column].to_numpy(dtype=np.float64), decimals)
-    return result
+    return pd.DataFrame(rows, columns=[METHOD, PROFILE, AUP, CI_LOW, CI_HIGH])
