@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from kubegym.devcluster import netpol
+from kubegym.devcluster.netpol import controller, kernel
 from kubegym.operator import objects
 from tests.unit.operator.builders import attempt, run_spec, task
 
@@ -549,7 +550,7 @@ def test_the_watch_keeps_the_objects_and_signals_changes() -> None:
         yield {"type": "DELETED", "object": gone}
         stop.set()
 
-    watched = netpol._Watched("pods", list_call, stream)
+    watched = controller.Watched("pods", list_call, stream)
     watched.run(stop, changed)
     assert watched.synced and changed.is_set()
     assert [p["metadata"]["name"] for p in watched.snapshot()] == ["server"]
@@ -561,9 +562,9 @@ def test_the_command_line_builds_the_options(monkeypatch: pytest.MonkeyPatch) ->
     def fake_run(kubeconfig: str, options: netpol.Options, *, once: bool, keep: bool) -> None:
         seen.update(kubeconfig=kubeconfig, options=options, once=once, keep=keep)
 
-    monkeypatch.setattr(netpol, "run", fake_run)
+    monkeypatch.setattr(controller, "run", fake_run)
     args = ["--kubeconfig", "k.yaml", "--node", "real-0", "--once", "--pod-cidr", ""]
-    assert netpol.main(args) == 0
+    assert controller.main(args) == 0
     assert seen == {
         "kubeconfig": "k.yaml",
         "options": netpol.Options("real-0", pod_cidr=None),
@@ -595,15 +596,15 @@ def test_run_fails_closed_first_and_removes_its_tables_on_sigterm(
         return iter(())
 
     kinds = [
-        netpol._Watched("networkpolicies", listing([policy("p", app("client"))]), idle_stream),
-        netpol._Watched("pods", listing(PODS), idle_stream),
-        netpol._Watched("namespaces", listing(NAMESPACES), idle_stream),
+        controller.Watched("networkpolicies", listing([policy("p", app("client"))]), idle_stream),
+        controller.Watched("pods", listing(PODS), idle_stream),
+        controller.Watched("namespaces", listing(NAMESPACES), idle_stream),
     ]
-    monkeypatch.setattr(netpol, "_connect", lambda _: kinds)
-    monkeypatch.setattr(netpol, "apply", fake_apply)
-    monkeypatch.setattr(netpol, "remove", removed.append)
-    monkeypatch.setattr(netpol, "ensure_bridge_netfilter", lambda: None)
-    monkeypatch.setattr(netpol, "forget_connections", lambda *_, **__: [])
+    monkeypatch.setattr(controller, "connect", lambda _: kinds)
+    monkeypatch.setattr(kernel, "apply", fake_apply)
+    monkeypatch.setattr(kernel, "remove", removed.append)
+    monkeypatch.setattr(kernel, "ensure_bridge_netfilter", lambda: None)
+    monkeypatch.setattr(kernel, "forget_connections", lambda *_, **__: [])
     monkeypatch.setattr("shutil.which", lambda _: "/usr/sbin/nft")
     before = signal.getsignal(signal.SIGTERM)
     netpol.run("k.yaml", OPTIONS)
