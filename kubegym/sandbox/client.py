@@ -376,10 +376,7 @@ def start_server(
             ``SandboxStartFailed``; the message holds its standard error).
     """
     argv = [*argv_prefix, python, "-m", "kubegym.sandbox", "serve", "--workspace", str(workspace)]
-    if unix_path is not None:
-        argv += ["--unix", str(server_unix_path or unix_path)]
-    else:
-        argv += ["--host", host, "--port", str(port)]
+    argv += _listen_options(unix_path, server_unix_path, host=host, port=port)
     if token_file is not None:
         argv += ["--token-file", str(token_file)]
     if timeout is not None:
@@ -387,18 +384,62 @@ def start_server(
     if max_output is not None:
         argv += ["--max-output", str(max_output)]
     log = tempfile.TemporaryFile()  # noqa: SIM115 - ServerProcess owns and closes it
+    process = _launch(argv, log, token=token, token_file=token_file, env=env, popen=popen)
+    ready = _await_ready(process, argv, log, ready_timeout)
+    if unix_path is not None:
+        address = f"unix://{unix_path}"
+    else:
+        shown = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "[::1]"}.get(host, host)
+        address = f"http://{shown}:{ready['port']}"
+    return ServerProcess(process, address, token, log)
+
+
+def _listen_options(
+    unix_path: str | Path | None, server_unix_path: str | Path | None, *, host: str, port: int
+) -> list[str]:
+    """The server's options for where to listen: a Unix socket (as it sees it), else TCP."""
+    if unix_path is not None:
+        return ["--unix", str(server_unix_path or unix_path)]
+    return ["--host", host, "--port", str(port)]
+
+
+def _launch(
+    argv: list[str],
+    log: IO[bytes],
+    *,
+    token: str,
+    token_file: str | Path | None,
+    env: Mapping[str, str] | None,
+    popen: Callable[..., subprocess.Popen[bytes]] | None,
+) -> subprocess.Popen[bytes]:
+    """Start the server, its output piped and its errors to `log`, the token in its environment.
+
+    A `popen` launcher sets the environment itself, so the token must come by `token_file`.
+
+    Raises:
+        ValueError: `popen` without `token_file` (`log` is closed first).
+    """
     if popen is not None:
         if token_file is None:
             log.close()
             raise ValueError("start_server(popen=…) needs token_file: the launcher sets the env")
-        process = popen(argv, stdout=subprocess.PIPE, stderr=log)
-    else:
-        child_env = dict(os.environ if env is None else env)
-        if token_file is None:
-            child_env[TOKEN_ENV] = token
-        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, env=child_env)
+        return popen(argv, stdout=subprocess.PIPE, stderr=log)
+    child_env = dict(os.environ if env is None else env)
+    if token_file is None:
+        child_env[TOKEN_ENV] = token
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, env=child_env)
+
+
+def _await_ready(
+    process: subprocess.Popen[bytes], argv: list[str], log: IO[bytes], timeout: float
+) -> dict[str, Any]:
+    """The server's ready line; if it does not come, the server is stopped and its log told.
+
+    Raises:
+        InfraError: ``SandboxStartFailed``, with the end of the server's standard error.
+    """
     try:
-        ready = _read_ready_line(process, ready_timeout)
+        return _read_ready_line(process, timeout)
     except InfraError:
         if process.poll() is None:
             process.kill()
@@ -411,12 +452,6 @@ def start_server(
         raise InfraError(
             "SandboxStartFailed", f"{' '.join(argv)} did not start: {detail or 'no output'}"
         ) from None
-    if unix_path is not None:
-        address = f"unix://{unix_path}"
-    else:
-        shown = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "[::1]"}.get(host, host)
-        address = f"http://{shown}:{ready['port']}"
-    return ServerProcess(process, address, token, log)
 
 
 def _read_ready_line(process: subprocess.Popen[bytes], timeout: float) -> dict[str, Any]:
