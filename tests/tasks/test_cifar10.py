@@ -113,6 +113,7 @@ def on_the_archive(tmp_path: Path) -> Iterator[catalog.TaskBundle]:
     archive = make_archive(tmp_path / "cifar-10-python.tar.gz")
     folder = tmp_path / "tasks" / TASK
     shutil.copytree(TASK_IMAGES / TASK, folder)
+    shutil.copytree(TASK_IMAGES / "families", tmp_path / "tasks" / "families")  # its includes
     doc = yaml.safe_load((folder / "task.yaml").read_text())
     digest = hashlib.sha256(archive.read_bytes()).hexdigest()
     doc["spec"]["preparation"]["sources"] = [

@@ -1,4 +1,6 @@
-"""Scores a cifar10-proxy (a synthetic PROXY, not CIFAR-10) submission: accuracy (higher is better).
+"""Scores an image-classification submission: accuracy (higher is better).
+
+The image-classification family's evaluator (cifar10, cifar10-proxy, fashion-mnist).
 
 Usage: evaluate.py --submission submission.csv --split validation|test --data labels=PATH
 
@@ -16,12 +18,11 @@ from pathlib import Path
 
 try:
     import kubegym_eval  # the scorer puts its folder on PYTHONPATH: the metrics go to its pipe
-except ImportError:  # run by hand: it ships in the kubegym package (and this repository)
+except ImportError:  # run by hand: PYTHONPATH=<kubegym>/evaluator/kit, or kubegym installed
     import importlib.util
 
     _kubegym = importlib.util.find_spec("kubegym")
     _roots = list(_kubegym.submodule_search_locations or []) if _kubegym else []
-    _roots.append(str(Path(__file__).resolve().parent.parent.parent / "kubegym"))
     sys.path += [str(Path(root, "evaluator", "kit")) for root in _roots]
     import kubegym_eval
 
