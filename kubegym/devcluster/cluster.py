@@ -1,17 +1,16 @@
 """Bringing the development cluster up and down: etcd, the control plane, KWOK and fake nodes.
 
 `up`, `down` and `status` are what ``kubegym dev-cluster`` and the cluster tests'
-fixture call. Everything listens on 127.0.0.1; everything lives in the state dir.
+fixture call. `up` starts the control plane's processes (`kubegym.devcluster.controlplane`),
+registers the fake nodes, then the optional S3 server, Prometheus and real node, and
+records the cluster. Everything listens on 127.0.0.1; everything lives in the state dir.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-import ssl
 import time
-import urllib.error
-import urllib.request
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from kubegym.devcluster import (
     _http,
     build,
     config,
+    controlplane,
     kubeconfigs,
     nodes,
     pki,
@@ -33,10 +33,7 @@ from kubegym.devcluster import (
 S3_DIR = "s3"
 PROMETHEUS_DIR = "prometheus"
 
-#: Start order; `down` stops in the reverse order.
-COMPONENTS = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"]
 _INFO_FILE = "cluster.json"
-_SERVICE_CIDR = "10.0.0.0/24"
 
 
 @dataclass(frozen=True)
@@ -91,41 +88,6 @@ class ClusterInfo:
         return json.dumps(data, sort_keys=True)
 
 
-def _etcd_healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/health", timeout=2) as resp:
-            return bool(json.loads(resp.read()).get("health") == "true")
-    except (OSError, ValueError):
-        return False
-
-
-def _ok(client: _http.ApiClient, path: str) -> bool:
-    try:
-        status, _ = client.request("GET", path)
-    except OSError:
-        return False
-    return status == 200
-
-
-def _nodes_ready(client: _http.ApiClient, names: list[str]) -> bool:
-    status, body = client.request("GET", "/api/v1/nodes")
-    if status != 200:
-        return False
-    ready = {
-        item["metadata"]["name"]
-        for item in body.get("items", [])
-        if any(
-            c.get("type") == "Ready" and c.get("status") == "True"
-            for c in item.get("status", {}).get("conditions", [])
-        )
-        and not any(
-            t.get("key", "").startswith("node.kubernetes.io/")
-            for t in item["spec"].get("taints", [])
-        )
-    }
-    return set(names) <= ready
-
-
 def up(options: ClusterOptions) -> ClusterInfo:
     """Build what is missing, start every component, register the nodes, wait until usable.
 
@@ -170,139 +132,31 @@ def up(options: ClusterOptions) -> ClusterInfo:
         if options.real_node:
             realnode.stop(state, bin_dir)
             registry.stop(state)
-        processes.stop_all(state, list(reversed(COMPONENTS)))
+        processes.stop_all(state, list(reversed(controlplane.COMPONENTS)))
         raise
 
 
 def _start(options: ClusterOptions, state: Path, bin_dir: Path, started: float) -> ClusterInfo:
+    """Start the control plane and the nodes in order, each waited for; record the cluster."""
     creds = pki.generate(state / "pki")
-    ports = {name: processes.free_port() for name in [*COMPONENTS, "etcd-peer"]}
-    etcd_url = f"http://127.0.0.1:{ports['etcd']}"
-    peer_url = f"http://127.0.0.1:{ports['etcd-peer']}"
-    server = f"https://127.0.0.1:{ports['kube-apiserver']}"
-    pids: dict[str, int] = {}
-    b = str(bin_dir)
-
-    pids["etcd"] = processes.start(state, "etcd", [
-        f"{b}/etcd", "--name=default", f"--data-dir={state / 'etcd-data'}",
-        f"--listen-client-urls={etcd_url}", f"--advertise-client-urls={etcd_url}",
-        f"--listen-peer-urls={peer_url}", f"--initial-advertise-peer-urls={peer_url}",
-        f"--initial-cluster=default={peer_url}", "--unsafe-no-fsync", "--log-level=warn",
-    ])  # fmt: skip
-    processes.wait_ready("etcd", lambda: _etcd_healthy(etcd_url), options.timeout, state, "etcd")
-
-    if options.real_node:
-        # Pods reach the apiserver at the node's address, as the `kubernetes` Service's
-        # endpoint; the apiserver reaches kubelets with its client certificate.
-        assert creds.kubelet_client_cert is not None and creds.kubelet_client_key is not None
-        network = [
-            "--bind-address=0.0.0.0", f"--advertise-address={realnode.NODE_IP}",
-            "--endpoint-reconciler-type=lease",
-            f"--kubelet-client-certificate={creds.kubelet_client_cert}",
-            f"--kubelet-client-key={creds.kubelet_client_key}",
-            "--kubelet-preferred-address-types=InternalIP",
-        ]  # fmt: skip
-    else:
-        # The `kubernetes` Service cannot point at a loopback address; nothing runs in-cluster.
-        network = [
-            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
-            "--endpoint-reconciler-type=none",
-        ]  # fmt: skip
-    pids["kube-apiserver"] = processes.start(state, "kube-apiserver", [
-        f"{b}/kube-apiserver", f"--etcd-servers={etcd_url}", *network,
-        f"--secure-port={ports['kube-apiserver']}", f"--cert-dir={state / 'certs' / 'apiserver'}",
-        f"--tls-cert-file={creds.serving_cert}", f"--tls-private-key-file={creds.serving_key}",
-        f"--client-ca-file={creds.ca_cert}", f"--token-auth-file={creds.token_file}",
-        "--authorization-mode=Node,RBAC", "--anonymous-auth=false",
-        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-        f"--service-account-key-file={creds.service_account_pub}",
-        f"--service-account-signing-key-file={creds.service_account_key}",
-        f"--service-cluster-ip-range={_SERVICE_CIDR}", "--profiling=false",
-        "--enable-priority-and-fairness=false",
-    ])  # fmt: skip
-    admin = _http.ApiClient(server, creds.ca_cert, creds.tokens["admin"])
-    processes.wait_ready(
-        "kube-apiserver /readyz",
-        lambda: _ok(admin, "/readyz"),
-        options.timeout,
-        state,
-        "kube-apiserver",
+    at = controlplane.Endpoints.pick()
+    admin = _http.ApiClient(at.apiserver, creds.ca_cert, creds.tokens["admin"])
+    pids = {"etcd": controlplane.start_etcd(state, bin_dir, at, options.timeout)}
+    pids["kube-apiserver"] = controlplane.start_apiserver(
+        state, bin_dir, at, creds, admin, real_node=options.real_node, timeout=options.timeout
     )
-
-    kubeconfig = options.kubeconfig or state / "kubeconfig"
-    kubeconfig = kubeconfig.resolve()
+    kubeconfig = (options.kubeconfig or state / "kubeconfig").resolve()
     kubeconfigs.write(
-        kubeconfig, kubeconfigs.content(server, creds.ca_cert, "admin", creds.tokens["admin"])
+        kubeconfig, kubeconfigs.content(at.apiserver, creds.ca_cert, "admin", creds.tokens["admin"])
     )
-    component_configs: dict[str, Path] = {}
-    for name in ("kube-controller-manager", "kube-scheduler"):
-        user = f"system:{name}"
-        component_configs[name] = state / "pki" / f"{name}.kubeconfig"
-        kubeconfigs.write(
-            component_configs[name],
-            kubeconfigs.content(server, creds.ca_cert, user, creds.tokens[user]),
-        )
-
-    pids["kube-controller-manager"] = processes.start(state, "kube-controller-manager", [
-        f"{b}/kube-controller-manager", f"--kubeconfig={component_configs['kube-controller-manager']}",
-        "--bind-address=127.0.0.1", f"--secure-port={ports['kube-controller-manager']}",
-        f"--cert-dir={state / 'certs' / 'kube-controller-manager'}",
-        "--controllers=*", "--use-service-account-credentials",
-        f"--service-account-private-key-file={creds.service_account_key}",
-        f"--root-ca-file={creds.ca_cert}", "--leader-elect=false", "--profiling=false",
-    ])  # fmt: skip
-    pids["kube-scheduler"] = processes.start(state, "kube-scheduler", [
-        f"{b}/kube-scheduler", f"--kubeconfig={component_configs['kube-scheduler']}",
-        "--bind-address=127.0.0.1", f"--secure-port={ports['kube-scheduler']}",
-        f"--cert-dir={state / 'certs' / 'kube-scheduler'}",
-        "--leader-elect=false", "--profiling=false",
-    ])  # fmt: skip
-    pids["kwok"] = processes.start(state, "kwok", [
-        f"{b}/kwok", f"--kubeconfig={kubeconfig}", f"--config={bin_dir / build.KWOK_STAGES_FILE}",
-        "--manage-all-nodes=false",
-        f"--manage-nodes-with-annotation-selector={nodes.KWOK_ANNOTATION[0]}={nodes.KWOK_ANNOTATION[1]}",
-        "--node-lease-duration-seconds=40", f"--server-address=127.0.0.1:{ports['kwok']}",
-        "--node-ip=127.0.0.1",
-    ])  # fmt: skip
-
-    names = []
-    for node in nodes.manifests(options.cpu_nodes, options.gpu_nodes):
-        status, body = admin.request("POST", "/api/v1/nodes", node)
-        if status not in (201, 409):
-            raise errors.InfraError(
-                "ClusterNotReady", f"registering {node['metadata']['name']}: {body}"
-            )
-        names.append(node["metadata"]["name"])
-    sa = "/api/v1/namespaces/default/serviceaccounts/default"
-    processes.wait_ready(
-        "the default service account",
-        lambda: _ok(admin, sa),
-        options.timeout,
-        state,
-        "kube-controller-manager",
-    )
-    processes.wait_ready(
-        "the fake nodes", lambda: _nodes_ready(admin, names), options.timeout, state, "kwok"
-    )
-    processes.wait_ready(
-        "kube-scheduler /healthz",
-        lambda: _component_ok(ports["kube-scheduler"]),
-        options.timeout,
-        state,
-        "kube-scheduler",
-    )
-
+    pids.update(controlplane.start_controllers(state, bin_dir, at, creds, kubeconfig))
+    names = _register_nodes(admin, options)
+    controlplane.wait_usable(state, admin, at, names, options.timeout)
     info = ClusterInfo(
         kubeconfig=str(kubeconfig),
-        apiserver=server,
+        apiserver=at.apiserver,
         pids=pids,
-        endpoints={
-            "etcd": etcd_url,
-            "kube-apiserver": server,
-            "kube-controller-manager": f"https://127.0.0.1:{ports['kube-controller-manager']}",
-            "kube-scheduler": f"https://127.0.0.1:{ports['kube-scheduler']}",
-            "kwok": f"http://127.0.0.1:{ports['kwok']}",
-        },
+        endpoints=at.urls(),
         state_dir=str(state),
         token=creds.tokens["admin"],
         ca_cert=str(creds.ca_cert),
@@ -315,6 +169,19 @@ def _start(options: ClusterOptions, state: Path, bin_dir: Path, started: float) 
     (state / _INFO_FILE).write_text(json.dumps(asdict(info)) + "\n")
     (state / _INFO_FILE).chmod(0o600)
     return info
+
+
+def _register_nodes(admin: _http.ApiClient, options: ClusterOptions) -> list[str]:
+    """Create KWOK's fake CPU and GPU nodes (an existing one is fine); their names."""
+    names = []
+    for node in nodes.manifests(options.cpu_nodes, options.gpu_nodes):
+        status, body = admin.request("POST", "/api/v1/nodes", node)
+        if status not in (201, 409):
+            raise errors.InfraError(
+                "ClusterNotReady", f"registering {node['metadata']['name']}: {body}"
+            )
+        names.append(node["metadata"]["name"])
+    return names
 
 
 def _extras(options: ClusterOptions, state: Path, info: ClusterInfo) -> ClusterInfo:
@@ -375,21 +242,6 @@ def _push_node_images() -> dict[str, str]:
     return images.push(lock, config.REGISTRY, tls_verify=False, names=names) if names else {}
 
 
-def _component_ok(port: int) -> bool:
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = (
-        ssl.CERT_NONE
-    )  # the component's own self-signed serving cert, loopback only
-    try:
-        with urllib.request.urlopen(
-            f"https://127.0.0.1:{port}/healthz", context=context, timeout=2
-        ) as resp:
-            return bool(resp.status == 200)
-    except (OSError, urllib.error.URLError):
-        return False
-
-
 def status(state_dir: Path | None = None) -> dict[str, Any]:
     """Whether the cluster recorded in ``state_dir`` is up.
 
@@ -402,7 +254,7 @@ def status(state_dir: Path | None = None) -> dict[str, Any]:
     result: dict[str, Any] = {
         "up": False,
         "running": running,
-        "missing": [c for c in COMPONENTS if c not in running],
+        "missing": [c for c in controlplane.COMPONENTS if c not in running],
         "state_dir": str(state),
     }
     info_path = state / _INFO_FILE
@@ -413,7 +265,7 @@ def status(state_dir: Path | None = None) -> dict[str, Any]:
         if info.get("real_node"):
             # What the real node pulls: each locked image, pinned by digest.
             result["images"] = info["real_node"].get("images", {})
-        result["ready"] = "kube-apiserver" in running and _ok(client, "/readyz")
+        result["ready"] = "kube-apiserver" in running and controlplane.api_ok(client, "/readyz")
         result["up"] = result["ready"] and not result["missing"]
     return result
 
@@ -444,6 +296,6 @@ def down(state_dir: Path | None = None) -> list[str]:
     stopped += realnode.stop(state)
     if registry.stop(state):
         stopped.append(registry.NAME)
-    stopped += processes.stop_all(state, list(reversed(COMPONENTS)))
+    stopped += processes.stop_all(state, list(reversed(controlplane.COMPONENTS)))
     (state / _INFO_FILE).unlink(missing_ok=True)
     return stopped

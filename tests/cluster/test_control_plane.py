@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from kubegym.cli.dev_cluster import dev_cluster as dev_cluster_cli
-from kubegym.devcluster import cluster
+from kubegym.devcluster import cluster, controlplane
 
 from .conftest import wait_for
 
@@ -37,7 +37,7 @@ def test_status_says_up_with_the_kubeconfig(dev_cluster: cluster.ClusterInfo) ->
     result = CliRunner().invoke(dev_cluster_cli, ["status", "--state-dir", dev_cluster.state_dir])
     assert result.exit_code == 0, result.output
     assert f'"kubeconfig": "{dev_cluster.kubeconfig}"' in result.output
-    assert set(dev_cluster.pids) == set(cluster.COMPONENTS)
+    assert set(dev_cluster.pids) == set(controlplane.COMPONENTS)
 
 
 def test_status_of_an_empty_state_dir_says_down(tmp_path: Path) -> None:
