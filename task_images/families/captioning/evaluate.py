@@ -1,6 +1,7 @@
 """Scores image captions with BLEU (higher is better), computed the way MLGym's COCO baseline does.
 
-The same script as mscoco-captioning's: the proxy is scored exactly like the real task.
+The captioning family's evaluator: mscoco-captioning and its proxy, mscoco-proxy, are
+scored by this same script.
 
 Usage: evaluate.py --submission submission.csv --split validation|test --data captions=PATH
 
@@ -35,12 +36,11 @@ from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
 
 try:
     import kubegym_eval  # the scorer puts its folder on PYTHONPATH: the metrics go to its pipe
-except ImportError:  # run by hand: it ships in the kubegym package (and this repository)
+except ImportError:  # run by hand: PYTHONPATH=<kubegym>/evaluator/kit, or kubegym installed
     import importlib.util
 
     _kubegym = importlib.util.find_spec("kubegym")
     _roots = list(_kubegym.submodule_search_locations or []) if _kubegym else []
-    _roots.append(str(Path(__file__).resolve().parent.parent.parent / "kubegym"))
     sys.path += [str(Path(root, "evaluator", "kit")) for root in _roots]
     import kubegym_eval
 
