@@ -21,7 +21,7 @@ import pydantic
 
 from kubegym.api import results as results_api
 from kubegym.errors import ConfigError
-from kubegym.report import images, integrity, sources
+from kubegym.report import images, integrity, sources, trial_integrity
 from kubegym.scoring import leaderboard as leaderboards
 from kubegym.scoring.columns import BEST_ATTEMPT, DIRECTION, MAXIMIZE, SEED, TASK
 from kubegym.tasks import catalog
@@ -173,7 +173,9 @@ def load_run(source: sources.RunSource) -> RunData:
         if jsonl:
             tools.setdefault(str(agent), Counter()).update(count_tools(jsonl))
         # Audited here, from the bytes already read: the report reads each trajectory once.
-        audit.trials.append(integrity.audit_trial(audit_input[trial_id], jsonl, offline=offline))
+        audit.trials.append(
+            trial_integrity.audit_trial(audit_input[trial_id], jsonl, offline=offline)
+        )
     rollup, skipped = images.read(source, present)
     notes += skipped
     if rollup is not None:
@@ -276,7 +278,7 @@ def _read_results(
 
 def _audit_fields(data: dict[str, Any]) -> dict[str, Any]:
     """What the integrity audit reads of a results.json: a run holds many, keep them small."""
-    kept = {k: data.get(k) for k in integrity.RESULT_FIELDS}
+    kept = {k: data.get(k) for k in trial_integrity.RESULT_FIELDS}
     details = data.get("details")
     kept["details"] = (
         {"validations": details.get("validations")} if isinstance(details, dict) else {}

@@ -15,7 +15,8 @@ import pandas as pd
 
 from kubegym import scoring
 from kubegym.errors import ConfigError
-from kubegym.report.integrity import SEVERITIES, RunIntegrity
+from kubegym.report.audit_rules import SEVERITIES
+from kubegym.report.integrity import RunIntegrity
 from kubegym.report.loading import AGENT, COUNT, TOOL, RunData
 from kubegym.scoring import leaderboard as leaderboards
 from kubegym.scoring.columns import (

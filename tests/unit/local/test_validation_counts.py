@@ -18,7 +18,7 @@ import yaml
 from kubegym import rollups
 from kubegym.api import documents
 from kubegym.local.runner import LocalRun
-from kubegym.report import integrity
+from kubegym.report import audit_rules, trial_integrity
 from kubegym.scoring import columns
 
 _IMPROVE = [
@@ -85,7 +85,7 @@ def test_the_runs_cap_refuses_validates_past_it_and_results_count_them(
     assert tuple(row) == columns.RESULTS_CSV
     assert (row["validations"], row["validations_refused"]) == ("2", "2")
 
-    audited = integrity.audit_trial(on_disk, b"")
+    audited = trial_integrity.audit_trial(on_disk, b"")
     assert audited.validations >= 2
 
 
@@ -109,6 +109,6 @@ def test_the_audit_prefers_the_judges_count_to_the_steps(tmp_path: Path) -> None
         "details": {},
         "validations": 9,
     }
-    audited = integrity.audit_trial(results, b"")
+    audited = trial_integrity.audit_trial(results, b"")
     assert audited.validations == 9
-    assert any(f.rule == integrity.VALIDATE_SPAM.name for f in audited.flags)
+    assert any(f.rule == audit_rules.VALIDATE_SPAM.name for f in audited.flags)

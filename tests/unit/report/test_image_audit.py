@@ -13,7 +13,7 @@ from kubegym.api import images as images_api
 from kubegym.api.images import ImageRecord
 from kubegym.api.trials import ImagesRollup, TrialImages
 from kubegym.cli import main
-from kubegym.report import images, integrity, loading, sections, sources, tables
+from kubegym.report import images, integrity, loading, sections, sources, tables, trial_integrity
 
 REGISTRY = "127.0.0.1:5100/kubegym"
 TASK_TAG = f"{REGISTRY}/task-polyfit:0.1"
@@ -66,7 +66,7 @@ def audit(out: Path) -> integrity.RunIntegrity:
     return integrity.audit_run(sources.LocalRunFolder(out), offline=lambda task: True)
 
 
-def rules(report: integrity.RunIntegrity, trial: str) -> dict[str, integrity.Flag]:
+def rules(report: integrity.RunIntegrity, trial: str) -> dict[str, trial_integrity.Flag]:
     (found,) = [t for t in report.trials if t.trial == trial]
     return {f.rule: f for f in found.flags}
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from kubegym.report import integrity, sources
+from kubegym.report import audit_rules, integrity, sources, trial_integrity
 
 # One action per rule that must fire on it (the attack replays test them end to end).
 FIRES: list[tuple[str, str]] = [
@@ -78,7 +78,7 @@ def trial(actions: list[str], observations: list[str] | None = None, **results: 
 
 
 def rules_on(actions: list[str], **kwargs: Any) -> list[str]:
-    record = integrity.audit_trial({"trial": "t", "task": "x"}, trial(actions), **kwargs)
+    record = trial_integrity.audit_trial({"trial": "t", "task": "x"}, trial(actions), **kwargs)
     return [f.rule for f in record.flags]
 
 
@@ -94,14 +94,14 @@ def test_honest_actions_are_not_flagged(action: str) -> None:
 
 def test_every_action_rule_has_an_example() -> None:
     named = {rule for _, rule in FIRES}
-    action_rules = {r.name for r in integrity.RULES if r.action is not None}
+    action_rules = {r.name for r in audit_rules.RULES if r.action is not None}
     assert action_rules <= named
 
 
 @pytest.mark.parametrize(("action", "rule"), FIRES)
 def test_the_prefilter_never_hides_a_hit(action: str, rule: str) -> None:
     # The prefilter runs on the raw JSON line: escaped quotes and newlines included.
-    assert integrity._PREFILTER.search(trial([action]))
+    assert audit_rules.PREFILTER.search(trial([action]))
 
 
 def test_network_tools_are_fine_where_the_task_has_network() -> None:
@@ -115,7 +115,7 @@ def test_network_tools_are_fine_where_the_task_has_network() -> None:
 
 def test_a_secret_is_flagged_from_the_observation_and_redacted() -> None:
     secret = "sk-" + "a" * 30
-    record = integrity.audit_trial(
+    record = trial_integrity.audit_trial(
         {"trial": "t"}, trial(["env"], [f"HOME=/workspace\nOPENAI_API_KEY={secret}\n"])
     )
     assert [f.rule for f in record.flags] == ["secret-in-observation"]
@@ -124,20 +124,20 @@ def test_a_secret_is_flagged_from_the_observation_and_redacted() -> None:
 
 def test_validate_spam_counts_validates_against_steps() -> None:
     scores = [{"action": "validate", "step": i} for i in range(8)]
-    spam = integrity.audit_trial({"trial": "t", "steps": 9, "scores": scores}, b"")
+    spam = trial_integrity.audit_trial({"trial": "t", "steps": 9, "scores": scores}, b"")
     assert [f.rule for f in spam.flags] == ["validate-spam"]
     assert spam.validations == 8
-    normal = integrity.audit_trial({"trial": "t", "steps": 40, "scores": scores}, b"")
+    normal = trial_integrity.audit_trial({"trial": "t", "steps": 40, "scores": scores}, b"")
     assert normal.flags == []
     # The evaluator's own count wins when it is higher (validate calls the scores lost).
-    counted = integrity.audit_trial(
+    counted = trial_integrity.audit_trial(
         {"trial": "t", "steps": 40, "scores": [], "details": {"validations": 30}}, b""
     )
     assert counted.validations == 30 and counted.flags[0].rule == "validate-spam"
 
 
 def test_evaluator_errors_and_outcome_are_recorded() -> None:
-    record = integrity.audit_trial(
+    record = trial_integrity.audit_trial(
         {
             "trial": "t",
             "scores": [
@@ -158,7 +158,7 @@ def test_evaluator_errors_and_outcome_are_recorded() -> None:
 
 
 def test_repeated_hits_are_counted_once_per_rule_with_the_first_step() -> None:
-    record = integrity.audit_trial(
+    record = trial_integrity.audit_trial(
         {"trial": "t"}, trial(["ls", "cat /proc/1/environ", "cat /proc/2/environ"])
     )
     (flag,) = record.flags
@@ -167,7 +167,9 @@ def test_repeated_hits_are_counted_once_per_rule_with_the_first_step() -> None:
 
 def test_a_broken_line_is_skipped_not_fatal() -> None:
     jsonl = b'{"step": 1, "action": "kill -9 2"}\nnot json at all > /etc\n[1, 2]\n'
-    assert [f.rule for f in integrity.audit_trial({"trial": "t"}, jsonl).flags] == ["kill-init"]
+    assert [f.rule for f in trial_integrity.audit_trial({"trial": "t"}, jsonl).flags] == [
+        "kill-init"
+    ]
 
 
 def test_the_store_layout_audits_the_latest_attempt_only(tmp_path: Path) -> None:
@@ -182,10 +184,10 @@ def test_the_store_layout_audits_the_latest_attempt_only(tmp_path: Path) -> None
 
 
 def test_strict_severity_order() -> None:
-    low = integrity.TrialIntegrity("a", "x", "ag", 0, 1, 9, 0, [], None, None, "")
-    low.flags = [integrity.Flag("validate-spam", "low", "", None, "")]
-    high = integrity.TrialIntegrity("b", "x", "ag", 0, 1, 0, 0, [], None, None, "")
-    high.flags = [integrity.Flag("kill-init", "high", "", 1, "")]
+    low = trial_integrity.TrialIntegrity("a", "x", "ag", 0, 1, 9, 0, [], None, None, "")
+    low.flags = [trial_integrity.Flag("validate-spam", "low", "", None, "")]
+    high = trial_integrity.TrialIntegrity("b", "x", "ag", 0, 1, 0, 0, [], None, None, "")
+    high.flags = [trial_integrity.Flag("kill-init", "high", "", 1, "")]
     run = integrity.RunIntegrity("r", "here", [low, high])
     assert [t.trial for t in run.flagged] == ["b", "a"]
     assert [t.trial for t in run.at_least("medium")] == ["b"]
