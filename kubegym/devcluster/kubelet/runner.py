@@ -1,34 +1,10 @@
-"""A kubelet for kubegym's pods on the development cluster: their programs run as local processes.
+"""`ProcessKubelet`: plays the node's part for kubegym's attempts on the dev cluster, running
+the sandbox pod's and the agent pod's programs as local processes.
 
-KWOK's fake nodes bind pods and say they run; nothing runs, so a run never
-ends. `ProcessKubelet` plays the node's part for the attempts whose agent pod
-KWOK made Running: it reads the attempt's Secret (as a kubelet mounts it),
-finds the task's folder by name on kubegym's task search path
-(`kubegym.tasks.catalog`), lays out the workspace and the evaluator's eval folder
-from it (`kubegym.tasks.datasets.materialize`, preparing data once when the task has
-a preparation step), starts the sandbox server (the task's venv first on
-``PATH``), the jail container's program (``python -m kubegym.evaluator
-jail-serve``: agent code the evaluation runs is started there, in a bubblewrap
-jail where it runs, as an unprivileged uid when the kubelet is root) and the
-evaluator server (scoring with the task's venv, its jails forwarded to the jail
-server through a shared folder and a socket outside the attempt's folder, which
-only the kubelet's uid may enter), runs
-``python -m kubegym.agent_runner`` with the agent container's environment
-(secretKeyRefs resolved from Secrets, the Service's address pointed at the
-local ports) and writes the containers' ends into the pods' statuses as a
-kubelet does: the evaluator's, with its record of the scores (its
-``--record`` file) as the termination message, then the agent's, with its
-summary; the operator does the rest.
-
-There is no isolation for the sandbox: its shell runs on this machine without
-bubblewrap. It is a development aid, for the dev cluster only.
-``kubegym dev-cluster kubelet`` (`kubegym.cli.dev_cluster`) runs it; the cluster
-tests use it too (``tests/cluster/process_kubelet.py``).
-
-Each attempt runs once per process: the kubelet remembers which (namespace,
-trial, attempt) it started. A restarted kubelet runs again the attempts whose
-agent pod is still Running (the attempt it was running when it stopped is
-started afresh).
+It watches kubegym's agent pods that KWOK made Running, lays out each attempt's files
+(`attempts`), starts the sandbox server, the jail server and the evaluator server and then
+the agent runner, and reports the containers' ends in the pods' statuses (`podstatus`).
+``kubegym dev-cluster kubelet`` (`kubegym.cli.dev_cluster`) and the cluster tests run it.
 """
 
 from __future__ import annotations
@@ -42,7 +18,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent import futures
 from pathlib import Path
 from typing import Any
@@ -51,125 +27,15 @@ import structlog
 
 from kubegym.api import summary as summary_mod
 from kubegym.api import tasks
+from kubegym.devcluster.kubelet import attempts, podstatus
 from kubegym.errors import ConfigError, KubegymError
 from kubegym.evaluator import jails
 from kubegym.operator import labels
-from kubegym.tasks import catalog
 
 log = structlog.get_logger()
 
-SANDBOX_TOKEN, EVALUATOR_TOKEN, CONFIG = "sandbox-token", "evaluator-token", "trial.json"
-EVALUATOR_RECORD = "evaluator-record"
-"""The evaluator's record in an attempt's folder: its container's termination message."""
 SELECTOR = f"{labels.MANAGED_BY}=kubegym,{labels.ROLE}=agent"
 """The pods the kubelet looks at: kubegym's agent pods."""
-
-SecretLookup = Callable[[str], Mapping[str, str]]
-"""A Secret's decoded data by name (in the pod's namespace)."""
-
-
-def task_folders() -> list[Path]:
-    """Where task folders are looked for: `kubegym.tasks.catalog.search_path`, plus examples/tasks.
-
-    ``$KUBEGYM_TASK_PATH`` first, then a source checkout's ``examples/tasks/`` and
-    ``task_images/``.
-    """
-    examples = Path(__file__).resolve().parents[2] / "examples"
-    return catalog.search_path(examples if examples.is_dir() else None)
-
-
-def find_task(task: tasks.Task, folders: Sequence[Path]) -> catalog.TaskBundle:
-    """The Task of a trial with the folder its files come from (found by the Task's name).
-
-    The Task is the one in the trial's config (the cluster's); only its folder comes
-    from the search path.
-
-    Raises:
-        ConfigError: no task folder of that name is on the search path.
-    """
-    found = catalog.discover(folders)
-    if task.name not in found:
-        raise ConfigError(
-            f"task {task.name}: no task folder of that name in "
-            f"{', '.join(map(str, folders)) or 'no folder'}",
-            hint="put the task's folder (with its task.yaml) on KUBEGYM_TASK_PATH",
-        )
-    return catalog.TaskBundle(task, found[task.name].root)
-
-
-def lay_out(bundle: catalog.TaskBundle, workspace: Path, eval_dir: Path) -> None:
-    """Fill the workspace and the eval folder as the task image and its data image would.
-
-    The workspace gets the starter code and the agent's datasets at their mount
-    paths; the eval folder the task's evaluation files (the script, the modules beside
-    it and the starter code: `catalog.TaskBundle.evaluation_files`), the validation and
-    the test data at their relative paths (their names for data from other sources),
-    as the data image has them.
-
-    Raises:
-        ConfigError: data is missing, cannot be prepared or fetched, or its sha256 differs.
-    """
-    from kubegym.tasks import datasets
-
-    spec = bundle.task.spec
-    if spec.starter_code is not None:
-        shutil.copytree(bundle.resolve(spec.starter_code.path), workspace, dirs_exist_ok=True)
-    workspace.mkdir(parents=True, exist_ok=True)
-    for dataset in spec.datasets:
-        _copy(datasets.materialize(bundle, dataset), workspace / _mount(dataset))
-    eval_dir.mkdir(parents=True, exist_ok=True)
-    for part in bundle.evaluation_files():
-        _copy(bundle.resolve(part), eval_dir / part)
-    for dataset in [*spec.validation_data, *spec.evaluation.test_data]:
-        relative = dataset.path if dataset.path and not Path(dataset.path).is_absolute() else None
-        _copy(datasets.materialize(bundle, dataset), eval_dir / (relative or dataset.name))
-
-
-def _mount(dataset: tasks.Dataset) -> str:
-    return dataset.mount_path or f"data/{dataset.name}"
-
-
-def _copy(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if source.is_dir():
-        shutil.copytree(source, target, dirs_exist_ok=True)
-    else:
-        shutil.copyfile(source, target)
-
-
-def agent_env(container: Mapping[str, Any], secret: SecretLookup, work: Path) -> dict[str, str]:
-    """The agent container's environment as a kubelet builds it, with its paths made local.
-
-    ``value`` entries are taken as they are and ``secretKeyRef`` entries read from
-    the Secret; the trial config, termination log and output point into ``work``.
-
-    Raises:
-        ConfigError: an entry refers to a Secret or key that does not exist, or to
-            something other than a Secret's key.
-    """
-    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
-    for item in container.get("env", []):
-        if "value" in item:
-            env[item["name"]] = str(item["value"])
-            continue
-        ref = (item.get("valueFrom") or {}).get("secretKeyRef")
-        if ref is None:
-            raise ConfigError(f"env {item['name']}: only values and secretKeyRefs are supported")
-        data = secret(ref["name"])
-        if ref["key"] not in data:
-            raise ConfigError(f"env {item['name']}: secret {ref['name']} has no key {ref['key']!r}")
-        env[item["name"]] = data[ref["key"]]
-    env["KUBEGYM_TRIAL_CONFIG"] = str(work / CONFIG)
-    env["KUBEGYM_TERMINATION_LOG"] = str(work / "termination-log")
-    env["KUBEGYM_OUTPUT"] = str(work / "output")
-    env["KUBEGYM_CONNECT_TIMEOUT"] = "30"
-    env["KUBEGYM_LOG_FORMAT"] = "json"
-    return env
-
-
-def error_message(cause: str) -> str:
-    """The termination message of an attempt that could not run: an agent_error summary."""
-    return summary_mod.TrialSummary(exit="agent_error", message=cause[-2000:]).to_message()
 
 
 class ProcessKubelet:
@@ -195,7 +61,7 @@ class ProcessKubelet:
         self.core = client.CoreV1Api(api_client)
         self.workdir = workdir
         self.namespace = namespace
-        self.folders = list(folders) if folders is not None else task_folders()
+        self.folders = list(folders) if folders is not None else attempts.task_folders()
         self.stopping = threading.Event()
         self._started: set[tuple[str, str, str]] = set()
         self._children: set[subprocess.Popen[bytes]] = set()
@@ -294,17 +160,17 @@ class ProcessKubelet:
             bound.info("kubelet_attempt_started", work=str(work))
             message, code = self._run(agent_pod, namespace, base, work)
         except KubegymError as exc:
-            message, code = error_message(str(exc)), 1
+            message, code = attempts.error_message(str(exc)), 1
         except Exception as exc:
             bound.exception("kubelet_attempt_crashed")
-            message, code = error_message(f"the dev-cluster kubelet failed: {exc!r}"), 1
+            message, code = attempts.error_message(f"the dev-cluster kubelet failed: {exc!r}"), 1
         if self.stopping.is_set():
             bound.info("kubelet_attempt_interrupted")
             return
         try:
             # The evaluator ended with the agent (SIGTERM writes its record's end): its
             # record first, since the operator waits for it once the agent has finished.
-            self.terminate_evaluator(namespace, f"{base}-sandbox", work / EVALUATOR_RECORD)
+            self.terminate_evaluator(namespace, f"{base}-sandbox", work / attempts.EVALUATOR_RECORD)
             self.terminate_agent(agent_pod, message, code)
         except Exception as exc:
             bound.warning("kubelet_status_failed", error=str(exc))
@@ -330,20 +196,20 @@ class ProcessKubelet:
                 "the dev-cluster kubelet runs only kubegym's agent runner"
             )
         files = self._secret(namespace, base)
-        config = json.loads(files[CONFIG])
+        config = json.loads(files[attempts.CONFIG])
         task = tasks.Task.model_validate(config["task"])
-        (work / CONFIG).write_text(files[CONFIG])
-        (work / EVALUATOR_TOKEN).write_text(files[EVALUATOR_TOKEN])
-        bundle = find_task(task, self.folders)
+        (work / attempts.CONFIG).write_text(files[attempts.CONFIG])
+        (work / attempts.EVALUATOR_TOKEN).write_text(files[attempts.EVALUATOR_TOKEN])
+        bundle = attempts.find_task(task, self.folders)
         workspace, eval_dir = work / "workspace", work / "eval"
-        lay_out(bundle, workspace, eval_dir)
+        attempts.lay_out(bundle, workspace, eval_dir)
         venv = venvs.ensure(task.spec.environment.requirements)
-        env = agent_env(container, lambda name: self._secret(namespace, name), work)
+        env = attempts.agent_env(container, lambda name: self._secret(namespace, name), work)
         # As in the task image: the first python on PATH is the task's.
         path = f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
         sandbox = sandbox_client.start_server(
             workspace=workspace,
-            token=files[SANDBOX_TOKEN],
+            token=files[attempts.SANDBOX_TOKEN],
             timeout=float(task.spec.limits.training_timeout_seconds),
             env={**os.environ, "PATH": path},
         )
@@ -375,7 +241,7 @@ class ProcessKubelet:
         if termination.is_file() and termination.read_text().strip():
             return termination.read_text(), code
         tail = (work / "agent.stderr").read_text(errors="replace")[-4096:]
-        return tail or error_message(f"the agent runner exited with status {code}"), code
+        return tail or attempts.error_message(f"the agent runner exited with status {code}"), code
 
     def _start_jail_server(
         self, work: Path, root: Path, python: Path
@@ -421,10 +287,10 @@ class ProcessKubelet:
             "-m",
             "kubegym.evaluator",
             "serve",
-            *("--config", str(work / CONFIG), "--eval-dir", str(eval_dir)),
+            *("--config", str(work / attempts.CONFIG), "--eval-dir", str(eval_dir)),
             *("--workspace", str(workspace), "--port", "0"),
-            *("--token-file", str(work / EVALUATOR_TOKEN), "--python", str(python)),
-            *("--record", str(work / EVALUATOR_RECORD)),
+            *("--token-file", str(work / attempts.EVALUATOR_TOKEN), "--python", str(python)),
+            *("--record", str(work / attempts.EVALUATOR_RECORD)),
             *("--jail-socket", str(remote.socket), "--jail-share", str(remote.share)),
         ]
         err_path = work / "evaluator.stderr"
@@ -494,8 +360,8 @@ class ProcessKubelet:
             for s in (pod.get("status") or {}).get("containerStatuses") or []
             if s.get("name") != "evaluator"
         ]
-        statuses.append(terminated_status(pod, "evaluator", 0, "Completed", text))
-        replace_pod_status(self.core, pod, {"containerStatuses": statuses})
+        statuses.append(podstatus.terminated_status(pod, "evaluator", 0, "Completed", text))
+        podstatus.replace_pod_status(self.core, pod, {"containerStatuses": statuses})
 
     def terminate_agent(self, pod: dict[str, Any], message: str, exit_code: int = 0) -> None:
         """The agent container ends with ``message`` as its termination message."""
@@ -503,52 +369,11 @@ class ProcessKubelet:
         reason = "Completed" if exit_code == 0 else "Error"
         status = {
             "phase": "Succeeded" if exit_code == 0 else "Failed",
-            "containerStatuses": [terminated_status(pod, container, exit_code, reason, message)],
+            "containerStatuses": [
+                podstatus.terminated_status(pod, container, exit_code, reason, message)
+            ],
         }
-        replace_pod_status(self.core, pod, status)
-
-
-def replace_pod_status(core: Any, pod: Mapping[str, Any], status: Mapping[str, Any]) -> None:
-    """Merge ``status`` into the pod's status as a kubelet writes it (retried on conflicts)."""
-    from kubernetes.client.exceptions import ApiException
-
-    name, namespace = pod["metadata"]["name"], pod["metadata"]["namespace"]
-    for _ in range(20):  # KWOK writes statuses too: retry on a conflict, like a kubelet
-        current = core.read_namespaced_pod_status(name, namespace)
-        body = core.api_client.sanitize_for_serialization(current)
-        body["status"].update(status)
-        try:
-            core.replace_namespaced_pod_status(name, namespace, body)
-            return
-        except ApiException as exc:
-            if exc.status != 409:
-                raise
-            time.sleep(0.1)
-    raise RuntimeError(f"could not update the status of pod {namespace}/{name}")
-
-
-def terminated_status(
-    pod: Mapping[str, Any], container: str, code: int, reason: str, message: str = ""
-) -> dict[str, Any]:
-    """A container status saying ``container`` of ``pod`` ended now with ``code``."""
-    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    image = next(c["image"] for c in pod["spec"]["containers"] if c["name"] == container)
-    terminated: dict[str, Any] = {
-        "exitCode": code,
-        "reason": reason,
-        "startedAt": now,
-        "finishedAt": now,
-    }
-    if message:
-        terminated["message"] = message
-    return {
-        "name": container,
-        "image": image,
-        "imageID": "",
-        "ready": False,
-        "restartCount": 0,
-        "state": {"terminated": terminated},
-    }
+        podstatus.replace_pod_status(self.core, pod, status)
 
 
 def _key(pod: Mapping[str, Any]) -> tuple[str, str, str]:
