@@ -1,35 +1,9 @@
-"""Writes the battle-of-the-sexes task's split files: the seed and the counts of each split.
+"""Writes the battle-of-the-sexes task's split files (the repeated-games family's schedules.py).
 
-The game needs no data; what the splits hold is how they are played. Each file
-gives the seed of the partner's random generator (validation and test differ)
-and MLGym's counts (10 rounds a game, 10,000 games). Only the evaluator reads
-them. Deterministic: the seeds are fixed here, and the JSON is written sorted.
-
-Usage: prepare.py --out DIR   (writes DIR/hidden/validation.json and DIR/hidden/test.json)
+Each gives the seed of the partner's random generator: validation and test differ.
 """
 
-from __future__ import annotations
-
-import argparse
-import json
-from pathlib import Path
-
-GAME = "battle-of-the-sexes"
-SPLITS = {"validation": 20250202, "test": 20250808}
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", required=True, type=Path)
-    parser.add_argument("--source", action="append", default=[], help="unused: no sources")
-    args = parser.parse_args()
-    hidden = args.out / "hidden"
-    hidden.mkdir(parents=True, exist_ok=True)
-    for split, seed in SPLITS.items():
-        schedule = {"game": GAME, "split": split, "seed": seed, "rounds": 10, "games": 10000}
-        text = json.dumps(schedule, indent=2, sort_keys=True) + "\n"
-        (hidden / f"{split}.json").write_text(text, encoding="utf-8")
-
+import schedules
 
 if __name__ == "__main__":
-    main()
+    schedules.main(game="battle-of-the-sexes", splits={"validation": 20250202, "test": 20250808})

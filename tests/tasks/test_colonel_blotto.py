@@ -8,50 +8,31 @@ allows MLGym's number about ±5 standard errors.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import random
 import subprocess
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
+from kubegym.evaluator import jails
 from kubegym.tasks import datasets, venvs
-from tests.tasks.conftest import (
-    TASK_IMAGES,
-    assert_reproducible,
-    baseline,
-    prepared,
-    score_file,
-)
+from tests.tasks import family_games as games
+from tests.tasks.conftest import prepared
 
 TASK = "colonel-blotto"
-FOLDER = TASK_IMAGES / TASK
 CI_BUDGET = 0.1
 MLGYM_BASELINE = -0.2480
 
 
-def _load(path: Path, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_preparation_is_reproducible_and_the_splits_differ() -> None:
-    root = assert_reproducible(TASK)
-    validation = json.loads((root / "hidden/validation.json").read_text())
-    test = json.loads((root / "hidden/test.json").read_text())
-    assert validation["seed"] != test["seed"]
-    assert validation["games"] == test["games"] == 10000 and test["rounds"] == 10
+    games.assert_schedules(TASK)
 
 
 def test_the_starter_partner_plays_like_the_evaluators() -> None:
-    evaluator = _load(FOLDER / "evaluate.py", "blotto_evaluate")
-    target = _load(FOLDER / "starter" / "target.py", "blotto_target")
+    evaluator = games.load(TASK, "evaluate.py", "blotto_evaluate")
+    target = games.load(TASK, "starter/target.py", "blotto_target")
     for seed in range(20):
         random.seed(seed)
         theirs = [target.column_strategy([]) for _ in range(50)]
@@ -62,17 +43,14 @@ def test_the_starter_partner_plays_like_the_evaluators() -> None:
 
 
 def test_the_payoff_follows_mlgyms_example() -> None:
-    evaluator = _load(FOLDER / "evaluate.py", "blotto_evaluate")
+    evaluator = games.load(TASK, "evaluate.py", "blotto_evaluate")
     assert evaluator.row_payoff([20, 20, 20, 20, 30, 10], [40, 40, 20, 10, 5, 5]) == 1
     assert evaluator.row_payoff([40, 40, 20, 10, 5, 5], [20, 20, 20, 20, 30, 10]) == -1
     assert evaluator.row_payoff([20] * 6, [20] * 6) == 0
 
 
 def test_the_baseline_scores_near_mlgyms() -> None:
-    results = baseline(TASK, budget=CI_BUDGET)
-    assert results.exit_reason == "submitted", results.message
-    assert results.score is not None
-    assert abs(results.score - MLGYM_BASELINE) < 0.035, results.score
+    games.assert_the_baseline_scores_near(TASK, CI_BUDGET, MLGYM_BASELINE, within=0.035)
 
 
 BROKEN = {
@@ -103,12 +81,7 @@ BROKEN = {
 @pytest.mark.parametrize("kind", sorted(BROKEN))
 def test_a_broken_strategy_is_an_eval_error_with_the_reason(kind: str, tmp_path: Path) -> None:
     source, reason = BROKEN[kind]
-    strategy = tmp_path / "strategy.py"
-    strategy.write_text(source)
-    prepared(TASK)
-    scoring = score_file(TASK, strategy, "validation")
-    assert scoring.metrics is None
-    assert scoring.error is not None and reason in scoring.error, scoring.error
+    games.assert_a_broken_strategy_is_an_eval_error(TASK, source, reason, tmp_path)
 
 
 def test_a_numpy_allocation_is_accepted(tmp_path: Path) -> None:
@@ -120,11 +93,16 @@ def test_a_numpy_allocation_is_accepted(tmp_path: Path) -> None:
     spec = task.task.spec
     python = venvs.python(venvs.ensure(spec.environment.requirements))
     schedule = datasets.materialize(task, spec.validation_data[0])
-    evaluate = str(FOLDER / "evaluate.py")
+    evaluate = str(task.resolve(spec.evaluation.script))
     argv = [str(python), evaluate, "--submission", str(strategy), "--split", "validation"]
     result = subprocess.run(
         [*argv, "--data", f"schedule={schedule}"],
-        env={"PATH": os.environ.get("PATH", ""), "KUBEGYM_BUDGET": "0.01"},
+        # Run by hand, as the scorer would (its kit on PYTHONPATH, without the jail).
+        env={
+            "PATH": os.environ.get("PATH", ""),
+            "KUBEGYM_BUDGET": "0.01",
+            "PYTHONPATH": str(jails.KIT_DIR),
+        },
         capture_output=True,
         text=True,
         timeout=120,

@@ -8,6 +8,10 @@ otherwise. The evaluator uses its own random generator and a hidden seed.
 
 import random
 
+# The payoffs, PAYOFF[your move][the partner's move] = (yours, the partner's):
+# you prefer 0, the partner 1.
+PAYOFF = (((2, 1), (0, 0)), ((0, 0), (1, 2)))
+
 
 def column_strategy(history):
     """The partner's next move."""

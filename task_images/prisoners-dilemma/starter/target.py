@@ -9,6 +9,10 @@ its own random generator and its own, hidden seed.
 
 import random
 
+# The payoffs, PAYOFF[your move][the partner's move] = (yours, the partner's):
+# 0 cooperates, 1 defects.
+PAYOFF = (((3, 3), (0, 5)), ((5, 0), (1, 1)))
+
 
 def simple_random_column(history):
     """Defect first; then cooperate (1/3), defect (1/6), repeat itself (2/5) or flip your last move."""

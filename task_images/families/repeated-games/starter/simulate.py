@@ -11,9 +11,8 @@ import random
 import statistics
 
 from strategy import row_strategy
-from target import column_strategy
+from target import PAYOFF, column_strategy
 
-PAYOFF = (((2, 1), (0, 0)), ((0, 0), (1, 2)))  # PAYOFF[row][col] = (row's, column's)
 ROUNDS = 10
 
 
