@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ import pytest
 import yaml
 
 from kubegym.devcluster import build, cluster
+from tests.support import kube
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -47,51 +46,15 @@ def dev_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[cluster.Cl
 @pytest.fixture(scope="session")
 def api_client(dev_cluster: cluster.ClusterInfo) -> Iterator[Any]:
     """A `kubernetes.client.ApiClient` logged in as the cluster's admin."""
-    from kubernetes import config
-
-    client = config.new_client_from_config(config_file=dev_cluster.kubeconfig)
-    try:
+    with kube.admin_client(dev_cluster.kubeconfig) as client:
         yield client
-    finally:
-        client.close()
-
-
-def wait_for(check: Any, timeout: float = 30.0, interval: float = 0.2) -> Any:
-    """Call ``check`` until it returns something truthy; return that, or fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up waiting after {timeout}s for {check}")
-        time.sleep(interval)
 
 
 @pytest.fixture
 def namespace(api_client: Any) -> Iterator[str]:
     """A fresh namespace with its default service account, deleted after the test."""
-    from kubernetes import client
-    from kubernetes.client.exceptions import ApiException
-
-    core = client.CoreV1Api(api_client)
-    name = f"t-{uuid.uuid4().hex[:10]}"
-    core.create_namespace({"metadata": {"name": name}})
-
-    def has_default_sa() -> bool:
-        try:
-            core.read_namespaced_service_account("default", name)
-        except ApiException as exc:
-            if exc.status == 404:
-                return False
-            raise
-        return True
-
-    wait_for(has_default_sa)
-    try:
+    with kube.fresh_namespace(api_client, "t") as name:
         yield name
-    finally:
-        core.delete_namespace(name)
 
 
 @pytest.fixture(scope="session")
@@ -127,7 +90,7 @@ def kubegym_crds(api_client: Any, repo_root: Path) -> Iterator[list[str]]:
         return any(c.type == "Established" and c.status == "True" for c in conditions)
 
     for name in names:
-        wait_for(lambda name=name: established(name))
+        kube.wait_for(lambda name=name: established(name))
     yield names
 
 

@@ -10,8 +10,7 @@ from click.testing import CliRunner
 
 from kubegym.cli.dev_cluster import dev_cluster as dev_cluster_cli
 from kubegym.devcluster import cluster, controlplane
-
-from .conftest import wait_for
+from tests.support.kube import wait_for
 
 pytestmark = pytest.mark.cluster
 

@@ -23,10 +23,10 @@ import pytest
 
 from kubegym import dashboards
 from kubegym.devcluster import cluster, minio, prometheus
+from tests.support.kube import wait_for
 from tests.unit.dashboards.promql import label_values
 
 from . import stack
-from .conftest import wait_for
 from .harness import G, V
 
 pytestmark = pytest.mark.cluster

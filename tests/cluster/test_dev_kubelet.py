@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from kubegym.devcluster import cluster
+from tests.support.kube import wait_for
 
 from . import stack
-from .conftest import wait_for
 from .harness import G, OperatorProcess, V, apply_cluster_role, operator_kubeconfig
 
 pytestmark = pytest.mark.cluster

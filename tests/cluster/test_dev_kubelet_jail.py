@@ -20,8 +20,8 @@ import pytest
 import yaml
 
 from kubegym.devcluster import cluster
+from tests.support.kube import wait_for
 
-from .conftest import wait_for
 from .harness import G, OperatorProcess, V, apply_cluster_role, operator_kubeconfig
 
 pytestmark = pytest.mark.cluster

@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 
 from kubegym.devcluster import cluster, minio, prometheus
+from tests.support.kube import wait_for
 
 from . import stack
-from .conftest import wait_for
 from .harness import G, V
 
 pytestmark = pytest.mark.cluster

@@ -21,8 +21,8 @@ import yaml
 from kubegym import errors
 from kubegym.devcluster import cluster
 from kubegym.devcluster import helm as helm_bin
+from tests.support.kube import wait_for
 
-from .conftest import wait_for
 from .harness import Kubelet, OperatorProcess
 from .test_operator import apply, benchmark_run, get_run, phase_is, play, summary_for, task
 

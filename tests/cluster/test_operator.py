@@ -19,8 +19,8 @@ from kubegym import scoring
 from kubegym.api.summary import TrialSummary
 from kubegym.api.trials import Score
 from kubegym.devcluster import cluster, nodes
+from tests.support.kube import wait_for
 
-from .conftest import wait_for
 from .harness import G, Kubelet, OperatorProcess, V, apply_cluster_role, operator_kubeconfig
 
 pytestmark = pytest.mark.cluster

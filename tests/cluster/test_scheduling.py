@@ -7,8 +7,7 @@ from typing import Any
 import pytest
 
 from kubegym.devcluster import nodes
-
-from .conftest import wait_for
+from tests.support.kube import wait_for
 
 pytestmark = pytest.mark.cluster
 

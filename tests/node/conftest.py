@@ -12,9 +12,7 @@ controllers, Debian's container packages missing) or build images; set
 from __future__ import annotations
 
 import os
-import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ import pytest
 
 from kubegym import images
 from kubegym.devcluster import build, cluster, realnode
+from tests.support import kube
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -75,46 +74,12 @@ def node_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeClust
 @pytest.fixture(scope="session")
 def node_api(node_cluster: NodeCluster) -> Iterator[Any]:
     """A `kubernetes.client.ApiClient` logged in as the cluster's admin."""
-    from kubernetes import config
-
-    client = config.new_client_from_config(config_file=str(node_cluster.kubeconfig))
-    try:
+    with kube.admin_client(node_cluster.kubeconfig) as client:
         yield client
-    finally:
-        client.close()
 
 
 @pytest.fixture
 def node_namespace(node_api: Any) -> Iterator[str]:
     """A fresh namespace (with its default service account), deleted after the test."""
-    from kubernetes import client
-    from kubernetes.client.exceptions import ApiException
-
-    core = client.CoreV1Api(node_api)
-    name = f"n-{uuid.uuid4().hex[:10]}"
-    core.create_namespace({"metadata": {"name": name}})
-
-    def has_account() -> bool:
-        try:
-            core.read_namespaced_service_account("default", name)
-        except ApiException:
-            return False
-        return True
-
-    wait_until(has_account, 30)
-    try:
+    with kube.fresh_namespace(node_api, "n", grace_period_seconds=0) as name:
         yield name
-    finally:
-        core.delete_namespace(name, grace_period_seconds=0)
-
-
-def wait_until(check: Callable[[], Any], timeout: float, interval: float = 0.25) -> Any:
-    """Call ``check`` until it returns something truthy; return that, or fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up after {timeout}s waiting for {getattr(check, '__name__', check)}")
-        time.sleep(interval)

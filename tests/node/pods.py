@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .conftest import wait_until
+from tests.support.kube import wait_for
 
 
 def run_pod(api: Any, namespace: str, spec: dict[str, Any], timeout: float = 120) -> dict[str, Any]:
@@ -24,7 +24,7 @@ def run_pod(api: Any, namespace: str, spec: dict[str, Any], timeout: float = 120
         pod = core.read_namespaced_pod(name, namespace)
         return pod if pod.status.phase in ("Succeeded", "Failed") else None
 
-    pod = wait_until(ended, timeout)
+    pod = wait_for(ended, timeout)
     status: dict[str, Any] = api.sanitize_for_serialization(pod.status)
     container = spec["spec"]["containers"][0]["name"]
     status["logs"] = core.read_namespaced_pod_log(name, namespace, container=container)

@@ -21,8 +21,9 @@ import yaml
 
 from kubegym.devcluster import helm as helm_bin
 from kubegym.devcluster import realnode
+from tests.support.kube import wait_for
 
-from .conftest import NodeCluster, wait_until
+from .conftest import NodeCluster
 
 REPO = Path(__file__).resolve().parents[2]
 RELEASE = "kubegym"
@@ -87,7 +88,7 @@ def install(node: NodeCluster, api: Any) -> dict[str, Any]:
         ]
         return ready[0] if ready else None
 
-    pod = wait_until(operator_pod, 180)
+    pod = wait_for(operator_pod, 180)
     return dict(api.sanitize_for_serialization(pod))
 
 
@@ -171,7 +172,7 @@ def wait_for_run(api: Any, namespace: str, run: str, timeout: float = 420) -> di
         )
         return status if status.get("phase") in ("Succeeded", "Failed") else None
 
-    status: dict[str, Any] = wait_until(ended, timeout, interval=1.0)
+    status: dict[str, Any] = wait_for(ended, timeout, interval=1.0)
     return status
 
 

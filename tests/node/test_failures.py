@@ -18,9 +18,10 @@ from typing import Any
 import pytest
 
 from kubegym.devcluster import realnode
+from tests.support.kube import wait_for
 
 from . import stack
-from .conftest import NodeCluster, wait_until
+from .conftest import NodeCluster
 from .test_trials import release  # noqa: F401  (the chart's operator, installed once)
 
 pytestmark = [pytest.mark.node, pytest.mark.usefixtures("release")]
@@ -149,7 +150,7 @@ def test_a_node_drained_mid_trial_is_retried_as_infrastructure(
             pods = core.list_namespaced_pod(node_namespace, label_selector="kubegym.io/role=agent")
             return any(p.status.phase == "Running" for p in pods.items)
 
-        wait_until(agent_running, 180)
+        wait_for(agent_running, 180)
         time.sleep(2)
         subprocess.run(
             [*kubectl, "drain", realnode.NODE, "--force", "--delete-emptydir-data",

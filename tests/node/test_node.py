@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from kubegym.devcluster import realnode
+from tests.support.kube import wait_for
 
 from .conftest import NodeCluster
 from .pods import python_pod, run_pod
@@ -65,8 +66,6 @@ def test_a_missing_image_is_a_pull_error_with_its_reason(
 ) -> None:
     from kubernetes import client
 
-    from .conftest import wait_until
-
     core = client.CoreV1Api(node_api)
     missing = f"{node_cluster.info.real_node['registry']}/kubegym/absent@sha256:{'0' * 64}"  # type: ignore[index]
     core.create_namespaced_pod(node_namespace, python_pod("absent", missing, "pass"))
@@ -76,4 +75,4 @@ def test_a_missing_image_is_a_pull_error_with_its_reason(
         waiting = statuses[0].state.waiting if statuses else None
         return waiting.reason if waiting and waiting.reason != "ContainerCreating" else None
 
-    assert wait_until(waiting_reason, 60) in ("ErrImagePull", "ImagePullBackOff")
+    assert wait_for(waiting_reason, 60) in ("ErrImagePull", "ImagePullBackOff")
