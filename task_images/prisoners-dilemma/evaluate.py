@@ -2,14 +2,10 @@
 
 Usage: evaluate.py --submission strategy.py --split validation|test --data schedule=PATH
 
-This script says what the game is: the payoffs, MLGym's column player (its target.py,
-drawing from the evaluator's generator) and a valid move (the integer 0 or 1). The
-repeated-games family's loop (repeated_game.py, beside this script) reads the split's
-schedule (made by prepare.py: the seed, 10 rounds a game, 10,000 games, scaled by
-``KUBEGYM_BUDGET``), plays the submission's ``row_strategy(history)`` in the scorer's
-jail and reports ``Score``, the row player's mean payoff per round, as MLGym's
-evaluate.py does. A strategy that fails to import, raises, returns an invalid move or
-is too slow makes it exit non-zero with the reason.
+The game: cooperate (0) or defect (1), the classic payoffs, and a partner who draws
+one of MLGym's eleven column players (target.py) for every single move, with the
+evaluator's own generator. Played and scored by the repeated-games family's loop
+(repeated_game.py, beside this script), which says how.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import yaml
 from click.testing import CliRunner
 
 from kubegym.cli import main
-from tests.tasks.conftest import TASK_IMAGES
+from tests.tasks.conftest import TASK_IMAGES, bundle
 
 SUITE = TASK_IMAGES / "suites" / "mlgym-bench.yaml"
 TASK_FOLDERS = sorted(p.parent for p in TASK_IMAGES.glob("*/task.yaml"))
@@ -24,8 +24,12 @@ def test_the_suite_lists_mlgyms_13_tasks() -> None:
 def test_every_task_folder_is_complete() -> None:
     assert len(TASK_FOLDERS) >= 13
     for folder in TASK_FOLDERS:
+        # The task's files: its folder laid over the families it includes.
+        files = bundle(folder.name).root
         for needed in ("Dockerfile", "README.md", "evaluate.py", "starter"):
-            assert (folder / needed).exists(), f"{folder.name} lacks {needed}"
+            assert (files / needed).exists(), f"{folder.name} lacks {needed}"
+        for own in ("Dockerfile", "README.md"):
+            assert (folder / own).is_file(), f"{folder.name} lacks its own {own}"
         assert "sandbox-base" in (folder / "Dockerfile").read_text(), folder.name
 
 
@@ -51,7 +55,7 @@ def test_folder_names_are_task_names() -> None:
     for folder in TASK_FOLDERS:
         doc = yaml.safe_load((folder / "task.yaml").read_text())
         assert doc["metadata"]["name"] == folder.name
-        assert Path(folder / doc["spec"]["evaluation"]["script"]).is_file()
+        assert Path(bundle(folder.name).root / doc["spec"]["evaluation"]["script"]).is_file()
 
 
 def test_the_offline_suite_holds_runnable_tasks_and_the_proxies() -> None:
