@@ -64,7 +64,8 @@ def list_tasks(as_json: bool) -> None:
                 "gpus": spec.resources.gpu.count,
                 "prepared": preparation.is_prepared(bundle),
                 "suite": (bundle.task.metadata.labels or {}).get("suite"),
-                "folder": str(bundle.root),
+                # The task's own folder, not the copy assembled with its families.
+                "folder": str(bundle.layers[-1] if bundle.layers else bundle.root),
             }
         )
     if as_json:

@@ -31,7 +31,11 @@ def prepared_root(bundle: TaskBundle) -> Path:
     spec = bundle.task.spec
     assert spec.preparation is not None
     digest = hashlib.sha256(bundle.task.model_dump_json().encode())
-    digest.update(bundle.resolve(spec.preparation.script).read_bytes())
+    script = bundle.resolve(spec.preparation.script)
+    # The script and every module beside it: a family's prepare.py is a short call into
+    # the family's shared code, and a change there must prepare (hidden) data anew.
+    for path in sorted({script, *script.parent.glob("*.py")}):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return cache.root() / "tasks" / bundle.name / digest.hexdigest()[:16]
 
 
