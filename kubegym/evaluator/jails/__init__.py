@@ -19,10 +19,9 @@ metrics pipe or any token.
 - `spec` and `files`: the shapes shared by all of them, and the task files a jail may see.
 
 Called by `kubegym.evaluator.scorer` (the launcher) and `kubegym.evaluator.__main__`
-(the server); `adapter_files` by the image staging and the dev-cluster kubelet.
+(the server).
 """
 
-from kubegym.evaluator.jails.files import adapter_files
 from kubegym.evaluator.jails.launcher import JailLauncher
 from kubegym.evaluator.jails.reaper import kill_descendants
 from kubegym.evaluator.jails.remote import REMOTE_TIMEOUT
@@ -39,7 +38,6 @@ __all__ = [
     "JailServer",
     "LocalMode",
     "Remote",
-    "adapter_files",
     "filter_boot",
     "kill_descendants",
     "network_filter",

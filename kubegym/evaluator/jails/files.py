@@ -1,9 +1,9 @@
-"""The task files a jail may be shown: the adapters beside the evaluation script, and what
-they name, checked to be regular files of the task that no jail is forbidden to see.
+"""The task files a jail may be shown: what an evaluation names (its adapter and the files it
+passes), checked to be regular files of the task that no jail is forbidden to see.
 
-Called by the launcher and its remote half (which copy them into a jail's folder), by the
-jail server (which checks what an evaluator names) and, for `adapter_files`, by the data
-image's staging and the dev-cluster kubelet.
+Called by the launcher and its remote half (which copy them into a jail's folder) and by
+the jail server (which checks what an evaluator names). Which task files reach the
+evaluator's folder at all is `kubegym.tasks.catalog.TaskBundle.evaluation_files`'s word.
 """
 
 from __future__ import annotations
@@ -13,22 +13,6 @@ import stat
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
-
-
-def adapter_files(task_dir: Path, script: str) -> list[str]:
-    """The task's adapters (``adapter*.py`` beside its evaluation script), relative to ``task_dir``.
-
-    With the starter code, these are the task files an evaluation may show agent code:
-    the data image's eval folder (`kubegym.images.stage_data`) and the dev-cluster
-    kubelet's (`kubegym.devcluster.kubelet.lay_out`) carry them, so the evaluator can copy
-    them to the jail container. Never hidden data.
-    """
-    folder = (task_dir / script).parent
-    return sorted(
-        str(path.relative_to(task_dir))
-        for path in folder.glob("adapter*.py")
-        if path.is_file() and not path.is_symlink()
-    )
 
 
 def wanted_files(

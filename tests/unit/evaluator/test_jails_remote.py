@@ -27,13 +27,6 @@ from kubegym.evaluator import jails
 from tests.tasks.conftest import prepared
 
 
-def test_the_adapters_are_the_adapter_files_beside_the_script() -> None:
-    sat = prepared("3-sat")
-    assert jails.adapter_files(sat.root, sat.task.spec.evaluation.script) == ["adapter.py"]
-    pd = prepared("prisoners-dilemma")
-    assert jails.adapter_files(pd.root, pd.task.spec.evaluation.script) == []
-
-
 @pytest.mark.parametrize("how", ["data image", "dev kubelet"])
 def test_the_eval_folder_carries_what_the_jail_may_be_shown(how: str, tmp_path: Path) -> None:
     """3-SAT's evaluation starts ``adapter.py`` with ``starter/solver.py``: both are in the
