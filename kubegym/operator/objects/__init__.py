@@ -1,0 +1,168 @@
+"""The Kubernetes objects of one trial attempt, as plain manifests.
+
+One attempt is: a Secret (the two tokens and the attempt's frozen config), the
+sandbox pod (the sandbox container running the command server on the task
+image, the evaluator container, which alone mounts the evaluation script and
+the hidden data, and the jail container, where the agent code an evaluation
+runs is started), a Service in front of both, a NetworkPolicy that admits only
+the attempt's agent pod, the agent pod, and a NetworkPolicy that lets the agent
+pod reach only DNS, its sandbox pod and the model endpoints its agent allows.
+Every object is owned by the Trial, carries the attempt's labels and has a name
+fixed by (trial, attempt), so an operator that restarts half-way creates nothing
+twice.
+
+Trust: the evaluator container writes the trial's record (its scores) to its
+termination message (``--record /dev/termination-log``); the operator takes scores
+from there only. The agent pod holds no store credentials unless it runs
+kubegym's own agent runner (which uploads the trajectory and workspace); an
+external agent image gets none. Which Secret keys and ports the runner gets is
+the store backend's answer (`kubegym.store.backends`, `store_access`), not this module's. Every container has a read-only root file
+system (writable paths are emptyDirs), CPU, memory and ephemeral-storage limits,
+and the operator's runtimeClass applies to both pods.
+
+The jail container (``python -m kubegym.evaluator jail-serve``, `kubegym.evaluator.jails`)
+runs as another non-root uid than the evaluator (`JAIL_UID`), mounts neither the eval
+volume, nor a Secret, nor the termination log, and has its own limits (the task's
+sandbox resources). It reads what the evaluator copies into the ``jail-share`` volume
+(the adapter, its files, the submission; read-only there) and listens on a socket in
+``jail-socket``: the evaluator forwards its evaluations' jail requests there and gets
+the jails' pipes back; the metrics pipe never leaves the evaluator.
+
+Pure functions of their inputs; `kubegym.operator.trials` decides when to create them.
+By noun: `attempt` (the attempt and what its objects share), `sandbox` (the sandbox pod),
+`agent` (the agent pod), `network` (the Service and the NetworkPolicies); this package
+lists their public names, which callers use as ``objects.<name>``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubegym.operator.objects.agent import (
+    agent_pod,
+    store_access,
+)
+from kubegym.operator.objects.attempt import (
+    AGENT_DEFAULT_LIMITS,
+    CONFIG,
+    DATA_IMAGE_DATA,
+    DATA_IMAGE_EVAL,
+    EVAL_DIR,
+    EVALUATOR_CPU,
+    EVALUATOR_EPHEMERAL,
+    EVALUATOR_TOKEN,
+    INIT_RESOURCES,
+    JAIL_SECURITY,
+    JAIL_SHARE,
+    JAIL_SOCKET,
+    JAIL_SOCKET_DIR,
+    JAIL_UID,
+    KUEUE_GROUP,
+    KUEUE_GROUP_COUNT,
+    KUEUE_QUEUE,
+    PRIVATE_CIDRS,
+    RESTRICTED,
+    ROLE_AGENT,
+    ROLE_SANDBOX,
+    SANDBOX_TOKEN,
+    SECRETS_DIR,
+    TERMINATION_LOG,
+    WORKSPACE,
+    Attempt,
+    at_most,
+    kueue,
+    label_value,
+    metadata,
+    owner_reference,
+    placement,
+    pod_common,
+    resource_limits,
+    secret,
+    secret_env,
+    secret_volume,
+    service_name,
+    trial_config,
+)
+from kubegym.operator.objects.network import (
+    agent_egress,
+    agent_network_policy,
+    agent_policy_name,
+    network_policy,
+    service,
+)
+from kubegym.operator.objects.sandbox import (
+    copy_containers,
+    evaluator_container,
+    jail_container,
+    sandbox_container,
+    sandbox_pod,
+)
+
+
+def attempt_objects(a: Attempt) -> list[dict[str, Any]]:
+    """Every object of an attempt, in the order they are created (the agent pod last, its
+    NetworkPolicy before it)."""
+    return [
+        secret(a),
+        network_policy(a),
+        service(a),
+        sandbox_pod(a),
+        agent_network_policy(a),
+        agent_pod(a),
+    ]
+
+
+__all__ = [
+    "AGENT_DEFAULT_LIMITS",
+    "CONFIG",
+    "DATA_IMAGE_DATA",
+    "DATA_IMAGE_EVAL",
+    "EVALUATOR_CPU",
+    "EVALUATOR_EPHEMERAL",
+    "EVALUATOR_TOKEN",
+    "EVAL_DIR",
+    "INIT_RESOURCES",
+    "JAIL_SECURITY",
+    "JAIL_SHARE",
+    "JAIL_SOCKET",
+    "JAIL_SOCKET_DIR",
+    "JAIL_UID",
+    "KUEUE_GROUP",
+    "KUEUE_GROUP_COUNT",
+    "KUEUE_QUEUE",
+    "PRIVATE_CIDRS",
+    "RESTRICTED",
+    "ROLE_AGENT",
+    "ROLE_SANDBOX",
+    "SANDBOX_TOKEN",
+    "SECRETS_DIR",
+    "TERMINATION_LOG",
+    "WORKSPACE",
+    "Attempt",
+    "agent_egress",
+    "agent_network_policy",
+    "agent_pod",
+    "agent_policy_name",
+    "at_most",
+    "attempt_objects",
+    "copy_containers",
+    "evaluator_container",
+    "jail_container",
+    "kueue",
+    "label_value",
+    "metadata",
+    "network_policy",
+    "owner_reference",
+    "placement",
+    "pod_common",
+    "resource_limits",
+    "sandbox_container",
+    "sandbox_pod",
+    "secret",
+    "secret_env",
+    "secret_volume",
+    "service",
+    "service_name",
+    "store_access",
+    "trial_config",
+]
