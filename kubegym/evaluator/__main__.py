@@ -31,6 +31,13 @@ def _parser() -> argparse.ArgumentParser:
         description="The kubegym evaluator server (one per trial attempt).",
     )
     commands = parser.add_subparsers(dest="command", required=True)
+    _add_serve(commands)
+    _add_jail_serve(commands)
+    return parser
+
+
+def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``serve``: validate and submit over HTTP, for one trial attempt."""
     serve = commands.add_parser(
         "serve",
         help="serve validate and submit over HTTP",
@@ -94,6 +101,10 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="the folder the jail server reads adapters and submissions from (written here)",
     )
+
+
+def _add_jail_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``jail-serve``: jails for the agent code evaluations run, over a Unix socket."""
     jail = commands.add_parser(
         "jail-serve",
         help="serve jails for agent code to an evaluator over a Unix socket",
@@ -122,7 +133,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     jail.add_argument("--memory", metavar="BYTES", type=int, help="memory of each jail")
     jail.add_argument("--pids", metavar="N", type=int, default=256, help="processes per jail")
-    return parser
 
 
 def _fail(message: str) -> SystemExit:
