@@ -147,28 +147,56 @@ def plan(
         ConfigError: an unknown task name.
     """
     labels = {"VERSION": version, "REVISION": revision}
-    builds: list[Build] = []
-    python_args: dict[str, str] = {}
-    data_args: dict[str, str] = {}
+    builds, bases = _bases(version, registry, builder)
+    builds += _platform_builds(version, registry, repo, labels, bases)
+    bundles = task_bundles(repo)
+    unknown = sorted(set(tasks) - set(bundles))
+    if unknown:
+        raise ConfigError(f"unknown task(s) {unknown}", hint=f"known: {', '.join(bundles)}")
+    for name, bundle in bundles.items():
+        if not tasks or name in tasks:
+            builds += _task_builds(name, bundle, version, registry, repo, labels, bases)
+    return builds
+
+
+@dataclass(frozen=True)
+class _Bases:
+    """What the Dockerfiles start FROM: build arguments and the builds they need first."""
+
+    python_args: dict[str, str] = field(default_factory=dict)
     python_needs: tuple[str, ...] = ()
+    data_args: dict[str, str] = field(default_factory=dict)
     data_needs: tuple[str, ...] = ()
-    if builder == "buildah":
-        base = Build(PYTHON_BASE, f"{registry}/{PYTHON_BASE}:{version}", kind=Kind.DEBIAN)
-        data = Build(DATA_BASE, f"{registry}/{DATA_BASE}:{version}", kind=Kind.DEBIAN)
-        pause = Build(PAUSE, f"{registry}/{PAUSE}:{version}", kind=Kind.PAUSE)
-        builds += [base, data, pause]
-        python_args, python_needs = {"PYTHON_IMAGE": base.reference}, (base.name,)
-        data_args, data_needs = {"DATA_IMAGE": data.reference}, (data.name,)
-    builds.append(
+
+
+def _bases(version: str, registry: str, builder: Builder) -> tuple[list[Build], _Bases]:
+    """With buildah, the Debian-built Python and data bases and the pause image, passed to the
+    Dockerfiles as build arguments; with docker, nothing (they start from the public bases)."""
+    if builder != "buildah":
+        return [], _Bases()
+    base = Build(PYTHON_BASE, f"{registry}/{PYTHON_BASE}:{version}", kind=Kind.DEBIAN)
+    data = Build(DATA_BASE, f"{registry}/{DATA_BASE}:{version}", kind=Kind.DEBIAN)
+    pause = Build(PAUSE, f"{registry}/{PAUSE}:{version}", kind=Kind.PAUSE)
+    bases = _Bases(
+        {"PYTHON_IMAGE": base.reference}, (base.name,), {"DATA_IMAGE": data.reference}, (data.name,)
+    )
+    return [base, data, pause], bases
+
+
+def _platform_builds(
+    version: str, registry: str, repo: Path, labels: dict[str, str], bases: _Bases
+) -> list[Build]:
+    """The kubegym image (operator and agent runner) and the sandbox bases, CPU and CUDA."""
+    builds = [
         Build(
             KUBEGYM,
             f"{registry}/kubegym:{version}",
             repo / "Dockerfile",
             repo,
-            {**python_args, **labels},
-            needs=python_needs,
+            {**bases.python_args, **labels},
+            needs=bases.python_needs,
         )
-    )
+    ]
     for variant in VARIANTS:
         builds.append(
             Build(
@@ -176,40 +204,43 @@ def plan(
                 f"{registry}/sandbox-base:{version}-{variant}",
                 repo / TASK_IMAGES / "base" / "Dockerfile",
                 repo,
-                {**python_args, **labels, "VARIANT": variant},
-                needs=python_needs,
-            )
-        )
-    bundles = task_bundles(repo)
-    unknown = sorted(set(tasks) - set(bundles))
-    if unknown:
-        raise ConfigError(f"unknown task(s) {unknown}", hint=f"known: {', '.join(bundles)}")
-    for name, bundle in bundles.items():
-        if tasks and name not in tasks:
-            continue
-        variant = task_variant(bundle.task)
-        builds.append(
-            Build(
-                f"task-{name}",
-                f"{registry}/task-{name}:{version}",
-                bundle.origin("Dockerfile"),  # the task's own file, for readable commands
-                bundle.root,
-                {**labels, "REGISTRY": registry, "VARIANT": variant},
-                needs=(f"sandbox-base-{variant}",),
-            )
-        )
-        builds.append(
-            Build(
-                f"task-{name}-data",
-                f"{registry}/task-{name}-data:{version}",
-                repo / TASK_IMAGES / "base" / "Dockerfile.data",
-                repo / "build" / "images" / f"{name}-data",
-                {**data_args, **labels, "TASK": name},
-                data_of=name,
-                needs=data_needs,
+                {**bases.python_args, **labels, "VARIANT": variant},
+                needs=bases.python_needs,
             )
         )
     return builds
+
+
+def _task_builds(
+    name: str,
+    bundle: catalog.TaskBundle,
+    version: str,
+    registry: str,
+    repo: Path,
+    labels: dict[str, str],
+    bases: _Bases,
+) -> list[Build]:
+    """A task's image (its folder, families laid in) and its data image (the hidden data)."""
+    variant = task_variant(bundle.task)
+    return [
+        Build(
+            f"task-{name}",
+            f"{registry}/task-{name}:{version}",
+            bundle.origin("Dockerfile"),  # the task's own file, for readable commands
+            bundle.root,
+            {**labels, "REGISTRY": registry, "VARIANT": variant},
+            needs=(f"sandbox-base-{variant}",),
+        ),
+        Build(
+            f"task-{name}-data",
+            f"{registry}/task-{name}-data:{version}",
+            repo / TASK_IMAGES / "base" / "Dockerfile.data",
+            repo / "build" / "images" / f"{name}-data",
+            {**bases.data_args, **labels, "TASK": name},
+            data_of=name,
+            needs=bases.data_needs,
+        ),
+    ]
 
 
 def select(builds: Sequence[Build], names: Iterable[str]) -> list[Build]:
