@@ -136,11 +136,14 @@ class _Turn:
 
 
 class ModelAgent:
-    """MLGym's agent: a model behind litellm, a thought and one command per reply.
+    """kubegym's own model agent: a model behind litellm, a thought and one command per reply.
 
     The model sees the system prompt, the task message, and the last
     ``history_window`` turns (its replies and their observations); older turns
-    are dropped, as MLGym's history processor does.
+    are dropped whole. This is kubegym's agent, not a reproduction of MLGym's:
+    MLGym's history processor keeps every reply and elides only observations
+    older than the last five, its file window is 1,000 lines, and its prompts,
+    demonstrations and tools differ (issue 14 tracks an `mlgym` preset).
     """
 
     def __init__(self, spec: runs.Agent, client: Any | None = None, seed: int | None = None):

@@ -147,7 +147,9 @@ class Agent(Model):
     """The most steps per trial; the task's limit when absent."""
 
     history_window: Annotated[int, Field(ge=1)] = 5
-    """How many recent observations the model sees besides the task message (MLGym used 5)."""
+    """How many recent turns (replies and their observations) the model sees besides the task
+    message; older turns are dropped whole (MLGym instead keeps every reply and elides only
+    observations older than its last 5)."""
 
     tools: list[Annotated[str, Field(pattern=r"^[a-z][a-z_]*$")]] | None = None
     """The tools the agent may use; all of kubegym's tools when absent."""

@@ -284,7 +284,8 @@ DEFAULT_GUARDRAILS: tuple[Guardrail, ...] = (
 
 @dataclasses.dataclass(frozen=True)
 class ToolConfig:
-    """How the tools behave; one per agent. The defaults follow MLGym's."""
+    """How the tools behave; one per agent. kubegym's defaults, not MLGym's (MLGym's editor
+    window is 1,000 lines; its non-training commands time out after 25 s)."""
 
     window: int = 100
     """How many lines the editor shows at a time."""
