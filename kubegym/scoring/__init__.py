@@ -1,4 +1,5 @@
-"""kubegym.scoring: MLGym's performance profiles and AUP, bootstrap CIs, mean ranks, Pareto fronts.
+"""kubegym.scoring: MLGym's performance profiles and AUP, bootstrap CIs, mean ranks, Pareto fronts,
+the best-submission rules, and what makes two leaderboards comparable.
 
 The public names are re-exported here; `kubegym aup` (kubegym/cli/aup.py), the
 local runner's leaderboard.json and `kubegym report` call them. pandas and numpy
@@ -38,6 +39,8 @@ from kubegym.scoring.profiles import (
     make_tau_grid,
 )
 from kubegym.scoring.ranks import mean_rank, rank_methods
+from kubegym.scoring.scope import Scope, comparable, read_scope, scope_of
+from kubegym.scoring.submissions import FINAL_SUBMIT, LAST_SCORE, last_score
 from kubegym.scoring.tidy import best_over_seeds, normalize_direction, validate_scores
 
 __all__ = [
@@ -47,6 +50,8 @@ __all__ = [
     "BEST_SUBMISSION",
     "DIRECTION",
     "EPSILON",
+    "FINAL_SUBMIT",
+    "LAST_SCORE",
     "MAXIMIZE",
     "METHOD",
     "MINIMIZE",
@@ -59,20 +64,25 @@ __all__ = [
     "AupResult",
     "Leaderboard",
     "Ratios",
+    "Scope",
     "best_over_seeds",
     "bootstrap_aup",
+    "comparable",
     "compute_aup",
     "compute_leaderboard",
     "compute_profile",
     "compute_ratios",
     "compute_tau_max",
     "integrate_profile",
+    "last_score",
     "make_tau_grid",
     "mean_rank",
     "normalize_direction",
     "pareto_front",
     "rank_methods",
+    "read_scope",
     "read_scores_csv",
+    "scope_of",
     "tidy_trials",
     "validate_scores",
 ]

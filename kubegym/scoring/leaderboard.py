@@ -4,7 +4,10 @@ One computation for everyone who shows a run's leaderboard: the local runner
 writes it to ``leaderboard.json`` (`kubegym.rollups`, for both runtimes) and `kubegym report`
 recomputes it from the trials' results (`kubegym.report`), so the two agree to
 the last digit. The tasks' own baseline scores enter as one more method,
-`REFERENCE`. DataFrames in; the JSON shape of ``leaderboard.json`` out.
+`REFERENCE`. The run's best-submission rule (`kubegym.scoring.submissions`)
+picks each trial's submission score, and the leaderboard records what it was
+computed over (`kubegym.scoring.scope`). DataFrames in; the JSON shape of
+``leaderboard.json`` out.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from typing import Any, Final
 import pandas as pd
 
 from kubegym.errors import ConfigError
+from kubegym.scoring import scope as scopes
+from kubegym.scoring import submissions
 from kubegym.scoring.bootstrap import bootstrap_aup
 from kubegym.scoring.columns import (
     BEST_ATTEMPT,
@@ -43,6 +48,9 @@ BOOTSTRAP_SEED: Final = 0
 # The columns of a trial's results (`kubegym.api.results.TrialResult`) that scoring reads.
 AGENT: Final = "agent"
 SCORE: Final = "score"
+LAST_SCORE_COLUMN: Final = "last_score"
+"""A trial's score under MLGym's rule (`submissions.last_score`): scored as the best
+submission when the run's rule is `submissions.LAST_SCORE`, and then required."""
 FAILURE_CLASS: Final = "failure_class"
 INFRA: Final = "infra"
 """The failure class of trials the infrastructure failed: they are not scores."""
@@ -62,12 +70,15 @@ def tidy_trials(references: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame:
 
     Args:
         references: one row per task of the run, columns `REFERENCE_COLUMNS`.
-        trials: one row per finished trial, columns `TRIAL_COLUMNS`; trials the
-            infrastructure failed are left out (not the agent's doing: they do
-            not count as a score of 0).
+        trials: one row per finished trial, columns `TRIAL_COLUMNS` and, for
+            a run under MLGym's rule, `LAST_SCORE_COLUMN`; trials the infrastructure
+            failed are left out (not the agent's doing: they do not count as a
+            score of 0).
 
     Returns:
-        Columns ``task, direction, method, seed, best_attempt, best_submission``.
+        Columns ``task, direction, method, seed, best_attempt, best_submission``
+        (the final submission), and `LAST_SCORE_COLUMN` when ``trials`` has it, for
+        `compute_leaderboard` to choose by the run's rule.
     """
     reference = pd.DataFrame(
         {
@@ -90,6 +101,10 @@ def tidy_trials(references: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame:
             BEST_SUBMISSION: scored[SCORE].to_numpy(),
         }
     )
+    if LAST_SCORE_COLUMN in trials.columns:
+        # The tasks' baselines are what they are under either rule.
+        reference[LAST_SCORE_COLUMN] = references[BASELINE_SCORE].to_numpy()
+        runs[LAST_SCORE_COLUMN] = scored[LAST_SCORE_COLUMN].to_numpy()
     frames = [f for f in (reference, runs) if not f.empty]
     if not frames:
         return reference
@@ -107,16 +122,22 @@ class Leaderboard:
         intervals: `bootstrap_aup`'s CIs (``method, profile, aup, ci_low, ci_high``).
         error: why there is no AUP although trials finished (a task without a
             feasible score…), else None.
+        scope: what the scores were profiled over (methods, tasks, reference,
+            best-submission rule, tau_max); None only for a board built by hand.
     """
 
     table: pd.DataFrame | None = None
     result: AupResult | None = None
     intervals: pd.DataFrame | None = None
     error: str | None = None
+    scope: scopes.Scope | None = None
 
     def to_json(self, run: str) -> dict[str, Any]:
         """The leaderboard as ``leaderboard.json`` holds it."""
-        board: dict[str, Any] = {"run": run, "reference": REFERENCE, "tau_max": None, "agents": {}}
+        board: dict[str, Any] = {"run": run, "reference": REFERENCE, "tau_max": None}
+        if self.scope is not None:
+            board[scopes.SCOPE] = self.scope.to_json()
+        board["agents"] = {}
         if self.error is not None:
             board["error"] = self.error
         if self.result is None or self.table is None or self.intervals is None:
@@ -143,21 +164,48 @@ class Leaderboard:
         return board
 
 
-def compute_leaderboard(tidy: pd.DataFrame, *, intervals: bool = True) -> Leaderboard:
+def compute_leaderboard(
+    tidy: pd.DataFrame,
+    *,
+    best_submission: str = submissions.FINAL_SUBMIT,
+    intervals: bool = True,
+) -> Leaderboard:
     """Fold seeds, profile, and bootstrap the CIs of a run's tidy rows (see `tidy_trials`).
 
     Args:
         tidy: the run's tidy rows.
+        best_submission: the run's best-submission rule (`submissions.RULES`):
+            `submissions.LAST_SCORE` scores the rows' `LAST_SCORE_COLUMN` as the
+            best submission, `submissions.FINAL_SUBMIT` their final submissions.
+            Recorded in the leaderboard's scope.
         intervals: bootstrap the CIs; without them (the operator's status, on every
             reconcile) the table and the AUP are the same and ``to_json`` lists no CIs.
 
     Returns:
-        An empty `Leaderboard` when no agent has a scored trial yet; one with
+        A `Leaderboard` with no AUP when no agent has a scored trial yet; one with
         ``error`` set when the scores cannot be profiled (MLGym's arithmetic
-        breaks, e.g. a task with no feasible score).
+        breaks, e.g. a task with no feasible score). Each records its scope.
+
+    Raises:
+        ConfigError: the rule is unknown, or it is MLGym's and the rows lack
+            `LAST_SCORE_COLUMN`.
     """
+    rule = submissions.check_rule(best_submission, field="bestSubmission")
+    if rule == submissions.LAST_SCORE:
+        if not tidy.empty and LAST_SCORE_COLUMN not in tidy.columns:
+            raise ConfigError(
+                f"the {LAST_SCORE_COLUMN!r} column is missing, so MLGym's rule cannot be scored",
+                field=LAST_SCORE_COLUMN,
+            )
+        if LAST_SCORE_COLUMN in tidy.columns:
+            tidy = tidy.assign(**{BEST_SUBMISSION: tidy[LAST_SCORE_COLUMN]})
+    tidy = tidy.drop(columns=[LAST_SCORE_COLUMN], errors="ignore")
+
+    def scoped(tau_max: float | None) -> scopes.Scope:
+        return scopes.scope_of(tidy, reference=REFERENCE, best_submission=rule, tau_max=tau_max)
+
     if tidy.empty or set(tidy[METHOD]) == {REFERENCE}:
-        return Leaderboard()
+        return Leaderboard(scope=scoped(None))
     try:
         table = best_over_seeds(tidy, baseline=REFERENCE)
         result = compute_aup(table, baseline=REFERENCE)
@@ -167,8 +215,8 @@ def compute_leaderboard(tidy: pd.DataFrame, *, intervals: bool = True) -> Leader
             else pd.DataFrame(columns=[METHOD, PROFILE, "aup", CI_LOW, CI_HIGH])
         )
     except ConfigError as exc:
-        return Leaderboard(error=str(exc))
-    return Leaderboard(table=table, result=result, intervals=cis)
+        return Leaderboard(error=str(exc), scope=scoped(None))
+    return Leaderboard(table=table, result=result, intervals=cis, scope=scoped(result.tau_max))
 
 
 def _number(value: Any) -> float | None:
@@ -179,6 +227,7 @@ def _number(value: Any) -> float | None:
 
 __all__ = [
     "BOOTSTRAP_SEED",
+    "LAST_SCORE_COLUMN",
     "N_RESAMPLES",
     "REFERENCE",
     "REFERENCE_COLUMNS",

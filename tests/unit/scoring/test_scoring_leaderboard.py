@@ -31,7 +31,19 @@ def test_reference_rows_come_first_and_infra_failures_are_left_out() -> None:
 def test_a_run_with_no_agent_scores_has_an_empty_leaderboard() -> None:
     board = compute_leaderboard(tidy_trials(REFERENCES, trials()))
     assert board.result is None and board.error is None
-    assert board.to_json("r") == {"run": "r", "reference": REFERENCE, "tau_max": None, "agents": {}}
+    assert board.to_json("r") == {
+        "run": "r",
+        "reference": REFERENCE,
+        "tau_max": None,
+        "scope": {
+            "methods": [REFERENCE],
+            "tasks": ["acc", "loss"],
+            "reference": REFERENCE,
+            "best_submission": "final-submit",
+            "tau_max": None,
+        },
+        "agents": {},
+    }
 
 
 def test_scores_that_break_the_profiles_give_an_error_not_a_crash() -> None:

@@ -1,0 +1,118 @@
+"""A leaderboard's scope, and when two leaderboards can be compared."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from kubegym.errors import ConfigError
+from kubegym.scoring import (
+    FINAL_SUBMIT,
+    LAST_SCORE,
+    REFERENCE,
+    Scope,
+    comparable,
+    compute_leaderboard,
+    read_scope,
+    tidy_trials,
+)
+from kubegym.scoring.leaderboard import REFERENCE_COLUMNS, TRIAL_COLUMNS
+
+REFERENCES = pd.DataFrame([("loss", "min", 2.0), ("acc", "max", 0.5)], columns=REFERENCE_COLUMNS)
+SCORES = {
+    "A": {"acc": 0.8, "loss": 1.0},
+    "B": {"acc": 0.7, "loss": 1.5},
+    "C": {"acc": 0.6, "loss": 1.9},
+}
+
+
+def board_over(methods: list[str], references: pd.DataFrame = REFERENCES) -> Scope:
+    """The scope of a run's leaderboard over ``methods`` (one seed each, on every task)."""
+    directions = dict(zip(references["task"], references["direction"], strict=True))
+    trials = pd.DataFrame(
+        [
+            (task, directions[task], method, 0, SCORES[method][task], SCORES[method][task], None)
+            for task in references["task"]
+            for method in methods
+        ],
+        columns=TRIAL_COLUMNS,
+    )
+    board = compute_leaderboard(tidy_trials(references, trials), intervals=False)
+    assert board.result is not None and board.scope is not None
+    return board.scope
+
+
+def test_the_scope_lists_sorted_methods_and_tasks_with_the_rule_and_tau_max() -> None:
+    scope = board_over(["B", "A"])
+    assert scope.methods == ("A", "B", REFERENCE)
+    assert scope.tasks == ("acc", "loss")
+    assert (scope.reference, scope.best_submission) == (REFERENCE, FINAL_SUBMIT)
+    assert scope.tau_max is not None and scope.tau_max > 0
+
+
+def test_leaderboards_over_the_same_methods_and_tasks_are_comparable() -> None:
+    # The same sets listed in another order, the same tau grid: nothing stands in the way.
+    assert comparable(board_over(["A", "B"]), board_over(["B", "A"])) == []
+
+
+def test_leaderboards_over_different_method_sets_are_not() -> None:
+    reasons = comparable(board_over(["A", "B"]), board_over(["A", "C"]), names=("run1", "run2"))
+    assert reasons[0] == "the methods differ (only in run1: B; only in run2: C)"
+
+
+def test_leaderboards_over_different_task_sets_are_not() -> None:
+    one_task = REFERENCES.iloc[:1].reset_index(drop=True)
+    reasons = comparable(board_over(["A"]), board_over(["A"], one_task))
+    assert "the tasks differ (only in the first: acc)" in reasons
+
+
+def test_different_rules_references_or_grids_are_named() -> None:
+    base = board_over(["A", "B"])
+    other = Scope(
+        methods=base.methods,
+        tasks=base.tasks,
+        reference="baseline",
+        best_submission=LAST_SCORE,
+        tau_max=(base.tau_max or 0) + 0.1,
+    )
+    reasons = comparable(base, other, names=("a", "b"))
+    assert reasons[0] == f"the reference methods differ (a: {REFERENCE}, b: baseline)"
+    assert reasons[1] == f"the best-submission rules differ (a: {FINAL_SUBMIT}, b: {LAST_SCORE})"
+    assert reasons[2].startswith("tau_max differs (a: ")
+    assert len(reasons) == 3
+
+
+def test_an_unstated_rule_or_a_missing_aup_is_a_reason() -> None:
+    base = board_over(["A", "B"])
+    unstated = Scope(base.methods, base.tasks, base.reference, None, None)
+    reasons = comparable(base, unstated)
+    assert "the second does not state its best-submission rule" in reasons[0]
+    assert reasons[1] == "the second has no AUP"
+
+
+def test_the_scope_reads_back_from_a_leaderboard_or_a_report() -> None:
+    scope = board_over(["A", "B"])
+    written = json.loads(json.dumps({"run": "r", "scope": scope.to_json()}))
+    assert read_scope(written, name="leaderboard.json") == scope
+    assert read_scope({"leaderboard": written}, name="report.json") == scope
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ({"run": "r", "agents": {}}, "old.json records no scope"),
+        ({"scope": {"methods": "A", "tasks": [], "reference": "x"}}, "scope.methods"),
+        (
+            {"scope": {"methods": [], "tasks": [], "reference": "x", "best_submission": "best"}},
+            "unknown best-submission rule 'best'",
+        ),
+        ({"scope": {"methods": [], "tasks": [], "reference": "x", "tau_max": "1"}}, "tau_max"),
+    ],
+)
+def test_a_missing_or_malformed_scope_is_a_config_error(
+    document: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        read_scope(document, name="old.json")
