@@ -11,6 +11,10 @@ either runtime (tests/unit/rollups checks it).
 Order is part of the contract: results.csv lists trials by (task, agent, seed);
 the leaderboard reads them in plan order (the run's task order, its agent
 order, then seed), since the bootstrap's draws follow the order rows appear in.
+
+The best-submission rule is the run's (``spec.bestSubmission``), handed in by
+each runtime from the run file, never from a trial: the leaderboard records it
+in its scope, where `kubegym report` reads it back.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import pandas as pd
 from kubegym.api import images as images_api
 from kubegym.api import reasons, runs, tasks, trials
 from kubegym.api import results as results_api
-from kubegym.scoring import columns
+from kubegym.scoring import columns, submissions
 from kubegym.scoring import leaderboard as leaderboards
 
 RESULTS_CSV: Final = "results.csv"
@@ -84,6 +88,7 @@ def leaderboard(
     agents: Sequence[str],
     results: Sequence[results_api.TrialResult],
     *,
+    best_submission: runs.BestSubmissionRule,
     intervals: bool = True,
 ) -> leaderboards.Leaderboard:
     """AUP per agent under both profiles (with bootstrap CIs over seeds unless ``intervals`` is
@@ -93,6 +98,7 @@ def leaderboard(
         chosen: the run's tasks, in the run's order (their baselines enter as `REFERENCE`).
         agents: the run's agent names, in the run's order.
         results: the finished trials; the platform's failures and cancelled trials are left out.
+        best_submission: the run's best-submission rule (``spec.bestSubmission``).
     """
     references = pd.DataFrame(
         [(t.name, t.spec.evaluation.metric().direction, t.spec.baseline_score()) for t in chosen],
@@ -109,13 +115,16 @@ def leaderboard(
                 r.best_attempt,
                 r.score,
                 None if r.failure_class is None else r.failure_class.value,
+                submissions.last_score(r.scores, r.primary_metric),
             ]
             for r in ordered
         ],
-        columns=list(leaderboards.TRIAL_COLUMNS),
+        columns=[*leaderboards.TRIAL_COLUMNS, leaderboards.LAST_SCORE_COLUMN],
     )
     tidy = leaderboards.tidy_trials(references, finished)
-    return leaderboards.compute_leaderboard(tidy, intervals=intervals)
+    return leaderboards.compute_leaderboard(
+        tidy, best_submission=best_submission, intervals=intervals
+    )
 
 
 def agent_scores(board: leaderboards.Leaderboard) -> list[runs.AgentScore]:
@@ -186,6 +195,7 @@ def files(
     results: Sequence[results_api.TrialResult],
     status: runs.BenchmarkRunStatus,
     *,
+    best_submission: runs.BestSubmissionRule,
     board: leaderboards.Leaderboard | None = None,
     images: bool = False,
 ) -> dict[str, str]:
@@ -197,10 +207,18 @@ def files(
         agents: its agent names, in its order.
         results: the finished trials.
         status: the run's status (status.json).
-        board: the leaderboard, when the caller has computed it already.
+        best_submission: the run's best-submission rule (``spec.bestSubmission``).
+        board: the leaderboard, when the caller has computed it already (under the
+            same rule: a board of another rule is refused).
         images: also images.json (a cluster run's; a local run has no images).
+
+    Raises:
+        ValueError: ``board`` was computed under another rule than ``best_submission``.
     """
-    board = board if board is not None else leaderboard(chosen, agents, results)
+    if board is None:
+        board = leaderboard(chosen, agents, results, best_submission=best_submission)
+    elif board.scope is None or board.scope.best_submission != best_submission:
+        raise ValueError(f"the leaderboard was not computed under the rule {best_submission}")
     texts = {
         RESULTS_CSV: results_csv(results),
         LEADERBOARD_JSON: to_text(board.to_json(run)),

@@ -230,6 +230,10 @@ class Store(Model):
     """A local folder."""
 
 
+BestSubmissionRule = Literal["final-submit", "last-score"]
+"""How a trial's best-submission score is chosen (`BenchmarkRunSpec.best_submission`)."""
+
+
 class BenchmarkRunSpec(Model):
     """The grid tasks × agents × seeds and how to run it."""
 
@@ -268,6 +272,12 @@ class BenchmarkRunSpec(Model):
 
     validation: Literal["heldout", "test"] = "heldout"
     """`heldout` scores validate on validation data; `test` on the test data, as MLGym did."""
+
+    best_submission: BestSubmissionRule = "final-submit"
+    """Which score of a trial is its "best submission" on the leaderboard: `final-submit`
+    (kubegym's rule) takes the final submission, and none when it was not valid;
+    `last-score` (MLGym's) takes the last artifact the evaluator scored validly, a validate
+    or a submit, as MLGym-Bench's tables did. Recorded in the leaderboard's scope."""
 
     max_validations: Annotated[int, Field(ge=0)] | None = None
     """The most validate calls per trial, for every task (a task's own `limits.maxValidations`

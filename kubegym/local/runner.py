@@ -396,9 +396,12 @@ class LocalRun:
         not_durable = self._store_trials(plans, finished)
         chosen = [bundle.task for bundle in self.bundles]
         agent_names = [agent.name for agent in self.run.spec.agents]
-        board = rollups.leaderboard(chosen, agent_names, done)
+        rule = self.run.spec.best_submission
+        board = rollups.leaderboard(chosen, agent_names, done, best_submission=rule)
         status = self._status(plans, done, board, not_durable)
-        texts = rollups.files(self.run.name, chosen, agent_names, done, status, board=board)
+        texts = rollups.files(
+            self.run.name, chosen, agent_names, done, status, best_submission=rule, board=board
+        )
         outputs.write(self.out, texts)
         if board.result is not None:
             outputs.draw(board.result, self.out, f"{self.run.name}: performance profiles")

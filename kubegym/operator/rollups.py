@@ -42,7 +42,13 @@ def write(
     target = store.from_spec(store_spec)
     agents = [a.name for a in run.spec.agents]
     texts = rollups.files(
-        run.name, chosen, agents, results.results_of(chosen, members), status, images=True
+        run.name,
+        chosen,
+        agents,
+        results.results_of(chosen, members),
+        status,
+        best_submission=run.spec.best_submission,
+        images=True,
     )
     written = []
     with tempfile.TemporaryDirectory(prefix="kubegym-rollups-") as tmp:

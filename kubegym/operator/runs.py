@@ -357,7 +357,9 @@ def _leaderboard(
     if not rollups.scored(finished):
         return
     agents = [a.name for a in run.spec.agents]
-    board = rollups.leaderboard(chosen, agents, finished, intervals=False)
+    board = rollups.leaderboard(
+        chosen, agents, finished, best_submission=run.spec.best_submission, intervals=False
+    )
     if board.result is None:
         return  # too few scores for a profile yet
     status.leaderboard = rollups.agent_scores(board)

@@ -45,7 +45,9 @@ def test_results_csv_has_the_local_runners_columns_and_the_trials_numbers() -> N
 def test_the_leaderboard_has_the_local_shape_with_the_baseline_as_reference() -> None:
     done = trial_view(phase="Succeeded", exit_reason="submitted", score=0.8, final={"r2": 0.8})
     finished = results.results_of([task()], [done])
-    board = rollups.leaderboard([task()], ["gpt"], finished).to_json("demo")
+    board = rollups.leaderboard(
+        [task()], ["gpt"], finished, best_submission="final-submit"
+    ).to_json("demo")
     assert board["run"] == "demo" and board["reference"] == "task-baseline"
     assert set(board["agents"]) == {"gpt", "task-baseline"}
     assert board["tasks"]["toy"]["gpt"]["best_submission"] == 0.8

@@ -5,12 +5,14 @@ Trials' statuses. Both end in `kubegym.rollups`. These tests hand the same
 records to each runtime, the local one through its own results files and the
 operator through Trial statuses carrying the same numbers, and compare what
 comes out byte for byte: results.csv, leaderboard.json, the run status's
-leaderboard and best AUP, and each (task, agent)'s best score.
+leaderboard and best AUP, and each (task, agent)'s best score, under either
+best-submission rule the run file may choose.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 from pathlib import Path
 
@@ -130,10 +132,14 @@ def as_trial(result: results_api.TrialResult, run: str) -> TrialView:
     )
 
 
-@pytest.fixture
-def both(tmp_path: Path) -> tuple[Path, Path, runner.LocalRun, list[results_api.TrialResult]]:
-    """The rollups of the same records, written by the local runner and by the operator."""
+@pytest.fixture(params=["final-submit", "last-score"])
+def both(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> tuple[Path, Path, runner.LocalRun, list[results_api.TrialResult]]:
+    """The rollups of the same records, written by the local runner and by the operator,
+    for a run file under each best-submission rule."""
     run = local_run(tmp_path / "local")
+    run.run.spec.best_submission = request.param
     made = records(run)
     # The local runtime: each trial's results.json on disk, read back as a resume reads it.
     run.out.mkdir(parents=True)
@@ -169,9 +175,12 @@ def both(tmp_path: Path) -> tuple[Path, Path, runner.LocalRun, list[results_api.
 
 @pytest.mark.parametrize("name", [rollups.RESULTS_CSV, rollups.LEADERBOARD_JSON])
 def test_the_same_records_give_byte_identical_files(both, name: str) -> None:  # type: ignore[no-untyped-def]
-    local, cluster, _, _ = both
+    local, cluster, run, _ = both
     assert (local / name).read_bytes() == (cluster / name).read_bytes()
     assert (local / name).stat().st_size > 200  # a real rollup, not two empty files
+    if name == rollups.LEADERBOARD_JSON:  # both recorded the run file's rule
+        scope = json.loads((local / name).read_text())["scope"]
+        assert scope["best_submission"] == run.run.spec.best_submission
 
 
 def test_the_run_status_leaderboard_is_the_same(both) -> None:  # type: ignore[no-untyped-def]
@@ -209,9 +218,14 @@ def test_a_changed_score_changes_both_the_same_way(tmp_path: Path) -> None:
     made = records(run)
     chosen = [bundle.task for bundle in run.bundles]
     agents = [a.name for a in run.run.spec.agents]
-    before = rollups.files("quickstart", chosen, agents, made, runs.BenchmarkRunStatus())
+    status = runs.BenchmarkRunStatus()
+    before = rollups.files(
+        "quickstart", chosen, agents, made, status, best_submission="final-submit"
+    )
     first = made[0]
     made[0] = first.model_copy(update={"score": (first.score or 0) + 0.25})
-    after = rollups.files("quickstart", chosen, agents, made, runs.BenchmarkRunStatus())
+    after = rollups.files(
+        "quickstart", chosen, agents, made, status, best_submission="final-submit"
+    )
     assert before[rollups.RESULTS_CSV] != after[rollups.RESULTS_CSV]
     assert before[rollups.LEADERBOARD_JSON] != after[rollups.LEADERBOARD_JSON]
