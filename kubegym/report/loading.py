@@ -23,6 +23,8 @@ from kubegym.api import results as results_api
 from kubegym.errors import ConfigError
 from kubegym.report import images, integrity, sources, trial_integrity
 from kubegym.scoring import leaderboard as leaderboards
+from kubegym.scoring import scope as scopes
+from kubegym.scoring import submissions
 from kubegym.scoring.columns import BEST_ATTEMPT, DIRECTION, MAXIMIZE, SEED, TASK
 from kubegym.tasks import catalog
 
@@ -53,6 +55,10 @@ RESULT_COLUMNS: Final = (
     "seconds",
 )
 """The fields of a trial's results.json (`kubegym.api.results.TrialResult`) the report reads."""
+LAST_SCORE: Final = leaderboards.LAST_SCORE_COLUMN
+"""A column worked out of each trial's scores: its score under MLGym's rule."""
+TRIAL_COLUMNS: Final = (*RESULT_COLUMNS, LAST_SCORE)
+"""The columns of `RunData.trials`."""
 NUMBER_COLUMNS: Final = (
     SEED,
     "attempt",
@@ -63,6 +69,7 @@ NUMBER_COLUMNS: Final = (
     "completion_tokens",
     "cost_usd",
     "seconds",
+    LAST_SCORE,
 )
 
 NO_ACTION: Final = "(empty)"
@@ -87,7 +94,7 @@ class RunData:
     Attributes:
         run: the run's name.
         location: where it was read from.
-        trials: one row per finished trial (`RESULT_COLUMNS`), in the run's plan
+        trials: one row per finished trial (`TRIAL_COLUMNS`), in the run's plan
             order: task, agent, seed.
         references: per task of the run, in run order: ``task, direction,
             baseline_score`` (the leaderboard's `REFERENCE` rows).
@@ -99,6 +106,9 @@ class RunData:
         status: the run's status.json, when it has one.
         notes: what the loader skipped and why, for the report to show.
         integrity: the integrity audit of the finished trials (`kubegym.report.integrity`).
+        best_submission: the run's best-submission rule, as its leaderboard.json
+            records it (kubegym's `final-submit` for a run that records none: the
+            only rule there was).
     """
 
     run: str
@@ -111,6 +121,7 @@ class RunData:
     status: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
     integrity: integrity.RunIntegrity | None = None
+    best_submission: str = submissions.FINAL_SUBMIT
 
     @property
     def agents(self) -> list[str]:
@@ -159,7 +170,7 @@ def load_run(source: sources.RunSource) -> RunData:
         {_trial_key(folder) for folder in folders} - finished_keys,
     )
 
-    trials = pd.DataFrame([row for _, row, _ in rows.values()], columns=list(RESULT_COLUMNS))
+    trials = pd.DataFrame([row for _, row, _ in rows.values()], columns=list(TRIAL_COLUMNS))
     for column in NUMBER_COLUMNS:
         trials[column] = pd.to_numeric(trials[column], errors="coerce")
     trials = _in_plan_order(trials, recorded)
@@ -196,6 +207,7 @@ def load_run(source: sources.RunSource) -> RunData:
         status=status,
         notes=notes,
         integrity=audit,
+        best_submission=_recorded_rule(recorded),
     )
 
 
@@ -257,7 +269,7 @@ def _read_json(source: sources.RunSource, path: str) -> dict[str, Any]:
 def _read_results(
     source: sources.RunSource, path: str, notes: list[str]
 ) -> tuple[list[Any], dict[str, Any]] | None:
-    """One results.json as a row of `RESULT_COLUMNS` and as read, or None (with a note)."""
+    """One results.json as a row of `TRIAL_COLUMNS` and as read, or None (with a note)."""
     try:
         data = json.loads(source.read_bytes(path))
     except (ValueError, OSError) as exc:
@@ -273,7 +285,18 @@ def _read_results(
         notes.append(f"skipped {path}: not a trial result ({problems})")
         return None
     row = result.model_dump(mode="json")
-    return [row[c] for c in RESULT_COLUMNS], data
+    last = submissions.last_score(result.scores, result.primary_metric)
+    return [*(row[c] for c in RESULT_COLUMNS), last], data
+
+
+def _recorded_rule(recorded: dict[str, Any] | None) -> str:
+    """The best-submission rule the run's leaderboard.json records: the run's, not a trial's."""
+    scope = (recorded or {}).get(scopes.SCOPE)
+    if not isinstance(scope, dict):
+        return submissions.FINAL_SUBMIT
+    return submissions.check_rule(
+        scope.get("best_submission"), field=f"{LEADERBOARD} {scopes.SCOPE}.best_submission"
+    )
 
 
 def _audit_fields(data: dict[str, Any]) -> dict[str, Any]:
@@ -355,4 +378,4 @@ def _catalog_baselines() -> dict[str, tuple[str, float | None]]:
     }
 
 
-__all__ = ["RESULT_COLUMNS", "RunData", "count_tools", "load_run"]
+__all__ = ["RESULT_COLUMNS", "TRIAL_COLUMNS", "RunData", "count_tools", "load_run"]

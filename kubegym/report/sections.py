@@ -2,8 +2,10 @@
 
 `build_report` is the one entry point (`kubegym report` calls it): it scores
 the loaded run with the same `kubegym.scoring.leaderboard` computation the
-runner used for leaderboard.json, builds the tables (`tables`) and draws the
-figures (`plots`); `render` turns the result into markdown, HTML or JSON.
+runner used for leaderboard.json, under the best-submission rule the run
+recorded there, states what the AUPs were computed over (their scope), builds
+the tables (`tables`) and draws the figures (`plots`); `render` turns the
+result into markdown, HTML or JSON.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pandas as pd
 
 from kubegym.report import loading, plots, tables
 from kubegym.scoring import leaderboard as leaderboards
+from kubegym.scoring import scope as scopes
 from kubegym.scoring.columns import BEST_ATTEMPT, BEST_SUBMISSION
 
 PROFILES_PNG = "profiles.png"
@@ -83,9 +86,14 @@ def build_report(run: loading.RunData, *, with_plots: bool = True) -> Report:
     started = time.perf_counter()
     report = Report(run=run.run, notes=list(run.notes))
     rows = tables.tidy(run)
-    board = leaderboards.compute_leaderboard(rows)
+    board = leaderboards.compute_leaderboard(rows, best_submission=run.best_submission)
     report.leaderboard = board.to_json(run.run)
     report.notes += _compare(report.leaderboard, run.recorded)
+    if board.scope is not None:
+        report.notes.append(
+            f"Scope: {board.scope.describe()}. An AUP is relative to the methods scored with "
+            "it: compare it only with a leaderboard of the same scope (`kubegym aup --compare`)."
+        )
     if run.unfinished:
         report.notes.append(
             f"{len(run.unfinished)} trial folder(s) have no results.json (unfinished or lost): "
@@ -133,7 +141,8 @@ def _score_tables(
         )
     elif board.error:
         report.notes.append(f"no leaderboard: {board.error}")
-    for profile, label in ((BEST_ATTEMPT, "best attempt"), (BEST_SUBMISSION, "best submission")):
+    submission = f"best submission ({run.best_submission})"
+    for profile, label in ((BEST_ATTEMPT, "best attempt"), (BEST_SUBMISSION, submission)):
         scores = tables.task_scores(rows, profile)
         if scores is not None:
             add(
@@ -275,7 +284,10 @@ def _compare(board: dict[str, Any], recorded: dict[str, Any] | None) -> list[str
         for name in set(board.get("agents", {})) | set(recorded.get("agents", {}))
         if board.get("agents", {}).get(name) != recorded.get("agents", {}).get(name)
     )
-    detail = f" (agents: {', '.join(differing)})" if differing else ""
+    parts = [f"agents: {', '.join(differing)}"] if differing else []
+    if board.get(scopes.SCOPE) != recorded.get(scopes.SCOPE):
+        parts.append(scopes.SCOPE)
+    detail = f" ({'; '.join(parts)})" if parts else ""
     return [
         "The leaderboard recomputed from the trials differs from the run's leaderboard.json"
         f"{detail}: trials finished or changed after it was written?"
