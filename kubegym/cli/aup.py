@@ -1,17 +1,23 @@
 """`kubegym aup SCORES.csv`: MLGym's performance profiles and AUP from per-task scores.
 
-Registered lazily by `kubegym.cli`; reads the CSV (the only I/O besides the
-optional plot), hands DataFrames to `kubegym.scoring` and prints a table or JSON.
+Registered lazily by `kubegym.cli`; reads the CSV (and, with ``--compare``, the
+other leaderboard: the only I/O besides the optional plot), hands DataFrames to
+`kubegym.scoring` and prints a table or JSON, with the scope the AUPs were
+computed over (`kubegym.scoring.scope`).
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
 from kubegym.cli import common
+from kubegym.errors import ConfigError
+from kubegym.scoring import loader, profiles, submissions, tidy
+from kubegym.scoring import scope as scopes
 from kubegym.scoring.columns import BASELINE, BEST_ATTEMPT, BEST_SUBMISSION
 
 
@@ -33,7 +39,28 @@ from kubegym.scoring.columns import BASELINE, BEST_ATTEMPT, BEST_SUBMISSION
     show_default=True,
     help="The method whose score decides feasibility on each task.",
 )
-def aup(scores: Path, as_json: bool, plot_path: Path | None, baseline: str) -> None:
+@click.option(
+    "--best-submission",
+    "best_submission",
+    type=click.Choice(submissions.RULES),
+    help="The rule the best_submission column was chosen by, recorded in the scope "
+    "(a CSV cannot say: unstated when absent).",
+)
+@click.option(
+    "--compare",
+    "other",
+    type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path),
+    help="Say whether these AUPs can be compared with another leaderboard's: a run's "
+    "leaderboard.json, `kubegym aup --json` output or report.json.",
+)
+def aup(
+    scores: Path,
+    as_json: bool,
+    plot_path: Path | None,
+    baseline: str,
+    best_submission: str | None,
+    other: Path | None,
+) -> None:
     """Compute performance profiles and AUP (area under the profile) from SCORES.
 
     \b
@@ -49,23 +76,27 @@ def aup(scores: Path, as_json: bool, plot_path: Path | None, baseline: str) -> N
     infeasible scores get 1.05 × the task's worst feasible ratio; rho(tau) is the
     share of tasks with log10 ratio <= tau on 500 points in [0, tau_max]; AUP is
     its left Riemann sum, rounded to 3 decimals.
-    """
-    from kubegym.scoring.loader import read_scores_csv
-    from kubegym.scoring.profiles import compute_aup
-    from kubegym.scoring.tidy import best_over_seeds
 
-    table = best_over_seeds(read_scores_csv(scores), baseline=baseline)
-    result = compute_aup(table, baseline=baseline)
+    An AUP is relative to the methods scored with it: the output states its
+    scope (methods, tasks, baseline, best-submission rule, tau_max), and
+    --compare lists why another leaderboard's AUPs cannot be compared with
+    these (different methods, tasks, baseline, rule or tau_max), or says they can.
+    """
+    table = tidy.best_over_seeds(loader.read_scores_csv(scores), baseline=baseline)
+    result = profiles.compute_aup(table, baseline=baseline)
+    scope = scopes.scope_of(
+        table, reference=baseline, best_submission=best_submission, tau_max=result.tau_max
+    )
+    reasons = None if other is None else _reasons_against(scope, scores, other)
 
     if plot_path is not None:
+        # matplotlib is heavy and optional (the report extra): imported only to draw.
         from kubegym.scoring.plot import draw_profiles
 
         figure = draw_profiles(result, title=f"Performance profiles: {scores.name}")
         try:
             figure.savefig(plot_path, dpi=150)
         except (OSError, ValueError) as exc:
-            from kubegym.errors import ConfigError
-
             raise ConfigError(f"cannot write the plot {plot_path}: {exc}", field="--plot") from exc
 
     methods = {
@@ -76,7 +107,18 @@ def aup(scores: Path, as_json: bool, plot_path: Path | None, baseline: str) -> N
         for method, row in result.aup.iterrows()
     }
     if as_json:
-        click.echo(json.dumps({"tau_max": float(result.tau_max), "methods": methods}, indent=2))
+        document: dict[str, Any] = {
+            "tau_max": float(result.tau_max),
+            "methods": methods,
+            scopes.SCOPE: scope.to_json(),
+        }
+        if other is not None and reasons is not None:  # both or neither
+            document["comparison"] = {
+                "with": str(other),
+                "comparable": not reasons,
+                "reasons": reasons,
+            }
+        click.echo(json.dumps(document, indent=2))
         return
 
     order = sorted(methods, key=lambda m: (-methods[m][BEST_ATTEMPT], m))
@@ -89,8 +131,32 @@ def aup(scores: Path, as_json: bool, plot_path: Path | None, baseline: str) -> N
             f"{methods[method][BEST_SUBMISSION]:>19.3f}{marks}"
         )
     click.echo(f"\ntau_max = {result.tau_max:g}  ({len(result.ratios[BEST_ATTEMPT].ratios)} tasks)")
+    click.echo(f"scope: {scope.describe()}")
+    if other is not None and reasons is not None:  # both or neither
+        if reasons:
+            click.echo(f"not comparable with {other}:")
+            for reason in reasons:
+                click.echo(f"  - {reason}")
+        else:
+            click.echo(f"comparable with {other}: the same scope")
     if plot_path is not None:
         click.echo(f"profiles drawn to {plot_path}")
+
+
+def _reasons_against(scope: scopes.Scope, scores: Path, other: Path) -> list[str]:
+    """Why these AUPs cannot be compared with the leaderboard in file ``other``.
+
+    Raises:
+        ConfigError: ``other`` is not JSON, not an object, or records no scope.
+    """
+    try:
+        document = json.loads(other.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ConfigError(f"cannot read {other} as JSON: {exc}", field="--compare") from exc
+    if not isinstance(document, dict):
+        raise ConfigError(f"{other} is not a JSON object", field="--compare")
+    theirs = scopes.read_scope(document, name=str(other))
+    return scopes.comparable(scope, theirs, names=(scores.name, other.name))
 
 
 __all__ = ["aup"]

@@ -32,6 +32,13 @@ def test_json_output_of_the_hand_case(tmp_path: Path) -> None:
             "C": {"best_attempt": 0.426, "best_submission": 0.337},
             "D": {"best_attempt": 0.549, "best_submission": 0.348},
         },
+        "scope": {
+            "methods": ["A", "B", "C", "D", "baseline"],
+            "tasks": ["acc", "loss"],
+            "reference": "baseline",
+            "best_submission": None,
+            "tau_max": 0.7,
+        },
     }
 
 
