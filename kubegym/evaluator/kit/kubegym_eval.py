@@ -422,7 +422,9 @@ def _start_jailed(jail_fd: int, adapter: str, files: list[str]) -> Agent:
     def stop() -> None:
         with contextlib.suppress(OSError), socket.socket(fileno=os.dup(jail_fd)) as again:
             again.sendall(json.dumps({"stop": jail_id}).encode() + b"\n")
-            again.recv(16)
+            # The whole answer ({"stopped": true}, 17 bytes): a byte left on this stream
+            # would begin the reply to the evaluation's next jail request.
+            again.recv(1 << 16)
 
     return Agent(fds[0], fds[1], fds[2], stop)
 
