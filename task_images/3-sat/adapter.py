@@ -1,7 +1,13 @@
-"""The 3-SAT task's adapter: the submitted heuristic drives the task's DPLL solver, in the jail.
+"""The 3-SAT task's adapter: a heuristic drives the task's DPLL solver, in the jail.
 
 Run by ``kubegym_eval serve`` inside the scorer's jail (or a plain child process
-when evaluate.py runs by hand), with a copy of ``starter/solver.py`` beside it.
+when evaluate.py runs by hand), with copies of ``starter/solver.py`` and
+``starter/heuristic.py`` beside it. The option ``heuristic`` says which heuristic
+drives the solver: ``submission`` (the default), the submitted file, or
+``reference``, the task's own starter heuristic, which evaluate.py times in jails
+of their own to score the submission relative to it; a reference jail never
+imports the submission.
+
 Each request is one formula (``{"clauses": [[1, -2, 3], ...]}``); each reply is
 what the solver found: ``satisfiable``, the variables set ``true``, the
 number of ``decisions``, and the decisions themselves as one int32 array
@@ -22,6 +28,7 @@ from typing import Any
 import kubegym_eval
 
 SOLVER = Path(__file__).resolve().parent / "starter" / "solver.py"
+REFERENCE = Path(__file__).resolve().parent / "starter" / "heuristic.py"
 
 
 def _short(exc: BaseException) -> str:
@@ -30,9 +37,16 @@ def _short(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}{where}"
 
 
-def setup(submission: Path, options: dict[str, Any]) -> kubegym_eval.Handler:
-    """Load the solver and the heuristic; the handler solves one formula per request."""
-    solver = kubegym_eval.load_module("solver", SOLVER)  # `import solver` works as in the starter
+def _load_heuristic(submission: Path, which: object) -> Any:
+    """The ``heuristic_fn`` that drives the solver: the submission's, or the task's reference."""
+    if which == "reference":
+        # The task's trusted copy, never the submission: its folder leaves the import path,
+        # so nothing of the agent's is imported in this jail.
+        folder = submission.parent.resolve()
+        sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != folder]
+        return kubegym_eval.load_module("heuristic", REFERENCE).heuristic_fn
+    if which != "submission":
+        raise ValueError(f"the heuristic option is {which!r}: submission or reference")
     sys.path.insert(0, str(submission.parent))
     try:
         heuristic = kubegym_eval.load_module("heuristic", submission)
@@ -41,6 +55,14 @@ def setup(submission: Path, options: dict[str, Any]) -> kubegym_eval.Handler:
     heuristic_fn = getattr(heuristic, "heuristic_fn", None)
     if not callable(heuristic_fn):
         raise kubegym_eval.Refusal(f"{submission.name} defines no function heuristic_fn")
+    return heuristic_fn
+
+
+def setup(submission: Path, options: dict[str, Any]) -> kubegym_eval.Handler:
+    """Load the solver and the heuristic (option ``heuristic``: ``submission`` or
+    ``reference``); the handler solves one formula per request."""
+    solver = kubegym_eval.load_module("solver", SOLVER)  # `import solver` works as in the starter
+    heuristic_fn = _load_heuristic(submission, options.get("heuristic", "submission"))
 
     class Recording(solver.DPLL):  # type: ignore[name-defined,misc]
         """The task's solver, keeping each decision as the solver accepted it."""

@@ -1,4 +1,4 @@
-"""Scores a 3-SAT branching heuristic: the time the DPLL solver takes with it (lower is better).
+"""Scores a 3-SAT branching heuristic: the DPLL solver's time with it, relative to the starter's.
 
 Usage: evaluate.py --submission heuristic.py --split validation|test --data instances=PATH
 
@@ -15,11 +15,21 @@ but it cannot make the count differ from that of a real DPLL search that ends
 in the answer it gave (a trace that does not replay to it voids the run). As in MLGym, one wrong answer voids the run: the script exits non-zero
 with the reason, so validate/submit report an evaluation error.
 
-Metrics (kubegym_eval.report): `Time`, the seconds summed over all
-formulas (primary, lower is better); `Decisions`, the replayed decisions
+The same formulas are also solved by the reference: the task's own starter heuristic
+(its copy of `starter/heuristic.py`, never the agent's), behind the same adapter in
+jails started the same way. The two take turns in blocks of `BLOCK` formulas (the
+submission first, then ABBA, so a drift in the machine's speed weighs on both alike),
+and a side's jail is stopped, all its processes with it, before the other side's
+starts: nothing of the agent's runs while the reference is timed.
+
+Metrics (kubegym_eval.report): `Time`, the agent's seconds divided by the
+reference's on the same formulas (primary, lower is better; 1 = as fast as the
+starter heuristic, on any machine); `Seconds`, the agent's seconds summed over all
+formulas (MLGym's `Time`: machine-dependent); `Decisions`, the replayed decisions
 summed over all formulas (deterministic, lower is better); `Correct` and
 `Incorrect`, the counts MLGym reports (Incorrect is 0 whenever a score is
-reported). KUBEGYM_BUDGET scales the number of formulas (the first
+reported). By hand it also prints `ReferenceSeconds` and `instances`, which the
+scorer does not keep. KUBEGYM_BUDGET scales the number of formulas (the first
 ceil(budget × N) of the split; 1 = all of them).
 """
 
@@ -49,8 +59,16 @@ except ImportError:  # run by hand: it ships in the kubegym package (and this re
 
 HERE = Path(__file__).resolve().parent
 SOLVER = HERE / "starter" / "solver.py"
+# Copied into every jail: the solver, and the starter heuristic the reference jails run.
+JAIL_FILES = ["starter/solver.py", "starter/heuristic.py"]
 INSTANCE_TIMEOUT_S = 20.0
 IMPORT_TIMEOUT_S = 60.0
+BLOCK = 6
+"""Formulas per turn: one of each size (`prepare.py` cycles through six), half of them SAT."""
+
+AGENT = "submission"
+REFERENCE = "reference"
+"""The two sides, as the adapter's ``heuristic`` option names them."""
 
 
 def fail(message: str) -> NoReturn:
@@ -66,37 +84,92 @@ def read_instances(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def ask(
-    agent: kubegym_eval.Agent, clauses: list[list[int]], timeout: float
-) -> tuple[dict[str, Any], kubegym_eval.Arrays] | None:
-    """The solver's answer and its decision trace; None when it took longer than ``timeout`` s."""
+def schedule(count: int, block: int = BLOCK) -> list[tuple[str, list[int]]]:
+    """The jail sessions, in order: each side and the formulas (indexes) it solves in one jail.
+
+    Blocks of ``block`` formulas; the submission goes first in even blocks and second
+    in odd ones (submission, reference, reference, submission, ...: a broken submission
+    fails before any reference time is spent), and a side's consecutive turns share one
+    jail: about one jail per block.
+    """
+    sessions: list[tuple[str, list[int]]] = []
+    for number, first in enumerate(range(0, count, block)):
+        indexes = list(range(first, min(first + block, count)))
+        for side in (AGENT, REFERENCE) if number % 2 == 0 else (REFERENCE, AGENT):
+            if sessions and sessions[-1][0] == side:
+                sessions[-1][1].extend(indexes)
+            else:
+                sessions.append((side, list(indexes)))
+    return sessions
+
+
+def open_jail(submission: Path, side: str) -> kubegym_eval.Agent:
+    """The solver behind the adapter, driven by ``side``'s heuristic, loaded and ready."""
     try:
-        return agent.call({"clauses": clauses}, timeout=timeout, doing="a formula")
+        return kubegym_eval.start(
+            "adapter.py",
+            submission,
+            files=JAIL_FILES,
+            options={"heuristic": side},
+            timeout=IMPORT_TIMEOUT_S,
+            task_dir=HERE,
+        )
+    except kubegym_eval.AgentError as exc:
+        text = str(exc)
+        if side == REFERENCE:
+            fail(f"task error: the reference solver did not start: {text}")
+        if "took longer than" in text:
+            text = f"importing {submission.name} took longer than {IMPORT_TIMEOUT_S:g} s"
+        fail(text)
+
+
+def solve(
+    jail: kubegym_eval.Agent, instance: dict[str, Any], side: str
+) -> tuple[float, dict[str, Any], kubegym_eval.Arrays]:
+    """The seconds ``side``'s jail took on ``instance``, its answer and its decision trace."""
+    who = "the solver process" if side == AGENT else "the reference solver"
+    started = time.perf_counter()
+    try:
+        answer, trace = jail.call(
+            {"clauses": instance["clauses"]}, timeout=INSTANCE_TIMEOUT_S, doing="a formula"
+        )
     except kubegym_eval.AgentError as exc:
         if "took longer than" in str(exc):
-            return None
-        fail(str(exc).replace("the agent's code", "the solver process", 1))
+            what = f"{instance['id']} ({instance['num_vars']} variables)"
+            if side == REFERENCE:
+                what = f"the reference solver on {what}"
+            fail(f"{what} took longer than {INSTANCE_TIMEOUT_S:g} s and the run was stopped")
+        fail(str(exc).replace("the agent's code", who, 1))
+    return time.perf_counter() - started, answer, trace
 
 
-def check(instance: dict[str, Any], answer: dict[str, Any]) -> None:
-    """Exit with the reason when ``answer`` is wrong for ``instance``."""
-    name = instance["id"]
+def wrong(instance: dict[str, Any], answer: dict[str, Any]) -> str | None:
+    """Why ``answer`` is wrong for ``instance``; None when it is right."""
     if answer.get("satisfiable") is False:
         if instance["satisfiable"]:
-            fail(
-                f"wrong answer on {name}: the solver reported UNSAT, but the formula is "
-                "satisfiable (a heuristic must not change the solver's state)"
-            )
-        return
+            return "the solver reported UNSAT, but the formula is satisfiable"
+        return None
     true = set(answer.get("true") or [])
     for clause in instance["clauses"]:
         if not any((lit > 0) == (abs(lit) in true) for lit in clause):
-            fail(
-                f"wrong answer on {name}: the solver reported SAT, but its assignment "
-                f"leaves the clause {clause} false"
-            )
+            return f"the solver reported SAT, but its assignment leaves the clause {clause} false"
     if not instance["satisfiable"]:
-        fail(f"task data error: {name} is labelled UNSAT, but a satisfying assignment exists")
+        fail(
+            f"task data error: {instance['id']} is labelled UNSAT, but a satisfying "
+            "assignment exists"
+        )
+    return None
+
+
+def check(instance: dict[str, Any], answer: dict[str, Any]) -> None:
+    """Exit with the reason when the submission's ``answer`` is wrong for ``instance``."""
+    reason = wrong(instance, answer)
+    if reason is not None:
+        # The solver is the task's: only a heuristic that changed its state gets here.
+        fail(
+            f"wrong answer on {instance['id']}: {reason} "
+            "(a heuristic must not change the solver's state)"
+        )
 
 
 def load_solver() -> Any:
@@ -149,38 +222,27 @@ def replay(
 
 
 def evaluate(submission: Path, instances: list[dict[str, Any]]) -> dict[str, float]:
-    try:
-        agent = kubegym_eval.start(
-            "adapter.py",
-            submission,
-            files=["starter/solver.py"],
-            timeout=IMPORT_TIMEOUT_S,
-            task_dir=HERE,
-        )
-    except kubegym_eval.AgentError as exc:
-        text = str(exc)
-        if "took longer than" in text:
-            text = f"importing {submission.name} took longer than {IMPORT_TIMEOUT_S:g} s"
-        fail(text)
+    """The metrics of ``submission`` on ``instances``; exits with the reason when it fails."""
     solver = load_solver()
-    with agent:
-        seconds = 0.0
-        decisions = 0
-        for instance in instances:
-            started = time.perf_counter()
-            reply = ask(agent, instance["clauses"], INSTANCE_TIMEOUT_S)
-            elapsed = time.perf_counter() - started
-            if reply is None:
-                fail(
-                    f"{instance['id']} ({instance['num_vars']} variables) took longer than "
-                    f"{INSTANCE_TIMEOUT_S:g} s and the run was stopped"
-                )
-            answer, trace = reply
-            check(instance, answer)
-            seconds += elapsed
-            decisions += replay(solver, instance, answer, trace)  # never the jail's count
+    seconds = {AGENT: 0.0, REFERENCE: 0.0}
+    decisions = 0
+    for side, indexes in schedule(len(instances)):
+        # Closing a jail stops all of its processes before the other side's jail starts.
+        with open_jail(submission, side) as jail:
+            for index in indexes:
+                instance = instances[index]
+                elapsed, answer, trace = solve(jail, instance, side)
+                seconds[side] += elapsed
+                if side == REFERENCE:
+                    if (reason := wrong(instance, answer)) is not None:
+                        fail(f"task error: the reference is wrong on {instance['id']}: {reason}")
+                    continue
+                check(instance, answer)
+                decisions += replay(solver, instance, answer, trace)  # never the jail's count
     return {
-        "Time": round(seconds, 3),
+        "Time": round(seconds[AGENT] / seconds[REFERENCE], 4),
+        "Seconds": round(seconds[AGENT], 3),
+        "ReferenceSeconds": round(seconds[REFERENCE], 3),
         "Decisions": decisions,
         "Correct": len(instances),
         "Incorrect": 0,

@@ -2,10 +2,12 @@
 
 Usage: python run_local.py [--data data/train.jsonl] [--limit N]
 
-Prints one JSON line like the task's evaluation does: `Time` (seconds, summed
-over the formulas), `Decisions`, `Correct`, `Incorrect`. The evaluation runs
-the same solver with your `heuristic.py` on formulas you do not see, drawn the
-same way. KUBEGYM_BUDGET (default 1) scales how many formulas run here.
+Prints one JSON line: `Seconds` (the solving time, summed over the formulas),
+`Decisions`, `Correct`, `Incorrect`. The evaluation runs the same solver with your
+`heuristic.py` on formulas you do not see, drawn the same way, and also times the
+example heuristic on them: its score `Time` is your seconds divided by the example's
+(1.0: as fast as the example; lower is better). KUBEGYM_BUDGET (default 1) scales how
+many formulas run here.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ def main() -> None:
     print(
         json.dumps(
             {
-                "Time": round(seconds, 3),
+                "Seconds": round(seconds, 3),
                 "Decisions": decisions,
                 "Correct": correct,
                 "Incorrect": incorrect,
