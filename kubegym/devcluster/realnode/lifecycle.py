@@ -222,6 +222,7 @@ def stop(state: Path, bin_dir: Path | None = None) -> list[str]:
         if processes.stop(state, name):
             stopped.append(name)
     _kill_shims(node)
+    _kill_container_processes(node)
     if layout.running_elsewhere(state) is None:
         # The host's share of the node, unless another state dir's node holds it now.
         proxy = (bin_dir or config.bin_dir()) / "kube-proxy"
@@ -259,6 +260,31 @@ def _kill_shims(node: Path) -> None:
         ):
             with contextlib.suppress(OSError):
                 os.kill(int(entry.name), 9)
+
+
+def _kill_container_processes(node: Path, proc: Path = Path("/proc")) -> list[int]:
+    """SIGKILL every process whose root file system lies in this node's folder; the pids.
+
+    Stopping pods through the CRI and killing the shims normally leaves nothing, but a
+    container whose shim died first is re-parented to init and keeps running (an operator
+    pod of an earlier run was found so). Its root is a rootfs under the node's containerd
+    state, which is how it is told apart from everything else on the host: nothing outside
+    this node's own containers has its root there.
+    """
+    prefix = str(node.resolve()) + "/"
+    killed: list[int] = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            root = os.readlink(entry / "root")
+        except OSError:
+            continue
+        if root.startswith(prefix):
+            with contextlib.suppress(OSError):
+                os.kill(int(entry.name), 9)
+                killed.append(int(entry.name))
+    return killed
 
 
 def _unmount_under(folder: Path) -> None:
