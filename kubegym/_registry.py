@@ -17,6 +17,7 @@ sandbox package, which task images install without dependencies, uses it).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import Generic, TypeVar
 
@@ -44,6 +45,17 @@ class Registry(Generic[T]):
             raise ValueError(f"a {self.kind} named {name!r} is already registered")
         self._items[name] = item
         return item
+
+    @contextlib.contextmanager
+    def added(self, name: str, item: T) -> Iterator[T]:
+        """``item`` registered under ``name`` for a ``with`` block only (tests, plug-in trials):
+        the name is free again afterwards, so nothing leaks into what runs next (a leaked
+        sandbox backend would change ``kubegym run --help``, for one)."""
+        self.add(name, item)
+        try:
+            yield item
+        finally:
+            del self._items[name]
 
     def register(self, name: str) -> Callable[[T], T]:
         """A decorator form of `add`: ``@registry.register("open")``."""

@@ -44,3 +44,23 @@ def test_an_unknown_name_is_reported_at_the_field_the_caller_names() -> None:
         registry.get("two", field="spec.gadgets[3]")
     assert default.value.field == "spec.gadgets[]" and precise.value.field == "spec.gadgets[3]"
     assert precise.value.hint == registry.known() == "known gadgets: one"
+
+
+def test_a_registration_for_a_block_leaves_nothing_behind() -> None:
+    registry: _registry.Registry[int] = _registry.Registry("gadget")
+    registry.add("kept", 1)
+    with registry.added("trial", 2) as item:
+        assert item == 2 and registry.names() == ["kept", "trial"]
+    assert registry.names() == ["kept"]
+    with pytest.raises(RuntimeError), registry.added("trial", 3):
+        raise RuntimeError("the block failed")
+    assert "trial" not in registry  # removed even when the block raised
+    with pytest.raises(ValueError, match="already registered"), registry.added("kept", 4):
+        pass
+    assert registry["kept"] == 1
+
+
+def test_the_cli_help_shows_only_kubegyms_own_sandbox_backends() -> None:
+    # Tests that register a backend do so for their own module only: a leaked one would
+    # change `kubegym run --help` and the committed CLI reference.
+    assert sandbox_backends.BACKENDS.names() == ["bwrap", "process"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,8 +34,12 @@ def _echo(spec: runs.Agent, setup: agents.AgentSetup) -> agents.Agent:
     return EchoAgent(spec.name, setup.task)
 
 
-# The one registration a newcomer writes (besides the name in `runs.Agent.builtin`).
-agents.KINDS.add("echo", _echo)
+@pytest.fixture(autouse=True, scope="module")
+def echo_kind() -> Iterator[None]:
+    # The one registration a newcomer writes (besides the name in `runs.Agent.builtin`),
+    # here for this module only.
+    with agents.KINDS.added("echo", _echo):
+        yield
 
 
 def agent(**fields: object) -> runs.Agent:

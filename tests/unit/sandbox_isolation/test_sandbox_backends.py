@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +43,12 @@ class NothingBackend:
         return NoSandbox(request)
 
 
-# The one registration a newcomer writes.
-backends.BACKENDS.add("nothing-test", NothingBackend())
+@pytest.fixture(autouse=True, scope="module")
+def nothing_backend() -> Iterator[None]:
+    # The one registration a newcomer writes (at import, in their module); here for this
+    # module only, so the next tests see kubegym's own backends.
+    with backends.BACKENDS.added("nothing-test", NothingBackend()):
+        yield
 
 
 def test_bwrap_is_the_default_and_both_jails_are_registered() -> None:

@@ -3,6 +3,7 @@ unknown scheme is a clear error, and each backend says what an agent pod needs t
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -86,8 +87,12 @@ class MemoryBackend:
         return backends.PodAccess()
 
 
-# The one registration a newcomer writes, at import, as kubegym's own backends do.
-backends.SCHEMES.add("mem", MemoryBackend())
+@pytest.fixture(autouse=True, scope="module")
+def memory_backend() -> Iterator[None]:
+    # The one registration a newcomer writes (at import, as kubegym's own backends do),
+    # here for this module only.
+    with backends.SCHEMES.added("mem", MemoryBackend()):
+        yield
 
 
 def test_a_newly_registered_backend_is_opened_by_its_scheme(tmp_path: Path) -> None:
