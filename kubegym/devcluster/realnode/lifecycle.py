@@ -263,24 +263,29 @@ def _kill_shims(node: Path) -> None:
 
 
 def _kill_container_processes(node: Path, proc: Path = Path("/proc")) -> list[int]:
-    """SIGKILL every process whose root file system lies in this node's folder; the pids.
+    """SIGKILL every process of this node's pods still running; the pids.
 
     Stopping pods through the CRI and killing the shims normally leaves nothing, but a
     container whose shim died first is re-parented to init and keeps running (an operator
-    pod of an earlier run was found so). Its root is a rootfs under the node's containerd
-    state, which is how it is told apart from everything else on the host: nothing outside
-    this node's own containers has its root there.
+    pod of an earlier run was found so, its root file system already detached). What
+    marks it as this node's is its cgroup: the kubelet's cgroupfs driver puts every
+    container under ``/kubepods/<qos>/pod<uid>/``, and this node's kubelet keeps a folder
+    per pod uid under ``<node>/kubelet/pods``. Nothing else on the host is in those pods.
     """
-    prefix = str(node.resolve()) + "/"
+    pods = node / "kubelet" / "pods"
+    uids = {entry.name for entry in pods.iterdir()} if pods.is_dir() else set()
+    marks = {f"/pod{uid}/" for uid in uids} | {f"/pod{uid}\n" for uid in uids}
     killed: list[int] = []
+    if not marks:
+        return killed
     for entry in proc.iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            root = os.readlink(entry / "root")
+            cgroups = (entry / "cgroup").read_text()
         except OSError:
             continue
-        if root.startswith(prefix):
+        if any(mark in cgroups for mark in marks):
             with contextlib.suppress(OSError):
                 os.kill(int(entry.name), 9)
                 killed.append(int(entry.name))
