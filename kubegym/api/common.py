@@ -246,6 +246,32 @@ DnsLabel = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL_P
 
 Sha256 = Annotated[str, Field(pattern=r"^[a-f0-9]{64}$")]
 
+# A host a sandbox may reach through the egress proxy: a DNS name in lower case, or
+# `*.` and a domain for every name below it (never the domain itself). Names only:
+# an address would let a proxy client pick any machine behind a name it resolves to.
+HOST_PATTERN = (
+    r"^(\*\.)?([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
+    r"|^localhost$"
+)
+HostPattern = Annotated[str, Field(min_length=1, max_length=253, pattern=HOST_PATTERN)]
+
+
+class Egress(Model):
+    """The hosts a sandbox may reach, by name, through kubegym's egress proxy.
+
+    Only HTTP and HTTPS (CONNECT) to ports 80 and 443 of a listed name go out;
+    everything else is refused, and every request, let through or not, is logged
+    in the trial's results. Empty: the sandbox reaches nothing.
+    """
+
+    hosts: Annotated[
+        list[HostPattern],
+        Field(max_length=64, json_schema_extra={"x-kubernetes-list-type": "set"}),
+    ] = Field(default_factory=list)
+    """Host names, or `*.domain` for every name under a domain, such as `pypi.org`,
+    `files.pythonhosted.org` or `*.huggingface.co`."""
+
+
 Direction = Literal["max", "min"]
 
 

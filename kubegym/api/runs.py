@@ -88,6 +88,9 @@ class EgressRule(Model):
     """The TCP ports open there."""
 
 
+AgentPreset = Literal["kubegym", "mlgym"]
+
+
 class Agent(Model):
     """One agent of a run: a litellm model, a built-in agent, or someone else's image."""
 
@@ -103,6 +106,12 @@ class Agent(Model):
             check=lambda a: a.builtin != "replay" or a.replay_path is not None,
             field="replayPath",
         ),
+        Rule(
+            cel="!has(self.preset) || self.preset == 'kubegym' || has(self.model)",
+            message="a preset other than kubegym is a model agent's design: set model too",
+            check=lambda a: a.preset == "kubegym" or a.model is not None,
+            field="preset",
+        ),
     )
 
     name: DnsLabel
@@ -116,6 +125,12 @@ class Agent(Model):
 
     builtin: Literal["baseline", "replay"] | None = None
     """A built-in agent that needs no network: `baseline` or `replay`."""
+
+    preset: AgentPreset = "kubegym"
+    """For a model agent: whose agent design it follows. `kubegym`, kubegym's own (its prompts,
+    tools and history); `mlgym`, MLGym-Bench's default agent reproduced for comparability (its
+    templates and demonstrations, tools, 1,000-line file window, history processor, sampling,
+    limits and automatic submissions). Recorded in the leaderboard's scope."""
 
     replay_path: str | None = None
     """For `builtin: replay`: a JSON-lines file of `{"action": ...}` to replay."""
@@ -269,6 +284,18 @@ class BenchmarkRunSpec(Model):
 
     deadlines: Deadlines = Field(default_factory=Deadlines, json_schema_extra={"default": {}})
     """Scheduling and trial deadlines."""
+
+    profile: DnsLabel | None = None
+    """A suite profile (`profiles/<name>.yaml` on the task search path) that sets the chosen
+    tasks' resources, limits, software, data and egress, and this run's defaults, to another
+    benchmark's setting: `mlgym-bench` reproduces MLGym-Bench's. A field the run sets itself
+    wins over the profile's default. Recorded in the leaderboard's scope."""
+
+    sandbox_egress: common.Egress = Field(
+        default_factory=common.Egress, json_schema_extra={"default": {}}
+    )
+    """Hosts every sandbox of the run may reach through kubegym's egress proxy, besides each
+    task's own `egress.hosts`; every request is logged in the trial's results."""
 
     validation: Literal["heldout", "test"] = "heldout"
     """`heldout` scores validate on validation data; `test` on the test data, as MLGym did."""

@@ -406,6 +406,11 @@ class TaskSpec(Model):
     network: Literal["none", "egress"] = "none"
     """`none` cuts the sandbox off the network; `egress` lets it reach out (to download models, say)."""
 
+    egress: common.Egress = Field(default_factory=common.Egress, json_schema_extra={"default": {}})
+    """With `network: none`, the hosts the sandbox may still reach through kubegym's egress
+    proxy (the run's `sandboxEgress` adds to them); every request is logged in the trial's
+    results."""
+
     def resolved_data_image(self) -> str | None:
         """The data image: `dataImage`, or the task image's repository plus `-data`."""
         if self.data_image is not None or self.image is None:
