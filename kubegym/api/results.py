@@ -21,7 +21,7 @@ import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Literal
 
 import pydantic
 from pydantic import ConfigDict, Field
@@ -35,6 +35,52 @@ FORMAT_VERSION: Final = 1
 RESULTS_JSON: Final = "results.json"
 #: A trial's steps, one JSON object per line, flushed as they happen.
 TRAJECTORY_JSONL: Final = "trajectory.jsonl"
+
+
+class EgressHost(pydantic.BaseModel):
+    """One host a trial's sandbox asked the egress proxy for, with what came of it."""
+
+    model_config = ConfigDict(extra="ignore", use_attribute_docstrings=True)
+
+    host: str
+    """The host as asked for (a refused IP literal or malformed name appears as written)."""
+
+    allowed: Annotated[int, Field(ge=0)] = 0
+    """Requests let through."""
+
+    refused: Annotated[int, Field(ge=0)] = 0
+    """Requests refused."""
+
+    bytes_up: Annotated[int, Field(ge=0)] = 0
+    """Bytes sent to the host."""
+
+    bytes_down: Annotated[int, Field(ge=0)] = 0
+    """Bytes received from the host."""
+
+
+class EgressSummary(pydantic.BaseModel):
+    """What a trial's sandbox could reach on the network, and what it contacted."""
+
+    model_config = ConfigDict(extra="ignore", use_attribute_docstrings=True)
+
+    network: Literal["allowlist", "open"]
+    """`allowlist`: only the listed hosts, through kubegym's egress proxy, every request
+    logged; `open`: the host's network, unrestricted and unlogged (the task's
+    `network: egress`, or a sandbox without isolation)."""
+
+    allowlist: list[str] = Field(default_factory=list)
+    """The trial's allowed host patterns: its task's and its run's, together."""
+
+    hosts: list[EgressHost] = Field(default_factory=list)
+    """Each host asked for, in the order first asked (only with `allowlist`)."""
+
+    log: str | None = None
+    """The full log of requests, next to results.json (`egress.jsonl`); null when none."""
+
+    @property
+    def refused(self) -> int:
+        """Requests refused, over every host."""
+        return sum(h.refused for h in self.hosts)
 
 
 class TrialResult(pydantic.BaseModel):
@@ -121,6 +167,10 @@ class TrialResult(pydantic.BaseModel):
     images: list[images_api.ImageRecord] = Field(default_factory=list)
     """On a cluster, the images the attempt's containers ran, by digest (the kubelet's word)."""
 
+    egress: EgressSummary | None = None
+    """The sandbox's network when it had any: the egress allowlist and each host contacted
+    (the full log in `egress.jsonl`), or the open network. Null: no network at all."""
+
     format_version: int = FORMAT_VERSION
     """The version of this shape (`FORMAT_VERSION`)."""
 
@@ -144,6 +194,8 @@ class TrialResult(pydantic.BaseModel):
         data: dict[str, Any] = self.model_dump(mode="json")
         if not self.images:
             data.pop("images")  # a local trial has no images; keep its file as it always was
+        if self.egress is None:
+            data.pop("egress")  # no network, as before there was a choice
         return data
 
     def write(self, folder: Path) -> Path:
@@ -185,6 +237,8 @@ __all__ = [
     "FORMAT_VERSION",
     "RESULTS_JSON",
     "TRAJECTORY_JSONL",
+    "EgressHost",
+    "EgressSummary",
     "TrialResult",
     "best_attempt",
     "read",
