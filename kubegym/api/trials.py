@@ -157,6 +157,51 @@ class AttemptFailure(Model):
     """When it was seen."""
 
 
+#: Hosts a Trial's status lists one by one; the rest are added up in one row (`EGRESS_OTHERS`),
+#: so a sandbox asking for thousands of names cannot grow the object past the API's limit.
+EGRESS_HOSTS_MAX = 200
+EGRESS_OTHERS = "(other hosts)"
+
+
+class EgressHostCount(Model):
+    """One host a trial's sandbox asked the egress proxy for, with what came of it."""
+
+    host: Annotated[str, Field(max_length=260)]
+    """The host as asked for, or `(other hosts)` for those past the first 200."""
+
+    allowed: Annotated[int, Field(ge=0)] = 0
+    """Requests let through."""
+
+    refused: Annotated[int, Field(ge=0)] = 0
+    """Requests refused."""
+
+    bytes_up: Annotated[int, Field(ge=0)] = 0
+    """Bytes sent to the host."""
+
+    bytes_down: Annotated[int, Field(ge=0)] = 0
+    """Bytes received from the host."""
+
+
+class TrialEgress(Model):
+    """What a trial's sandbox could reach on the network and what it contacted, as the
+    operator read it from the egress proxy when the trial ended (every attempt's requests);
+    the trial's results carry it as `kubegym.api.results.EgressSummary`."""
+
+    network: Literal["allowlist", "open"]
+    """`allowlist`: only the listed hosts, through the egress proxy; `open`: the task's
+    `network: egress`, unrestricted and unlogged."""
+
+    allowlist: list[str] = Field(default_factory=list, max_length=128)
+    """The trial's allowed host patterns: its task's and its run's."""
+
+    hosts: list[EgressHostCount] = Field(default_factory=list, max_length=EGRESS_HOSTS_MAX + 1)
+    """Each host asked for, in the order first asked."""
+
+    complete: bool = True
+    """False when the proxy could not give every request (unreachable, restarted during
+    the trial, or over its cap per attempt): the counts are then a lower bound."""
+
+
 class TrialStatus(Model):
     """What happened in a trial."""
 
@@ -236,6 +281,10 @@ class TrialStatus(Model):
     """The images the current (or last) attempt's containers ran, init containers too: the
     image as named and the digest the kubelet reported (null for one never pulled), in a
     stable order; read from the pods' statuses once they run and again at their end."""
+
+    egress: TrialEgress | None = None
+    """The sandbox's network when it had any: the allowlist and each host contacted through
+    the egress proxy, or the open network; absent with no network at all."""
 
     @property
     def finished(self) -> bool:

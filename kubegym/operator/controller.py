@@ -26,9 +26,11 @@ from pydantic import ValidationError
 from kubegym import metrics
 from kubegym.api import runs as runs_api
 from kubegym.api import tasks as tasks_api
+from kubegym.api import trials as trials_api
+from kubegym.egress import records as egress_records
 from kubegym.errors import ConfigError, KubegymError
+from kubegym.operator import egress, labels, objects, outcomes, rollups, runs, trials
 from kubegym.operator import kube as kube_mod
-from kubegym.operator import labels, objects, outcomes, rollups, runs, trials
 from kubegym.operator.settings import Settings
 
 log = structlog.get_logger()
@@ -125,8 +127,15 @@ class Controller:
             )
             for manifest in objects.attempt_objects(plan):
                 self.kube.create(manifest)
+        closing: list[int] = []
+        ending = decision.status is not None and decision.status.finished
+        if ending and not trial.status.finished and task is not None and run is not None:
+            closing = self._egress(trial, task, run.spec, decision, bound)
         if decision.status is not None:
             self.kube.patch_status("trials", namespace, name, decision.status)
+        if closing:
+            # Only once the status holds the records: a kill before this reads them again.
+            self._close_egress(trial, closing, bound)
         if decision.delete_attempt is not None:
             self._delete_attempt(trial, decision.delete_attempt, decision.keep_agent_pod)
         for event_type, reason, message in decision.events:
@@ -134,6 +143,52 @@ class Controller:
             _log(bound, event_type)("trial_" + _snake(reason), message=message)
         _observe_trial(trial, decision)
         return decision.requeue_after
+
+    def _egress(
+        self,
+        trial: trials.TrialView,
+        task: tasks_api.Task,
+        run: runs_api.BenchmarkRunSpec,
+        decision: trials.Decision,
+        bound: Any,
+    ) -> list[int]:
+        """A finishing trial's egress into its new status: the open network, or every
+        attempt's requests read from the egress proxy. The attempts to close at the proxy."""
+        assert decision.status is not None
+        if task.spec.network == "egress":
+            decision.status.egress = trials_api.TrialEgress(network="open")
+            return []
+        hosts = objects.egress.hosts(task, run)
+        proxy = self.settings.egress
+        if not hosts or proxy is None:
+            return []
+        attempts = list(range(decision.status.attempt + 1))
+        found: list[egress_records.EgressRecord] = []
+        complete = True
+        try:
+            reader = egress.Records(proxy)
+            for attempt in attempts:
+                taken = reader.read(trial.namespace, trial.name, attempt)
+                found += taken.records
+                complete = complete and not taken.dropped and taken.since <= trial.created
+        except KubegymError as exc:
+            complete = False
+            message = f"the egress proxy's records could not be read: {exc}"
+            decision.events.append(("Warning", "EgressRecordsIncomplete", message))
+            bound.warning("trial_egress_records_unread", error=str(exc))
+        decision.status.egress = egress.status_of(hosts, found, complete=complete)
+        return attempts
+
+    def _close_egress(self, trial: trials.TrialView, attempts: list[int], bound: Any) -> None:
+        """Refuse the attempts' credentials at the proxy from now on (it forgets their records)."""
+        assert self.settings.egress is not None
+        reader = egress.Records(self.settings.egress)
+        try:
+            for attempt in attempts:
+                reader.close(trial.namespace, trial.name, attempt)
+        except KubegymError as exc:
+            # Their credentials still expire with the pods' deadline; the pods are going.
+            bound.warning("trial_egress_not_closed", error=str(exc))
 
     def _task(self, namespace: str, name: str) -> tasks_api.Task | None:
         body = self._cached("tasks", namespace, name)
@@ -191,7 +246,9 @@ class Controller:
             trials.TrialView.from_body(b)
             for b in self.kube.list_custom("trials", namespace, kube_mod.selector(run=name))
         ]
-        decision = runs.decide(run, available, members, self.clock())
+        decision = runs.decide(
+            run, available, members, self.clock(), egress_proxy=self.settings.egress is not None
+        )
         stamp = self.clock().isoformat()
         # A big grid is thousands of independent writes: spread them over a few connections.
         calls: list[Callable[[], Any]] = [partial(self.kube.create, m) for m in decision.create]

@@ -7,6 +7,7 @@ decision is re-derived from the API server's state on the next start.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 
@@ -40,13 +41,17 @@ def serve(options: ServeOptions) -> None:
     """Run the operator until it is stopped."""
     import kopf
 
-    from kubegym.operator import controller, handlers, kube
+    from kubegym.operator import controller, egress, handlers, kube
 
     if options.kubeconfig:
         # kopf logs in through the kubernetes client, which reads $KUBECONFIG.
         os.environ["KUBECONFIG"] = options.kubeconfig
+    settings = options.settings
+    if settings.egress is not None:
+        # Sandboxes get the proxy's cluster IP: they have no DNS to look its name up.
+        settings = dataclasses.replace(settings, egress=egress.resolve(settings.egress))
     api = kube.connect(options.kubeconfig, pool=options.workers + 4)
-    ctl = controller.Controller(kube.Kube(api), options.settings)
+    ctl = controller.Controller(kube.Kube(api), settings)
     if options.metrics_port:
         from kubegym import metrics
 
@@ -58,6 +63,7 @@ def serve(options: ServeOptions) -> None:
         health_port=options.health_port,
         metrics_port=options.metrics_port,
         agent_image=options.settings.agent_image,
+        egress_proxy=f"{settings.egress.host}:{settings.egress.port}" if settings.egress else None,
     )
     kopf.run(
         registry=handlers.registry(ctl, workers=options.workers),

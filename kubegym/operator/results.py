@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from kubegym.api import reasons, tasks
+from kubegym.api import reasons, tasks, trials
 from kubegym.api import results as results_api
 from kubegym.operator.trials import TrialView
 
@@ -46,6 +46,29 @@ def result_of(trial: TrialView, task: tasks.Task) -> results_api.TrialResult:
         validations=status.validations,
         validations_refused=status.validations_refused,
         images=list(status.images),
+        egress=_egress(status.egress),
+    )
+
+
+def _egress(egress: trials.TrialEgress | None) -> results_api.EgressSummary | None:
+    """The status's egress as the results' summary. On a cluster the full request log stays
+    with the proxy's records, so `log` is null."""
+    if egress is None:
+        return None
+    return results_api.EgressSummary(
+        network=egress.network,
+        allowlist=list(egress.allowlist),
+        hosts=[
+            results_api.EgressHost(
+                host=h.host,
+                allowed=h.allowed,
+                refused=h.refused,
+                bytes_up=h.bytes_up,
+                bytes_down=h.bytes_down,
+            )
+            for h in egress.hosts
+        ],
+        log=None,
     )
 
 

@@ -107,10 +107,23 @@ def _matches(selector: common.LabelSelector, found: Mapping[str, str]) -> bool:
     return True
 
 
-def check_tasks(chosen: Iterable[tasks.Task]) -> list[str]:
-    """What keeps these tasks from running on a cluster, each naming the field."""
+def check_tasks(
+    chosen: Iterable[tasks.Task],
+    run: runs.BenchmarkRunSpec | None = None,
+    *,
+    egress_proxy: bool = False,
+) -> list[str]:
+    """What keeps these tasks from running on a cluster, each naming the field.
+
+    Egress hosts (the task's or `run`'s) need the installation's egress proxy
+    (`egress_proxy`): without one, a sandbox would run cut off from hosts it was promised.
+    """
     problems = []
+    if run is not None and run.sandbox_egress.hosts and not egress_proxy:
+        problems.append(_NO_PROXY % "spec.sandboxEgress.hosts")
     for task in chosen:
+        if task.spec.egress.hosts and task.spec.network == "none" and not egress_proxy:
+            problems.append(f"Task/{task.name}: " + _NO_PROXY % "spec.egress.hosts")
         if task.spec.image is None:
             problems.append(f"Task/{task.name}: spec.image: a task needs an image on a cluster")
         elif task.spec.resolved_data_image() is None:
@@ -118,6 +131,11 @@ def check_tasks(chosen: Iterable[tasks.Task]) -> list[str]:
                 f"Task/{task.name}: spec.dataImage: needed when the image is pinned by digest"
             )
     return problems
+
+
+_NO_PROXY = (
+    "%s: this kubegym installation has no egress proxy (the Helm chart's egressProxy.enabled)"
+)
 
 
 def grid(run: RunView, chosen: Sequence[tasks.Task]) -> list[trials.TrialSpec]:
@@ -157,6 +175,8 @@ def decide(
     available: Sequence[tasks.Task],
     existing: Sequence[TrialView],
     now: dt.datetime,
+    *,
+    egress_proxy: bool = False,
 ) -> RunDecision:
     """The next step for `run`: pure, from what was read; the controller does it.
 
@@ -171,12 +191,14 @@ def decide(
         available: the Tasks in its namespace.
         existing: its Trials.
         now: the time to stamp conditions with.
+        egress_proxy: whether the installation has an egress proxy (else a run whose
+            sandboxes are promised egress hosts waits, `check_tasks`).
     """
     decision = RunDecision()
     status = run.status.model_copy(deep=True)
     status.observed_generation = run.generation
     chosen, missing = select_tasks(run.spec.tasks, available)
-    problems = check_tasks(chosen)
+    problems = check_tasks(chosen, run.spec, egress_proxy=egress_proxy)
     if missing or problems:
         _wait_for_tasks(decision, status, run, missing, problems, now)
         decision.status = _changed(run.status, status)

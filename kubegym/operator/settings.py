@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -40,6 +41,9 @@ class Settings:
         gpu_products: per GPU product, the node selector and tolerations its sandboxes need,
             for clusters that label or taint GPU nodes their own way (a task's own
             `resources.gpu.nodeSelector`/`tolerations` still win).
+        egress: the installation's egress proxy, which sandboxes with an allowlist reach
+            (`kubegym.operator.egress`); None when there is none: a run asking for egress
+            hosts then waits with a message naming the field.
     """
 
     agent_image: str = DEFAULT_AGENT_IMAGE
@@ -52,6 +56,7 @@ class Settings:
     namespace: str | None = None
     default_queue: str | None = None
     gpu_products: dict[str, GpuPlacement] = field(default_factory=dict)
+    egress: EgressProxy | None = None
     agent_resources: dict[str, dict[str, str]] = field(
         default_factory=lambda: {
             "requests": {"cpu": "250m", "memory": "512Mi"},
@@ -63,11 +68,13 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Settings from `KUBEGYM_AGENT_IMAGE`, `KUBEGYM_RUNTIME_CLASS`, `KUBEGYM_PULL_SECRETS`
         (comma-separated), `KUBEGYM_NAMESPACE`, `KUBEGYM_STORE_BUCKET`/`_ENDPOINT`/`_PREFIX`/
-        `_SECRET`, `KUBEGYM_DEFAULT_QUEUE` and `KUBEGYM_GPU_PRODUCTS` (JSON: product →
-        `{nodeSelector, tolerations}`, as the Helm chart's `gpu.products`).
+        `_SECRET`, `KUBEGYM_DEFAULT_QUEUE`, `KUBEGYM_GPU_PRODUCTS` (JSON: product →
+        `{nodeSelector, tolerations}`, as the Helm chart's `gpu.products`) and the egress
+        proxy's `KUBEGYM_EGRESS_*` (`EgressProxy.from_env`).
 
         Raises:
-            ConfigError: `KUBEGYM_GPU_PRODUCTS` is not such a JSON object.
+            ConfigError: `KUBEGYM_GPU_PRODUCTS` is not such a JSON object, or the egress
+                proxy's settings are incomplete or its key unreadable.
         """
         env = os.environ if environ is None else environ
         store = None
@@ -90,11 +97,100 @@ class Settings:
             store=store,
             default_queue=env.get("KUBEGYM_DEFAULT_QUEUE") or None,
             gpu_products=_gpu_products(env.get("KUBEGYM_GPU_PRODUCTS") or "{}"),
+            egress=EgressProxy.from_env(env),
         )
 
     def gpu_placement(self, product: str | None) -> GpuPlacement | None:
         """The configured placement of a GPU product, if any."""
         return self.gpu_products.get(product) if product else None
+
+
+@dataclass(frozen=True)
+class EgressProxy:
+    """The installation's egress proxy (`kubegym.egress.service`), as the operator uses it.
+
+    One proxy per installation, in the release's namespace, serves the sandboxes of every
+    namespace the operator watches; each sandbox proves which trial it is with signed
+    credentials (`kubegym.egress.credentials`).
+
+    Attributes:
+        host: what sandboxes connect to. The chart gives the Service's DNS name and the
+            operator turns it into the Service's cluster IP (`kubegym.operator.egress.resolve`),
+            so a sandbox needs no DNS, which would be a way out of its own.
+        port: the proxy port sandboxes connect to.
+        namespace: the proxy pods' namespace (the sandbox NetworkPolicy's peer).
+        pod_labels: labels that select the proxy pods there.
+        records_url: the proxy's records endpoint (``http://host:port``), which only the
+            operator reaches.
+        key: the key that signs the sandboxes' credentials (from the chart's Secret).
+    """
+
+    host: str
+    port: int
+    namespace: str
+    pod_labels: dict[str, str]
+    records_url: str
+    key: bytes = field(repr=False)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> EgressProxy | None:
+        """From `KUBEGYM_EGRESS_PROXY` (``host:port``), `KUBEGYM_EGRESS_NAMESPACE`,
+        `KUBEGYM_EGRESS_POD_LABELS` (JSON), `KUBEGYM_EGRESS_RECORDS_URL` and
+        `KUBEGYM_EGRESS_KEY_FILE`; None when `KUBEGYM_EGRESS_PROXY` is unset.
+
+        Raises:
+            ConfigError: a setting is missing or malformed, or the key file unreadable.
+        """
+        address = env.get("KUBEGYM_EGRESS_PROXY") or ""
+        if not address:
+            return None
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError(f"{address!r} is not host:port", field="KUBEGYM_EGRESS_PROXY")
+        missing = [
+            name
+            for name in (
+                "KUBEGYM_EGRESS_NAMESPACE",
+                "KUBEGYM_EGRESS_POD_LABELS",
+                "KUBEGYM_EGRESS_RECORDS_URL",
+                "KUBEGYM_EGRESS_KEY_FILE",
+            )
+            if not env.get(name)
+        ]
+        if missing:
+            raise ConfigError(
+                "the egress proxy needs it too",
+                field=missing[0],
+                hint="the Helm chart's egressProxy sets them all",
+            )
+        try:
+            pod_labels = json.loads(env["KUBEGYM_EGRESS_POD_LABELS"])
+            if not isinstance(pod_labels, dict) or not pod_labels:
+                raise ValueError("not a non-empty JSON object")
+        except ValueError as exc:
+            raise ConfigError(
+                f"not a JSON map of labels: {exc}", field="KUBEGYM_EGRESS_POD_LABELS"
+            ) from None
+        key_file = env["KUBEGYM_EGRESS_KEY_FILE"]
+        try:
+            key = Path(key_file).read_bytes().strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot read the egress key: {exc.strerror}", field="KUBEGYM_EGRESS_KEY_FILE"
+            ) from None
+        if len(key) < 32:
+            raise ConfigError(
+                f"the egress key in {key_file} has {len(key)} bytes, fewer than 32",
+                field="KUBEGYM_EGRESS_KEY_FILE",
+            )
+        return cls(
+            host=host,
+            port=int(port),
+            namespace=env["KUBEGYM_EGRESS_NAMESPACE"],
+            pod_labels={str(k): str(v) for k, v in pod_labels.items()},
+            records_url=env["KUBEGYM_EGRESS_RECORDS_URL"].rstrip("/"),
+            key=key,
+        )
 
 
 class GpuPlacement(Model):

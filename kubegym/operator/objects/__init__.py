@@ -30,14 +30,18 @@ the jails' pipes back; the metrics pipe never leaves the evaluator.
 
 Pure functions of their inputs; `kubegym.operator.trials` decides when to create them.
 By noun: `attempt` (the attempt and what its objects share), `sandbox` (the sandbox pod),
-`agent` (the agent pod), `network` (the Service and the NetworkPolicies); this package
+`agent` (the agent pod), `network` (the Service and the NetworkPolicies), `egress` (what
+an egress allowlist adds: the proxy URL, its variables, its NetworkPolicy rule); this package
 lists their public names, which callers use as ``objects.<name>``.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
+from kubegym.operator.objects import egress
 from kubegym.operator.objects.agent import (
     agent_pod,
     store_access,
@@ -99,11 +103,16 @@ from kubegym.operator.objects.sandbox import (
 )
 
 
-def attempt_objects(a: Attempt) -> list[dict[str, Any]]:
+def attempt_objects(a: Attempt, clock: Callable[[], float] = time.time) -> list[dict[str, Any]]:
     """Every object of an attempt, in the order they are created (the agent pod last, its
-    NetworkPolicy before it)."""
+    NetworkPolicy before it). With an egress allowlist, the Secret also holds the proxy
+    URL with the attempt's credentials, valid from `clock`'s now (`egress.proxy_url`)."""
+    attempt_secret = secret(a)
+    url = egress.proxy_url(a, clock)
+    if url is not None:
+        attempt_secret["stringData"][egress.PROXY_URL] = url
     return [
-        secret(a),
+        attempt_secret,
         network_policy(a),
         service(a),
         sandbox_pod(a),
@@ -146,6 +155,7 @@ __all__ = [
     "at_most",
     "attempt_objects",
     "copy_containers",
+    "egress",
     "evaluator_container",
     "jail_container",
     "kueue",

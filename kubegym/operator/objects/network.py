@@ -1,5 +1,6 @@
-"""The attempt's Service and NetworkPolicies: the sandbox pod admits only its agent pod;
-the agent pod reaches only DNS, its sandbox pod, its store and its model endpoints.
+"""The attempt's Service and NetworkPolicies: the sandbox pod admits only its agent pod and
+reaches nothing, or only the egress proxy when it has an allowlist; the agent pod reaches
+only DNS, its sandbox pod, its store and its model endpoints.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from kubegym.operator.objects.attempt import (
     Attempt,
     metadata,
 )
+from kubegym.operator.objects.egress import proxy_egress
 
 
 def service(a: Attempt) -> dict[str, Any]:
@@ -42,7 +44,8 @@ def service(a: Attempt) -> dict[str, Any]:
 
 
 def network_policy(a: Attempt) -> dict[str, Any]:
-    """Only the attempt's agent pod reaches the sandbox pod; no egress unless the task asks."""
+    """Only the attempt's agent pod reaches the sandbox pod; no egress unless the task asks
+    (`network: egress`: anywhere; egress hosts: the egress proxy's port only)."""
     policy: dict[str, Any] = {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -75,7 +78,7 @@ def network_policy(a: Attempt) -> dict[str, Any]:
                     ],
                 }
             ],
-            "egress": [{}] if a.task.spec.network == "egress" else [],
+            "egress": [{}] if a.task.spec.network == "egress" else proxy_egress(a),
         },
     }
     return policy

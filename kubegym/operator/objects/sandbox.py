@@ -35,6 +35,7 @@ from kubegym.operator.objects.attempt import (
     resource_limits,
     secret_volume,
 )
+from kubegym.operator.objects.egress import proxy_env
 
 
 def _dataset_mounts(a: Attempt) -> list[dict[str, Any]]:
@@ -167,7 +168,8 @@ def sandbox_container(a: Attempt, image: str) -> dict[str, Any]:
             str(spec.limits.training_timeout_seconds),
         ],
         "ports": [{"name": "sandbox", "containerPort": a.settings.sandbox_port}],
-        "env": [{"name": "HOME", "value": WORKSPACE}],
+        # With an egress allowlist, the proxy's URL and the attempt's credentials.
+        "env": [{"name": "HOME", "value": WORKSPACE}, *proxy_env(a)],
         "resources": {"requests": dict(limits), "limits": limits},
         "readinessProbe": {
             "tcpSocket": {"port": a.settings.sandbox_port},

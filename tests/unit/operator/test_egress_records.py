@@ -1,0 +1,77 @@
+"""The operator reads a finished trial's requests from the real shared proxy, puts them in
+the Trial's status (bounded, whatever the sandbox asked for) and closes the trial there."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from kubegym.api import trials
+from kubegym.egress import records
+from kubegym.errors import InfraError
+from kubegym.operator import egress
+from kubegym.operator.settings import EgressProxy
+from tests.unit.egress_cluster.test_shared_proxy import KEY, Running, get, grant, running
+
+__all__ = ["running"]  # the fixture, used by name
+
+
+def proxy_of(r: Running, key: bytes = KEY) -> EgressProxy:
+    return EgressProxy(
+        host="127.0.0.1",
+        port=r.proxy_port,
+        namespace="kubegym-system",
+        pod_labels={"app": "egress"},
+        records_url=f"http://127.0.0.1:{r.records_port}",
+        key=key,
+    )
+
+
+def test_the_operator_reads_then_closes_a_trials_records(running: Running) -> None:
+    a = grant("trial-a", hosts=("localhost", "pypi.org"))
+    assert get(running, a)[0] == 200
+    assert get(running, a, host="example.org")[0] == 403
+    reader = egress.Records(proxy_of(running))
+    taken = reader.read("bench", "trial-a", 0)
+    assert [(r.host, r.allowed) for r in taken.records] == [
+        ("localhost", True),
+        ("example.org", False),
+    ]
+    assert taken.dropped == 0 and taken.since <= dt.datetime.now(dt.UTC)
+    status = egress.status_of(["localhost", "pypi.org"], taken.records, complete=True)
+    assert status.network == "allowlist" and status.complete
+    assert [(h.host, h.allowed, h.refused) for h in status.hosts] == [
+        ("localhost", 1, 0),
+        ("example.org", 0, 1),
+    ]
+    assert reader.read("bench", "trial-a", 0).records == taken.records  # reading twice is safe
+    reader.close("bench", "trial-a", 0)
+    assert get(running, a)[0] == 407
+    assert reader.read("bench", "trial-a", 0).records == []
+
+
+def test_without_the_operators_key_the_records_stay_shut(running: Running) -> None:
+    with pytest.raises(InfraError, match="EgressProxyUnavailable"):
+        egress.Records(proxy_of(running, key=b"w" * 32)).read("bench", "trial-a", 0)
+
+
+def test_an_unreachable_proxy_is_an_infra_error() -> None:
+    proxy = EgressProxy("127.0.0.1", 1, "ns", {"a": "b"}, "http://127.0.0.1:1", KEY)
+    with pytest.raises(InfraError, match="EgressProxyUnavailable"):
+        egress.Records(proxy, timeout=2).read("bench", "trial-a", 0)
+
+
+def test_a_flood_of_names_cannot_grow_the_status_past_its_bound() -> None:
+    """A sandbox asking for thousands of distinct names: the status lists the first
+    `EGRESS_HOSTS_MAX` and adds the rest up in one row, losing no count."""
+    refused = {"time": "t", "trial": "x", "method": "CONNECT", "port": 443, "allowed": False}
+    found = [
+        records.EgressRecord(host=f"h{i}.example", reason="not_listed", **refused)  # type: ignore[arg-type]
+        for i in range(trials.EGRESS_HOSTS_MAX + 300)
+    ]
+    status = egress.status_of(["pypi.org"], found, complete=True)
+    assert len(status.hosts) == trials.EGRESS_HOSTS_MAX + 1
+    assert status.hosts[-1].host == trials.EGRESS_OTHERS and status.hosts[-1].refused == 300
+    assert sum(h.refused for h in status.hosts) == len(found)
+    trials.TrialStatus(egress=status)  # within the schema's bounds
