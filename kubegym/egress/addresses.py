@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from kubegym.egress import allowlist as allowlist_mod
 
@@ -45,10 +45,14 @@ def _plain(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     return parsed
 
 
-def reachable(name: str, addresses: list[str]) -> list[str]:
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def reachable(name: str, addresses: list[str], also: Sequence[Network] = ()) -> list[str]:
     """The addresses of ``name`` the proxy may connect to (``name`` already allowed).
 
-    ``localhost``: loopback addresses only. Any other name: global unicast addresses only.
+    ``localhost``: loopback addresses only. Any other name: global unicast addresses only,
+    and those in ``also`` (networks the proxy's operator trusts, never the client's say).
     """
     kept = []
     for address in addresses:
@@ -59,6 +63,6 @@ def reachable(name: str, addresses: list[str]) -> list[str]:
         if name == allowlist_mod.LOCALHOST:
             if parsed.is_loopback:
                 kept.append(address)
-        elif parsed.is_global and not parsed.is_multicast:
+        elif (parsed.is_global and not parsed.is_multicast) or any(parsed in n for n in also):
             kept.append(address)
     return kept

@@ -65,6 +65,11 @@ class ProxySettings:
     max_connections: int = 128
     """Connections served at once; more are answered 503."""
 
+    trusted_networks: tuple[addresses.Network, ...] = ()
+    """Non-public networks a listed name may still resolve to: an internal mirror, or a site
+    whose DNS answers with an intercepting gateway's address. Set by whoever runs the proxy,
+    never by a trial; loopback stays ``localhost``'s alone unless a network here holds it."""
+
     test_ports: frozenset[int] = frozenset()
     """FOR TESTS ONLY: ports allowed besides 80 (plain HTTP) and 443 (CONNECT), for both, so
     a test server on a free port can stand in for a listed host."""
@@ -299,7 +304,7 @@ class EgressProxy:
             found = await self._resolve(name, port)
         except OSError as exc:
             raise _Refusal(502, "unresolved", f"{name} does not resolve: {exc}") from None
-        usable = addresses.reachable(name, found)
+        usable = addresses.reachable(name, found, self.settings.trusted_networks)
         if not usable:
             raise _Refusal(
                 403,

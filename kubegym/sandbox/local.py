@@ -3,7 +3,10 @@
 `open_sandbox` prepares the jail (`kubegym.sandbox.isolation`), starts
 ``python -m kubegym.sandbox serve`` inside it with the task's Python, and
 returns a client. The jail has no network namespace shared with the host,
-so the server listens on a Unix socket in a runtime folder bound into it.
+so the server listens on a Unix socket in a runtime folder bound into it. A trial with an
+egress allowlist gets its host-side proxy's socket bound in too (`EgressRoute`), and the
+server starts behind `kubegym.sandbox.relay`, which serves the proxy on the jail's loopback
+where the proxy variables (``HTTPS_PROXY``…) point.
 Used by the research environment (`kubegym.agent_runner.env`) for every local trial;
 `JailBackend` is how `kubegym.sandbox.backends` registers it, as ``bwrap`` and as
 ``process`` (the same server, no jail).
@@ -13,17 +16,44 @@ from __future__ import annotations
 
 import secrets
 import shutil
+import subprocess
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kubegym.sandbox import client as sandbox_client
-from kubegym.sandbox import isolation
+from kubegym.sandbox import isolation, relay
 
 SOCKET = "sandbox.sock"
 TOKEN_FILE = "token"
+
+
+@dataclass(frozen=True)
+class EgressRoute:
+    """The way out of a jail with an egress allowlist: its trial's proxy on this machine."""
+
+    folder: Path
+    """The host folder holding the proxy's Unix socket, and nothing else (bound read-only)."""
+
+    socket: str
+    """The socket's name in that folder."""
+
+    hosts: tuple[str, ...]
+    """The trial's allowlist, for the sandbox's description and ``NO_PROXY``."""
+
+    def environment(self) -> dict[str, str]:
+        """The proxy variables every HTTP client in the jail reads (curl only the lower-case
+        ``http_proxy``, pip and requests either). ``NO_PROXY`` keeps the jail's own loopback
+        direct; ``localhost`` goes to the proxy (the host's loopback) only when listed."""
+        url = f"http://127.0.0.1:{relay.PORT}"
+        direct = "127.0.0.1,::1" if "localhost" in self.hosts else "localhost,127.0.0.1,::1"
+        env = {}
+        for name in ("HTTP_PROXY", "HTTPS_PROXY"):
+            env[name] = env[name.lower()] = url
+        env["NO_PROXY"] = env["no_proxy"] = direct
+        return env
 
 
 @dataclass(frozen=True)
@@ -60,6 +90,10 @@ class SandboxRequest:
     """The default timeout of one command (the task's training timeout)."""
 
     env: Mapping[str, str] = field(default_factory=dict)
+
+    egress: EgressRoute | None = None
+    """The trial's egress proxy, when its allowlist is not empty (``network`` ``none`` only;
+    the ``process`` backend ignores it: it has the host's network anyway)."""
 
 
 class LocalSandbox:
@@ -123,7 +157,11 @@ class LocalSandbox:
 
     def describe(self) -> dict[str, Any]:
         """The jail's description, for the trajectory."""
-        return self.jail.describe()
+        described = self.jail.describe()
+        route = self.request.egress
+        if route is not None and self.jail.isolated:
+            described["egress"] = {"hosts": list(route.hosts), "proxy": f"127.0.0.1:{relay.PORT}"}
+        return described
 
     def close(self) -> None:
         """Stop the server and everything it started; remove the jail (idempotent)."""
@@ -164,6 +202,9 @@ def open_sandbox(request: SandboxRequest, backend: isolation.Backend = "bwrap") 
     if backend == "process":
         # No jail binds the kubegym package at /opt/kubegym: import it from where it is.
         env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    route = request.egress if backend == "bwrap" and request.network == "none" else None
+    if route is not None:
+        env.update(route.environment())
     spec = isolation.IsolationSpec(
         workspace=request.workspace,
         runtime_dir=runtime_dir,
@@ -178,8 +219,10 @@ def open_sandbox(request: SandboxRequest, backend: isolation.Backend = "bwrap") 
         masked=[str(p) for p in request.masked],
         name=request.name,
         bind_python=request.python_root is None,
+        egress_proxy=route.folder if route is not None else None,
     )
     jail = isolation.prepare(spec, backend)
+    popen = jail.popen if route is None else _behind_relay(jail, python, route)
     try:
         inside_runtime = isolation.RUNTIME if jail.isolated else str(runtime_dir)
         inside_workspace = isolation.WORKSPACE if jail.isolated else str(request.workspace)
@@ -195,7 +238,7 @@ def open_sandbox(request: SandboxRequest, backend: isolation.Backend = "bwrap") 
             server_unix_path=f"{inside_runtime}/{SOCKET}",
             timeout=request.command_timeout,
             python=python,
-            popen=jail.popen,
+            popen=popen,
         )
         # The server has read its token: nothing inside needs the file any more.
         token_file.unlink(missing_ok=True)
@@ -223,6 +266,20 @@ class JailBackend:
     def open(self, request: SandboxRequest) -> LocalSandbox:
         """A jail for ``request``, its command server started (`open_sandbox`)."""
         return open_sandbox(request, self.backend)
+
+
+def _behind_relay(
+    jail: isolation.Jail, python: str, route: EgressRoute
+) -> Callable[..., subprocess.Popen[bytes]]:
+    """`Jail.popen` with the server started behind the relay, in the server's own network
+    namespace (each `Jail.popen` gets a namespace of its own, so it must be the same process)."""
+    proxy_socket = f"{isolation.EGRESS_DIR}/{route.socket}"
+
+    def popen(argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+        front = [python, "-m", "kubegym.sandbox.relay", "--port", str(relay.PORT)]
+        return jail.popen([*front, "--socket", proxy_socket, "--", *argv], **kwargs)
+
+    return popen
 
 
 def _venv_base(venv: Path) -> Path | None:

@@ -23,6 +23,7 @@ into task images without dependencies.
 from kubegym.sandbox.isolation.jail import Jail, prepare
 from kubegym.sandbox.isolation.probe import check_available
 from kubegym.sandbox.isolation.specs import (
+    EGRESS_DIR,
     HOST_ID,
     KUBEGYM_ROOT,
     RUNTIME,
@@ -35,6 +36,7 @@ from kubegym.sandbox.isolation.specs import (
 )
 
 __all__ = [
+    "EGRESS_DIR",
     "HOST_ID",
     "KUBEGYM_ROOT",
     "RUNTIME",

@@ -24,11 +24,11 @@ _ETC_ALWAYS = (
     *("protocols", "services", "fonts", "mime.types"),
 )
 """Host /etc entries every jail gets (read-only): the dynamic linker's, Debian's alternatives…"""
-_ETC_EGRESS = (
-    *("resolv.conf", "ssl", "ca-certificates", "ca-certificates.conf", "pki"),
-    *("crypto-policies", "gai.conf", "host.conf"),
-)
-"""Host /etc entries for egress only: DNS and TLS certificates."""
+_ETC_TLS = ("ssl", "ca-certificates", "ca-certificates.conf", "pki", "crypto-policies")
+"""Host /etc entries for TLS (certificates): with the open network, or an egress proxy whose
+tunnels the jail's clients verify themselves."""
+_ETC_EGRESS = (*_ETC_TLS, "resolv.conf", "gai.conf", "host.conf")
+"""Host /etc entries for the open network only: DNS (behind a proxy, the proxy resolves)."""
 
 
 def system_binds() -> list[str]:
@@ -134,7 +134,7 @@ def prefix(
     argv += [*_tmp_size(spec, bwrap[1], version), "--tmpfs", "/tmp"]
     for name, path in etc.items():
         argv += ["--ro-bind", str(path), f"/etc/{name}"]
-    for name in _ETC_ALWAYS + (_ETC_EGRESS if spec.network == "egress" else ()):
+    for name in _ETC_ALWAYS + _etc_network(spec):
         if Path("/etc", name).exists():
             argv += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
     workspace = specs.WORKSPACE
@@ -145,13 +145,23 @@ def prefix(
     argv += ["--bind", source(spec.workspace), workspace]
     for host, target in inside_workspace:  # after the workspace, so they sit on top of it
         argv += ["--ro-bind", source(host), target]
-    argv += ["--bind", source(spec.runtime_dir), specs.RUNTIME, "--remount-ro", "/"]
+    argv += ["--bind", source(spec.runtime_dir), specs.RUNTIME]
+    if spec.egress_proxy is not None:
+        argv += ["--ro-bind", source(spec.egress_proxy), specs.EGRESS_DIR]
+    argv += ["--remount-ro", "/"]
     argv += ["--chdir", workspace, "--clearenv"]
     for name, value in env.items():
         argv += ["--setenv", name, value]
     if launch.seccomp_fd is not None:
         argv += ["--seccomp", str(launch.seccomp_fd)]
     return argv
+
+
+def _etc_network(spec: specs.IsolationSpec) -> tuple[str, ...]:
+    """The host /etc entries the jail's network needs: none without one."""
+    if spec.network == "egress":
+        return _ETC_EGRESS
+    return _ETC_TLS if spec.egress_proxy is not None else ()
 
 
 def _tmp_size(spec: specs.IsolationSpec, version_text: str, version: tuple[int, ...]) -> list[str]:

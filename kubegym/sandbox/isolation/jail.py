@@ -147,6 +147,7 @@ class Jail:
             "isolated": self.isolated,
             "bwrap": {"path": self._bwrap[0], "version": self._bwrap[1]} if self._bwrap else None,
             "network": self.spec.network if self.isolated else "host",
+            "egress_proxy": specs.EGRESS_DIR if self.isolated and self.spec.egress_proxy else None,
             "uid": self.spec.uid if self.isolated else os.getuid(),
             "gid": self.spec.gid if self.isolated else os.getgid(),
             "host_uid": self._launch.drop[0] if self._launch.drop else os.getuid(),

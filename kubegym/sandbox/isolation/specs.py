@@ -29,6 +29,10 @@ WORKSPACE = "/workspace"
 RUNTIME = "/run/kubegym"
 """Where the runtime folder appears inside the jail (the sandbox server's Unix socket)."""
 
+EGRESS_DIR = "/run/kubegym-egress"
+"""Where the host's egress proxy's folder (its Unix socket) appears inside the jail (read-only),
+when the trial has an egress allowlist; `kubegym.sandbox.relay` reaches the proxy there."""
+
 KUBEGYM_ROOT = "/opt/kubegym"
 """Inside the jail, ``PYTHONPATH`` entry that holds the ``kubegym`` package (read-only)."""
 
@@ -114,6 +118,11 @@ class IsolationSpec:
     host_gid: int | None = None
     """When kubegym runs as root: the host gid the jail runs as (default `HOST_ID`); never 0."""
 
+    egress_proxy: Path | None = None
+    """The host folder that holds the trial's egress proxy's Unix socket (and nothing else):
+    bound read-only at `EGRESS_DIR`, with the host's TLS certificates, for a jail whose
+    ``network`` is ``none``. The jail still gets no network: only that socket leads out."""
+
     def __post_init__(self) -> None:
         sizes = {
             "memory_bytes": self.memory_bytes,
@@ -124,6 +133,11 @@ class IsolationSpec:
         host = {"host_uid": self.host_uid, "host_gid": self.host_gid}
         checks = [
             ("network", self.network not in ("none", "egress"), "use none or egress"),
+            (
+                "egress_proxy",
+                self.egress_proxy is not None and self.network != "none",
+                "an egress proxy is for a jail without network (network none)",
+            ),
             ("uid", not isinstance(self.uid, int) or self.uid <= 0, "never 0 (root); use 1000"),
             ("gid", not isinstance(self.gid, int) or self.gid <= 0, "never 0 (root); use 1000"),
             *(

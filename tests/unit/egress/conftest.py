@@ -3,95 +3,31 @@ on a real Unix socket, and a client that speaks bytes. No mocks."""
 
 from __future__ import annotations
 
-import json
 import socket
-import socketserver
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from kubegym import egress
 from kubegym.egress import records
-
-
-@dataclass
-class Seen:
-    """What a test server received."""
-
-    requests: list[dict[str, object]] = field(default_factory=list)
-    raw: list[bytes] = field(default_factory=list)
-
-
-class _Echo(BaseHTTPRequestHandler):
-    """Answers every request with a JSON of what it received (HTTP/1.0: one per connection)."""
-
-    seen: Seen
-
-    def _answer(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        got: dict[str, object] = {
-            "method": self.command,
-            "path": self.path,
-            "headers": {k.lower(): v for k, v in self.headers.items()},
-            "body": body.decode("latin-1"),
-        }
-        self.seen.requests.append(got)
-        data = json.dumps(got).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
-
-    do_GET = do_POST = do_HEAD = do_PUT = _answer
-
-    def log_message(self, *args: object) -> None:
-        del args
-
-
-@dataclass
-class Server:
-    port: int
-    seen: Seen
+from tests.support import egress_servers
+from tests.support.egress_servers import Server
 
 
 @pytest.fixture
 def http_server() -> Iterator[Server]:
     """An HTTP server on the host's loopback that echoes what it receives."""
-    seen = Seen()
-    handler = type("Echo", (_Echo,), {"seen": seen})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield Server(server.server_address[1], seen)
-    server.shutdown()
-    server.server_close()
+    with egress_servers.echo_http() as server:
+        yield server
 
 
 @pytest.fixture
 def tcp_server() -> Iterator[Server]:
     """A raw TCP server on the host's loopback: records the bytes and answers 'pong:' + them."""
-    seen = Seen()
-
-    class Handler(socketserver.BaseRequestHandler):
-        def handle(self) -> None:
-            data = self.request.recv(65536)
-            seen.raw.append(data)
-            self.request.sendall(b"pong:" + data)
-
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield Server(server.server_address[1], seen)
-    server.shutdown()
-    server.server_close()
+    with egress_servers.raw_tcp() as server:
+        yield server
 
 
 @dataclass

@@ -3,6 +3,7 @@ gets, and every way around the allowlist an agent might try, refused and recorde
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import ssl
 from collections.abc import Iterator
@@ -10,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.egress.conftest import Proxy, Server, ask, start_proxy, status_and_body
+from kubegym import egress
+from tests.support.egress_servers import Server
+from tests.unit.egress.conftest import Proxy, ask, start_proxy, status_and_body
 
 
 def client_hello(server_name: str) -> bytes:
@@ -241,6 +244,28 @@ def test_a_listed_name_resolving_to_a_private_address_is_refused(
         started.egress.close()
     assert started.records()[0].reason == "private_address"
     assert http_server.seen.requests == []
+
+
+def test_a_trusted_network_is_reached_behind_a_listed_name(
+    tmp_path: Path, http_server: Server
+) -> None:
+    """The proxy's operator (never the trial) may trust a network, such as a mirror's."""
+
+    async def mirror(name: str, port: int) -> list[str]:
+        del name, port
+        return ["127.0.0.1"]
+
+    log = tmp_path / "egress.jsonl"
+    settings = egress.ProxySettings(
+        test_ports=frozenset({http_server.port}),
+        resolver=mirror,
+        trusted_networks=(ipaddress.ip_network("127.0.0.0/8"),),
+    )
+    with egress.LocalEgress("t", egress.Allowlist(("mirror.example",)), log, settings) as proxy:
+        answer = ask(proxy.socket, get(f"http://mirror.example:{http_server.port}/simple/"))
+    assert status_and_body(answer)[0] == 200
+    headers = http_server.seen.requests[0]["headers"]
+    assert isinstance(headers, dict) and headers["host"] == f"mirror.example:{http_server.port}"
 
 
 def test_an_unresolvable_listed_name_is_a_502(tmp_path: Path) -> None:
