@@ -35,13 +35,13 @@ from typing import Any
 
 import structlog
 
-from kubegym import evaluator, rollups
+from kubegym import egress, evaluator, rollups
 from kubegym.agent_runner import agents, loop, trajectory
 from kubegym.agent_runner import env as research_env
 from kubegym.api import documents, reasons, runs, trials
 from kubegym.api import results as results_api
 from kubegym.errors import ConfigError, InfraError
-from kubegym.local import outputs, uploads
+from kubegym.local import network, outputs, uploads
 from kubegym.local.progress import Progress
 from kubegym.sandbox import backends as sandbox_backends
 from kubegym.sandbox import quota
@@ -133,6 +133,7 @@ class LocalRun:
         out: the output folder.
         sandbox: ``bwrap`` or ``process``.
         env_factory: builds the research environment of a trial; for tests.
+        egress_settings: the trials' egress proxies' settings; for tests (their server's port).
     """
 
     def __init__(
@@ -143,6 +144,7 @@ class LocalRun:
         *,
         sandbox: SandboxBackend = "bwrap",
         env_factory: Callable[..., Any] | None = None,
+        egress_settings: egress.ProxySettings | None = None,
     ):
         self.run = run_file.run
         self.run_dir = run_dir
@@ -150,6 +152,7 @@ class LocalRun:
         self.sandbox = sandbox
         self.bundles = catalog.select(self.run.spec.tasks, run_file, run_dir)
         self._env_factory = env_factory or _research_env
+        self._egress_settings = egress_settings
         self._spent = 0.0
         self._infra_retried = 0
         self._uploads = uploads.RunUploads.for_run(self.run, run_dir, self.out)
@@ -290,9 +293,12 @@ class LocalRun:
         workspace.mkdir(parents=True)
         spec = plan.bundle.task.spec
         agent = self._agent(plan.agent, plan.bundle, plan.seed)
+        net = network.TrialNetwork(
+            plan.id, plan.bundle.task, self.run, plan.folder, self._egress_settings
+        )
         env = self._env_factory(
             plan.bundle,
-            sandbox=self.sandbox,
+            sandbox=net.opener(self.sandbox),
             validation=self.run.spec.validation,
             tool_names=plan.agent.tools,
             max_validations=self.run.spec.max_validations,
@@ -302,7 +308,7 @@ class LocalRun:
         if self.run.spec.deadlines.trial_seconds is not None:
             wall = min(wall, float(self.run.spec.deadlines.trial_seconds))
         try:
-            return loop.run_trial(
+            results = loop.run_trial(
                 env,
                 agent,
                 task=plan.bundle.name,
@@ -320,6 +326,9 @@ class LocalRun:
         finally:
             recorder.close()
             env.close()
+            net.close()  # after the sandbox: its last tunnels end and are recorded
+        results.egress = net.summary(getattr(env, "sandbox_description", {}))
+        return results
 
     def _agent(
         self, spec: runs.Agent, bundle: catalog.TaskBundle, seed: int | None = None

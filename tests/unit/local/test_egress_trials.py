@@ -1,0 +1,144 @@
+"""A run whose sandbox may reach listed hosts: the trial's proxy starts with its sandbox, a
+replayed agent's curl reaches a listed host and is refused another, and the trial's
+results.json and egress.jsonl show both. A trial without hosts runs exactly as before."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import yaml
+
+from kubegym import egress
+from kubegym.api import documents, tasks
+from kubegym.egress import records
+from kubegym.local import network
+from kubegym.local.runner import LocalRun
+from tests.support import egress_servers
+
+
+def egress_run(
+    tmp_path: Path, repo: Path, actions: list[str], hosts: list[str], port: int
+) -> LocalRun:
+    (tmp_path / "tasks").symlink_to(repo / "examples" / "tasks")
+    replay = tmp_path / "agent.jsonl"
+    replay.write_text("".join(json.dumps({"action": a}) + "\n" for a in actions))
+    spec: dict[str, object] = {
+        "tasks": {"names": ["polyfit"]},
+        "agents": [{"name": "curler", "builtin": "replay", "replayPath": str(replay)}],
+        "seeds": 1,
+        "retryPolicy": {"infraRetries": 0},
+    }
+    if hosts:
+        spec["sandboxEgress"] = {"hosts": hosts}
+    run = {
+        "apiVersion": "kubegym.io/v1alpha1",
+        "kind": "BenchmarkRun",
+        "metadata": {"name": "egress"},
+        "spec": spec,
+    }
+    parsed = documents.parse_run_file(yaml.safe_dump(run))
+    settings = egress.ProxySettings(test_ports=frozenset({port}))  # the test server's port
+    return LocalRun(parsed, tmp_path, tmp_path / "out", egress_settings=settings)
+
+
+def test_a_trial_reaches_listed_hosts_only_and_its_results_say_what_it_contacted(
+    tmp_path: Path, repo: Path
+) -> None:
+    with egress_servers.echo_http() as server:
+        actions = [
+            f"curl -sS --max-time 20 http://localhost:{server.port}/from-the-agent",
+            "curl -sS --max-time 20 http://example.com/",
+            "curl -sS --max-time 20 https://pypi.org.evil.example/",
+            "submit",
+        ]
+        summary = asyncio.run(
+            egress_run(tmp_path, repo, actions, ["localhost"], server.port).execute()
+        )
+    assert [r["path"] for r in server.seen.requests] == ["/from-the-agent"]
+    (trial,) = summary.trials
+    folder = summary.out / "trials" / trial.trial
+    written = json.loads((folder / "results.json").read_text())
+    assert written["egress"]["network"] == "allowlist"
+    assert written["egress"]["allowlist"] == ["localhost"]
+    rows = {h["host"]: h for h in written["egress"]["hosts"]}
+    assert (rows["localhost"]["allowed"], rows["localhost"]["refused"]) == (1, 0)
+    assert rows["localhost"]["bytes_down"] > 0
+    assert (rows["example.com"]["allowed"], rows["example.com"]["refused"]) == (0, 1)
+    assert (rows["pypi.org.evil.example"]["allowed"], rows["pypi.org.evil.example"]["refused"]) == (
+        0,
+        1,
+    )
+    logged = records.read(folder / "egress.jsonl")
+    assert [(r.host, r.allowed) for r in logged] == [
+        ("localhost", True),
+        ("example.com", False),
+        ("pypi.org.evil.example", False),
+    ]
+    assert {r.trial for r in logged} == {trial.trial}
+    # What the agent saw: the listed host's answer, and the proxy's reasons.
+    steps = (folder / "trajectory.jsonl").read_text()
+    assert "/from-the-agent" in steps and "not on this trial's egress allowlist" in steps
+
+
+def test_without_hosts_there_is_no_proxy_and_no_network(tmp_path: Path, repo: Path) -> None:
+    with egress_servers.echo_http() as server:
+        actions = [f"curl -sS --max-time 5 http://localhost:{server.port}/x; env | grep -ci proxy"]
+        summary = asyncio.run(egress_run(tmp_path, repo, actions, [], server.port).execute())
+    assert server.seen.requests == []
+    (trial,) = summary.trials
+    folder = summary.out / "trials" / trial.trial
+    assert "egress" not in json.loads((folder / "results.json").read_text())
+    assert not (folder / "egress.jsonl").exists()
+
+
+def _task(repo: Path, network_kind: str, hosts: list[str]) -> tasks.Task:
+    data = yaml.safe_load((repo / "examples" / "tasks" / "polyfit" / "task.yaml").read_text())
+    data["spec"]["network"] = network_kind
+    data["spec"]["egress"] = {"hosts": hosts}
+    return tasks.Task.model_validate(data)
+
+
+def _run(hosts: list[str]) -> documents.RunFile:
+    text = yaml.safe_dump(
+        {
+            "apiVersion": "kubegym.io/v1alpha1",
+            "kind": "BenchmarkRun",
+            "metadata": {"name": "n"},
+            "spec": {
+                "tasks": {"names": ["polyfit"]},
+                "agents": [{"name": "b", "builtin": "baseline"}],
+                "sandboxEgress": {"hosts": hosts},
+            },
+        }
+    )
+    return documents.parse_run_file(text)
+
+
+def test_the_allowlist_is_the_tasks_and_the_runs(repo: Path, tmp_path: Path) -> None:
+    task, run = _task(repo, "none", ["pypi.org"]), _run(["*.huggingface.co", "pypi.org"]).run
+    with network.TrialNetwork("t", task, run, tmp_path) as net:
+        assert net.allowlist.patterns == ("*.huggingface.co", "pypi.org")
+        assert callable(net.opener("bwrap"))
+        assert net.proxy is None  # it starts with the sandbox, not before
+        summary = net.summary({"isolated": True})
+    assert summary is not None and summary.network == "allowlist" and summary.hosts == []
+    assert summary.log is None  # nothing was asked, no log was written
+
+
+def test_an_open_network_is_recorded_as_such(repo: Path, tmp_path: Path) -> None:
+    """`network: egress` (even with hosts listed) and a sandbox without isolation: open."""
+    with network.TrialNetwork(
+        "t", _task(repo, "egress", ["pypi.org"]), _run([]).run, tmp_path
+    ) as net:
+        assert net.opener("bwrap") == "bwrap"  # no proxy: the jail shares the host's network
+        summary = net.summary({"isolated": True})
+    assert summary is not None and summary.network == "open"
+    with network.TrialNetwork(
+        "t", _task(repo, "none", ["pypi.org"]), _run([]).run, tmp_path
+    ) as net:
+        summary = net.summary({"isolated": False})  # the process backend
+    assert summary is not None and summary.network == "open"
+    with network.TrialNetwork("t", _task(repo, "none", []), _run([]).run, tmp_path) as net:
+        assert net.summary({"isolated": True}) is None
