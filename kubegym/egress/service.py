@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import hmac
+import ipaddress
 import json
 import signal
 import sys
@@ -34,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from kubegym.egress import allowlist, credentials, identity, proxy, records, wire
+from kubegym.egress import addresses, allowlist, credentials, identity, proxy, records, wire
 
 #: Records kept per attempt; more are counted as dropped (a sandbox could flood the proxy).
 MAX_RECORDS: Final = 10_000
@@ -198,6 +199,8 @@ class Service:
 
     Args:
         key: the installation's signing key.
+        trusted_networks: non-public networks a listed name may resolve to (the chart's
+            ``egressProxy.trustedNetworks``: an in-cluster mirror's Service network).
         test_ports: FOR TESTS ONLY: ports allowed besides 80 and 443 (`proxy.ProxySettings`).
         clock: the time now, for expiries (a parameter for tests).
     """
@@ -206,13 +209,15 @@ class Service:
         self,
         key: bytes,
         *,
+        trusted_networks: Sequence[addresses.Network] = (),
         test_ports: frozenset[int] = frozenset(),
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.book = RecordBook(clock)
-        self.proxy = proxy.EgressProxy(
-            GrantIdentify(key, self.book), self.book, proxy.ProxySettings(test_ports=test_ports)
+        settings = proxy.ProxySettings(
+            trusted_networks=tuple(trusted_networks), test_ports=test_ports
         )
+        self.proxy = proxy.EgressProxy(GrantIdentify(key, self.book), self.book, settings)
         self.records = RecordsServer(key, self.book)
         self._records_server: asyncio.Server | None = None
 
@@ -233,10 +238,14 @@ def _port(server: asyncio.Server) -> int:
 
 
 async def run(
-    key_file: Path, listen: tuple[str, int], records: tuple[str, int], stop: asyncio.Event
+    key_file: Path,
+    listen: tuple[str, int],
+    records: tuple[str, int],
+    trusted_networks: Sequence[addresses.Network],
+    stop: asyncio.Event,
 ) -> None:
     """Serve the proxy and the records endpoint until ``stop`` is set."""
-    service = Service(key_file.read_bytes().strip())
+    service = Service(key_file.read_bytes().strip(), trusted_networks=trusted_networks)
     ports = await service.start(listen, records)
     print(json.dumps({"event": "egress_proxy_started", "ports": ports}), flush=True)
     try:
@@ -260,6 +269,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--key-file", type=Path, required=True, help="the signing key")
     parser.add_argument("--listen", type=_address, default=("0.0.0.0", 3128))
     parser.add_argument("--records", type=_address, default=("0.0.0.0", 3129))
+    parser.add_argument(
+        "--trusted-network",
+        type=ipaddress.ip_network,
+        action="append",
+        default=[],
+        help="a non-public network (CIDR) a listed name may resolve to; repeatable",
+    )
     args = parser.parse_args(argv)
 
     async def serve() -> None:
@@ -267,7 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        await run(args.key_file, args.listen, args.records, stop)
+        await run(args.key_file, args.listen, args.records, args.trusted_network, stop)
 
     try:
         asyncio.run(serve())

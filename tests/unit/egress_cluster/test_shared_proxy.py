@@ -10,9 +10,13 @@ import base64
 import http.client
 import http.server
 import json
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -181,3 +185,37 @@ def test_only_the_operator_reads_the_records(running: Running) -> None:
     assert admin(running, "DELETE", path, credentials.admin_token(b"o" * 32))[0] == 401
     assert len(records_of(running)) == 1
     assert admin(running, "GET", "/healthz") == (200, {"ok": True})
+
+
+def test_the_entrypoint_serves_until_sigterm(tmp_path: Path) -> None:
+    """``python -m kubegym.egress.service``, as the chart's Deployment runs it."""
+    key_file = tmp_path / "key"
+    key_file.write_bytes(KEY + b"\n")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kubegym.egress.service", "--key-file", str(key_file),
+         "--listen", "127.0.0.1:0", "--records", "127.0.0.1:0",
+         "--trusted-network", "10.96.0.0/12"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        started = json.loads(process.stdout.readline())
+        assert started["event"] == "egress_proxy_started"
+        proxy_port, records_port = started["ports"]
+        ports = Running(proxy_port, records_port, upstream_port=1, clock=[0.0])
+        assert admin(ports, "GET", "/healthz") == (200, {"ok": True})
+        assert get(ports, None)[0] == 407
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+    finally:
+        process.kill()
+
+
+def test_the_entrypoint_refuses_a_short_key(tmp_path: Path) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_bytes(b"short")
+    result = subprocess.run(
+        [sys.executable, "-m", "kubegym.egress.service", "--key-file", str(key_file)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1 and "fewer than 32" in result.stderr

@@ -72,7 +72,11 @@ def test_full_values_render_every_optional_part(render: Render) -> None:
     monitor = one(objects, "ServiceMonitor")
     assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
-    service = one(objects, "Service")
+    (service,) = [
+        s
+        for s in by_kind(objects, "Service")
+        if s["metadata"]["labels"]["app.kubernetes.io/component"] == "operator"
+    ]
     assert monitor["spec"]["jobLabel"] in service["metadata"]["labels"]
     assert service["metadata"]["labels"][monitor["spec"]["jobLabel"]] == "kubegym-operator"
     selector = monitor["spec"]["selector"]["matchLabels"]
@@ -80,7 +84,13 @@ def test_full_values_render_every_optional_part(render: Render) -> None:
 
 
 def _container(objects: list[dict[str, Any]]) -> dict[str, Any]:
-    (container,) = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"]
+    """The operator's container (the egress proxy has a Deployment of its own)."""
+    (deployment,) = [
+        d
+        for d in by_kind(objects, "Deployment")
+        if d["metadata"]["labels"]["app.kubernetes.io/component"] == "operator"
+    ]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
     return dict(container)
 
 
@@ -134,7 +144,10 @@ def test_full_values_reach_the_operator_as_its_settings(render: Render) -> None:
 
     container = _container(render(FULL_VALUES))
     env = _env(container)
-    plain = {k: v for k, v in env.items() if isinstance(v, str)}
+    # The egress proxy's settings read its key file: tests/unit/helm/test_egress_proxy.py.
+    plain = {
+        k: v for k, v in env.items() if isinstance(v, str) and not k.startswith("KUBEGYM_EGRESS_")
+    }
     settings = Settings.from_env(plain)
     assert settings.agent_image == "registry.example.com/kubegym/kubegym:0.1.0-rc1"
     assert settings.runtime_class == "gvisor"
@@ -161,10 +174,14 @@ def test_every_kubegym_variable_the_chart_sets_is_read_by_the_operator(render: R
 
     from kubegym import log
     from kubegym.cli.operator import operator
-    from kubegym.operator.settings import Settings
+    from kubegym.operator.settings import EgressProxy, Settings
 
     flags = {p.envvar for p in operator.params if isinstance(p.envvar, str)}
-    sources = inspect.getsource(Settings.from_env) + inspect.getsource(log)
+    sources = (
+        inspect.getsource(Settings.from_env)
+        + inspect.getsource(EgressProxy.from_env)
+        + inspect.getsource(log)
+    )
     chart_env = {n for n in _env(_container(render(FULL_VALUES))) if n.startswith("KUBEGYM_")}
     for name in chart_env - {"KUBEGYM_DEBUG_NOTE"}:
         assert name in flags or f'"{name}"' in sources, f"the operator never reads {name}"
