@@ -383,7 +383,8 @@ class EgressProxy:
     async def _answer(
         self, writer: asyncio.StreamWriter, status: int, message: str, exchange: _Exchange
     ) -> None:
-        what = f"{exchange.method} {exchange.host}:{exchange.port}" if exchange.host else "request"
+        host = exchange.host[:253]
+        what = f"{exchange.method} {host}:{exchange.port}" if host else "request"
         text = f"kubegym egress proxy: refused {what}: {message}"
         with contextlib.suppress(ConnectionError):
             writer.write(wire.response(status, text))

@@ -3,7 +3,13 @@
 The proxy never decrypts a tunnel, but it reads the ClientHello that opens it: a tunnel
 to a listed name must carry TLS (not some other protocol to whatever the listed address
 also serves), and a ClientHello whose server name (SNI) differs from the name CONNECT
-asked for is trying to reach another site behind the same address. Neither gets through.
+asked for is trying to reach another site behind the same address. Neither gets through,
+nor a ClientHello offering Encrypted Client Hello, whose real server name is hidden.
+
+What reading the ClientHello cannot see: a client that names the listed host in its SNI and
+then asks, inside the encrypted stream, for another site the same server also serves
+(domain fronting, on a CDN that allows it). List names whose servers serve only what you
+mean to allow, or a mirror of your own.
 
 Used by `kubegym.egress.proxy`. Standard library only.
 """
@@ -15,6 +21,8 @@ import asyncio
 _HANDSHAKE = 22
 _CLIENT_HELLO = 1
 _SNI = 0
+_ECH = 0xFE0D
+"""Encrypted Client Hello's extension (draft-ietf-tls-esni): the real server name inside."""
 MAX_HELLO = 65536
 """Most bytes of ClientHello the proxy reads (a post-quantum key share makes them large)."""
 
@@ -56,7 +64,8 @@ def server_name(hello: bytes) -> str | None:
     """The host name a ClientHello asks for (lower case); None when it names none.
 
     Raises:
-        NotTls: the message is malformed.
+        NotTls: the message is malformed, or offers Encrypted Client Hello (the name it
+            shows is then not the one it asks for).
     """
     try:
         return _server_name(memoryview(hello))
@@ -65,26 +74,38 @@ def server_name(hello: bytes) -> str | None:
 
 
 def _server_name(hello: memoryview) -> str | None:
+    found = None
+    for kind, body in _extensions(hello):
+        if kind == _ECH:
+            raise NotTls("the ClientHello offers Encrypted Client Hello: its server name is hidden")
+        if kind == _SNI:
+            found = _first_host_name(body)
+    return found
+
+
+def _extensions(hello: memoryview) -> list[tuple[int, memoryview]]:
     at = 4 + 2 + 32  # message header, client version, random
     at += 1 + hello[at]  # session id
     at += 2 + int.from_bytes(hello[at : at + 2], "big")  # cipher suites
     at += 1 + hello[at]  # compression methods
     if at == len(hello):
-        return None  # no extensions at all
+        return []  # no extensions at all
     end = at + 2 + int.from_bytes(hello[at : at + 2], "big")
     if end > len(hello):
         raise NotTls("the ClientHello's extensions run past its end")
     at += 2
+    found: list[tuple[int, memoryview]] = []
     while at + 4 <= end:
         kind = int.from_bytes(hello[at : at + 2], "big")
         size = int.from_bytes(hello[at + 2 : at + 4], "big")
         body = hello[at + 4 : at + 4 + size]
         if len(body) != size:
             raise NotTls("a ClientHello extension runs past its end")
-        if kind == _SNI:
-            return _first_host_name(body)
+        if kind in (k for k, _ in found) and kind in (_SNI, _ECH):
+            raise NotTls("a ClientHello repeats an extension")
+        found.append((kind, body))
         at += 4 + size
-    return None
+    return found
 
 
 def _first_host_name(body: memoryview) -> str:

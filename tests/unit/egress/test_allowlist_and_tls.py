@@ -113,3 +113,27 @@ def test_a_truncated_client_hello() -> None:
     hello = bytearray(_read(_hello("pypi.org"))[1])
     with pytest.raises(tls.NotTls):
         tls.server_name(bytes(hello[:60]))
+
+
+def _with_extension(record: bytes, kind: int, data: bytes) -> bytes:
+    """A one-record ClientHello with one more extension at the end, lengths fixed up."""
+    hello = bytearray(record[5:])
+    at = 4 + 2 + 32
+    at += 1 + hello[at]
+    at += 2 + int.from_bytes(hello[at : at + 2], "big")
+    at += 1 + hello[at]
+    added = kind.to_bytes(2, "big") + len(data).to_bytes(2, "big") + data
+    total = int.from_bytes(hello[at : at + 2], "big") + len(added)
+    hello[at : at + 2] = total.to_bytes(2, "big")
+    hello += added
+    hello[1:4] = (len(hello) - 4).to_bytes(3, "big")
+    return record[:3] + len(hello).to_bytes(2, "big") + bytes(hello)
+
+
+def test_encrypted_client_hello_is_refused() -> None:
+    """ECH hides the real server name behind the one shown: the proxy cannot check it."""
+    _, hello = _read(_with_extension(_hello("pypi.org"), 0xFE0D, b"\x00" * 32))
+    with pytest.raises(tls.NotTls, match="Encrypted Client Hello"):
+        tls.server_name(hello)
+    _, plain = _read(_with_extension(_hello("pypi.org"), 0xFAFA, b""))  # an unknown one: fine
+    assert tls.server_name(plain) == "pypi.org"
