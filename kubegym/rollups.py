@@ -90,6 +90,7 @@ def leaderboard(
     *,
     best_submission: runs.BestSubmissionRule,
     intervals: bool = True,
+    profile: str | None = None,
 ) -> leaderboards.Leaderboard:
     """AUP per agent under both profiles (with bootstrap CIs over seeds unless ``intervals`` is
     False: the operator's status needs only the AUP) and the per-task bests.
@@ -99,6 +100,8 @@ def leaderboard(
         agents: the run's agent names, in the run's order.
         results: the finished trials; the platform's failures and cancelled trials are left out.
         best_submission: the run's best-submission rule (``spec.bestSubmission``).
+        profile: the run's suite profile as its scope records it
+            (`kubegym.tasks.profiles.scope_label`); None without one.
     """
     references = pd.DataFrame(
         [(t.name, t.spec.evaluation.metric().direction, t.spec.baseline_score()) for t in chosen],
@@ -123,7 +126,7 @@ def leaderboard(
     )
     tidy = leaderboards.tidy_trials(references, finished)
     return leaderboards.compute_leaderboard(
-        tidy, best_submission=best_submission, intervals=intervals
+        tidy, best_submission=best_submission, intervals=intervals, profile=profile
     )
 
 
@@ -198,6 +201,7 @@ def files(
     best_submission: runs.BestSubmissionRule,
     board: leaderboards.Leaderboard | None = None,
     images: bool = False,
+    profile: str | None = None,
 ) -> dict[str, str]:
     """Every rollup file of a run by name, as text: what both runtimes write.
 
@@ -211,14 +215,20 @@ def files(
         board: the leaderboard, when the caller has computed it already (under the
             same rule: a board of another rule is refused).
         images: also images.json (a cluster run's; a local run has no images).
+        profile: the run's suite profile as its scope records it; None without one.
 
     Raises:
-        ValueError: ``board`` was computed under another rule than ``best_submission``.
+        ValueError: ``board`` was computed under another rule than ``best_submission``,
+            or another profile than ``profile``.
     """
     if board is None:
-        board = leaderboard(chosen, agents, results, best_submission=best_submission)
+        board = leaderboard(
+            chosen, agents, results, best_submission=best_submission, profile=profile
+        )
     elif board.scope is None or board.scope.best_submission != best_submission:
         raise ValueError(f"the leaderboard was not computed under the rule {best_submission}")
+    elif board.scope.profile != profile:
+        raise ValueError(f"the leaderboard was not computed under the profile {profile}")
     texts = {
         RESULTS_CSV: results_csv(results),
         LEADERBOARD_JSON: to_text(board.to_json(run)),

@@ -47,6 +47,13 @@ from kubegym.scoring.columns import BASELINE, BEST_ATTEMPT, BEST_SUBMISSION
     "(a CSV cannot say: unstated when absent).",
 )
 @click.option(
+    "--profile",
+    "profile",
+    metavar="NAME",
+    help="The suite profile the scores were run under (a run's spec.profile, such as "
+    "mlgym-bench), recorded in the scope; none (kubegym's setting) when absent.",
+)
+@click.option(
     "--compare",
     "other",
     type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path),
@@ -59,6 +66,7 @@ def aup(
     plot_path: Path | None,
     baseline: str,
     best_submission: str | None,
+    profile: str | None,
     other: Path | None,
 ) -> None:
     """Compute performance profiles and AUP (area under the profile) from SCORES.
@@ -78,14 +86,19 @@ def aup(
     its left Riemann sum, rounded to 3 decimals.
 
     An AUP is relative to the methods scored with it: the output states its
-    scope (methods, tasks, baseline, best-submission rule, tau_max), and
-    --compare lists why another leaderboard's AUPs cannot be compared with
-    these (different methods, tasks, baseline, rule or tau_max), or says they can.
+    scope (methods, tasks, baseline, best-submission rule, suite profile,
+    tau_max), and --compare lists why another leaderboard's AUPs cannot be
+    compared with these (different methods, tasks, baseline, rule, profile or
+    tau_max), or says they can.
     """
     table = tidy.best_over_seeds(loader.read_scores_csv(scores), baseline=baseline)
     result = profiles.compute_aup(table, baseline=baseline)
     scope = scopes.scope_of(
-        table, reference=baseline, best_submission=best_submission, tau_max=result.tau_max
+        table,
+        reference=baseline,
+        best_submission=best_submission,
+        tau_max=result.tau_max,
+        profile=profile,
     )
     reasons = None if other is None else _reasons_against(scope, scores, other)
 

@@ -109,6 +109,8 @@ class RunData:
         best_submission: the run's best-submission rule, as its leaderboard.json
             records it (kubegym's `final-submit` for a run that records none: the
             only rule there was).
+        profile: the suite profile the run ran under, as its leaderboard.json's scope
+            records it (`kubegym.tasks.profiles.scope_label`); None: kubegym's setting.
     """
 
     run: str
@@ -122,6 +124,7 @@ class RunData:
     notes: list[str] = field(default_factory=list)
     integrity: integrity.RunIntegrity | None = None
     best_submission: str = submissions.FINAL_SUBMIT
+    profile: str | None = None
 
     @property
     def agents(self) -> list[str]:
@@ -208,6 +211,7 @@ def load_run(source: sources.RunSource) -> RunData:
         notes=notes,
         integrity=audit,
         best_submission=_recorded_rule(recorded),
+        profile=_recorded_profile(recorded),
     )
 
 
@@ -297,6 +301,15 @@ def _recorded_rule(recorded: dict[str, Any] | None) -> str:
     return submissions.check_rule(
         scope.get("best_submission"), field=f"{LEADERBOARD} {scopes.SCOPE}.best_submission"
     )
+
+
+def _recorded_profile(recorded: dict[str, Any] | None) -> str | None:
+    """The suite profile the run's leaderboard.json records (None before profiles existed)."""
+    scope = (recorded or {}).get(scopes.SCOPE)
+    profile = scope.get("profile") if isinstance(scope, dict) else None
+    if profile is not None and not isinstance(profile, str):
+        raise ConfigError("not a profile name", field=f"{LEADERBOARD} {scopes.SCOPE}.profile")
+    return profile
 
 
 def _audit_fields(data: dict[str, Any]) -> dict[str, Any]:

@@ -86,7 +86,9 @@ def build_report(run: loading.RunData, *, with_plots: bool = True) -> Report:
     started = time.perf_counter()
     report = Report(run=run.run, notes=list(run.notes))
     rows = tables.tidy(run)
-    board = leaderboards.compute_leaderboard(rows, best_submission=run.best_submission)
+    board = leaderboards.compute_leaderboard(
+        rows, best_submission=run.best_submission, profile=run.profile
+    )
     report.leaderboard = board.to_json(run.run)
     report.notes += _compare(report.leaderboard, run.recorded)
     if board.scope is not None:

@@ -169,6 +169,7 @@ def compute_leaderboard(
     *,
     best_submission: str = submissions.FINAL_SUBMIT,
     intervals: bool = True,
+    profile: str | None = None,
 ) -> Leaderboard:
     """Fold seeds, profile, and bootstrap the CIs of a run's tidy rows (see `tidy_trials`).
 
@@ -180,6 +181,7 @@ def compute_leaderboard(
             Recorded in the leaderboard's scope.
         intervals: bootstrap the CIs; without them (the operator's status, on every
             reconcile) the table and the AUP are the same and ``to_json`` lists no CIs.
+        profile: the run's suite profile as its scope records it (`scopes.Scope.profile`).
 
     Returns:
         A `Leaderboard` with no AUP when no agent has a scored trial yet; one with
@@ -202,7 +204,9 @@ def compute_leaderboard(
     tidy = tidy.drop(columns=[LAST_SCORE_COLUMN], errors="ignore")
 
     def scoped(tau_max: float | None) -> scopes.Scope:
-        return scopes.scope_of(tidy, reference=REFERENCE, best_submission=rule, tau_max=tau_max)
+        return scopes.scope_of(
+            tidy, reference=REFERENCE, best_submission=rule, tau_max=tau_max, profile=profile
+        )
 
     if tidy.empty or set(tidy[METHOD]) == {REFERENCE}:
         return Leaderboard(scope=scoped(None))

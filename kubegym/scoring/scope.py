@@ -5,8 +5,8 @@ scored together, infeasible scores are penalised from the worst feasible ratio
 among them, and the tau grid ends where their ratios reach. One AUP next to
 another means something only when both were computed over the same methods,
 the same tasks, the same reference (baseline) method, the same best-submission
-rule and the same tau_max. `Scope` records those; `comparable` lists what
-differs. `kubegym.scoring.leaderboard` writes a run's scope into
+rule, the same suite profile (the tasks' setting: resources, limits, data) and
+the same tau_max. `Scope` records those; `comparable` lists what differs. `kubegym.scoring.leaderboard` writes a run's scope into
 leaderboard.json (through `kubegym.rollups` for both runtimes, and again in
 `kubegym report`'s recomputation); `kubegym aup` prints the scope of a score
 table and, with ``--compare``, checks it against another leaderboard's.
@@ -42,6 +42,9 @@ class Scope:
         best_submission: the best-submission rule (`submissions.RULES`); None when
             unstated (a score table whose ``best_submission`` column came from elsewhere).
         tau_max: the end of the tau grid; None when there is no AUP.
+        profile: the run's suite profile as `kubegym.tasks.profiles.scope_label` records
+            it (its name, plus any way the run departed from it); None: kubegym's own
+            setting of each task.
     """
 
     methods: tuple[str, ...]
@@ -49,6 +52,7 @@ class Scope:
     reference: str
     best_submission: str | None
     tau_max: float | None
+    profile: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The scope as leaderboard.json holds it."""
@@ -58,20 +62,28 @@ class Scope:
             "reference": self.reference,
             "best_submission": self.best_submission,
             "tau_max": self.tau_max,
+            "profile": self.profile,
         }
 
     def describe(self) -> str:
         """One sentence for people: what the AUP was computed over."""
         rule = self.best_submission or "not stated"
         tau = "no AUP" if self.tau_max is None else f"tau_max {self.tau_max:g}"
+        profile = self.profile or "none (kubegym's setting)"
         return (
             f"{len(self.methods)} methods ({_names(self.methods)}) over {len(self.tasks)} tasks "
-            f"({_names(self.tasks)}); reference {self.reference}; best submission: {rule}; {tau}"
+            f"({_names(self.tasks)}); reference {self.reference}; best submission: {rule}; "
+            f"profile: {profile}; {tau}"
         )
 
 
 def scope_of(
-    rows: pd.DataFrame, *, reference: str, best_submission: str | None, tau_max: float | None
+    rows: pd.DataFrame,
+    *,
+    reference: str,
+    best_submission: str | None,
+    tau_max: float | None,
+    profile: str | None = None,
 ) -> Scope:
     """The scope of scores profiled together.
 
@@ -81,6 +93,7 @@ def scope_of(
         reference: the reference method's name.
         best_submission: the rule behind the ``best_submission`` column, or None.
         tau_max: the profiles' tau_max, or None when there is no AUP.
+        profile: the run's suite profile (`Scope.profile`), or None.
     """
 
     def names(column: str) -> tuple[str, ...]:
@@ -92,6 +105,7 @@ def scope_of(
         reference=reference,
         best_submission=best_submission,
         tau_max=None if tau_max is None else float(tau_max),
+        profile=profile,
     )
 
 
@@ -123,6 +137,10 @@ def read_scope(document: Mapping[str, Any], *, name: str) -> Scope:
     ):
         raise ConfigError(f"{name}: not a number", field=f"{SCOPE}.tau_max")
     rule = data.get("best_submission")
+    # Absent in a leaderboard written before profiles: those ran kubegym's own setting.
+    profile = data.get("profile")
+    if profile is not None and not isinstance(profile, str):
+        raise ConfigError(f"{name}: not a profile name", field=f"{SCOPE}.profile")
     return Scope(
         methods=_read_names(data, "methods", name),
         tasks=_read_names(data, "tasks", name),
@@ -131,6 +149,7 @@ def read_scope(document: Mapping[str, Any], *, name: str) -> Scope:
         if rule is None
         else submissions.check_rule(rule, field=f"{SCOPE}.best_submission"),
         tau_max=None if tau_max is None else float(tau_max),
+        profile=profile,
     )
 
 
@@ -140,7 +159,8 @@ def comparable(
     """Why two leaderboards' AUPs cannot be compared; empty when they can.
 
     They can when both were computed over the same methods, tasks and reference
-    method, under the same stated best-submission rule, on the same tau grid.
+    method, under the same stated best-submission rule and suite profile, on the same
+    tau grid.
 
     Args:
         first: one leaderboard's scope.
@@ -176,6 +196,12 @@ def comparable(
         reasons.append(
             f"the best-submission rules differ ({a}: {first.best_submission}, "
             f"{b}: {second.best_submission})"
+        )
+    if first.profile != second.profile:
+        reasons.append(
+            f"the suite profiles differ ({a}: {first.profile or 'none'}, "
+            f"{b}: {second.profile or 'none'}): the tasks ran with other resources, limits "
+            "or data"
         )
     without = [n for n, s in ((a, first), (b, second)) if s.tau_max is None]
     if without:

@@ -101,3 +101,28 @@ def test_a_file_without_a_scope_is_a_one_line_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["aup", scores, "--compare", str(not_json)])
     assert result.exit_code == 1
     assert result.stderr.startswith(f"error: --compare: cannot read {not_json} as JSON")
+
+
+def test_the_profile_given_is_recorded_and_a_different_one_is_not_comparable(
+    tmp_path: Path,
+) -> None:
+    scores = str(write(tmp_path, CSV, "scores.csv"))
+    assert aup(scores)["scope"]["profile"] is None
+    mlgym = aup(scores, "--best-submission", "last-score", "--profile", "mlgym-bench")
+    assert mlgym["scope"]["profile"] == "mlgym-bench"
+    other = write(tmp_path, json.dumps(mlgym), "mlgym.json")
+    same = aup(
+        scores,
+        "--best-submission",
+        "last-score",
+        "--profile",
+        "mlgym-bench",
+        "--compare",
+        str(other),
+    )
+    assert same["comparison"]["comparable"] is True
+    ours = aup(scores, "--best-submission", "last-score", "--compare", str(other))
+    assert ours["comparison"]["reasons"] == [
+        "the suite profiles differ (scores.csv: none, mlgym.json: mlgym-bench): the tasks ran "
+        "with other resources, limits or data"
+    ]

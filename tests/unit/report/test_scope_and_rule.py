@@ -86,7 +86,8 @@ def test_the_report_states_the_scope(tiny_run: Path, tmp_path: Path) -> None:
     stated = [n for n in document["notes"] if n.startswith("Scope: ")]
     assert stated == [
         "Scope: 3 methods (A, B, task-baseline) over 2 tasks (acc, loss); reference "
-        f"task-baseline; best submission: final-submit; tau_max {scope['tau_max']:g}. An AUP is "
+        "task-baseline; best submission: final-submit; profile: none (kubegym's setting); "
+        f"tau_max {scope['tau_max']:g}. An AUP is "
         "relative to the methods scored with it: compare it only with a leaderboard of the "
         "same scope (`kubegym aup --compare`)."
     ]

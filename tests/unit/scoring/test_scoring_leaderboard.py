@@ -41,6 +41,7 @@ def test_a_run_with_no_agent_scores_has_an_empty_leaderboard() -> None:
             "reference": REFERENCE,
             "best_submission": "final-submit",
             "tau_max": None,
+            "profile": None,
         },
         "agents": {},
     }

@@ -116,3 +116,39 @@ def test_a_missing_or_malformed_scope_is_a_config_error(
 ) -> None:
     with pytest.raises(ConfigError, match=message):
         read_scope(document, name="old.json")
+
+
+def test_leaderboards_of_different_suite_profiles_are_not_comparable() -> None:
+    # The same methods and tasks run under MLGym-Bench's setting (other GPUs, full training
+    # sets, validate on test) and under kubegym's own: their AUPs say different things.
+    base = board_over(["A", "B"])
+    mlgym = Scope(
+        base.methods, base.tasks, base.reference, base.best_submission, base.tau_max, "mlgym-bench"
+    )
+    assert comparable(mlgym, mlgym) == []
+    reasons = comparable(base, mlgym, names=("ours", "theirs"))
+    assert reasons == [
+        "the suite profiles differ (ours: none, theirs: mlgym-bench): the tasks ran with "
+        "other resources, limits or data"
+    ]
+    # A run that departed from the profile is labelled so, and is not the profile's peer.
+    departed = Scope(
+        base.methods,
+        base.tasks,
+        base.reference,
+        base.best_submission,
+        base.tau_max,
+        "mlgym-bench (validation=heldout)",
+    )
+    assert comparable(mlgym, departed) != []
+
+
+def test_the_profile_reads_back_and_an_old_leaderboard_has_none() -> None:
+    scope = Scope(("A", REFERENCE), ("acc",), REFERENCE, FINAL_SUBMIT, 1.0, "mlgym-bench")
+    written = json.loads(json.dumps({"scope": scope.to_json()}))
+    assert read_scope(written, name="leaderboard.json") == scope
+    del written["scope"]["profile"]  # written before profiles existed: kubegym's setting
+    assert read_scope(written, name="leaderboard.json").profile is None
+    written["scope"]["profile"] = ["mlgym-bench"]
+    with pytest.raises(ConfigError, match=r"scope\.profile"):
+        read_scope(written, name="leaderboard.json")
