@@ -282,10 +282,29 @@ DEFAULT_GUARDRAILS: tuple[Guardrail, ...] = (
 )
 
 
+MLGYM_TRAINING_COMMANDS: tuple[str, ...] = (
+    "torchrun",
+    "python",
+    "python3",
+    "accelerate",
+    "deepspeed",
+)
+"""The words that give a shell command MLGym's training timeout (``TRAIN_COMMANDS`` in MLGym's
+``mlgym/environment/env.py``), each tested as a plain substring of the whole action."""
+
+MLGYM_SHORT_TIMEOUT_S = 25.0
+"""MLGym's limit for any other command (``MLGYM_AGENT_SHORT_TIMEOUT``, 25 s by default)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class ToolConfig:
-    """How the tools behave; one per agent. kubegym's defaults, not MLGym's (MLGym's editor
-    window is 1,000 lines; its non-training commands time out after 25 s)."""
+    """How the tools behave; one per agent. The defaults are kubegym's; `for_preset` gives
+    MLGym-Bench's default agent's (a 1,000-line window, flake8-linted edits, 25 s for commands
+    that name no training program)."""
+
+    preset: Literal["kubegym", "mlgym"] = "kubegym"
+    """Whose wording the tools' messages follow where the two differ (a killed command, an edit
+    refused by the lint): kubegym's own, or MLGym's, word for word."""
 
     window: int = 100
     """How many lines the editor shows at a time."""
@@ -317,6 +336,58 @@ class ToolConfig:
     literature_results: int = 10
     """How many papers a literature search lists."""
 
+    lint: Literal["syntax", "flake8"] = "syntax"
+    """How an edit or insertion of a Python file is checked before it is saved: ``syntax``
+    (kubegym's: the file must still parse if it parsed before) or ``flake8`` (MLGym's: no new
+    error among flake8's F821, F822, F831, E111, E112, E113, E999 and E902)."""
+
+    training_commands: tuple[str, ...] = ()
+    """Words that mark a shell command as training when they appear anywhere in its text (MLGym's
+    rule); such a command gets ``command_timeout_s``, any other ``short_command_timeout_s``.
+    Empty: every command gets ``command_timeout_s``."""
+
+    short_command_timeout_s: float | None = None
+    """The timeout of a command that names no training word, when ``training_commands`` is set."""
+
+    gpu_info: bool = False
+    """Whether the environment reads the sandbox's GPUs at reset (``nvidia-smi``) for MLGym's
+    ``(GPU Count: …, GPU Model: …, Total memory per GPU: …)`` line; only for tasks with GPUs."""
+
+    @classmethod
+    def for_preset(cls, preset: Literal["kubegym", "mlgym"]) -> ToolConfig:
+        """The tools' settings of an agent preset (`kubegym.api.runs.Agent.preset`).
+
+        ``mlgym`` follows MLGym-Bench's default agent (``configs/agents/default.yaml``): a
+        1,000-line window with 2 lines of overlap, edit and insert linted by flake8, the task's
+        training timeout for commands naming ``python``, ``python3``, ``torchrun``, ``accelerate``
+        or ``deepspeed`` and 25 s for any other, MLGym's messages, and the GPU line.
+        """
+        if preset == "kubegym":
+            return cls()
+        if preset == "mlgym":
+            return cls(
+                preset="mlgym",
+                window=1000,
+                overlap=2,
+                lint="flake8",
+                training_commands=MLGYM_TRAINING_COMMANDS,
+                short_command_timeout_s=MLGYM_SHORT_TIMEOUT_S,
+                gpu_info=True,
+            )
+        raise ValueError(f"unknown agent preset {preset!r}: kubegym or mlgym")
+
+    def timeout_for(self, command: str) -> float | None:
+        """The timeout of a shell command under these settings; None: the sandbox's own limit
+        (the task's training timeout).
+
+        MLGym's test, kept as it is: a training word anywhere in the action's text, even in a
+        comment or a file name, gives the long timeout, and nothing gives more than that.
+        """
+        training = any(word in command for word in self.training_commands)
+        if self.training_commands and self.short_command_timeout_s is not None and not training:
+            return self.short_command_timeout_s
+        return self.command_timeout_s
+
 
 Evaluate = Callable[[Literal["validate", "submit"]], ToolResult]
 """The environment's scorer: runs validate or submit and returns the model-facing result."""
@@ -334,6 +405,10 @@ class ToolContext:
 
     enabled: frozenset[str] | None = None
     """The tools this agent may use; every registered tool when None."""
+
+    task_timeout_s: float | None = None
+    """The sandbox's own limit on a command (the task's training timeout), for messages that
+    name it; set by the environment."""
 
 
 class Arguments:

@@ -71,13 +71,12 @@ def run(ctx: base.ToolContext, args: base.Arguments) -> base.ToolResult:
             base.EXIT_BLOCKED,
             COMMAND.name,
         )
-    result = ctx.sandbox.exec(command, timeout=ctx.config.command_timeout_s)
+    timeout = ctx.config.timeout_for(command)
+    result = ctx.sandbox.exec(command, timeout=timeout)
     if result.timed_out or result.exit_code is None:
-        limit = (
-            f" after {ctx.config.command_timeout_s:g} seconds"
-            if ctx.config.command_timeout_s
-            else ""
-        )
+        if ctx.config.preset == "mlgym":
+            return _mlgym_timeout(timeout if timeout is not None else ctx.task_timeout_s)
+        limit = f" after {timeout:g} seconds" if timeout else ""
         note = (
             f"The command ran past its time limit{limit} and was killed. Make it shorter "
             "(fewer epochs, less data), or run it in the background with its output in a log file."
@@ -86,6 +85,16 @@ def run(ctx: base.ToolContext, args: base.Arguments) -> base.ToolResult:
             f"{result.output.rstrip()}\n{note}".lstrip(), base.EXIT_TIMEOUT, COMMAND.name
         )
     return base.ToolResult(result.output, result.exit_code, COMMAND.name)
+
+
+def _mlgym_timeout(limit: float | None) -> base.ToolResult:
+    """MLGym's answer to a killed command: its message alone. MLGym's shell reader raises its
+    timeout without the output it had read (``read_with_timeout``), so the model never sees it."""
+    if limit is None:  # no environment said the sandbox's limit (a bare ToolContext)
+        message = "\nEXECUTION TIMED OUT BECAUSE THE COMMAND RAN PAST ITS TIME LIMIT."
+    else:
+        message = f"\nEXECUTION TIMED OUT BECAUSE THE COMMAND WAS RUNNING FOR MORE THAN {limit:g} SECONDS."
+    return base.ToolResult(message, base.EXIT_TIMEOUT, COMMAND.name)
 
 
 TOOL = base.Tool(COMMAND, run)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kubegym.agent_runner.tools import base, editor
+from kubegym.agent_runner.tools import base, editor, linted
 
 COMMAND = base.Command(
     name="edit",
@@ -51,6 +51,8 @@ def run(ctx: base.ToolContext, args: base.Arguments) -> base.ToolResult:
         )
     text = editor.split_lines(args.text("replacement_text"))
     new = lines[: start - 1] + text + lines[end:]
+    if ctx.config.lint == "flake8":
+        return linted.edit(ctx, path, lines, new, start, end, len(text))
     return editor.change(
         ctx, COMMAND, path, lines, new, (start, end), (start, start + len(text) - 1)
     )

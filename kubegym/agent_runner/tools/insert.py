@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kubegym.agent_runner.tools import base, editor
+from kubegym.agent_runner.tools import base, editor, linted
 
 COMMAND = base.Command(
     name="insert",
@@ -46,6 +46,8 @@ def run(ctx: base.ToolContext, args: base.Arguments) -> base.ToolResult:
     if not text:
         return base.usage_error(COMMAND, "there is no text to insert before end_of_insert.")
     new = lines[:after] + text + lines[after:]
+    if ctx.config.lint == "flake8":
+        return linted.insert(ctx, path, lines, new, after, len(text))
     return editor.change(
         ctx, COMMAND, path, lines, new, (after, after + 1), (after + 1, after + len(text))
     )

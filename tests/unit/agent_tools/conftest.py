@@ -25,12 +25,14 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(workspace: Path) -> Iterator[client.ServerProcess]:
+def server(workspace: Path, request: pytest.FixtureRequest) -> Iterator[client.ServerProcess]:
+    """The module's server; its default command timeout (the task's limit, as the tools see it)
+    is the module's ``SANDBOX_TIMEOUT_S``, 60 s when it sets none."""
     with client.start_server(
         workspace=workspace,
         token=secrets.token_hex(16),
         unix_path=workspace.parent / "server.sock",
-        timeout=60,
+        timeout=getattr(request.module, "SANDBOX_TIMEOUT_S", 60),
     ) as process:
         yield process
 
