@@ -70,6 +70,7 @@ class Reason(enum.StrEnum):
     WALL_TIME = "wall_time"
     FORMAT_ERROR = "format_error"
     CONTEXT_WINDOW = "context_window"
+    MODEL_ERROR = "model_error"
     EVAL_ERROR = "eval_error"
     AGENT_ERROR = "agent_error"
     SANDBOX_KILLED = "sandbox_killed"
@@ -162,6 +163,13 @@ TABLE: Final[dict[Reason, ReasonInfo]] = {
     Reason.CONTEXT_WINDOW: _exit(
         "context_window",
         "The model's context window is full; the workspace is scored.",
+        failed=False,
+    ),
+    Reason.MODEL_ERROR: _exit(
+        "model_error",
+        "The model API still failed after the client's retries, and the agent's design ends the "
+        "trial there (the mlgym preset, as MLGym's exit_api); the workspace is scored. Other "
+        "agents leave it to an infrastructure retry (ModelUnavailable).",
         failed=False,
     ),
     Reason.EVAL_ERROR: _exit(

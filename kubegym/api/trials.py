@@ -30,6 +30,7 @@ ExitReason = Literal[
     "wall_time",
     "format_error",
     "context_window",
+    "model_error",
     "eval_error",
     "agent_error",
     "sandbox_killed",
