@@ -77,6 +77,10 @@ class EgressSummary(pydantic.BaseModel):
     log: str | None = None
     """The full log of requests, next to results.json (`egress.jsonl`); null when none."""
 
+    complete: bool = True
+    """False when some requests are missing from the counts or the log (a log past its size
+    cap, a proxy that lost records): the counts are then a lower bound."""
+
     @property
     def refused(self) -> int:
         """Requests refused, over every host."""

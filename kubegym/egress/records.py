@@ -18,9 +18,14 @@ from pathlib import Path
 from typing import Any, Final, TextIO
 
 from kubegym.api import results as results_api
+from kubegym.api import trials
 
 EGRESS_JSONL: Final = "egress.jsonl"
 """A trial's egress log, next to its results.json."""
+
+LOG_BYTES: Final = 64 * 2**20
+"""Most bytes a trial's egress log holds: a sandbox sending requests in a loop must not fill
+the host's disk. Past it, requests are still counted, not written, and the summary says so."""
 
 
 @dataclass(frozen=True)
@@ -71,13 +76,18 @@ Sink = Callable[[EgressRecord], None]
 
 
 class _Counts:
-    """Per-host totals, in the order hosts were first seen."""
+    """Per-host totals, in the order hosts were first seen; past `trials.EGRESS_HOSTS_MAX`
+    hosts, one `trials.EGRESS_OTHERS` row adds up the rest (a sandbox asking for a million
+    names gets a bounded summary, and a bounded proxy's memory)."""
 
     def __init__(self) -> None:
         self.hosts: dict[str, results_api.EgressHost] = {}
 
     def add(self, record: EgressRecord) -> None:
-        row = self.hosts.setdefault(record.host, results_api.EgressHost(host=record.host))
+        key = record.host
+        if key not in self.hosts and len(self.hosts) >= trials.EGRESS_HOSTS_MAX:
+            key = trials.EGRESS_OTHERS
+        row = self.hosts.setdefault(key, results_api.EgressHost(host=key))
         if record.allowed:
             row.allowed += 1
         else:
@@ -119,27 +129,42 @@ class JsonlLog:
     while another thread reads `summary`.
     """
 
-    def __init__(self, path: Path, allowlist: Iterable[str]) -> None:
+    def __init__(self, path: Path, allowlist: Iterable[str], max_bytes: int = LOG_BYTES) -> None:
         self.path = path
         self.allowlist = sorted(allowlist)
+        self.max_bytes = max_bytes
+        self.unwritten = 0
+        """Records counted but not written: the log was full."""
         self._lock = threading.Lock()
         self._counts = _Counts()
         self._file: TextIO | None = path.open("a", encoding="utf-8")
+        self._written = path.stat().st_size
 
     def __call__(self, record: EgressRecord) -> None:
         line = json.dumps(record.to_json(), ensure_ascii=False) + "\n"
         with self._lock:
             self._counts.add(record)
-            if self._file is not None:
-                self._file.write(line)
-                self._file.flush()
+            if self._file is None:
+                return
+            size = len(line.encode("utf-8"))
+            if self._written + size > self.max_bytes:
+                self.unwritten += 1
+                return
+            self._file.write(line)
+            self._file.flush()
+            self._written += size
 
     def summary(self) -> results_api.EgressSummary:
         """What the trial contacted so far."""
         with self._lock:
             hosts = [row.model_copy() for row in self._counts.hosts.values()]
+            complete = self.unwritten == 0
         return results_api.EgressSummary(
-            network="allowlist", allowlist=self.allowlist, hosts=hosts, log=EGRESS_JSONL
+            network="allowlist",
+            allowlist=self.allowlist,
+            hosts=hosts,
+            log=EGRESS_JSONL,
+            complete=complete,
         )
 
     def close(self) -> None:
