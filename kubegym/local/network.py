@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from kubegym import egress
@@ -31,7 +30,7 @@ def allowlist(task: tasks.Task, run: runs.BenchmarkRun) -> egress.Allowlist:
 
 
 class TrialNetwork:
-    """One attempt's network; use as a context manager around the attempt.
+    """One attempt's network; `close` it after the attempt.
 
     Args:
         trial: the trial's id.
@@ -109,14 +108,3 @@ class TrialNetwork:
         self._closed = True
         if self.proxy is not None:
             self.proxy.close()
-
-    def __enter__(self) -> TrialNetwork:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -59,10 +59,15 @@ class _Echo(BaseHTTPRequestHandler):
         del args
 
 
-def _running(server: socketserver.BaseServer) -> threading.Thread:
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    return thread
+@contextlib.contextmanager
+def _serving(server: socketserver.TCPServer, seen: Seen) -> Iterator[Server]:
+    """``server`` on a thread until the block ends."""
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        yield Server(server.server_address[1], seen)
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @contextlib.contextmanager
@@ -74,12 +79,8 @@ def echo_http(tls_files: tuple[Path, Path] | None = None) -> Iterator[Server]:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(*tls_files)
         server.socket = context.wrap_socket(server.socket, server_side=True)
-    _running(server)
-    try:
-        yield Server(server.server_address[1], seen)
-    finally:
-        server.shutdown()
-        server.server_close()
+    with _serving(server, seen) as serving:
+        yield serving
 
 
 @contextlib.contextmanager
@@ -95,12 +96,8 @@ def raw_tcp() -> Iterator[Server]:
 
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    _running(server)
-    try:
-        yield Server(server.server_address[1], seen)
-    finally:
-        server.shutdown()
-        server.server_close()
+    with _serving(server, seen) as serving:
+        yield serving
 
 
 def localhost_certificate(folder: Path) -> tuple[Path, Path]:

@@ -5,6 +5,7 @@ results.json and egress.jsonl show both. A trial without hosts runs exactly as b
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from pathlib import Path
 
@@ -118,7 +119,7 @@ def _run(hosts: list[str]) -> documents.RunFile:
 
 def test_the_allowlist_is_the_tasks_and_the_runs(repo: Path, tmp_path: Path) -> None:
     task, run = _task(repo, "none", ["pypi.org"]), _run(["*.huggingface.co", "pypi.org"]).run
-    with network.TrialNetwork("t", task, run, tmp_path) as net:
+    with contextlib.closing(network.TrialNetwork("t", task, run, tmp_path)) as net:
         assert net.allowlist.patterns == ("*.huggingface.co", "pypi.org")
         assert callable(net.opener("bwrap"))
         assert net.proxy is None  # it starts with the sandbox, not before
@@ -129,16 +130,18 @@ def test_the_allowlist_is_the_tasks_and_the_runs(repo: Path, tmp_path: Path) -> 
 
 def test_an_open_network_is_recorded_as_such(repo: Path, tmp_path: Path) -> None:
     """`network: egress` (even with hosts listed) and a sandbox without isolation: open."""
-    with network.TrialNetwork(
-        "t", _task(repo, "egress", ["pypi.org"]), _run([]).run, tmp_path
+    with contextlib.closing(
+        network.TrialNetwork("t", _task(repo, "egress", ["pypi.org"]), _run([]).run, tmp_path)
     ) as net:
         assert net.opener("bwrap") == "bwrap"  # no proxy: the jail shares the host's network
         summary = net.summary({"isolated": True})
     assert summary is not None and summary.network == "open"
-    with network.TrialNetwork(
-        "t", _task(repo, "none", ["pypi.org"]), _run([]).run, tmp_path
+    with contextlib.closing(
+        network.TrialNetwork("t", _task(repo, "none", ["pypi.org"]), _run([]).run, tmp_path)
     ) as net:
         summary = net.summary({"isolated": False})  # the process backend
     assert summary is not None and summary.network == "open"
-    with network.TrialNetwork("t", _task(repo, "none", []), _run([]).run, tmp_path) as net:
+    with contextlib.closing(
+        network.TrialNetwork("t", _task(repo, "none", []), _run([]).run, tmp_path)
+    ) as net:
         assert net.summary({"isolated": True}) is None
