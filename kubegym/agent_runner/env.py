@@ -26,6 +26,7 @@ import gymnasium
 from gymnasium import spaces
 
 from kubegym.agent_runner import prompts, tools
+from kubegym.agent_runner.tools import gpu_info, lint
 from kubegym.api import common, reasons, trials
 from kubegym.errors import ConfigError, InfraError, TrialFailed
 from kubegym.evaluator import judge
@@ -53,7 +54,8 @@ class ResearchEnv(gymnasium.Env[str, str]):
             an explicit, loud opt-in), or a function that opens a sandbox.
         validation: ``heldout`` or ``test`` (see `kubegym.evaluator.judge`).
         tool_names: the tools the agent may use; all of them when None.
-        tool_config: how the tools behave (window size, command timeout…).
+        tool_config: how the tools behave (window size, command timeout…); kubegym's defaults
+            when None, ``tools.ToolConfig.for_preset(agent.preset)`` for an agent's own.
         budget: scales training-heavy baselines and evaluations (steps, epochs,
             episodes), for quick checks: 1.0 is the task as designed. It reaches
             the sandbox and the evaluation script as ``KUBEGYM_BUDGET``.
@@ -70,6 +72,7 @@ class ResearchEnv(gymnasium.Env[str, str]):
 
     Raises:
         ValueError: ``layout=False`` without an ``evaluator``.
+        ConfigError: the tools lint with flake8 and flake8 cannot run here.
 
     Observations and actions are text. The reward of a step is the change in
     the normalised validation score it produced (0 when it produced none): the
@@ -103,6 +106,14 @@ class ResearchEnv(gymnasium.Env[str, str]):
         if self.tool_names is not None:
             tools.check_names(self.tool_names)
         self.tool_config = tool_config or tools.ToolConfig()
+        if self.tool_config.lint == "flake8":
+            missing = lint.check_available()
+            if missing is not None:
+                raise ConfigError(
+                    missing,
+                    field="spec.agents[].preset",
+                    hint="the mlgym preset lints edits with flake8: install kubegym[agent]",
+                )
         if callable(sandbox):
             self._open: SandboxOpener = sandbox
         else:
@@ -123,6 +134,7 @@ class ResearchEnv(gymnasium.Env[str, str]):
         self._submitted = False
         self._last_normalised = 0.0
         self._pending: trials.Score | None = None
+        self._gpu: gpu_info.GpuInfo | None = None
 
     # --- gymnasium.Env ------------------------------------------------------------------
 
@@ -191,7 +203,12 @@ class ResearchEnv(gymnasium.Env[str, str]):
             config=self.tool_config,
             evaluate=self._evaluate,
             enabled=frozenset(self.tool_names) if self.tool_names is not None else None,
+            task_timeout_s=float(spec.limits.training_timeout_seconds),
         )
+        # Read once, before the agent's first command: nothing it puts on the PATH answers.
+        self._gpu = None
+        if self.tool_config.gpu_info and spec.resources.gpu.count > 0:
+            self._gpu = gpu_info.probe(self._sandbox.client)
         info = {
             "system_prompt": prompts.system_prompt(
                 tool_names=self.tool_names,
@@ -202,6 +219,7 @@ class ResearchEnv(gymnasium.Env[str, str]):
             ),
             "task": name,
             "seed": seed,
+            "gpu_line": self.gpu_line,
             "workspace": str(workspace or request.workspace),
         }
         return prompts.task_message(spec.description, cwd="/workspace"), info
@@ -252,6 +270,7 @@ class ResearchEnv(gymnasium.Env[str, str]):
             "tool": result.tool,
             "score": score,
             "limits": events,
+            "gpu_line": self.gpu_line,
         }
         if self._submitted:
             return result.output, reward, True, truncated, info
@@ -276,6 +295,14 @@ class ResearchEnv(gymnasium.Env[str, str]):
         self._ctx = None
 
     # --- inside ------------------------------------------------------------------------
+
+    @property
+    def gpu_line(self) -> str | None:
+        """MLGym's GPU line for the current trial, ``(GPU Count: …, GPU Model: …, Total memory per
+        GPU: …)``: with the tools' ``gpu_info`` on, for a task with GPUs whose sandbox's
+        ``nvidia-smi`` answered at reset; None otherwise. MLGym's templates place it below the step
+        counter of the task message and of every observation."""
+        return self._gpu.line() if self._gpu is not None else None
 
     @property
     def workspace(self) -> Path | None:

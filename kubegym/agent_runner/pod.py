@@ -34,7 +34,7 @@ from typing import Any, Literal, cast
 
 import structlog
 
-from kubegym.agent_runner import agents, loop, trajectory
+from kubegym.agent_runner import agents, loop, tools, trajectory
 from kubegym.api import reasons, runs, summary, tasks, trials
 from kubegym.api import results as results_api
 from kubegym.errors import ConfigError, InfraError, KubegymError
@@ -328,6 +328,8 @@ def _run(
         sandbox=attach,
         validation=config.validation,
         tool_names=config.agent.tools,
+        # The agent's preset decides how its tools behave (window, lint, timeouts).
+        tool_config=tools.ToolConfig.for_preset(config.agent.preset),
         evaluator=evaluator,
         layout=False,
     )

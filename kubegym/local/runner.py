@@ -36,7 +36,7 @@ from typing import Any
 import structlog
 
 from kubegym import egress, evaluator, rollups
-from kubegym.agent_runner import agents, loop, trajectory
+from kubegym.agent_runner import agents, loop, tools, trajectory
 from kubegym.agent_runner import env as research_env
 from kubegym.api import documents, reasons, runs, trials
 from kubegym.api import results as results_api
@@ -301,6 +301,8 @@ class LocalRun:
             sandbox=net.opener(self.sandbox),
             validation=self.run.spec.validation,
             tool_names=plan.agent.tools,
+            # The agent's preset decides how its tools behave (window, lint, timeouts).
+            tool_config=tools.ToolConfig.for_preset(plan.agent.preset),
             max_validations=self.run.spec.max_validations,
         )
         recorder = trajectory.Recorder(plan.folder, on_step=lambda s: progress.step(plan.id, s))
