@@ -13,46 +13,25 @@ module) and one ``KINDS.add`` at the bottom; a new ``builtin`` name also goes in
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from kubegym import _registry
-from kubegym.agent_runner import models, parsing
+from kubegym.agent_runner import decisions, models, parsing
+from kubegym.agent_runner.mlgym import agent as mlgym_agent
 from kubegym.api import runs
 from kubegym.errors import ConfigError
 
 # How many times a malformed model reply is re-asked before the trial ends with format_error.
 FORMAT_RETRIES = 2
 
-
-@dataclass(frozen=True)
-class Decision:
-    """The next action, and what choosing it cost."""
-
-    action: str
-    thought: str = ""
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
-    format_errors: int = 0
-
-
-class FormatFailure(Exception):
-    """The model kept replying in the wrong format; the trial ends with format_error."""
-
-    def __init__(self, message: str, decision: Decision):
-        super().__init__(message)
-        self.decision = decision
-
-
-class ContextExhausted(Exception):
-    """The conversation no longer fits the model's context window."""
-
-    def __init__(self, message: str, decision: Decision):
-        super().__init__(message)
-        self.decision = decision
+# What a turn returns and the ways it ends a trial live in `decisions`, which the mlgym
+# preset shares; the names stay here for the agents below and their callers.
+Decision = decisions.Decision
+FormatFailure = decisions.FormatFailure
+ContextExhausted = decisions.ContextExhausted
 
 
 class Agent(Protocol):
@@ -66,6 +45,20 @@ class Agent(Protocol):
 
     def act(self, observation: str | None) -> Decision:
         """The next action, given the last observation (None before the first step)."""
+        ...
+
+
+@runtime_checkable
+class SeesState(Protocol):
+    """An agent that renders its own prompts from the environment's state (the mlgym preset).
+
+    The agent loop calls `see` with the environment's info before `Agent.start` (the reset's
+    info) and before each `Agent.act` (the last step's info); its ``view`` holds the step's raw
+    output, the shell's directory, the open file and the step count.
+    """
+
+    def see(self, info: Mapping[str, Any]) -> None:
+        """Take the environment's info of the reset or of the step just taken."""
         ...
 
 
@@ -143,7 +136,8 @@ class ModelAgent:
     are dropped whole. This is kubegym's agent, not a reproduction of MLGym's:
     MLGym's history processor keeps every reply and elides only observations
     older than the last five, its file window is 1,000 lines, and its prompts,
-    demonstrations and tools differ (issue 14 tracks an `mlgym` preset).
+    demonstrations and tools differ: ``preset: mlgym`` builds MLGym's
+    (`kubegym.agent_runner.mlgym.agent.MLGymAgent`) instead.
     """
 
     def __init__(self, spec: runs.Agent, client: Any | None = None, seed: int | None = None):
@@ -267,6 +261,9 @@ def make_agent(
 
 
 def _model(spec: runs.Agent, setup: AgentSetup) -> Agent:
+    """kubegym's `ModelAgent`, or the design the agent's ``preset`` names."""
+    if spec.preset == "mlgym":
+        return mlgym_agent.make(spec, api_key=setup.api_key, seed=setup.seed)
     client = models.ModelClient(spec, api_key=setup.api_key, seed=setup.seed)
     return ModelAgent(spec, client=client, seed=setup.seed)
 

@@ -221,6 +221,16 @@ class ResearchEnv(gymnasium.Env[str, str]):
             "seed": seed,
             "gpu_line": self.gpu_line,
             "workspace": str(workspace or request.workspace),
+            # The parts of the prompts, for an agent that renders its own (the mlgym preset).
+            "view": {
+                "description": spec.description,
+                "training_timeout": spec.limits.training_timeout_seconds,
+                "window": self.tool_config.window,
+                "step": 0,
+                "max_steps": spec.limits.max_steps,
+                "cwd": "/workspace",
+                "open_file": None,
+            },
         }
         return prompts.task_message(spec.description, cwd="/workspace"), info
 
@@ -271,6 +281,14 @@ class ResearchEnv(gymnasium.Env[str, str]):
             "score": score,
             "limits": events,
             "gpu_line": self.gpu_line,
+            # The observation's parts, for an agent that renders its own (the mlgym preset).
+            "view": {
+                "output": result.output,
+                "step": self._steps,
+                "max_steps": max_steps,
+                "cwd": cwd,
+                "open_file": self._ctx.state.open_file,
+            },
         }
         if self._submitted:
             return result.output, reward, True, truncated, info

@@ -3,7 +3,8 @@
 Drives any agent (`kubegym.agent_runner.agents`) through a research
 environment (`kubegym.agent_runner.env.ResearchEnv`), records every step, and ends with a
 submission: the agent's own, or an automatic one when a limit (steps, cost,
-wall time), the context window or the reply format stops it. Called by the
+wall time), the context window, the reply format or (for an agent whose design ends there, the
+mlgym preset) a failed model API stops it. Called by the
 local runner for each trial, and by the agent pod's entrypoint on a cluster.
 """
 
@@ -17,7 +18,7 @@ from typing import Any
 
 import structlog
 
-from kubegym.agent_runner import agents, trajectory
+from kubegym.agent_runner import agents, decisions, trajectory
 from kubegym.api import reasons, trials
 from kubegym.api import results as results_api
 from kubegym.errors import TrialFailed
@@ -83,6 +84,8 @@ def run_trial(
     started = clock()
     bound = log.bind(trial=trial_id, task=task, agent=agent.name, seed=seed)
     observation, info = env.reset(seed=seed, options={**(reset_options or {}), "task": task})
+    if isinstance(agent, agents.SeesState):
+        agent.see(info)
     agent.start(observation, info["system_prompt"])
     ending = _play(env, agent, recorder, limits, clock, started)
     totals = ending.totals
@@ -135,10 +138,12 @@ def _play(
         step_started = clock()
         try:
             decision = agent.act(last)
-        except (agents.FormatFailure, agents.ContextExhausted) as exc:
+        except decisions.Stopped as exc:
+            # The turn could not give an action (replies it could not read, a full context,
+            # the cost limit, a failed model API for a preset that ends there): what the turn
+            # cost counts, and the workspace is submitted.
             totals.add(exc.decision)
-            reason = "format_error" if isinstance(exc, agents.FormatFailure) else "context_window"
-            return _Ending(reason, totals, str(exc))
+            return _Ending(exc.reason, totals, str(exc))
         totals.add(decision)
         try:
             last, _, terminated, _, step_info = env.step(decision.action)
@@ -153,6 +158,8 @@ def _play(
         recorder.step(_step(totals.steps, decision, last, step_info, clock() - step_started))
         if terminated:
             return _Ending("submitted", totals)
+        if isinstance(agent, agents.SeesState):
+            agent.see(step_info)
 
 
 def _limit_reached(totals: _Totals, limits: Limits, elapsed: Callable[[], float]) -> str | None:

@@ -1,0 +1,84 @@
+"""What the model sees as a trial goes on: every reply, the last five observations whole, MLGym's
+next-step messages; checked against a replayed MLGym-Bench trajectory and MLGym's own processor."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from kubegym.agent_runner.mlgym import agent as mlgym_agent
+from kubegym.agent_runner.mlgym import history
+from tests.support.openai_server import FakeOpenAI
+from tests.unit.agent_runner.mlgym.conftest import golden, reset_info, step_info
+
+Build = Callable[..., mlgym_agent.MLGymAgent]
+
+
+def expected_request(recorded: dict[str, Any], number: int) -> list[dict[str, str]]:
+    """Request ``number`` as MLGym sent it: a kept message by index, an elided one written out."""
+    return [
+        recorded["history"][item] if isinstance(item, int) else item
+        for item in recorded["requests"][str(number)]
+    ]
+
+
+def test_a_replayed_trajectory_sends_mlgyms_requests(build: Build, server: FakeOpenAI) -> None:
+    """An MLGym-Bench trajectory (house price) replayed: the model's recorded replies over HTTP,
+    the recorded outputs and shell states as the environment's view. Every request equals the
+    one MLGym's own Last5Observations made of that history, the 6th observation and later
+    eliding the oldest, and every step's message equals MLGym's recorded one."""
+    recorded = golden("mlgym-trajectory-regressionKaggleHousePrice.json")
+    steps = recorded["steps"]
+    server.push(*[step["response"] for step in steps])
+    agent = build()
+    agent.see(reset_info(recorded["inputs"]))
+    agent.start("", "")
+    agent.act(None)
+    for number, step in enumerate(steps[:-1], start=1):
+        agent.see(step_info(step["observation"], number, step["state_after"]))
+        agent.act(step["observation"])
+    requests = server.completions
+    assert len(requests) == len(steps) == 8
+    assert [m.content for m in agent.history] == [m["content"] for m in recorded["history"][:-1]]
+    for number in (1, 6, 7, 8):
+        assert requests[number - 1].messages == expected_request(recorded, number), number
+    elided = [m["content"] for m in requests[7].messages if m["content"].startswith("Old output")]
+    assert len(elided) == 2  # 7 observations: the first two elided, the last five whole
+
+
+def test_every_step_message_is_mlgyms(build: Build, server: FakeOpenAI) -> None:
+    """The no-output form too: a blank output gets MLGym's own sentence."""
+    recorded = golden("mlgym-trajectory-regressionKaggleHousePrice.json")
+    server.push("```\ntouch a\n```", "```\nls\n```")
+    agent = build()
+    agent.see(reset_info(recorded["inputs"]))
+    agent.start("", "")
+    agent.act(None)
+    state = {"open_file": "/workspace/a.py", "working_dir": "/workspace/src"}
+    agent.see(step_info("\n", 1, state))
+    agent.act("kubegym's own rendering, unused")
+    assert server.completions[1].messages[-1]["content"] == (
+        "Your command ran successfully and did not produce any output.\n"
+        "(Current Step: 1, Remaining Steps: 49)\n"
+        "(Open file: /workspace/a.py)\n"
+        "(Current directory: /workspace/src)\n"
+        "bash-$"
+    )
+
+
+@pytest.mark.parametrize("case", range(9))
+def test_the_processor_is_mlgyms(case: int) -> None:
+    """Demonstrations are neither elided nor counted; the task is always kept; N counts lines."""
+    recorded = golden("mlgym-elision-cases.json")["cases"][case]
+    messages = [
+        history.Message(m["role"], m["content"], demonstration=bool(m.get("is_demo")))
+        for m in recorded["history"]
+    ]
+    assert [m.to_wire() for m in history.visible(messages)] == recorded["shown"]
+
+
+def test_keep_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        history.visible([], keep=0)
