@@ -133,14 +133,9 @@ def status_of(
     """A finished trial's egress for its status, from every attempt's records: per host in
     the order first asked, past `trials.EGRESS_HOSTS_MAX` hosts added up in one row."""
     summary = records.summarise(found, allowlist)
+    # The same fields by the same names: the results' row is the status's, snake-cased.
     rows = [
-        trials.EgressHostCount(
-            host=h.host,
-            allowed=h.allowed,
-            refused=h.refused,
-            bytes_up=h.bytes_up,
-            bytes_down=h.bytes_down,
-        )
+        trials.EgressHostCount.model_validate(h.model_dump())
         for h in summary.hosts[: trials.EGRESS_HOSTS_MAX]
     ]
     rest = summary.hosts[trials.EGRESS_HOSTS_MAX :]

@@ -58,16 +58,7 @@ def _egress(egress: trials.TrialEgress | None) -> results_api.EgressSummary | No
     return results_api.EgressSummary(
         network=egress.network,
         allowlist=list(egress.allowlist),
-        hosts=[
-            results_api.EgressHost(
-                host=h.host,
-                allowed=h.allowed,
-                refused=h.refused,
-                bytes_up=h.bytes_up,
-                bytes_down=h.bytes_down,
-            )
-            for h in egress.hosts
-        ],
+        hosts=[results_api.EgressHost.model_validate(h.model_dump()) for h in egress.hosts],
         log=None,
     )
 
