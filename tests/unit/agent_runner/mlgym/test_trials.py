@@ -1,0 +1,142 @@
+"""Whole trials of the mlgym preset: `kubegym run` → litellm → a real OpenAI-protocol server, with
+the real sandbox, tools, evaluator, limits and automatic submissions (only the replies are
+scripted): the environment's view reaches MLGym's prompts, a failing model API and the cost
+limit end the trial with an automatic submission, and a smuggled second command never runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from kubegym.agent_runner.mlgym import templates
+from kubegym.cli import main
+from tests.support.openai_server import FakeOpenAI, serve_openai
+from tests.unit.agent_runner.mlgym.conftest import reply
+
+KEY_ENV = "KUBEGYM_TEST_MODEL_KEY"
+BASELINE_SCORE = 0.4416  # polyfit's straight line, on the hidden test data
+
+
+def run_with(
+    tmp_path: Path, repo: Path, server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch, **agent: Any
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Run polyfit once with the mlgym preset; the trial's results and its recorded steps."""
+    monkeypatch.setenv(KEY_ENV, "sk-scripted")
+    (tmp_path / "tasks").symlink_to(repo / "examples" / "tasks")
+    spec = {
+        "name": "mlgym",
+        "model": "openai/scripted-model",
+        "preset": "mlgym",
+        "apiBase": server.base_url,
+        "apiKeyEnv": KEY_ENV,
+        "pricing": {"inputUsdPerMillionTokens": 1.0, "outputUsdPerMillionTokens": 1.0},
+        **agent,
+    }
+    run = {
+        "apiVersion": "kubegym.io/v1alpha1",
+        "kind": "BenchmarkRun",
+        "metadata": {"name": "mlgym-e2e"},
+        "spec": {"tasks": {"names": ["polyfit"]}, "agents": [spec], "seeds": 1},
+    }
+    run_file = tmp_path / "run.yaml"
+    run_file.write_text(yaml.safe_dump(run))
+    result = CliRunner().invoke(main, ["run", str(run_file), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    (trial,) = (tmp_path / "out" / "trials").iterdir()
+    results = json.loads((trial / "results.json").read_text())
+    steps = [json.loads(line) for line in (trial / "trajectory.jsonl").read_text().splitlines()]
+    return results, steps
+
+
+def test_a_trial_speaks_mlgyms_prompts(
+    tmp_path: Path, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script = [
+        reply("Look around.", "ls"),
+        reply("Make the baseline's submission.", "python baseline.py"),
+        reply("Done.", "submit"),
+    ]
+    with serve_openai(script) as server:
+        results, _ = run_with(tmp_path, repo, server, monkeypatch)
+    assert results["exit_reason"] == "submitted"
+    assert results["score"] == pytest.approx(BASELINE_SCORE, abs=1e-3)
+    first, second, third = server.completions
+    system, task = first.messages
+    assert system["content"] == templates.system_message(window=1000, training_timeout=120)
+    assert task["content"].startswith(
+        "We're currently solving the following task. Here's the task description:\n\n"
+        "TASK DESCRIPTION:\n# Polyfit: predict y from x\n"
+    )
+    assert task["content"].endswith(
+        "(Current Step: 0, Remaining Steps: 20)\n(Open file: n/a)\n"
+        "(Current directory: /workspace)\nbash-$"
+    )
+    # The step's raw output in MLGym's next-step form, from the environment's view.
+    listing = second.messages[-1]["content"]
+    assert listing.startswith("baseline.py\ndata\n")
+    assert listing.endswith(
+        "(Current Step: 1, Remaining Steps: 19)\n(Open file: n/a)\n"
+        "(Current directory: /workspace)\nbash-$"
+    )
+    assert third.messages[-1]["content"].startswith("wrote ")
+    assert "predictions to submission.csv\n(Current Step: 2," in third.messages[-1]["content"]
+    assert first.body["temperature"] == 0 and first.body["top_p"] == 0.95
+
+
+def test_a_failing_model_api_submits_what_was_built(
+    tmp_path: Path, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script: list[Any] = [reply("Make a submission.", "python baseline.py")]
+    script += [FakeOpenAI.error(500, "upstream down", retry_after=0)] * 6
+    with serve_openai(script) as server:
+        results, steps = run_with(tmp_path, repo, server, monkeypatch)
+    assert results["exit_reason"] == "model_error"
+    assert results["failure_class"] is None  # a scored outcome, never an infrastructure retry
+    assert results["attempt"] == 0
+    assert results["score"] == pytest.approx(BASELINE_SCORE, abs=1e-3)
+    assert [s["action"] for s in steps] == ["python baseline.py", "submit"]
+    assert len(server.completions) == 7
+
+
+def test_the_cost_limit_drops_the_reply_that_reached_it(
+    tmp_path: Path, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script = [
+        FakeOpenAI.reply(reply("Make a submission.", "python baseline.py"), prompt_tokens=1000),
+        FakeOpenAI.reply(reply("Throw it away.", "rm submission.csv"), prompt_tokens=2_000_000),
+    ]
+    with serve_openai(script) as server:
+        results, steps = run_with(tmp_path, repo, server, monkeypatch, costLimitUsd=1.0)
+    assert results["exit_reason"] == "cost_limit"
+    # MLGym's model raised before returning that reply: the submission is still there.
+    assert results["score"] == pytest.approx(BASELINE_SCORE, abs=1e-3)
+    assert [s["action"] for s in steps] == ["python baseline.py", "submit"]
+    assert results["cost_usd"] >= 1.0
+
+
+def test_an_edit_that_ends_early_never_runs_a_second_command(
+    tmp_path: Path, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    smuggle = 'edit 1:1\n"""Baseline."""\nend_of_edit\ntouch pwned'
+    script = [
+        reply("Open it.", 'open "baseline.py"'),
+        reply("Edit, then slip in a second command.", smuggle),
+        reply("Did it run?", "ls"),
+        reply("Done.", "submit"),
+    ]
+    with serve_openai(script) as server:
+        results, steps = run_with(tmp_path, repo, server, monkeypatch)
+    assert [s["action"] for s in steps][:3] == ['open "baseline.py"', smuggle, "ls"]
+    refused = steps[1]
+    assert refused["exit_code"] != 0
+    assert "end_of_edit" in refused["observation"]
+    listing = server.completions[3].messages[-1]["content"]
+    assert "pwned" not in listing and "baseline.py" in listing
+    # Nor was the edit itself applied: the file's first line is the starter's.
+    assert '"""Baseline: a straight line fitted by least squares."""' in steps[0]["observation"]
+    assert results["exit_reason"] == "eval_error"  # nothing was ever produced to submit
