@@ -26,6 +26,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from kubegym.egress import addresses, identity, records, tls, wire
 from kubegym.egress import allowlist as allowlist_mod
@@ -62,6 +63,10 @@ class ProxySettings:
     hello_timeout: float = 20.0
     """Seconds a tunnel's client has to send its TLS ClientHello."""
 
+    idle_timeout: float = 300.0
+    """Seconds a tunnel or a response may go without a byte either way before the proxy ends
+    it (the record then says ``idle``): a stalled host or client never holds a connection."""
+
     max_connections: int = 128
     """Connections served at once; more are answered 503."""
 
@@ -95,6 +100,7 @@ class _Exchange:
     bytes_up: int = 0
     bytes_down: int = 0
     address: str = ""
+    idle: bool = False
 
     def record(self) -> records.EgressRecord:
         return records.EgressRecord(
@@ -109,6 +115,7 @@ class _Exchange:
             bytes_down=self.bytes_down,
             seconds=round(time.monotonic() - self.started, 6),
             address=self.address,
+            idle=self.idle,
         )
 
 
@@ -350,7 +357,8 @@ class EgressProxy:
             exchange.allowed, exchange.reason = True, "allowed"
             up_writer.write(raw)
             exchange.bytes_up += len(raw)
-            await _pipe_both(reader, writer, up_reader, up_writer, exchange)
+            ways = [(reader, up_writer, True), (up_reader, writer, False)]
+            await _relay(ways, exchange, self.settings.idle_timeout)
         finally:
             up_writer.close()
 
@@ -368,15 +376,21 @@ class EgressProxy:
             up_writer.write(plain.upstream_head())
             left = plain.body_bytes
             while left:  # exactly the declared body: what follows is never another request
-                chunk = await reader.read(min(left, _CHUNK))
+                try:
+                    async with asyncio.timeout(self.settings.idle_timeout):
+                        chunk = await reader.read(min(left, _CHUNK))
+                except TimeoutError:
+                    exchange.idle = True  # the client stalled in its body: never sent on
+                    return
                 if not chunk:
-                    break
+                    return  # the body ended early: the host never gets a cut request's answer
                 up_writer.write(chunk)
                 exchange.bytes_up += len(chunk)
                 left -= len(chunk)
                 await up_writer.drain()
             await up_writer.drain()
-            exchange.bytes_down += await _copy(up_reader, writer)
+            response = [(up_reader, writer, False)]
+            await _relay(response, exchange, self.settings.idle_timeout, half_close=False)
         finally:
             up_writer.close()
 
@@ -447,37 +461,46 @@ class _PlainRequest:
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
-async def _copy(source: asyncio.StreamReader, target: asyncio.StreamWriter) -> int:
-    """Copy until ``source`` ends; the bytes copied."""
-    moved = 0
-    while chunk := await source.read(_CHUNK):
-        target.write(chunk)
-        moved += len(chunk)
-        await target.drain()
-    return moved
-
-
-async def _pipe_both(
-    reader: asyncio.StreamReader,
-    writer: asyncio.StreamWriter,
-    up_reader: asyncio.StreamReader,
-    up_writer: asyncio.StreamWriter,
+async def _relay(
+    ways: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, bool]],
     exchange: _Exchange,
+    idle: float,
+    *,
+    half_close: bool = True,
 ) -> None:
-    """Relay a tunnel both ways until both sides are done (a half-close is passed on)."""
+    """Copy each ``(source, target, upward)`` until every source ends, or until no byte moved
+    either way for ``idle`` seconds (then ``exchange.idle``). ``half_close``: pass a source's
+    end on to its target at once (a tunnel); else the caller closes, after its record."""
+    last = time.monotonic()
 
     async def one_way(source: asyncio.StreamReader, target: asyncio.StreamWriter, up: bool) -> None:
+        nonlocal last
         try:
             while chunk := await source.read(_CHUNK):
+                last = time.monotonic()
                 target.write(chunk)
                 if up:
                     exchange.bytes_up += len(chunk)
                 else:
                     exchange.bytes_down += len(chunk)
                 await target.drain()
-            if target.can_write_eof():
+            if half_close and target.can_write_eof():
                 target.write_eof()
         except (ConnectionError, OSError):
             target.close()
 
-    await asyncio.gather(one_way(reader, up_writer, True), one_way(up_reader, writer, False))
+    async def watch() -> None:
+        while (left := last + idle - time.monotonic()) > 0:
+            await asyncio.sleep(left)
+
+    work = asyncio.gather(*(one_way(*way) for way in ways))
+    watchdog = asyncio.ensure_future(watch())
+    try:
+        both: set[asyncio.Future[Any]] = {work, watchdog}
+        done, _ = await asyncio.wait(both, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (work, watchdog):
+            task.cancel()
+        await asyncio.gather(work, watchdog, return_exceptions=True)
+    if watchdog in done and work not in done:
+        exchange.idle = True

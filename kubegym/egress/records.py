@@ -67,6 +67,9 @@ class EgressRecord:
     address: str = ""
     """The address the proxy connected to, resolved by itself; empty when it connected nowhere."""
 
+    idle: bool = False
+    """Whether the proxy ended it because no byte moved for its idle timeout."""
+
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

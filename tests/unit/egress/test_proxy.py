@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import socket
 import ssl
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from kubegym import egress
+from kubegym.egress import records
 from tests.support.egress_servers import Server
 from tests.unit.egress.conftest import Proxy, ask, start_proxy, status_and_body
 
@@ -292,3 +296,40 @@ def test_the_summary_counts_each_host(proxy: Proxy, http_server: Server) -> None
     assert rows == {"localhost": (2, 0), "example.com": (0, 1), "1.1.1.1": (0, 1)}
     assert summary.refused == 2 and summary.log == "egress.jsonl"
     assert sum(h.bytes_down for h in summary.hosts) > 0
+
+
+def test_a_stalled_host_or_client_is_cut_after_the_idle_timeout(tmp_path: Path) -> None:
+    """A host that never answers, a tunnel where nothing moves, a body that never comes."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    held: list[socket.socket] = []
+
+    def hold() -> None:  # accept, then never say or read a thing
+        for _ in range(3):
+            held.append(silent.accept()[0])
+
+    threading.Thread(target=hold, daemon=True).start()
+    port = silent.getsockname()[1]
+    log = tmp_path / "egress.jsonl"
+    settings = egress.ProxySettings(test_ports=frozenset({port}), idle_timeout=0.5)
+    with egress.LocalEgress("t", egress.Allowlist(("localhost",)), log, settings) as proxy:
+        started = time.monotonic()
+        assert ask(proxy.socket, get(f"http://localhost:{port}/")) == b""
+        answer = ask(
+            proxy.socket,
+            f"CONNECT localhost:{port} HTTP/1.1\r\n\r\n".encode(),
+            then=client_hello("localhost"),
+        )
+        assert answer.startswith(b"HTTP/1.1 200")
+        body = f"POST http://localhost:{port}/ HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc".encode()
+        assert ask(proxy.socket, body) == b""
+        assert time.monotonic() - started < 8
+    silent.close()
+    got = records.read(log)
+    assert [(r.method, r.allowed, r.idle) for r in got] == [
+        ("GET", True, True),
+        ("CONNECT", True, True),
+        ("POST", True, True),
+    ]
+    assert got[2].bytes_up == 3
