@@ -44,6 +44,10 @@ RUN python -m pip uninstall --yes pip setuptools wheel \
     && useradd --uid 10001 --gid 10001 --create-home --shell /usr/sbin/nologin kubegym
 COPY --from=build /opt/kubegym/venv /opt/kubegym/venv
 COPY crds /opt/kubegym/crds
+# The suite profiles (spec.profile): the operator reads them on its task search path, so a
+# profile is part of the release that applies it, as the CRDs are (docs/profiles.md).
+COPY task_images/profiles /opt/kubegym/task_images/profiles
+ENV KUBEGYM_TASK_PATH=/opt/kubegym/task_images
 USER 10001:10001
 WORKDIR /home/kubegym
 ENTRYPOINT ["kubegym"]

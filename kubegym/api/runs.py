@@ -7,7 +7,7 @@ Read by the local runner and the operator, which expand it into Trials
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -249,6 +249,12 @@ BestSubmissionRule = Literal["final-submit", "last-score"]
 """How a trial's best-submission score is chosen (`BenchmarkRunSpec.best_submission`)."""
 
 
+def _unset_on_server(schema: dict[str, Any]) -> None:
+    """No `default` in the CRD: a suite profile (`profile`) defaults the field, and the run's
+    own value wins only when written, so the API server must not write one for it."""
+    schema.pop("default", None)
+
+
 class BenchmarkRunSpec(Model):
     """The grid tasks × agents × seeds and how to run it."""
 
@@ -292,19 +298,22 @@ class BenchmarkRunSpec(Model):
     wins over the profile's default. Recorded in the leaderboard's scope."""
 
     sandbox_egress: common.Egress = Field(
-        default_factory=common.Egress, json_schema_extra={"default": {}}
+        default_factory=common.Egress, json_schema_extra=_unset_on_server
     )
     """Hosts every sandbox of the run may reach through kubegym's egress proxy, besides each
-    task's own `egress.hosts`; every request is logged in the trial's results."""
+    task's own `egress.hosts`; every request is logged in the trial's results. Unset: the
+    profile's, else none."""
 
-    validation: Literal["heldout", "test"] = "heldout"
-    """`heldout` scores validate on validation data; `test` on the test data, as MLGym did."""
+    validation: Literal["heldout", "test"] = Field("heldout", json_schema_extra=_unset_on_server)
+    """`heldout` scores validate on validation data; `test` on the test data, as MLGym did.
+    Unset: the profile's, else `heldout`."""
 
-    best_submission: BestSubmissionRule = "final-submit"
+    best_submission: BestSubmissionRule = Field("final-submit", json_schema_extra=_unset_on_server)
     """Which score of a trial is its "best submission" on the leaderboard: `final-submit`
     (kubegym's rule) takes the final submission, and none when it was not valid;
     `last-score` (MLGym's) takes the last artifact the evaluator scored validly, a validate
-    or a submit, as MLGym-Bench's tables did. Recorded in the leaderboard's scope."""
+    or a submit, as MLGym-Bench's tables did. Recorded in the leaderboard's scope. Unset: the
+    profile's, else `final-submit`."""
 
     max_validations: Annotated[int, Field(ge=0)] | None = None
     """The most validate calls per trial, for every task (a task's own `limits.maxValidations`

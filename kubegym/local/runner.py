@@ -146,11 +146,12 @@ class LocalRun:
         env_factory: Callable[..., Any] | None = None,
         egress_settings: egress.ProxySettings | None = None,
     ):
-        self.run = run_file.run
+        # The run and its tasks under the run's suite profile (spec.profile), if it has one.
+        chosen = catalog.select_for_run(run_file.run, run_file, run_dir)
+        self.run, self.bundles, self.profile = chosen.run, chosen.bundles, chosen.profile
         self.run_dir = run_dir
         self.out = out.resolve()
         self.sandbox = sandbox
-        self.bundles = catalog.select(self.run.spec.tasks, run_file, run_dir)
         self._env_factory = env_factory or _research_env
         self._egress_settings = egress_settings
         self._spent = 0.0
@@ -408,10 +409,20 @@ class LocalRun:
         chosen = [bundle.task for bundle in self.bundles]
         agent_names = [agent.name for agent in self.run.spec.agents]
         rule = self.run.spec.best_submission
-        board = rollups.leaderboard(chosen, agent_names, done, best_submission=rule)
+        profile = self.profile
+        board = rollups.leaderboard(
+            chosen, agent_names, done, best_submission=rule, profile=profile
+        )
         status = self._status(plans, done, board, not_durable)
         texts = rollups.files(
-            self.run.name, chosen, agent_names, done, status, best_submission=rule, board=board
+            self.run.name,
+            chosen,
+            agent_names,
+            done,
+            status,
+            best_submission=rule,
+            board=board,
+            profile=profile,
         )
         outputs.write(self.out, texts)
         if board.result is not None:

@@ -98,6 +98,14 @@ class Controller:
         run_body = self._cached("benchmarkruns", namespace, trial.spec.run)
         run = runs.RunView.from_body(run_body) if run_body is not None else None
         task = self._task(namespace, trial.spec.task)
+        if task is not None and run is not None:
+            # The Task under the run's suite profile. The run's reconcile creates no Trial
+            # when the profile does not apply: failing here, it changed under the run.
+            try:
+                task = run.task(task)
+            except ConfigError as exc:
+                log.warning("trial_profile_unusable", trial=name, error=str(exc))
+                task = None
         pods = self.kube.pods(namespace, kube_mod.selector(trial=name))
         current, stale = _split_attempts(pods, trial.status.attempt)
         if outcomes.needs_eviction_word(current.sandbox):

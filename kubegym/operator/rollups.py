@@ -49,6 +49,7 @@ def write(
         status,
         best_submission=run.spec.best_submission,
         images=True,
+        profile=run.profile_label,
     )
     written = []
     with tempfile.TemporaryDirectory(prefix="kubegym-rollups-") as tmp:

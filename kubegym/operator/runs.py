@@ -16,8 +16,10 @@ from typing import Any
 
 from kubegym import rollups
 from kubegym.api import common, runs, tasks, trials
+from kubegym.errors import ConfigError
 from kubegym.operator import labels, objects, results
 from kubegym.operator.trials import ADMITTED, TrialView
+from kubegym.tasks import catalog, profiles
 
 #: The tasks' own baseline scores enter the profiles as one more method (as locally).
 #: A Task belongs to suite S when it carries this label prefix plus S (value "true").
@@ -28,7 +30,12 @@ TASKS_RETRY_SECONDS = 10.0
 
 @dataclass(frozen=True)
 class RunView:
-    """A BenchmarkRun as the API server returned it."""
+    """A BenchmarkRun as the API server returned it, under its suite profile if it has one.
+
+    ``spec`` holds the profile's run defaults where the run leaves a field unset; `task`
+    gives a Task under the profile's setting. The profiles are the operator image's
+    (``/opt/kubegym/task_images/profiles``, on its ``KUBEGYM_TASK_PATH``).
+    """
 
     namespace: str
     name: str
@@ -36,18 +43,47 @@ class RunView:
     generation: int
     spec: runs.BenchmarkRunSpec
     status: runs.BenchmarkRunStatus
+    profile: profiles.Profile | None = None
+    """The run's suite profile (``spec.profile``), read."""
+    profile_error: str | None = None
+    """Why the run's profile could not be read; the run fails with it."""
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> RunView:
         meta = body["metadata"]
+        spec = runs.BenchmarkRunSpec.model_validate(body["spec"])
+        profile, error = None, None
+        if spec.profile is not None:
+            try:
+                profile = profiles.load(profiles.find(spec.profile, catalog.search_path()))
+                spec = profiles.apply_run(profile, spec)
+            except ConfigError as exc:
+                error = str(exc)
         return cls(
             namespace=meta["namespace"],
             name=meta["name"],
             uid=meta.get("uid", ""),
             generation=int(meta.get("generation") or 0),
-            spec=runs.BenchmarkRunSpec.model_validate(body["spec"]),
+            spec=spec,
             status=runs.BenchmarkRunStatus.model_validate(body.get("status") or {}),
+            profile=profile,
+            profile_error=error,
         )
+
+    def task(self, task: tasks.Task) -> tasks.Task:
+        """``task`` under the run's profile (itself without one).
+
+        Raises:
+            ConfigError: the profile does not cover the task or makes it invalid.
+        """
+        if self.profile is None:
+            return task
+        return profiles.apply_task(self.profile, task, validation=self.spec.validation)
+
+    @property
+    def profile_label(self) -> str | None:
+        """The profile as the leaderboard's scope records it (`profiles.scope_label`)."""
+        return None if self.profile is None else profiles.scope_label(self.profile, self.spec)
 
 
 @dataclass
@@ -105,6 +141,26 @@ def _matches(selector: common.LabelSelector, found: Mapping[str, str]) -> bool:
         if expression.operator == "DoesNotExist" and value is not None:
             return False
     return True
+
+
+def check_profile(run: RunView, chosen: Iterable[tasks.Task]) -> list[str]:
+    """What keeps the run's profile from applying to its tasks, each naming the field.
+
+    The profile must be readable and cover every task, its setting must make a valid
+    Task, and what it changes in a task's images (requirements, dataset variants) must
+    already be in the Task: images are not rebuilt at run time (`profiles.cluster_problems`).
+    """
+    if run.profile_error is not None:
+        return [f"spec.profile: {run.profile_error}"]
+    if run.profile is None:
+        return []
+    problems = []
+    for task in chosen:
+        try:
+            problems += profiles.cluster_problems(run.profile, task, validation=run.spec.validation)
+        except ConfigError as exc:
+            problems.append(f"Task/{task.name}: {exc}")
+    return problems
 
 
 def check_tasks(
@@ -198,7 +254,10 @@ def decide(
     status = run.status.model_copy(deep=True)
     status.observed_generation = run.generation
     chosen, missing = select_tasks(run.spec.tasks, available)
-    problems = check_tasks(chosen, run.spec, egress_proxy=egress_proxy)
+    unusable = check_profile(run, chosen)
+    if not unusable:  # the tasks as the run's trials will run them
+        chosen = [run.task(t) for t in chosen]
+    problems = check_tasks(chosen, run.spec, egress_proxy=egress_proxy) + unusable
     if missing or problems:
         _wait_for_tasks(decision, status, run, missing, problems, now)
         decision.status = _changed(run.status, status)
@@ -380,7 +439,12 @@ def _leaderboard(
         return
     agents = [a.name for a in run.spec.agents]
     board = rollups.leaderboard(
-        chosen, agents, finished, best_submission=run.spec.best_submission, intervals=False
+        chosen,
+        agents,
+        finished,
+        best_submission=run.spec.best_submission,
+        intervals=False,
+        profile=run.profile_label,
     )
     if board.result is None:
         return  # too few scores for a profile yet

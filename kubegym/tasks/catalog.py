@@ -10,6 +10,7 @@ are objects in the namespace instead.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ import yaml
 
 from kubegym.api import common, documents, runs, tasks
 from kubegym.errors import ConfigError
-from kubegym.tasks import families
+from kubegym.tasks import families, profiles
 
 TASK_FILE = "task.yaml"
 SUITES_DIR = "suites"
@@ -184,6 +185,50 @@ def select(
             "put the Task in the run file or a task folder on KUBEGYM_TASK_PATH",
         )
     return [known[n] for n in names]
+
+
+@dataclass(frozen=True)
+class RunTasks:
+    """A run's tasks, and the run, after its suite profile (``spec.profile``) when it has one."""
+
+    run: runs.BenchmarkRun
+    """The run, its unset fields defaulted by the profile."""
+    bundles: list[TaskBundle]
+    """The run's tasks, in order, each under the profile's setting of it."""
+    profile: str | None = None
+    """The profile as the leaderboard's scope records it (`profiles.scope_label`)."""
+
+
+def select_for_run(
+    run: runs.BenchmarkRun,
+    run_file: documents.RunFile,
+    run_dir: Path,
+    folders: Sequence[Path] | None = None,
+) -> RunTasks:
+    """The tasks a BenchmarkRun asks for (`select`), under its suite profile.
+
+    Raises:
+        ConfigError: as `select`; the profile is unknown or unreadable, does not cover a
+            chosen task, or its setting of one is invalid (the message names its file).
+    """
+    searched = list(folders) if folders is not None else search_path(run_dir)
+    bundles = select(run.spec.tasks, run_file, run_dir, searched)
+    if run.spec.profile is None:
+        return RunTasks(run, bundles)
+    profile = profiles.load(profiles.find(run.spec.profile, searched))
+    spec = profiles.apply_run(profile, run.spec)
+    profiled = [
+        dataclasses.replace(
+            bundle, task=profiles.apply_task(profile, bundle.task, validation=spec.validation)
+        )
+        for bundle in bundles
+    ]
+    own = [b.name for b in bundles if run_file.task(b.name) is not None]
+    return RunTasks(
+        run.model_copy(update={"spec": spec}),
+        profiled,
+        profiles.scope_label(profile, spec, own),
+    )
 
 
 def _in_run_file(task: tasks.Task, run_dir: Path) -> TaskBundle:

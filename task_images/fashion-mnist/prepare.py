@@ -10,6 +10,10 @@ Writes, deterministically (the task YAML pins every file's sha256):
   10,000 test images and the 6,000 held-out training images, shuffled together;
 - ``hidden/validation.csv`` and ``hidden/test.csv``: one ``label`` row per image
   of ``test_images.npy``, the true class on the rows of that split and -1 elsewhere.
+- ``data/full/train_images.npy`` and ``data/full/train_labels.npy``: the whole training
+  set (60,000 images, held-out ones included, in the original order): the ``full``
+  variant a suite profile selects under ``validation: test`` (MLGym trained on it). It
+  holds training images only, never a test image or label.
 """
 
 from __future__ import annotations
@@ -83,6 +87,10 @@ def main() -> None:
     np.save(out / "data" / "train_images.npy", np.ascontiguousarray(train_x[keep_idx]))
     np.save(out / "data" / "train_labels.npy", np.ascontiguousarray(train_y[keep_idx]))
     np.save(out / "data" / "test_images.npy", np.ascontiguousarray(images))
+    # The full variant (`profiles/mlgym-bench.yaml`): every training image, none held out.
+    (out / "data" / "full").mkdir(exist_ok=True)
+    np.save(out / "data" / "full" / "train_images.npy", np.ascontiguousarray(train_x))
+    np.save(out / "data" / "full" / "train_labels.npy", np.ascontiguousarray(train_y))
     write_labels(out / "hidden" / "test.csv", np.where(split == 0, labels, -1))
     write_labels(out / "hidden" / "validation.csv", np.where(split == 1, labels, -1))
     print(

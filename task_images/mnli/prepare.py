@@ -14,6 +14,10 @@ Writes, deterministically:
   training pairs and validation_matched (MLGym's test set), shuffled together;
 - hidden/valid.csv and hidden/test.csv: id,label of the held-out pairs and of
   validation_matched.
+- data/full/train.jsonl: every training pair, the held-out ones included (in
+  MNLI's order): the `full` variant a suite profile selects under `validation:
+  test` (MLGym trained on the whole split). Training pairs only: no pair of
+  validation_matched ever enters it.
 
 Labels are MultiNLI's: 0 entailment, 1 neutral, 2 contradiction; pairs without
 a gold label (-1) are dropped.
@@ -107,6 +111,12 @@ def main() -> None:
 
     write_jsonl(args.out / "data" / "train.jsonl", kept)
     write_jsonl(args.out / "data" / "eval.jsonl", evaluation)
+    # The full variant (`profiles/mlgym-bench.yaml`): the training split, none held out.
+    full = [
+        {"id": n, **pair(r, genre=r.get("genre", "")), "label": r["label"]}
+        for n, r in enumerate(train)
+    ]
+    write_jsonl(args.out / "data" / "full" / "train.jsonl", full)
     write_labels(args.out / "hidden" / "valid.csv", answers["valid"])
     write_labels(args.out / "hidden" / "test.csv", answers["test"])
     print(

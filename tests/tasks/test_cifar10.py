@@ -189,6 +189,14 @@ def test_the_real_preparation_reads_the_original_layout(
     assert (train_x[..., 0] == (10 + 20 * train_y)[:, None, None]).all()
     truth = np.where(test >= 0, test, valid)
     assert (to_label[..., 0] == (10 + 20 * truth)[:, None, None]).all()
+    # The full variant (profile mlgym-bench): every training image, the held-out ones too,
+    # and never a test image.
+    full_x = np.load(root / "data" / "full" / "train_images.npy")
+    full_y = np.load(root / "data" / "full" / "train_labels.npy")
+    assert full_x.shape == (5 * PER_BATCH, 32, 32, 3) and full_y.shape == (5 * PER_BATCH,)
+    assert (full_x[..., 0] == (10 + 20 * full_y)[:, None, None]).all()
+    held_out = to_label[valid >= 0]
+    assert sorted(map(bytes, full_x)) == sorted(map(bytes, np.concatenate([train_x, held_out])))
 
 
 def test_the_baseline_and_evaluation_run_on_the_archive(

@@ -61,10 +61,18 @@ def test_preparation_is_reproducible_and_hides_the_test_labels() -> None:
     assert np.bincount(test[test >= 0]).tolist() == [1000] * 10
     # Nothing under data/ holds the test labels.
     assert sorted(p.name for p in (root / "data").iterdir()) == [
+        "full",
         "test_images.npy",
         "train_images.npy",
         "train_labels.npy",
     ]
+    # The full variant (profile mlgym-bench): all 60,000 training images, which are the
+    # training images and the held-out ones, never a test image.
+    full_x = np.load(root / "data" / "full" / "train_images.npy")
+    full_y = np.load(root / "data" / "full" / "train_labels.npy")
+    assert full_x.shape == (60_000, 28, 28) and np.bincount(full_y).tolist() == [6000] * 10
+    held_out = to_label[valid >= 0]
+    assert sorted(map(bytes, full_x)) == sorted(map(bytes, np.concatenate([train_x, held_out])))
 
 
 def test_the_baseline_scores_in_range() -> None:

@@ -176,6 +176,14 @@ def test_preparation_reads_the_saved_dataset_reproducibly(fixture_task: catalog.
     assert set(train[0]) == {"id", "premise", "hypothesis", "genre", "label"}
     assert set(evaluation[0]) == {"id", "premise", "hypothesis"}
     assert valid[0] == test[0] == "id,label"
+    # The full variant (profile mlgym-bench): the training pairs and the held-out ones, as
+    # many as there are, so no test pair.
+    full = [json.loads(line) for line in (root / "data" / "full" / "train.jsonl").open()]
+    held = {int(row.split(",")[0]) for row in valid[1:]}
+    kept = [(r["premise"], r["hypothesis"]) for r in train]
+    kept += [(r["premise"], r["hypothesis"]) for r in evaluation if r["id"] in held]
+    assert sorted((r["premise"], r["hypothesis"]) for r in full) == sorted(kept)
+    assert len(full) == 450 and set(full[0]) == set(train[0])
 
 
 def test_the_baseline_learns_the_fixture(fixture_task: catalog.TaskBundle) -> None:
