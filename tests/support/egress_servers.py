@@ -71,10 +71,11 @@ def _serving(server: socketserver.TCPServer, seen: Seen) -> Iterator[Server]:
 
 
 @contextlib.contextmanager
-def echo_http(tls_files: tuple[Path, Path] | None = None) -> Iterator[Server]:
-    """An HTTP server on 127.0.0.1 echoing what it receives; HTTPS with ``(cert, key)``."""
+def echo_http(tls_files: tuple[Path, Path] | None = None, port: int = 0) -> Iterator[Server]:
+    """An HTTP server on 127.0.0.1 echoing what it receives; HTTPS with ``(cert, key)``;
+    on ``port`` (0: a free one)."""
     seen = Seen()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), type("Echo", (_Echo,), {"seen": seen}))
+    server = ThreadingHTTPServer(("127.0.0.1", port), type("Echo", (_Echo,), {"seen": seen}))
     if tls_files is not None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(*tls_files)

@@ -9,10 +9,13 @@ import contextlib
 import json
 from pathlib import Path
 
+import pytest
 import yaml
+from click.testing import CliRunner
 
 from kubegym import egress
 from kubegym.api import documents, tasks
+from kubegym.cli import main
 from kubegym.egress import records
 from kubegym.local import network
 from kubegym.local.runner import LocalRun
@@ -92,6 +95,44 @@ def test_without_hosts_there_is_no_proxy_and_no_network(tmp_path: Path, repo: Pa
     folder = summary.out / "trials" / trial.trial
     assert "egress" not in json.loads((folder / "results.json").read_text())
     assert not (folder / "egress.jsonl").exists()
+
+
+def test_kubegym_run_end_to_end_through_the_cli(tmp_path: Path, repo: Path) -> None:
+    """`kubegym run` as a user types it, no test option anywhere: the run lists `localhost`,
+    a server answers on the host's port 80 (so this needs root), the agent curls it and an
+    unlisted host; results.json and egress.jsonl show both."""
+    with contextlib.ExitStack() as stack:
+        try:
+            server = stack.enter_context(egress_servers.echo_http(port=80))
+        except OSError as exc:
+            pytest.skip(f"cannot serve on the host's port 80 here: {exc}")
+        (tmp_path / "tasks").symlink_to(repo / "examples" / "tasks")
+        replay = tmp_path / "agent.jsonl"
+        actions = ["curl -sS --max-time 20 http://localhost/cli", "curl -sS http://example.com/"]
+        replay.write_text("".join(json.dumps({"action": a}) + "\n" for a in actions))
+        (tmp_path / "run.yaml").write_text(
+            "apiVersion: kubegym.io/v1alpha1\nkind: BenchmarkRun\nmetadata: {name: cli}\n"
+            "spec:\n  tasks: {names: [polyfit]}\n"
+            "  agents: [{name: curler, builtin: replay, replayPath: agent.jsonl}]\n"
+            "  sandboxEgress: {hosts: [localhost]}\n  retryPolicy: {infraRetries: 0}\n"
+        )
+        out = tmp_path / "out"
+        result = CliRunner().invoke(
+            main, ["run", str(tmp_path / "run.yaml"), "--out", str(out), "--json"]
+        )
+    assert result.exit_code == 0, result.output
+    assert [r["path"] for r in server.seen.requests] == ["/cli"]
+    (folder,) = (out / "trials").iterdir()
+    egress_summary = json.loads((folder / "results.json").read_text())["egress"]
+    assert [(h["host"], h["allowed"], h["refused"]) for h in egress_summary["hosts"]] == [
+        ("localhost", 1, 0),
+        ("example.com", 0, 1),
+    ]
+    logged = records.read(folder / "egress.jsonl")
+    assert [(r.host, r.port, r.reason) for r in logged] == [
+        ("localhost", 80, "allowed"),
+        ("example.com", 80, "not_listed"),
+    ]
 
 
 def _task(repo: Path, network_kind: str, hosts: list[str]) -> tasks.Task:
