@@ -216,6 +216,7 @@ def select_for_run(
     if run.spec.profile is None:
         return RunTasks(run, bundles)
     profile = profiles.load(profiles.find(run.spec.profile, searched))
+    profiles.check_names(profile, _names(run_file, searched))
     spec = profiles.apply_run(profile, run.spec)
     profiled = [
         dataclasses.replace(
@@ -229,6 +230,18 @@ def select_for_run(
         profiled,
         profiles.scope_label(profile, spec, own),
     )
+
+
+def _names(run_file: documents.RunFile, folders: Iterable[Path]) -> set[str]:
+    """The name of every task in the run file or a task folder (read, not laid out)."""
+    names = {t.name for t in run_file.tasks}
+    for folder in folders:
+        for task_file in folder.glob(f"*/{TASK_FILE}"):
+            try:
+                names.update(t.name for t in documents.load_run_file(task_file).tasks)
+            except ConfigError:
+                continue  # `select` reports the unreadable ones it needs
+    return names
 
 
 def _in_run_file(task: tasks.Task, run_dir: Path) -> TaskBundle:

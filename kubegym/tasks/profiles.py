@@ -172,6 +172,21 @@ def load(path: Path) -> Profile:
     return Profile(path.stem, path, content)
 
 
+def check_names(profile: Profile, known: Iterable[str]) -> None:
+    """Every task the profile sets is a task there is (a misspelt name would set nothing).
+
+    Raises:
+        ConfigError: a task name of the profile is unknown (names the file and the field).
+    """
+    names = set(known)
+    for name in profile.content.tasks:
+        if name not in names:
+            raise ConfigError(
+                f"{profile.path}: tasks.{name}: unknown task",
+                hint=f"known tasks: {', '.join(sorted(names)) or 'none'}",
+            )
+
+
 def apply_task(profile: Profile, task: tasks.Task, *, validation: str) -> tasks.Task:
     """``task`` under ``profile``'s setting of it.
 
@@ -290,7 +305,8 @@ def _check_variants(
     profile: Profile, task: tasks.Task, setting: TaskSetting, validation: str
 ) -> None:
     """A variant replaces an agent dataset read from the task's folder, stays beside it,
-    and keeps clear of hidden data; and the run validates on test data."""
+    and keeps clear of hidden data and of the evaluation script's folder (the task's root
+    when the script lies there); and the run validates on test data."""
     field = f"tasks.{task.name}.datasets"
     if validation != "test":
         raise ConfigError(
@@ -318,6 +334,13 @@ def _check_variants(
         target, home = _norm(variant.path), posixpath.dirname(_norm(dataset.path))
         if home and not _inside(target, home):
             raise ConfigError(f"{at}.path: a variant stays in its dataset's folder {home}/")
+        scripts = posixpath.dirname(_norm(task.spec.evaluation.script))
+        beside_script = _inside(target, scripts) if scripts else "/" not in target
+        if beside_script:
+            raise ConfigError(
+                f"{at}.path: {variant.path} lies beside the evaluation script: a variant "
+                "lies in a data folder of its own"
+            )
         for secret in map(_norm, hidden):
             folder = posixpath.dirname(secret)
             if (
@@ -384,6 +407,7 @@ __all__ = [
     "ProfileFile",
     "apply_run",
     "apply_task",
+    "check_names",
     "cluster_problems",
     "find",
     "load",

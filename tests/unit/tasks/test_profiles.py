@@ -337,6 +337,21 @@ def test_a_variant_cannot_show_the_sandbox_hidden_data(shelf: Path, path: str) -
     assert "tasks.polyfit.datasets.train" in str(caught.value)
 
 
+def test_a_variant_of_a_dataset_at_the_root_cannot_be_the_evaluation_script(shelf: Path) -> None:
+    # A dataset at the task's root would let a variant anywhere but hidden folders: never
+    # beside the evaluation script, which the sandbox must not hold either.
+    task = polyfit(shelf)
+    root_train = [
+        d.model_copy(update={"path": "train.csv"}) if d.name == "train" else d
+        for d in task.spec.datasets
+    ]
+    moved = task.model_copy(update={"spec": task.spec.model_copy(update={"datasets": root_train})})
+    for path in ("evaluate.py", "train-full.csv"):
+        write_profile(shelf, with_task({"datasets": {"train": {"path": path}}}), "root")
+        with pytest.raises(ConfigError, match="beside the evaluation script"):
+            profiles.apply_task(load(shelf, "root"), moved, validation="test")
+
+
 def test_hidden_data_beside_the_agents_data_closes_that_folder_to_variants(shelf: Path) -> None:
     # A task keeping its answers in data/ (next to the agent's files): no variant goes there.
     task = polyfit(shelf)
@@ -407,3 +422,12 @@ def test_a_profiled_run_records_its_profile_in_the_leaderboards_scope(
     board = json.loads((tmp_path / "out" / rollups.LEADERBOARD_JSON).read_text())
     assert board["scope"]["profile"] == "offline"
     assert board["scope"]["best_submission"] == "last-score"
+
+
+def test_a_profile_naming_a_task_there_is_not_is_refused(shelf: Path) -> None:
+    # A misspelt name would set nothing, and the run would go ahead in another setting.
+    path = write_profile(shelf, {**PROFILE, "tasks": {**PROFILE["tasks"], "polyfitt": {}}}, "typo")
+    with pytest.raises(ConfigError) as caught:
+        chosen(shelf, {"profile": "typo"})
+    assert f"{path}: tasks.polyfitt: unknown task" in str(caught.value)
+    assert "known tasks: polyfit" in str(caught.value)
