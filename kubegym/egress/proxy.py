@@ -218,6 +218,9 @@ class EgressProxy:
             await self._answer(writer, refusal.status, refusal.message, exchange)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass  # the client went away; the record says how far it got
+        except Exception:  # kubegym's own bug: this request ends, the proxy serves on
+            _log.exception("egress_request_failed trial=%s", exchange.trial)
+            exchange.reason = exchange.reason or "proxy_error"
         finally:
             if exchange.reason:
                 try:

@@ -9,7 +9,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -333,3 +333,65 @@ def test_a_stalled_host_or_client_is_cut_after_the_idle_timeout(tmp_path: Path) 
         ("POST", True, True),
     ]
     assert got[2].bytes_up == 3
+
+
+def test_an_identification_that_fails_ends_one_request_only(tmp_path: Path) -> None:
+    """A bug in an identification (or anywhere in a request) is recorded; the proxy serves on."""
+    calls = []
+
+    def flaky(listener: egress.Listener, headers: object) -> egress.Identity:
+        calls.append(listener.name)
+        if len(calls) == 1:
+            raise RuntimeError("a bug")
+        return egress.Identity("t", egress.Allowlist(("pypi.org",)))
+
+    found: list[records.EgressRecord] = []
+    proxy = egress.EgressProxy(flaky, found.append)
+    thread = egress.ProxyThread(proxy)
+    try:
+        thread.serve_unix(tmp_path / "p.sock", "shared")
+        assert ask(tmp_path / "p.sock", get("http://example.com/")) == b""
+        assert status_and_body(ask(tmp_path / "p.sock", get("http://example.com/")))[0] == 403
+    finally:
+        thread.close()
+    assert [r.reason for r in found] == ["proxy_error", "not_listed"]
+
+
+def test_a_shared_listener_identifies_each_request_by_its_credentials(
+    tmp_path: Path, http_server: Server
+) -> None:
+    """The pluggable identification on TCP: no or wrong credentials get 407, and the
+    credentials are never forwarded to the host."""
+
+    def by_token(listener: egress.Listener, headers: Mapping[str, str]) -> egress.Identity:
+        assert listener.name == "shared" and listener.peer.startswith("127.0.0.1:")
+        if headers.get("proxy-authorization") != "Bearer trial-a-token":
+            raise egress.Refused("send this trial's credentials")
+        return egress.Identity("trial-a", egress.Allowlist(("localhost",)))
+
+    found: list[records.EgressRecord] = []
+    settings = egress.ProxySettings(test_ports=frozenset({http_server.port}))
+    thread = egress.ProxyThread(egress.EgressProxy(by_token, found.append, settings))
+    url = f"http://localhost:{http_server.port}/"
+    try:
+        port = thread.serve_tcp("127.0.0.1", 0, "shared")
+        answers = []
+        for auth in (
+            [],
+            ["Proxy-Authorization: Bearer guess"],
+            ["Proxy-Authorization: Bearer trial-a-token"],
+        ):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+                client.sendall(get(url, *auth))
+                answers.append(b"".join(iter(lambda: client.recv(65536), b"")))
+    finally:
+        thread.close()
+    assert [status_and_body(a)[0] for a in answers] == [407, 407, 200]
+    assert b"Proxy-Authenticate: Basic" in answers[0]
+    forwarded = http_server.seen.requests[0]["headers"]
+    assert isinstance(forwarded, dict) and "proxy-authorization" not in forwarded
+    assert [(r.trial, r.reason) for r in found] == [
+        ("", "identity"),
+        ("", "identity"),
+        ("trial-a", "allowed"),
+    ]
