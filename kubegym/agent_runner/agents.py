@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from kubegym import _registry
-from kubegym.agent_runner import decisions, models, parsing
+from kubegym.agent_runner import decisions, mlgym, models, parsing
 from kubegym.agent_runner.mlgym import agent as mlgym_agent
 from kubegym.api import runs
 from kubegym.errors import ConfigError
@@ -260,12 +260,44 @@ def make_agent(
     return build(spec, AgentSetup(task, run_dir, baseline_command, seed, api_key))
 
 
+def tool_names(spec: runs.Agent) -> list[str] | None:
+    """The tools a trial's environment gives the agent: its own ``tools``, else its preset's.
+
+    None gives every tool (kubegym's preset); the mlgym preset's are MLGym-Bench's default
+    agent's (`kubegym.agent_runner.mlgym.TOOL_NAMES`: no memory, no literature search). Both
+    runtimes build the environment with this list.
+    """
+    if spec.tools is not None:
+        return list(spec.tools)
+    if spec.preset == "mlgym":
+        return list(mlgym.TOOL_NAMES)
+    return None
+
+
 def _model(spec: runs.Agent, setup: AgentSetup) -> Agent:
     """kubegym's `ModelAgent`, or the design the agent's ``preset`` names."""
     if spec.preset == "mlgym":
+        _check_mlgym_tools(spec)
         return mlgym_agent.make(spec, api_key=setup.api_key, seed=setup.seed)
     client = models.ModelClient(spec, api_key=setup.api_key, seed=setup.seed)
     return ModelAgent(spec, client=client, seed=setup.seed)
+
+
+def _check_mlgym_tools(spec: runs.Agent) -> None:
+    """The mlgym preset's prompt documents MLGym's commands only: refuse others.
+
+    Raises:
+        ConfigError: ``tools`` names a tool MLGym-Bench's default agent does not have.
+    """
+    others = sorted(set(spec.tools or ()) - set(mlgym.TOOL_NAMES))
+    if others:
+        raise ConfigError(
+            f"agent {spec.name}: the mlgym preset reproduces MLGym-Bench's default agent, whose "
+            f"commands do not include {', '.join(others)} (MLGym's memory variant is not "
+            "reproduced)",
+            field=f"spec.agents[{spec.name}].tools",
+            hint=f"choose among {', '.join(mlgym.TOOL_NAMES)}, or use preset: kubegym",
+        )
 
 
 def _external_image(spec: runs.Agent, setup: AgentSetup) -> Agent:

@@ -327,7 +327,7 @@ def _run(
         [TaskBundle(config.task, Path.cwd())],
         sandbox=attach,
         validation=config.validation,
-        tool_names=config.agent.tools,
+        tool_names=agents.tool_names(config.agent),
         # The agent's preset decides how its tools behave (window, lint, timeouts).
         tool_config=tools.ToolConfig.for_preset(config.agent.preset),
         evaluator=evaluator,

@@ -301,7 +301,7 @@ class LocalRun:
             plan.bundle,
             sandbox=net.opener(self.sandbox),
             validation=self.run.spec.validation,
-            tool_names=plan.agent.tools,
+            tool_names=agents.tool_names(plan.agent),
             # The agent's preset decides how its tools behave (window, lint, timeouts).
             tool_config=tools.ToolConfig.for_preset(plan.agent.preset),
             max_validations=self.run.spec.max_validations,

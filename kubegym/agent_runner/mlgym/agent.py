@@ -105,6 +105,7 @@ class MLGymAgent:
                     window=int(view.get("window") or self.window),
                     training_timeout=float(view["training_timeout"]),
                     gpu=self._gpu_line is not None,
+                    commands=self.spec.tools,
                 ),
             )
         ]

@@ -18,6 +18,8 @@ compare its output with MLGym's own.
 from __future__ import annotations
 
 import dataclasses
+import re
+from collections.abc import Collection
 
 SYSTEM = """\
 SETTING: You are an autonomous Machine Learning Researcher, and you're working directly in the command line with a special interface.
@@ -223,9 +225,21 @@ class State:
     memory per GPU: …)``, placed below the step line; None leaves it out (MLGym-Bench's default)."""
 
 
-def command_docs(window: int) -> str:
-    """The ``COMMANDS`` section: MLGym's command list for an editor window of ``window`` lines."""
-    return COMMAND_DOCS.format(WINDOW=window)
+def command_docs(window: int, names: Collection[str] | None = None) -> str:
+    """The ``COMMANDS`` section: MLGym's command list for an editor window of ``window`` lines.
+
+    Args:
+        window: the editor's window in lines.
+        names: the commands to list, in MLGym's order whatever this order; all when None.
+            A command MLGym does not have is not listed (its docs would not be MLGym's).
+    """
+    text = COMMAND_DOCS.format(WINDOW=window)
+    if names is None:
+        return text
+    # Each command's entry starts at a line "<name>:" and ends with a blank line.
+    entries = re.split(r"(?m)^(?=[a-z_]+:\n  docstring: )", text)
+    kept = [entry for entry in entries if entry and entry.split(":", 1)[0] in names]
+    return "".join(kept)
 
 
 # The end of tip 8 that ``configs/agents/default_gpu_info.yaml``'s system template leaves out.
@@ -235,17 +249,26 @@ _RUN_NO_EVALUATION = (
 )
 
 
-def system_message(*, window: int, training_timeout: float, gpu: bool = False) -> str:
+def system_message(
+    *,
+    window: int,
+    training_timeout: float,
+    gpu: bool = False,
+    commands: Collection[str] | None = None,
+) -> str:
     """The system message: the setting, the commands, the response format and the tips.
 
     Args:
         window: the editor's window in lines (MLGym's ``WINDOW``, 1,000).
         training_timeout: the task's limit in seconds for one command that trains.
         gpu: the GPU-info variant (``default_gpu_info.yaml``), whose tip 8 is shorter.
+        commands: the commands to list (`command_docs`); all of MLGym's when None.
     """
     template = SYSTEM.replace(_RUN_NO_EVALUATION, "", 1) if gpu else SYSTEM
     return template.format(
-        command_docs=command_docs(window), WINDOW=window, training_timeout=_number(training_timeout)
+        command_docs=command_docs(window, commands),
+        WINDOW=window,
+        training_timeout=_number(training_timeout),
     )
 
 

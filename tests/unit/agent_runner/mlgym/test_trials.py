@@ -140,3 +140,19 @@ def test_an_edit_that_ends_early_never_runs_a_second_command(
     # Nor was the edit itself applied: the file's first line is the starter's.
     assert '"""Baseline: a straight line fitted by least squares."""' in steps[0]["observation"]
     assert results["exit_reason"] == "eval_error"  # nothing was ever produced to submit
+
+
+def test_a_trial_has_mlgyms_commands_only(
+    tmp_path: Path, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script = [
+        reply("Save a note.", 'memory_write "r2 0.44 with a line"'),
+        reply("Search papers.", 'literature_search "polynomial regression"'),
+        reply("Done.", "submit"),
+    ]
+    with serve_openai(script) as server:
+        _, steps = run_with(tmp_path, repo, server, monkeypatch)
+    for step in steps[:2]:
+        assert step["exit_code"] != 0
+        assert "is not available in this task" in step["observation"]
+    assert len(server.completions) == 3
