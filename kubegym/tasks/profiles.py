@@ -283,6 +283,8 @@ def cluster_problems(profile: Profile, task: tasks.Task, *, validation: str) -> 
     adds, or a dataset variant, is there only when the images were built from the Task
     rendered under the profile (`apply_task`), and the Task in the namespace is that
     rendering. Resources, limits and egress are the pod's and are applied by the operator.
+    A Task with dataset variants names its data image (``spec.dataImage``): the one derived
+    from its image name is the data image of kubegym's own setting, which holds no variant.
 
     Returns:
         One message per problem, naming the Task, the profile and the field; empty when
@@ -294,9 +296,12 @@ def cluster_problems(profile: Profile, task: tasks.Task, *, validation: str) -> 
         problems.append("spec.environment.requirements")
     if rendered.spec.datasets != task.spec.datasets:
         problems.append("spec.datasets")
+    elif profile.setting(task.name).datasets and task.spec.data_image is None:
+        problems.append("spec.dataImage")
     return [
         f"Task/{task.name}: {field}: not built for profile {profile.name} "
         f"({profile.path}): apply the Task rendered under the profile, with images built from it"
+        + (" and named in spec.dataImage" if field == "spec.dataImage" else "")
         for field in problems
     ]
 

@@ -120,3 +120,22 @@ def test_the_crd_leaves_the_fields_a_profile_defaults_unset(repo: Path) -> None:
     schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
     for field in ("validation", "bestSubmission", "sandboxEgress"):
         assert "default" not in schema["properties"][field], field
+
+
+def test_dataset_variants_need_a_data_image_of_their_own(shelf: Path) -> None:
+    # The toy Task rendered for a profile with a variant, but still on the data image derived
+    # from its image's name: that image holds kubegym's own data, so the run is refused.
+    varied = {**PROFILE, "tasks": {"toy": {"datasets": {"train": {"path": "data/full/t.csv"}}}}}
+    (shelf / "profiles" / "varied.yaml").write_text(yaml.safe_dump(varied))
+    toy = task(datasets=[{"name": "train", "path": "data/t.csv"}])
+    profile = profiles.load(shelf / "profiles" / "varied.yaml")
+    applied = profiles.apply_task(profile, toy, validation="test")
+    run = RunView.from_body(body(profile="varied"))
+    refused = run_logic.decide(run, [applied], [], NOW)
+    assert refused.status is not None and refused.status.phase == "Failed"
+    message = next(c for c in refused.status.conditions if c.type == "Failed").message
+    assert "Task/toy: spec.dataImage: not built for profile varied" in message
+    own = applied.model_copy(
+        update={"spec": applied.spec.model_copy(update={"data_image": "r.example/toy-full:1"})}
+    )
+    assert len(run_logic.decide(run, [own], [], NOW).create) == 1
