@@ -26,7 +26,6 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from kubegym.egress import addresses, identity, records, tls, wire
 from kubegym.egress import allowlist as allowlist_mod
@@ -492,18 +491,24 @@ async def _relay(
         except (ConnectionError, OSError):
             target.close()
 
-    async def watch() -> None:
-        while (left := last + idle - time.monotonic()) > 0:
-            await asyncio.sleep(left)
-
+    loop = asyncio.get_running_loop()
     work = asyncio.gather(*(one_way(*way) for way in ways))
-    watchdog = asyncio.ensure_future(watch())
+    timer: asyncio.TimerHandle | None = None
+
+    def check() -> None:  # a timer, not a task: a finished relay returns at once
+        nonlocal timer
+        if time.monotonic() - last >= idle:
+            exchange.idle = True
+            work.cancel()
+        else:
+            timer = loop.call_at(loop.time() + last + idle - time.monotonic(), check)
+
+    timer = loop.call_later(idle, check)
     try:
-        both: set[asyncio.Future[Any]] = {work, watchdog}
-        done, _ = await asyncio.wait(both, return_when=asyncio.FIRST_COMPLETED)
+        await work
+    except asyncio.CancelledError:
+        if not exchange.idle:
+            raise  # the proxy is closing: not ours to swallow
     finally:
-        for task in (work, watchdog):
-            task.cancel()
-        await asyncio.gather(work, watchdog, return_exceptions=True)
-    if watchdog in done and work not in done:
-        exchange.idle = True
+        if timer is not None:
+            timer.cancel()
