@@ -108,3 +108,20 @@ def test_a_run_that_recorded_no_scope_is_scored_under_kubegyms_rule(
         n.endswith("(scope): trials finished or changed after it was written?")
         for n in document["notes"]
     )
+
+
+def test_the_report_keeps_the_profile_the_run_recorded(tiny_run: Path, tmp_path: Path) -> None:
+    # A run of a suite profile: the report's recomputed leaderboard has the same scope
+    # (so it reproduces the run's exactly) and states the profile.
+    path = tiny_run / rollups.LEADERBOARD_JSON
+    board = json.loads(path.read_text())
+    board["scope"]["profile"] = "mlgym-bench"
+    path.write_text(json.dumps(board))
+    document = report(tiny_run, tmp_path / "report")
+    assert document["leaderboard"]["scope"]["profile"] == "mlgym-bench"
+    assert document["leaderboard"] == board
+    assert any("profile: mlgym-bench;" in n for n in document["notes"] if n.startswith("Scope: "))
+    board["scope"]["profile"] = {"name": "mlgym-bench"}
+    path.write_text(json.dumps(board))
+    result = CliRunner().invoke(main, ["report", str(tiny_run), "--out", str(tmp_path / "r2")])
+    assert result.exit_code == 1 and "scope.profile: not a profile name" in result.stderr
