@@ -235,6 +235,9 @@ class ToolState:
     scrolls_in_a_row: int = 0
     """How many scroll commands ran back to back (a warning follows a long streak)."""
 
+    current_line: float = 0
+    """The mlgym preset's editor position: MLGym's ``CURRENT_LINE``, the window's middle."""
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -303,8 +306,9 @@ class ToolConfig:
     that name no training program)."""
 
     preset: Literal["kubegym", "mlgym"] = "kubegym"
-    """Whose wording the tools' messages follow where the two differ (a killed command, an edit
-    refused by the lint): kubegym's own, or MLGym's, word for word."""
+    """Whose editor and wording the tools follow where the two differ: kubegym's own, or MLGym's
+    (the window placed by its middle line as MLGym's ``defaults.sh`` places it, MLGym's messages
+    for a killed command, a refused edit, a line out of range, word for word)."""
 
     window: int = 100
     """How many lines the editor shows at a time."""
@@ -358,9 +362,10 @@ class ToolConfig:
         """The tools' settings of an agent preset (`kubegym.api.runs.Agent.preset`).
 
         ``mlgym`` follows MLGym-Bench's default agent (``configs/agents/default.yaml``): a
-        1,000-line window with 2 lines of overlap, edit and insert linted by flake8, the task's
-        training timeout for commands naming ``python``, ``python3``, ``torchrun``, ``accelerate``
-        or ``deepspeed`` and 25 s for any other, MLGym's messages, and the GPU line.
+        1,000-line window with 2 lines of overlap placed as MLGym places it, edit and insert
+        linted by flake8, the task's training timeout for commands naming ``python``,
+        ``python3``, ``torchrun``, ``accelerate`` or ``deepspeed`` and 25 s for any other, MLGym's
+        messages, and the GPU line.
         """
         if preset == "kubegym":
             return cls()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kubegym.agent_runner.tools import base, editor
+from kubegym.agent_runner.tools import base, editor, mlgym_editor
 
 COMMAND = base.Command(
     name="create",
@@ -18,6 +18,8 @@ COMMAND = base.Command(
 @base.tool(COMMAND)
 def run(ctx: base.ToolContext, args: base.Arguments) -> base.ToolResult:
     path = editor.resolve(ctx, args.text("filename"))
+    if ctx.config.preset == "mlgym":
+        return mlgym_editor.create(ctx, COMMAND.name, args.text("filename"), path)
     if (
         ctx.sandbox.exec(f"test -e {editor.quote(path)} || test -L {editor.quote(path)}").exit_code
         == 0

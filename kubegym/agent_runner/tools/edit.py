@@ -35,7 +35,7 @@ def run(ctx: base.ToolContext, args: base.Arguments) -> base.ToolResult:
     try:
         path, lines = editor.open_lines(ctx)
     except editor.FileProblem as problem:
-        return base.ToolResult(str(problem), base.EXIT_FAILED, COMMAND.name)
+        return linted.unopened(ctx, COMMAND.name, problem)
     start, end = args.number("start_line"), args.number("end_line")
     total = len(lines)
     last = max(total, 1)  # an empty file still has a line 1 to replace

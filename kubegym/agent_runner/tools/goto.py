@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kubegym.agent_runner.tools import base, editor
+from kubegym.agent_runner.tools import base, editor, mlgym_editor
 
 COMMAND = base.Command(
     name="goto",
@@ -17,6 +17,8 @@ COMMAND = base.Command(
 
 @base.tool(COMMAND)
 def run(ctx: base.ToolContext, args: base.Arguments) -> base.ToolResult:
+    if ctx.config.preset == "mlgym":
+        return mlgym_editor.goto(ctx, COMMAND.name, args.number("line_number"))
     try:
         path, lines = editor.open_lines(ctx)
     except editor.FileProblem as problem:

@@ -35,7 +35,7 @@ def run(ctx: base.ToolContext, args: base.Arguments) -> base.ToolResult:
     try:
         path, lines = editor.open_lines(ctx)
     except editor.FileProblem as problem:
-        return base.ToolResult(str(problem), base.EXIT_FAILED, COMMAND.name)
+        return linted.unopened(ctx, COMMAND.name, problem)
     after = args.number("line_number")
     if not 0 <= after <= len(lines):
         return base.usage_error(

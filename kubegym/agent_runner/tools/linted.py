@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from kubegym.agent_runner.tools import base, editor, lint, mlgym_view
+from kubegym.agent_runner.tools import base, editor, lint, mlgym_editor, mlgym_view
 
 RULE = "-" * 49
 
@@ -40,6 +40,16 @@ class _Change:
     """CURRENT_LINE of the view shown after a saved change."""
     retry: str
     """MLGym's closing lines of a refusal."""
+
+
+def unopened(ctx: base.ToolContext, tool: str, problem: editor.FileProblem) -> base.ToolResult:
+    """The answer of an edit or insert whose file cannot be read; MLGym's words when none is open
+    under the mlgym preset."""
+    if ctx.config.preset == "mlgym" and ctx.state.open_file is None:
+        return base.ToolResult(
+            "No file open. Use the `open` command first.", base.EXIT_FAILED, tool
+        )
+    return base.ToolResult(str(problem), base.EXIT_FAILED, tool)
 
 
 def edit(
@@ -96,6 +106,8 @@ def insert(
 def _apply(
     ctx: base.ToolContext, tool: str, path: str, old: list[str], new: list[str], change: _Change
 ) -> base.ToolResult:
+    # MLGym writes the lines with `printf "%s\n"`, which prints one newline for no lines at all.
+    new = new or [""]
     if path.endswith(".py"):
         try:
             before, after = lint.run(editor.join_lines(old), editor.join_lines(new))
@@ -112,10 +124,8 @@ def _apply(
         editor.save(ctx, path, new)
     except editor.FileProblem as problem:
         return base.ToolResult(str(problem), base.EXIT_FAILED, tool)
-    view = mlgym_view.render(path, new, change.saved_line, ctx.config.window)
-    ctx.state.open_file = path
-    ctx.state.first_line = view.first_line
-    return base.ToolResult(f"{view.text}\n{_UPDATED}", base.EXIT_OK, tool)
+    view = mlgym_editor.show(ctx, path, new, change.saved_line)
+    return base.ToolResult(f"{view}\n{_UPDATED}", base.EXIT_OK, tool)
 
 
 def _refusal(

@@ -1,9 +1,10 @@
 """MLGym's file view: its ``_constrain_line`` and ``_print`` (``tools/defaults.sh``) in Python.
 
 MLGym keeps the line at the window's middle (``CURRENT_LINE``) rather than its first line, and
-computes the view with jq's floating-point arithmetic; the edit and insert of the ``mlgym`` tool
-preset (`kubegym.agent_runner.tools.linted`) show their results and refusals through it so that
-the model reads the same lines, counts and notes as under MLGym.
+computes the view with jq's floating-point arithmetic. The ``mlgym`` tool preset's editor
+(`kubegym.agent_runner.tools.mlgym_editor`: open, goto, scroll, create) and its linted edit and
+insert (`kubegym.agent_runner.tools.linted`) show files through it, so that the model reads the
+same lines, counts and notes as under MLGym.
 """
 
 from __future__ import annotations
@@ -14,10 +15,19 @@ import math
 
 @dataclasses.dataclass(frozen=True)
 class View:
-    """A rendered view and the first line it shows (1-based), for the editor's state."""
+    """A rendered view, for the model, and where it stands, for the editor's state."""
 
     text: str
     first_line: int
+    """The first line it shows (1-based)."""
+    current_line: float
+    """MLGym's ``CURRENT_LINE`` after ``_constrain_line`` (a half when the window is odd)."""
+
+
+def constrain(current_line: float, total: int, window: int) -> float:
+    """``_constrain_line``: the middle kept at least half a window from either end."""
+    half = math.floor(window / 2)
+    return max(min(current_line, total - half), half)
 
 
 def _round(value: float) -> int:
@@ -25,13 +35,12 @@ def _round(value: float) -> int:
     return math.floor(value + 0.5)
 
 
-def render(path: str, lines: list[str], current_line: int, window: int) -> View:
-    """The view MLGym prints for ``CURRENT_LINE=current_line`` and ``WINDOW=window``."""
+def render(path: str, lines: list[str], current_line: float, window: int) -> View:
+    """The view MLGym prints for ``CURRENT_LINE=current_line`` and ``WINDOW=window``
+    (``_constrain_line`` then ``_print``)."""
     total = len(lines)
     half = window / 2
-    # _constrain_line: keep the middle at least half a window from either end.
-    current = min(current_line, total - math.floor(half))
-    current = max(current, math.floor(half))
+    current = constrain(current_line, total, window)
     above = math.floor(max(0.0, current - half))
     below = _round(max(0.0, total - current - half))
     # `grep -n $ | head -n HEAD | tail -n WINDOW`
@@ -44,4 +53,4 @@ def render(path: str, lines: list[str], current_line: int, window: int) -> View:
     if below > 0:
         out.append(f"({below} more lines below)")
     first = shown[0][0] if shown else 1
-    return View("\n".join(out), first)
+    return View("\n".join(out), first, current)

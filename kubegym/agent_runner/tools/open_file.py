@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kubegym.agent_runner.tools import base, editor
+from kubegym.agent_runner.tools import base, editor, mlgym_editor
 
 COMMAND = base.Command(
     name="open",
@@ -32,6 +32,8 @@ def run(ctx: base.ToolContext, args: base.Arguments) -> base.ToolResult:
     except editor.FileProblem as problem:
         return base.ToolResult(str(problem), base.EXIT_FAILED, COMMAND.name)
     line = args.optional_number("line_number")
+    if ctx.config.preset == "mlgym":
+        return mlgym_editor.open_at(ctx, COMMAND.name, path, lines, line)
     warning = ""
     if line is None:
         first = 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kubegym.agent_runner.tools import base, editor
+from kubegym.agent_runner.tools import base, editor, mlgym_editor
 
 COMMAND = base.Command(
     name="scroll_down",
@@ -13,6 +13,8 @@ COMMAND = base.Command(
 
 def scroll(ctx: base.ToolContext, command: base.Command, pages: int) -> base.ToolResult:
     """Move the window ``pages`` pages (negative: up), keeping a few lines of overlap."""
+    if ctx.config.preset == "mlgym":
+        return mlgym_editor.scroll(ctx, command.name, pages)
     try:
         path, lines = editor.open_lines(ctx)
     except editor.FileProblem as problem:
