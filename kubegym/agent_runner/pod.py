@@ -34,7 +34,7 @@ from typing import Any, Literal, cast
 
 import structlog
 
-from kubegym.agent_runner import agents, loop, tools, trajectory
+from kubegym.agent_runner import agents, loop, models, tools, trajectory
 from kubegym.api import reasons, runs, summary, tasks, trials
 from kubegym.api import results as results_api
 from kubegym.errors import ConfigError, InfraError, KubegymError
@@ -220,8 +220,9 @@ def make_agent(config: TrialConfig, environ: Mapping[str, str]) -> agents.Agent:
         # Read by a model agent only: the pod's key is in the variable the agent names.
         api_key=environ.get(spec.api_key_env or MODEL_KEY_ENV) or None,
     )
-    if isinstance(agent, agents.ModelAgent):
-        agent.client.check_provider()  # a model litellm cannot route fails before the trial
+    client = getattr(agent, "client", None)  # a model agent, of either preset
+    if isinstance(client, models.ModelClient):
+        client.check_provider()  # a model litellm cannot route fails before the trial
     return agent
 
 

@@ -195,7 +195,9 @@ class MLGymAgent:
         view = self._require("max_steps", "cwd")
         return templates.State(
             step=int(view.get("step") or 0),
-            max_steps=int(view["max_steps"]),
+            # The run's step limit for this agent, when it sets one, is the one the loop
+            # enforces (MLGym shows its run's --max_steps); else the task's.
+            max_steps=self.spec.max_steps or int(view["max_steps"]),
             cwd=str(view["cwd"]),
             open_file=view.get("open_file") or None,
             gpu_line=self._gpu_line,

@@ -82,3 +82,17 @@ def test_the_processor_is_mlgyms(case: int) -> None:
 def test_keep_must_be_positive() -> None:
     with pytest.raises(ValueError, match="positive"):
         history.visible([], keep=0)
+
+
+def test_the_remaining_steps_count_the_agents_own_limit(build: Build, server: FakeOpenAI) -> None:
+    """The loop stops at the agent's maxSteps when the run sets one: the prompt counts down to it."""
+    server.push("```\nls\n```", "```\nls\n```")
+    agent = build(maxSteps=30)
+    agent.see(reset_info(golden("first-request-house-price.json")["inputs"]))
+    agent.start("", "")
+    agent.act(None)
+    agent.see(step_info("a\n", 1, {"open_file": "n/a", "working_dir": "/workspace"}))
+    agent.act("unused")
+    first, second = server.completions
+    assert "(Current Step: 0, Remaining Steps: 30)" in first.messages[1]["content"]
+    assert "(Current Step: 1, Remaining Steps: 29)" in second.messages[-1]["content"]

@@ -77,3 +77,22 @@ def test_a_subset_lists_only_its_commands_in_mlgyms_words(
     for name in ("open", "submit", "validate"):
         entry = full[full.index(f"\n{name}:\n") + 1 :].split("\n\n", 1)[0]
         assert entry in listed
+
+
+def test_the_agent_pod_builds_the_preset_and_checks_its_model(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In the agent pod too: the mlgym agent, whose model litellm must route before the trial."""
+    from kubegym.agent_runner import pod
+    from kubegym.agent_runner.mlgym import agent as mlgym_agent
+    from tests.support import trial_pod
+
+    def config(model: str) -> pod.TrialConfig:
+        spec = {"name": "m", "model": model, "preset": "mlgym"}
+        trial_pod.write_trial_config(repo, tmp_path / "trial.json", spec)
+        return pod.TrialConfig.load(tmp_path / "trial.json")
+
+    built = pod.make_agent(config("openai/gpt-4o"), {"OPENAI_API_KEY": "sk-pod"})
+    assert isinstance(built, mlgym_agent.MLGymAgent)
+    with pytest.raises(ConfigError, match="litellm does not know this provider"):
+        pod.make_agent(config("no-such-provider-model"), {"OPENAI_API_KEY": "sk-pod"})
