@@ -23,7 +23,7 @@ import posixpath
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pydantic
 import yaml
@@ -47,10 +47,15 @@ class DatasetVariant(Model):
     """The variant's sha256, checked like the dataset's own."""
 
 
+#: A requirement a profile adds: a distribution name first, so never a pip option
+#: (``--index-url …`` would send the task's whole install to another index).
+Requirement = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9]")]
+
+
 class Additions(Model):
     """Python requirements added to a task's environment."""
 
-    requirements: list[str] = Field(default_factory=list)
+    requirements: list[Requirement] = Field(default_factory=list)
     """Requirements (pip syntax) added to `environment.requirements`, unless already there."""
 
 

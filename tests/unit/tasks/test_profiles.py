@@ -281,6 +281,11 @@ def test_an_unknown_profile_names_the_field_and_the_known_ones(shelf: Path) -> N
         ),
         ({"egress": {"hosts": ["10.0.0.1"]}}, "tasks.polyfit.egress.hosts.0", "pattern"),
         (
+            {"environment": {"requirements": ["--index-url=https://pypi.example/simple"]}},
+            "tasks.polyfit.environment.requirements.0",
+            "pattern",
+        ),
+        (
             {"datasets": {"trian": {"path": "data/x.csv"}}},
             "tasks.polyfit.datasets.trian",
             "no agent dataset",
