@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
 
 SYSTEM = """\
 SETTING: You are an autonomous Machine Learning Researcher, and you're working directly in the command line with a special interface.
@@ -287,6 +288,21 @@ def next_step_message(output: str | None, state: State) -> str:
 def demonstration_message(demonstration: str) -> str:
     """A demonstration wrapped as MLGym sends it (one user message before the task)."""
     return DEMONSTRATION.format(demonstration=demonstration)
+
+
+def demonstration_text(history: Sequence[Mapping[str, Any]], agent: str = "primary_0") -> str:
+    """A recorded MLGym trajectory's ``history`` as one demonstration, as MLGym makes it.
+
+    MLGym keeps the entries of its agent (``primary_0``) and those naming none, drops the
+    system message and joins the others' contents with newlines (``history_to_messages`` with
+    ``is_demonstration=True``).
+    """
+    kept = [
+        entry
+        for entry in history
+        if entry.get("agent", agent) == agent and entry.get("role") != "system"
+    ]
+    return "\n".join(str(entry.get("content") or "") for entry in kept)
 
 
 def _state_values(state: State) -> dict[str, object]:

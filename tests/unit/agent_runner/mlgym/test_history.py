@@ -96,3 +96,32 @@ def test_the_remaining_steps_count_the_agents_own_limit(build: Build, server: Fa
     first, second = server.completions
     assert "(Current Step: 0, Remaining Steps: 30)" in first.messages[1]["content"]
     assert "(Current Step: 1, Remaining Steps: 29)" in second.messages[-1]["content"]
+
+
+def test_a_demonstration_is_sent_as_mlgym_sends_it_and_never_elided(
+    make_spec: Callable[..., Any], server: FakeOpenAI
+) -> None:
+    """MLGym's demonstration (its memory variant's, cut short) as one user message after the
+    system message: neither elided nor counted among the last five observations."""
+    from kubegym.agent_runner import models
+    from kubegym.agent_runner.mlgym import templates
+
+    recorded = golden("mlgym-demonstration.json")
+    text = templates.demonstration_text(recorded["history"])
+    assert templates.demonstration_message(text) == recorded["message"]
+    spec = make_spec()
+    client = models.ModelClient(spec, api_key="k")
+    agent = mlgym_agent.MLGymAgent(spec, client, demonstrations=[text])
+    server.push(*["```\nls\n```"] * 8)
+    agent.see(reset_info(golden("first-request-house-price.json")["inputs"]))
+    agent.start("", "")
+    agent.act(None)
+    for step in range(1, 8):
+        agent.see(step_info(f"output {step}\n", step, {"open_file": "n/a", "working_dir": "/w"}))
+        agent.act("unused")
+    first, last = server.completions[0], server.completions[-1]
+    assert [m["role"] for m in first.messages] == ["system", "user", "user"]
+    assert first.messages[1]["content"] == recorded["message"]
+    assert last.messages[1]["content"] == recorded["message"]
+    elided = [m["content"] for m in last.messages if m["content"].startswith("Old output")]
+    assert elided == ["Old output omitted (5 lines)", "Old output omitted (5 lines)"]
