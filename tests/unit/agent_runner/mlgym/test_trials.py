@@ -5,52 +5,28 @@ limit end the trial with an automatic submission, and a smuggled second command 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from click.testing import CliRunner
 
 from kubegym.agent_runner.mlgym import templates
-from kubegym.cli import main
 from tests.support.openai_server import FakeOpenAI, serve_openai
+from tests.unit.agent_e2e import test_model_trials as model_trials
 from tests.unit.agent_runner.mlgym.conftest import reply
 
-KEY_ENV = "KUBEGYM_TEST_MODEL_KEY"
 BASELINE_SCORE = 0.4416  # polyfit's straight line, on the hidden test data
 
 
 def run_with(
     tmp_path: Path, repo: Path, server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch, **agent: Any
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Run polyfit once with the mlgym preset; the trial's results and its recorded steps."""
-    monkeypatch.setenv(KEY_ENV, "sk-scripted")
-    (tmp_path / "tasks").symlink_to(repo / "examples" / "tasks")
-    spec = {
-        "name": "mlgym",
-        "model": "openai/scripted-model",
-        "preset": "mlgym",
-        "apiBase": server.base_url,
-        "apiKeyEnv": KEY_ENV,
-        "pricing": {"inputUsdPerMillionTokens": 1.0, "outputUsdPerMillionTokens": 1.0},
-        **agent,
-    }
-    run = {
-        "apiVersion": "kubegym.io/v1alpha1",
-        "kind": "BenchmarkRun",
-        "metadata": {"name": "mlgym-e2e"},
-        "spec": {"tasks": {"names": ["polyfit"]}, "agents": [spec], "seeds": 1},
-    }
-    run_file = tmp_path / "run.yaml"
-    run_file.write_text(yaml.safe_dump(run))
-    result = CliRunner().invoke(main, ["run", str(run_file), "--out", str(tmp_path / "out")])
-    assert result.exit_code == 0, result.output
-    (trial,) = (tmp_path / "out" / "trials").iterdir()
-    results = json.loads((trial / "results.json").read_text())
-    steps = [json.loads(line) for line in (trial / "trajectory.jsonl").read_text().splitlines()]
-    return results, steps
+    """Run polyfit once with the mlgym preset (kubegym's model-trial harness); results and steps."""
+    code, _, err = model_trials.run_with(
+        tmp_path, repo, server, monkeypatch, preset="mlgym", **agent
+    )
+    assert code == 0, err
+    return model_trials.trial_results(tmp_path), model_trials.steps(tmp_path)
 
 
 def test_a_trial_speaks_mlgyms_prompts(
