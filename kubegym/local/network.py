@@ -14,14 +14,43 @@ Used by `kubegym.local.runner` once per attempt.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
+import os
 from pathlib import Path
 from typing import Any
 
 from kubegym import egress
 from kubegym.api import results as results_api
 from kubegym.api import runs, tasks
+from kubegym.errors import ConfigError
 from kubegym.sandbox import backends as sandbox_backends
 from kubegym.sandbox import local as local_sandbox
+
+TRUSTED_ENV = "KUBEGYM_EGRESS_TRUSTED_NETWORKS"
+"""Networks, comma-separated CIDRs, that listed names may resolve to besides public
+addresses on this machine (`kubegym.egress.ProxySettings.trusted_networks`): a local
+mirror, or a gateway that answers DNS for the outside world (a corporate network)."""
+
+
+def settings_from_environment() -> egress.ProxySettings:
+    """The proxies' settings this machine's environment asks for (`TRUSTED_ENV`).
+
+    Raises:
+        ConfigError: a part of `TRUSTED_ENV` is not a network.
+    """
+    trusted = []
+    for part in os.environ.get(TRUSTED_ENV, "").split(","):
+        if not part.strip():
+            continue
+        try:
+            trusted.append(ipaddress.ip_network(part.strip(), strict=False))
+        except ValueError:
+            raise ConfigError(
+                f"{part.strip()!r} is not a network",
+                field=TRUSTED_ENV,
+                hint="CIDRs separated by commas, such as 10.20.0.0/16,203.0.113.80/32",
+            ) from None
+    return egress.ProxySettings(trusted_networks=tuple(trusted))
 
 
 def allowlist(task: tasks.Task, run: runs.BenchmarkRun) -> egress.Allowlist:

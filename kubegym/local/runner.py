@@ -133,7 +133,8 @@ class LocalRun:
         out: the output folder.
         sandbox: ``bwrap`` or ``process``.
         env_factory: builds the research environment of a trial; for tests.
-        egress_settings: the trials' egress proxies' settings; for tests (their server's port).
+        egress_settings: the trials' egress proxies' settings (tests allow their server's port);
+            default: what ``$KUBEGYM_EGRESS_TRUSTED_NETWORKS`` asks for.
     """
 
     def __init__(
@@ -153,7 +154,7 @@ class LocalRun:
         self.out = out.resolve()
         self.sandbox = sandbox
         self._env_factory = env_factory or _research_env
-        self._egress_settings = egress_settings
+        self._egress_settings = egress_settings or network.settings_from_environment()
         self._spent = 0.0
         self._infra_retried = 0
         self._uploads = uploads.RunUploads.for_run(self.run, run_dir, self.out)

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
+import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -17,6 +20,7 @@ from kubegym import egress
 from kubegym.api import documents, tasks
 from kubegym.cli import main
 from kubegym.egress import records
+from kubegym.errors import ConfigError
 from kubegym.local import network
 from kubegym.local.runner import LocalRun
 from tests.support import egress_servers
@@ -186,3 +190,59 @@ def test_an_open_network_is_recorded_as_such(repo: Path, tmp_path: Path) -> None
         network.TrialNetwork("t", _task(repo, "none", []), _run([]).run, tmp_path)
     ) as net:
         assert net.summary({"isolated": True}) is None
+
+
+def test_a_bad_trusted_network_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(network.TRUSTED_ENV, "10.0.0.0/8, pypi.org")
+    with pytest.raises(ConfigError, match=r"KUBEGYM_EGRESS_TRUSTED_NETWORKS: 'pypi\.org'"):
+        network.settings_from_environment()
+    monkeypatch.setenv(network.TRUSTED_ENV, "10.0.0.0/8, 203.0.113.80")
+    trusted = network.settings_from_environment().trusted_networks
+    assert [str(n) for n in trusted] == ["10.0.0.0/8", "203.0.113.80/32"]
+
+
+def test_pip_in_a_trial_through_the_proxy(
+    tmp_path: Path, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run listing PyPI: the agent's pip (the system's: a task's venv has none) downloads a
+    package, and nothing else gets out.
+    Where this machine's DNS answers with a gateway's non-public address, the run trusts it
+    as its user would ($KUBEGYM_EGRESS_TRUSTED_NETWORKS)."""
+    hosts = ["pypi.org", "files.pythonhosted.org"]
+    try:
+        found = {info[4][0] for name in hosts for info in socket.getaddrinfo(name, 443)}
+        socket.create_connection(("pypi.org", 443), timeout=3).close()
+    except OSError:
+        pytest.skip("PyPI is unreachable from this machine")
+    if subprocess.run(["/usr/bin/python3", "-m", "pip", "--version"], check=False).returncode:
+        pytest.skip("no system pip here")
+    private = [str(a) for a in found if not ipaddress.ip_address(a).is_global]
+    monkeypatch.setenv(network.TRUSTED_ENV, ",".join(private))
+    (tmp_path / "tasks").symlink_to(repo / "examples" / "tasks")
+    (tmp_path / "agent.jsonl").write_text(
+        json.dumps(
+            {"action": "/usr/bin/python3 -m pip download --no-deps -q -d dl six==1.16.0; ls dl"}
+        )
+        + "\n"
+    )
+    text = yaml.safe_dump(
+        {
+            "apiVersion": "kubegym.io/v1alpha1",
+            "kind": "BenchmarkRun",
+            "metadata": {"name": "pip"},
+            "spec": {
+                "tasks": {"names": ["polyfit"]},
+                "agents": [{"name": "pip", "builtin": "replay", "replayPath": "agent.jsonl"}],
+                "sandboxEgress": {"hosts": hosts},
+                "retryPolicy": {"infraRetries": 0},
+            },
+        }
+    )
+    run = LocalRun(documents.parse_run_file(text), tmp_path, tmp_path / "out")
+    summary = asyncio.run(run.execute())
+    (trial,) = summary.trials
+    folder = summary.out / "trials" / trial.trial
+    assert "six-1.16.0-py2.py3-none-any.whl" in (folder / "trajectory.jsonl").read_text()
+    reached = {h.host for h in trial.egress.hosts if h.allowed} if trial.egress else set()
+    assert reached == set(hosts)
+    assert all(r.allowed for r in records.read(folder / "egress.jsonl"))
