@@ -125,3 +125,34 @@ def test_a_demonstration_is_sent_as_mlgym_sends_it_and_never_elided(
     assert last.messages[1]["content"] == recorded["message"]
     elided = [m["content"] for m in last.messages if m["content"].startswith("Old output")]
     assert elided == ["Old output omitted (5 lines)", "Old output omitted (5 lines)"]
+
+
+def test_text_from_the_sandbox_is_never_formatted_again(build: Build, server: FakeOpenAI) -> None:
+    """Output, paths and descriptions holding template fields go in as they are (MLGym's
+    str.format takes them as values); a field name in them is no way into the prompt."""
+    hostile = "{description} {observation} {0} }{ {current_step}"
+    inputs = {**golden("first-request-house-price.json")["inputs"], "description": hostile}
+    server.push("```\nls\n```", "```\nls\n```")
+    agent = build()
+    agent.see(
+        {
+            **reset_info(inputs),
+            "gpu_line": "(GPU Count: 1, GPU Model: {x}, Total memory per GPU: 1 MiB)",
+        }
+    )
+    agent.start("", "")
+    agent.act(None)
+    agent.see(
+        {
+            **step_info(hostile + "\n", 1, {"open_file": "/w/{open_file}.py", "working_dir": "/w"}),
+            "gpu_line": "(GPU Count: 1, GPU Model: {x}, Total memory per GPU: 1 MiB)",
+        }
+    )
+    agent.act("unused")
+    first, second = server.completions
+    assert f"TASK DESCRIPTION:\n{hostile}\n\nINSTRUCTIONS:" in first.messages[1]["content"]
+    assert second.messages[-1]["content"] == (
+        f"{hostile}\n(Current Step: 1, Remaining Steps: 49)\n"
+        "(GPU Count: 1, GPU Model: {x}, Total memory per GPU: 1 MiB)\n"
+        "(Open file: /w/{open_file}.py)\n(Current directory: /w)\nbash-$"
+    )

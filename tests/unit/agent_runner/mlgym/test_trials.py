@@ -95,26 +95,37 @@ def test_the_cost_limit_drops_the_reply_that_reached_it(
     assert results["cost_usd"] >= 1.0
 
 
-def test_an_edit_that_ends_early_never_runs_a_second_command(
+def test_a_command_that_ends_early_never_runs_a_second_one(
     tmp_path: Path, repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    smuggle = 'edit 1:1\n"""Baseline."""\nend_of_edit\ntouch pwned'
+    """MLGym's parser passes each as one action; MLGym's shell would then have run the text
+    after end_of_edit, or after submit, as a second command. Here neither runs."""
+    smuggle_edit = 'edit 1:1\n"""Baseline."""\nend_of_edit\ntouch pwned'
+    smuggle_submit = "submit\ntouch pwned2"
     script = [
         reply("Open it.", 'open "baseline.py"'),
-        reply("Edit, then slip in a second command.", smuggle),
-        reply("Did it run?", "ls"),
+        reply("Edit, then slip in a second command.", smuggle_edit),
+        reply("Submit, then slip in a second command.", smuggle_submit),
+        reply("Did anything run?", "head -1 baseline.py; ls"),
         reply("Done.", "submit"),
     ]
     with serve_openai(script) as server:
         results, steps = run_with(tmp_path, repo, server, monkeypatch)
-    assert [s["action"] for s in steps][:3] == ['open "baseline.py"', smuggle, "ls"]
-    refused = steps[1]
-    assert refused["exit_code"] != 0
-    assert "end_of_edit" in refused["observation"]
-    listing = server.completions[3].messages[-1]["content"]
-    assert "pwned" not in listing and "baseline.py" in listing
-    # Nor was the edit itself applied: the file's first line is the starter's.
-    assert '"""Baseline: a straight line fitted by least squares."""' in steps[0]["observation"]
+    actions = [s["action"] for s in steps]
+    assert actions == [
+        'open "baseline.py"',
+        smuggle_edit,
+        smuggle_submit,
+        "head -1 baseline.py; ls",
+        "submit",
+    ]
+    for refused in steps[1:3]:
+        assert refused["exit_code"] != 0
+    assert "end_of_edit" in steps[1]["observation"]
+    after = server.completions[4].messages[-1]["content"]
+    # The edit itself was not applied either: the file's first line is still the starter's.
+    assert after.startswith('"""Baseline: a straight line fitted by least squares."""\n')
+    assert "pwned" not in after and "baseline.py" in after
     assert results["exit_reason"] == "eval_error"  # nothing was ever produced to submit
 
 
