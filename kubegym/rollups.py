@@ -49,7 +49,8 @@ def results_csv(results: Sequence[results_api.TrialResult]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns.RESULTS_CSV)
     for r in sorted(results, key=lambda r: (r.task, r.agent, r.seed)):
-        row = {**r.model_dump(mode="json"), "phase": r.phase}
+        network = r.egress.network if r.egress is not None else "none"
+        row = {**r.model_dump(mode="json"), "phase": r.phase, "network": network}
         writer.writerow(["" if row[c] is None else row[c] for c in columns.RESULTS_CSV])
     return out.getvalue()
 

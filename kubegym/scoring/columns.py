@@ -72,5 +72,7 @@ RESULTS_CSV: Final = (
     "completion_tokens",
     "cost_usd",
     "seconds",
+    # the sandbox's network: none, allowlist (through the egress proxy) or open
+    "network",
 )
 """results.csv's columns, one row per finished trial, the same for a local and a cluster run."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
 import ipaddress
 import json
 import socket
@@ -85,6 +86,8 @@ def test_a_trial_reaches_listed_hosts_only_and_its_results_say_what_it_contacted
         ("pypi.org.evil.example", False),
     ]
     assert {r.trial for r in logged} == {trial.trial}
+    table = list(csv.DictReader((summary.out / "results.csv").open()))
+    assert [row["network"] for row in table] == ["allowlist"]
     # What the agent saw: the listed host's answer, and the proxy's reasons.
     steps = (folder / "trajectory.jsonl").read_text()
     assert "/from-the-agent" in steps and "not on this trial's egress allowlist" in steps
@@ -99,6 +102,8 @@ def test_without_hosts_there_is_no_proxy_and_no_network(tmp_path: Path, repo: Pa
     folder = summary.out / "trials" / trial.trial
     assert "egress" not in json.loads((folder / "results.json").read_text())
     assert not (folder / "egress.jsonl").exists()
+    table = list(csv.DictReader((summary.out / "results.csv").open()))
+    assert [row["network"] for row in table] == ["none"]
 
 
 def test_kubegym_run_end_to_end_through_the_cli(tmp_path: Path, repo: Path) -> None:
