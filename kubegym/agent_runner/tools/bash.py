@@ -75,7 +75,7 @@ def run(ctx: base.ToolContext, args: base.Arguments) -> base.ToolResult:
     result = ctx.sandbox.exec(command, timeout=timeout)
     if result.timed_out or result.exit_code is None:
         if ctx.config.preset == "mlgym":
-            return _mlgym_timeout(timeout if timeout is not None else ctx.task_timeout_s)
+            return mlgym_timeout(timeout if timeout is not None else ctx.task_timeout_s)
         limit = f" after {timeout:g} seconds" if timeout else ""
         note = (
             f"The command ran past its time limit{limit} and was killed. Make it shorter "
@@ -87,7 +87,7 @@ def run(ctx: base.ToolContext, args: base.Arguments) -> base.ToolResult:
     return base.ToolResult(result.output, result.exit_code, COMMAND.name)
 
 
-def _mlgym_timeout(limit: float | None) -> base.ToolResult:
+def mlgym_timeout(limit: float | None) -> base.ToolResult:
     """MLGym's answer to a killed command: its message alone. MLGym's shell reader raises its
     timeout without the output it had read (``read_with_timeout``), so the model never sees it."""
     if limit is None:  # no environment said the sandbox's limit (a bare ToolContext)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kubegym.agent_runner.tools import base, editor
+from kubegym.agent_runner.tools import base, editor, mlgym_search
 
 COMMAND = base.Command(
     name="find_file",
@@ -29,6 +29,8 @@ _NO_DIR = "kubegym: no such folder"
 @base.tool(COMMAND)
 def run(ctx: base.ToolContext, args: base.Arguments) -> base.ToolResult:
     name = args.text("file_name")
+    if ctx.config.preset == "mlgym":
+        return mlgym_search.find_file(ctx, COMMAND.name, name, args.optional_text("dir"))
     if not name or "/" in name:
         return base.usage_error(
             COMMAND, "<file_name> must be a file name (no '/'), such as train.py."

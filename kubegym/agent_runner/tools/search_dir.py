@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from kubegym.agent_runner.tools import base, editor
+from kubegym.agent_runner.tools import base, editor, mlgym_search
 
 COMMAND = base.Command(
     name="search_dir",
@@ -33,6 +33,8 @@ def run(ctx: base.ToolContext, args: base.Arguments) -> base.ToolResult:
     term = args.text("search_term")
     if not term:
         return base.usage_error(COMMAND, "the search term is empty.")
+    if ctx.config.preset == "mlgym":
+        return mlgym_search.search_dir(ctx, COMMAND.name, term, args.optional_text("dir"))
     folder = editor.resolve(ctx, args.optional_text("dir") or ".")
     script = (
         f"( if cd -- {editor.quote(folder)} 2>/dev/null; then "

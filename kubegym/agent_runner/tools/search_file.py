@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from kubegym.agent_runner.tools import base, editor
+from kubegym.agent_runner.tools import base, editor, mlgym_search
 
 COMMAND = base.Command(
     name="search_file",
@@ -32,6 +32,8 @@ def run(ctx: base.ToolContext, args: base.Arguments) -> base.ToolResult:
     if not term:
         return base.usage_error(COMMAND, "the search term is empty.")
     name = args.optional_text("file")
+    if ctx.config.preset == "mlgym":
+        return mlgym_search.search_file(ctx, COMMAND.name, term, name)
     if name is None:
         if ctx.state.open_file is None:
             return base.ToolResult(

@@ -78,3 +78,12 @@ def make_ctx(sandbox: client.SandboxClient, workdir: Path) -> MakeCtx:
 @pytest.fixture
 def ctx(make_ctx: MakeCtx) -> tools.ToolContext:
     return make_ctx()
+
+
+@pytest.fixture
+def mlgym(sandbox: client.SandboxClient, workdir: Path) -> tools.ToolContext:
+    """A tool context with the mlgym preset's settings (`ToolConfig.for_preset`), the shell in
+    the test's folder."""
+    return tools.ToolContext(
+        sandbox=sandbox, state=tools.ToolState(), config=tools.ToolConfig.for_preset("mlgym")
+    )

@@ -15,16 +15,8 @@ import pytest
 
 from kubegym.agent_runner import tools
 from kubegym.agent_runner.tools import mlgym_editor
-from kubegym.sandbox import client
 
 TOTAL = 2600  # short lines: under MLGym's 20,000 characters for `open <file> <line>`
-
-
-@pytest.fixture
-def mlgym(sandbox: client.SandboxClient, workdir: Path) -> tools.ToolContext:
-    return tools.ToolContext(
-        sandbox=sandbox, state=tools.ToolState(), config=tools.ToolConfig.for_preset("mlgym")
-    )
 
 
 @pytest.fixture

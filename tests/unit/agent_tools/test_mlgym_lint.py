@@ -15,18 +15,9 @@ import pytest
 
 from kubegym.agent_runner import tools
 from kubegym.agent_runner.tools import lint
-from kubegym.sandbox import client
 
 SOURCE = "import os\n\n\ndef f(a):\n    return a + 1\n\n\nprint(f(2))\n"
 RULE = "-" * 49
-
-
-@pytest.fixture
-def mlgym(sandbox: client.SandboxClient, workdir: Path) -> tools.ToolContext:
-    """A tool context with the mlgym preset's settings, the shell in the test's folder."""
-    return tools.ToolContext(
-        sandbox=sandbox, state=tools.ToolState(), config=tools.ToolConfig.for_preset("mlgym")
-    )
 
 
 def opened(ctx: tools.ToolContext, path: Path, text: str = SOURCE) -> Path:
