@@ -29,9 +29,10 @@ KEY_BYTES: Final = 32
 #: Domain separation: a grant's signature is never the admin token's, nor the other way round.
 _GRANT_CONTEXT: Final = b"kubegym-egress-grant-v1\x00"
 _ADMIN_CONTEXT: Final = b"kubegym-egress-admin-v1\x00"
-#: A password longer than this is refused before it is decoded (64 hosts of 253 characters
-#: fit; the proxy reads no unbounded header into a JSON parser).
-MAX_PASSWORD: Final = 24_576
+#: A password longer than this is refused before it is decoded: the longest allowlist the
+#: API allows (a task's 64 hosts and a run's 64, of 253 characters) fits, and the proxy
+#: reads no unbounded header into a JSON parser.
+MAX_PASSWORD: Final = 49_152
 _USER = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 
 

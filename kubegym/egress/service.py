@@ -44,6 +44,8 @@ MAX_RECORDS: Final = 10_000
 KEEP_SECONDS: Final = 7 * 24 * 3600
 #: Attempts known at once; the oldest expired ones go first when there are more.
 MAX_CLIENTS: Final = 100_000
+#: Most bytes of a request head: its Proxy-Authorization carries the trial's allowlist.
+HEAD_BYTES: Final = 98_304
 
 
 @dataclass
@@ -215,7 +217,10 @@ class Service:
     ) -> None:
         self.book = RecordBook(clock)
         settings = proxy.ProxySettings(
-            trusted_networks=tuple(trusted_networks), test_ports=test_ports
+            # Room for the credentials of the longest allowlist the API allows (128 names).
+            head_bytes=HEAD_BYTES,
+            trusted_networks=tuple(trusted_networks),
+            test_ports=test_ports,
         )
         self.proxy = proxy.EgressProxy(GrantIdentify(key, self.book), self.book, settings)
         self.records = RecordsServer(key, self.book)

@@ -219,3 +219,14 @@ def test_the_entrypoint_refuses_a_short_key(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert result.returncode == 1 and "fewer than 32" in result.stderr
+
+
+def test_the_longest_allowlist_the_api_allows_fits_in_the_credentials(running: Running) -> None:
+    """A task's 64 hosts and a run's 64, each 253 characters: the request head carrying them
+    is read, not refused as too large."""
+    label = "a" * 61
+    hosts = tuple(
+        f"h{i:03d}{label[:57]}.{label}.{label}.{label[:61]}.example"[:253] for i in range(127)
+    )
+    assert all(len(h) >= 240 for h in hosts)
+    assert get(running, grant(hosts=("localhost", *hosts))) == (200, "hello from upstream")
