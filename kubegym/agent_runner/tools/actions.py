@@ -19,6 +19,12 @@ from kubegym.agent_runner.tools import base, bash
 _PLACEHOLDER = re.compile(r"<([^<>\s]*)>")
 _INTEGER = re.compile(r"^[+-]?\d+$")
 _SCROLLS = frozenset({"scroll_up", "scroll_down"})
+# MLGym's environment turns away an edit whose text never says end_of_edit (its EDIT_PATTERN).
+_MLGYM_EDIT = re.compile(r"^edit\s+(\d+):(\d+)(?:\n|$|\s)")
+_MLGYM_MALFORMED_EDIT = (
+    "Malformed edit command. Please ensure you use the `end_of_edit` keyword to mark the end of "
+    "your edit."
+)
 
 
 class ActionError(Exception):
@@ -75,6 +81,10 @@ def run_action(text: str, ctx: base.ToolContext) -> base.ToolResult:
     Errors of the sandbox itself (`kubegym.errors.InfraError`, lost connections) propagate:
     they are not the agent's failures.
     """
+    if ctx.config.preset == "mlgym":
+        action = text.strip()
+        if _MLGYM_EDIT.match(action) and "end_of_edit" not in action:
+            return base.ToolResult(_MLGYM_MALFORMED_EDIT, base.EXIT_USAGE, "edit")
     try:
         tool, args = parse_action(text, ctx.enabled)
     except ActionError as error:

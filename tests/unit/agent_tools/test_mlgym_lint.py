@@ -214,3 +214,21 @@ def test_the_lint_sees_the_file_s_text_whatever_its_name(
     result = tools.run_action("edit 5:5\n    return a + b\nend_of_edit", mlgym)
     assert result.exit_code == 1 and "- F821 undefined name 'b'" in result.output
     assert path.read_text() == SOURCE
+
+
+def test_an_edit_without_its_end_line_is_turned_away_in_mlgym_words(
+    mlgym: tools.ToolContext, ctx: tools.ToolContext, workdir: Path
+) -> None:
+    path = opened(mlgym, workdir / "train.py")
+    result = tools.run_action("edit 5:5\n    return a + 2", mlgym)
+    assert (result.output, result.exit_code, result.tool) == (
+        "Malformed edit command. Please ensure you use the `end_of_edit` keyword to mark the end "
+        "of your edit.",
+        2,
+        "edit",
+    )
+    assert path.read_text() == SOURCE
+    # kubegym's own parser takes the text to the end of the reply.
+    opened(ctx, path)
+    assert tools.run_action("edit 5:5\n    return a + 2", ctx).ok
+    assert "a + 2" in path.read_text()
