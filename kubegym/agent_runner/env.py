@@ -230,6 +230,8 @@ class ResearchEnv(gymnasium.Env[str, str]):
                 "max_steps": spec.limits.max_steps,
                 "cwd": "/workspace",
                 "open_file": None,
+                "submission": spec.evaluation.submission.path,
+                "baseline_scores": dict(spec.baseline_scores or {}),
             },
         }
         return prompts.task_message(spec.description, cwd="/workspace"), info

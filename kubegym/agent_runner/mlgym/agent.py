@@ -32,7 +32,7 @@ from typing import Any
 from kubegym import errors
 from kubegym.agent_runner import decisions, models
 from kubegym.agent_runner.mlgym import history, replies, templates
-from kubegym.api import runs
+from kubegym.api import runs, trials
 
 WINDOW = 1000
 """MLGym's editor window in lines (``WINDOW`` in default.yaml's tools)."""
@@ -75,6 +75,8 @@ class MLGymAgent:
         """Every message of the trial, unelided (MLGym's ``history``)."""
         self._view: Mapping[str, Any] = {}
         self._gpu_line: str | None = None
+        self._step: Mapping[str, Any] = {}
+        self._workspace = "/workspace"
         self._spent = 0.0
 
     def see(self, info: Mapping[str, Any]) -> None:
@@ -90,14 +92,16 @@ class MLGymAgent:
                 "step (info['view']); this environment gave none"
             )
         self._view = {**self._view, **view}
+        self._step = info
         # The tools' GPU line (MLGym's default_gpu_info.yaml), when the environment probed one.
         gpu_line = info.get("gpu_line")
         self._gpu_line = gpu_line if isinstance(gpu_line, str) and gpu_line else None
 
     def start(self, task_message: str, system_prompt: str) -> None:
         """Begin a trial; kubegym's own task message and system prompt are not used."""
-        view = self._require("description", "training_timeout")
+        view = self._require("description", "training_timeout", "cwd")
         self._spent = 0.0
+        self._workspace = str(view["cwd"])  # the shell starts in the workspace
         self.history = [
             history.Message(
                 "system",
@@ -134,15 +138,8 @@ class MLGymAgent:
         """
         if observation is not None:
             self._require("step")
-            output = self._view.get("output")
             self.history.append(
-                history.Message(
-                    "user",
-                    templates.next_step_message(
-                        _one_newline_off(output) if isinstance(output, str) else None,
-                        self._state(),
-                    ),
-                )
+                history.Message("user", templates.next_step_message(self._output(), self._state()))
             )
         counts = _Counts()
         reply = self._ask(self.messages(), counts)
@@ -190,6 +187,29 @@ class MLGymAgent:
             )
         text: str = reply.text
         return text
+
+    def _output(self) -> str | None:
+        """The last step's output as MLGym's environment gave it.
+
+        A validate that scored is answered in MLGym's words, from the evaluator's score of it:
+        its own metrics only, never the hidden test metrics the score also carries.
+        """
+        score = self._step.get("score")
+        if (
+            self._step.get("tool") == "validate"
+            and isinstance(score, trials.Score)
+            and score.action == "validate"
+            and score.error is None
+            and score.metrics
+            and "submission" in self._view
+        ):
+            return templates.validation_message(
+                submission=f"{self._workspace.rstrip('/')}/{self._view['submission']}",
+                baseline=self._view.get("baseline_scores"),
+                metrics=score.metrics,
+            )
+        output = self._view.get("output")
+        return _one_newline_off(output) if isinstance(output, str) else None
 
     def _state(self) -> templates.State:
         view = self._require("max_steps", "cwd")

@@ -2,7 +2,8 @@
 
 The text below reproduces, for comparability with MLGym-Bench's published numbers, MLGym's
 ``configs/agents/default.yaml`` (the templates), the format-error message of its
-``MLGymThoughtActionParser`` (``mlgym/agent/parsing.py``) and its command list as
+``MLGymThoughtActionParser`` (``mlgym/agent/parsing.py``), its environment's answer to a
+validate that scored (``mlgym/environment/env.py``) and its command list as
 ``ParseCommandDetailed`` renders the docstrings of ``tools/*.sh`` (the ``COMMANDS`` section of
 its system message, as its trajectories record it), from github.com/facebookresearch/MLGym at
 commit 9d40c1b. MLGym is Copyright (c) Meta Platforms, Inc. and affiliates, licensed under
@@ -206,6 +207,12 @@ validate:
 """
 
 
+VALIDATED = """\
+Your code produced a valid submission artefact at {submission}.
+Baseline Score: {baseline}
+Evaluation Score: {metrics}"""
+"""MLGym's answer to a validate that scored (``mlgym/environment/env.py``)."""
+
 _STEP_LINE = "(Current Step: {current_step}, Remaining Steps: {remaining_steps})"
 
 
@@ -283,6 +290,18 @@ def next_step_message(output: str | None, state: State) -> str:
     if output is None or not output.strip():
         return _with_gpu(NEXT_STEP_NO_OUTPUT, state).format(**_state_values(state))
     return _with_gpu(NEXT_STEP, state).format(observation=output, **_state_values(state))
+
+
+def validation_message(
+    *, submission: str, baseline: Mapping[str, float] | None, metrics: Mapping[str, float]
+) -> str:
+    """What MLGym's environment answers a validate that scored (``_evaluate_with_error_handling``).
+
+    The metrics are the validate's own (never a hidden test score); MLGym prints the dicts as
+    Python does, with every digit.
+    """
+    shown = str(dict(baseline)) if baseline else "NA (no baseline was there)"
+    return VALIDATED.format(submission=submission, baseline=shown, metrics=dict(metrics)).strip()
 
 
 def demonstration_message(demonstration: str) -> str:

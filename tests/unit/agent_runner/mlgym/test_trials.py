@@ -143,3 +143,25 @@ def test_a_trial_has_mlgyms_commands_only(
         assert step["exit_code"] != 0
         assert "is not available in this task" in step["observation"]
     assert len(server.completions) == 3
+
+
+def test_a_validate_reaches_the_model_in_mlgyms_words(
+    tmp_path: Path, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script = [
+        reply("Make a submission.", "python baseline.py"),
+        reply("Score it.", "validate"),
+        reply("Done.", "submit"),
+    ]
+    with serve_openai(script) as server:
+        results, _ = run_with(tmp_path, repo, server, monkeypatch)
+    (validate, _) = results["scores"]
+    assert validate["action"] == "validate" and validate["metrics"] != validate["testMetrics"]
+    shown = server.completions[2].messages[-1]["content"]
+    assert shown.startswith(
+        "Your code produced a valid submission artefact at /workspace/submission.csv.\n"
+        "Baseline Score: {'r2': 0.4416, 'rmse': 1.6854}\n"
+        f"Evaluation Score: {validate['metrics']}\n(Current Step: 2, Remaining Steps: 18)\n"
+    )
+    for value in validate["testMetrics"].values():
+        assert repr(value) not in shown  # the hidden test score stays hidden
