@@ -118,6 +118,14 @@ def prepare(names: tuple[str, ...], force: bool) -> None:
     "--sandbox", type=click.Choice(["bwrap", "process"]), default="bwrap", show_default=True
 )
 @click.option(
+    "--validation",
+    type=click.Choice(["heldout", "test"]),
+    default="heldout",
+    show_default=True,
+    help="What validate scores: held-out data, or MLGym's test set (the submission is always "
+    "scored on the hidden test data).",
+)
+@click.option(
     "--include-gpu",
     is_flag=True,
     help="With --all or --suite, run GPU tasks on a machine without a GPU too (on the CPU).",
@@ -151,6 +159,7 @@ def baseline(
     suite: str | None,
     budget: float,
     sandbox: str,
+    validation: str,
     include_gpu: bool,
     skip: tuple[str, ...],
     as_json: bool,
@@ -168,7 +177,8 @@ def baseline(
     fails is recorded and the next one runs. With --all or --suite, a task that needs
     a GPU runs only where `nvidia-smi -L` lists one (or with --include-gpu); tasks named
     on the command line always run. Progress goes to stderr. Exit status: 0 when every
-    task that ran was scored, 1 when one was not, 130 when Ctrl-C stopped the run.
+    task that ran was scored, 1 when one was not, 130 when Ctrl-C stopped the run
+    (with --from: 0 once the table is shown or the READMEs written).
 
     \b
     Examples:
@@ -202,6 +212,7 @@ def baseline(
         sweep = baselines.Sweep(
             budget=budget,
             sandbox="process" if sandbox == "process" else "bwrap",
+            validation="test" if validation == "test" else "heldout",
             gpus=baselines.find_gpus(),
             # Named tasks run as asked; only a sweep over a catalog or a suite holds back.
             include_gpu=include_gpu or bool(names),
@@ -221,6 +232,8 @@ def baseline(
         click.echo(baseline_report.markdown(table, baseline_report.load_quotes(_folders())))
     else:
         click.echo(baseline_report.text(table))
+    if source is not None:
+        return  # a table read back: its rows' outcomes were the measurement's exit status
     if table.interrupted:
         click.echo("interrupted: the table holds the tasks that finished", err=True)
         raise SystemExit(130)

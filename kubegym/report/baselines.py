@@ -119,11 +119,12 @@ def _feasible(row: baselines_api.BaselineRow) -> str:
 
 def markdown(table: baselines_api.BaselineTable, quotes: Mapping[str, Quote]) -> str:
     """The table in Markdown: per task MLGym's number, our starter's, the bar, feasibility."""
+    commit, _, dirty = (table.kubegym_commit or "unknown").partition("+")
     lines = [
         f"Measured with `kubegym tasks baseline` at budget {table.budget:g} on "
         f"{table.created[:10]} ({table.machine.cpus} CPUs, "
-        f"{', '.join(table.machine.gpus) or 'no GPU'}; kubegym "
-        f"{(table.kubegym_commit or 'unknown')[:10]}).",
+        f"{', '.join(table.machine.gpus) or 'no GPU'}; kubegym {commit[:10]}"
+        f"{' with uncommitted changes' if dirty else ''}).",
         "",
         "| task | metric | MLGym's baseline | our starter | bar (`baselineScores`) | "
         "feasible | seconds |",
@@ -140,6 +141,8 @@ def markdown(table: baselines_api.BaselineTable, quotes: Mapping[str, Quote]) ->
     if skipped:
         lines += ["", "Not measured here:", ""]
         lines += [f"- {row.task}: {row.reason or row.message or row.status}" for row in skipped]
+    if any(row.ran_without_gpu and row.status == "measured" for row in table.rows):
+        lines += ["", "(CPU): a task that asks for a GPU, run on the CPU (`--include-gpu`)."]
     notes = [(name, q) for name, q in quotes.items() if q.note and table.row(name)]
     if notes:
         lines += ["", "\\* MLGym's number does not compare one to one:", ""]
@@ -152,33 +155,34 @@ def task_block(
 ) -> str:
     """A task README's generated lines: MLGym's number and ours, with the bar."""
     mlgym = (
-        "MLGym records no baseline for this task (kubegym's own)"
+        "none: a task of kubegym's own"
         if quote is None
-        else f"MLGym's baseline ({quote.mlgym_task}, {quote.metric}): {number(quote.score)}"
-        + (f" ({quote.note})" if quote.note else "")
+        else f"{number(quote.score)} (`{quote.mlgym_task}`, `{quote.metric}`)"
+        + (f"; {quote.note}" if quote.note else "")
     )
     if row.status == "measured":
         where = " on the CPU" if row.needs_gpu and row.ran_without_gpu else ""
         ours = (
-            f"our starter, measured{where} at budget {table.budget:g} on {table.created[:10]}: "
-            f"{number(row.score)} in {row.seconds:.0f} s"
+            f"{number(row.score)}, measured{where} at budget {table.budget:g} on "
+            f"{table.created[:10]} in {row.seconds:.0f} s"
         )
     else:
-        ours = f"our starter: not measured here ({row.reason or row.message or row.status})"
+        ours = f"not measured here: {row.reason or row.message or row.status}"
     if row.bar is None:
-        bar = "no bar: any valid score of 0 or more is feasible"
+        bar = "none: any valid score of 0 or more is feasible"
     else:
-        bar = f"bar (`baselineScores`): {number(row.bar)}"
+        bar = f"{number(row.bar)} (`baselineScores`)"
         if row.feasible is not None:
-            bar += ", the starter is " + ("feasible" if row.feasible else "**infeasible**")
+            bar += ": the starter is " + ("feasible" if row.feasible else "**infeasible**")
+    better = "higher" if row.direction == "max" else "lower"
     return "\n".join(
         [
             BEGIN,
-            f"| `{row.primary_metric}` | |",
+            f"| `{row.primary_metric}`, {better} is better | |",
             "| --- | --- |",
-            f"| MLGym | {mlgym} |",
-            f"| kubegym | {ours} |",
-            f"| feasibility | {bar} |",
+            f"| MLGym's baseline | {mlgym} |",
+            f"| our starter | {ours} |",
+            f"| feasibility bar | {bar} |",
             END,
         ]
     )

@@ -72,7 +72,9 @@ def test_a_suite_in_markdown_and_back_from_the_file(
     monkeypatch.setenv("KUBEGYM_TASK_PATH", str(folder))
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "two.json"
-    ran = CliRunner().invoke(main, ["tasks", "baseline", "--suite", "two", "--out", str(out)])
+    ran = CliRunner().invoke(
+        main, ["tasks", "baseline", "--suite", "two", "--validation", "test", "--out", str(out)]
+    )
     assert ran.exit_code == 0, ran.output
     assert ran.stdout.splitlines()[1].startswith("polyfit: r2 0.4416")
     shown = CliRunner().invoke(main, ["tasks", "baseline", "--from", str(out), "--markdown"])
@@ -81,6 +83,7 @@ def test_a_suite_in_markdown_and_back_from_the_file(
     assert "| xor-blobs |" in shown.stdout
     again = CliRunner().invoke(main, ["tasks", "baseline", "--from", str(out), "--json"])
     assert json.loads(again.stdout) == json.loads(out.read_text())
+    assert json.loads(again.stdout)["validation"] == "test"
 
 
 @pytest.mark.parametrize(
