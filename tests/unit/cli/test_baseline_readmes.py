@@ -47,7 +47,10 @@ def quotes() -> dict[str, baseline_report.Quote]:
 def test_every_task_has_a_row_measured_at_budget_one(
     table: baselines_api.BaselineTable, tasks: dict[str, catalog.TaskBundle]
 ) -> None:
-    assert sorted(row.task for row in table.rows) == sorted(tasks)
+    assert sorted(row.task for row in table.rows) == sorted(tasks), (
+        "a task without a row (or a row without a task): measure again with "
+        "`kubegym tasks baseline --all --out task_images/baselines.json`"
+    )
     assert table.budget == 1.0 and not table.interrupted
     assert table.kubegym_commit and table.created and table.machine.cpus >= 1
     for row in table.rows:
@@ -60,7 +63,9 @@ def test_each_rows_bar_is_the_tasks_current_bar(
 ) -> None:
     """A bar changed after the measurement makes the table's feasibility stale: measure again."""
     for row in table.rows:
-        assert row.bar == tasks[row.task].task.spec.baseline_score(), row.task
+        assert row.bar == tasks[row.task].task.spec.baseline_score(), (
+            f"{row.task}: baselineScores changed after the measurement; measure again"
+        )
 
 
 def test_readme_and_task_readmes_are_rendered_from_the_table(
