@@ -207,6 +207,11 @@ def baseline(
     else:
         if budget <= 0:
             raise ConfigError("--budget must be positive", field="--budget")
+        if out is not None and not out.resolve().parent.is_dir():
+            # Found before the first task runs, not after it.
+            raise ConfigError(
+                f"no folder {out.resolve().parent} to write the table in", field="--out"
+            )
         skipped = {name: why for name, _, why in (entry.partition("=") for entry in skip)}
         chosen = _chosen(names, every, suite, set(skipped))
         sweep = baselines.Sweep(

@@ -98,6 +98,7 @@ def test_a_suite_in_markdown_and_back_from_the_file(
         (["tasks", "baseline", "--suite", "no-such-suite"], "unknown suite"),
         (["tasks", "baseline", "--all", "--budget", "0"], "--budget must be positive"),
         (["tasks", "baseline", "--all", "--json", "--markdown"], "choose one of --json"),
+        (["tasks", "baseline", "--all", "--out", "/no/such/folder/t.json"], "no folder /no/such"),
     ],
 )
 def test_bad_options_get_one_clear_line(args: list[str], expected: str) -> None:
