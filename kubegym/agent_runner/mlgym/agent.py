@@ -125,7 +125,15 @@ class MLGymAgent:
 
     def messages(self) -> list[dict[str, str]]:
         """The conversation the model sees for its next reply."""
-        return [message.to_wire() for message in history.visible(self.history)]
+        return [message.to_wire() for message in history.visible(self.history, self.keep)]
+
+    @property
+    def keep(self) -> int:
+        """Observations shown whole: MLGym's five (Last5Observations), or the run's own
+        ``historyWindow`` when it sets one (MLGym's LastNObservations with that n)."""
+        if "history_window" in self.spec.model_fields_set:
+            return self.spec.history_window
+        return history.KEEP
 
     def act(self, observation: str | None) -> decisions.Decision:
         """The next action: the step's output goes into the history, then the model replies.

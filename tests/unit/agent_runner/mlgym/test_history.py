@@ -156,3 +156,23 @@ def test_text_from_the_sandbox_is_never_formatted_again(build: Build, server: Fa
         "(GPU Count: 1, GPU Model: {x}, Total memory per GPU: 1 MiB)\n"
         "(Open file: /w/{open_file}.py)\n(Current directory: /w)\nbash-$"
     )
+
+
+@pytest.mark.parametrize(
+    ("fields", "whole"), [({}, 5), ({"historyWindow": 5}, 5), ({"historyWindow": 2}, 2)]
+)
+def test_the_observations_shown_whole_are_five_unless_the_run_says(
+    build: Build, server: FakeOpenAI, fields: dict[str, int], whole: int
+) -> None:
+    server.push(*["```\nls\n```"] * 8)
+    agent = build(**fields)
+    agent.see(reset_info(golden("first-request-house-price.json")["inputs"]))
+    agent.start("", "")
+    agent.act(None)
+    for step in range(1, 8):
+        agent.see(step_info(f"output {step}\n", step, {"open_file": "n/a", "working_dir": "/w"}))
+        agent.act("unused")
+    last = server.completions[-1].messages
+    observations = [m["content"] for m in last if m["role"] == "user"][1:]
+    assert len(observations) == 7
+    assert sum(not o.startswith("Old output omitted") for o in observations) == whole
