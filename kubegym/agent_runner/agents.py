@@ -7,7 +7,8 @@ for the local runner (`kubegym.local.runner`) and the agent pod
 (`kubegym.agent_runner.pod`), through `KINDS`: the agent kinds by name (``model``,
 ``image``, and each ``builtin``). Adding a kind: its class here (or in its own
 module) and one ``KINDS.add`` at the bottom; a new ``builtin`` name also goes into
-`kubegym.api.runs.Agent.builtin`.
+`kubegym.api.runs.Agent.builtin`. The ``model`` kind follows the agent's ``preset``:
+kubegym's `ModelAgent`, or MLGym-Bench's default agent (`kubegym.agent_runner.mlgym`).
 """
 
 from __future__ import annotations
