@@ -26,7 +26,7 @@ import gymnasium
 from gymnasium import spaces
 
 from kubegym.agent_runner import prompts, tools
-from kubegym.agent_runner.tools import gpu_info, lint
+from kubegym.agent_runner.tools import gpu_info
 from kubegym.api import common, reasons, trials
 from kubegym.errors import ConfigError, InfraError, TrialFailed
 from kubegym.evaluator import judge
@@ -106,14 +106,7 @@ class ResearchEnv(gymnasium.Env[str, str]):
         if self.tool_names is not None:
             tools.check_names(self.tool_names)
         self.tool_config = tool_config or tools.ToolConfig()
-        if self.tool_config.lint == "flake8":
-            missing = lint.check_available()
-            if missing is not None:
-                raise ConfigError(
-                    missing,
-                    field="spec.agents[].preset",
-                    hint="the mlgym preset lints edits with flake8: install kubegym[agent]",
-                )
+        self.tool_config.check()
         if callable(sandbox):
             self._open: SandboxOpener = sandbox
         else:

@@ -194,6 +194,10 @@ class LocalRun:
         for agent_spec in self.run.spec.agents:
             if agent_spec.model is not None:
                 agents.ModelAgent(agent_spec).client.check_provider()
+            # The agent's tools (the mlgym preset's lint needs flake8 here).
+            tools.ToolConfig.for_preset(agent_spec.preset).check(
+                f"spec.agents[{agent_spec.name}].preset"
+            )
 
     async def execute(self, progress: Progress | None = None) -> RunSummary:
         """Run every unfinished trial, then write results.csv, the leaderboard and the plot."""

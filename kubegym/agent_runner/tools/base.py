@@ -17,6 +17,8 @@ from typing import Any, Literal
 import pydantic
 
 from kubegym import _registry
+from kubegym.agent_runner.tools import lint
+from kubegym.errors import ConfigError
 from kubegym.sandbox import protocol
 
 EXIT_OK = 0
@@ -380,6 +382,24 @@ class ToolConfig:
                 gpu_info=True,
             )
         raise ValueError(f"unknown agent preset {preset!r}: kubegym or mlgym")
+
+    def check(self, field: str = "spec.agents[].preset") -> None:
+        """Check that this machine can honour the settings (flake8 for ``lint="flake8"``).
+
+        Args:
+            field: the run file's field that chose them, for the error.
+
+        Raises:
+            ConfigError: flake8 cannot run here.
+        """
+        if self.lint == "flake8":
+            missing = lint.check_available()
+            if missing is not None:
+                raise ConfigError(
+                    missing,
+                    field=field,
+                    hint="the mlgym preset lints edits with flake8: install kubegym[agent]",
+                )
 
     def timeout_for(self, command: str) -> float | None:
         """The timeout of a shell command under these settings; None: the sandbox's own limit

@@ -10,7 +10,9 @@ import pytest
 import yaml
 
 from kubegym.agent_runner import tools
+from kubegym.agent_runner.tools import lint
 from kubegym.api import documents
+from kubegym.errors import ConfigError
 from kubegym.local.runner import LocalRun
 from kubegym.tasks.catalog import TaskBundle
 
@@ -60,3 +62,21 @@ def test_the_environment_gets_the_agent_s_tool_preset(
     )
     assert seen == [expected]
     assert summary.trials[0].exit_reason == "internal_error"
+
+
+def test_a_machine_without_flake8_is_told_before_any_trial(
+    tmp_path: Path, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(KEY_ENV, "sk-never-used")
+    monkeypatch.setattr(lint, "PYTHON", str(tmp_path / "no-python"))
+    started: list[Any] = []
+    local = LocalRun(
+        run_file(tmp_path, repo, "mlgym"),
+        tmp_path,
+        tmp_path / "out",
+        env_factory=lambda bundle, **kwargs: started.append(bundle),
+    )
+    with pytest.raises(ConfigError, match="flake8 does not start") as caught:
+        asyncio.run(local.execute())
+    assert caught.value.field == "spec.agents[model].preset"
+    assert started == []
