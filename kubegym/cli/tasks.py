@@ -106,7 +106,9 @@ def prepare(names: tuple[str, ...], force: bool) -> None:
 @tasks.command("baseline")
 @click.argument("names", nargs=-1)
 @click.option("--all", "every", is_flag=True, help="Every known task (GPU tasks only with a GPU).")
-@click.option("--suite", help="The tasks of this suite (task_images/suites/NAME.yaml).")
+@click.option(
+    "--suite", metavar="NAME", help="The tasks of this suite (task_images/suites/NAME.yaml)."
+)
 @click.option(
     "--budget",
     type=float,
@@ -115,7 +117,11 @@ def prepare(names: tuple[str, ...], force: bool) -> None:
     help="Scale the baseline's training (steps, epochs, episodes); 1.0 as designed.",
 )
 @click.option(
-    "--sandbox", type=click.Choice(["bwrap", "process"]), default="bwrap", show_default=True
+    "--sandbox",
+    type=click.Choice(["bwrap", "process"]),
+    default="bwrap",
+    show_default=True,
+    help="Where the baselines run: the bubblewrap jail, or plain processes (no isolation).",
 )
 @click.option(
     "--validation",
@@ -131,7 +137,10 @@ def prepare(names: tuple[str, ...], force: bool) -> None:
     help="With --all or --suite, run GPU tasks on a machine without a GPU too (on the CPU).",
 )
 @click.option(
-    "--skip", multiple=True, metavar="TASK", help="Leave this task out (listed as skipped)."
+    "--skip",
+    multiple=True,
+    metavar="TASK[=REASON]",
+    help="Leave this task out; its row says skipped, with REASON when given.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
 @click.option("--markdown", is_flag=True, help="Print the table as Markdown.")
