@@ -3,11 +3,15 @@ limits, its words (checked against MLGym's own functions on the same folders).""
 
 from __future__ import annotations
 
+import dataclasses
+import random
+import time
 from pathlib import Path
 
 import pytest
 
 from kubegym.agent_runner import tools
+from kubegym.sandbox import client
 
 
 @pytest.fixture
@@ -83,3 +87,20 @@ def test_find_file_gives_absolute_paths(mlgym: tools.ToolContext, tree: Path) ->
     assert sorted(found[1:]) == [f"{tree}/.hidden/c.py", f"{tree}/a.py", f"{tree}/sub/b.py"]
     assert run("find_file x.py nosuch", mlgym).output == "Directory nosuch not found"
     assert run("find_file zzz.py", mlgym).output == f'No matches found for "zzz.py" in {tree}'
+
+
+def test_a_search_runs_under_the_preset_s_timeout_rule(
+    sandbox: client.SandboxClient, workdir: Path
+) -> None:
+    # A backreference pattern makes grep backtrack for many seconds over one line of a and b.
+    (workdir / "ab.txt").write_text("".join(random.Random(1).choice("ab") for _ in range(3000)))
+    config = dataclasses.replace(tools.ToolConfig.for_preset("mlgym"), short_command_timeout_s=1)
+    ctx = tools.ToolContext(sandbox=sandbox, state=tools.ToolState(), config=config)
+    start = time.monotonic()
+    result = tools.run_action(r"search_file '^\(.*\)\(.*\)\(.*\)\3\2\1\3$' ab.txt", ctx)
+    assert (result.output, result.exit_code) == (
+        "\nEXECUTION TIMED OUT BECAUSE THE COMMAND WAS RUNNING FOR MORE THAN 1 SECONDS.",
+        124,
+    )
+    assert time.monotonic() - start < 5
+    assert tools.run_action("echo alive", ctx).output == "alive\n"
