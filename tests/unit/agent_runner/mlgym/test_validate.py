@@ -76,3 +76,13 @@ def test_a_validate_that_did_not_score_keeps_the_evaluators_words(
     refused = "Validation refused: this trial allows 1 validate call(s) and all were used."
     score = trials.Score(step=1, action="validate", error=refused, time=dt.datetime.now(dt.UTC))
     assert validated(build, server, score, refused).startswith(refused + "\n(Current Step: 1,")
+
+
+def test_a_task_without_baseline_says_so_as_mlgym() -> None:
+    assert templates.validation_message(
+        submission="/workspace/submission.csv", baseline={}, metrics={"acc": 0.5}
+    ) == (
+        "Your code produced a valid submission artefact at /workspace/submission.csv.\n"
+        "Baseline Score: NA (no baseline was there)\n"
+        "Evaluation Score: {'acc': 0.5}"
+    )
