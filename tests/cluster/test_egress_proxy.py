@@ -5,7 +5,8 @@ kubegym is installed by its chart with ``egressProxy.enabled`` (the proxy trusts
 cluster's Service network, so an in-cluster server can stand for an allowed host). One
 run of a scripted model agent on polyfit whose task allows one in-cluster server by its
 DNS name. The agent's commands, run in the sandbox container: a request to the allowed
-name through the proxy (it gets the page), to another in-cluster name (403), straight to
+name through the proxy (it gets the page; the same credentials from another address are
+then refused), to another in-cluster name (403), straight to
 the allowed server's Service address, its pod, the proxy's records port and DNS (all
 blocked by the sandbox's NetworkPolicy), and through the proxy with forged credentials (a
 wider allowlist under the trial's own signature), another trial's name with its password,
@@ -223,6 +224,7 @@ def test_a_sandbox_reaches_its_allowed_host_through_the_proxy_and_nothing_else(
     )
     commands = [
         fetch(f"http://{allowed}/page.txt", "allowed"),
+        "sleep 20",  # while the test tries the trial's credentials from elsewhere
         fetch(f"http://{other}/page.txt", "other"),
         reach(
             {
@@ -247,6 +249,11 @@ def test_a_sandbox_reaches_its_allowed_host_through_the_proxy_and_nothing_else(
     stack.apply(node_api, node_namespace, stack.key_secret(), task, run)
     trial_name = trials_api.trial_name("egress", "polyfit", "scripted", 0)
     proxy_url = attempt_proxy_url(node_api, node_namespace, trial_name)
+    # Once the sandbox has used its credentials (its first command's output is back), they
+    # are its own: from another address (the node's, standing for another trial's sandbox
+    # that got hold of them) the proxy refuses them.
+    wait_for(lambda: len(model_server.requests) >= 2, 300)
+    stolen = through_proxy(proxy_url, f"http://{allowed}/page.txt")
     stack.wait_for_run(node_api, node_namespace, "egress", timeout=600)
     (trial,) = stack.trials_of(node_api, node_namespace, "egress")
     status = trial["status"]
@@ -256,8 +263,9 @@ def test_a_sandbox_reaches_its_allowed_host_through_the_proxy_and_nothing_else(
     )
 
     shown = stack.observations(model_server.requests)
-    got, refused, direct, borrowed = shown[:4]
+    got, _, refused, direct, borrowed = shown[:5]
     assert f"allowed:200:{PAGE}" in got, got
+    assert stolen[0] == 403 and "belong to another sandbox" in stolen[1], stolen
     assert "other:403:" in refused and "not on this trial's egress allowlist" in refused, refused
     for target in ("allowed-service", "allowed-pod", "proxy-records", "dns"):
         assert f"{target}:blocked" in direct, direct
