@@ -98,6 +98,17 @@ def test_the_remaining_steps_count_the_agents_own_limit(build: Build, server: Fa
     assert "(Current Step: 1, Remaining Steps: 29)" in second.messages[-1]["content"]
 
 
+def seven_steps(agent: mlgym_agent.MLGymAgent, server: FakeOpenAI) -> None:
+    """A trial's start and seven steps of five-line observations (``output N`` and the state)."""
+    server.push(*["```\nls\n```"] * 8)
+    agent.see(reset_info(golden("first-request-house-price.json")["inputs"]))
+    agent.start("", "")
+    agent.act(None)
+    for step in range(1, 8):
+        agent.see(step_info(f"output {step}\n", step, {"open_file": "n/a", "working_dir": "/w"}))
+        agent.act("unused")
+
+
 def test_a_demonstration_is_sent_as_mlgym_sends_it_and_never_elided(
     make_spec: Callable[..., Any], server: FakeOpenAI
 ) -> None:
@@ -112,13 +123,7 @@ def test_a_demonstration_is_sent_as_mlgym_sends_it_and_never_elided(
     spec = make_spec()
     client = models.ModelClient(spec, api_key="k")
     agent = mlgym_agent.MLGymAgent(spec, client, demonstrations=[text])
-    server.push(*["```\nls\n```"] * 8)
-    agent.see(reset_info(golden("first-request-house-price.json")["inputs"]))
-    agent.start("", "")
-    agent.act(None)
-    for step in range(1, 8):
-        agent.see(step_info(f"output {step}\n", step, {"open_file": "n/a", "working_dir": "/w"}))
-        agent.act("unused")
+    seven_steps(agent, server)
     first, last = server.completions[0], server.completions[-1]
     assert [m["role"] for m in first.messages] == ["system", "user", "user"]
     assert first.messages[1]["content"] == recorded["message"]
@@ -164,14 +169,7 @@ def test_text_from_the_sandbox_is_never_formatted_again(build: Build, server: Fa
 def test_the_observations_shown_whole_are_five_unless_the_run_says(
     build: Build, server: FakeOpenAI, fields: dict[str, int], whole: int
 ) -> None:
-    server.push(*["```\nls\n```"] * 8)
-    agent = build(**fields)
-    agent.see(reset_info(golden("first-request-house-price.json")["inputs"]))
-    agent.start("", "")
-    agent.act(None)
-    for step in range(1, 8):
-        agent.see(step_info(f"output {step}\n", step, {"open_file": "n/a", "working_dir": "/w"}))
-        agent.act("unused")
+    seven_steps(build(**fields), server)
     last = server.completions[-1].messages
     observations = [m["content"] for m in last if m["role"] == "user"][1:]
     assert len(observations) == 7
