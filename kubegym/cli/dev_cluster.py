@@ -76,6 +76,13 @@ def dev_cluster() -> None:
     help="host:port that Prometheus scrapes as job kubegym-operator (repeatable).",
 )
 @click.option(
+    "--with-egress-proxy",
+    is_flag=True,
+    help="Also start kubegym's egress proxy on loopback, for trials whose pods run as "
+    "processes here; the JSON line's egress_proxy holds the KUBEGYM_EGRESS_* variables "
+    "for `kubegym operator`.",
+)
+@click.option(
     "--real-node",
     is_flag=True,
     help="Also start a real node (kubelet, containerd, runc, CNI, kube-proxy, CoreDNS, "
@@ -90,6 +97,7 @@ def up(
     with_s3: bool,
     with_prometheus: bool,
     scrape_targets: tuple[str, ...],
+    with_egress_proxy: bool,
     real_node: bool,
     state_dir: Path | None,
 ) -> None:
@@ -102,6 +110,7 @@ def up(
         with_s3=with_s3,
         with_prometheus=with_prometheus,
         scrape_targets=scrape_targets,
+        with_egress_proxy=with_egress_proxy,
         real_node=real_node,
     )
     info = cluster.up(options)

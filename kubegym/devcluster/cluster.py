@@ -21,6 +21,7 @@ from kubegym.devcluster import (
     build,
     config,
     controlplane,
+    egress,
     kubeconfigs,
     nodes,
     pki,
@@ -29,9 +30,10 @@ from kubegym.devcluster import (
     registry,
 )
 
-#: Where the optional S3 server and Prometheus keep their state, under the cluster's.
+#: Where the optional S3 server, Prometheus and egress proxy keep their state, under the cluster's.
 S3_DIR = "s3"
 PROMETHEUS_DIR = "prometheus"
+EGRESS_DIR = "egress"
 
 _INFO_FILE = "cluster.json"
 
@@ -53,6 +55,8 @@ class ClusterOptions:
     with_prometheus: bool = False
     #: What Prometheus scrapes: by default where `kubegym operator` serves /metrics.
     scrape_targets: tuple[str, ...] = ("127.0.0.1:9090",)
+    #: Also start kubegym's egress proxy on loopback (`kubegym.devcluster.egress`).
+    with_egress_proxy: bool = False
     #: Also start a real node (`kubegym.devcluster.realnode`): pods in real containers.
     real_node: bool = False
     #: The real node's pause image (``registry/repo@sha256:…``), already in the registry;
@@ -80,6 +84,8 @@ class ClusterInfo:
     #: With a real node: its name, address, registry and crictl config (`realnode.NodeInfo`),
     #: and ``images``: each locked node image as pushed, ``registry/path@sha256:…``.
     real_node: dict[str, Any] | None = None
+    #: With --with-egress-proxy: the ``KUBEGYM_EGRESS_*`` variables for ``kubegym operator``.
+    egress_proxy: dict[str, str] | None = None
 
     def to_json(self) -> str:
         """One line of JSON, without the token."""
@@ -129,6 +135,7 @@ def up(options: ClusterOptions) -> ClusterInfo:
     try:
         return _start(options, state, bin_dir, started)
     except BaseException:
+        egress.stop(state / EGRESS_DIR)
         if options.real_node:
             realnode.stop(state, bin_dir)
             registry.stop(state)
@@ -185,7 +192,7 @@ def _register_nodes(admin: _http.ApiClient, options: ClusterOptions) -> list[str
 
 
 def _extras(options: ClusterOptions, state: Path, info: ClusterInfo) -> ClusterInfo:
-    """The optional S3 server and Prometheus, recorded among the endpoints."""
+    """The optional S3 server, Prometheus and egress proxy, recorded among the endpoints."""
     from kubegym.devcluster import minio, prometheus
     from kubegym.metrics import rules
 
@@ -205,7 +212,12 @@ def _extras(options: ClusterOptions, state: Path, info: ClusterInfo) -> ClusterI
             timeout=options.timeout,
         )
         endpoints["prometheus"] = server_p.url
-    return replace(info, endpoints=endpoints, s3_credentials=credentials)
+    egress_env = None
+    if options.with_egress_proxy:
+        server_e = egress.start(state / EGRESS_DIR, timeout=options.timeout)
+        endpoints["egress-proxy"] = f"http://{server_e.proxy}"
+        egress_env = server_e.operator_env()
+    return replace(info, endpoints=endpoints, s3_credentials=credentials, egress_proxy=egress_env)
 
 
 def _real_node(
@@ -289,6 +301,8 @@ def down(state_dir: Path | None = None) -> list[str]:
     from kubegym.devcluster import minio, prometheus
 
     stopped = []
+    if egress.stop(state / EGRESS_DIR):
+        stopped.append(egress.NAME)
     if prometheus.stop(state / PROMETHEUS_DIR):
         stopped.append("prometheus")
     if minio.stop(state / S3_DIR):
