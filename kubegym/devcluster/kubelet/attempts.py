@@ -96,17 +96,28 @@ def _copy(source: Path, target: Path) -> None:
         shutil.copyfile(source, target)
 
 
-def agent_env(container: Mapping[str, Any], secret: SecretLookup, work: Path) -> dict[str, str]:
-    """The agent container's environment as a kubelet builds it, with its paths made local.
+#: What the sandbox server here takes from the sandbox container's env: the egress proxy's
+#: variables (its trial's allowlist). HOME and the rest are this machine's.
+SANDBOX_VARIABLES = frozenset(
+    {"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "NO_PROXY", "no_proxy"}
+)
 
-    ``value`` entries are taken as they are and ``secretKeyRef`` entries read from
-    the Secret; the trial config, termination log and output point into ``work``.
+
+def sandbox_env(container: Mapping[str, Any], secret: SecretLookup) -> dict[str, str]:
+    """The sandbox container's proxy variables (`SANDBOX_VARIABLES`), resolved as a kubelet
+    resolves them (`resolve_env`); none when its trial has no egress hosts."""
+    found = resolve_env(container, secret)
+    return {k: v for k, v in found.items() if k in SANDBOX_VARIABLES}
+
+
+def resolve_env(container: Mapping[str, Any], secret: SecretLookup) -> dict[str, str]:
+    """A container's env entries: ``value``s as they are, ``secretKeyRef``s read from the Secret.
 
     Raises:
         ConfigError: an entry refers to a Secret or key that does not exist, or to
             something other than a Secret's key.
     """
-    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
+    env: dict[str, str] = {}
     for item in container.get("env", []):
         if "value" in item:
             env[item["name"]] = str(item["value"])
@@ -118,6 +129,21 @@ def agent_env(container: Mapping[str, Any], secret: SecretLookup, work: Path) ->
         if ref["key"] not in data:
             raise ConfigError(f"env {item['name']}: secret {ref['name']} has no key {ref['key']!r}")
         env[item["name"]] = data[ref["key"]]
+    return env
+
+
+def agent_env(container: Mapping[str, Any], secret: SecretLookup, work: Path) -> dict[str, str]:
+    """The agent container's environment as a kubelet builds it, with its paths made local.
+
+    ``value`` entries are taken as they are and ``secretKeyRef`` entries read from
+    the Secret; the trial config, termination log and output point into ``work``.
+
+    Raises:
+        ConfigError: an entry refers to a Secret or key that does not exist, or to
+            something other than a Secret's key.
+    """
+    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
+    env.update(resolve_env(container, secret))
     env["KUBEGYM_TRIAL_CONFIG"] = str(work / CONFIG)
     env["KUBEGYM_TERMINATION_LOG"] = str(work / "termination-log")
     env["KUBEGYM_OUTPUT"] = str(work / "output")

@@ -207,11 +207,12 @@ class ProcessKubelet:
         env = attempts.agent_env(container, lambda name: self._secret(namespace, name), work)
         # As in the task image: the first python on PATH is the task's.
         path = f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
+        proxy = self._sandbox_proxy_env(namespace, f"{base}-sandbox")
         sandbox = sandbox_client.start_server(
             workspace=workspace,
             token=files[attempts.SANDBOX_TOKEN],
             timeout=float(task.spec.limits.training_timeout_seconds),
-            env={**os.environ, "PATH": path},
+            env={**os.environ, "PATH": path, **proxy},
         )
         evaluator: subprocess.Popen[bytes] | None = None
         jail_server: subprocess.Popen[bytes] | None = None
@@ -327,6 +328,13 @@ class ProcessKubelet:
             child.stdout.close()
         with self._lock:
             self._children.discard(child)
+
+    def _sandbox_proxy_env(self, namespace: str, pod: str) -> dict[str, str]:
+        """The sandbox container's egress proxy variables, from its pod and Secret."""
+        found = self.core.read_namespaced_pod(pod, namespace)
+        body = self.core.api_client.sanitize_for_serialization(found)
+        (container,) = [c for c in body["spec"]["containers"] if c["name"] == "sandbox"]
+        return attempts.sandbox_env(container, lambda name: self._secret(namespace, name))
 
     def _secret(self, namespace: str, name: str) -> dict[str, str]:
         from kubernetes.client.exceptions import ApiException
