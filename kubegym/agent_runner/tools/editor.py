@@ -61,8 +61,17 @@ def load(ctx: base.ToolContext, path: str) -> list[str]:
     Raises:
         FileProblem: missing, a folder, unreadable, too big, or not UTF-8 text.
     """
+    return decode(ctx, path, read(ctx, path))
+
+
+def read(ctx: base.ToolContext, path: str) -> bytes:
+    """The bytes of the file at ``path`` (absolute).
+
+    Raises:
+        FileProblem: missing, a folder or unreadable.
+    """
     try:
-        data = ctx.sandbox.read_file(path)
+        return ctx.sandbox.read_file(path)
     except FileNotFoundError:
         raise FileProblem(f"File {path} not found.") from None
     except IsADirectoryError:
@@ -75,6 +84,14 @@ def load(ctx: base.ToolContext, path: str) -> list[str]:
         raise
     except client.SandboxError as error:
         raise FileProblem(f"Cannot read {path}: {error}") from None
+
+
+def decode(ctx: base.ToolContext, path: str, data: bytes) -> list[str]:
+    """The lines of ``data``, the text of the file at ``path``.
+
+    Raises:
+        FileProblem: too big for the editor, or not UTF-8 text.
+    """
     if len(data) > ctx.config.max_open_bytes:
         raise FileProblem(
             f"{path} is {len(data)} bytes, too big for the editor (limit {ctx.config.max_open_bytes}). "

@@ -11,6 +11,7 @@ leaves the file on disk as it was, byte for byte, and leaves no backup file behi
 from __future__ import annotations
 
 import dataclasses
+import posixpath
 
 from kubegym.agent_runner.tools import base, editor, lint, mlgym_editor, mlgym_view
 
@@ -108,6 +109,11 @@ def _apply(
 ) -> base.ToolResult:
     # MLGym writes the lines with `printf "%s\n"`, which prints one newline for no lines at all.
     new = new or [""]
+    if ctx.config.preset == "mlgym" and not _writable(ctx, path):
+        # MLGym checks this first, and also needs its folder for the backup copy it makes.
+        return base.ToolResult(
+            f"Error: You cannot edit read-only file {path}", base.EXIT_FAILED, tool
+        )
     if path.endswith(".py"):
         try:
             before, after = lint.run(editor.join_lines(old), editor.join_lines(new))
@@ -126,6 +132,12 @@ def _apply(
         return base.ToolResult(str(problem), base.EXIT_FAILED, tool)
     view = mlgym_editor.show(ctx, path, new, change.saved_line)
     return base.ToolResult(f"{view}\n{_UPDATED}", base.EXIT_OK, tool)
+
+
+def _writable(ctx: base.ToolContext, path: str) -> bool:
+    """MLGym's test before an edit: the file is writable, and its folder (for the backup)."""
+    quoted, folder = editor.quote(path), editor.quote(posixpath.dirname(path) or "/")
+    return ctx.sandbox.exec(f"[ -w {quoted} ] && [ -w {folder} ]", timeout=30).exit_code == 0
 
 
 def _refusal(

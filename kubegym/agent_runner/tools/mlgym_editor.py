@@ -19,6 +19,8 @@ OPEN_CHAR_LIMIT = 20_000
 
 NO_FILE = "No file open. Use the open command first."
 
+_IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"II*\x00", b"MM\x00*")
+
 SCROLL_WARNING = (
     "\n\nWARNING: Scrolling many times in a row is very inefficient.\n"
     "If you know what you are looking for, use `search_file <pattern>` instead.\n"
@@ -37,6 +39,40 @@ def show(ctx: base.ToolContext, path: str, lines: list[str], current_line: float
 def _around(line: int, window: int) -> int:
     """MLGym's middle for showing ``line``: ``[line + WINDOW/2 - floor(WINDOW/6), 1] | max | floor``."""
     return math.floor(max(line + window / 2 - math.floor(window / 6), 1))
+
+
+def _is_image(head: bytes) -> bool:
+    """Whether a file's first bytes are an image's, as ``file --mime-type`` would say (PNG, JPEG,
+    GIF, TIFF, WebP, SVG)."""
+    if head.startswith(_IMAGE_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
+        return True
+    text = head[:1024].lstrip().lower()
+    return text.startswith(b"<svg") or (text.startswith(b"<?xml") and b"<svg" in text)
+
+
+def open_file(
+    ctx: base.ToolContext, tool: str, name: str, path: str, line: int | None
+) -> base.ToolResult:
+    """``open <path> [<line_number>]``: MLGym's refusals of a folder, a missing file or an
+    image (naming the path as the model wrote it), then the view."""
+    quoted = editor.quote(path)
+    kind = ctx.sandbox.exec(
+        f"if [ -f {quoted} ]; then echo file; elif [ -d {quoted} ]; then echo dir; fi", timeout=30
+    ).output.strip()
+    if kind == "dir":
+        message = f"Error: {name} is a directory. You can only open files. Use cd or ls to navigate directories."
+        return base.ToolResult(message, base.EXIT_FAILED, tool)
+    if kind != "file":
+        return base.ToolResult(f"File {name} not found", base.EXIT_FAILED, tool)
+    try:
+        data = editor.read(ctx, path)
+        if _is_image(data[:1024]):
+            message = f"Error: {name} is an image file. Current environment does not support image viewing."
+            return base.ToolResult(message, base.EXIT_FAILED, tool)
+        lines = editor.decode(ctx, path, data)
+    except editor.FileProblem as problem:
+        return base.ToolResult(str(problem), base.EXIT_FAILED, tool)
+    return open_at(ctx, tool, path, lines, line)
 
 
 def open_at(

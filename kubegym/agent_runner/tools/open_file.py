@@ -27,13 +27,14 @@ COMMAND = base.Command(
 @base.tool(COMMAND)
 def run(ctx: base.ToolContext, args: base.Arguments) -> base.ToolResult:
     path = editor.resolve(ctx, args.text("path"))
+    if ctx.config.preset == "mlgym":
+        line = args.optional_number("line_number")
+        return mlgym_editor.open_file(ctx, COMMAND.name, args.text("path"), path, line)
     try:
         lines = editor.load(ctx, path)
     except editor.FileProblem as problem:
         return base.ToolResult(str(problem), base.EXIT_FAILED, COMMAND.name)
     line = args.optional_number("line_number")
-    if ctx.config.preset == "mlgym":
-        return mlgym_editor.open_at(ctx, COMMAND.name, path, lines, line)
     warning = ""
     if line is None:
         first = 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -129,3 +130,38 @@ def test_kubegym_s_editor_is_unchanged(ctx: tools.ToolContext, numbers: Path) ->
         f"[File: {numbers} ({TOTAL} lines total)]\n(983 more lines above)\n984:984"
     )
     assert len(text.splitlines()) == 100 + 3  # kubegym's 100-line window
+
+
+PNG_HEAD = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x00\x00\x00\x00"
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "answer"),
+    [
+        (
+            "sub",
+            lambda p: p.mkdir(),
+            "Error: sub is a directory. You can only open files. Use cd or ls to navigate directories.",
+        ),
+        ("nosuch.py", lambda p: None, "File nosuch.py not found"),
+        (
+            "pic.png",
+            lambda p: p.write_bytes(PNG_HEAD),
+            "Error: pic.png is an image file. Current environment does not support image viewing.",
+        ),
+        (
+            "pic.svg",
+            lambda p: p.write_text('<svg xmlns="http://www.w3.org/2000/svg"/>\n'),
+            "Error: pic.svg is an image file. Current environment does not support image viewing.",
+        ),
+    ],
+)
+def test_open_refuses_in_mlgym_s_words(
+    mlgym: tools.ToolContext, workdir: Path, name: str, make: Any, answer: str
+) -> None:
+    make(workdir / name)
+    result = run(f"open {name}", mlgym)
+    assert (result.output, result.exit_code) == (answer, 1)
+    assert mlgym.state.open_file is None

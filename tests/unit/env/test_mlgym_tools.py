@@ -138,3 +138,11 @@ def test_a_runner_without_flake8_is_told_at_once(
     monkeypatch.setattr(lint, "PYTHON", str(tmp_path / "no-python"))
     with pytest.raises(ConfigError, match="flake8 does not start"):
         ResearchEnv([polyfit], tool_config=tools.ToolConfig.for_preset("mlgym"))
+
+
+def test_an_edit_of_read_only_data_is_refused_in_mlgym_s_words(gpu_env: ResearchEnv) -> None:
+    gpu_env.reset(seed=0, options={"task": "polyfit"})
+    gpu_env.step("open data/train.csv")
+    observation, _, _, _, info = gpu_env.step("edit 1:1\nx,y\nend_of_edit")
+    assert info["exit_code"] == 1
+    assert observation.startswith("Error: You cannot edit read-only file /workspace/data/train.csv")
