@@ -60,6 +60,7 @@ def _egress(egress: trials.TrialEgress | None) -> results_api.EgressSummary | No
         allowlist=list(egress.allowlist),
         hosts=[results_api.EgressHost.model_validate(h.model_dump()) for h in egress.hosts],
         log=None,
+        complete=egress.complete,
     )
 
 

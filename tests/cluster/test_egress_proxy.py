@@ -38,9 +38,9 @@ from kubegym.operator import trials as trial_logic
 from tests.node import stack
 from tests.node.conftest import NodeCluster, node_api, node_cluster, node_namespace
 from tests.node.pods import python_pod
-from tests.node.test_trials import reach
+from tests.node.test_trials import model_server, reach
 from tests.support.kube import wait_for
-from tests.support.openai_server import FakeOpenAI, serve_openai
+from tests.support.openai_server import FakeOpenAI
 
 
 def _cannot_run() -> str | None:
@@ -52,7 +52,7 @@ def _cannot_run() -> str | None:
 
 _SKIP = _cannot_run()
 pytestmark = [pytest.mark.cluster, pytest.mark.skipif(_SKIP is not None, reason=str(_SKIP))]
-__all__ = ["node_api", "node_cluster", "node_namespace"]  # the fixtures, used by name
+__all__ = ["model_server", "node_api", "node_cluster", "node_namespace"]  # fixtures, by name
 
 #: The dev cluster's Service network (kubegym.devcluster.controlplane).
 SERVICE_CIDR = "10.0.0.0/24"
@@ -197,12 +197,6 @@ def forged(allowed: str) -> str:
         f"    c.request('GET', 'http://{allowed}/page.txt', headers=headers)\n"
         "    print(name + ':' + str(c.getresponse().status))\n"
     )
-
-
-@pytest.fixture
-def model_server() -> Iterator[FakeOpenAI]:
-    with serve_openai(host=realnode.NODE_IP) as server:
-        yield server
 
 
 def test_a_sandbox_reaches_its_allowed_host_through_the_proxy_and_nothing_else(

@@ -4,6 +4,7 @@ the Trial's status (bounded, whatever the sandbox asked for) and closes the tria
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 
@@ -11,8 +12,10 @@ from kubegym.api import trials
 from kubegym.egress import records
 from kubegym.errors import InfraError
 from kubegym.operator import egress
+from kubegym.operator import results as operator_results
 from kubegym.operator.settings import EgressProxy
 from tests.unit.egress_cluster.test_shared_proxy import KEY, Running, get, grant, running
+from tests.unit.operator import builders
 
 __all__ = ["running"]  # the fixture, used by name
 
@@ -75,3 +78,28 @@ def test_a_flood_of_names_cannot_grow_the_status_past_its_bound() -> None:
     assert status.hosts[-1].host == trials.EGRESS_OTHERS and status.hosts[-1].refused == 300
     assert sum(h.refused for h in status.hosts) == len(found)
     trials.TrialStatus(egress=status)  # within the schema's bounds
+
+
+@pytest.mark.parametrize("complete", [True, False])
+def test_the_trials_results_carry_its_status_egress(complete: bool) -> None:
+    """TrialResult.egress is the status's, with `complete` kept: a partial count must never
+    read as the whole in the results."""
+    found = [
+        records.EgressRecord(
+            host="pypi.org", reason="allowed", allowed=True, bytes_down=10, **_BASE
+        ),
+        records.EgressRecord(host="evil.example", reason="not_listed", allowed=False, **_BASE),
+    ]
+    status = egress.status_of(["pypi.org"], found, complete=complete)
+    view = builders.trial_view(phase="Succeeded", exit_reason="submitted", egress=status)
+    result = operator_results.result_of(view, builders.task())
+    assert result.egress is not None
+    assert result.egress.complete is complete and result.egress.log is None
+    assert result.egress.allowlist == ["pypi.org"]
+    assert [(h.host, h.allowed, h.refused, h.bytes_down) for h in result.egress.hosts] == [
+        ("pypi.org", 1, 0, 10),
+        ("evil.example", 0, 1, 0),
+    ]
+
+
+_BASE: dict[str, Any] = {"time": "t", "trial": "x", "method": "CONNECT", "port": 443}
