@@ -131,24 +131,13 @@ def status_of(
     allowlist: Iterable[str], found: Sequence[records.EgressRecord], *, complete: bool
 ) -> trials.TrialEgress:
     """A finished trial's egress for its status, from every attempt's records: per host in
-    the order first asked, past `trials.EGRESS_HOSTS_MAX` hosts added up in one row."""
+    the order first asked, past `trials.EGRESS_HOSTS_MAX` hosts one row for the rest (as
+    `records.summarise` counts them)."""
     summary = records.summarise(found, allowlist)
-    # The same fields by the same names: the results' row is the status's, snake-cased.
-    rows = [
-        trials.EgressHostCount.model_validate(h.model_dump())
-        for h in summary.hosts[: trials.EGRESS_HOSTS_MAX]
-    ]
-    rest = summary.hosts[trials.EGRESS_HOSTS_MAX :]
-    if rest:
-        rows.append(
-            trials.EgressHostCount(
-                host=trials.EGRESS_OTHERS,
-                allowed=sum(h.allowed for h in rest),
-                refused=sum(h.refused for h in rest),
-                bytes_up=sum(h.bytes_up for h in rest),
-                bytes_down=sum(h.bytes_down for h in rest),
-            )
-        )
     return trials.TrialEgress(
-        network="allowlist", allowlist=summary.allowlist, hosts=rows, complete=complete
+        network="allowlist",
+        allowlist=summary.allowlist,
+        # The same fields by the same names: the results' row is the status's, snake-cased.
+        hosts=[trials.EgressHostCount.model_validate(h.model_dump()) for h in summary.hosts],
+        complete=complete and summary.complete,
     )
