@@ -144,3 +144,11 @@ def test_kubegym_s_preset_keeps_its_own_message(
     assert result.exit_code == 124
     assert result.output.startswith("started\n")  # kubegym keeps the output it read
     assert "The command ran past its time limit and was killed." in result.output
+
+
+def test_interactive_programs_are_still_refused(mlgym: tools.ToolContext) -> None:
+    # A deliberate difference (see the README): MLGym's blocklist never fires, and a bare
+    # python would wait on its input until the training timeout.
+    result, took = timed("python", mlgym)
+    assert result.exit_code == 126 and "interactive interpreter" in result.output
+    assert took < 1
