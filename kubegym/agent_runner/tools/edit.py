@@ -39,11 +39,15 @@ def run(ctx: base.ToolContext, args: base.Arguments) -> base.ToolResult:
     start, end = args.number("start_line"), args.number("end_line")
     total = len(lines)
     last = max(total, 1)  # an empty file still has a line 1 to replace
-    if not 1 <= start <= end:
+    if ctx.config.preset == "mlgym":
+        # MLGym's script slices whatever range it gets: past the end appends, reversed repeats.
+        if start < 1 or end < 0:
+            return base.usage_error(COMMAND, f"the range {start}:{end} is invalid.")
+    elif not 1 <= start <= end:
         return base.usage_error(
             COMMAND, f"the range {start}:{end} is invalid; need 1 <= start_line <= end_line."
         )
-    if end > last:
+    elif end > last:
         return base.usage_error(
             COMMAND,
             f"end_line {end} is past the end of {path} ({total} lines). "

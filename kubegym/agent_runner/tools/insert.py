@@ -37,13 +37,15 @@ def run(ctx: base.ToolContext, args: base.Arguments) -> base.ToolResult:
     except editor.FileProblem as problem:
         return linted.unopened(ctx, COMMAND.name, problem)
     after = args.number("line_number")
-    if not 0 <= after <= len(lines):
+    text = editor.split_lines(args.text("text_to_add"))
+    # MLGym's script slices whatever it gets: a line past the end appends, no text adds nothing.
+    mlgym = ctx.config.preset == "mlgym"
+    if not (0 <= after <= len(lines) or (mlgym and after >= 0)):
         return base.usage_error(
             COMMAND,
             f"<line_number> must be between 0 and {len(lines)} (the file's length); got {after}.",
         )
-    text = editor.split_lines(args.text("text_to_add"))
-    if not text:
+    if not text and not mlgym:
         return base.usage_error(COMMAND, "there is no text to insert before end_of_insert.")
     new = lines[:after] + text + lines[after:]
     if ctx.config.lint == "flake8":

@@ -53,6 +53,11 @@ def unopened(ctx: base.ToolContext, tool: str, problem: editor.FileProblem) -> b
     return base.ToolResult(str(problem), base.EXIT_FAILED, tool)
 
 
+def _half(number: int) -> int:
+    """``$((number / 2))``: bash divides towards zero (a reversed range gives a negative)."""
+    return -(-number // 2) if number < 0 else number // 2
+
+
 def edit(
     ctx: base.ToolContext,
     path: str,
@@ -69,7 +74,7 @@ def edit(
         window=(start, end),
         n_lines=count,
         after_view=(count // 2 + start0, count + 10),
-        before_view=((end - start0 + 1) // 2 + start0, end - start0 + 10),
+        before_view=(_half(end - start0 + 1) + start0, end - start0 + 10),
         saved_line=start0,
         retry=(
             "Your changes have NOT been applied. Please fix your edit command and try again.\n"

@@ -232,3 +232,24 @@ def test_an_edit_without_its_end_line_is_turned_away_in_mlgym_words(
     opened(ctx, path)
     assert tools.run_action("edit 5:5\n    return a + 2", ctx).ok
     assert "a + 2" in path.read_text()
+
+
+@pytest.mark.parametrize(
+    ("action", "after"),
+    [
+        # MLGym's script slices whatever range it gets: past the end appends...
+        ("edit 20:30\nz = 1\nend_of_edit", SOURCE + "z = 1\n"),
+        ("insert 30\nz = 1\nend_of_insert", SOURCE + "z = 1\n"),
+        # ...a reversed range repeats the lines between (here line 3, an empty one)...
+        ("edit 4:2\nz = 1\nend_of_edit", "import os\n\n\nz = 1\n" + SOURCE[len("import os\n\n") :]),
+        # ...and an insertion of nothing changes nothing.
+        ("insert 2\nend_of_insert", SOURCE),
+    ],
+)
+def test_line_numbers_are_taken_as_mlgym_s_script_takes_them(
+    mlgym: tools.ToolContext, workdir: Path, action: str, after: str
+) -> None:
+    path = opened(mlgym, workdir / "train.py")
+    result = tools.run_action(action, mlgym)
+    assert result.ok, result.output
+    assert path.read_text() == after
