@@ -37,8 +37,11 @@ from typing import Any, Final
 
 from kubegym.egress import addresses, allowlist, credentials, identity, proxy, records, wire
 
-#: Records kept per attempt; more are counted as dropped (a sandbox could flood the proxy).
-MAX_RECORDS: Final = 10_000
+#: Records kept per attempt, and over every attempt: more are counted as dropped (the
+#: trial's counts are then marked incomplete), so sandboxes flooding the shared proxy with
+#: requests cannot grow its memory (a record is a few hundred bytes) past its limit.
+MAX_RECORDS: Final = 5_000
+MAX_TOTAL_RECORDS: Final = 250_000
 #: How long a closed attempt's credentials stay refused, and an uncollected attempt's
 #: records stay kept past its credentials' expiry (the operator was away that long).
 KEEP_SECONDS: Final = 7 * 24 * 3600
@@ -65,11 +68,19 @@ class RecordBook:
     both run on the proxy's event loop.
     """
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.time,
+        max_records: int = MAX_RECORDS,
+        max_total: int = MAX_TOTAL_RECORDS,
+    ) -> None:
         self.clock = clock
+        self.max_records = max_records
+        self.max_total = max_total
         self.started = dt.datetime.now(dt.UTC).isoformat()
         self._clients: dict[str, _Client] = {}
         self._closed: dict[str, float] = {}
+        self._total = 0
         self.unidentified = 0
 
     def admit(self, grant: credentials.Grant, address: str) -> None:
@@ -96,10 +107,13 @@ class RecordBook:
             self.unidentified += 1
             print(json.dumps({"event": "egress_unidentified", **record.to_json()}), flush=True)
             return
-        if len(client.records) >= MAX_RECORDS:
+        if self._total >= self.max_total:
+            self._prune()
+        if len(client.records) >= self.max_records or self._total >= self.max_total:
             client.dropped += 1
         else:
             client.records.append(record)
+            self._total += 1
 
     def take(self, key: str) -> dict[str, Any]:
         """The attempt's records (none when it never used the proxy), and since when kept."""
@@ -113,7 +127,9 @@ class RecordBook:
 
     def close(self, key: str) -> None:
         """Refuse the attempt's credentials from now on and forget its records."""
-        self._clients.pop(key, None)
+        client = self._clients.pop(key, None)
+        if client is not None:
+            self._total -= len(client.records)
         self._closed[key] = self.clock() + KEEP_SECONDS
         self._prune()
 
@@ -121,9 +137,10 @@ class RecordBook:
         now = self.clock()
         for key in [k for k, until in self._closed.items() if until <= now]:
             del self._closed[key]
-        if len(self._clients) >= MAX_CLIENTS:
+        if len(self._clients) >= MAX_CLIENTS or self._total >= self.max_total:
+            # Attempts the operator never collected, long past their credentials' expiry.
             for key in [k for k, c in self._clients.items() if c.expires + KEEP_SECONDS <= now]:
-                del self._clients[key]
+                self._total -= len(self._clients.pop(key).records)
 
 
 class GrantIdentify:

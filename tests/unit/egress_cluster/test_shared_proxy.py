@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from kubegym.egress import credentials, service
+from kubegym.egress import credentials, records, service
 
 KEY = b"s" * 32
 
@@ -230,3 +230,38 @@ def test_the_longest_allowlist_the_api_allows_fits_in_the_credentials(running: R
     )
     assert all(len(h) >= 240 for h in hosts)
     assert get(running, grant(hosts=("localhost", *hosts))) == (200, "hello from upstream")
+
+
+def _record(client: str, n: int) -> records.EgressRecord:
+    return records.EgressRecord(
+        time="t", trial=client, method="GET", host=f"h{n}.example", port=80,
+        allowed=False, reason="not_listed",
+    )  # fmt: skip
+
+
+def test_a_flood_of_requests_cannot_grow_the_proxys_memory() -> None:
+    """Past its cap per attempt, and past the cap over every attempt, records are counted
+    as dropped (the trial's counts then read incomplete), not kept; taking a trial's records
+    and closing it frees its share; uncollected attempts long expired go first."""
+    clock = [1_000.0]
+    book = service.RecordBook(lambda: clock[0], max_records=3, max_total=5)
+    for trial in ("a", "b"):
+        grant_ = credentials.Grant("bench", trial, 0, ("x.example",), expires=2_000)
+        book.admit(grant_, "10.0.0.1" if trial == "a" else "10.0.0.2")
+    for n in range(10):
+        book(_record("bench/a/0", n))
+    assert (len(book.take("bench/a/0")["records"]), book.take("bench/a/0")["dropped"]) == (3, 7)
+    for n in range(4):
+        book(_record("bench/b/0", n))
+    assert (len(book.take("bench/b/0")["records"]), book.take("bench/b/0")["dropped"]) == (2, 2)
+    book.close("bench/a/0")
+    book(_record("bench/b/0", 9))
+    assert len(book.take("bench/b/0")["records"]) == 3
+    # b is never collected: a week past its expiry, its records make room for others.
+    clock[0] = 2_000 + service.KEEP_SECONDS
+    c = credentials.Grant("bench", "c", 0, ("x.example",), expires=10**10)
+    book.admit(c, "10.0.0.3")
+    for n in range(5):
+        book(_record("bench/c/0", n))
+    assert len(book.take("bench/c/0")["records"]) == 3
+    assert book.take("bench/b/0")["records"] == []
