@@ -175,7 +175,10 @@ def check_tasks(
     (`egress_proxy`): without one, a sandbox would run cut off from hosts it was promised.
     """
     problems = []
-    if run is not None and run.sandbox_egress.hosts and not egress_proxy:
+    chosen = list(chosen)
+    # A task with `network: egress` reaches everything without the proxy.
+    offline = any(t.spec.network == "none" for t in chosen)
+    if run is not None and run.sandbox_egress.hosts and offline and not egress_proxy:
         problems.append(_NO_PROXY % "spec.sandboxEgress.hosts")
     for task in chosen:
         if task.spec.egress.hosts and task.spec.network == "none" and not egress_proxy:

@@ -167,6 +167,8 @@ def test_a_run_promising_hosts_waits_without_a_proxy() -> None:
     assert any("spec.sandboxEgress.hosts" in p and "egressProxy" in p for p in problems)
     assert any(p.startswith("Task/toy: spec.egress.hosts") for p in problems)
     assert runs.check_tasks([task], run, egress_proxy=True) == []
+    online = builders.task(network="egress")
+    assert runs.check_tasks([online], run, egress_proxy=False) == []  # it needs no proxy
     with pytest.raises(ValueError, match="no egress proxy"):
         objects.attempt_objects(
             with_hosts(["pypi.org"], [], settings=Settings(agent_image="x")), clock=lambda: NOW
