@@ -26,8 +26,6 @@ from pydantic import ValidationError
 from kubegym import metrics
 from kubegym.api import runs as runs_api
 from kubegym.api import tasks as tasks_api
-from kubegym.api import trials as trials_api
-from kubegym.egress import records as egress_records
 from kubegym.errors import ConfigError, KubegymError
 from kubegym.operator import egress, labels, objects, outcomes, rollups, runs, trials
 from kubegym.operator import kube as kube_mod
@@ -160,32 +158,16 @@ class Controller:
         decision: trials.Decision,
         bound: Any,
     ) -> list[int]:
-        """A finishing trial's egress into its new status: the open network, or every
-        attempt's requests read from the egress proxy. The attempts to close at the proxy."""
+        """A finishing trial's egress into its new status (`egress.finish`); the attempts
+        to close at the proxy."""
         assert decision.status is not None
-        if task.spec.network == "egress":
-            decision.status.egress = trials_api.TrialEgress(network="open")
-            return []
-        hosts = objects.egress.hosts(task, run)
-        proxy = self.settings.egress
-        if not hosts or proxy is None:
-            return []
-        attempts = list(range(decision.status.attempt + 1))
-        found: list[egress_records.EgressRecord] = []
-        complete = True
-        try:
-            reader = egress.Records(proxy)
-            for attempt in attempts:
-                taken = reader.read(trial.namespace, trial.name, attempt)
-                found += taken.records
-                complete = complete and not taken.dropped and taken.since <= trial.created
-        except KubegymError as exc:
-            complete = False
-            message = f"the egress proxy's records could not be read: {exc}"
-            decision.events.append(("Warning", "EgressRecordsIncomplete", message))
-            bound.warning("trial_egress_records_unread", error=str(exc))
-        decision.status.egress = egress.status_of(hosts, found, complete=complete)
-        return attempts
+        ended = egress.finish(trial, decision.status.attempt, task, run, self.settings.egress)
+        if ended.egress is not None:
+            decision.status.egress = ended.egress
+        if ended.problem is not None:
+            decision.events.append(("Warning", "EgressRecordsIncomplete", ended.problem))
+            bound.warning("trial_egress_records_unread", error=ended.problem)
+        return ended.attempts
 
     def _close_egress(self, trial: trials.TrialView, attempts: list[int], bound: Any) -> None:
         """Refuse the attempts' credentials at the proxy from now on (it forgets their records)."""

@@ -29,9 +29,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from kubegym.api import trials
+from kubegym.api import runs, tasks, trials
 from kubegym.egress import credentials, records
 from kubegym.errors import ConfigError, InfraError
+from kubegym.operator import trials as trials_logic
+from kubegym.operator.objects import egress as objects_egress
 from kubegym.operator.settings import EgressProxy
 
 #: How long `resolve` waits for the proxy Service's name (installed with the operator).
@@ -125,6 +127,47 @@ class Records:
         if not isinstance(data, dict):
             raise InfraError("EgressProxyUnavailable", f"{method} {path}: not a JSON object")
         return data
+
+
+@dataclass(frozen=True)
+class Finished:
+    """What a finishing trial's egress comes to (`finish`)."""
+
+    egress: trials.TrialEgress | None
+    """The trial's `status.egress`; None when its sandbox had no network at all."""
+    attempts: list[int]
+    """The attempts to close at the proxy once the status holds their records."""
+    problem: str | None = None
+    """Why the records are incomplete, when the proxy could not give them (a Warning)."""
+
+
+def finish(
+    trial: trials_logic.TrialView,
+    attempt: int,
+    task: tasks.Task,
+    run: runs.BenchmarkRunSpec,
+    proxy: EgressProxy | None,
+) -> Finished:
+    """A finishing trial's egress: the open network (`network: egress`), nothing (no hosts
+    or no proxy), or every attempt's requests (0 to `attempt`) read from the proxy, marked
+    incomplete when the proxy was unreachable, dropped some, or started after the Trial."""
+    if task.spec.network == "egress":
+        return Finished(trials.TrialEgress(network="open"), [])
+    hosts = objects_egress.hosts(task, run)
+    if not hosts or proxy is None:
+        return Finished(None, [])
+    attempts = list(range(attempt + 1))
+    found: list[records.EgressRecord] = []
+    complete, problem = True, None
+    try:
+        reader = Records(proxy)
+        for number in attempts:
+            taken = reader.read(trial.namespace, trial.name, number)
+            found += taken.records
+            complete = complete and not taken.dropped and taken.since <= trial.created
+    except InfraError as exc:
+        complete, problem = False, f"the egress proxy's records could not be read: {exc}"
+    return Finished(status_of(hosts, found, complete=complete), attempts, problem)
 
 
 def status_of(

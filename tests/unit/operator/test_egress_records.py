@@ -3,13 +3,14 @@ the Trial's status (bounded, whatever the sandbox asked for) and closes the tria
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 
 import pytest
 
 from kubegym.api import trials
-from kubegym.egress import records
+from kubegym.egress import credentials, records
 from kubegym.errors import InfraError
 from kubegym.operator import egress
 from kubegym.operator import results as operator_results
@@ -103,3 +104,44 @@ def test_the_trials_results_carry_its_status_egress(complete: bool) -> None:
 
 
 _BASE: dict[str, Any] = {"time": "t", "trial": "x", "method": "CONNECT", "port": 443}
+
+
+def _finishing(created: dt.datetime, **task: Any) -> tuple[Any, Any, Any]:
+    view = dataclasses.replace(
+        builders.trial_view(name="trial-a", phase="Running"), namespace="bench", created=created
+    )
+    return view, builders.task(**task), builders.run_spec(sandboxEgress={"hosts": ["pypi.org"]})
+
+
+def test_a_finishing_trial_gets_every_attempts_requests(running: Running) -> None:
+    for attempt in (0, 1):
+        grant_ = credentials.Grant("bench", "trial-a", attempt, ("localhost",), expires=5_000)
+        assert get(running, credentials.mint(KEY, grant_))[0] == 200
+    # Created before the proxy started: requests may have gone to a proxy since restarted.
+    view, task, run = _finishing(dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
+    early = egress.finish(view, 1, task, run, proxy_of(running))
+    assert early.egress is not None and early.egress.complete is False and early.problem is None
+    view, task, run = _finishing(dt.datetime.now(dt.UTC))
+    ended = egress.finish(view, 1, task, run, proxy_of(running))
+    assert ended.attempts == [0, 1] and ended.problem is None
+    assert ended.egress is not None and ended.egress.complete is True
+    assert ended.egress.allowlist == ["pypi.org"]
+    assert [(h.host, h.allowed) for h in ended.egress.hosts] == [("localhost", 2)]
+
+
+def test_an_unreachable_proxy_makes_the_counts_incomplete_and_says_why() -> None:
+    proxy = EgressProxy("127.0.0.1", 1, "ns", {"a": "b"}, "http://127.0.0.1:1", KEY)
+    view, task, run = _finishing(dt.datetime.now(dt.UTC))
+    ended = egress.finish(view, 0, task, run, proxy)
+    assert ended.egress is not None and ended.egress.complete is False
+    assert ended.problem is not None and "EgressProxyUnavailable" in ended.problem
+    assert ended.attempts == [0]  # still closed at the proxy, when it is back
+
+
+def test_an_open_or_offline_sandbox_has_no_records_to_read() -> None:
+    view, task, run = _finishing(dt.datetime.now(dt.UTC), network="egress")
+    ended = egress.finish(view, 0, task, run, None)
+    assert ended.egress is not None and ended.egress.network == "open" and ended.attempts == []
+    view, task, _ = _finishing(dt.datetime.now(dt.UTC))
+    offline = egress.finish(view, 0, task, builders.run_spec(), None)
+    assert offline == egress.Finished(None, [])
