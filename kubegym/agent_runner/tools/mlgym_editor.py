@@ -11,6 +11,7 @@ overlap, ``create`` writes one empty line. Their warnings and errors are MLGym's
 from __future__ import annotations
 
 import math
+import posixpath
 
 from kubegym.agent_runner.tools import base, editor, mlgym_view
 
@@ -153,6 +154,11 @@ def create(ctx: base.ToolContext, tool: str, name: str, path: str) -> base.ToolR
         path: the same file, resolved.
     """
     exists = ctx.sandbox.exec(f"test -e {editor.quote(path)}", timeout=30).exit_code == 0
+    folder = posixpath.dirname(path) or "/"
+    if not exists and ctx.sandbox.exec(f"test -d {editor.quote(folder)}", timeout=30).exit_code:
+        # MLGym's `printf "\n" > "$1"` makes no folder: bash complains, then its open does.
+        message = f"bash: {name}: No such file or directory\nFile {name} not found"
+        return base.ToolResult(message, base.EXIT_FAILED, tool)
     if not exists:
         try:
             editor.save(ctx, path, [""])

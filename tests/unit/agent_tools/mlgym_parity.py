@@ -8,8 +8,8 @@ it by hand after changing the preset's tools::
 
 PATH is a checkout of facebookresearch/MLGym, or its bare git folder (its HEAD is read). Each
 case runs its actions twice, in two copies of the same folder: through MLGym's bash functions
-(as its environment runs them: one shell, ``WINDOW=1000``, ``OVERLAP=2``, ``LAST_ACTION`` set
-after each action) and through kubegym's tools with ``ToolConfig.for_preset("mlgym")`` on a
+(as its environment runs them: one shell, its errors in the output, ``WINDOW=1000``,
+``OVERLAP=2``, ``LAST_ACTION`` set after each action) and through kubegym's tools with ``ToolConfig.for_preset("mlgym")`` on a
 real sandbox server. Every answer and every file must be the same; the script prints the
 differences and exits 1 if there is any.
 """
@@ -17,6 +17,7 @@ differences and exits 1 if there is any.
 from __future__ import annotations
 
 import difflib
+import re
 import secrets
 import shlex
 import shutil
@@ -100,6 +101,7 @@ CASES: list[list[str]] = [
     ],
     ["open sub", "open nosuch.py", "open pic.png", "open pic.svg", "open 'sp ace.txt'"],
     ["create empty.py", "goto 1", "insert 0\nimport os", "edit 1:2\n", "edit 5:5\nx = 1"],
+    ["create nofolder/x.py", "create sub/y.py", "create small.py"],
 ]
 
 
@@ -188,8 +190,16 @@ def run_mlgym(scripts: Path, bin_folder: Path, folder: Path, actions: list[str])
     for number, action in enumerate(actions):
         lines += [f"echo '@@{number}@@'", as_heredoc(action)]
         lines += [f"export LAST_ACTION={shlex.quote(action.strip())}"]
-    done = subprocess.run(["bash", "-c", "\n".join(lines)], capture_output=True, text=True)
-    parts = done.stdout.split("@@")[1:]
+    done = subprocess.run(
+        ["bash", "-c", "\n".join(lines)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    # Bash names where an error arose: a line of the command stream, or of the tool's script in
+    # MLGym's commands folder; the preset says "bash: " for either.
+    stream = re.sub(r"^(bash|\S+\.sh): line \d+: ", "bash: ", done.stdout, flags=re.MULTILINE)
+    parts = stream.split("@@")[1:]
     return [parts[index + 1].removeprefix("\n") for index in range(0, len(parts), 2)]
 
 

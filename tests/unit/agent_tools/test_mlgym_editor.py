@@ -165,3 +165,12 @@ def test_open_refuses_in_mlgym_s_words(
     result = run(f"open {name}", mlgym)
     assert (result.output, result.exit_code) == (answer, 1)
     assert mlgym.state.open_file is None
+
+
+def test_create_makes_no_folder(mlgym: tools.ToolContext, workdir: Path) -> None:
+    result = run("create nofolder/x.py", mlgym)
+    assert (result.output, result.exit_code) == (
+        "bash: nofolder/x.py: No such file or directory\nFile nofolder/x.py not found",
+        1,
+    )
+    assert not (workdir / "nofolder").exists()
