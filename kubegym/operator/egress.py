@@ -2,15 +2,15 @@
 
 `resolve` turns the proxy Service's name (the chart's setting) into its cluster IP once,
 when the operator starts (`kubegym.operator.main`), so sandboxes get an address and need
-no DNS. `Records` reads a finished trial's requests from the proxy's records endpoint
+no DNS. `Records` reads an attempt's requests from the proxy's records endpoint
 (`kubegym.egress.service`, a port only operator pods reach, behind a token derived from
-the signing key) and then closes the trial there: its credentials are refused from then
-on, and the proxy forgets its records. `status_of` turns them into the finished
-Trial's `status.egress` (the trial's results' `EgressSummary`).
+the signing key) and closes the attempt there: its credentials are refused from then
+on, and the proxy forgets its records. `finish` says what a finishing trial's egress
+comes to (`status_of`: its `status.egress`, which `kubegym.operator.results` turns into
+the trial's results' `EgressSummary`).
 
-The controller reads every attempt's records, writes the summary into the finished
-Trial's status, and only then closes the attempts at the proxy: an operator killed in
-between reads the same records again.
+The controller writes it into the finished Trial's status and only then closes the
+attempts at the proxy: an operator killed in between reads the same records again.
 
 Called by `kubegym.operator.controller` when a trial with an allowlist finishes.
 """
