@@ -92,6 +92,7 @@ def leaderboard(
     best_submission: runs.BestSubmissionRule,
     intervals: bool = True,
     profile: str | None = None,
+    designs: Mapping[str, str] | None = None,
 ) -> leaderboards.Leaderboard:
     """AUP per agent under both profiles (with bootstrap CIs over seeds unless ``intervals`` is
     False: the operator's status needs only the AUP) and the per-task bests.
@@ -103,6 +104,7 @@ def leaderboard(
         best_submission: the run's best-submission rule (``spec.bestSubmission``).
         profile: the run's suite profile as its scope records it
             (`kubegym.tasks.profiles.scope_label`); None without one.
+        designs: the agents' designs by name (`designs_of`), for the scope.
     """
     references = pd.DataFrame(
         [(t.name, t.spec.evaluation.metric().direction, t.spec.baseline_score()) for t in chosen],
@@ -127,8 +129,17 @@ def leaderboard(
     )
     tidy = leaderboards.tidy_trials(references, finished)
     return leaderboards.compute_leaderboard(
-        tidy, best_submission=best_submission, intervals=intervals, profile=profile
+        tidy,
+        best_submission=best_submission,
+        intervals=intervals,
+        profile=profile,
+        designs=designs,
     )
+
+
+def designs_of(agents: Sequence[runs.Agent]) -> dict[str, str]:
+    """Each agent's design by name (`kubegym.api.runs.Agent.design`), for a leaderboard's scope."""
+    return {agent.name: agent.design() for agent in agents}
 
 
 def agent_scores(board: leaderboards.Leaderboard) -> list[runs.AgentScore]:
@@ -203,6 +214,7 @@ def files(
     board: leaderboards.Leaderboard | None = None,
     images: bool = False,
     profile: str | None = None,
+    designs: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """Every rollup file of a run by name, as text: what both runtimes write.
 
@@ -217,6 +229,7 @@ def files(
             same rule: a board of another rule is refused).
         images: also images.json (a cluster run's; a local run has no images).
         profile: the run's suite profile as its scope records it; None without one.
+        designs: the agents' designs by name (`designs_of`), for the scope.
 
     Raises:
         ValueError: ``board`` was computed under another rule than ``best_submission``,
@@ -224,12 +237,21 @@ def files(
     """
     if board is None:
         board = leaderboard(
-            chosen, agents, results, best_submission=best_submission, profile=profile
+            chosen,
+            agents,
+            results,
+            best_submission=best_submission,
+            profile=profile,
+            designs=designs,
         )
     elif board.scope is None or board.scope.best_submission != best_submission:
         raise ValueError(f"the leaderboard was not computed under the rule {best_submission}")
     elif board.scope.profile != profile:
         raise ValueError(f"the leaderboard was not computed under the profile {profile}")
+    elif designs is not None and board.scope.designs != {
+        m: d for m, d in designs.items() if m in board.scope.methods
+    }:
+        raise ValueError("the leaderboard was not computed for these agents' designs")
     texts = {
         RESULTS_CSV: results_csv(results),
         LEADERBOARD_JSON: to_text(board.to_json(run)),

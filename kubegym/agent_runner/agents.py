@@ -270,14 +270,14 @@ def tool_names(spec: runs.Agent) -> list[str] | None:
     """
     if spec.tools is not None:
         return list(spec.tools)
-    if spec.preset == "mlgym":
+    if spec.preset in runs.MLGYM_PRESETS:
         return list(mlgym.TOOL_NAMES)
     return None
 
 
 def _model(spec: runs.Agent, setup: AgentSetup) -> Agent:
     """kubegym's `ModelAgent`, or the design the agent's ``preset`` names."""
-    if spec.preset == "mlgym":
+    if spec.preset in runs.MLGYM_PRESETS:
         _check_mlgym_tools(spec)
         return mlgym_agent.make(spec, api_key=setup.api_key, seed=setup.seed)
     client = models.ModelClient(spec, api_key=setup.api_key, seed=setup.seed)

@@ -7,6 +7,8 @@ Read by the local runner and the operator, which expand it into Trials
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
@@ -88,7 +90,10 @@ class EgressRule(Model):
     """The TCP ports open there."""
 
 
-AgentPreset = Literal["kubegym", "mlgym"]
+AgentPreset = Literal["kubegym", "mlgym", "mlgym-gpu-info"]
+#: The presets that reproduce MLGym's agent: its default (the one MLGym-Bench's published runs
+#: used) and its `default_gpu_info` variant, which adds a GPU line to every step's prompt.
+MLGYM_PRESETS: tuple[AgentPreset, ...] = ("mlgym", "mlgym-gpu-info")
 
 
 class Agent(Model):
@@ -130,7 +135,9 @@ class Agent(Model):
     """For a model agent: whose agent design it follows. `kubegym`, kubegym's own (its prompts,
     tools and history); `mlgym`, MLGym-Bench's default agent reproduced for comparability (its
     templates and demonstrations, tools, 1,000-line file window, history processor, sampling,
-    limits and automatic submissions). Recorded in the leaderboard's scope."""
+    limits and automatic submissions: `configs/agents/default.yaml`, which every MLGym-Bench
+    run used); `mlgym-gpu-info`, the same with MLGym's `default_gpu_info.yaml` GPU line on
+    every step for tasks with GPUs. Recorded in the leaderboard's scope."""
 
     replay_path: str | None = None
     """For `builtin: replay`: a JSON-lines file of `{"action": ...}` to replay."""
@@ -168,6 +175,23 @@ class Agent(Model):
 
     tools: list[Annotated[str, Field(pattern=r"^[a-z][a-z_]*$")]] | None = None
     """The tools the agent may use; all of kubegym's tools when absent."""
+
+    def design(self) -> str:
+        """What the agent is, as a leaderboard's scope records it: its kind, model or image,
+        preset, and a digest of every setting that changes how it acts (sampling, limits,
+        history, tools). Where it is served, its key, prices and network are left out: they
+        do not change what the agent does. Two agents of one name with different designs are
+        different methods."""
+        if self.builtin is not None:
+            return f"builtin {self.builtin}"
+        if self.image is not None:
+            return f"image {self.image}"
+        acting = self.model_dump(
+            mode="json",
+            include={"sampling", "cost_limit_usd", "max_steps", "history_window", "tools"},
+        )
+        digest = hashlib.sha256(json.dumps(acting, sort_keys=True).encode()).hexdigest()[:12]
+        return f"model {self.model}, preset {self.preset}, settings {digest}"
 
 
 class RetryPolicy(Model):

@@ -415,8 +415,9 @@ class LocalRun:
         agent_names = [agent.name for agent in self.run.spec.agents]
         rule = self.run.spec.best_submission
         profile = self.profile
+        designs = rollups.designs_of(self.run.spec.agents)
         board = rollups.leaderboard(
-            chosen, agent_names, done, best_submission=rule, profile=profile
+            chosen, agent_names, done, best_submission=rule, profile=profile, designs=designs
         )
         status = self._status(plans, done, board, not_durable)
         texts = rollups.files(
@@ -428,6 +429,7 @@ class LocalRun:
             best_submission=rule,
             board=board,
             profile=profile,
+            designs=designs,
         )
         outputs.write(self.out, texts)
         if board.result is not None:

@@ -50,6 +50,7 @@ def write(
         best_submission=run.spec.best_submission,
         images=True,
         profile=run.profile_label,
+        designs=rollups.designs_of(run.spec.agents),
     )
     written = []
     with tempfile.TemporaryDirectory(prefix="kubegym-rollups-") as tmp:

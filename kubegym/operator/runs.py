@@ -448,6 +448,7 @@ def _leaderboard(
         best_submission=run.spec.best_submission,
         intervals=False,
         profile=run.profile_label,
+        designs=rollups.designs_of(run.spec.agents),
     )
     if board.result is None:
         return  # too few scores for a profile yet

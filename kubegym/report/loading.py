@@ -111,6 +111,8 @@ class RunData:
             only rule there was).
         profile: the suite profile the run ran under, as its leaderboard.json's scope
             records it (`kubegym.tasks.profiles.scope_label`); None: kubegym's setting.
+        designs: the agents' designs the run's leaderboard.json records
+            (`kubegym.scoring.scope.Scope.designs`); None when it records none.
     """
 
     run: str
@@ -125,6 +127,7 @@ class RunData:
     integrity: integrity.RunIntegrity | None = None
     best_submission: str = submissions.FINAL_SUBMIT
     profile: str | None = None
+    designs: dict[str, str] | None = None
 
     @property
     def agents(self) -> list[str]:
@@ -212,6 +215,7 @@ def load_run(source: sources.RunSource) -> RunData:
         integrity=audit,
         best_submission=_recorded_rule(recorded),
         profile=_recorded_profile(recorded),
+        designs=_recorded_designs(recorded),
     )
 
 
@@ -310,6 +314,13 @@ def _recorded_profile(recorded: dict[str, Any] | None) -> str | None:
     if profile is not None and not isinstance(profile, str):
         raise ConfigError("not a profile name", field=f"{LEADERBOARD} {scopes.SCOPE}.profile")
     return profile
+
+
+def _recorded_designs(recorded: dict[str, Any] | None) -> dict[str, str] | None:
+    """The agents' designs the run's leaderboard.json records (None before kubegym did)."""
+    scope = (recorded or {}).get(scopes.SCOPE)
+    designs = scope.get("designs") if isinstance(scope, dict) else None
+    return scopes.read_designs(designs, name=LEADERBOARD)
 
 
 def _audit_fields(data: dict[str, Any]) -> dict[str, Any]:

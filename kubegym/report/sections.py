@@ -87,7 +87,7 @@ def build_report(run: loading.RunData, *, with_plots: bool = True) -> Report:
     report = Report(run=run.run, notes=list(run.notes))
     rows = tables.tidy(run)
     board = leaderboards.compute_leaderboard(
-        rows, best_submission=run.best_submission, profile=run.profile
+        rows, best_submission=run.best_submission, profile=run.profile, designs=run.designs
     )
     report.leaderboard = board.to_json(run.run)
     report.notes += _compare(report.leaderboard, run.recorded)

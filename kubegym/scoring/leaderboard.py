@@ -13,6 +13,7 @@ computed over (`kubegym.scoring.scope`). DataFrames in; the JSON shape of
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -170,6 +171,7 @@ def compute_leaderboard(
     best_submission: str = submissions.FINAL_SUBMIT,
     intervals: bool = True,
     profile: str | None = None,
+    designs: Mapping[str, str] | None = None,
 ) -> Leaderboard:
     """Fold seeds, profile, and bootstrap the CIs of a run's tidy rows (see `tidy_trials`).
 
@@ -182,6 +184,7 @@ def compute_leaderboard(
         intervals: bootstrap the CIs; without them (the operator's status, on every
             reconcile) the table and the AUP are the same and ``to_json`` lists no CIs.
         profile: the run's suite profile as its scope records it (`scopes.Scope.profile`).
+        designs: the run's agents' designs by name, for the scope (`scopes.Scope.designs`).
 
     Returns:
         A `Leaderboard` with no AUP when no agent has a scored trial yet; one with
@@ -205,7 +208,12 @@ def compute_leaderboard(
 
     def scoped(tau_max: float | None) -> scopes.Scope:
         return scopes.scope_of(
-            tidy, reference=REFERENCE, best_submission=rule, tau_max=tau_max, profile=profile
+            tidy,
+            reference=REFERENCE,
+            best_submission=rule,
+            tau_max=tau_max,
+            profile=profile,
+            designs=designs,
         )
 
     if tidy.empty or set(tidy[METHOD]) == {REFERENCE}:

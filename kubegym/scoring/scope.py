@@ -6,7 +6,8 @@ among them, and the tau grid ends where their ratios reach. One AUP next to
 another means something only when both were computed over the same methods,
 the same tasks, the same reference (baseline) method, the same best-submission
 rule, the same suite profile (the tasks' setting: resources, limits, data) and
-the same tau_max. `Scope` records those; `comparable` lists what differs. `kubegym.scoring.leaderboard` writes a run's scope into
+the same tau_max, and each method the same agent (its model, preset and
+settings: `kubegym.api.runs.Agent.design`). `Scope` records those; `comparable` lists what differs. `kubegym.scoring.leaderboard` writes a run's scope into
 leaderboard.json (through `kubegym.rollups` for both runtimes, and again in
 `kubegym report`'s recomputation); `kubegym aup` prints the scope of a score
 table and, with ``--compare``, checks it against another leaderboard's.
@@ -45,6 +46,9 @@ class Scope:
         profile: the run's suite profile as `kubegym.tasks.profiles.scope_label` records
             it (its name, plus any way the run departed from it); None: kubegym's own
             setting of each task.
+        designs: each agent's design by method name (`kubegym.api.runs.Agent.design`);
+            None when unstated (a score table from elsewhere, a leaderboard written before
+            kubegym recorded them).
     """
 
     methods: tuple[str, ...]
@@ -53,6 +57,7 @@ class Scope:
     best_submission: str | None
     tau_max: float | None
     profile: str | None = None
+    designs: Mapping[str, str] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The scope as leaderboard.json holds it."""
@@ -63,6 +68,7 @@ class Scope:
             "best_submission": self.best_submission,
             "tau_max": self.tau_max,
             "profile": self.profile,
+            "designs": None if self.designs is None else dict(sorted(self.designs.items())),
         }
 
     def describe(self) -> str:
@@ -84,6 +90,7 @@ def scope_of(
     best_submission: str | None,
     tau_max: float | None,
     profile: str | None = None,
+    designs: Mapping[str, str] | None = None,
 ) -> Scope:
     """The scope of scores profiled together.
 
@@ -94,18 +101,22 @@ def scope_of(
         best_submission: the rule behind the ``best_submission`` column, or None.
         tau_max: the profiles' tau_max, or None when there is no AUP.
         profile: the run's suite profile (`Scope.profile`), or None.
+        designs: the run's agents' designs by name (`Scope.designs`), or None; only the
+            methods scored here are kept.
     """
 
     def names(column: str) -> tuple[str, ...]:
         return tuple(sorted({str(v) for v in rows[column]})) if column in rows.columns else ()
 
+    methods = names(METHOD)
     return Scope(
-        methods=names(METHOD),
+        methods=methods,
         tasks=names(TASK),
         reference=reference,
         best_submission=best_submission,
         tau_max=None if tau_max is None else float(tau_max),
         profile=profile,
+        designs=None if designs is None else {m: designs[m] for m in methods if m in designs},
     )
 
 
@@ -141,6 +152,7 @@ def read_scope(document: Mapping[str, Any], *, name: str) -> Scope:
     profile = data.get("profile")
     if profile is not None and not isinstance(profile, str):
         raise ConfigError(f"{name}: not a profile name", field=f"{SCOPE}.profile")
+    designs = read_designs(data.get("designs"), name=name)
     return Scope(
         methods=_read_names(data, "methods", name),
         tasks=_read_names(data, "tasks", name),
@@ -150,7 +162,23 @@ def read_scope(document: Mapping[str, Any], *, name: str) -> Scope:
         else submissions.check_rule(rule, field=f"{SCOPE}.best_submission"),
         tau_max=None if tau_max is None else float(tau_max),
         profile=profile,
+        designs=designs,
     )
+
+
+def read_designs(value: Any, *, name: str) -> dict[str, str] | None:
+    """A recorded scope's ``designs`` (`Scope.designs`): None when unstated.
+
+    Raises:
+        ConfigError: not a map of method names to designs.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise ConfigError(f"{name}: not a map of method to design", field=f"{SCOPE}.designs")
+    return dict(value)
 
 
 def comparable(
@@ -160,7 +188,8 @@ def comparable(
 
     They can when both were computed over the same methods, tasks and reference
     method, under the same stated best-submission rule and suite profile, on the same
-    tau grid.
+    tau grid, and no method names another agent in one than in the other (where both
+    state their designs: a score table from elsewhere states none).
 
     Args:
         first: one leaderboard's scope.
@@ -203,6 +232,16 @@ def comparable(
             f"{b}: {second.profile or 'none'}): the tasks ran with other resources, limits "
             "or data"
         )
+    if first.designs is not None and second.designs is not None:
+        changed = sorted(
+            m
+            for m in set(first.designs) & set(second.designs)
+            if first.designs[m] != second.designs[m]
+        )
+        reasons += [
+            f"method {m} is another agent ({a}: {first.designs[m]}; {b}: {second.designs[m]})"
+            for m in changed
+        ]
     without = [n for n, s in ((a, first), (b, second)) if s.tau_max is None]
     if without:
         reasons += [f"{n} has no AUP" for n in without]
@@ -226,4 +265,4 @@ def _names(values: Sequence[str]) -> str:
     return shown + (f" and {len(values) - _SHOWN} more" if len(values) > _SHOWN else "")
 
 
-__all__ = ["SCOPE", "Scope", "comparable", "read_scope", "scope_of"]
+__all__ = ["SCOPE", "Scope", "comparable", "read_designs", "read_scope", "scope_of"]

@@ -360,18 +360,20 @@ class ToolConfig:
     ``(GPU Count: …, GPU Model: …, Total memory per GPU: …)`` line; only for tasks with GPUs."""
 
     @classmethod
-    def for_preset(cls, preset: Literal["kubegym", "mlgym"]) -> ToolConfig:
+    def for_preset(cls, preset: Literal["kubegym", "mlgym", "mlgym-gpu-info"]) -> ToolConfig:
         """The tools' settings of an agent preset (`kubegym.api.runs.Agent.preset`).
 
         ``mlgym`` follows MLGym-Bench's default agent (``configs/agents/default.yaml``): a
         1,000-line window with 2 lines of overlap placed as MLGym places it, edit and insert
         linted by flake8, the task's training timeout for commands naming ``python``,
-        ``python3``, ``torchrun``, ``accelerate`` or ``deepspeed`` and 25 s for any other, MLGym's
-        messages, and the GPU line.
+        ``python3``, ``torchrun``, ``accelerate`` or ``deepspeed`` and 25 s for any other, and
+        MLGym's messages. ``mlgym-gpu-info`` adds the GPU line of MLGym's
+        ``default_gpu_info.yaml`` (MLGym-Bench's published runs used ``default.yaml``, which
+        has none).
         """
         if preset == "kubegym":
             return cls()
-        if preset == "mlgym":
+        if preset in ("mlgym", "mlgym-gpu-info"):
             return cls(
                 preset="mlgym",
                 window=1000,
@@ -379,9 +381,9 @@ class ToolConfig:
                 lint="flake8",
                 training_commands=MLGYM_TRAINING_COMMANDS,
                 short_command_timeout_s=MLGYM_SHORT_TIMEOUT_S,
-                gpu_info=True,
+                gpu_info=preset == "mlgym-gpu-info",
             )
-        raise ValueError(f"unknown agent preset {preset!r}: kubegym or mlgym")
+        raise ValueError(f"unknown agent preset {preset!r}: kubegym, mlgym or mlgym-gpu-info")
 
     def check(self, field: str = "spec.agents[].preset") -> None:
         """Check that this machine can honour the settings (flake8 for ``lint="flake8"``).

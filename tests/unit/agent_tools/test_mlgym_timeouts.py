@@ -48,8 +48,11 @@ def test_the_preset_s_settings() -> None:
     assert (config.short_command_timeout_s, config.command_timeout_s, config.gpu_info) == (
         25.0,
         None,
-        True,
+        False,
     )
+    # MLGym-Bench's runs used default.yaml, which shows no GPU line; its gpu_info variant does.
+    with_gpu = tools.ToolConfig.for_preset("mlgym-gpu-info")
+    assert with_gpu == dataclasses.replace(config, gpu_info=True)
     assert tools.ToolConfig.for_preset("kubegym") == tools.ToolConfig()
     assert tools.ToolConfig().timeout_for("sleep 100") is None  # kubegym's: the task's limit
     with pytest.raises(ValueError, match="unknown agent preset 'swe'"):

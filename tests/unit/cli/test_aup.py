@@ -39,6 +39,7 @@ def test_json_output_of_the_hand_case(tmp_path: Path) -> None:
             "best_submission": None,
             "tau_max": 0.7,
             "profile": None,
+            "designs": None,
         },
     }
 

@@ -48,7 +48,7 @@ def with_nvidia_smi(request: local.SandboxRequest) -> backends.OpenSandbox:
 
 
 def mlgym_env(bundle: TaskBundle, **config: Any) -> ResearchEnv:
-    settings = dataclasses.replace(tools.ToolConfig.for_preset("mlgym"), **config)
+    settings = dataclasses.replace(tools.ToolConfig.for_preset("mlgym-gpu-info"), **config)
     return ResearchEnv([bundle], sandbox=with_nvidia_smi, tool_config=settings)
 
 

@@ -42,6 +42,7 @@ def test_a_run_with_no_agent_scores_has_an_empty_leaderboard() -> None:
             "best_submission": "final-submit",
             "tau_max": None,
             "profile": None,
+            "designs": None,
         },
         "agents": {},
     }

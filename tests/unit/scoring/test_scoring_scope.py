@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pandas as pd
 import pytest
 
+from kubegym.api import runs
 from kubegym.errors import ConfigError
 from kubegym.scoring import (
     FINAL_SUBMIT,
@@ -151,4 +153,51 @@ def test_the_profile_reads_back_and_an_old_leaderboard_has_none() -> None:
     assert read_scope(written, name="leaderboard.json").profile is None
     written["scope"]["profile"] = ["mlgym-bench"]
     with pytest.raises(ConfigError, match=r"scope\.profile"):
+        read_scope(written, name="leaderboard.json")
+
+
+def test_a_method_name_that_means_another_agent_is_not_comparable() -> None:
+    # The attack: score gpt-4o under kubegym's own agent, name it "gpt-4o", and set it
+    # beside MLGym's published gpt-4o (MLGym's agent) as if the same method. The designs
+    # the runs recorded tell the two apart.
+    ours = runs.Agent(name="gpt-4o", model="openai/gpt-4o")
+    theirs = runs.Agent(name="gpt-4o", model="openai/gpt-4o", preset="mlgym")
+    hotter = runs.Agent(name="gpt-4o", model="openai/gpt-4o", sampling={"temperature": 0.7})
+    base = board_over(["A", "B"])
+
+    def scoped(agent: runs.Agent) -> Scope:
+        return dataclasses.replace(base, designs={"A": agent.design(), "B": "builtin baseline"})
+
+    assert comparable(scoped(ours), scoped(ours)) == []
+    reasons = comparable(scoped(ours), scoped(theirs), names=("ours", "theirs"))
+    assert len(reasons) == 1 and reasons[0].startswith("method A is another agent (ours: ")
+    assert "preset kubegym" in reasons[0] and "preset mlgym" in reasons[0]
+    assert comparable(scoped(ours), scoped(hotter)) != []  # same preset, other sampling
+    # A score table from elsewhere states no designs: nothing to compare them by.
+    assert comparable(base, scoped(theirs)) == []
+
+
+def test_an_agents_design_leaves_out_where_it_is_served_and_what_it_costs() -> None:
+    plain = runs.Agent(name="m", model="openai/gpt-4o")
+    served = runs.Agent(
+        name="m",
+        model="openai/gpt-4o",
+        api_base="http://gateway:8000",
+        api_key_env="KEY",
+        pricing={"input_usd_per_million_tokens": 1, "output_usd_per_million_tokens": 2},
+    )
+    assert plain.design() == served.design()
+    limited = runs.Agent(name="m", model="openai/gpt-4o", cost_limit_usd=1.0)
+    assert plain.design() != limited.design()
+    assert runs.Agent(name="b", builtin="baseline").design() == "builtin baseline"
+
+
+def test_designs_read_back_and_a_malformed_map_is_a_config_error() -> None:
+    scope = dataclasses.replace(
+        board_over(["A"]), designs={"A": runs.Agent(name="a", model="x/y").design()}
+    )
+    written = json.loads(json.dumps({"scope": scope.to_json()}))
+    assert read_scope(written, name="leaderboard.json") == scope
+    written["scope"]["designs"] = {"A": 3}
+    with pytest.raises(ConfigError, match=r"scope\.designs"):
         read_scope(written, name="leaderboard.json")
