@@ -4,7 +4,7 @@ Each `Rule` names one such thing with a severity and a one-line why, and most ho
 a pattern for a step's action or observation. `kubegym.report.trial_integrity`
 applies them to each trial's steps (`hit`, after the cheap `PREFILTER` over the raw
 trajectory); `kubegym.report.integrity` lists them in the run's report. The count
-rule (`VALIDATE_SPAM`) and the image rules (`IMAGE_RULES`) fire on a trial's
+rules (`VALIDATE_SPAM`, `EGRESS_REFUSED`) and the image rules (`IMAGE_RULES`) fire on a trial's
 numbers and the run's images.json rather than on a step.
 """
 
@@ -207,6 +207,13 @@ VALIDATE_SPAM: Final = Rule(
     "validates far more often than it steps (more than 5, and more than one step in three)",
 )
 """Fires on the trial's validate count, not on one step."""
+
+EGRESS_REFUSED: Final = Rule(
+    "egress-refused",
+    "medium",
+    "asked the egress proxy for hosts outside its allowlist (an IP literal, another name or port)",
+)
+"""Fires on the trial's egress counts (results.json's ``egress``), not on one step."""
 
 IMAGE_RULES: Final[Mapping[images_mod.Check, Rule]] = {
     "mismatch": Rule(

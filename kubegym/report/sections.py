@@ -236,6 +236,37 @@ def _integrity_tables(report: Report, run: loading.RunData) -> None:
                     flagged,
                 )
             )
+    if run.integrity is not None:
+        per_agent_network, hosts = tables.network(run.integrity)
+        if not per_agent_network.empty:
+            opened = sum(t.network != "none" for t in run.integrity.trials)
+            report.notes.append(
+                f"{opened} of {len(run.integrity.trials)} trials had network egress: their "
+                "sandboxes could reach hosts (see Network), so their scores may rest on "
+                "downloaded code, data or weights."
+            )
+            add(
+                Table(
+                    "network",
+                    "Network",
+                    "Per agent: trials by what their sandbox could reach (none; allowlist: "
+                    "only the listed hosts, through kubegym's egress proxy, every request "
+                    "logged; open: the host's network, unlogged), and the proxy's requests let "
+                    "through and refused.",
+                    per_agent_network,
+                )
+            )
+            if not hosts.empty:
+                add(
+                    Table(
+                        "network_hosts",
+                        "Network: hosts asked for",
+                        "Each host a sandbox asked the egress proxy for, per agent: trials, "
+                        "requests let through and refused (refused first: an agent reaching "
+                        "past its allowlist).",
+                        hosts,
+                    )
+                )
     if run.integrity is not None and any(t.images for t in run.integrity.trials):
         add(
             Table(

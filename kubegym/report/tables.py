@@ -300,3 +300,39 @@ def images(audit: RunIntegrity) -> pd.DataFrame:
         ],
         columns=["image", "digest", "trials", "containers", "pinned", "moved"],
     )
+
+
+def network(audit: RunIntegrity) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What the run's sandboxes could reach, from each trial's results (``egress``).
+
+    Returns:
+        ``(per_agent, hosts)``: per agent the trials by network (``none``, ``allowlist``,
+        ``open``, ``unknown``) and the egress proxy's requests let through and refused;
+        and per host every agent's requests, refused ones first. Both empty when no trial
+        had a network.
+    """
+    kinds = ["none", "allowlist", "open", "unknown"]
+    counts: dict[str, dict[str, int]] = {}
+    hosts: dict[tuple[str, str], dict[str, int]] = {}
+    for trial in audit.trials:
+        row = counts.setdefault(trial.agent, dict.fromkeys([*kinds, "allowed", "refused"], 0))
+        row[trial.network if trial.network in kinds else "unknown"] += 1
+        for host in trial.egress_hosts:
+            row["allowed"] += host["allowed"]
+            row["refused"] += host["refused"]
+            seen = hosts.setdefault(
+                (host["host"], trial.agent), {"trials": 0, "allowed": 0, "refused": 0}
+            )
+            seen["trials"] += 1
+            seen["allowed"] += host["allowed"]
+            seen["refused"] += host["refused"]
+    if all(trial.network == "none" for trial in audit.trials):
+        return pd.DataFrame(), pd.DataFrame()
+    per_agent = pd.DataFrame.from_dict(counts, orient="index")
+    per_agent.index.name = AGENT
+    table = pd.DataFrame(
+        [{"host": h, AGENT: a, **n} for (h, a), n in hosts.items()],
+        columns=["host", AGENT, "trials", "allowed", "refused"],
+    )
+    table = table.sort_values(["refused", "host", AGENT], ascending=[False, True, True])
+    return per_agent, table.reset_index(drop=True)

@@ -13,6 +13,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
+import pydantic
+
+from kubegym.api import results as results_api
 from kubegym.report import audit_rules
 
 RESULT_FIELDS: Final = (
@@ -27,6 +30,7 @@ RESULT_FIELDS: Final = (
     "exit_reason",
     "failure_class",
     "message",
+    "egress",
 )
 """The fields of a results.json the audit reads."""
 
@@ -66,6 +70,11 @@ class TrialIntegrity:
     flags: list[Flag] = field(default_factory=list)
     images: list[dict[str, Any]] = field(default_factory=list)
     """What its containers ran (`ImageRecord` fields), from the run's images.json."""
+    network: str = "none"
+    """What its sandbox could reach: ``none``, ``allowlist`` (the egress proxy) or ``open``
+    (results.json's ``egress``; ``unknown`` when that is malformed)."""
+    egress_hosts: list[dict[str, Any]] = field(default_factory=list)
+    """Each host it asked the egress proxy for: ``host``, ``allowed``, ``refused``."""
 
     @property
     def severity(self) -> audit_rules.Severity | None:
@@ -107,6 +116,10 @@ def audit_trial(
             function of the task's name that says so; asked only when a network tool is seen.
     """
     record = _record(results)
+    # A trial whose sandbox had a network (the allowlist's proxy, or an open one) may
+    # legitimately use network tools; the catalog's view of the task is for older results
+    # that record no network.
+    offline = False if record.network in ("allowlist", "open") else offline
     found = _step_flags(jsonl, record.task, offline)
     steps = jsonl.count(b"\n") + (0 if jsonl.endswith(b"\n") or not jsonl else 1)
     steps = max(steps, record.steps)
@@ -118,6 +131,19 @@ def audit_trial(
             spam.why,
             None,
             f"{record.validations} validates in {steps} steps",
+        )
+    refused = [h for h in record.egress_hosts if h["refused"]]
+    if refused:
+        rule = audit_rules.EGRESS_REFUSED
+        shown = ", ".join(f"{h['host']} ({h['refused']})" for h in refused[:5])
+        more = f" and {len(refused) - 5} more hosts" if len(refused) > 5 else ""
+        found[rule.name] = Flag(
+            rule.name,
+            rule.severity,
+            rule.why,
+            None,
+            f"refused: {shown}{more}",
+            sum(h["refused"] for h in refused),
         )
     record.flags = sort_flags(found.values())
     return record
@@ -146,7 +172,20 @@ def _record(results: Mapping[str, Any]) -> TrialIntegrity:
         exit_reason=results.get("exit_reason"),
         failure_class=results.get("failure_class"),
         message=str(results.get("message") or ""),
+        **_network(results.get("egress")),
     )
+
+
+def _network(egress: Any) -> dict[str, Any]:
+    """The record's network fields from results.json's ``egress`` (absent: no network)."""
+    if egress is None:
+        return {"network": "none", "egress_hosts": []}
+    try:
+        summary = results_api.EgressSummary.model_validate(egress)
+    except pydantic.ValidationError:
+        return {"network": "unknown", "egress_hosts": []}
+    hosts = [{"host": h.host, "allowed": h.allowed, "refused": h.refused} for h in summary.hosts]
+    return {"network": summary.network, "egress_hosts": hosts}
 
 
 def _step_flags(jsonl: bytes, task: str, offline: bool | Callable[[str], bool]) -> dict[str, Flag]:

@@ -192,3 +192,45 @@ def test_strict_severity_order() -> None:
     assert [t.trial for t in run.flagged] == ["b", "a"]
     assert [t.trial for t in run.at_least("medium")] == ["b"]
     assert run.summary()["by_severity"] == {"low": 1, "medium": 0, "high": 1}
+
+
+ALLOWLIST = {
+    "network": "allowlist",
+    "allowlist": ["pypi.org", "files.pythonhosted.org"],
+    "hosts": [{"host": "pypi.org", "allowed": 3, "refused": 0}],
+}
+
+
+def test_a_trial_with_an_allowlist_may_install_packages() -> None:
+    # Its sandbox reached PyPI through the egress proxy: installing is what it was allowed.
+    record = trial_integrity.audit_trial(
+        {"trial": "t", "task": "x", "egress": ALLOWLIST}, trial(["pip install torch"])
+    )
+    assert record.flags == [] and record.network == "allowlist"
+    assert record.egress_hosts == [{"host": "pypi.org", "allowed": 3, "refused": 0}]
+    # Without a network in its results, the catalog's view still decides.
+    assert rules_on(["pip install torch"]) == ["network-tool"]
+
+
+def test_reaching_past_the_allowlist_is_flagged_with_the_hosts_refused() -> None:
+    probing = {
+        **ALLOWLIST,
+        "hosts": [
+            {"host": "pypi.org", "allowed": 1, "refused": 0},
+            {"host": "169.254.169.254", "allowed": 0, "refused": 4},
+            {"host": "example.com", "allowed": 0, "refused": 1},
+        ],
+    }
+    record = trial_integrity.audit_trial({"trial": "t", "egress": probing}, b"")
+    (flag,) = record.flags
+    assert (flag.rule, flag.severity, flag.hits) == ("egress-refused", "medium", 5)
+    assert flag.evidence == "refused: 169.254.169.254 (4), example.com (1)"
+
+
+def test_a_malformed_egress_record_is_unknown_and_keeps_the_catalogs_view() -> None:
+    record = trial_integrity.audit_trial(
+        {"trial": "t", "task": "x", "egress": {"network": "everything"}},
+        trial(["curl http://x"]),
+    )
+    assert record.network == "unknown"
+    assert [f.rule for f in record.flags] == ["network-tool"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -160,3 +161,38 @@ def test_the_fast_action_reader_agrees_with_json() -> None:
     assert dict(loading.count_tools(text)) == expected
     assert dict(loading.count_tools(text.rstrip(b"\n"))) == expected  # no final newline
     assert dict(loading.count_tools(b"")) == {}
+
+
+def test_a_run_with_egress_says_so_with_every_host_asked_for(tiny_run: Path) -> None:
+    egress = {
+        "network": "allowlist",
+        "allowlist": ["pypi.org"],
+        "hosts": [
+            {"host": "pypi.org", "allowed": 2, "refused": 0},
+            {"host": "example.com", "allowed": 0, "refused": 3},
+        ],
+    }
+    for name, network in (("tiny-acc-A-s0", egress), ("tiny-acc-B-s0", {"network": "open"})):
+        path = tiny_run / "trials" / name / "results.json"
+        data = json.loads(path.read_text())
+        path.write_text(json.dumps({**data, "egress": network}))
+    document = build(tiny_run)
+    assert any(n.startswith("2 of 7 trials had network egress") for n in document.notes)
+    per_agent = table(document, "network")
+    assert (per_agent["A"]["allowlist"], per_agent["A"]["none"], per_agent["A"]["refused"]) == (
+        1,
+        3,
+        3,
+    )
+    assert (per_agent["B"]["open"], per_agent["B"]["allowed"]) == (1, 0)
+    hosts = table(document, "network_hosts")
+    assert [(r["host"], r["refused"]) for r in hosts.values()] == [
+        ("example.com", 3),
+        ("pypi.org", 0),
+    ]
+
+
+def test_a_run_without_network_has_no_network_table(tiny_run: Path) -> None:
+    document = build(tiny_run)
+    assert not [t for t in document.tables if t.key.startswith("network")]
+    assert not any("network egress" in n for n in document.notes)
