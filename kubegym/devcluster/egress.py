@@ -8,7 +8,7 @@ serves trials whose pods run as processes on this machine (``kubegym dev-cluster
 kubelet``), which reach loopback; there is no NetworkPolicy to enforce there, so the pod
 labels it gives select nothing. On the real node the proxy must be a pod that sandboxes'
 NetworkPolicies can name: install the chart with ``egressProxy.enabled`` there
-(tests/cluster/test_egress_proxy.py). `stop` stops it; ``kubegym dev-cluster down`` calls it.
+(tests/node/test_egress_proxy.py). `stop` stops it; ``kubegym dev-cluster down`` calls it.
 """
 
 from __future__ import annotations

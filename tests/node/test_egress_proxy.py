@@ -36,7 +36,7 @@ from kubegym.operator import objects
 from kubegym.operator import results as operator_results
 from kubegym.operator import trials as trial_logic
 from tests.node import stack
-from tests.node.conftest import NodeCluster, node_api, node_cluster, node_namespace
+from tests.node.conftest import NodeCluster
 from tests.node.pods import python_pod
 from tests.node.test_trials import model_server, reach
 from tests.support.kube import wait_for
@@ -51,8 +51,10 @@ def _cannot_run() -> str | None:
 
 
 _SKIP = _cannot_run()
-pytestmark = [pytest.mark.cluster, pytest.mark.skipif(_SKIP is not None, reason=str(_SKIP))]
-__all__ = ["model_server", "node_api", "node_cluster", "node_namespace"]  # fixtures, by name
+# With the other real-node tests, so they share tests/node/conftest.py's one node: a host
+# runs one real node at a time, so a second session fixture of its own could never start.
+pytestmark = [pytest.mark.node, pytest.mark.skipif(_SKIP is not None, reason=str(_SKIP))]
+__all__ = ["model_server"]  # a fixture, by name
 
 #: The dev cluster's Service network (kubegym.devcluster.controlplane).
 SERVICE_CIDR = "10.0.0.0/24"
