@@ -70,7 +70,8 @@ class Decision:
 
     Attributes:
         status: the status to write, or None when it is unchanged.
-        start: create the objects of this attempt.
+        start: create the objects of this attempt (those that exist already are left
+            as they are: the controller's create is idempotent).
         delete_attempt: delete the objects (all, or all but the agent pod) of this attempt.
         keep_agent_pod: when deleting, keep the finished agent pod for `kubectl logs`.
         requeue_after: look again after this many seconds even if nothing changes.
@@ -162,7 +163,12 @@ def _start_attempt(
 ) -> Decision:
     """A Pending trial: once its backoff is over, mark it Running and create the attempt's pods.
 
-    Pods that already exist (a start whose status write was lost) are not created again.
+    The attempt's objects are asked for even when some exist: the status is written only
+    after every object is created, so a Pending trial with some of its pods is a start
+    that was interrupted (the operator killed, an API error between two creates). Creating
+    again finishes it (what exists is left alone); skipping would leave the attempt without
+    its other pod, and the next look would read the pod never created as one deleted from
+    outside: a spurious infrastructure failure spending the retry budget.
     """
     status = trial.status
     wait = _seconds_until(status.next_attempt_time, now)
@@ -180,7 +186,7 @@ def _start_attempt(
     )
     return Decision(
         status=new,
-        start=None if pods.any else status.attempt,
+        start=status.attempt,
         requeue_after=float(run.deadlines.scheduling_seconds),
         events=[("Normal", "AttemptStarted", f"attempt {status.attempt} started")],
     )

@@ -469,6 +469,38 @@ def test_a_killed_operator_resumes_without_duplicates_or_lost_results(
         assert t["status"]["attempt"] == 0 and not t["status"].get("infraFailures")
 
 
+def test_a_start_cut_short_is_finished_not_retried_as_a_deleted_pod(
+    operator: OperatorProcess, kubelet: Kubelet, custom: Any, namespace: str, api_client: Any
+) -> None:
+    # The API server refuses the agent pod after the sandbox pod is made (a quota of one
+    # pod), as when the operator dies between the two creates. The Trial is still Pending;
+    # once the agent pod can be made, the start is finished. Read as "the agent pod was
+    # deleted from outside", it would spend an infrastructure retry nothing called for.
+    from kubernetes import client
+
+    core = client.CoreV1Api(api_client)
+    quota = {"metadata": {"name": "one-pod"}, "spec": {"hard": {"pods": "1"}}}
+    core.create_namespaced_resource_quota(namespace, quota)
+    wait_for(
+        lambda: core.read_namespaced_resource_quota("one-pod", namespace).status.hard or {},
+        timeout=30,
+    )
+    apply(custom, namespace, task("alpha"), benchmark_run("cut", ["alpha"], ["a1"], seeds=1))
+    wait_for(lambda: len(kubelet.pods("kubegym.io/run=cut")) == 1, timeout=60)
+    time.sleep(3)  # the operator tries the agent pod again, and is refused again
+    (only,) = kubelet.pods("kubegym.io/run=cut")
+    assert only["metadata"]["name"].endswith("-a0-sandbox")
+    core.delete_namespaced_resource_quota("one-pod", namespace)
+    play(
+        kubelet,
+        phase_is(custom, namespace, "cut", "Succeeded", "Failed"),
+        lambda pod: kubelet.finish_agent(pod, summary_for(0.8)),
+    )
+    (trial,) = trials_of(custom, namespace, "cut")
+    assert trial["status"]["phase"] == "Succeeded"
+    assert trial["status"]["attempt"] == 0 and not trial["status"].get("infraFailures")
+
+
 def test_the_operator_is_refused_what_its_role_does_not_grant(
     operator: OperatorProcess, namespace: str
 ) -> None:

@@ -76,10 +76,20 @@ def test_an_admitted_trial_starts_attempt_zero() -> None:
     assert decision.delete_attempt is None
 
 
-def test_pods_already_there_are_not_created_twice() -> None:
+def test_an_interrupted_start_is_finished_not_read_as_a_deletion() -> None:
+    # The operator was killed after creating the sandbox pod and before the agent pod (its
+    # status, written last, still says Pending). The start is finished: the attempt's
+    # objects are asked for again (the ones there are left as they are)...
     decision = decide(trial_view(), AttemptPods(sandbox_running(), None))
-    assert decision.start is None
+    assert decision.start == 0
     assert decision.status is not None and decision.status.phase == "Running"
+    # ...so the next look finds both pods, and no PodDeleted spends the retry budget.
+    both = decide(running_trial(), AttemptPods(sandbox_running(), agent_running()))
+    assert both.status is None or not both.status.infra_failures
+    # A pod that goes missing once the attempt runs is still the platform's failure.
+    gone = decide(running_trial(), AttemptPods(sandbox_running(), None))
+    assert gone.status is not None
+    assert [f.reason for f in gone.status.infra_failures] == ["PodDeleted"]
 
 
 def test_a_retry_waits_for_its_backoff() -> None:
