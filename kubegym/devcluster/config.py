@@ -40,16 +40,11 @@ BINARIES = (
 NODE_BINARIES = ("kubelet", "kube-proxy", "coredns", "crictl")
 
 
-def cache_root() -> Path:
-    """The cache outside the clone (`kubegym.cache.root`)."""
-    return cache.root()
-
-
 def bin_dir() -> Path:
     """``<cache>/k8s/<version>/bin``: where the built binaries live."""
-    return cache_root() / "k8s" / KUBERNETES_VERSION / "bin"
+    return cache.root() / "k8s" / KUBERNETES_VERSION / "bin"
 
 
 def default_state_dir() -> Path:
     """Where `up` keeps pid files, logs, certificates and etcd's data by default."""
-    return cache_root() / "dev-cluster"
+    return cache.root() / "dev-cluster"

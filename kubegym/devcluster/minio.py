@@ -23,8 +23,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from kubegym import errors
-from kubegym.devcluster import build, config, processes
+from kubegym import cache, errors
+from kubegym.devcluster import build, processes
 
 #: MinIO's last release the Go module proxy serves, RELEASE.2025-09-07T16-13-09Z, as the
 #: pseudo-version of its commit (MinIO tags are not semver, so `go install` needs this form).
@@ -44,7 +44,7 @@ def _progress(message: str) -> None:
 
 def bin_dir() -> Path:
     """``<cache>/minio/<release>``: where the built binary lives."""
-    return config.cache_root() / "minio" / MINIO_RELEASE
+    return cache.root() / "minio" / MINIO_RELEASE
 
 
 def binary() -> Path:

@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from kubegym import errors
+from kubegym import cache, errors
 from kubegym.devcluster import config, processes
 
 #: The component name of the registry's process in the state dir.
@@ -26,7 +26,7 @@ NAME = "registry"
 
 def storage_dir() -> Path:
     """The registry's blobs and manifests: ``<cache>/registry``, kept between clusters."""
-    return config.cache_root() / "registry"
+    return cache.root() / "registry"
 
 
 def answers(address: str = config.REGISTRY) -> bool:

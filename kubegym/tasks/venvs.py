@@ -27,11 +27,6 @@ _READY = ".kubegym-ready"
 log = structlog.get_logger()
 
 
-def cache_root() -> Path:
-    """Where kubegym caches things (`kubegym.cache.root`)."""
-    return cache.root()
-
-
 def key(requirements: Sequence[str], base_python: str = sys.executable) -> str:
     """The cache key of an environment: the requirements, the interpreter and the platform."""
     identity = {
@@ -55,7 +50,7 @@ def ensure(
     Raises:
         ConfigError: pip could not install the requirements (its output is included).
     """
-    root = (cache_dir or cache_root() / "venvs") / key(requirements, base_python)
+    root = (cache_dir or cache.root() / "venvs") / key(requirements, base_python)
     if (root / _READY).exists():
         return root
     root.parent.mkdir(parents=True, exist_ok=True)

@@ -35,6 +35,7 @@ import numpy as np
 import pytest
 import yaml
 
+from kubegym import cache
 from kubegym.api import documents
 from kubegym.api import results as results_api
 from kubegym.local.runner import LocalRun
@@ -87,7 +88,7 @@ def _unavailable(bundle: catalog.TaskBundle) -> str | None:
     spec = bundle.task.spec
     if spec.preparation is not None and not preparation.is_prepared(bundle):
         return "data not prepared"
-    if not (venvs.cache_root() / "venvs" / venvs.key(spec.environment.requirements)).is_dir():
+    if not (cache.root() / "venvs" / venvs.key(spec.environment.requirements)).is_dir():
         return "environment not built"
     return None
 

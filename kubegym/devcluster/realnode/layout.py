@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kubegym.devcluster import config, pki, processes
+from kubegym import cache
+from kubegym.devcluster import pki, processes
 
 NODE = pki.REAL_NODE
 NODE_IP = pki.NODE_IP
@@ -34,7 +35,7 @@ def node_dir(state: Path) -> Path:
 
 def owner_file() -> Path:
     """Which state dir's node holds this host's node address, bridge and rules."""
-    return config.cache_root() / "real-node.owner"
+    return cache.root() / "real-node.owner"
 
 
 def running_elsewhere(state: Path) -> Path | None:
