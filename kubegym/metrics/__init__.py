@@ -41,6 +41,7 @@ retried = METRICS.retried
 set_best_score = METRICS.set_best_score
 set_aup = METRICS.set_aup
 reconcile = METRICS.reconcile
+event_dropped = METRICS.event_dropped
 upload = METRICS.upload
 forget_run = METRICS.forget_run
 
@@ -77,6 +78,7 @@ __all__ = [
     "Phase",
     "Profile",
     "RunRef",
+    "event_dropped",
     "forget_run",
     "infra_failure",
     "infra_reason",

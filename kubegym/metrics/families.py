@@ -176,7 +176,7 @@ class Families:
         )
 
     def _register_operator(self, r: CollectorRegistry) -> None:
-        """The operator's reconciles: their durations and errors."""
+        """The operator's reconciles (their durations and errors) and its dropped Events."""
         self.reconcile_duration = Histogram(
             "kubegym_operator_reconcile_duration_seconds",
             "Time the operator spent in one reconcile of an object, by Kubernetes kind.",
@@ -187,6 +187,13 @@ class Families:
         self.reconcile_errors = Counter(
             "kubegym_operator_reconcile_errors_total",
             "Reconciles that raised (and will be retried by the operator), by Kubernetes kind.",
+            [KIND],
+            registry=r,
+        )
+        self.events_dropped = Counter(
+            "kubegym_operator_events_dropped_total",
+            "Kubernetes Events the operator did not post (over its rate limit), by the kind of "
+            "object they were about; the transitions stay in the objects' status and the log.",
             [KIND],
             registry=r,
         )

@@ -262,6 +262,14 @@ class Metrics:
         finally:
             self.families.reconcile_duration.labels(kind).observe(time.perf_counter() - start)
 
+    def event_dropped(self, kind: str, event_type: str) -> None:
+        """Count an Event about an object of ``kind`` that was not posted (rate limit).
+
+        ``event_type`` (Normal, Warning) is the caller's; the metric keeps the kind only.
+        """
+        del event_type
+        self.families.events_dropped.labels(kind).inc()
+
     def upload(self, backend: str, *, nbytes: int, seconds: float, ok: bool = True) -> None:
         """Record one upload to the artifact store.
 
