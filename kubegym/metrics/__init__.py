@@ -41,6 +41,7 @@ retried = METRICS.retried
 set_best_score = METRICS.set_best_score
 set_aup = METRICS.set_aup
 reconcile = METRICS.reconcile
+set_leader = METRICS.set_leader
 event_dropped = METRICS.event_dropped
 upload = METRICS.upload
 forget_run = METRICS.forget_run
@@ -90,6 +91,7 @@ __all__ = [
     "serve",
     "set_aup",
     "set_best_score",
+    "set_leader",
     "set_phases",
     "set_spend",
     "steps_taken",

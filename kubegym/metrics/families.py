@@ -176,7 +176,13 @@ class Families:
         )
 
     def _register_operator(self, r: CollectorRegistry) -> None:
-        """The operator's reconciles (their durations and errors) and its dropped Events."""
+        """The operator's reconciles (their durations and errors), its dropped Events and its
+        leadership."""
+        self.leader = Gauge(
+            "kubegym_operator_leader",
+            "1 while this operator process is the leader and reconciles; 0 on a standby replica.",
+            registry=r,
+        )
         self.reconcile_duration = Histogram(
             "kubegym_operator_reconcile_duration_seconds",
             "Time the operator spent in one reconcile of an object, by Kubernetes kind.",

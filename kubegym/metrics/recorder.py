@@ -270,6 +270,10 @@ class Metrics:
         del event_type
         self.families.events_dropped.labels(kind).inc()
 
+    def set_leader(self, leading: bool) -> None:
+        """Say whether this operator process leads (reconciles) or waits as a standby."""
+        self.families.leader.set(1 if leading else 0)
+
     def upload(self, backend: str, *, nbytes: int, seconds: float, ok: bool = True) -> None:
         """Record one upload to the artifact store.
 

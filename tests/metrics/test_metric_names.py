@@ -49,6 +49,7 @@ def test_the_set_the_issue_asks_for_is_there() -> None:
         "kubegym_run_last_progress_timestamp_seconds",
         "kubegym_operator_reconcile_duration_seconds",
         "kubegym_operator_reconcile_errors_total",
+        "kubegym_operator_leader",
         "kubegym_operator_events_dropped_total",
         "kubegym_store_upload_bytes_total",
         "kubegym_store_upload_duration_seconds",
@@ -94,7 +95,7 @@ def test_no_metric_has_a_per_trial_label() -> None:
 def test_per_run_metrics_carry_namespace_and_run() -> None:
     for attr, family in all_families().items():
         names = labels(family)
-        if attr.startswith(("reconcile", "events", "upload")):
+        if attr.startswith(("reconcile", "events", "upload", "leader")):
             assert families.RUN not in names, attr  # the operator's and store's own
         else:
             assert names[:2] == families.RUN_LABELS, attr

@@ -154,6 +154,15 @@ def test_reconcile_times_every_call_and_counts_the_ones_that_raise(
     assert value(recorder, "kubegym_operator_reconcile_errors_total", kind="Trial") == 1
 
 
+def test_leader_is_zero_on_a_standby_and_one_on_the_leader(recorder: metrics.Metrics) -> None:
+    # Exported from the start: a standby that never led shows 0, not nothing.
+    assert value(recorder, "kubegym_operator_leader") == 0
+    recorder.set_leader(True)
+    assert value(recorder, "kubegym_operator_leader") == 1
+    recorder.set_leader(False)
+    assert value(recorder, "kubegym_operator_leader") == 0
+
+
 def test_uploads_count_bytes_on_success_and_failures_otherwise(recorder: metrics.Metrics) -> None:
     recorder.upload("s3", nbytes=1000, seconds=0.2)
     recorder.upload("s3", nbytes=500, seconds=3.0, ok=False)
