@@ -3,7 +3,8 @@
 `kubegym.operator.standby` waits in `Elector.acquire` until this replica leads;
 `kubegym.operator.main` then keeps the Lease (`Elector.keep`, a renewing thread),
 fences the controller's API client (`fence`) and hands the Lease back on a clean
-stop (`Elector.release`). The rules are client-go's leader election, in our words:
+stop (`Elector.release`); the Lease's calls are `kubegym.operator.leases`. The rules
+are client-go's leader election, in our words:
 
 - A candidate takes the Lease when nobody holds it (no Lease yet, or an empty
   holderIdentity left by a release) or when the holder's record has not changed for
@@ -29,15 +30,16 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 
 from kubegym.errors import ConfigError, KubegymError
+from kubegym.operator import leases
 
 log = structlog.get_logger()
 
@@ -92,120 +94,6 @@ class Timing:
             )
 
 
-@dataclass(frozen=True)
-class LeaseRecord:
-    """What a Lease's spec says about its holder.
-
-    Attributes:
-        holder: holderIdentity; empty when the last holder released the Lease.
-        duration_seconds: leaseDurationSeconds, the holder's promise to renew within.
-        acquire_time: when the holder took the Lease.
-        renew_time: when the holder last renewed it (its own wall clock).
-        transitions: leaseTransitions, how many times the holder changed.
-    """
-
-    holder: str
-    duration_seconds: int
-    acquire_time: datetime | None
-    renew_time: datetime | None
-    transitions: int
-
-    @classmethod
-    def from_spec(cls, spec: Mapping[str, Any]) -> LeaseRecord:
-        """Read a Lease's ``spec`` (as the API server's JSON)."""
-        return cls(
-            holder=str(spec.get("holderIdentity") or ""),
-            duration_seconds=int(spec.get("leaseDurationSeconds") or 0),
-            acquire_time=_parse_time(spec.get("acquireTime")),
-            renew_time=_parse_time(spec.get("renewTime")),
-            transitions=int(spec.get("leaseTransitions") or 0),
-        )
-
-    def to_spec(self) -> dict[str, Any]:
-        """The Lease's ``spec`` for a write."""
-        spec: dict[str, Any] = {
-            "holderIdentity": self.holder,
-            "leaseDurationSeconds": self.duration_seconds,
-            "leaseTransitions": self.transitions,
-        }
-        if self.acquire_time is not None:
-            spec["acquireTime"] = _format_time(self.acquire_time)
-        if self.renew_time is not None:
-            spec["renewTime"] = _format_time(self.renew_time)
-        return spec
-
-
-class Leases(Protocol):
-    """The three calls on one Lease the election makes (`LeaseClient` on a real API server)."""
-
-    def read(self, timeout: float) -> tuple[LeaseRecord, str] | None:
-        """The Lease's record and resourceVersion; None when there is no Lease."""
-
-    def create(self, record: LeaseRecord, timeout: float) -> str | None:
-        """Create the Lease; its resourceVersion, or None when another was first (409)."""
-
-    def replace(self, record: LeaseRecord, resource_version: str, timeout: float) -> str | None:
-        """Write the Lease if it is still at `resource_version`; the new one, or None (409)."""
-
-
-class LeaseClient:
-    """`Leases` on the API server, through a `kubernetes.client.ApiClient`.
-
-    Args:
-        api_client: a client of its own, so renewals never queue behind the controller's calls.
-        namespace: the Lease's namespace.
-        name: the Lease's name.
-    """
-
-    def __init__(self, api_client: Any, namespace: str, name: str) -> None:
-        from kubernetes import client
-
-        self.api: Any = client.CoordinationV1Api(api_client)
-        self.namespace = namespace
-        self.name = name
-
-    def read(self, timeout: float) -> tuple[LeaseRecord, str] | None:
-        try:
-            lease = self.api.read_namespaced_lease(
-                self.name, self.namespace, _request_timeout=timeout
-            )
-        except Exception as exc:
-            if getattr(exc, "status", None) == 404:
-                return None
-            raise
-        # The API server's JSON (camelCase, RFC 3339 times), read as any other Lease spec.
-        body = self.api.api_client.sanitize_for_serialization(lease)
-        version = str(body["metadata"]["resourceVersion"])
-        return LeaseRecord.from_spec(body.get("spec") or {}), version
-
-    def create(self, record: LeaseRecord, timeout: float) -> str | None:
-        body = {"metadata": {"name": self.name}, "spec": record.to_spec()}
-        return self._write(
-            lambda: self.api.create_namespaced_lease(self.namespace, body, _request_timeout=timeout)
-        )
-
-    def replace(self, record: LeaseRecord, resource_version: str, timeout: float) -> str | None:
-        body = {
-            "metadata": {"name": self.name, "resourceVersion": resource_version},
-            "spec": record.to_spec(),
-        }
-        return self._write(
-            lambda: self.api.replace_namespaced_lease(
-                self.name, self.namespace, body, _request_timeout=timeout
-            )
-        )
-
-    @staticmethod
-    def _write(call: Callable[[], Any]) -> str | None:
-        try:
-            lease = call()
-        except Exception as exc:
-            if getattr(exc, "status", None) == 409:  # another candidate wrote first
-                return None
-            raise
-        return str(lease.metadata.resource_version)
-
-
 def identity(hostname: str | None = None) -> str:
     """This process's holder identity: the pod's name (``HOSTNAME``) and a random suffix.
 
@@ -244,7 +132,7 @@ class Elector:
     """One candidate for the leadership of one Lease.
 
     Args:
-        leases: the Lease's API calls.
+        store: the Lease's API calls.
         identity: this candidate's holderIdentity (`identity()`).
         timing: the lease duration, renew deadline and retry period.
         clock: monotonic seconds; for tests.
@@ -253,28 +141,28 @@ class Elector:
 
     def __init__(
         self,
-        leases: Leases,
+        store: leases.Leases,
         identity: str,
         timing: Timing | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,  # for tests
         now: Callable[[], datetime] = lambda: datetime.now(UTC),  # for tests
     ) -> None:
-        self.leases = leases
+        self.store = store
         self.identity = identity
         self.timing = timing or Timing()
         self._clock = clock
         self._now = now
         self._lock = threading.Lock()
         # The last record seen, its resourceVersion, and when it was first seen (monotonic).
-        self._seen: tuple[LeaseRecord, str] | None = None
+        self._seen: tuple[leases.LeaseRecord, str] | None = None
         self._seen_at = 0.0
         # When the last successful acquire or renewal was sent (monotonic); None: not leading.
         self._renewed_at: float | None = None
         self._tried_at = clock()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self.log = log.bind(lease=getattr(leases, "name", None), identity=identity)
+        self.log = log.bind(lease=getattr(store, "name", None), identity=identity)
 
     # --- state ------------------------------------------------------------------------
 
@@ -289,7 +177,7 @@ class Elector:
         limit = 2 * self.timing.retry_period + self.timing.renew_deadline
         return self._clock() - self._tried_at < limit
 
-    def record(self) -> LeaseRecord | None:
+    def record(self) -> leases.LeaseRecord | None:
         """The Lease's record as last seen (or written) by this candidate."""
         with self._lock:
             return self._seen[0] if self._seen else None
@@ -309,10 +197,10 @@ class Elector:
         timeout = self._request_timeout(started)
         now = self._now()
         try:
-            current = self.leases.read(timeout)
+            current = self.store.read(timeout)
             if current is None:
-                mine = LeaseRecord(self.identity, self._duration(), now, now, 0)
-                return self._wrote(mine, self.leases.create(mine, timeout), started)
+                mine = leases.LeaseRecord(self.identity, self._duration(), now, now, 0)
+                return self._wrote(mine, self.store.create(mine, timeout), started)
             record, version = current
             self._observe(record, version)
             if record.holder not in ("", self.identity):
@@ -325,26 +213,26 @@ class Elector:
                     record, duration_seconds=self._duration(), renew_time=now
                 )
             else:
-                mine = LeaseRecord(
+                mine = leases.LeaseRecord(
                     self.identity, self._duration(), now, now, record.transitions + 1
                 )
-            return self._wrote(mine, self.leases.replace(mine, version, timeout), started)
+            return self._wrote(mine, self.store.replace(mine, version, timeout), started)
         except Exception as exc:  # any failed call is a failed try; the deadline decides
             self.log.warning("lease_try_failed", error=f"{type(exc).__name__}: {exc}"[:300])
             return False
 
-    def _observe(self, record: LeaseRecord, version: str) -> None:
+    def _observe(self, record: leases.LeaseRecord, version: str) -> None:
         with self._lock:
             if self._seen is None or self._seen[1] != version:
                 self._seen = (record, version)
                 self._seen_at = self._clock()
 
-    def _expired(self, record: LeaseRecord) -> bool:
+    def _expired(self, record: leases.LeaseRecord) -> bool:
         with self._lock:
             seen_at = self._seen_at
         return self._clock() - seen_at >= record.duration_seconds
 
-    def _wrote(self, record: LeaseRecord, version: str | None, started: float) -> bool:
+    def _wrote(self, record: leases.LeaseRecord, version: str | None, started: float) -> bool:
         if version is None:  # 409: another candidate wrote between our read and our write
             return False
         with self._lock:
@@ -453,10 +341,10 @@ class Elector:
             record, version = self._seen
         now = self._now()
         # As client-go releases: no holder, a 1 s duration, the transitions kept.
-        empty = LeaseRecord("", 1, now, now, record.transitions)
+        empty = leases.LeaseRecord("", 1, now, now, record.transitions)
         started = self._clock()
         try:
-            written = self.leases.replace(empty, version, self._request_timeout(started))
+            written = self.store.replace(empty, version, self._request_timeout(started))
         except Exception as exc:
             self.log.warning("lease_release_failed", error=f"{type(exc).__name__}: {exc}"[:300])
             written = None
@@ -490,16 +378,3 @@ def fence(api_client: Any, elector: Elector, on_refused: Callable[[str, str], No
         return send(method, url, *args, **kwargs)
 
     api_client.call_api = fenced
-
-
-def _format_time(at: datetime) -> str:
-    # A Lease's times are MicroTime: RFC 3339 with microseconds, in UTC.
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _parse_time(value: object) -> datetime | None:
-    if isinstance(value, datetime):
-        return value
-    if not value:
-        return None
-    return datetime.fromisoformat(str(value))

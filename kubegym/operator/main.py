@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from kubegym.operator import leader, standby
+from kubegym.operator import leader, leases, standby
 from kubegym.operator.settings import Settings
 
 log = structlog.get_logger()
@@ -126,8 +126,8 @@ def _lead(election: Election, options: ServeOptions, api: object) -> leader.Elec
     from kubegym import metrics
 
     metrics.set_leader(False)
-    leases = leader.LeaseClient(api, election.lease_namespace, election.lease_name)
-    elector = leader.Elector(leases, election.identity, election.timing)
+    lease = leases.LeaseClient(api, election.lease_namespace, election.lease_name)
+    elector = leader.Elector(lease, election.identity, election.timing)
     if not standby.wait_for_leadership(elector, options.health_port):
         return None
     elector.keep(on_lost=_give_up)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from kubegym.errors import ConfigError
-from kubegym.operator import leader
+from kubegym.operator import leader, leases
 
 TIMING = leader.Timing(lease_duration=10, renew_deadline=8, retry_period=2)
 EPOCH = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
@@ -40,17 +40,17 @@ class MemoryLeases:
     """One Lease with resourceVersions: a write at a stale version is a conflict (None)."""
 
     def __init__(self) -> None:
-        self.record: leader.LeaseRecord | None = None
+        self.record: leases.LeaseRecord | None = None
         self.version = 0
         self.failing = False
         self.writes = 0
 
-    def read(self, timeout: float) -> tuple[leader.LeaseRecord, str] | None:
+    def read(self, timeout: float) -> tuple[leases.LeaseRecord, str] | None:
         if self.failing:
             raise ConnectionRefusedError("the API server is unreachable")
         return None if self.record is None else (self.record, str(self.version))
 
-    def create(self, record: leader.LeaseRecord, timeout: float) -> str | None:
+    def create(self, record: leases.LeaseRecord, timeout: float) -> str | None:
         if self.failing:
             raise ConnectionRefusedError("the API server is unreachable")
         if self.record is not None:
@@ -58,7 +58,7 @@ class MemoryLeases:
         return self._store(record)
 
     def replace(
-        self, record: leader.LeaseRecord, resource_version: str, timeout: float
+        self, record: leases.LeaseRecord, resource_version: str, timeout: float
     ) -> str | None:
         if self.failing:
             raise ConnectionRefusedError("the API server is unreachable")
@@ -66,13 +66,13 @@ class MemoryLeases:
             return None
         return self._store(record)
 
-    def _store(self, record: leader.LeaseRecord) -> str:
+    def _store(self, record: leases.LeaseRecord) -> str:
         self.record, self.version, self.writes = record, self.version + 1, self.writes + 1
         return str(self.version)
 
 
-def elector(leases: MemoryLeases, name: str, clock: Clock) -> leader.Elector:
-    return leader.Elector(leases, name, TIMING, clock=clock, now=clock.wall)
+def elector(store: MemoryLeases, name: str, clock: Clock) -> leader.Elector:
+    return leader.Elector(store, name, TIMING, clock=clock, now=clock.wall)
 
 
 @pytest.fixture
@@ -81,39 +81,39 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def leases() -> MemoryLeases:
+def store() -> MemoryLeases:
     return MemoryLeases()
 
 
 def test_the_first_candidate_creates_the_lease_with_the_whole_record(
-    leases: MemoryLeases, clock: Clock
+    store: MemoryLeases, clock: Clock
 ) -> None:
-    a = elector(leases, "op-a_1", clock)
+    a = elector(store, "op-a_1", clock)
     assert a.try_acquire_or_renew() and a.holds()
-    assert leases.record == leader.LeaseRecord("op-a_1", 10, clock.wall(), clock.wall(), 0)
+    assert store.record == leases.LeaseRecord("op-a_1", 10, clock.wall(), clock.wall(), 0)
     clock.advance(2)
     assert a.try_acquire_or_renew()
-    assert leases.record is not None
-    assert leases.record.renew_time == clock.wall()
-    assert leases.record.acquire_time == EPOCH  # renewing keeps the acquire time
-    assert leases.record.transitions == 0
+    assert store.record is not None
+    assert store.record.renew_time == clock.wall()
+    assert store.record.acquire_time == EPOCH  # renewing keeps the acquire time
+    assert store.record.transitions == 0
 
 
-def test_a_standby_never_wins_while_the_leader_renews(leases: MemoryLeases, clock: Clock) -> None:
-    a, b = elector(leases, "op-a_1", clock), elector(leases, "op-b_2", clock)
+def test_a_standby_never_wins_while_the_leader_renews(store: MemoryLeases, clock: Clock) -> None:
+    a, b = elector(store, "op-a_1", clock), elector(store, "op-b_2", clock)
     assert a.try_acquire_or_renew()
     for _ in range(50):  # 100 s: ten lease durations
         clock.advance(2)
         assert a.try_acquire_or_renew()
         assert not b.try_acquire_or_renew()
         assert not b.holds()
-    assert leases.record is not None and leases.record.holder == "op-a_1"
+    assert store.record is not None and store.record.holder == "op-a_1"
 
 
 def test_a_standby_takes_over_a_lease_duration_after_it_saw_the_last_renewal(
-    leases: MemoryLeases, clock: Clock
+    store: MemoryLeases, clock: Clock
 ) -> None:
-    a, b = elector(leases, "op-a_1", clock), elector(leases, "op-b_2", clock)
+    a, b = elector(store, "op-a_1", clock), elector(store, "op-b_2", clock)
     assert a.try_acquire_or_renew()
     clock.advance(1)
     assert not b.try_acquire_or_renew()  # b sees a's record at t = 1; a dies now
@@ -121,24 +121,24 @@ def test_a_standby_takes_over_a_lease_duration_after_it_saw_the_last_renewal(
     assert not b.try_acquire_or_renew()  # 9.9 s after b saw it: not yet
     clock.advance(0.1)
     assert b.try_acquire_or_renew() and b.holds()
-    assert leases.record is not None
-    assert leases.record.holder == "op-b_2"
-    assert leases.record.transitions == 1
-    assert leases.record.acquire_time == leases.record.renew_time == clock.wall()
+    assert store.record is not None
+    assert store.record.holder == "op-b_2"
+    assert store.record.transitions == 1
+    assert store.record.acquire_time == store.record.renew_time == clock.wall()
     # The old leader's own deadline passed long before: it acted until t = 8 at most.
     assert not a.holds()
 
 
 def test_a_standby_that_saw_the_lease_late_waits_a_whole_duration_from_then(
-    leases: MemoryLeases, clock: Clock
+    store: MemoryLeases, clock: Clock
 ) -> None:
     """Expiry is timed from when the standby saw the record, never from its renewTime:
     a renewTime that looks old on a skewed wall clock does not make the lease free."""
-    a = elector(leases, "op-a_1", clock)
+    a = elector(store, "op-a_1", clock)
     assert a.try_acquire_or_renew()
-    assert leases.record is not None
-    leases.record = leader.LeaseRecord("op-a_1", 10, EPOCH, EPOCH - timedelta(hours=1), 0)
-    b = elector(leases, "op-b_2", clock)
+    assert store.record is not None
+    store.record = leases.LeaseRecord("op-a_1", 10, EPOCH, EPOCH - timedelta(hours=1), 0)
+    b = elector(store, "op-b_2", clock)
     assert not b.try_acquire_or_renew()
     clock.advance(9)
     assert not b.try_acquire_or_renew()
@@ -146,8 +146,8 @@ def test_a_standby_that_saw_the_lease_late_waits_a_whole_duration_from_then(
     assert b.try_acquire_or_renew()
 
 
-def test_each_renewal_restarts_the_standbys_wait(leases: MemoryLeases, clock: Clock) -> None:
-    a, b = elector(leases, "op-a_1", clock), elector(leases, "op-b_2", clock)
+def test_each_renewal_restarts_the_standbys_wait(store: MemoryLeases, clock: Clock) -> None:
+    a, b = elector(store, "op-a_1", clock), elector(store, "op-b_2", clock)
     assert a.try_acquire_or_renew()
     for _ in range(4):
         assert not b.try_acquire_or_renew()
@@ -157,58 +157,56 @@ def test_each_renewal_restarts_the_standbys_wait(leases: MemoryLeases, clock: Cl
 
 
 def test_two_candidates_racing_for_one_free_lease_never_both_win(
-    leases: MemoryLeases, clock: Clock
+    store: MemoryLeases, clock: Clock
 ) -> None:
-    a = elector(leases, "op-a_1", clock)
-    b, c = elector(leases, "op-b_2", clock), elector(leases, "op-c_3", clock)
+    a = elector(store, "op-a_1", clock)
+    b, c = elector(store, "op-b_2", clock), elector(store, "op-c_3", clock)
     assert a.try_acquire_or_renew()
     assert not b.try_acquire_or_renew() and not c.try_acquire_or_renew()
     clock.advance(11)  # a is gone; b and c both find its record expired
-    seen = leases.read(1)
+    seen = store.read(1)
     # Both read the same version before either writes; only the first write lands.
-    leases.read = lambda timeout: seen  # type: ignore[method-assign]
+    store.read = lambda timeout: seen  # type: ignore[method-assign]
     assert [b.try_acquire_or_renew(), c.try_acquire_or_renew()] == [True, False]
-    assert leases.record is not None and leases.record.holder == "op-b_2"
-    assert leases.record.transitions == 1
+    assert store.record is not None and store.record.holder == "op-b_2"
+    assert store.record.transitions == 1
     assert b.holds() and not c.holds()
 
 
 def test_a_leader_that_cannot_renew_stops_at_its_deadline_before_anyone_may_take_over(
-    leases: MemoryLeases, clock: Clock
+    store: MemoryLeases, clock: Clock
 ) -> None:
-    a, b = elector(leases, "op-a_1", clock), elector(leases, "op-b_2", clock)
+    a, b = elector(store, "op-a_1", clock), elector(store, "op-b_2", clock)
     assert a.try_acquire_or_renew()
     assert not b.try_acquire_or_renew()
-    leases.failing = True  # a is cut off from the API server; b is not
+    store.failing = True  # a is cut off from the API server; b is not
     clock.advance(7.9)
     assert not a.try_acquire_or_renew()
     assert a.holds()  # within its deadline it still acts
     clock.advance(0.1)
     assert not a.holds()  # 8 s after its last renewal was sent: done
-    leases.failing = False
+    store.failing = False
     clock.advance(1.9)
     assert not b.try_acquire_or_renew()  # 9.9 s after b saw the renewal: still a's
     clock.advance(0.1)
     assert b.try_acquire_or_renew()
 
 
-def test_a_leader_that_sees_another_holder_stops_at_once(
-    leases: MemoryLeases, clock: Clock
-) -> None:
-    a = elector(leases, "op-a_1", clock)
+def test_a_leader_that_sees_another_holder_stops_at_once(store: MemoryLeases, clock: Clock) -> None:
+    a = elector(store, "op-a_1", clock)
     assert a.try_acquire_or_renew()
     # Someone wrote the Lease over a's (a forced takeover, kubectl edit).
-    leases.record = leader.LeaseRecord("intruder", 10, clock.wall(), clock.wall(), 1)
-    leases.version += 1
+    store.record = leases.LeaseRecord("intruder", 10, clock.wall(), clock.wall(), 1)
+    store.version += 1
     clock.advance(2)
     assert not a.try_acquire_or_renew()
     assert not a.holds()
 
 
 def test_a_fenced_client_refuses_writes_once_the_deadline_has_passed(
-    leases: MemoryLeases, clock: Clock
+    store: MemoryLeases, clock: Clock
 ) -> None:
-    a = elector(leases, "op-a_1", clock)
+    a = elector(store, "op-a_1", clock)
     assert a.try_acquire_or_renew()
     sent: list[str] = []
     refused: list[str] = []
@@ -231,26 +229,26 @@ def test_a_fenced_client_refuses_writes_once_the_deadline_has_passed(
 
 
 def test_release_hands_the_lease_to_the_next_try_of_a_standby(
-    leases: MemoryLeases, clock: Clock
+    store: MemoryLeases, clock: Clock
 ) -> None:
-    a, b = elector(leases, "op-a_1", clock), elector(leases, "op-b_2", clock)
+    a, b = elector(store, "op-a_1", clock), elector(store, "op-b_2", clock)
     assert a.try_acquire_or_renew()
     assert not b.try_acquire_or_renew()
     clock.advance(1)
     assert a.release() and not a.holds()
-    assert leases.record is not None
-    assert (leases.record.holder, leases.record.duration_seconds) == ("", 1)
+    assert store.record is not None
+    assert (store.record.holder, store.record.duration_seconds) == ("", 1)
     clock.advance(0.5)
     assert b.try_acquire_or_renew()  # no lease duration to wait for
-    assert leases.record.transitions == 1
+    assert store.record.transitions == 1
     assert not a.release()  # not a's any more: nothing written
-    assert leases.record.holder == "op-b_2"
+    assert store.record.holder == "op-b_2"
 
 
 def test_a_standby_tries_again_right_when_the_holder_expires(
-    leases: MemoryLeases, clock: Clock
+    store: MemoryLeases, clock: Clock
 ) -> None:
-    a, b = elector(leases, "op-a_1", clock), elector(leases, "op-b_2", clock)
+    a, b = elector(store, "op-a_1", clock), elector(store, "op-b_2", clock)
     assert a.try_acquire_or_renew()
     assert not b.try_acquire_or_renew()
     assert b._standby_wait() == TIMING.retry_period
@@ -258,10 +256,10 @@ def test_a_standby_tries_again_right_when_the_holder_expires(
     assert b._standby_wait() == pytest.approx(1.1)  # the expiry (and a margin), before 2 s
 
 
-def renewing(leases: MemoryLeases) -> tuple[leader.Elector, threading.Event]:
+def renewing(store: MemoryLeases) -> tuple[leader.Elector, threading.Event]:
     """A leader on the real clock with short timings, renewing on its thread; and its loss."""
     fast = leader.Timing(lease_duration=1, renew_deadline=0.5, retry_period=0.1)
-    elected = leader.Elector(leases, "op-a_1", fast)
+    elected = leader.Elector(store, "op-a_1", fast)
     assert elected.try_acquire_or_renew()
     lost = threading.Event()
     elected.keep(on_lost=lost.set)
@@ -269,19 +267,19 @@ def renewing(leases: MemoryLeases) -> tuple[leader.Elector, threading.Event]:
 
 
 def test_the_renewal_thread_calls_on_lost_when_the_api_server_is_gone(
-    leases: MemoryLeases,
+    store: MemoryLeases,
 ) -> None:
-    a, lost = renewing(leases)
-    leases.failing = True
+    a, lost = renewing(store)
+    store.failing = True
     assert lost.wait(30)
     assert not a.holds()
 
 
-def test_stopping_the_renewal_thread_is_not_a_loss(leases: MemoryLeases) -> None:
-    a, lost = renewing(leases)
+def test_stopping_the_renewal_thread_is_not_a_loss(store: MemoryLeases) -> None:
+    a, lost = renewing(store)
     assert a.release()
     assert not lost.is_set()
-    assert leases.record is not None and leases.record.holder == ""
+    assert store.record is not None and store.record.holder == ""
 
 
 @pytest.mark.parametrize(
@@ -309,11 +307,11 @@ def test_the_defaults_let_a_standby_take_over_within_15_seconds() -> None:
 
 def test_a_lease_record_reads_back_what_it_writes() -> None:
     at = datetime(2026, 12, 3, 12, 0, 1, 123456, tzinfo=UTC)
-    record = leader.LeaseRecord("op-a_1", 10, at, at + timedelta(seconds=2), 3)
+    record = leases.LeaseRecord("op-a_1", 10, at, at + timedelta(seconds=2), 3)
     spec = record.to_spec()
     assert spec["renewTime"] == "2026-12-03T12:00:03.123456Z"
-    assert leader.LeaseRecord.from_spec(spec) == record
-    assert leader.LeaseRecord.from_spec({}) == leader.LeaseRecord("", 0, None, None, 0)
+    assert leases.LeaseRecord.from_spec(spec) == record
+    assert leases.LeaseRecord.from_spec({}) == leases.LeaseRecord("", 0, None, None, 0)
 
 
 def test_identity_is_the_pod_name_and_a_random_suffix() -> None:
