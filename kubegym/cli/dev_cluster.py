@@ -83,6 +83,12 @@ def dev_cluster() -> None:
     "for `kubegym operator`.",
 )
 @click.option(
+    "--with-kueue",
+    is_flag=True,
+    help="Also start Kueue (built once from its Go module) with its pod integration: pods "
+    "labelled kueue.x-k8s.io/queue-name (a run's spec.queueName) wait for its admission.",
+)
+@click.option(
     "--real-node",
     is_flag=True,
     help="Also start a real node (kubelet, containerd, runc, CNI, kube-proxy, CoreDNS, "
@@ -98,6 +104,7 @@ def up(
     with_prometheus: bool,
     scrape_targets: tuple[str, ...],
     with_egress_proxy: bool,
+    with_kueue: bool,
     real_node: bool,
     state_dir: Path | None,
 ) -> None:
@@ -111,6 +118,7 @@ def up(
         with_prometheus=with_prometheus,
         scrape_targets=scrape_targets,
         with_egress_proxy=with_egress_proxy,
+        with_kueue=with_kueue,
         real_node=real_node,
     )
     info = cluster.up(options)

@@ -23,6 +23,7 @@ from kubegym.devcluster import (
     controlplane,
     egress,
     kubeconfigs,
+    kueue,
     nodes,
     pki,
     processes,
@@ -57,6 +58,8 @@ class ClusterOptions:
     scrape_targets: tuple[str, ...] = ("127.0.0.1:9090",)
     #: Also start kubegym's egress proxy on loopback (`kubegym.devcluster.egress`).
     with_egress_proxy: bool = False
+    #: Also start Kueue (`kubegym.devcluster.kueue`): its pod integration and webhooks.
+    with_kueue: bool = False
     #: Also start a real node (`kubegym.devcluster.realnode`): pods in real containers.
     real_node: bool = False
     #: The real node's pause image (``registry/repo@sha256:…``), already in the registry;
@@ -124,6 +127,8 @@ def up(options: ClusterOptions) -> ClusterInfo:
         bin_dir = build.ensure_node_binaries()
     else:
         bin_dir = build.ensure_binaries()
+    if options.with_kueue:
+        kueue.ensure_built()
     started = time.monotonic()
     for stale in ("etcd-data", "pki", "pids", "certs", _INFO_FILE):
         path = state / stale
@@ -135,6 +140,7 @@ def up(options: ClusterOptions) -> ClusterInfo:
     try:
         return _start(options, state, bin_dir, started)
     except BaseException:
+        kueue.stop(state)
         egress.stop(state / EGRESS_DIR)
         if options.real_node:
             realnode.stop(state, bin_dir)
@@ -217,6 +223,9 @@ def _extras(options: ClusterOptions, state: Path, info: ClusterInfo) -> ClusterI
         server_e = egress.start(state / EGRESS_DIR, timeout=options.timeout)
         endpoints["egress-proxy"] = f"http://{server_e.proxy}"
         egress_env = server_e.operator_env()
+    if options.with_kueue:
+        server_k = kueue.start(state, Path(info.kubeconfig), timeout=options.timeout)
+        endpoints["kueue-webhook"] = server_k.webhook
     return replace(info, endpoints=endpoints, s3_credentials=credentials, egress_proxy=egress_env)
 
 
@@ -301,6 +310,8 @@ def down(state_dir: Path | None = None) -> list[str]:
     from kubegym.devcluster import minio, prometheus
 
     stopped = []
+    if kueue.stop(state):
+        stopped.append(kueue.NAME)
     if egress.stop(state / EGRESS_DIR):
         stopped.append(egress.NAME)
     if prometheus.stop(state / PROMETHEUS_DIR):
