@@ -34,6 +34,9 @@ ROLE: Final = f"{PREFIX}/role"
 ATTEMPT: Final = f"{PREFIX}/attempt"
 """The attempt number of a Trial's pods (it grows on every infrastructure retry)."""
 
+NETWORK: Final = f"{PREFIX}/network"
+"""A sandbox pod's network: `none`, `allowlist` or `open` (the run's NetworkPolicies select on it)."""
+
 MANAGED_BY: Final = "app.kubernetes.io/managed-by"
 """Set to `kubegym` on everything the operator creates."""
 

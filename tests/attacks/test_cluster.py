@@ -233,27 +233,28 @@ def test_an_external_agent_pod_holds_no_store_credentials() -> None:
 
 def test_an_egress_policy_selects_the_external_agent_pod_and_opens_only_what_is_allowed() -> None:
     """Attack 3: an external agent tries to reach the cluster (the store, the API server, the
-    cloud's metadata service, other trials' pods). Guarantee: a NetworkPolicy selects its pod
-    (by the pod's own labels) for egress and allows DNS, its own sandbox pod's two ports and
-    HTTPS to public addresses only: no private range, no store port."""
+    cloud's metadata service, other runs' pods). Guarantee: its run's NetworkPolicy for the
+    agent selects its pod (by the pod's own labels) for egress and allows DNS, its run's
+    sandbox pods' two ports and HTTPS to public addresses only: no private range, no store
+    port. (Another trial's sandbox of the same run is kept out by the attempt's tokens:
+    tests/unit/operator/test_run_network_trust.py.)"""
     pod = objects.agent_pod(EXTERNAL)
-    policy = objects.agent_network_policy(EXTERNAL)
+    r = objects.RunObjects(EXTERNAL.namespace, "demo", "run-uid", EXTERNAL_RUN, [], SETTINGS)
+    (policy,) = [m for m in objects.run_objects(r) if m["metadata"]["name"] == "demo.agent.ext"]
     selector = policy["spec"]["podSelector"]["matchLabels"]
     assert selector.items() <= pod["metadata"]["labels"].items()
-    assert selector[labels.ROLE] == "agent" and selector[labels.ATTEMPT] == "0"
+    assert selector[labels.ROLE] == "agent" and selector[labels.AGENT] == "ext"
     assert "Egress" in policy["spec"]["policyTypes"] and policy["spec"]["ingress"] == []
     dns, sandbox, public = policy["spec"]["egress"]
     assert all(p["port"] == 53 for p in dns["ports"]) and "to" not in dns
     (peer,) = sandbox["to"]
-    assert peer["podSelector"]["matchLabels"][labels.TRIAL] == EXTERNAL.trial
-    assert peer["podSelector"]["matchLabels"][labels.ROLE] == "sandbox"
+    assert peer["podSelector"]["matchLabels"] == {labels.RUN: "demo", labels.ROLE: "sandbox"}
     assert {p["port"] for p in sandbox["ports"]} == {8080, 8081}
     (block,) = public["to"]
     assert block["ipBlock"]["cidr"] == "0.0.0.0/0"
     for private in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"):
         assert private in block["ipBlock"]["except"]
     assert [p["port"] for p in public["ports"]] == [443]
-    assert policy in objects.attempt_objects(EXTERNAL), "created with the attempt"
 
 
 def test_every_container_is_read_only_and_limited() -> None:

@@ -473,9 +473,12 @@ def test_the_operators_policies_admit_only_the_agent(topology: None) -> None:
     for manifest, address in ((agent, CLIENT), (sandbox, SERVER)):
         manifest["spec"]["nodeName"] = "real-0"
         manifest["status"] = {"phase": "Running", "podIP": address}
+    # a pod of another namespace wearing the labels of an agent pod of the same run
     other = pod_object("other")
     other["metadata"]["labels"] = objects.agent_pod(attempt(number=1))["metadata"]["labels"]
-    policies = [objects.network_policy(a), objects.agent_network_policy(a)]
+    assert other["metadata"]["namespace"] != a.namespace
+    r = objects.RunObjects(a.namespace, a.spec.run, "run-uid", a.run, [a.task], a.settings)
+    policies = [m for m in objects.run_objects(r) if m["kind"] == "NetworkPolicy"]
     netpol.apply(
         netpol.compile_ruleset(policies, [agent, sandbox, other], NAMESPACES, OPTIONS), nft=NFT
     )
@@ -500,5 +503,5 @@ def test_the_operators_policies_admit_only_the_agent(topology: None) -> None:
         )
         == ["blocked"] * 4
     )
-    # another attempt's agent
+    # a pod of another namespace, whatever its labels
     assert probe("other", (SERVER, sandbox_port, "tcp")) == ["blocked"]

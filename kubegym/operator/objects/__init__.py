@@ -1,15 +1,27 @@
-"""The Kubernetes objects of one trial attempt, as plain manifests.
+"""The Kubernetes objects of a run and of one trial attempt, as plain manifests.
 
-One attempt is: a Secret (the two tokens and the attempt's frozen config), the
-sandbox pod (the sandbox container running the command server on the task
-image, the evaluator container, which alone mounts the evaluation script and
-the hidden data, and the jail container, where the agent code an evaluation
-runs is started), a Service in front of both, a NetworkPolicy that admits only
-the attempt's agent pod, the agent pod, and a NetworkPolicy that lets the agent
-pod reach only DNS, its sandbox pod and the model endpoints its agent allows.
-Every object is owned by the Trial, carries the attempt's labels and has a name
-fixed by (trial, attempt), so an operator that restarts half-way creates nothing
-twice.
+Per run (`run_objects`, owned by the BenchmarkRun, made before its first Trial): one
+headless Service over the run's sandbox pods, a NetworkPolicy that lets the run's sandbox
+pods admit only the run's agent pods (on the sandbox and evaluator ports) and reach
+nothing, one per network mode that opens the sandboxes' egress, and one per agent that
+lets its pods reach only DNS, the run's sandbox pods and the model endpoints (and store)
+that agent allows (`run`).
+
+Per attempt (`attempt_objects`, owned by the Trial): a Secret (the two tokens and the
+attempt's frozen config), the sandbox pod (the sandbox container running the command
+server on the task image, the evaluator container, which alone mounts the evaluation
+script and the hidden data, and the jail container, where the agent code an evaluation
+runs is started), reached at ``<hostname>.<run's Service>.<namespace>.svc``, and the agent
+pod. Every object carries the attempt's labels and has a name fixed by (trial, attempt),
+so an operator that restarts half-way creates nothing twice.
+
+Trust between the trials of a run: the policies are per run, so an agent pod can open a
+connection to another trial's sandbox pod of the same run. What keeps it out is the
+attempt's tokens: the sandbox server and the evaluator each refuse (401) any request
+without their own attempt's token, and those tokens live only in the attempt's own Secret
+(which stays per attempt for that reason), mounted into its own pods. An agent pod holds
+its own two tokens and no other attempt's. Pods of another run, or of another namespace,
+cannot connect to a run's sandbox pods at all.
 
 Trust: the evaluator container writes the trial's record (its scores) to its
 termination message (``--record /dev/termination-log``); the operator takes scores
@@ -28,11 +40,13 @@ sandbox resources). It reads what the evaluator copies into the ``jail-share`` v
 ``jail-socket``: the evaluator forwards its evaluations' jail requests there and gets
 the jails' pipes back; the metrics pipe never leaves the evaluator.
 
-Pure functions of their inputs; `kubegym.operator.trials` decides when to create them.
-By noun: `attempt` (the attempt and what its objects share), `sandbox` (the sandbox pod),
-`agent` (the agent pod), `network` (the Service and the NetworkPolicies), `egress` (what
-an egress allowlist adds: the proxy URL, its variables, its NetworkPolicy rule); this package
-lists their public names, which callers use as ``objects.<name>``.
+Pure functions of their inputs; `kubegym.operator.trials` decides when to create an
+attempt's, the run reconcile (`kubegym.operator.controller`) a run's.
+By noun: `run` (the run's Service and NetworkPolicies), `attempt` (the attempt and what its
+objects share), `sandbox` (the sandbox pod), `agent` (the agent pod), `network` (an agent's
+egress rules), `egress` (what an egress allowlist adds: the proxy URL, its variables, its
+NetworkPolicy rule, the sandbox's network mode); this package lists their public names,
+which callers use as ``objects.<name>``.
 """
 
 from __future__ import annotations
@@ -81,19 +95,16 @@ from kubegym.operator.objects.attempt import (
     placement,
     pod_common,
     resource_limits,
+    run_service_name,
+    sandbox_hostname,
     secret,
     secret_env,
     secret_volume,
     service_name,
     trial_config,
 )
-from kubegym.operator.objects.network import (
-    agent_egress,
-    agent_network_policy,
-    agent_policy_name,
-    network_policy,
-    service,
-)
+from kubegym.operator.objects.network import agent_egress, agent_policy_name
+from kubegym.operator.objects.run import RunObjects, run_objects
 from kubegym.operator.objects.sandbox import (
     copy_containers,
     evaluator_container,
@@ -104,21 +115,15 @@ from kubegym.operator.objects.sandbox import (
 
 
 def attempt_objects(a: Attempt, clock: Callable[[], float] = time.time) -> list[dict[str, Any]]:
-    """Every object of an attempt, in the order they are created (the agent pod last, its
-    NetworkPolicy before it). With an egress allowlist, the Secret also holds the proxy
-    URL with the attempt's credentials, valid from `clock`'s now (`egress.proxy_url`)."""
+    """Every object of an attempt, in the order they are created: the Secret, the sandbox
+    pod, the agent pod (the run's Service and NetworkPolicies, `run_objects`, exist
+    already). With an egress allowlist, the Secret also holds the proxy URL with the
+    attempt's credentials, valid from `clock`'s now (`egress.proxy_url`)."""
     attempt_secret = secret(a)
     url = egress.proxy_url(a, clock)
     if url is not None:
         attempt_secret["stringData"][egress.PROXY_URL] = url
-    return [
-        attempt_secret,
-        network_policy(a),
-        service(a),
-        sandbox_pod(a),
-        agent_network_policy(a),
-        agent_pod(a),
-    ]
+    return [attempt_secret, sandbox_pod(a), agent_pod(a)]
 
 
 __all__ = [
@@ -148,8 +153,8 @@ __all__ = [
     "TERMINATION_LOG",
     "WORKSPACE",
     "Attempt",
+    "RunObjects",
     "agent_egress",
-    "agent_network_policy",
     "agent_pod",
     "agent_policy_name",
     "at_most",
@@ -161,17 +166,18 @@ __all__ = [
     "kueue",
     "label_value",
     "metadata",
-    "network_policy",
     "owner_reference",
     "placement",
     "pod_common",
     "resource_limits",
+    "run_objects",
+    "run_service_name",
     "sandbox_container",
+    "sandbox_hostname",
     "sandbox_pod",
     "secret",
     "secret_env",
     "secret_volume",
-    "service",
     "service_name",
     "store_access",
     "trial_config",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubegym.api import common
+from kubegym.api import common, runs
 from kubegym.operator.objects.attempt import (
     AGENT_DEFAULT_LIMITS,
     CONFIG,
@@ -22,6 +22,7 @@ from kubegym.operator.objects.attempt import (
     secret_env,
     secret_volume,
 )
+from kubegym.operator.settings import Settings
 from kubegym.store import backends as store_backends
 
 
@@ -46,7 +47,9 @@ def agent_pod(a: Attempt) -> dict[str, Any]:
         variable = a.agent.api_key_env or "KUBEGYM_MODEL_API_KEY"
         ref = a.agent.api_key_secret
         env.append(secret_env(variable, ref.name, ref.key))
-    env.extend(secret_env(v.name, v.secret, v.key) for v in store_access(a).env)
+    env.extend(
+        secret_env(v.name, v.secret, v.key) for v in store_access(a.agent, a.run, a.settings).env
+    )
     own_runner = a.agent.image is None
     container: dict[str, Any] = {
         "name": "agent",
@@ -81,11 +84,13 @@ def agent_pod(a: Attempt) -> dict[str, Any]:
     return pod
 
 
-def store_access(a: Attempt) -> store_backends.PodAccess:
-    """What the agent pod needs to reach the run's store, as its backend says (Secret keys
+def store_access(
+    agent: runs.Agent, run: runs.BenchmarkRunSpec, settings: Settings
+) -> store_backends.PodAccess:
+    """What the agent's pods need to reach the run's store, as its backend says (Secret keys
     as variables, ports); nothing for an external image, nothing without a store."""
-    store = a.run.store or a.settings.store
-    if a.agent.image is not None or store is None:
+    store = run.store or settings.store
+    if agent.image is not None or store is None:
         return store_backends.PodAccess()
     return store_backends.for_spec(store).pod_access(store)
 

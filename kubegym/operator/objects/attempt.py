@@ -167,15 +167,26 @@ class Attempt:
 
     @property
     def service(self) -> str:
-        return service_name(self.trial, self.attempt)
+        """The run's headless Service, the sandbox pod's ``subdomain`` (`run_service_name`)."""
+        return run_service_name(self.spec.run)
+
+    @property
+    def hostname(self) -> str:
+        """The sandbox pod's ``hostname``, unique in its run (`sandbox_hostname`)."""
+        return sandbox_hostname(self.trial, self.attempt)
+
+    @property
+    def sandbox_host(self) -> str:
+        """The sandbox pod's DNS name: ``<hostname>.<run's Service>.<namespace>.svc``."""
+        return f"{self.hostname}.{self.service}.{self.namespace}.svc"
 
     @property
     def sandbox_url(self) -> str:
-        return f"http://{self.service}.{self.namespace}.svc:{self.settings.sandbox_port}"
+        return f"http://{self.sandbox_host}:{self.settings.sandbox_port}"
 
     @property
     def evaluator_url(self) -> str:
-        return f"http://{self.service}.{self.namespace}.svc:{self.settings.evaluator_port}"
+        return f"http://{self.sandbox_host}:{self.settings.evaluator_port}"
 
     def labels(self, role: str | None = None) -> dict[str, str]:
         result = labels.for_trial(
@@ -212,12 +223,40 @@ class Attempt:
 
 
 def service_name(trial: str, attempt: int) -> str:
-    """The attempt's Service name: a DNS-1035 label (a letter first, at most 63 characters).
+    """The per-attempt Service's name that operators before per-run objects created (a
+    DNS-1035 label); only to delete such a Service of an attempt started before an upgrade.
 
     Trial names end with a hash of their identity, so the tail is kept when cutting.
     """
     suffix = f"-a{attempt}"
     return "s-" + trial[-(63 - 2 - len(suffix)) :] + suffix
+
+
+#: The run's Service name starts so: a letter first (DNS-1035), and never the chart's own
+#: ``kubegym-<component>`` Services, whatever the run is called.
+RUN_SERVICE_PREFIX: Final = "kubegym-run-"
+
+
+def run_service_name(run: str) -> str:
+    """The run's headless Service: a DNS-1035 label of at most 63 characters, fixed by the run.
+
+    A long run name is cut and ends with a hash of the whole, so two runs never share it.
+    """
+    name = RUN_SERVICE_PREFIX + run
+    if len(name) <= 63:
+        return name
+    digest = hashlib.sha256(run.encode()).hexdigest()[:8]
+    return f"{name[: 63 - 9]}-{digest}"
+
+
+def sandbox_hostname(trial: str, attempt: int) -> str:
+    """The sandbox pod's ``hostname``: ``<trial>-a<attempt>``, a DNS-1123 label unique in the run.
+
+    Trial names end with a hash of their identity, so a long one loses its head, never
+    its tail, when cut to 63 characters (and never starts with a hyphen).
+    """
+    suffix = f"-a{attempt}"
+    return (trial[-(63 - len(suffix)) :]).lstrip("-") + suffix
 
 
 def owner_reference(kind: str, name: str, uid: str) -> dict[str, Any]:

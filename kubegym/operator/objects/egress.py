@@ -6,21 +6,24 @@ gets none. With an allowlist, the attempt's Secret holds the proxy URL with the
 attempt's signed credentials (`proxy_url`, `kubegym.egress.credentials`), the sandbox
 container reads it as ``HTTP(S)_PROXY`` from that Secret (never in the pod spec, which
 more people may read than Secrets), and the sandbox pod's NetworkPolicy lets it reach
-the proxy pods' port and nothing else (`proxy_egress`): no DNS, since the URL names the
-proxy Service's cluster IP.
+the proxy pods' port and nothing else (`proxy_rules`, in the run's policy for sandboxes
+labelled ``allowlist``, `network_mode`): no DNS, since the URL names the proxy Service's
+cluster IP.
 
-Used by `sandbox` (the env), `network` (the rule), `attempt` (the Secret's key).
+Used by `sandbox` (the env and the mode label), `run` (the rule), the package's
+`attempt_objects` (the Secret's key).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from kubegym.api import runs, tasks
 from kubegym.egress import credentials
 from kubegym.operator.objects.attempt import Attempt, secret_env
+from kubegym.operator.settings import EgressProxy
 
 #: The attempt Secret's key holding the proxy URL (with the attempt's credentials).
 PROXY_URL: Final = "egress-proxy-url"
@@ -36,6 +39,21 @@ def hosts(task: tasks.Task, run: runs.BenchmarkRunSpec) -> list[str]:
     if task.spec.network == "egress":
         return []
     return sorted({*task.spec.egress.hosts, *run.sandbox_egress.hosts})
+
+
+#: A sandbox's network, as its pod's `labels.NETWORK` says: the run's NetworkPolicy for that
+#: mode opens its egress (`kubegym.operator.objects.run`); ``none`` has no such policy.
+NetworkMode = Literal["none", "allowlist", "open"]
+
+NETWORK_MODES: Final[tuple[NetworkMode, ...]] = ("none", "allowlist", "open")
+
+
+def network_mode(task: tasks.Task, run: runs.BenchmarkRunSpec) -> NetworkMode:
+    """``open`` for a task with `network: egress`, ``allowlist`` for one with egress hosts
+    (its own or the run's), else ``none``."""
+    if task.spec.network == "egress":
+        return "open"
+    return "allowlist" if hosts(task, run) else "none"
 
 
 def allowlist(a: Attempt) -> list[str]:
@@ -83,10 +101,14 @@ def proxy_env(a: Attempt) -> list[dict[str, Any]]:
 
 
 def proxy_egress(a: Attempt) -> list[dict[str, Any]]:
-    """The sandbox NetworkPolicy's egress rule to the proxy pods' port; none without an
-    allowlist (or without a proxy: such an attempt is never started)."""
-    proxy = a.settings.egress
-    if not allowlist(a) or proxy is None:
+    """The egress rule the attempt's sandbox gets: `proxy_rules` with an allowlist, else none."""
+    return proxy_rules(a.settings.egress) if allowlist(a) else []
+
+
+def proxy_rules(proxy: EgressProxy | None) -> list[dict[str, Any]]:
+    """A NetworkPolicy's egress rule to the proxy pods' port and nothing else; none without a
+    proxy (a run with egress hosts never starts without one, `runs.check_tasks`)."""
+    if proxy is None:
         return []
     return [
         {

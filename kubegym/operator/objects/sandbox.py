@@ -1,12 +1,15 @@
 """The sandbox pod: the copy init containers, the sandbox, evaluator and jail containers
 and their volumes. The evaluator alone mounts the evaluation script and the hidden data;
-the jail runs the agent code an evaluation starts, as another uid.
+the jail runs the agent code an evaluation starts, as another uid. Its ``hostname`` and
+``subdomain`` name it under the run's headless Service; its network mode label picks the
+run's egress policy.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from kubegym.operator import labels
 from kubegym.operator.objects.attempt import (
     CONFIG,
     DATA_IMAGE_DATA,
@@ -35,7 +38,7 @@ from kubegym.operator.objects.attempt import (
     resource_limits,
     secret_volume,
 )
-from kubegym.operator.objects.egress import proxy_env
+from kubegym.operator.objects.egress import network_mode, proxy_env
 
 
 def _dataset_mounts(a: Attempt) -> list[dict[str, Any]]:
@@ -77,12 +80,18 @@ def sandbox_pod(a: Attempt) -> dict[str, Any]:
     data_image = spec.resolved_data_image()
     if image is None or data_image is None:
         raise ValueError(f"task {a.task.name} has no image (or data image) to run on a cluster")
+    meta = kueue(a, metadata(a, a.sandbox_pod, ROLE_SANDBOX))
+    # The run's NetworkPolicy for this mode (if any) opens the sandbox's egress.
+    meta["labels"][labels.NETWORK] = network_mode(a.task, a.run)
     pod: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": kueue(a, metadata(a, a.sandbox_pod, ROLE_SANDBOX)),
+        "metadata": meta,
         "spec": {
             **pod_common(a),
+            # Reached at <hostname>.<the run's headless Service>.<namespace>.svc.
+            "hostname": a.hostname,
+            "subdomain": a.service,
             "initContainers": copy_containers(image, data_image),
             "containers": [
                 sandbox_container(a, image),

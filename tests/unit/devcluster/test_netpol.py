@@ -21,8 +21,9 @@ import pytest
 
 from kubegym.devcluster import netpol
 from kubegym.devcluster.netpol import controller, kernel
-from kubegym.operator import objects
+from kubegym.operator import labels, objects
 from tests.unit.operator.builders import attempt, run_spec, task
+from tests.unit.operator.test_egress_objects import SETTINGS as PROXY_SETTINGS
 
 OPTIONS = netpol.Options(node="real-0")
 NAMESPACES = [
@@ -379,33 +380,65 @@ def test_broadcast_and_multicast_from_a_pod_are_dropped_even_unisolated() -> Non
 
 
 AGENT_IP, SANDBOX_IP, OTHER_AGENT_IP = "10.244.0.10", "10.244.0.11", "10.244.0.12"
+#: Another trial of the same run, an agent pod of another run, a pod of another namespace
+#: wearing the run's agent labels, and the egress proxy's pod.
+PEER_AGENT_IP, PEER_SANDBOX_IP = "10.244.0.13", "10.244.0.14"
+OTHER_RUN_IP, OTHER_NAMESPACE_IP, PROXY_IP = "10.244.0.15", "10.244.0.16", "10.244.0.17"
+
+
+def _placed(manifest: dict[str, Any], address: str) -> dict[str, Any]:
+    manifest["spec"]["nodeName"] = "real-0"
+    manifest["status"] = {"phase": "Running", "podIP": address}
+    return manifest
 
 
 def operator_ruleset(a: objects.Attempt) -> netpol.Ruleset:
-    """The attempt's two pods and policies, with another attempt's agent beside them."""
-    pods = []
-    for manifest, address in (
-        (objects.agent_pod(a), AGENT_IP),
-        (objects.sandbox_pod(a), SANDBOX_IP),
-        (objects.agent_pod(attempt(number=a.attempt + 1)), OTHER_AGENT_IP),
-    ):
-        manifest["spec"]["nodeName"] = "real-0"
-        manifest["status"] = {"phase": "Running", "podIP": address}
-        pods.append(manifest)
-    policies = [objects.network_policy(a), objects.agent_network_policy(a)]
-    namespaces = [{"metadata": {"name": a.namespace}}]
+    """The run's policies (`objects.run_objects`) over the attempt's two pods, the agent pod of
+    its next attempt, a second trial of the same run, an agent pod of another run, a pod in
+    another namespace with the run's agent labels, and the egress proxy's pod."""
+    r = objects.RunObjects(a.namespace, a.spec.run, "run-uid", a.run, [a.task], a.settings)
+    peer = attempt(
+        task_obj=a.task, run=a.run, settings=a.settings, trial="demo-toy-gpt-s1-5e6f7a8b"
+    )
+    other_run = objects.agent_pod(attempt(run=a.run, trial="other-toy-gpt-s0-9a8b7c6d"))
+    other_run["metadata"]["labels"][labels.RUN] = "other"
+    elsewhere = objects.agent_pod(a)
+    elsewhere["metadata"]["namespace"] = "elsewhere"
+    proxy = pod("proxy", PROXY_IP, namespace="kubegym-system")
+    proxy["metadata"]["labels"] = {"app.kubernetes.io/component": "egress-proxy"}
+    pods = [
+        _placed(objects.agent_pod(a), AGENT_IP),
+        _placed(objects.sandbox_pod(a), SANDBOX_IP),
+        _placed(objects.agent_pod(attempt(number=a.attempt + 1)), OTHER_AGENT_IP),
+        _placed(objects.agent_pod(peer), PEER_AGENT_IP),
+        _placed(objects.sandbox_pod(peer), PEER_SANDBOX_IP),
+        _placed(other_run, OTHER_RUN_IP),
+        _placed(elsewhere, OTHER_NAMESPACE_IP),
+        proxy,
+    ]
+    policies = [m for m in objects.run_objects(r) if m["kind"] == "NetworkPolicy"]
+    namespaces = [{"metadata": {"name": n}} for n in (a.namespace, "elsewhere", "kubegym-system")]
     return netpol.compile_ruleset(policies, pods, namespaces, OPTIONS)
 
 
-def test_the_operators_policies_admit_the_agent_to_its_sandbox_only() -> None:
+def test_the_runs_policies_admit_the_runs_agents_to_its_sandboxes_only() -> None:
     a = attempt()
     ruleset = operator_ruleset(a)
     for port in (a.settings.sandbox_port, a.settings.evaluator_port):
         assert ruleset.allows(AGENT_IP, SANDBOX_IP, "tcp", port)
-        assert not ruleset.allows(OTHER_AGENT_IP, SANDBOX_IP, "tcp", port)
+        # per run: another trial's (or attempt's) agent connects too; the attempt's
+        # tokens keep it out (tests/unit/operator/test_run_network_trust.py)
+        assert ruleset.allows(PEER_AGENT_IP, SANDBOX_IP, "tcp", port)
+        assert ruleset.allows(OTHER_AGENT_IP, SANDBOX_IP, "tcp", port)
+        assert ruleset.allows(AGENT_IP, PEER_SANDBOX_IP, "tcp", port)
+        # never a pod of another run, nor one of another namespace wearing the labels
+        assert not ruleset.allows(OTHER_RUN_IP, SANDBOX_IP, "tcp", port)
+        assert not ruleset.allows(OTHER_NAMESPACE_IP, SANDBOX_IP, "tcp", port)
+        assert not ruleset.allows(PEER_SANDBOX_IP, SANDBOX_IP, "tcp", port), "nor a sandbox"
     assert not ruleset.allows(AGENT_IP, SANDBOX_IP, "tcp", 22)
     assert not ruleset.allows(AGENT_IP, SANDBOX_IP, "udp", a.settings.sandbox_port)
     assert not ruleset.allows(SANDBOX_IP, AGENT_IP, "tcp", 80), "no ingress to the agent"
+    assert not ruleset.allows(OTHER_RUN_IP, AGENT_IP, "tcp", 80)
 
 
 def test_the_operators_policies_deny_the_sandbox_any_egress() -> None:
@@ -414,7 +447,9 @@ def test_the_operators_policies_deny_the_sandbox_any_egress() -> None:
         (NODE_IP, "udp", 53),
         (NODE_IP, "tcp", 6443),
         (AGENT_IP, "tcp", 80),
+        (PEER_SANDBOX_IP, "tcp", 8080),
         (PUBLIC, "tcp", 443),
+        (PROXY_IP, "tcp", 3128),
         ("10.96.0.1", "tcp", 443),
     ]:
         assert not ruleset.allows(SANDBOX_IP, destination, proto, port), destination
@@ -433,7 +468,22 @@ def test_the_operators_agent_reaches_dns_and_public_https_only() -> None:
 def test_a_task_with_network_egress_opens_the_sandboxs_egress() -> None:
     ruleset = operator_ruleset(attempt(task_obj=task(network="egress")))
     assert ruleset.allows(SANDBOX_IP, PUBLIC, "tcp", 80)
-    assert not ruleset.allows(OTHER_AGENT_IP, SANDBOX_IP, "tcp", 8080)
+    assert ruleset.allows(PEER_SANDBOX_IP, PUBLIC, "tcp", 80), "the same task's other trial"
+    assert not ruleset.allows(OTHER_RUN_IP, SANDBOX_IP, "tcp", 8080)
+
+
+def test_a_task_with_egress_hosts_reaches_the_proxys_port_only() -> None:
+    ruleset = operator_ruleset(
+        attempt(task_obj=task(egress={"hosts": ["pypi.org"]}), settings=PROXY_SETTINGS)
+    )
+    assert ruleset.allows(SANDBOX_IP, PROXY_IP, "tcp", 3128)
+    for destination, proto, port in [
+        (PROXY_IP, "tcp", 3129),
+        (NODE_IP, "udp", 53),
+        (PUBLIC, "tcp", 443),
+        (AGENT_IP, "tcp", 80),
+    ]:
+        assert not ruleset.allows(SANDBOX_IP, destination, proto, port), (destination, port)
 
 
 def test_an_external_agent_images_declared_egress() -> None:

@@ -3,7 +3,8 @@
 Every manifest is checked against Kubernetes' own OpenAPI schemas (strict: an
 unknown field fails), then for the properties a user relies on: the sandbox
 cannot escalate, only the evaluator sees the hidden data and its token, the
-network policy admits only the attempt's agent, the agent gets its keys.
+sandbox pod is named under its run's Service, the agent gets its keys. The run's
+Service and NetworkPolicies are `test_run_objects`'.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ def test_every_object_validates_strictly_against_kubernetes(scenario: str) -> No
     for manifest in objects.attempt_objects(SCENARIOS[scenario]):
         kubernetes_validate.validate(manifest, KUBERNETES, strict=True)
         kinds.append(manifest["kind"])
-    assert kinds == ["Secret", "NetworkPolicy", "Service", "Pod", "NetworkPolicy", "Pod"]
+    assert kinds == ["Secret", "Pod", "Pod"], "the Service and policies are the run's"
 
 
 def test_the_validator_would_catch_an_unknown_field() -> None:
@@ -330,38 +331,6 @@ def test_datasets_are_mounted_read_only_in_the_workspace() -> None:
     }
 
 
-def policy_selector(policy: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
-    spec = policy["spec"]
-    (rule,) = spec["ingress"]
-    (peer,) = rule["from"]
-    assert set(peer) == {"podSelector"}, "no namespace or IP peers"
-    return spec["podSelector"]["matchLabels"], peer["podSelector"]["matchLabels"]
-
-
-def test_the_network_policy_admits_only_this_attempts_agent_and_denies_egress() -> None:
-    a = attempt(number=2)
-    policy = objects.network_policy(a)
-    target, source = policy_selector(policy)
-    attempt_labels = {labels.TRIAL: a.trial, labels.ATTEMPT: "2"}
-    assert target == {**attempt_labels, labels.ROLE: "sandbox"}
-    assert source == {**attempt_labels, labels.ROLE: "agent"}
-    assert target.items() <= objects.sandbox_pod(a)["metadata"]["labels"].items()
-    assert source.items() <= objects.agent_pod(a)["metadata"]["labels"].items()
-    # the agent pod of another attempt of the same trial is not admitted
-    other = objects.agent_pod(attempt(number=3))["metadata"]["labels"]
-    assert not source.items() <= other.items()
-    assert set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}
-    assert policy["spec"]["egress"] == []
-    ports = {p["port"] for p in policy["spec"]["ingress"][0]["ports"]}
-    assert ports == {8080, 8081}
-
-
-def test_network_egress_opens_egress() -> None:
-    policy = objects.network_policy(SCENARIOS["image-agent-egress"])
-    assert policy["spec"]["egress"] == [{}]
-    assert set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}
-
-
 TOKENS = {"KUBEGYM_SANDBOX_TOKEN", "KUBEGYM_EVALUATOR_TOKEN"}
 
 
@@ -399,8 +368,9 @@ def test_kubegyms_agent_runner_gets_both_tokens_and_the_store_credentials() -> N
     assert secret_ref(env["KUBEGYM_EVALUATOR_TOKEN"]) == (a.base_name, objects.EVALUATOR_TOKEN)
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         assert secret_ref(env[key]) == ("s3-creds", key)
-    assert env["KUBEGYM_SANDBOX_URL"]["value"] == f"http://{a.service}.bench.svc:8080"
-    assert env["KUBEGYM_EVALUATOR_URL"]["value"] == f"http://{a.service}.bench.svc:8081"
+    host = f"{a.hostname}.kubegym-run-demo.bench.svc"
+    assert env["KUBEGYM_SANDBOX_URL"]["value"] == f"http://{host}:8080"
+    assert env["KUBEGYM_EVALUATOR_URL"]["value"] == f"http://{host}:8081"
 
 
 def test_the_operators_default_store_credentials_reach_the_agent() -> None:
@@ -454,41 +424,60 @@ def test_label_values_are_valid_for_a_long_trial_name_without_a_queue() -> None:
             assert len(value) <= 63 and LABEL_VALUE.match(value), (manifest["kind"], key, value)
 
 
-def test_the_service_name_is_a_short_dns_1035_label_even_for_long_trials() -> None:
+DNS_1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+def test_the_sandbox_hostname_is_a_dns_label_even_for_long_trials() -> None:
     for trial in ("demo-toy-gpt-s0-1a2b3c4d", LONG_TRIAL, "0abc-" + LONG_TRIAL[5:]):
         for number in (0, 9, 123):
-            name = objects.service_name(trial, number)
-            assert len(name) <= 63 and DNS_1035.match(name), name
+            name = objects.sandbox_hostname(trial, number)
+            assert len(name) <= 63 and DNS_1123.match(name), name
+    # a cut that would start with a hyphen does not
+    assert not objects.sandbox_hostname("ab-" + "c" * 58, 12).startswith("-")
 
 
-def test_service_names_differ_for_long_trials_that_differ_only_in_their_hash() -> None:
+def test_sandbox_hostnames_differ_for_long_trials_that_differ_only_in_their_hash() -> None:
     readable = LONG_TRIAL[: -len("-1a2b3c4d")]
     first, second = readable + "-1a2b3c4d", readable + "-1a2b3c4e"
     assert len(first) == 63
-    assert objects.service_name(first, 0) != objects.service_name(second, 0)
+    assert objects.sandbox_hostname(first, 0) != objects.sandbox_hostname(second, 0)
     # and real trial names of two seeds, cut to the same readable part
     seeds = [trial_name("r" * 30, "t" * 30, "a" * 20, s) for s in (1, 2)]
     assert seeds[0][:-9] == seeds[1][:-9]
-    assert objects.service_name(seeds[0], 0) != objects.service_name(seeds[1], 0)
+    assert objects.sandbox_hostname(seeds[0], 0) != objects.sandbox_hostname(seeds[1], 0)
 
 
-def test_service_names_differ_between_attempts() -> None:
-    names = {objects.service_name(LONG_TRIAL, n) for n in range(12)}
+def test_sandbox_hostnames_differ_between_attempts() -> None:
+    names = {objects.sandbox_hostname(LONG_TRIAL, n) for n in range(12)}
     assert len(names) == 12
 
 
-def test_the_service_selects_this_attempts_sandbox_pod() -> None:
+def test_the_sandbox_pod_is_named_under_its_runs_service() -> None:
     a = attempt(number=1)
-    service = objects.service(a)
-    assert service["metadata"]["name"] == a.service
-    assert (
-        service["spec"]["selector"].items() <= objects.sandbox_pod(a)["metadata"]["labels"].items()
-    )
-    assert (
-        not service["spec"]["selector"].items()
-        <= objects.sandbox_pod(attempt(number=0))["metadata"]["labels"].items()
-    )
-    assert {p["port"] for p in service["spec"]["ports"]} == {8080, 8081}
+    spec = objects.sandbox_pod(a)["spec"]
+    assert spec["hostname"] == a.hostname == "demo-toy-gpt-s0-1a2b3c4d-a1"
+    assert spec["subdomain"] == a.service == objects.run_service_name("demo")
+    assert a.sandbox_url == "http://demo-toy-gpt-s0-1a2b3c4d-a1.kubegym-run-demo.bench.svc:8080"
+    assert "hostname" not in objects.agent_pod(a)["spec"], "only the sandbox is looked up"
+
+
+def test_the_trial_config_names_the_servers_by_the_sandbox_pods_dns_name() -> None:
+    a = attempt(number=2)
+    config = objects.trial_config(a)
+    assert config["sandbox"] == f"http://{a.hostname}.{a.service}.bench.svc:8080"
+    assert config["evaluator"] == f"http://{a.hostname}.{a.service}.bench.svc:8081"
+
+
+@pytest.mark.parametrize(
+    ("hosts", "network", "mode"),
+    [([], "none", "none"), (["pypi.org"], "none", "allowlist"), (["pypi.org"], "egress", "open")],
+)
+def test_the_sandbox_pod_carries_its_network_mode(
+    hosts: list[str], network: str, mode: str
+) -> None:
+    a = attempt(task_obj=task(network=network, egress={"hosts": hosts}))
+    assert objects.sandbox_pod(a)["metadata"]["labels"][labels.NETWORK] == mode
+    assert labels.NETWORK not in objects.agent_pod(a)["metadata"]["labels"]
 
 
 def test_names_are_fixed_by_trial_and_attempt() -> None:
@@ -543,23 +532,6 @@ def test_writable_paths_are_volumes_under_read_only_roots() -> None:
                 assert "emptyDir" in volumes(pod)[mounts["/tmp"]], c["name"]
 
 
-def test_the_agent_network_policy_opens_dns_its_sandbox_and_https_for_a_model_agent() -> None:
-    a = SCENARIOS["gpu-kueue-gvisor"]  # a model agent, an S3 store
-    policy = objects.agent_network_policy(a)
-    assert policy["spec"]["podSelector"]["matchLabels"][labels.ROLE] == "agent"
-    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
-    assert policy["spec"]["ingress"] == []
-    dns, sandbox, model, store = policy["spec"]["egress"]
-    assert {p["port"] for p in dns["ports"]} == {53}
-    assert sandbox["to"][0]["podSelector"]["matchLabels"][labels.ROLE] == "sandbox"
-    assert model["to"] == [
-        {"ipBlock": {"cidr": "0.0.0.0/0", "except": list(objects.PRIVATE_CIDRS)}}
-    ]
-    assert [p["port"] for p in model["ports"]] == [443]
-    assert "169.254.0.0/16" in objects.PRIVATE_CIDRS  # the cloud's metadata service
-    assert store == {"ports": [{"protocol": "TCP", "port": 443}]}
-
-
 def test_an_api_base_port_and_a_declared_egress_are_what_opens() -> None:
     run = run_spec(
         agents=[
@@ -572,13 +544,18 @@ def test_an_api_base_port_and_a_declared_egress_are_what_opens() -> None:
             {"name": "base", "builtin": "baseline"},
         ]
     )
-    model = objects.agent_egress(attempt(run=run, agent="gpt"))
+
+    def egress_of(name: str) -> list[dict[str, Any]]:
+        (agent,) = [a for a in run.agents if a.name == name]
+        return objects.agent_egress(agent, run, Settings())
+
+    model = egress_of("gpt")
     assert [p["port"] for p in model[0]["ports"]] == [443, 8000]
-    declared = objects.agent_egress(attempt(run=run, agent="own"))
+    declared = egress_of("own")
     assert declared == [
         {
             "to": [{"ipBlock": {"cidr": "203.0.113.7/32"}}],
             "ports": [{"protocol": "TCP", "port": 8443}],
         }
     ]
-    assert objects.agent_egress(attempt(run=run, agent="base")) == []
+    assert egress_of("base") == []

@@ -1,6 +1,7 @@
 """What an egress allowlist adds to a trial attempt's objects: the proxy URL with signed
 credentials in the attempt's Secret, the variables that read it in the sandbox container
-only, and a sandbox NetworkPolicy that reaches the proxy pods' port and nothing else."""
+only, and the sandbox pod's ``allowlist`` label, which the run's NetworkPolicy for that
+mode selects to reach the proxy pods' port and nothing else."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 
 from kubegym.egress import credentials
 from kubegym.errors import ConfigError
-from kubegym.operator import objects, runs
+from kubegym.operator import labels, objects, runs
 from kubegym.operator.settings import EgressProxy, Settings
 
 from . import builders
@@ -61,7 +62,7 @@ def test_without_hosts_nothing_changes() -> None:
     manifests = built(a)
     assert objects.egress.PROXY_URL not in manifests[f"Secret/{a.base_name}"]["stringData"]
     assert sandbox_env(manifests, a) == [{"name": "HOME", "value": "/workspace"}]
-    assert manifests[f"NetworkPolicy/{a.base_name}"]["spec"]["egress"] == []
+    assert manifests[f"Pod/{a.sandbox_pod}"]["metadata"]["labels"][labels.NETWORK] == "none"
 
 
 def test_the_secret_holds_signed_credentials_for_both_lists() -> None:
@@ -116,31 +117,51 @@ def test_neither_the_agent_pod_nor_the_other_containers_get_the_proxy() -> None:
     assert objects.egress.PROXY_URL not in json.dumps(manifests[f"Pod/{a.agent_pod}"])
 
 
+def run_policy(a: objects.Attempt) -> dict[str, Any]:
+    """The run's egress policy that selects the attempt's sandbox pod (by its mode label)."""
+    r = objects.RunObjects(builders.NAMESPACE, "demo", "uid", a.run, [a.task], a.settings)
+    sandbox = built(a)[f"Pod/{a.sandbox_pod}"]["metadata"]["labels"]
+    (policy,) = [
+        m
+        for m in objects.run_objects(r)
+        if m["kind"] == "NetworkPolicy"
+        and m["spec"]["podSelector"]["matchLabels"].get(labels.NETWORK) is not None
+        and m["spec"]["podSelector"]["matchLabels"].items() <= sandbox.items()
+    ]
+    return policy
+
+
 def test_the_sandbox_policy_reaches_the_proxy_pods_port_only() -> None:
     """No DNS, no other port, no other pod: the proxy's pods in its namespace, on its port."""
     a = with_hosts(["pypi.org"], [])
-    policy = built(a)[f"NetworkPolicy/{a.base_name}"]["spec"]
-    assert policy["policyTypes"] == ["Ingress", "Egress"]
-    assert policy["egress"] == [
-        {
-            "to": [
-                {
-                    "namespaceSelector": {
-                        "matchLabels": {"kubernetes.io/metadata.name": "kubegym-system"}
-                    },
-                    "podSelector": {"matchLabels": {"app.kubernetes.io/component": "egress-proxy"}},
-                }
-            ],
-            "ports": [{"protocol": "TCP", "port": 3128}],
-        }
-    ]
+    policy = run_policy(a)["spec"]
+    assert policy["policyTypes"] == ["Egress"]
+    assert (
+        policy["egress"]
+        == objects.egress.proxy_egress(a)
+        == [
+            {
+                "to": [
+                    {
+                        "namespaceSelector": {
+                            "matchLabels": {"kubernetes.io/metadata.name": "kubegym-system"}
+                        },
+                        "podSelector": {
+                            "matchLabels": {"app.kubernetes.io/component": "egress-proxy"}
+                        },
+                    }
+                ],
+                "ports": [{"protocol": "TCP", "port": 3128}],
+            }
+        ]
+    )
 
 
 def test_an_open_network_task_gets_no_proxy() -> None:
     a = with_hosts(["pypi.org"], ["*.huggingface.co"], network="egress")
     manifests = built(a)
     assert objects.egress.PROXY_URL not in manifests[f"Secret/{a.base_name}"]["stringData"]
-    assert manifests[f"NetworkPolicy/{a.base_name}"]["spec"]["egress"] == [{}]
+    assert run_policy(a)["spec"]["egress"] == [{}]
 
 
 def test_each_attempt_gets_its_own_credentials() -> None:

@@ -33,7 +33,7 @@ def pod_secret(pod: dict[str, Any]) -> str:
 
 
 def store_rules(a: objects.Attempt) -> list[dict[str, Any]]:
-    return [rule for rule in objects.agent_egress(a) if "to" not in rule]
+    return [rule for rule in objects.agent_egress(a.agent, a.run, a.settings) if "to" not in rule]
 
 
 def test_an_s3_store_gives_the_runner_its_backends_keys_and_ports() -> None:
@@ -47,7 +47,7 @@ def test_an_s3_store_gives_the_runner_its_backends_keys_and_ports() -> None:
 
 def test_a_folder_store_gives_the_agent_pod_nothing() -> None:
     a = attempt(run=run_spec(store={"local": {"path": "/data/out"}}))
-    assert objects.store_access(a) == backends.PodAccess()
+    assert objects.store_access(a.agent, a.run, a.settings) == backends.PodAccess()
     assert secret_vars(objects.agent_pod(a)) == {} and store_rules(a) == []
 
 
