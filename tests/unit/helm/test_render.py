@@ -174,6 +174,7 @@ def test_every_kubegym_variable_the_chart_sets_is_read_by_the_operator(render: R
 
     from kubegym import log
     from kubegym.cli.operator import operator
+    from kubegym.operator import leader
     from kubegym.operator.settings import EgressProxy, Settings
 
     flags = {p.envvar for p in operator.params if isinstance(p.envvar, str)}
@@ -181,6 +182,7 @@ def test_every_kubegym_variable_the_chart_sets_is_read_by_the_operator(render: R
         inspect.getsource(Settings.from_env)
         + inspect.getsource(EgressProxy.from_env)
         + inspect.getsource(log)
+        + inspect.getsource(leader.own_namespace)
     )
     chart_env = {n for n in _env(_container(render(FULL_VALUES))) if n.startswith("KUBEGYM_")}
     for name in chart_env - {"KUBEGYM_DEBUG_NOTE"}:
