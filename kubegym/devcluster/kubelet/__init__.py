@@ -14,9 +14,9 @@ evaluator server (scoring with the task's venv, its jails forwarded to the jail
 server through a shared folder and a socket outside the attempt's folder, which
 only the kubelet's uid may enter), runs
 ``python -m kubegym.agent_runner`` with the agent container's environment
-(secretKeyRefs resolved from Secrets, the Service's address pointed at the
-local ports) and writes the containers' ends into the pods' statuses as a
-kubelet does: the evaluator's, with its record of the scores (its
+(secretKeyRefs resolved from Secrets; the sandbox pod's name under its run's
+headless Service, ``<hostname>.<service>.<namespace>.svc``, pointed at the local
+ports) and writes the containers' ends into the pods' statuses as a kubelet does: the evaluator's, with its record of the scores (its
 ``--record`` file) as the termination message, then the agent's, with its
 summary; the operator does the rest.
 
