@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kubegym import errors
-from kubegym.devcluster import config
+from kubegym.devcluster import config, kwok_stages
 
 _STAMP = "versions.json"
 # kubectl too: `kubectl apply -f run.yaml` is how users (and some tests) talk to the cluster.
@@ -30,7 +30,8 @@ _K8S_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", 
 #: A real node's own Kubernetes programs (`ensure_node_binaries`), from the same module.
 _NODE_K8S_COMMANDS = ("kubelet", "kube-proxy")
 #: KWOK's default stages, as kwokctl enables them: nodes become Ready and keep a lease,
-#: bound pods go Running, deleted pods go away. Copied from the kwok module's kustomize/stage.
+#: bound pods go Running, deleted pods go away. Copied from the kwok module's kustomize/stage;
+#: kubegym's own (`kwok_stages`: trials of a `kwok-scored…` Task run to the end) follow them.
 _KWOK_STAGES = (
     "node/fast/node-initialize.yaml",
     "node/heartbeat-with-lease/node-heartbeat-with-lease.yaml",
@@ -76,7 +77,7 @@ def _wanted() -> dict[str, str]:
         "etcd": config.ETCD_VERSION,
         **dict.fromkeys(_K8S_COMMANDS, k8s),
         "kwok": config.KWOK_VERSION,
-        KWOK_STAGES_FILE: config.KWOK_VERSION,
+        KWOK_STAGES_FILE: f"{config.KWOK_VERSION}+kubegym.{kwok_stages.digest()}",
     }
 
 
@@ -219,6 +220,7 @@ def _write_kwok_stages(bin_dir: Path) -> None:
     )
     stage_dir = Path(info["Dir"]) / "kustomize" / "stage"
     documents = [(stage_dir / name).read_text().strip() for name in _KWOK_STAGES]
+    documents.append(kwok_stages.documents())
     (bin_dir / KWOK_STAGES_FILE).write_text("\n---\n".join(documents) + "\n")
 
 
