@@ -104,7 +104,12 @@ from kubegym.operator.objects.attempt import (
     trial_config,
 )
 from kubegym.operator.objects.network import agent_egress, agent_policy_name
-from kubegym.operator.objects.run import RunObjects, run_objects
+from kubegym.operator.objects.run import (
+    RunObjects,
+    run_agent_policy_name,
+    run_objects,
+    sandbox_policy_name,
+)
 from kubegym.operator.objects.sandbox import (
     copy_containers,
     evaluator_container,
@@ -170,11 +175,13 @@ __all__ = [
     "placement",
     "pod_common",
     "resource_limits",
+    "run_agent_policy_name",
     "run_objects",
     "run_service_name",
     "sandbox_container",
     "sandbox_hostname",
     "sandbox_pod",
+    "sandbox_policy_name",
     "secret",
     "secret_env",
     "secret_volume",

@@ -96,7 +96,7 @@ def sandbox_policy_name(run: str, mode: egress.NetworkMode | None = None) -> str
     return f"{run}.sandbox" if mode is None else f"{run}.sandbox.{mode}"
 
 
-def agent_policy_name(run: str, agent: str) -> str:
+def run_agent_policy_name(run: str, agent: str) -> str:
     """``<run>.agent.<agent>``: the NetworkPolicy of the run's pods of that agent."""
     return f"{run}.agent.{agent}"
 
@@ -164,7 +164,7 @@ def sandbox_egress_policy(r: RunObjects, mode: egress.NetworkMode) -> dict[str, 
 def agent_policy(r: RunObjects, agent: runs.Agent) -> dict[str, Any]:
     """The run's pods of `agent`: no ingress; egress to DNS, the run's sandbox pods' two ports
     and `network.agent_egress` only."""
-    meta = _metadata(r, agent_policy_name(r.run, agent.name))
+    meta = _metadata(r, run_agent_policy_name(r.run, agent.name))
     meta["labels"][labels.AGENT] = agent.name
     return {
         "apiVersion": "networking.k8s.io/v1",

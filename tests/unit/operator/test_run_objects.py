@@ -25,6 +25,8 @@ from tests.unit.operator.test_egress_objects import SETTINGS as PROXY_SETTINGS
 
 KUBERNETES = "1.32"
 DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+#: Each dot-separated part of a DNS-1123 subdomain (a NetworkPolicy's name), 63 at most.
+DNS_1123 = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 TWO_AGENTS = run_spec(
     agents=[
         {"name": "gpt", "model": "openai/gpt-4o"},
@@ -85,6 +87,10 @@ def test_every_object_validates_strictly_and_is_owned_by_the_run() -> None:
 def test_names_are_fixed_by_the_run_so_creating_twice_is_harmless() -> None:
     assert built() == built()
     assert not set(built("demo")) & set(built("other"))
+    names = set(built(tasks_=(ONLINE, LISTED)))
+    assert f"NetworkPolicy/{objects.sandbox_policy_name('demo')}" in names
+    assert f"NetworkPolicy/{objects.sandbox_policy_name('demo', 'open')}" in names
+    assert f"NetworkPolicy/{objects.run_agent_policy_name('demo', 'ext')}" in names
 
 
 def test_only_the_modes_the_runs_tasks_use_get_an_egress_policy() -> None:
@@ -208,6 +214,7 @@ def test_every_name_and_label_value_stays_valid_for_the_longest_names() -> None:
     label_value = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
     for manifest in built(run, spec, (OFFLINE, ONLINE, LISTED)).values():
         kubernetes_validate.validate(manifest, KUBERNETES, strict=True)
-        assert len(manifest["metadata"]["name"]) <= 253
+        name = manifest["metadata"]["name"]
+        assert len(name) <= 253 and all(DNS_1123.match(part) for part in name.split(".")), name
         for value in manifest["metadata"]["labels"].values():
             assert len(value) <= 63 and label_value.match(value), value
