@@ -60,6 +60,13 @@ _PREEMPTED = {
     "PreemptedByKueue",
     "InactiveWorkload",
 }
+#: Kueue's pod integration (v0.17) stops each pod of a Workload it evicts by writing this
+#: condition (never DisruptionTarget) and then deleting the pod. Its reason is
+#: ``WorkloadEvictedDueTo<the Workload's Evicted reason>`` (``WorkloadEvictedDueToPreempted``
+#: for a higher-priority workload), or ``WorkloadDeleted``, ``NotAdmitted``,
+#: ``NoMatchingWorkload``: the queue's doing in every case, never the agent's.
+KUEUE_STOPPED = "TerminationTarget"
+_KUEUE_NODE_FAILURES = "WorkloadEvictedDueToNodeFailures"
 
 
 @dataclass(frozen=True)
@@ -119,10 +126,14 @@ def classify(
         now: the time now.
         scheduling_seconds: how long pods may wait for a node (the run's deadline).
     """
-    for pod, name in ((sandbox, "sandbox"), (agent, "agent")):
-        if pod is None:
-            return infra("PodDeleted", f"the {name} pod was deleted from outside")
-    assert sandbox is not None and agent is not None
+    if sandbox is None or agent is None:
+        for pod, name in ((sandbox, "sandbox"), (agent, "agent")):
+            stopped = None if pod is None else _kueue_stop(pod, name)
+            if stopped is not None:
+                # Kueue deletes every pod of the Workload it stops: the other went first.
+                return stopped
+        missing = "sandbox" if sandbox is None else "agent"
+        return infra("PodDeleted", f"the {missing} pod was deleted from outside")
     # The agent's summary comes first: one written before the sandbox went away stands.
     # Without one, what happened to the pods (evicted, preempted, out of time) explains
     # the agent's end better than its exit code does.
@@ -255,6 +266,9 @@ def _pod_failure(pod: dict[str, Any], name: str, now: dt.datetime) -> Outcome | 
 
 def _pod_level_failure(pod: dict[str, Any], name: str) -> Outcome | None:
     """What the pod's status says: preempted, evicted, its node lost, or its deadline passed."""
+    stopped = _kueue_stop(pod, name)
+    if stopped is not None:
+        return stopped
     status = pod.get("status") or {}
     reason = status.get("reason") or ""
     message = status.get("message") or ""
@@ -282,6 +296,18 @@ def _pod_level_failure(pod: dict[str, Any], name: str) -> Outcome | None:
         # activeDeadlineSeconds is a backstop behind the agent's own wall-time limit.
         return agent_failure("wall_time", f"the {name} pod ran past the trial's wall time")
     return None
+
+
+def _kueue_stop(pod: dict[str, Any], name: str) -> Outcome | None:
+    """Kueue took the pod's quota back (`KUEUE_STOPPED`): preempted, or its node failed."""
+    condition = _condition(pod, KUEUE_STOPPED)
+    if condition is None or condition.get("status") != "True":
+        return None
+    cause = str(condition.get("reason") or "")
+    text = condition.get("message") or cause
+    if cause == _KUEUE_NODE_FAILURES:
+        return infra("NodeLost", f"Kueue stopped the {name} pod, its node failed: {text}")
+    return infra("Preempted", f"Kueue stopped the {name} pod ({cause}): {text}")
 
 
 def _container_failure(pod: dict[str, Any], name: str, now: dt.datetime) -> Outcome | None:

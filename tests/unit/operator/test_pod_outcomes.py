@@ -413,3 +413,99 @@ def test_an_eviction_the_pod_status_could_not_say_is_read_from_the_kubelets_even
     )
     assert (outcome.state, outcome.reason) == ("agent", "storage_limit")
     assert outcomes.with_eviction(succeeded, []) is succeeded
+
+
+# --- Kueue v0.17 stopping an attempt's pods ------------------------------------------
+# What Kueue really writes, seen on the dev cluster (tests/cluster/test_kueue.py): on each
+# pod of the evicted Workload a TerminationTarget condition, then a delete; the pods keep
+# Kueue's finalizer until the kubelet has ended them (the agent container then exits 143
+# with no summary, which alone would read as the agent's error).
+KUEUE_PREEMPTED = condition(
+    outcomes.KUEUE_STOPPED,
+    "True",
+    "WorkloadEvictedDueToPreempted",
+    "Preempted to accommodate a workload (UID: 1, JobUID: 2) due to prioritization in the "
+    "ClusterQueue; preemptor path: /cq; preemptee path: /cq",
+)
+KUEUE_CASES = {
+    "both pods stopped by Kueue, still running": Case(
+        pod("Running", [running("sandbox"), running("evaluator")], conditions=[KUEUE_PREEMPTED]),
+        pod("Running", [running("agent", image="agent")], conditions=[KUEUE_PREEMPTED]),
+        "infra",
+        "Preempted",
+        ("WorkloadEvictedDueToPreempted", "prioritization"),
+    ),
+    "the agent killed by Kueue's stop is not the agent's error": Case(
+        pod("Running", [running("sandbox"), running("evaluator")], conditions=[KUEUE_PREEMPTED]),
+        pod(
+            "Failed",
+            [terminated("agent", 143, "Error", "", image="agent")],
+            conditions=[KUEUE_PREEMPTED],
+        ),
+        "infra",
+        "Preempted",
+    ),
+    "the sandbox ended by Kueue's stop is not the agent's doing": Case(
+        pod(
+            "Failed",
+            [terminated("sandbox", 143, "Error"), terminated("evaluator", 143, "Error")],
+            conditions=[KUEUE_PREEMPTED],
+        ),
+        agent_running(),
+        "infra",
+        "Preempted",
+    ),
+    "one pod gone, the other stopped by Kueue": Case(
+        None,
+        pod("Failed", [KILLED_AGENT], conditions=[KUEUE_PREEMPTED]),
+        "infra",
+        "Preempted",
+    ),
+    "Kueue's eviction for a failed node": Case(
+        pod(
+            "Running",
+            [running("sandbox"), running("evaluator")],
+            conditions=[
+                condition(outcomes.KUEUE_STOPPED, "True", "WorkloadEvictedDueToNodeFailures")
+            ],
+        ),
+        agent_running(),
+        "infra",
+        "NodeLost",
+    ),
+    "a TerminationTarget that is False is ignored": Case(
+        pod(
+            "Running",
+            [running("sandbox"), running("evaluator")],
+            conditions=[
+                condition(outcomes.KUEUE_STOPPED, "False", "WorkloadEvictedDueToPreempted")
+            ],
+        ),
+        agent_running(),
+        "running",
+        "",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", KUEUE_CASES, ids=str)
+def test_kueue_stopping_the_pods_is_a_preemption(name: str) -> None:
+    case = KUEUE_CASES[name]
+    outcome = outcomes.classify(
+        case.sandbox, case.agent, created=CREATED, now=case.now, scheduling_seconds=SCHEDULING
+    )
+    assert (outcome.state, outcome.reason) == (case.state, case.reason), outcome
+    for word in case.says:
+        assert word in outcome.message, outcome.message
+
+
+def test_a_finished_agents_summary_still_stands_over_a_later_kueue_stop() -> None:
+    """Kueue may stop a group whose agent has already reported: the result is kept."""
+    sandbox = pod(
+        "Running", [running("sandbox"), running("evaluator")], conditions=[KUEUE_PREEMPTED]
+    )
+    outcome = outcomes.classify(
+        sandbox, agent_done(SUMMARY), created=CREATED, now=NOW, scheduling_seconds=SCHEDULING
+    )
+    assert outcome.state in ("finished", "running"), outcome  # running: awaiting the record
+    assert outcome.reason != "Preempted"
