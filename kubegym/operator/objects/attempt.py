@@ -87,6 +87,11 @@ KUEUE_GROUP: Final = "kueue.x-k8s.io/pod-group-name"
 
 
 KUEUE_GROUP_COUNT: Final = "kueue.x-k8s.io/pod-group-total-count"
+#: An attempt's group is never completed by replacement pods: once neither pod runs, Kueue
+#: finishes its Workload and frees the quota. A retriable group (Kueue's default) whose
+#: sandbox pod ends Failed (deleted at the trial's end, or stopped by a preemption) keeps
+#: its quota, waiting for a replacement that no attempt ever creates.
+KUEUE_RETRIABLE: Final = "kueue.x-k8s.io/retriable-in-group"
 
 
 # Init containers only copy files. Without requests, their limits would be the requests,
@@ -368,6 +373,7 @@ def kueue(a: Attempt, metadata: dict[str, Any]) -> dict[str, Any]:
         metadata["labels"][KUEUE_QUEUE] = queue
         metadata["labels"][KUEUE_GROUP] = label_value(a.base_name)
         metadata.setdefault("annotations", {})[KUEUE_GROUP_COUNT] = "2"
+        metadata["annotations"][KUEUE_RETRIABLE] = "false"
     return metadata
 
 

@@ -398,6 +398,8 @@ def test_kueue_labels_only_with_a_queue() -> None:
         assert meta["labels"][objects.KUEUE_QUEUE] == "gpu-queue"
         assert meta["labels"][objects.KUEUE_GROUP] == a.base_name
         assert meta["annotations"][objects.KUEUE_GROUP_COUNT] == "2"
+        # Once neither pod runs, Kueue finishes the Workload and frees the quota.
+        assert meta["annotations"]["kueue.x-k8s.io/retriable-in-group"] == "false"
     for manifest in objects.attempt_objects(attempt()):
         meta = manifest["metadata"]
         assert not any(k.startswith("kueue.x-k8s.io/") for k in meta["labels"])
