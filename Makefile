@@ -67,10 +67,11 @@ quickstart: $(STAMP) system-deps
 	$(BIN)/kubegym run examples/quickstart.yaml
 
 # The development cluster's binaries (kube-apiserver, kube-controller-manager,
-# kube-scheduler, KWOK, etcd) built from Go modules once and cached outside the clone;
-# built here rather than inside pytest so the progress of a cold build shows.
+# kube-scheduler, KWOK, etcd, and Kueue for tests/cluster/test_kueue.py) built from Go
+# modules once and cached outside the clone; built here rather than inside pytest so the
+# progress of a cold build shows.
 cluster-bins: $(STAMP)
-	$(BIN)/python -c "from kubegym.devcluster import build; build.ensure_binaries()"
+	$(BIN)/python -c "from kubegym.devcluster import build, kueue; build.ensure_binaries(); kueue.ensure_built()"
 
 # MinIO, the real S3 server of the store tests, built from its Go module once and
 # cached outside the clone next to the cluster's binaries.

@@ -42,6 +42,9 @@ QUEUE_LABEL: Final = "kueue.x-k8s.io/queue-name"
 CRDS_FILE: Final = "kueue-crds.yaml"
 WEBHOOKS_FILE: Final = "kueue-webhooks.yaml"
 _FILES: Final = (NAME, CRDS_FILE, WEBHOOKS_FILE)
+#: Kueue's own version stamp beside `build`'s: a cluster build running at the same time
+#: rewrites that one from what it read at its start.
+_STAMP: Final = "kueue-versions.json"
 #: Kueue's metrics server needs a certificate at this fixed path when it does not manage
 #: its own (cmd/kueue/main.go); nothing reads the metrics here, any loopback pair does.
 METRICS_CERT_DIR: Final = Path("/etc/kueue/metrics/certs")
@@ -52,13 +55,19 @@ _GROUP: Final = "kueue.x-k8s.io"
 _CONVERTED: Final = ("localqueues", "clusterqueues", "cohorts", "workloads", "multikueueclusters")
 
 
-def _wanted() -> dict[str, str]:
-    return dict.fromkeys(_FILES, KUEUE_VERSION)
-
-
 def is_built(bin_dir: Path | None = None) -> bool:
     """Whether Kueue and its manifests are in the cache at `KUEUE_VERSION`."""
-    return not build._stale(bin_dir or config.bin_dir(), _wanted())
+    folder = bin_dir or config.bin_dir()
+    try:
+        recorded = json.loads((folder / _STAMP).read_text())
+    except (OSError, ValueError):
+        return False
+    return all(
+        isinstance(recorded, dict)
+        and recorded.get(name) == KUEUE_VERSION
+        and (folder / name).is_file()
+        for name in _FILES
+    )
 
 
 def ensure_built() -> Path:
@@ -93,9 +102,8 @@ def ensure_built() -> Path:
     ]
     (bin_dir / CRDS_FILE).write_text("\n---\n".join(crds) + "\n")
     (bin_dir / WEBHOOKS_FILE).write_text((components / "webhook" / "manifests.yaml").read_text())
-    recorded = build._recorded(bin_dir)
-    recorded.update(_wanted())
-    (bin_dir / build._STAMP).write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n")
+    stamp = dict.fromkeys(_FILES, KUEUE_VERSION)
+    (bin_dir / _STAMP).write_text(json.dumps(stamp, indent=1, sort_keys=True) + "\n")
     (bin_dir / "kueue-build-times.json").write_text(json.dumps(timings, indent=1) + "\n")
     return bin_dir
 
@@ -162,8 +170,14 @@ def start(cluster_state: Path, kubeconfig: Path, *, timeout: float = 120.0) -> K
     )
     bundle = base64.b64encode(ca_cert.read_bytes()).decode()
     _ensure(admin, "/api/v1/namespaces", {"metadata": {"name": NAMESPACE}})
-    for crd in _crds(bin_dir, server.webhook, bundle):
+    crds = _crds(bin_dir, server.webhook, bundle)
+    for crd in crds:
         _apply_crd(admin, crd)
+    # Kueue sets up its indexes on Workloads at start and exits if they are not served yet.
+    names = [crd["metadata"]["name"] for crd in crds]
+    processes.wait_ready(
+        "Kueue's CRDs", lambda: all(_established(admin, n) for n in names), timeout, folder, log=""
+    )
     config_file = folder / "config.yaml"
     config_file.write_text(yaml.safe_dump(_configuration(webhook_port, health_port, certs)))
     processes.start(
@@ -389,6 +403,14 @@ def _version(current: Any) -> dict[str, str]:
 
 def _apply_crd(admin: _http.ApiClient, crd: dict[str, Any]) -> None:
     _replace(admin, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+
+
+def _established(admin: _http.ApiClient, name: str) -> bool:
+    status, body = admin.request(
+        "GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}"
+    )
+    conditions = (body.get("status") or {}).get("conditions") or [] if status == 200 else []
+    return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
 
 
 def _ready(health: str) -> bool:
