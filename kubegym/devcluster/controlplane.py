@@ -106,6 +106,31 @@ def start_apiserver(
     return pid
 
 
+def restart_etcd(state: Path, url: str, timeout: float = 60.0) -> int:
+    """Restart etcd in place (SIGTERM, then the same command line over the same data) and
+    wait until it is healthy at ``url``; its new pid. For chaos runs."""
+    pid = processes.restart(state, "etcd")
+    processes.wait_ready("etcd", lambda: _etcd_healthy(url), timeout, state, "etcd")
+    return pid
+
+
+def restart_apiserver(
+    state: Path, apiserver: str, ca_cert: Path, token: str, timeout: float = 120.0
+) -> int:
+    """Restart kube-apiserver in place (same flags and port) and wait until ``token`` (the
+    admin's) gets 200 from ``/readyz``; its new pid. For chaos runs.
+
+    SIGTERM, then SIGKILL 5 s later: its own graceful shutdown waits a minute for the
+    clients' watches, longer than a crashed or rescheduled API server is away.
+    """
+    admin = _http.ApiClient(apiserver, ca_cert, token)
+    pid = processes.restart(state, "kube-apiserver", timeout=5.0)
+    processes.wait_ready(
+        "kube-apiserver /readyz", lambda: api_ok(admin, "/readyz"), timeout, state, "kube-apiserver"
+    )
+    return pid
+
+
 def _apiserver_network(creds: pki.Credentials, real_node: bool) -> list[str]:
     """Where the apiserver listens and what it advertises as the `kubernetes` Service's endpoint."""
     if real_node:

@@ -7,6 +7,7 @@ stops exactly what `start` started and never an unrelated process that reused a 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -59,7 +60,30 @@ def start(
             env={**os.environ, **(env or {})},
         )
     (state_dir / "pids" / f"{name}.pid").write_text(f"{proc.pid}\n{binary or args[0]}\n")
+    # What `restart` needs to start the same process again; the pid file keeps its old shape.
+    command = {"args": args, "env": env or {}, "binary": binary}
+    (state_dir / "pids" / f"{name}.command.json").write_text(json.dumps(command) + "\n")
     return proc.pid
+
+
+def restart(state_dir: Path, name: str, timeout: float = 10.0) -> int:
+    """Stop the process recorded as ``name`` and start it again with the same command line.
+
+    For chaos runs (bench/operator_chaos.py restarts kube-apiserver and etcd in place):
+    same ports, same data, same log file (appended to).
+
+    Returns:
+        The new pid.
+
+    Raises:
+        ConfigError: ``name`` was never started from ``state_dir``.
+    """
+    path = state_dir / "pids" / f"{name}.command.json"
+    if not path.is_file():
+        raise errors.ConfigError(f"no process {name!r} was started from {state_dir}", field="name")
+    command = json.loads(path.read_text())
+    stop(state_dir, name, timeout)
+    return start(state_dir, name, command["args"], command["env"], command["binary"])
 
 
 def _is_ours(pid: int, binary: str) -> bool:
