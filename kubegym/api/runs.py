@@ -200,6 +200,11 @@ class RetryPolicy(Model):
     infra_retries: Annotated[int, Field(ge=0, le=20)] = 3
     """New attempts allowed per trial after an infrastructure failure."""
 
+    preemption_retries: Annotated[int, Field(ge=0, le=50)] = 10
+    """New attempts allowed per trial after preemptions (by Kueue or the scheduler), which
+    do not count against `infraRetries`: a trial preempted more often fails as `infra_error`
+    rather than waiting for ever on a cluster that never lets it finish."""
+
     backoff_seconds: Annotated[int, Field(ge=0)] = 30
     """The wait before the first retry; it doubles each time."""
 

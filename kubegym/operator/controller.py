@@ -1,20 +1,24 @@
-"""The operator's reconcilers: read the state from the API server, decide, act.
+"""The operator's reconcilers: read the state from the cache, decide, act.
 
-A Trial reconcile reads the Trial, its run, its Task and its pods, asks
+A Trial reconcile reads the Trial, its run, its Task and its pods from the
+watch-fed cache (`kubegym.operator.informer`), asks
 `kubegym.operator.trials.decide` what to do, and does it in a crash-safe
 order: an attempt's objects are created before the status says it started,
 and a finished attempt's status is written before its objects are deleted, so
-a kill between any two calls is repaired by the next reconcile. A run
-reconcile does the same with `kubegym.operator.runs.decide`. Both are plain
+a kill between any two calls is repaired by the next reconcile. Status writes
+carry the resourceVersion they were decided from: a decision made on a copy the
+cache had not yet updated is refused and made again. A run reconcile does the
+same with `kubegym.operator.runs.decide`, after making the run's own objects
+(its Service and NetworkPolicies, `objects.run_objects`) once. Both are plain
 synchronous functions run by the work queues (`kubegym.operator.workqueue`);
-the kopf handlers (`kubegym.operator.handlers`) only enqueue keys.
+the kopf handlers (`kubegym.operator.handlers`) fill the cache and enqueue keys.
+Events go through a rate-limited recorder (`kubegym.operator.events`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -27,15 +31,26 @@ from kubegym import metrics
 from kubegym.api import runs as runs_api
 from kubegym.api import tasks as tasks_api
 from kubegym.errors import ConfigError, KubegymError
-from kubegym.operator import egress, labels, objects, outcomes, rollups, runs, trials
+from kubegym.operator import (
+    egress,
+    events,
+    informer,
+    labels,
+    objects,
+    outcomes,
+    rollups,
+    runs,
+    trials,
+)
 from kubegym.operator import kube as kube_mod
 from kubegym.operator.settings import Settings
 
 log = structlog.get_logger()
 
 Key = tuple[str, str]  # (namespace, name)
-#: How long a Trial reconcile trusts its run's and task's last read.
-CACHE_SECONDS = 5.0
+#: How soon a reconcile whose status write met a newer object looks again (the watch
+#: brings that object to the cache meanwhile).
+CONFLICT_RETRY_SECONDS = 0.2
 #: The run condition saying its rollups are in the store.
 STORED = "Stored"
 #: How long a finished run waits before trying an unreachable store again.
@@ -64,37 +79,40 @@ class Controller:
         self.kube = kube
         self.settings = settings
         self.clock = clock
-        # Trial reconciles read their run and task often and those rarely change: a few
-        # seconds of staleness is harmless (admission and budgets are the run's own reads).
-        self._recent: dict[tuple[str, str, str], tuple[float, dict[str, Any] | None]] = {}
+        self.cache = informer.Cache()
+        if kube.observer is None:  # the operator's own writes reach its cache at once
+            kube.observer = self.cache.observe
+        self.events = events.Recorder(kube.event)
         self._planned: set[metrics.RunRef] = set()
+        # Runs whose own objects (Service, NetworkPolicies) exist: (namespace, name, uid, tasks).
+        self._run_objects: set[tuple[str, str, str, str]] = set()
+        # Attempts a queue let go: (namespace, trial, attempt) → when first seen so.
+        self._admitted: dict[tuple[str, str, int], dt.datetime] = {}
 
-    def _cached(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
-        key = (plural, namespace, name)
-        hit = self._recent.get(key)
-        if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
-            return hit[1]
-        body = self.kube.get_custom(plural, namespace, name)
-        if len(self._recent) > 10_000:
-            self._recent.clear()
-        self._recent[key] = (time.monotonic(), body)
-        return body
+    def close(self) -> None:
+        """Post the Events still queued."""
+        self.events.close()
+
+    def _run_view(self, namespace: str, name: str) -> runs.RunView | None:
+        return self.cache.parsed(informer.RUNS, namespace, name, runs.RunView.from_body)
 
     # --- Trials ----------------------------------------------------------------------
 
     def reconcile_trial(self, key: Key) -> float | None:
         """Bring one Trial a step closer to its end; return when to look again."""
         with metrics.reconcile("Trial"):
-            return self._reconcile_trial(key)
+            try:
+                return self._reconcile_trial(key)
+            except kube_mod.Conflict:
+                return CONFLICT_RETRY_SECONDS
 
     def _reconcile_trial(self, key: Key) -> float | None:
         namespace, name = key
-        body = self.kube.get_custom("trials", namespace, name)
-        if body is None:
+        body = self.cache.get(informer.TRIALS, namespace, name)
+        trial = self.cache.parsed(informer.TRIALS, namespace, name, trials.TrialView.from_body)
+        if body is None or trial is None:
             return None
-        trial = trials.TrialView.from_body(body)
-        run_body = self._cached("benchmarkruns", namespace, trial.spec.run)
-        run = runs.RunView.from_body(run_body) if run_body is not None else None
+        run = self._run_view(namespace, trial.spec.run)
         task = self._task(namespace, trial.spec.task)
         if task is not None and run is not None:
             # The Task under the run's suite profile. The run's reconcile creates no Trial
@@ -104,16 +122,16 @@ class Controller:
             except ConfigError as exc:
                 log.warning("trial_profile_unusable", trial=name, error=str(exc))
                 task = None
-        pods = self.kube.pods(namespace, kube_mod.selector(trial=name))
-        current, stale = _split_attempts(pods, trial.status.attempt)
+        current, stale = _split_attempts(self.cache.pods(namespace, name), trial.status.attempt)
         if outcomes.needs_eviction_word(current.sandbox):
             assert current.sandbox is not None
             evicted = self.kube.kubelet_evictions(namespace, current.sandbox["metadata"]["name"])
             current = dataclasses.replace(
                 current, sandbox=outcomes.with_eviction(current.sandbox, evicted)
             )
+        current = self._queue_admission(namespace, name, trial.status.attempt, current)
         for attempt in sorted(stale):
-            self._delete_attempt(trial, attempt, keep_agent_pod=False)
+            self._delete_attempt(trial, attempt)
         decision = trials.decide(
             trial, current, task=task, run=run.spec if run else None, now=self.clock()
         )
@@ -131,24 +149,52 @@ class Controller:
                 run=run.spec,
                 settings=self.settings,
             )
-            for manifest in objects.attempt_objects(plan):
-                self.kube.create(manifest)
+            self._create_attempt(plan, current)
         closing: list[int] = []
         ending = decision.status is not None and decision.status.finished
         if ending and not trial.status.finished and task is not None and run is not None:
             closing = self._egress(trial, task, run.spec, decision, bound)
         if decision.status is not None:
-            self.kube.patch_status("trials", namespace, name, decision.status)
+            version = body["metadata"].get("resourceVersion")
+            self.kube.patch_status("trials", namespace, name, decision.status, version)
         if closing:
             # Only once the status holds the records: a kill before this reads them again.
             self._close_egress(trial, closing, bound)
         if decision.delete_attempt is not None:
-            self._delete_attempt(trial, decision.delete_attempt, decision.keep_agent_pod)
+            self._delete_attempt(trial, decision.delete_attempt, current)
+            self._admitted.pop((namespace, name, decision.delete_attempt), None)
         for event_type, reason, message in decision.events:
-            self.kube.event(body, "Trial", event_type, reason, message)
+            self.events.event(body, "Trial", event_type, reason, message)
             _log(bound, event_type)("trial_" + _snake(reason), message=message)
         _observe_trial(trial, decision)
         return decision.requeue_after
+
+    def _queue_admission(
+        self, namespace: str, name: str, attempt: int, pods: trials.AttemptPods
+    ) -> trials.AttemptPods:
+        """Pods a queue holds: when they were let go, as this process first saw it.
+
+        Kept in memory, not in the status (one write less per trial): after a restart the
+        operator counts from its first look, which only ever gives a queued trial longer.
+        """
+        key = (namespace, name, attempt)
+        if not outcomes.queue_managed(pods.sandbox, pods.agent):
+            return pods
+        if outcomes.queued(pods.sandbox, pods.agent):
+            self._admitted.pop(key, None)
+            return pods
+        if len(self._admitted) > 100_000:  # attempts long over
+            self._admitted.clear()
+        seen = self._admitted.setdefault(key, self.clock())
+        return dataclasses.replace(pods, admitted=seen)
+
+    def _create_attempt(self, plan: objects.Attempt, pods: trials.AttemptPods) -> None:
+        """The attempt's objects that are not there yet (a start cut short made some)."""
+        present = {p["metadata"]["name"] for p in (pods.sandbox, pods.agent) if p is not None}
+        for manifest in objects.attempt_objects(plan):
+            if manifest["kind"] == "Pod" and manifest["metadata"]["name"] in present:
+                continue
+            self.kube.create(manifest)
 
     def _egress(
         self,
@@ -181,23 +227,29 @@ class Controller:
             bound.warning("trial_egress_not_closed", error=str(exc))
 
     def _task(self, namespace: str, name: str) -> tasks_api.Task | None:
-        body = self._cached("tasks", namespace, name)
-        if body is None:
-            return None
-        return tasks_api.Task.model_validate(_without_server_fields(body))
+        return self.cache.parsed(informer.TASKS, namespace, name, _parse_task)
 
-    def _delete_attempt(self, trial: trials.TrialView, attempt: int, keep_agent_pod: bool) -> None:
+    def _delete_attempt(
+        self, trial: trials.TrialView, attempt: int, pods: trials.AttemptPods | None = None
+    ) -> None:
+        """Delete an attempt's Secret, then its pods (those not being deleted already).
+
+        The Secret first: a kill in between leaves pods, which the next look deletes
+        again, never a Secret no decision would come back for.
+        """
         base = f"{trial.name}-a{attempt}"
-        service = objects.service_name(trial.name, attempt)
-        self.kube.delete("Pod", trial.namespace, f"{base}-sandbox")
-        if not keep_agent_pod:
-            self.kube.delete("Pod", trial.namespace, f"{base}-agent")
-        self.kube.delete("Service", trial.namespace, service)
-        self.kube.delete("NetworkPolicy", trial.namespace, base)
-        self.kube.delete(
-            "NetworkPolicy", trial.namespace, objects.agent_policy_name(trial.name, attempt)
-        )
         self.kube.delete("Secret", trial.namespace, base)
+        found = [pods.sandbox, pods.agent] if pods is not None else None
+        for role in ("sandbox", "agent"):
+            name = f"{base}-{role}"
+            if found is not None and not any(
+                p is not None
+                and p["metadata"]["name"] == name
+                and not p["metadata"].get("deletionTimestamp")
+                for p in found
+            ):
+                continue
+            self.kube.delete("Pod", trial.namespace, name)
 
     # --- BenchmarkRuns ---------------------------------------------------------------
 
@@ -218,27 +270,30 @@ class Controller:
     def _reconcile_run(self, key: Key) -> float | None:
         namespace, name = key
         ref = metrics.RunRef(namespace, name)
-        body = self.kube.get_custom("benchmarkruns", namespace, name)
-        if body is None:
+        body = self.cache.get(informer.RUNS, namespace, name)
+        run = self._run_view(namespace, name)
+        if body is None or run is None:
             # Deleted: the garbage collector removes what it owned; its series go too.
             if ref in self._planned:
                 self._planned.discard(ref)
                 metrics.forget_run(ref)
+            self._run_objects = {k for k in self._run_objects if k[:2] != key}
             return None
-        run = runs.RunView.from_body(body)
         available = []
-        for task_body in self.kube.list_custom("tasks", namespace):
+        for task_name in sorted(n for ns, n in self.cache.keys(informer.TASKS) if ns == namespace):
             try:
-                available.append(tasks_api.Task.model_validate(_without_server_fields(task_body)))
+                task = self._task(namespace, task_name)
             except ValidationError as exc:
-                log.warning("task_unreadable", task=task_body["metadata"]["name"], error=str(exc))
-        members = [
-            trials.TrialView.from_body(b)
-            for b in self.kube.list_custom("trials", namespace, kube_mod.selector(run=name))
-        ]
+                log.warning("task_unreadable", task=task_name, error=str(exc))
+                continue
+            if task is not None:
+                available.append(task)
+        members = self.cache.trials_of(namespace, name, trials.TrialView.from_body)
         decision = runs.decide(
             run, available, members, self.clock(), egress_proxy=self.settings.egress is not None
         )
+        if decision.chosen_tasks:
+            self._ensure_run_objects(run, decision.chosen_tasks)
         stamp = self.clock().isoformat()
         # A big grid is thousands of independent writes: spread them over a few connections.
         calls: list[Callable[[], Any]] = [partial(self.kube.create, m) for m in decision.create]
@@ -252,10 +307,14 @@ class Controller:
         ]
         self._fan_out(calls)
         if decision.status is not None:
-            self.kube.patch_status("benchmarkruns", namespace, name, decision.status)
+            version = body["metadata"].get("resourceVersion")
+            try:
+                self.kube.patch_status("benchmarkruns", namespace, name, decision.status, version)
+            except kube_mod.Conflict:
+                return CONFLICT_RETRY_SECONDS  # decided on an old copy: again, on the new one
         bound = log.bind(namespace=namespace, run=name)
         for event_type, reason, message in decision.events:
-            self.kube.event(body, "BenchmarkRun", event_type, reason, message)
+            self.events.event(body, "BenchmarkRun", event_type, reason, message)
             _log(bound, event_type)("run_" + _snake(reason), message=message)
         if decision.create or decision.admit:
             bound.info("run_progress", created=len(decision.create), admitted=len(decision.admit))
@@ -270,6 +329,24 @@ class Controller:
         if later is not None:
             return min(later, decision.requeue_after or later)
         return decision.requeue_after
+
+    def _ensure_run_objects(self, run: runs.RunView, chosen: list[tasks_api.Task]) -> None:
+        """The run's Service and NetworkPolicies, made once per run and set of tasks (a
+        restarted operator asks again: creating what exists is harmless)."""
+        key = (run.namespace, run.name, run.uid, ",".join(sorted(t.name for t in chosen)))
+        if key in self._run_objects:
+            return
+        plan = objects.RunObjects(
+            namespace=run.namespace,
+            run=run.name,
+            run_uid=run.uid,
+            spec=run.spec,
+            tasks=chosen,
+            settings=self.settings,
+        )
+        for manifest in objects.run_objects(plan):
+            self.kube.create(manifest)
+        self._run_objects.add(key)
 
     def _store_rollups(
         self,
@@ -293,7 +370,7 @@ class Controller:
             # The trials' own artifacts are safe already; the rollups can wait for the store.
             # A wrong setting (no credentials) will not heal by itself: ask less often.
             wait = ROLLUP_RETRY_SECONDS * (10 if isinstance(exc, ConfigError) else 1)
-            self.kube.event(body, "BenchmarkRun", "Warning", "StoreUnavailable", str(exc))
+            self.events.event(body, "BenchmarkRun", "Warning", "StoreUnavailable", str(exc))
             bound.warning("run_rollups_not_stored", error=str(exc), retry_in=wait)
             return wait
         stored = status.model_copy(deep=True)
@@ -302,7 +379,7 @@ class Controller:
             stored, STORED, "True", "RollupsWritten", message, self.clock(), run.generation
         )
         self.kube.patch_status("benchmarkruns", run.namespace, run.name, stored)
-        self.kube.event(body, "BenchmarkRun", "Normal", "Stored", message)
+        self.events.event(body, "BenchmarkRun", "Normal", "Stored", message)
         bound.info("run_rollups_stored", keys=written)
         return None
 
@@ -371,8 +448,9 @@ def _observe_trial(trial: trials.TrialView, decision: trials.Decision) -> None:
             metrics.retried(ref, reason)
     if new.finished and not old.finished:
         seconds = 0.0
-        if new.finish_time is not None and old.start_time is not None:
-            seconds = (new.finish_time - old.start_time).total_seconds()
+        started = old.start_time or new.start_time
+        if new.finish_time is not None and started is not None:
+            seconds = (new.finish_time - started).total_seconds()
         prompt = min(new.prompt_tokens, new.tokens)
         metrics.trial_finished(
             ref,
@@ -415,6 +493,10 @@ def _split_attempts(
         elif role == objects.ROLE_AGENT:
             agent = pod
     return trials.AttemptPods(sandbox, agent, min(created) if created else None), stale
+
+
+def _parse_task(body: dict[str, Any]) -> tasks_api.Task:
+    return tasks_api.Task.model_validate(_without_server_fields(body))
 
 
 def _without_server_fields(body: dict[str, Any]) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """The kopf side: watch BenchmarkRuns, Trials, Tasks and kubegym's pods, and enqueue keys.
 
 Every handler is a `kopf.on.event` handler that only puts a key in a work
-queue (`kubegym.operator.workqueue`); the reconcilers in
-`kubegym.operator.controller` do the work, level-triggered. Event handlers keep
+queue (`kubegym.operator.workqueue`), or a `kopf.index` that keeps the
+object in the controller's cache (`kubegym.operator.informer`); the reconcilers
+in `kubegym.operator.controller` do the work from that cache, level-triggered. Event handlers keep
 no progress annotations on the objects (kopf's change-detection handlers
 would), so the operator writes nothing but what the decisions say; kopf's
 initial listing after a (re)start enqueues every object once, which is how a
@@ -13,13 +14,13 @@ label selector, so the operator never lists other people's pods.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from typing import Any
 
 import kopf
 import structlog
 
 from kubegym.api import common
+from kubegym.operator import informer
 from kubegym.operator import labels as keys
 from kubegym.operator.controller import Controller, Key
 from kubegym.operator.workqueue import WorkQueue
@@ -29,17 +30,28 @@ log = structlog.get_logger()
 G, V = common.GROUP, common.VERSION
 
 
+#: The least time between two reconciles of one run: a run hears of every change of every
+#: trial, and one reconcile sees them all (its status is written once per interval at most).
+RUN_INTERVAL_SECONDS = 1.0
+
+
 class Queues:
-    """The operator's two work queues and the runs it knows per namespace."""
+    """The operator's two work queues."""
 
     def __init__(self, controller: Controller, workers: int) -> None:
+        self.controller = controller
         self.trials: WorkQueue[Key] = WorkQueue("trial", controller.reconcile_trial, workers)
-        self.runs: WorkQueue[Key] = WorkQueue("run", controller.reconcile_run, max(2, workers // 4))
-        self.known_runs: defaultdict[str, set[str]] = defaultdict(set)
+        self.runs: WorkQueue[Key] = WorkQueue(
+            "run",
+            controller.reconcile_run,
+            max(2, workers // 4),
+            min_interval=RUN_INTERVAL_SECONDS,
+        )
 
     async def close(self) -> None:
         await self.trials.close()
         await self.runs.close()
+        self.controller.close()
 
 
 def connection_info(configuration: Any) -> kopf.ConnectionInfo:
@@ -85,38 +97,68 @@ def registry(controller: Controller, workers: int = 8) -> kopf.OperatorRegistry:
         if "queues" in state:
             await state["queues"].close()
 
+    # The cache (`kubegym.operator.informer`) is filled by kopf indexers: they see every
+    # object as it comes (deletions aside), and kopf holds every handler below until each
+    # watched kind's initial listing has been indexed — no reconcile on a half-filled cache.
+    # They return None: kopf's own index stays empty; the cache is kubegym's.
+    cache = controller.cache
+
+    @kopf.index(G, V, "benchmarkruns", registry=reg)
+    def cache_run(body: kopf.Body, **_: Any) -> None:
+        cache.upsert(informer.RUNS, body)
+
+    @kopf.index(G, V, "trials", registry=reg)
+    def cache_trial(body: kopf.Body, **_: Any) -> None:
+        cache.upsert(informer.TRIALS, body)
+
+    @kopf.index(G, V, "tasks", registry=reg)
+    def cache_task(body: kopf.Body, **_: Any) -> None:
+        cache.upsert(informer.TASKS, body)
+
+    @kopf.index("v1", "pods", registry=reg)
+    def cache_pod(body: kopf.Body, **_: Any) -> None:
+        cache.upsert(informer.PODS, body)
+
     @kopf.on.event(G, V, "benchmarkruns", registry=reg)
-    async def run_event(namespace: str | None, name: str, type: str, **_: Any) -> None:
-        queues = state["queues"]
+    async def run_event(namespace: str | None, name: str, type: str, uid: str, **_: Any) -> None:
         assert namespace is not None  # kubegym's kinds are namespaced
         if type == "DELETED":
-            queues.known_runs[namespace].discard(name)
-            return
-        queues.known_runs[namespace].add(name)
-        queues.runs.add((namespace, name))
+            cache.remove(informer.RUNS, namespace, name, uid)
+        state["queues"].runs.add((namespace, name))
 
     @kopf.on.event(G, V, "trials", registry=reg)
-    async def trial_event(namespace: str | None, name: str, spec: Any, type: str, **_: Any) -> None:
+    async def trial_event(
+        namespace: str | None, name: str, spec: Any, type: str, uid: str, **_: Any
+    ) -> None:
         queues = state["queues"]
         assert namespace is not None
-        if type != "DELETED":
+        if type == "DELETED":
+            cache.remove(informer.TRIALS, namespace, name, uid)
+        else:
             queues.trials.add((namespace, name))
         run = spec.get("run") if spec else None
         if run:
             queues.runs.add((namespace, run))
 
     @kopf.on.event("v1", "pods", registry=reg)
-    async def pod_event(namespace: str | None, labels: Any, **_: Any) -> None:
+    async def pod_event(
+        namespace: str | None, name: str, labels: Any, type: str, uid: str, **_: Any
+    ) -> None:
+        if namespace and type == "DELETED":
+            cache.remove(informer.PODS, namespace, name, uid)
         trial = (labels or {}).get(keys.TRIAL)
         if trial and namespace:
             state["queues"].trials.add((namespace, trial))
 
     @kopf.on.event(G, V, "tasks", registry=reg)
-    async def task_event(namespace: str | None, **_: Any) -> None:
-        queues = state["queues"]
+    async def task_event(namespace: str | None, name: str, type: str, uid: str, **_: Any) -> None:
         if namespace is None:
             return
-        for run in list(queues.known_runs[namespace]):
-            queues.runs.add((namespace, run))
+        if type == "DELETED":
+            cache.remove(informer.TASKS, namespace, name, uid)
+        queues = state["queues"]
+        for ns, run in cache.keys(informer.RUNS):
+            if ns == namespace:
+                queues.runs.add((ns, run))
 
     return reg

@@ -1,29 +1,46 @@
 """The few Kubernetes API calls the operator makes, on dict-shaped objects.
 
-Objects are read as the API server's own JSON (camelCase, as `kubectl get -o
-json` shows them) rather than the client's generated classes, so the same
-dictionaries flow from kopf's watch events, from these reads and into the
-pure decision functions. Creates are idempotent (an existing object of the
-same name is success), deletes ignore what is already gone: with names fixed
-by (trial, attempt), a restarted operator repeats calls harmlessly.
+Objects are read and written as the API server's own JSON (camelCase, as
+`kubectl get -o json` shows them) rather than the client's generated classes
+(whose deserialisation costs more than the request), so the same dictionaries
+flow from kopf's watch events, from these calls and into the pure decision
+functions. Creates are idempotent (an existing object of the same name is
+success), deletes ignore what is already gone: with names fixed by (trial,
+attempt), a restarted operator repeats calls harmlessly. Every create and
+status patch hands the API server's answer to an observer (the informer cache's
+write-through, `kubegym.operator.informer`); a status patch decided from an
+older copy of the object is refused (`Conflict`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from typing import Any
 
 import structlog
 
 from kubegym.api import common
-from kubegym.operator import labels
 
 log = structlog.get_logger()
 
 GROUP = common.GROUP
 VERSION = common.VERSION
 COMPONENT = "kubegym-operator"
+
+
+class Conflict(Exception):
+    """The object changed since the copy a write was decided from (HTTP 409)."""
+
+
+#: Told of every object the API server returns from a write: (plural, body).
+Observer = Callable[[str, dict[str, Any]], None]
+
+
+def _json(response: Any) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(response.data)
+    return body
 
 
 def connect(kubeconfig: str | None = None, pool: int = 16) -> Any:
@@ -52,38 +69,17 @@ class Kube:
         api_client: a `kubernetes.client.ApiClient`.
     """
 
-    def __init__(self, api_client: Any) -> None:
+    def __init__(self, api_client: Any, observer: Observer | None = None) -> None:
         from kubernetes import client
 
         self.api_client = api_client
+        self.observer = observer
         # Typed as Any: the calls take and return the API server's JSON as plain dicts.
         self.core: Any = client.CoreV1Api(api_client)
         self.custom: Any = client.CustomObjectsApi(api_client)
         self.networking: Any = client.NetworkingV1Api(api_client)
 
-    # --- reads ---------------------------------------------------------------------
-
-    def get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
-        found: dict[str, Any] | None = self._missing_is_none(
-            self.custom.get_namespaced_custom_object, GROUP, VERSION, namespace, plural, name
-        )
-        return found
-
-    def list_custom(
-        self, plural: str, namespace: str, selector: str | None = None
-    ) -> list[dict[str, Any]]:
-        answer = self.custom.list_namespaced_custom_object(
-            GROUP, VERSION, namespace, plural, label_selector=selector or ""
-        )
-        items: list[dict[str, Any]] = answer.get("items", [])
-        return items
-
-    def pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
-        response = self.core.list_namespaced_pod(
-            namespace, label_selector=selector, _preload_content=False
-        )
-        items: list[dict[str, Any]] = json.loads(response.data)["items"]
-        return items
+    # --- reads (everything else comes from the cache, `kubegym.operator.informer`) ---
 
     def kubelet_evictions(self, namespace: str, pod: str) -> list[str]:
         """The messages of the kubelet's ``Evicted`` events about ``pod``, oldest first."""
@@ -108,25 +104,32 @@ class Kube:
 
         kind = manifest["kind"]
         namespace = manifest["metadata"]["namespace"]
+        calls: dict[str, tuple[str, Callable[..., Any]]] = {
+            "Pod": ("pods", self.core.create_namespaced_pod),
+            "Service": ("services", self.core.create_namespaced_service),
+            "Secret": ("secrets", self.core.create_namespaced_secret),
+            "NetworkPolicy": (
+                "networkpolicies",
+                self.networking.create_namespaced_network_policy,
+            ),
+        }
         try:
-            if kind == "Pod":
-                self.core.create_namespaced_pod(namespace, manifest)
-            elif kind == "Service":
-                self.core.create_namespaced_service(namespace, manifest)
-            elif kind == "Secret":
-                self.core.create_namespaced_secret(namespace, manifest)
-            elif kind == "NetworkPolicy":
-                self.networking.create_namespaced_network_policy(namespace, manifest)
-            elif kind == "Trial":
-                self.custom.create_namespaced_custom_object(
-                    GROUP, VERSION, namespace, "trials", manifest
+            if kind == "Trial":
+                plural = "trials"
+                response = self.custom.create_namespaced_custom_object(
+                    GROUP, VERSION, namespace, plural, manifest, _preload_content=False
                 )
+            elif kind in calls:
+                plural, call = calls[kind]
+                response = call(namespace, manifest, _preload_content=False)
             else:
                 raise ValueError(f"the operator does not create {kind} objects")
         except ApiException as exc:
             if exc.status == 409:
                 return False
             raise
+        if self.observer is not None:
+            self.observer(plural, _json(response))
         return True
 
     def delete(self, kind: str, namespace: str, name: str) -> None:
@@ -137,7 +140,9 @@ class Kube:
             "Secret": self.core.delete_namespaced_secret,
             "NetworkPolicy": self.networking.delete_namespaced_network_policy,
         }
-        self._missing_is_none(calls[kind], name, namespace, propagation_policy="Background")
+        self._missing_is_none(
+            calls[kind], name, namespace, propagation_policy="Background", _preload_content=False
+        )
 
     def delete_run(self, namespace: str, name: str) -> None:
         self._missing_is_none(
@@ -150,22 +155,45 @@ class Kube:
             propagation_policy="Background",
         )
 
-    def patch_status(self, plural: str, namespace: str, name: str, status: Any) -> None:
-        """Replace the status through a merge patch (null fields are removed)."""
-        body = {"status": status.model_dump(mode="json", by_alias=True)}
-        self._missing_is_none(
-            self.custom.patch_namespaced_custom_object_status,
-            GROUP,
-            VERSION,
-            namespace,
-            plural,
-            name,
-            body,
-        )
+    def patch_status(
+        self,
+        plural: str,
+        namespace: str,
+        name: str,
+        status: Any,
+        resource_version: str | None = None,
+    ) -> None:
+        """Replace the status through a merge patch (null fields are removed).
+
+        With `resource_version`, only if the object is still at that version: the
+        decision was made from that copy (`Conflict` otherwise).
+        """
+        from kubernetes.client.exceptions import ApiException
+
+        body: dict[str, Any] = {"status": status.model_dump(mode="json", by_alias=True)}
+        if resource_version is not None:
+            body["metadata"] = {"resourceVersion": resource_version}
+        try:
+            response = self._missing_is_none(
+                self.custom.patch_namespaced_custom_object_status,
+                GROUP,
+                VERSION,
+                namespace,
+                plural,
+                name,
+                body,
+                _preload_content=False,
+            )
+        except ApiException as exc:
+            if exc.status == 409:
+                raise Conflict(f"{plural}/{name} changed since version {resource_version}") from exc
+            raise
+        if response is not None and self.observer is not None:
+            self.observer(plural, _json(response))
 
     def annotate(self, plural: str, namespace: str, name: str, key: str, value: str) -> None:
         body = {"metadata": {"annotations": {key: value}}}
-        self._missing_is_none(
+        response = self._missing_is_none(
             self.custom.patch_namespaced_custom_object,
             GROUP,
             VERSION,
@@ -173,7 +201,10 @@ class Kube:
             plural,
             name,
             body,
+            _preload_content=False,
         )
+        if response is not None and self.observer is not None:
+            self.observer(plural, _json(response))
 
     def event(
         self, involved: dict[str, Any], kind: str, event_type: str, reason: str, message: str
@@ -202,7 +233,7 @@ class Kube:
             "reportingComponent": COMPONENT,
         }
         try:
-            self.core.create_namespaced_event(meta["namespace"], body)
+            self.core.create_namespaced_event(meta["namespace"], body, _preload_content=False)
         except ApiException as exc:
             log.warning("event_not_posted", reason=reason, status=exc.status)
 
@@ -216,9 +247,3 @@ class Kube:
             if exc.status == 404:
                 return None
             raise
-
-
-def selector(**pairs: str) -> str:
-    """A label selector string from kubegym's label keys: `selector(trial="x")`."""
-    keys = {"run": labels.RUN, "trial": labels.TRIAL, "attempt": labels.ATTEMPT}
-    return ",".join(f"{keys[k]}={v}" for k, v in pairs.items())

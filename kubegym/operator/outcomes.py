@@ -69,6 +69,13 @@ KUEUE_STOPPED = "TerminationTarget"
 _KUEUE_NODE_FAILURES = "WorkloadEvictedDueToNodeFailures"
 
 
+#: How often an attempt waiting in a queue is looked at without news (its pods' own
+#: changes, such as the admission, wake the operator sooner).
+QUEUED_RECHECK_SECONDS = 300
+#: The label that puts a pod under Kueue (`kubegym.operator.objects.attempt.KUEUE_QUEUE`).
+KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+
+
 @dataclass(frozen=True)
 class Outcome:
     """One attempt's state.
@@ -153,6 +160,17 @@ def classify(
             return _with_record(ended, sandbox, agent)
         return ended
     waiting = [p for p in (sandbox, agent) if _phase(p) == "Pending"]
+    gated = sorted({g for p in waiting for g in _gates(p)})
+    if gated:
+        # Held back by a queue (Kueue's admission gate): waiting there is the cluster's
+        # order, not a failure to schedule; the deadline counts from the admission
+        # (`created` is then the time the operator first saw the pods let go).
+        return Outcome(
+            "starting",
+            "Queued",
+            f"waiting for admission ({', '.join(gated)})",
+            deadline=now + dt.timedelta(seconds=QUEUED_RECHECK_SECONDS),
+        )
     if waiting:
         deadline = created + dt.timedelta(seconds=scheduling_seconds)
         reason, message = _why_pending(waiting)
@@ -421,6 +439,25 @@ def with_eviction(pod: dict[str, Any], messages: list[str]) -> dict[str, Any]:
 
 def _deleted(pod: dict[str, Any]) -> bool:
     return bool((pod.get("metadata") or {}).get("deletionTimestamp"))
+
+
+def _gates(pod: dict[str, Any]) -> list[str]:
+    """The pod's scheduling gates (Kueue's ``kueue.x-k8s.io/admission`` while it queues)."""
+    gates = (pod.get("spec") or {}).get("schedulingGates") or []
+    return [str(g.get("name")) for g in gates if isinstance(g, dict) and g.get("name")]
+
+
+def queued(*pods: dict[str, Any] | None) -> bool:
+    """Whether a pod of the attempt is held back by a scheduling gate (a queue's admission)."""
+    return any(pod is not None and _gates(pod) for pod in pods)
+
+
+def queue_managed(*pods: dict[str, Any] | None) -> bool:
+    """Whether the attempt's pods are Kueue's to admit (they carry its queue label)."""
+    return any(
+        pod is not None and KUEUE_QUEUE_LABEL in ((pod.get("metadata") or {}).get("labels") or {})
+        for pod in pods
+    )
 
 
 def _why_pending(pods: list[dict[str, Any]]) -> tuple[str, str]:

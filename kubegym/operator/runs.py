@@ -98,6 +98,8 @@ class RunDecision:
         delete: delete the run (its TTL after finishing has passed).
         requeue_after: look again after this many seconds.
         events: (type, reason, message).
+        chosen_tasks: the run's tasks, under its profile, once they are all there and usable
+            (its Service and NetworkPolicies are made from them).
     """
 
     create: list[dict[str, Any]] = field(default_factory=list)
@@ -107,6 +109,7 @@ class RunDecision:
     delete: bool = False
     requeue_after: float | None = None
     events: list[tuple[str, str, str]] = field(default_factory=list)
+    chosen_tasks: list[tasks.Task] = field(default_factory=list)
 
 
 def select_tasks(
@@ -265,6 +268,7 @@ def decide(
         _wait_for_tasks(decision, status, run, missing, problems, now)
         decision.status = _changed(run.status, status)
         return decision
+    decision.chosen_tasks = chosen
     cells = grid(run, chosen)
     by_name = {t.name: t for t in existing}
     wanted = {trials.trial_name(c.run, c.task, c.agent, c.seed): c for c in cells}

@@ -6,10 +6,18 @@ the decision out. Level-triggered: deciding twice on the same state gives the
 same answer, which is what makes a restarted operator safe.
 
 The life of a trial: Pending (not admitted by its run yet) → admitted → the
-attempt's objects are created → Running → the agent pod's summary is copied
-into the status (Succeeded, or Failed when nothing valid was submitted), or an
-infrastructure failure deletes the attempt and a new one starts after the
-policy's backoff, until the retries are spent (Failed, `infra`).
+attempt's objects are created → Running once both pods run → the agent pod's
+summary is copied into the status (Succeeded, or Failed when nothing valid was
+submitted), or an infrastructure failure deletes the attempt and a new one
+starts after the policy's backoff, until the retries are spent (Failed,
+`infra`). A finished trial's pods and Secret are deleted: its record is in its
+status and its artifacts in the store, and the API server's object count stays
+bounded by the trials running, not the trials run.
+
+Writes are few: starting an attempt writes no status (a Pending trial with pods
+has started; its pods' creation time is its start), so a trial's status is
+written twice — when both pods run (or at once when they end before that was
+seen) and when it ends.
 
 Where a finished trial's numbers come from: its scores, final metrics and
 validate count only from the evaluator's record (the evaluator container's
@@ -72,8 +80,7 @@ class Decision:
         status: the status to write, or None when it is unchanged.
         start: create the objects of this attempt (those that exist already are left
             as they are: the controller's create is idempotent).
-        delete_attempt: delete the objects (all, or all but the agent pod) of this attempt.
-        keep_agent_pod: when deleting, keep the finished agent pod for `kubectl logs`.
+        delete_attempt: delete the objects of this attempt (its pods and its Secret).
         requeue_after: look again after this many seconds even if nothing changes.
         events: (type, reason, message) for Kubernetes Events and log lines.
         outcome: what the pods said (for metrics), when they were looked at.
@@ -82,7 +89,6 @@ class Decision:
     status: trials.TrialStatus | None = None
     start: int | None = None
     delete_attempt: int | None = None
-    keep_agent_pod: bool = False
     requeue_after: float | None = None
     events: list[tuple[str, str, str]] = field(default_factory=list)
     outcome: outcomes.Outcome | None = None
@@ -95,10 +101,26 @@ class AttemptPods:
     sandbox: dict[str, Any] | None
     agent: dict[str, Any] | None
     created: dt.datetime | None = None
+    admitted: dt.datetime | None = None
+    """When a queue (Kueue) let the pods go, as the operator first saw it; None when no
+    queue holds them. The scheduling deadline counts from here: time in the queue is not
+    time failing to schedule."""
 
     @property
     def any(self) -> bool:
         return self.sandbox is not None or self.agent is not None
+
+    @property
+    def both(self) -> bool:
+        return self.sandbox is not None and self.agent is not None
+
+    @property
+    def undeleted(self) -> bool:
+        """Some pod of the attempt is there and not being deleted already."""
+        return any(
+            pod is not None and not (pod.get("metadata") or {}).get("deletionTimestamp")
+            for pod in (self.sandbox, self.agent)
+        )
 
 
 def decide(
@@ -113,9 +135,10 @@ def decide(
 
     In order: finish the clean-up of a finished trial (else nothing more); wait for
     its run to admit it; fail it when its Task or agent is gone; start an attempt once
-    a Pending trial's backoff is over (`_start_attempt`); else ask the pods how the
-    attempt goes (`outcomes.classify`) and wait while they start, note them running
-    (`_running`), or record how the attempt ended (`_ended`).
+    a Pending trial's backoff is over, or finish a start that was cut short
+    (`_start_attempt`); else ask the pods how the attempt goes (`outcomes.classify`)
+    and wait while they start, note them running (`_running`), or record how the
+    attempt ended (`_ended`).
 
     Args:
         trial: the Trial.
@@ -126,8 +149,8 @@ def decide(
     """
     status = trial.status
     if status.finished:
-        if pods.sandbox is not None:  # a finish whose clean-up was interrupted
-            return Decision(delete_attempt=status.attempt, keep_agent_pod=True)
+        if pods.undeleted:  # a finish whose clean-up was interrupted
+            return Decision(delete_attempt=status.attempt)
         return Decision()
     if not trial.admitted or run is None:
         return Decision()
@@ -138,14 +161,14 @@ def decide(
     if not any(a.name == trial.spec.agent for a in run.agents):
         message = f"agent {trial.spec.agent} is no longer in run {trial.spec.run}"
         return _final(status, "Failed", "cancelled", "agent", message, now)
-    if status.phase == "Pending":
+    if status.phase == "Pending" and not pods.both:
         return _start_attempt(trial, pods, run, now)
-    # Running: what do the pods say?
+    # Started (both pods made) or Running: what do the pods say?
     started = status.start_time or pods.created or now
     outcome = outcomes.classify(
         pods.sandbox,
         pods.agent,
-        created=started,
+        created=max(started, pods.admitted) if pods.admitted else started,
         now=now,
         scheduling_seconds=run.deadlines.scheduling_seconds,
     )
@@ -153,42 +176,55 @@ def decide(
         assert outcome.deadline is not None
         return Decision(requeue_after=max(0.5, (outcome.deadline - now).total_seconds() + 0.1))
     seen = _ImagesSeen.read(status, pods)
+    if status.phase == "Pending":
+        status = _started(trial, started, now)
     if outcome.state == "running":
-        return _running(status, outcome, seen, now)
+        decision = _running(status, outcome, seen, now)
+        if decision.status is None and status is not trial.status:
+            decision.status = status  # the start itself is news
+        return decision
     return _ended(status, outcome, seen, task, run.retry_policy, now)
 
 
 def _start_attempt(
     trial: TrialView, pods: AttemptPods, run: runs.BenchmarkRunSpec, now: dt.datetime
 ) -> Decision:
-    """A Pending trial: once its backoff is over, mark it Running and create the attempt's pods.
+    """A Pending trial without both pods: once its backoff is over, create the attempt's objects.
 
-    The attempt's objects are asked for even when some exist: the status is written only
-    after every object is created, so a Pending trial with some of its pods is a start
-    that was interrupted (the operator killed, an API error between two creates). Creating
-    again finishes it (what exists is left alone); skipping would leave the attempt without
-    its other pod, and the next look would read the pod never created as one deleted from
-    outside: a spurious infrastructure failure spending the retry budget.
+    No status is written: a Pending trial with both pods has started, and its status
+    is written once they run (`_started`). A Pending trial with one pod is a start
+    that was cut short (the operator killed, an API error between two creates, a quota
+    refusing the second pod): creating again finishes it (what exists is left alone),
+    and the missing pod is never read as one deleted from outside.
     """
     status = trial.status
     wait = _seconds_until(status.next_attempt_time, now)
     if wait > 0 and not pods.any:
         return Decision(requeue_after=wait)
-    new = status.model_copy(
+    events = []
+    if not pods.any:
+        events.append(("Normal", "AttemptStarted", f"attempt {status.attempt} started"))
+    # A pod the API server refused (a quota) is asked for again soon; the scheduling
+    # deadline applies once both pods exist.
+    return Decision(
+        start=status.attempt,
+        requeue_after=5.0 if pods.any else float(run.deadlines.scheduling_seconds),
+        events=events,
+    )
+
+
+def _started(trial: TrialView, started: dt.datetime, now: dt.datetime) -> trials.TrialStatus:
+    """The status of a trial whose attempt's pods both exist: Running since they were made."""
+    status = trial.status
+    return status.model_copy(
         update={
             "phase": "Running",
-            "start_time": now,
+            "start_time": started,
             "next_attempt_time": None,
             "sandbox_pod": f"{trial.name}-a{status.attempt}-sandbox",
             "agent_pod": f"{trial.name}-a{status.attempt}-agent",
             "conditions": _condition(status, "Scheduled", "False", "Scheduling", "", now),
         }
-    )
-    return Decision(
-        status=new,
-        start=status.attempt,
-        requeue_after=float(run.deadlines.scheduling_seconds),
-        events=[("Normal", "AttemptStarted", f"attempt {status.attempt} started")],
     )
 
 
@@ -316,7 +352,6 @@ def _finished(
     return Decision(
         status=new,
         delete_attempt=status.attempt,
-        keep_agent_pod=True,
         events=[(kind, "Finished", describe)],
     )
 
@@ -344,7 +379,6 @@ def _final(
     return Decision(
         status=new,
         delete_attempt=status.attempt,
-        keep_agent_pod=True,
         events=[("Warning", "Failed", message)],
     )
 
@@ -367,21 +401,26 @@ def _infra(
     prompt_tokens = status.prompt_tokens + (spent.prompt_tokens if spent else 0)
     cost = status.cost_usd + (spent.cost_usd if spent else 0.0)
     counted = sum(1 for f in failures if f.reason not in _FREE_RETRIES)
+    free = len(failures) - counted
     event = ("Warning", outcome.reason, f"attempt {status.attempt}: {outcome.message}")
-    if counted > policy.infra_retries:
+    if counted > policy.infra_retries or free > policy.preemption_retries:
+        spent_on = (
+            f"{free} preemptions (retryPolicy.preemptionRetries: {policy.preemption_retries})"
+            if free > policy.preemption_retries
+            else f"{outcome.reason} on every attempt ({len(failures)})"
+        )
         decision = _final(
             status,
             "Failed",
             "infra_error",
             "infra",
-            f"{outcome.reason} on every attempt ({len(failures)}), the last: {outcome.message}",
+            f"{spent_on}, the last: {outcome.message}",
             now,
         )
         assert decision.status is not None
         decision.status.infra_failures = failures
         decision.status.tokens, decision.status.cost_usd = tokens, cost
         decision.status.prompt_tokens = prompt_tokens
-        decision.keep_agent_pod = False
         decision.events.insert(0, event)
         return decision
     delay = 0 if outcome.reason in _FREE_RETRIES else policy.delay(counted)

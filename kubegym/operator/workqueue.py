@@ -6,7 +6,13 @@ most one pending entry per key, never runs two reconciles of the same key at
 once (an event during a run marks the key dirty and it runs once more after),
 runs at most `workers` reconciles at a time in a thread pool (the Kubernetes
 client is synchronous), and honours "look again in N seconds" from a reconcile.
-The same shape as client-go's workqueue, in a few lines of asyncio.
+Rate limits, as client-go's default controller limiter: a failing key waits
+exponentially longer (0.5 s doubling to a minute), and all retries after errors
+share one token bucket (`RETRY_RATE` a second after a burst of `RETRY_BURST`), so
+an API server in trouble is not hammered by thousands of keys at once. A queue
+may also space one key's reconciles by `min_interval` (the run queue does: a
+run of 10,000 trials hears of every trial's change, and one reconcile a second
+sees them all). The same shape as client-go's workqueue, in asyncio.
 """
 
 from __future__ import annotations
@@ -25,6 +31,29 @@ K = TypeVar("K", bound=Hashable)
 
 #: The longest a failing key waits before it is tried again.
 MAX_ERROR_DELAY = 60.0
+#: Retries after errors, over all keys: this many a second after a burst of `RETRY_BURST`.
+RETRY_RATE, RETRY_BURST = 10.0, 100
+
+
+class RetryBucket:
+    """client-go's BucketRateLimiter: `delay` reserves the next token and says when it is due."""
+
+    def __init__(
+        self,
+        rate: float = RETRY_RATE,
+        burst: int = RETRY_BURST,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.rate, self.burst, self.clock = rate, burst, clock
+        self._tokens = float(burst)
+        self._at = clock()
+
+    def delay(self) -> float:
+        now = self.clock()
+        self._tokens = min(float(self.burst), self._tokens + (now - self._at) * self.rate)
+        self._at = now
+        self._tokens -= 1.0  # reserved even when in debt: the next waits longer
+        return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
 
 
 class WorkQueue(Generic[K]):
@@ -36,6 +65,7 @@ class WorkQueue(Generic[K]):
         workers: the most reconciles at once.
         on_error: called with the key and the exception when a reconcile raises
             (the key is then retried with exponential backoff).
+        min_interval: the least time between the starts of two reconciles of one key.
     """
 
     def __init__(
@@ -44,6 +74,7 @@ class WorkQueue(Generic[K]):
         reconcile: Callable[[K], float | None],
         workers: int = 8,
         on_error: Callable[[K, BaseException], None] | None = None,
+        min_interval: float = 0.0,
     ) -> None:
         self.name = name
         self._reconcile = reconcile
@@ -54,6 +85,9 @@ class WorkQueue(Generic[K]):
         self._dirty: set[K] = set()
         self._timers: dict[K, asyncio.TimerHandle] = {}
         self._errors: dict[K, int] = {}
+        self._retries = RetryBucket()
+        self._min_interval = min_interval
+        self._last_start: dict[K, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._on_error = on_error
         self._closed = False
@@ -63,6 +97,10 @@ class WorkQueue(Generic[K]):
         if self._closed:
             return
         loop = asyncio.get_running_loop()
+        if self._min_interval and key not in self._running and key not in self._queued:
+            last = self._last_start.get(key)
+            if last is not None:
+                delay = max(delay, last + self._min_interval - loop.time())
         if delay > 0:
             timer = self._timers.get(key)
             due = loop.time() + delay
@@ -91,6 +129,8 @@ class WorkQueue(Generic[K]):
             self._queued.discard(key)
             self._running.add(key)
             started = time.monotonic()
+            if self._min_interval:
+                self._note_start(key)
             again: float | None
             try:
                 again = await asyncio.get_running_loop().run_in_executor(
@@ -99,7 +139,7 @@ class WorkQueue(Generic[K]):
                 self._errors.pop(key, None)
             except Exception as exc:
                 failures = self._errors[key] = self._errors.get(key, 0) + 1
-                again = min(MAX_ERROR_DELAY, 0.5 * 2 ** (failures - 1))
+                again = max(min(MAX_ERROR_DELAY, 0.5 * 2 ** (failures - 1)), self._retries.delay())
                 log.warning(
                     "reconcile_failed",
                     queue=self.name,
@@ -119,6 +159,13 @@ class WorkQueue(Generic[K]):
             self.add(key)
         if again is not None:
             self.add(key, again)
+
+    def _note_start(self, key: K) -> None:
+        now = asyncio.get_running_loop().time()
+        self._last_start[key] = now
+        if len(self._last_start) > 50_000:  # keys of objects long gone
+            horizon = now - self._min_interval
+            self._last_start = {k: t for k, t in self._last_start.items() if t > horizon}
 
     @property
     def idle(self) -> bool:

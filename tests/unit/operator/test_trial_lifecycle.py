@@ -64,16 +64,32 @@ def test_a_trial_whose_run_is_gone_waits() -> None:
     assert decide(trial_view(), run=None) == Decision()
 
 
-def test_an_admitted_trial_starts_attempt_zero() -> None:
+def test_an_admitted_trial_starts_attempt_zero_without_a_status_write() -> None:
     decision = decide(trial_view())
     assert decision.start == 0
-    assert decision.status is not None
-    assert decision.status.phase == "Running"
-    assert decision.status.start_time == NOW
-    assert decision.status.sandbox_pod == "demo-toy-gpt-s0-1a2b3c4d-a0-sandbox"
-    assert decision.status.agent_pod == "demo-toy-gpt-s0-1a2b3c4d-a0-agent"
+    assert decision.status is None, "a Pending trial with its pods has started: no write"
+    assert [e[1] for e in decision.events] == ["AttemptStarted"]
     assert decision.requeue_after == RUN.deadlines.scheduling_seconds
     assert decision.delete_attempt is None
+
+
+def test_a_started_trial_is_written_running_once_its_pods_run() -> None:
+    created = NOW - seconds(7)
+    pods = AttemptPods(sandbox_running(), agent_running(), created=created)
+    decision = decide(trial_view(), pods)
+    assert decision.start is None
+    status = decision.status
+    assert status is not None
+    assert status.phase == "Running"
+    assert status.start_time == created, "the attempt started when its pods were made"
+    assert status.scheduled_time is not None
+    assert status.sandbox_pod == "demo-toy-gpt-s0-1a2b3c4d-a0-sandbox"
+    assert status.agent_pod == "demo-toy-gpt-s0-1a2b3c4d-a0-agent"
+    scheduled = next(c for c in status.conditions if c.type == "Scheduled")
+    assert scheduled.status == "True"
+    # Pods that are still starting: nothing is written yet.
+    waiting = decide(trial_view(), AttemptPods(pod("Pending"), pod("Pending"), created=created))
+    assert waiting.status is None and waiting.start is None
 
 
 def test_an_interrupted_start_is_finished_not_read_as_a_deletion() -> None:
@@ -81,8 +97,8 @@ def test_an_interrupted_start_is_finished_not_read_as_a_deletion() -> None:
     # status, written last, still says Pending). The start is finished: the attempt's
     # objects are asked for again (the ones there are left as they are)...
     decision = decide(trial_view(), AttemptPods(sandbox_running(), None))
-    assert decision.start == 0
-    assert decision.status is not None and decision.status.phase == "Running"
+    assert decision.start == 0 and decision.status is None
+    assert not decision.events, "the start was announced when it began"
     # ...so the next look finds both pods, and no PodDeleted spends the retry budget.
     both = decide(running_trial(), AttemptPods(sandbox_running(), agent_running()))
     assert both.status is None or not both.status.infra_failures
@@ -100,7 +116,11 @@ def test_a_retry_waits_for_its_backoff() -> None:
     # and starts the next attempt once it has passed
     later = decide(trial, now=NOW + seconds(25))
     assert later.start == 1
-    assert later.status is not None and later.status.next_attempt_time is None
+    # and once its pods run, the status says so and forgets the backoff
+    pods = AttemptPods(sandbox_running(), agent_running())
+    running = decide(trial, pods, now=NOW + seconds(30))
+    assert running.status is not None and running.status.phase == "Running"
+    assert running.status.next_attempt_time is None
 
 
 def test_a_finished_summary_succeeds_the_trial() -> None:
@@ -115,8 +135,8 @@ def test_a_finished_summary_succeeds_the_trial() -> None:
     assert status.finish_time == NOW
     completed = next(c for c in status.conditions if c.type == "Completed")
     assert completed.status == "True"
-    # the attempt's objects go, the agent pod stays for `kubectl logs`
-    assert decision.delete_attempt == 0 and decision.keep_agent_pod is True
+    # the attempt's objects go, its pods included: the record is in the status
+    assert decision.delete_attempt == 0
     assert decision.start is None
     assert decision.outcome is not None and decision.outcome.state == "finished"
 
@@ -148,7 +168,7 @@ def test_nothing_valid_submitted_fails_the_trial_as_the_agents(exit: str, record
     assert status.exit_reason == recorded
     assert status.score is None and status.final is None
     assert status.cost_usd == 1.2, "the money spent is still recorded"
-    assert decision.delete_attempt == 0 and decision.keep_agent_pod
+    assert decision.delete_attempt == 0
 
 
 def test_an_agent_failure_is_final() -> None:
@@ -161,7 +181,7 @@ def test_an_agent_failure_is_final() -> None:
         "agent_error",
     )
     assert status.attempt == 0 and not status.infra_failures
-    assert decision.start is None and decision.keep_agent_pod
+    assert decision.start is None and decision.delete_attempt == 0
 
 
 def test_an_infra_failure_with_retries_left_schedules_the_next_attempt() -> None:
@@ -175,7 +195,7 @@ def test_an_infra_failure_with_retries_left_schedules_the_next_attempt() -> None
     assert decision.requeue_after == 30
     assert [(f.attempt, f.reason, f.time) for f in status.infra_failures] == [(0, "Evicted", NOW)]
     assert status.start_time is None and status.finish_time is None
-    assert decision.delete_attempt == 0 and decision.keep_agent_pod is False
+    assert decision.delete_attempt == 0
     assert decision.start is None, "the next attempt waits for its backoff"
 
 
@@ -198,7 +218,7 @@ def test_past_the_retry_policy_the_trial_fails_as_infra() -> None:
     assert status.attempt == 2
     assert [f.reason for f in status.infra_failures] == ["Evicted", "NodeLost", "Evicted"]
     assert "Evicted" in (status.message or "")
-    assert decision.delete_attempt == 2 and decision.keep_agent_pod is False
+    assert decision.delete_attempt == 2
     assert decision.start is None
 
 
@@ -228,6 +248,36 @@ def test_preemption_does_not_spend_the_retry_budget() -> None:
     never = run_spec(retryPolicy={"infraRetries": 0})
     again = decide(running_trial(), pods_with(agent_running(), preempted), run=never)
     assert again.status is not None and again.status.phase == "Pending"
+
+
+def test_preemptions_past_their_own_limit_fail_the_trial_as_infra() -> None:
+    preempted = pod(
+        "Failed",
+        conditions=[
+            {
+                "type": "DisruptionTarget",
+                "status": "True",
+                "reason": "PreemptedByKueue",
+                "lastTransitionTime": "2025-03-01T12:00:00Z",
+            }
+        ],
+    )
+    capped = run_spec(retryPolicy={"infraRetries": 3, "preemptionRetries": 2})
+    twice = running_trial(attempt=2, infra_failures=failures("Preempted", "Preempted"))
+    decision = decide(twice, pods_with(agent_running(), preempted), run=capped)
+    status = decision.status
+    assert status is not None
+    assert (status.phase, status.failure_class, status.exit_reason) == (
+        "Failed",
+        "infra",
+        "infra_error",
+    )
+    assert "preemptionRetries" in (status.message or "")
+    assert decision.delete_attempt == 2
+    # below the limit, the same preemption is one more free attempt
+    once = running_trial(attempt=1, infra_failures=failures("Preempted"))
+    again = decide(once, pods_with(agent_running(), preempted), run=capped)
+    assert again.status is not None and (again.status.phase, again.status.attempt) == ("Pending", 2)
 
 
 def test_a_finished_summary_reported_as_infra_error_is_retried() -> None:
@@ -273,16 +323,21 @@ def test_a_finished_trial_never_starts_again(phase: str, admitted: bool) -> None
     assert decision == Decision()
 
 
-def test_a_finished_trial_ignores_its_agent_pod() -> None:
-    trial = trial_view(phase="Succeeded", attempt=1)
-    assert decide(trial, AttemptPods(None, agent_done("x"))) == Decision()
-
-
-def test_a_finished_trial_whose_sandbox_pod_remains_gets_it_deleted() -> None:
+def test_a_finished_trial_whose_pods_remain_gets_them_deleted() -> None:
     trial = trial_view(phase="Failed", attempt=3)
     decision = decide(trial, AttemptPods(sandbox_running(), agent_done("x")))
-    assert decision.delete_attempt == 3 and decision.keep_agent_pod is True
+    assert decision.delete_attempt == 3
     assert decision.start is None and decision.status is None
+    # the agent pod alone is deleted too: finished trials keep no pods
+    alone = decide(trial, AttemptPods(None, agent_done("x")))
+    assert alone.delete_attempt == 3
+
+
+def test_a_finished_trial_whose_pods_are_going_asks_nothing_more() -> None:
+    trial = trial_view(phase="Succeeded", attempt=1)
+    going = agent_done("x")
+    going["metadata"]["deletionTimestamp"] = "2025-03-01T12:00:00Z"
+    assert decide(trial, AttemptPods(None, going)) == Decision()
 
 
 def test_a_task_that_vanished_fails_the_trial() -> None:
@@ -303,15 +358,18 @@ def test_a_condition_keeps_its_transition_time_while_its_status_holds() -> None:
     first = decide(trial, pods_with(agent_running(), NODE_PRESSURE))
     assert first.status is not None
     scheduled = next(c for c in first.status.conditions if c.type == "Scheduled")
-    # the retry's Pending → Running keeps Scheduled False: the time does not move
+    # the retry's attempt, ended before it was seen running, keeps Scheduled False: the
+    # time does not move
     restarted = trial_view(**first.status.model_dump())
-    second = decide(restarted, now=NOW + seconds(100))
+    ended = pods_with(agent_done(summary().to_message("r2")))
+    second = decide(restarted, ended, now=NOW + seconds(100))
     assert second.status is not None
     again = next(c for c in second.status.conditions if c.type == "Scheduled")
     assert again.status == "False" and again.last_transition_time == scheduled.last_transition_time
     # … and moves when it changes: both pods of the new attempt run
-    running = trial_view(**second.status.model_dump())
-    third = decide(running, AttemptPods(sandbox_running(), agent_running()), now=NOW + seconds(200))
+    third = decide(
+        restarted, AttemptPods(sandbox_running(), agent_running()), now=NOW + seconds(200)
+    )
     assert third.status is not None
     now_true = next(c for c in third.status.conditions if c.type == "Scheduled")
     assert now_true.status == "True" and now_true.last_transition_time == NOW + seconds(200)
@@ -353,3 +411,32 @@ def test_an_infra_error_is_recorded_with_the_service_that_failed(
     decision = decide(running_trial(), pods_with(agent_done(result.to_message())))
     assert decision.status is not None
     assert decision.status.infra_failures[-1].reason == (reason or "SandboxUnreachable")
+
+
+def queued_pod(gated: bool) -> dict[str, Any]:
+    """A Pending pod under Kueue: its queue label, and its admission gate until admitted."""
+    found = pod("Pending")
+    found["metadata"]["labels"] = {"kueue.x-k8s.io/queue-name": "gpu"}
+    if gated:
+        found["spec"] = {"schedulingGates": [{"name": "kueue.x-k8s.io/admission"}]}
+    return found
+
+
+def test_waiting_in_a_queue_is_never_unschedulable() -> None:
+    # Created hours ago, still held by Kueue's gate: the cluster's order, not a failure.
+    pods = AttemptPods(queued_pod(True), queued_pod(True), created=NOW - seconds(5 * 3600))
+    decision = decide(trial_view(), pods)
+    assert decision.status is None and decision.start is None
+    assert decision.requeue_after is not None and decision.requeue_after > 0
+    # Let go a minute ago and still pending: the deadline counts from the admission.
+    let_go = AttemptPods(
+        queued_pod(False),
+        queued_pod(False),
+        created=NOW - seconds(5 * 3600),
+        admitted=NOW - seconds(60),
+    )
+    waiting = decide(trial_view(), let_go)
+    assert waiting.status is None
+    late = decide(trial_view(), let_go, now=NOW + seconds(RUN.deadlines.scheduling_seconds))
+    assert late.status is not None
+    assert [f.reason for f in late.status.infra_failures] == ["Unschedulable"]

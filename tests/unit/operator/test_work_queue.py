@@ -237,3 +237,34 @@ def test_close_waits_for_running_reconciles() -> None:
         assert reconcile.count("a") == 1 and queue.idle
 
     run(scenario)
+
+
+def test_min_interval_spaces_one_keys_reconciles_and_coalesces_what_comes_between() -> None:
+    async def scenario() -> None:
+        rec = Recorder()
+        queue: WorkQueue[str] = WorkQueue("t", rec, workers=2, min_interval=0.3)
+        queue.add("run")
+        await eventually(lambda: len(rec.calls) == 1)
+        for _ in range(20):  # a burst of trial changes right after the first reconcile
+            queue.add("run")
+            await asyncio.sleep(0.005)
+        queue.add("other")  # another key is not held back by this one's interval
+        await eventually(lambda: any(k == "other" for k, _, _ in rec.calls), timeout=0.2)
+        await eventually(lambda: sum(k == "run" for k, _, _ in rec.calls) == 2, timeout=1.0)
+        await asyncio.sleep(0.4)
+        starts = [start for key, start, _ in rec.calls if key == "run"]
+        assert len(starts) == 2, "twenty adds within the interval are one more reconcile"
+        assert starts[1] - starts[0] >= 0.29
+        await queue.close()
+
+    run(scenario)
+
+
+def test_retries_after_errors_share_one_bucket() -> None:
+    now = [0.0]
+    bucket = workqueue.RetryBucket(rate=10.0, burst=3, clock=lambda: now[0])
+    assert [bucket.delay() for _ in range(3)] == [0.0, 0.0, 0.0], "the burst"
+    waits = [bucket.delay() for _ in range(3)]
+    assert waits == pytest.approx([0.1, 0.2, 0.3]), "then one every 1/rate seconds, in order"
+    now[0] = 10.0
+    assert bucket.delay() == 0.0, "refilled"

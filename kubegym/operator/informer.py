@@ -1,0 +1,217 @@
+"""The operator's watch-fed cache of the objects it reads: runs, trials, tasks and its pods.
+
+Reconciles read here instead of asking the API server: a run of 10,000 trials
+would otherwise LIST its trials on every run reconcile and GET each trial, its
+run, its task and its pods on every trial reconcile. kopf's watches feed the
+cache (`kubegym.operator.handlers`), and kopf starts no handler until every
+watched kind's initial listing is in (its indexes' rule), so a reconcile never
+sees a half-filled cache — after a restart, a missing pod really is missing.
+
+Three rules keep a cache that lags the API server by one watch event safe:
+
+- write-through: what the operator itself creates or patches goes into the cache
+  from the API server's answer (`observe`), so its next reconcile sees its own
+  writes even before the watch brings them;
+- never backwards: an object is replaced only by a newer ``resourceVersion``
+  (etcd's revision, an integer on every API server kubegym targets), so a watch
+  event that is older than a write-through is ignored;
+- optimistic writes: status patches carry the ``resourceVersion`` they were
+  decided from (`kubegym.operator.kube.Kube.patch_status`); a decision made on a
+  stale copy is refused by the API server (409) and made again on the newer one.
+
+Pods are kept slim (`slim_pod`): the fields the operator reads (labels, times,
+node, container names and images, the whole status), not their specs' env,
+volumes and probes, nor any object's managedFields — at 2,000 trials running,
+that is most of the operator's memory.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Generic, TypeVar
+
+from kubegym.operator import labels
+
+Key = tuple[str, str]  # (namespace, name)
+V = TypeVar("V")
+
+#: The kinds the cache holds, by the plural the API server and kopf use.
+RUNS, TRIALS, TASKS, PODS = "benchmarkruns", "trials", "tasks", "pods"
+KINDS = (RUNS, TRIALS, TASKS, PODS)
+
+_POD_SPEC_FIELDS = ("nodeName", "activeDeadlineSeconds", "schedulingGates")
+_METADATA_DROPPED = ("managedFields",)
+
+
+def resource_version(body: Mapping[str, Any]) -> int:
+    """An object's resourceVersion as a number (-1 when absent or not a number)."""
+    try:
+        return int((body.get("metadata") or {}).get("resourceVersion") or -1)
+    except (TypeError, ValueError):
+        return -1
+
+
+def slim(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A custom object without its managedFields (the rest is what the models read)."""
+    out = dict(body)
+    meta = dict(out.get("metadata") or {})
+    for key in _METADATA_DROPPED:
+        meta.pop(key, None)
+    out["metadata"] = meta
+    return out
+
+
+def slim_pod(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The parts of a pod the operator reads (`kubegym.operator.outcomes`, `digests`)."""
+    meta = body.get("metadata") or {}
+    spec = body.get("spec") or {}
+    kept_spec: dict[str, Any] = {k: spec[k] for k in _POD_SPEC_FIELDS if k in spec}
+    for field in ("initContainers", "containers"):
+        if field in spec:
+            kept_spec[field] = [
+                {"name": c.get("name"), "image": c.get("image")} for c in spec[field] or []
+            ]
+    kept_meta = {
+        k: meta[k]
+        for k in (
+            "name",
+            "namespace",
+            "uid",
+            "resourceVersion",
+            "labels",
+            "creationTimestamp",
+            "deletionTimestamp",
+        )
+        if k in meta
+    }
+    return {"metadata": kept_meta, "spec": kept_spec, "status": body.get("status") or {}}
+
+
+class _Entry(Generic[V]):
+    """A cached body and, made on first use, what the operator parses it into."""
+
+    __slots__ = ("body", "parsed", "version")
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        self.body = body
+        self.version = resource_version(body)
+        self.parsed: V | None = None
+
+
+class Cache:
+    """The latest known copy of each watched object, thread-safe.
+
+    kopf's event loop writes (`upsert`, `remove`); the work queues' threads read.
+    Reads return the cached dictionaries themselves: callers must not modify them.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._objects: dict[str, dict[Key, _Entry[Any]]] = {kind: {} for kind in KINDS}
+        # Secondary indexes: a trial's pods, a run's trials, a namespace's tasks.
+        self._pods_by_trial: defaultdict[Key, set[str]] = defaultdict(set)
+        self._trials_by_run: defaultdict[Key, set[str]] = defaultdict(set)
+
+    # --- writes (the watch, and the operator's own writes) ---------------------------
+
+    def upsert(self, kind: str, body: Mapping[str, Any]) -> bool:
+        """Keep `body` unless the cache holds a newer version; whether it was kept."""
+        meta = body.get("metadata") or {}
+        key = (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+        entry: _Entry[Any] = _Entry(slim_pod(body) if kind == PODS else slim(body))
+        with self._lock:
+            table = self._objects[kind]
+            old = table.get(key)
+            if old is not None and old.version > entry.version >= 0:
+                return False
+            table[key] = entry
+            owner = self._owner(kind, entry.body)
+            if owner is not None:
+                self._index(kind)[owner].add(key[1])
+        return True
+
+    def observe(self, kind: str, body: Mapping[str, Any]) -> None:
+        """A write's answer from the API server (write-through); only kinds the cache holds."""
+        if kind in self._objects:
+            self.upsert(kind, body)
+
+    def remove(self, kind: str, namespace: str, name: str, uid: str | None = None) -> None:
+        """Forget an object the watch says is deleted (only that incarnation, by uid)."""
+        key = (namespace, name)
+        with self._lock:
+            table = self._objects[kind]
+            old = table.get(key)
+            if old is None:
+                return
+            if uid and (old.body.get("metadata") or {}).get("uid") not in (None, uid):
+                return  # a newer object of the same name is already here
+            del table[key]
+            owner = self._owner(kind, old.body)
+            if owner is not None:
+                members = self._index(kind).get(owner)
+                if members is not None:
+                    members.discard(name)
+                    if not members:
+                        del self._index(kind)[owner]
+
+    def _index(self, kind: str) -> defaultdict[Key, set[str]]:
+        return self._pods_by_trial if kind == PODS else self._trials_by_run
+
+    @staticmethod
+    def _owner(kind: str, body: Mapping[str, Any]) -> Key | None:
+        if kind not in (PODS, TRIALS):
+            return None
+        meta = body.get("metadata") or {}
+        found = meta.get("labels") or {}
+        owner = found.get(labels.TRIAL if kind == PODS else labels.RUN)
+        if kind == TRIALS and not owner:
+            owner = (body.get("spec") or {}).get("run")
+        return (str(meta.get("namespace") or ""), str(owner)) if owner else None
+
+    # --- reads (the reconcilers) -------------------------------------------------------
+
+    def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        with self._lock:
+            entry = self._objects[kind].get((namespace, name))
+        return None if entry is None else entry.body
+
+    def parsed(
+        self, kind: str, namespace: str, name: str, parse: Callable[[dict[str, Any]], V]
+    ) -> V | None:
+        """The object parsed by `parse`, parsed once per version (the same `parse` per kind)."""
+        with self._lock:
+            entry = self._objects[kind].get((namespace, name))
+        return None if entry is None else self._parse(entry, parse)
+
+    @staticmethod
+    def _parse(entry: _Entry[Any], parse: Callable[[dict[str, Any]], V]) -> V:
+        # Two threads may both parse a fresh entry: the same answer, kept once.
+        if entry.parsed is None:
+            entry.parsed = parse(entry.body)
+        parsed: V = entry.parsed
+        return parsed
+
+    def pods(self, namespace: str, trial: str) -> list[dict[str, Any]]:
+        """The trial's pods (every attempt's)."""
+        with self._lock:
+            names = list(self._pods_by_trial.get((namespace, trial), ()))
+            table = self._objects[PODS]
+            return [table[(namespace, n)].body for n in names if (namespace, n) in table]
+
+    def trials_of(self, namespace: str, run: str, parse: Callable[[dict[str, Any]], V]) -> list[V]:
+        """The run's Trials, each parsed once per version."""
+        with self._lock:
+            names = list(self._trials_by_run.get((namespace, run), ()))
+            table = self._objects[TRIALS]
+            entries = [table[(namespace, n)] for n in names if (namespace, n) in table]
+        return [self._parse(e, parse) for e in entries]
+
+    def count(self, kind: str) -> int:
+        with self._lock:
+            return len(self._objects[kind])
+
+    def keys(self, kind: str) -> Iterable[Key]:
+        with self._lock:
+            return list(self._objects[kind])
