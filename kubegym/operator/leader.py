@@ -218,7 +218,7 @@ class Elector:
                 )
             return self._wrote(mine, self.store.replace(mine, version, timeout), started)
         except Exception as exc:  # any failed call is a failed try; the deadline decides
-            self.log.warning("lease_try_failed", error=f"{type(exc).__name__}: {exc}"[:300])
+            self.log.warning("lease_try_failed", error=_describe(exc))
             return False
 
     def _observe(self, record: leases.LeaseRecord, version: str) -> None:
@@ -346,7 +346,7 @@ class Elector:
         try:
             written = self.store.replace(empty, version, self._request_timeout(started))
         except Exception as exc:
-            self.log.warning("lease_release_failed", error=f"{type(exc).__name__}: {exc}"[:300])
+            self.log.warning("lease_release_failed", error=_describe(exc))
             written = None
         with self._lock:
             self._renewed_at = None
@@ -378,3 +378,11 @@ def fence(api_client: Any, elector: Elector, on_refused: Callable[[str, str], No
         return send(method, url, *args, **kwargs)
 
     api_client.call_api = fenced
+
+
+def _describe(exc: Exception) -> str:
+    # An API error's status and reason, not its headers and body: one short log line a try.
+    status = getattr(exc, "status", None)
+    if status is not None:
+        return f"{type(exc).__name__}: {status} {getattr(exc, 'reason', '')}".strip()
+    return f"{type(exc).__name__}: {exc}"[:300]

@@ -53,27 +53,33 @@ def apply_cluster_role(api_client: Any, repo_root: Path) -> dict[str, Any]:
     return role
 
 
-def operator_kubeconfig(api_client: Any, admin_kubeconfig: Path, namespace: str, out: Path) -> Path:
-    """A kubeconfig for the operator's ServiceAccount in `namespace`, bound to the ClusterRole."""
+def operator_kubeconfig(
+    api_client: Any, admin_kubeconfig: Path, namespace: str, out: Path, account: str = SA
+) -> Path:
+    """A kubeconfig for the operator's ServiceAccount in `namespace`, bound to the ClusterRole.
+
+    `account` names another ServiceAccount with the same rights, for a second operator
+    whose token a test revokes alone (deleting the account ends its tokens).
+    """
     from kubernetes import client
 
     core = client.CoreV1Api(api_client)
-    core.create_namespaced_service_account(namespace, {"metadata": {"name": SA}})
+    core.create_namespaced_service_account(namespace, {"metadata": {"name": account}})
     client.RbacAuthorizationV1Api(api_client).create_namespaced_role_binding(
         namespace,
         {
-            "metadata": {"name": SA},
+            "metadata": {"name": account},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": SA},
-            "subjects": [{"kind": "ServiceAccount", "name": SA, "namespace": namespace}],
+            "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": namespace}],
         },
     )
     token = core.create_namespaced_service_account_token(
-        SA, namespace, {"spec": {"expirationSeconds": 7200}}
+        account, namespace, {"spec": {"expirationSeconds": 7200}}
     ).status.token
     config = yaml.safe_load(admin_kubeconfig.read_text())
-    config["users"] = [{"name": SA, "user": {"token": token}}]
+    config["users"] = [{"name": account, "user": {"token": token}}]
     for context in config["contexts"]:
-        context["context"]["user"] = SA
+        context["context"]["user"] = account
         context["context"]["namespace"] = namespace
     out.write_text(yaml.safe_dump(config))
     return out
