@@ -6,7 +6,9 @@ SIGKILLed the standby takes over and finishes the run it had started, with no
 retry; the takeover delay is read from the Lease's own timestamps. The attacks: a
 candidate hammering the Lease never wins while the leader renews, and a leader cut
 off from the API server (its token revoked, or the process stopped past its lease)
-stops acting before the standby takes over and writes nothing after.
+stops acting before the standby takes over and writes nothing after. Last, the chart
+with `operator.replicas=2`: its settings and Role elect one leader, and a clean stop
+hands the Lease over at the standby's next try.
 """
 
 from __future__ import annotations
@@ -334,3 +336,91 @@ def test_attack_a_leader_cut_off_from_the_api_server_stops_before_the_standby_ta
     )
     assert gap > 0
     assert took.transitions == last.transitions + 1
+
+
+def test_the_charts_replicas_elect_one_leader_and_a_clean_stop_hands_over_at_once(
+    api_client: Any,
+    dev_cluster: cluster.ClusterInfo,
+    kubegym_crds: list[str],
+    namespace: str,
+    tmp_path: Path,
+) -> None:
+    """`helm install --set operator.replicas=2`: two operators with the Deployment's settings
+    and the chart's ServiceAccount (its Role's `leases` rule), one leads; SIGTERM on the
+    leader (a rolling update) releases the Lease and the standby takes it at its next try."""
+    from kubegym import errors
+    from kubegym.devcluster import helm as helm_bin
+
+    from . import test_helm
+
+    try:
+        helm = helm_bin.ensure_helm()
+    except errors.InfraError as exc:
+        pytest.skip(f"helm is not available: {exc}")
+    release = test_helm.RELEASE
+    test_helm.install(
+        helm,
+        dev_cluster,
+        api_client,
+        release,
+        namespace,
+        f"operator.watchNamespace={namespace}",
+        "image.repository=registry.invalid/kubegym",
+        "operator.replicas=2",
+    )
+    processes: list[OperatorProcess] = []
+    try:
+        env = test_helm.deployment_env(api_client, namespace)
+        assert env["KUBEGYM_LEADER_ELECTION"] == "true"
+        lease_name = env["KUBEGYM_LEASE_NAME"]
+        env = {
+            k: v for k, v in env.items() if k not in ("KUBEGYM_HEALTH_PORT", "KUBEGYM_METRICS_PORT")
+        }
+        kubeconfig = test_helm.service_account_kubeconfig(
+            api_client, dev_cluster, namespace, f"{release}-operator", tmp_path / "sa.kubeconfig"
+        )
+        from kubernetes import client
+
+        coordination = client.CoordinationV1Api(api_client)
+
+        def lease() -> leases.LeaseRecord:
+            body = api_client.sanitize_for_serialization(
+                coordination.read_namespaced_lease(lease_name, namespace)
+            )
+            return leases.LeaseRecord.from_spec(body.get("spec") or {})
+
+        for name in ("a", "b"):
+            processes.append(
+                OperatorProcess(
+                    kubeconfig,
+                    namespace,
+                    tmp_path / f"{name}.log",
+                    env={**env, "HOSTNAME": f"op-{name}"},
+                )
+            )
+        a, b = processes
+        a.start()
+        wait_for(lambda: lease().holder.startswith("op-a_"), timeout=60)
+        b.start()
+        assert (leads(a), leads(b)) == (1, 0)
+        a.stop()  # SIGTERM: kopf stops, then the Lease is released
+        assert a.process is not None and a.process.returncode == 0
+        released = lease()
+        assert released.holder == "" or released.holder.startswith("op-b_"), released
+        wait_for(lambda: lease().holder.startswith("op-b_"), timeout=30, interval=0.1)
+        took = lease()
+        if released.holder == "":  # read before b's next try: time the handover
+            handover = seconds(took.acquire_time, released.renew_time)
+            print(f"handover after a clean stop: {handover:.2f} s")
+            assert handover <= TIMING.retry_period + 1.0  # b's next try, not a lease duration
+        assert took.transitions == 1
+        wait_for(lambda: leads(b) == 1, timeout=30)
+        logs = a.log() + b.log()
+        assert "Forbidden" not in logs and "(403)" not in logs
+    finally:
+        for process in processes:
+            process.stop()
+            print(process.log()[-3000:])
+        test_helm.run_helm(
+            helm, dev_cluster, "uninstall", release, "--namespace", namespace, "--wait"
+        )
