@@ -60,11 +60,11 @@ class PodSettings:
     sandbox_url: str
     """``KUBEGYM_SANDBOX_URL``: the sandbox server."""
     sandbox_token: str
-    """``KUBEGYM_SANDBOX_TOKEN``."""
+    """``KUBEGYM_SANDBOX_TOKEN``, or the file ``KUBEGYM_SANDBOX_TOKEN_FILE`` names."""
     evaluator_url: str
     """``KUBEGYM_EVALUATOR_URL``: the evaluator server."""
     evaluator_token: str
-    """``KUBEGYM_EVALUATOR_TOKEN``."""
+    """``KUBEGYM_EVALUATOR_TOKEN``, or the file ``KUBEGYM_EVALUATOR_TOKEN_FILE`` names."""
     trial_config: Path
     """``KUBEGYM_TRIAL_CONFIG``: the attempt's ``trial.json``."""
     termination_log: Path = Path(TERMINATION_LOG)
@@ -89,15 +89,29 @@ class PodSettings:
                 raise ConfigError(f"the agent pod needs the environment variable {name}")
             return value
 
+        def token(name: str) -> str:
+            # The variable itself (an external image's contract, from the attempt's
+            # Secret), or a file the pod's credentials init container wrote (`NAME_FILE`).
+            path = environ.get(f"{name}_FILE", "").strip()
+            if not path or environ.get(name, "").strip():
+                return need(name)
+            try:
+                value = Path(path).read_text().strip()
+            except OSError as exc:
+                raise ConfigError(f"{name}_FILE: cannot read {path}: {exc}") from None
+            if not value:
+                raise ConfigError(f"{name}_FILE: {path} is empty")
+            return value
+
         try:
             connect = float(environ.get("KUBEGYM_CONNECT_TIMEOUT", "300"))
         except ValueError:
             raise ConfigError("KUBEGYM_CONNECT_TIMEOUT must be a number of seconds") from None
         return cls(
             sandbox_url=need("KUBEGYM_SANDBOX_URL"),
-            sandbox_token=need(session.TOKEN_ENV),
+            sandbox_token=token(session.TOKEN_ENV),
             evaluator_url=need("KUBEGYM_EVALUATOR_URL"),
-            evaluator_token=need("KUBEGYM_EVALUATOR_TOKEN"),
+            evaluator_token=token("KUBEGYM_EVALUATOR_TOKEN"),
             trial_config=Path(need("KUBEGYM_TRIAL_CONFIG")),
             termination_log=Path(environ.get("KUBEGYM_TERMINATION_LOG") or TERMINATION_LOG),
             output=Path(environ.get("KUBEGYM_OUTPUT") or OUTPUT),

@@ -152,6 +152,44 @@ def agent_env(container: Mapping[str, Any], secret: SecretLookup, work: Path) ->
     return env
 
 
+def derived_files(pod: Mapping[str, Any], secret: SecretLookup) -> dict[str, str] | None:
+    """What a pod's ``credentials`` init container would write, as the attempt's Secret's keys
+    (tokens and trial.json): derived from the run's key (`kubegym.sandbox.tokens`), the
+    init container's arguments and its config variable. None for a pod without one (its
+    attempt has a Secret of its own).
+
+    Raises:
+        ConfigError: the run's key Secret is missing, or the init container is malformed.
+    """
+    from kubegym.sandbox import tokens
+
+    inits = {c["name"]: c for c in (pod.get("spec") or {}).get("initContainers") or []}
+    init = inits.get("credentials")
+    if init is None:
+        return None
+    args = list(init.get("command") or [])
+    flags = dict(zip(args[3::2], args[4::2], strict=False))
+    volumes = {v["name"]: v for v in pod["spec"].get("volumes") or []}
+    mounted = [m["name"] for m in init.get("volumeMounts") or [] if "secret" in volumes[m["name"]]]
+    if not mounted:
+        raise ConfigError("the credentials init container mounts no key Secret")
+    source = volumes[mounted[0]]["secret"]
+    key_name = source["items"][0]["key"]
+    data = secret(source["secretName"])
+    if key_name not in data:
+        raise ConfigError(f"secret {source['secretName']} has no key {key_name!r}")
+    key = data[key_name].strip().encode()
+    namespace, trial, attempt = flags["--namespace"], flags["--trial"], int(flags["--attempt"])
+    files = {
+        SANDBOX_TOKEN: tokens.derive(key, "sandbox", namespace, trial, attempt),
+        EVALUATOR_TOKEN: tokens.derive(key, "evaluator", namespace, trial, attempt),
+    }
+    for item in init.get("env") or []:
+        if item["name"] == flags.get("--config-env"):
+            files[CONFIG] = str(item["value"])
+    return files
+
+
 def error_message(cause: str) -> str:
     """The termination message of an attempt that could not run: an agent_error summary."""
     return summary_mod.TrialSummary(exit="agent_error", message=cause[-2000:]).to_message()

@@ -195,7 +195,8 @@ class ProcessKubelet:
                 f"the agent runs its own image {container.get('image')}: "
                 "the dev-cluster kubelet runs only kubegym's agent runner"
             )
-        files = self._secret(namespace, base)
+        lookup = self._secret_lookup(namespace)
+        files = attempts.derived_files(agent_pod, lookup) or lookup(base)
         config = json.loads(files[attempts.CONFIG])
         task = tasks.Task.model_validate(config["task"])
         (work / attempts.CONFIG).write_text(files[attempts.CONFIG])
@@ -204,7 +205,14 @@ class ProcessKubelet:
         workspace, eval_dir = work / "workspace", work / "eval"
         attempts.lay_out(bundle, workspace, eval_dir)
         venv = venvs.ensure(task.spec.environment.requirements)
-        env = attempts.agent_env(container, lambda name: self._secret(namespace, name), work)
+        env = attempts.agent_env(container, lookup, work)
+        for variable, key in (
+            ("KUBEGYM_SANDBOX_TOKEN_FILE", attempts.SANDBOX_TOKEN),
+            ("KUBEGYM_EVALUATOR_TOKEN_FILE", attempts.EVALUATOR_TOKEN),
+        ):
+            if variable in env:  # derived tokens: files, as the init container leaves them
+                (work / f"agent-{key}").write_text(files[key])
+                env[variable] = str(work / f"agent-{key}")
         # As in the task image: the first python on PATH is the task's.
         path = f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
         proxy = self._sandbox_proxy_env(namespace, f"{base}-sandbox")
@@ -334,7 +342,10 @@ class ProcessKubelet:
         found = self.core.read_namespaced_pod(pod, namespace)
         body = self.core.api_client.sanitize_for_serialization(found)
         (container,) = [c for c in body["spec"]["containers"] if c["name"] == "sandbox"]
-        return attempts.sandbox_env(container, lambda name: self._secret(namespace, name))
+        return attempts.sandbox_env(container, self._secret_lookup(namespace))
+
+    def _secret_lookup(self, namespace: str) -> attempts.SecretLookup:
+        return lambda name: self._secret(namespace, name)
 
     def _secret(self, namespace: str, name: str) -> dict[str, str]:
         from kubernetes.client.exceptions import ApiException

@@ -55,7 +55,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from kubegym.operator.objects import egress
+from kubegym.operator.objects import credentials, egress
 from kubegym.operator.objects.agent import (
     agent_pod,
     store_access,
@@ -120,15 +120,19 @@ from kubegym.operator.objects.sandbox import (
 
 
 def attempt_objects(a: Attempt, clock: Callable[[], float] = time.time) -> list[dict[str, Any]]:
-    """Every object of an attempt, in the order they are created: the Secret, the sandbox
-    pod, the agent pod (the run's Service and NetworkPolicies, `run_objects`, exist
-    already). With an egress allowlist, the Secret also holds the proxy URL with the
-    attempt's credentials, valid from `clock`'s now (`egress.proxy_url`)."""
+    """Every object of an attempt, in the order they are created: its own Secret when it
+    needs one (`credentials.own_secret`), the sandbox pod, the agent pod (the run's Service,
+    NetworkPolicies and key, `run_objects`, exist already). With an egress allowlist, the
+    Secret also holds the proxy URL with the attempt's credentials, valid from `clock`'s
+    now (`egress.proxy_url`)."""
+    pods = [sandbox_pod(a), agent_pod(a)]
+    if not credentials.own_secret(a):
+        return pods  # the pods derive their tokens from the run's key
     attempt_secret = secret(a)
     url = egress.proxy_url(a, clock)
     if url is not None:
         attempt_secret["stringData"][egress.PROXY_URL] = url
-    return [attempt_secret, sandbox_pod(a), agent_pod(a)]
+    return [attempt_secret, *pods]
 
 
 __all__ = [
@@ -165,6 +169,7 @@ __all__ = [
     "at_most",
     "attempt_objects",
     "copy_containers",
+    "credentials",
     "egress",
     "evaluator_container",
     "jail_container",

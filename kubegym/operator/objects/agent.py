@@ -20,7 +20,12 @@ from kubegym.operator.objects.attempt import (
     metadata,
     pod_common,
     secret_env,
-    secret_volume,
+)
+from kubegym.operator.objects.credentials import (
+    init_container,
+    key_volume,
+    own_secret,
+    token_volume,
 )
 from kubegym.operator.settings import Settings
 from kubegym.store import backends as store_backends
@@ -33,11 +38,22 @@ def agent_pod(a: Attempt) -> dict[str, Any]:
     trajectory and the workspace); an external image gets none: nothing it could
     write to the store counts, and its scores come from the evaluator.
     """
+    derived = not own_secret(a)  # kubegym's runner, its tokens derived by an init container
+    tokens: list[dict[str, Any]] = (
+        [
+            {"name": "KUBEGYM_SANDBOX_TOKEN_FILE", "value": f"{SECRETS_DIR}/{SANDBOX_TOKEN}"},
+            {"name": "KUBEGYM_EVALUATOR_TOKEN_FILE", "value": f"{SECRETS_DIR}/{EVALUATOR_TOKEN}"},
+        ]
+        if derived
+        else [
+            secret_env("KUBEGYM_SANDBOX_TOKEN", a.base_name, SANDBOX_TOKEN),
+            secret_env("KUBEGYM_EVALUATOR_TOKEN", a.base_name, EVALUATOR_TOKEN),
+        ]
+    )
     env: list[dict[str, Any]] = [
         {"name": "KUBEGYM_SANDBOX_URL", "value": a.sandbox_url},
         {"name": "KUBEGYM_EVALUATOR_URL", "value": a.evaluator_url},
-        secret_env("KUBEGYM_SANDBOX_TOKEN", a.base_name, SANDBOX_TOKEN),
-        secret_env("KUBEGYM_EVALUATOR_TOKEN", a.base_name, EVALUATOR_TOKEN),
+        *tokens,
         {"name": "KUBEGYM_TRIAL_CONFIG", "value": f"{SECRETS_DIR}/{CONFIG}"},
         {"name": "LITELLM_LOCAL_MODEL_COST_MAP", "value": "True"},
         # The root file system is read only: home and temporary files go to /tmp's volume.
@@ -51,6 +67,11 @@ def agent_pod(a: Attempt) -> dict[str, Any]:
         secret_env(v.name, v.secret, v.key) for v in store_access(a.agent, a.run, a.settings).env
     )
     own_runner = a.agent.image is None
+    # trial.json, and the two tokens as files when they are derived (else the Secret's
+    # keys are variables, the external image's contract).
+    files = {CONFIG: CONFIG}
+    if derived:
+        files.update({SANDBOX_TOKEN: SANDBOX_TOKEN, EVALUATOR_TOKEN: EVALUATOR_TOKEN})
     container: dict[str, Any] = {
         "name": "agent",
         "image": a.agent.image or a.settings.agent_image,
@@ -74,11 +95,16 @@ def agent_pod(a: Attempt) -> dict[str, Any]:
             **pod_common(a),
             "containers": [container],
             "volumes": [
-                secret_volume(a, "trial", {CONFIG: CONFIG}),
+                token_volume(a, "trial", files),
                 {"name": "tmp", "emptyDir": {"sizeLimit": limits["ephemeral-storage"]}},
             ],
         },
     }
+    if derived:
+        pod["spec"]["initContainers"] = [
+            init_container(a, a.settings.agent_image, {"trial": files})
+        ]
+        pod["spec"]["volumes"].append(key_volume(a))
     if a.settings.runtime_class:
         pod["spec"]["runtimeClassName"] = a.settings.runtime_class
     return pod

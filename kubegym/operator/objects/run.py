@@ -37,7 +37,7 @@ from typing import Any, Final
 
 from kubegym.api import runs, tasks
 from kubegym.operator import labels
-from kubegym.operator.objects import egress, network
+from kubegym.operator.objects import credentials, egress, network
 from kubegym.operator.objects.attempt import (
     ROLE_AGENT,
     ROLE_SANDBOX,
@@ -76,14 +76,16 @@ class RunObjects:
 
 
 def run_objects(r: RunObjects) -> list[dict[str, Any]]:
-    """The run's Service and NetworkPolicies: the sandbox policy, one per network mode that
-    opens egress (`OPEN_MODES`, those the run's tasks use), one per agent."""
+    """The run's key (its attempts' tokens are derived from it, `objects.credentials`), its
+    Service and NetworkPolicies: the sandbox policy, one per network mode that opens egress
+    (`OPEN_MODES`, those the run's tasks use), one per agent."""
     used = {egress.network_mode(task, r.spec) for task in r.tasks}
     modes = [m for m in OPEN_MODES if m in used]
     if r.settings.egress is None and "allowlist" in modes:
         # Such a run never starts (`runs.check_tasks`); its sandboxes would stay closed.
         modes.remove("allowlist")
     return [
+        credentials.run_key_secret(_metadata(r, credentials.run_key_secret_name(r.run))),
         service(r),
         sandbox_policy(r),
         *(sandbox_egress_policy(r, mode) for mode in modes),

@@ -36,7 +36,12 @@ from kubegym.operator.objects.attempt import (
     placement,
     pod_common,
     resource_limits,
-    secret_volume,
+)
+from kubegym.operator.objects.credentials import (
+    init_container,
+    key_volume,
+    own_secret,
+    token_volume,
 )
 from kubegym.operator.objects.egress import network_mode, proxy_env
 
@@ -92,7 +97,7 @@ def sandbox_pod(a: Attempt) -> dict[str, Any]:
             # Reached at <hostname>.<the run's headless Service>.<namespace>.svc.
             "hostname": a.hostname,
             "subdomain": a.service,
-            "initContainers": copy_containers(image, data_image),
+            "initContainers": [*_credentials(a, image), *copy_containers(image, data_image)],
             "containers": [
                 sandbox_container(a, image),
                 evaluator_container(a, image),
@@ -261,7 +266,8 @@ def evaluator_container(a: Attempt, image: str) -> dict[str, Any]:
 
 
 def _sandbox_volumes(a: Attempt) -> list[dict[str, Any]]:
-    """The sandbox pod's volumes: emptyDirs sized by the task, and each container's Secret keys."""
+    """The sandbox pod's volumes: emptyDirs sized by the task, and each container's own files
+    (tokens, config: `kubegym.operator.objects.credentials`)."""
     resources = a.task.spec.resources
     return [
         {"name": "workspace", "emptyDir": {"sizeLimit": resources.ephemeral_storage}},
@@ -274,9 +280,24 @@ def _sandbox_volumes(a: Attempt) -> list[dict[str, Any]]:
         {"name": "jail-tmp", "emptyDir": {"sizeLimit": resources.ephemeral_storage}},
         {"name": "jail-share", "emptyDir": {"sizeLimit": resources.ephemeral_storage}},
         {"name": "jail-socket", "emptyDir": {"sizeLimit": "1Mi"}},
-        secret_volume(a, "sandbox-token", {SANDBOX_TOKEN: "token"}),
-        secret_volume(a, "evaluator-files", {EVALUATOR_TOKEN: "token", CONFIG: CONFIG}),
+        *(token_volume(a, volume, files) for volume, files in _token_files().items()),
+        *([] if own_secret(a) else [key_volume(a)]),
     ]
+
+
+def _token_files() -> dict[str, dict[str, str]]:
+    """Each container's own files: the sandbox its token; the evaluator its token and the
+    trial's config (Secret key → file name)."""
+    return {
+        "sandbox-token": {SANDBOX_TOKEN: "token"},
+        "evaluator-files": {EVALUATOR_TOKEN: "token", CONFIG: CONFIG},
+    }
+
+
+def _credentials(a: Attempt, image: str) -> list[dict[str, Any]]:
+    """The init container deriving the pod's tokens from the run's key (none when the
+    attempt has a Secret of its own). It runs on the task image, as the evaluator does."""
+    return [] if own_secret(a) else [init_container(a, image, _token_files())]
 
 
 def jail_container(a: Attempt, image: str) -> dict[str, Any]:

@@ -120,3 +120,64 @@ def test_the_command_refuses_without_a_dev_cluster(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["dev-cluster", "kubelet", "--state-dir", str(tmp_path)])
     assert result.exit_code == 1
     assert "no development cluster is up" in result.output
+
+
+def test_derived_credentials_are_what_the_pods_init_container_would_write(tmp_path: Path) -> None:
+    # The dev kubelet runs no init container: it derives what `credentials` would write
+    # from the run's key Secret, and the agent runner reads its tokens from those files.
+    import secrets as token_source
+
+    from kubegym.agent_runner.pod import PodSettings
+    from kubegym.operator import objects
+    from kubegym.sandbox import tokens
+    from tests.unit.operator.builders import attempt, run_spec
+
+    a = attempt()
+    key = token_source.token_urlsafe(32)
+    secret_name = objects.credentials.run_key_secret_name(a.spec.run)
+    lookup = {secret_name: {objects.credentials.RUN_KEY: key}}
+    pod = objects.agent_pod(a)
+    files = kubelet.attempts.derived_files(pod, lambda name: lookup[name])
+    assert files is not None
+    expected = tokens.derive(key.encode(), "sandbox", a.namespace, a.trial, a.attempt)
+    assert files[kubelet.SANDBOX_TOKEN] == expected
+    assert json.loads(files[kubelet.CONFIG])["trial"] == a.trial
+    # the agent runner reads *_FILE when the variable itself is absent
+    (tmp_path / "s").write_text(files[kubelet.SANDBOX_TOKEN] + "\n")
+    (tmp_path / "e").write_text(files[kubelet.EVALUATOR_TOKEN])
+    settings = PodSettings.from_environ(
+        {
+            "KUBEGYM_SANDBOX_URL": "http://sandbox:8080",
+            "KUBEGYM_EVALUATOR_URL": "http://sandbox:8081",
+            "KUBEGYM_SANDBOX_TOKEN_FILE": str(tmp_path / "s"),
+            "KUBEGYM_EVALUATOR_TOKEN_FILE": str(tmp_path / "e"),
+            "KUBEGYM_TRIAL_CONFIG": str(tmp_path / "trial.json"),
+        }
+    )
+    assert settings.sandbox_token == expected
+    assert settings.evaluator_token == files[kubelet.EVALUATOR_TOKEN]
+    # a run whose key Secret is missing is a clear error naming it
+    with pytest.raises(ConfigError, match="attempt-key"):
+        kubelet.attempts.derived_files(pod, lambda name: _missing(name))
+    # an attempt with a Secret of its own (an external image) has nothing to derive
+    external = attempt(run=run_spec(agents=[{"name": "gpt", "image": "x/agent:1"}]))
+    assert kubelet.attempts.derived_files(objects.agent_pod(external), lambda n: {}) is None
+
+
+def test_an_unreadable_token_file_names_the_variable(tmp_path: Path) -> None:
+    from kubegym.agent_runner.pod import PodSettings
+
+    with pytest.raises(ConfigError, match="KUBEGYM_SANDBOX_TOKEN_FILE"):
+        PodSettings.from_environ(
+            {
+                "KUBEGYM_SANDBOX_URL": "http://sandbox:8080",
+                "KUBEGYM_EVALUATOR_URL": "http://sandbox:8081",
+                "KUBEGYM_SANDBOX_TOKEN_FILE": str(tmp_path / "absent"),
+                "KUBEGYM_EVALUATOR_TOKEN": "e",
+                "KUBEGYM_TRIAL_CONFIG": str(tmp_path / "trial.json"),
+            }
+        )
+
+
+def _missing(name: str) -> dict[str, str]:
+    raise ConfigError(f"secret ns/{name} does not exist")

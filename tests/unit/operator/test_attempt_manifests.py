@@ -9,6 +9,7 @@ Service and NetworkPolicies are `test_run_objects`'.
 
 from __future__ import annotations
 
+import itertools
 import re
 from typing import Any
 
@@ -92,7 +93,10 @@ def test_every_object_validates_strictly_against_kubernetes(scenario: str) -> No
     for manifest in objects.attempt_objects(SCENARIOS[scenario]):
         kubernetes_validate.validate(manifest, KUBERNETES, strict=True)
         kinds.append(manifest["kind"])
-    assert kinds == ["Secret", "Pod", "Pod"], "the Service and policies are the run's"
+    # The Service and policies are the run's; a Secret of its own only where the run's key
+    # cannot serve (an external agent image's variables, an egress proxy URL).
+    own = objects.credentials.own_secret(SCENARIOS[scenario])
+    assert kinds == (["Secret"] if own else []) + ["Pod", "Pod"]
 
 
 def test_the_validator_would_catch_an_unknown_field() -> None:
@@ -273,16 +277,67 @@ def test_the_evaluator_reads_the_workspace_read_only() -> None:
     )
 
 
-def test_each_container_sees_only_its_own_secret_keys() -> None:
-    a = SCENARIOS["gpu-kueue-gvisor"]
+def readable(pod: dict[str, Any], container: dict[str, Any]) -> set[str]:
+    """What of the attempt's secrets a container can read: the keys of its own Secret
+    (mounted or in env), or the files the credentials init container writes into the
+    volumes the container mounts (`objects.credentials`), named as the Secret's keys."""
+    found = secret_keys(pod, container)
+    inits = containers(pod, init=True)
+    if "credentials" not in inits:
+        return found
+    args = inits["credentials"]["command"]
+    written = {}  # volume -> keys
+    for flag, value in itertools.pairwise(args):
+        if flag == "--out":
+            role, _, path = value.partition("=")
+            key = {"sandbox": objects.SANDBOX_TOKEN, "evaluator": objects.EVALUATOR_TOKEN}[role]
+            written.setdefault(path.split("/")[3], set()).add(key)
+        elif flag == "--config-out":
+            written.setdefault(value.split("/")[3], set()).add(objects.CONFIG)
+    for mount in container.get("volumeMounts", []):
+        if container["name"] != "credentials":
+            found |= written.get(mount["name"], set())
+    return found
+
+
+@pytest.mark.parametrize("scenario", ["gpu-kueue-gvisor", "image-agent-egress"])
+def test_each_container_sees_only_its_own_secret_keys(scenario: str) -> None:
+    a = SCENARIOS[scenario]
     pod = objects.sandbox_pod(a)
     by_name = containers(pod)
-    assert secret_keys(pod, by_name["sandbox"]) == {objects.SANDBOX_TOKEN}
-    assert secret_keys(pod, by_name["evaluator"]) == {objects.EVALUATOR_TOKEN, objects.CONFIG}
+    assert readable(pod, by_name["sandbox"]) == {objects.SANDBOX_TOKEN}
+    assert readable(pod, by_name["evaluator"]) == {objects.EVALUATOR_TOKEN, objects.CONFIG}
+    assert readable(pod, by_name["jail"]) == set()
     for init in containers(pod, init=True).values():
-        assert secret_keys(pod, init) == set(), init["name"]
+        if init["name"] != "credentials":
+            assert readable(pod, init) == set(), init["name"]
     # the sandbox container's env carries no secret either
     assert all("valueFrom" not in e for e in by_name["sandbox"].get("env", []))
+
+
+def test_a_derived_attempt_has_no_secret_and_its_pods_derive_their_tokens() -> None:
+    a = SCENARIOS["gpu-kueue-gvisor"]  # kubegym's runner, no egress hosts
+    assert not objects.credentials.own_secret(a)
+    for pod in (objects.sandbox_pod(a), objects.agent_pod(a)):
+        for volume in pod["spec"]["volumes"]:
+            assert (volume.get("secret") or {}).get("secretName") != a.base_name
+        for c in [*pod["spec"]["initContainers"], *pod["spec"]["containers"]]:
+            for entry in c.get("env", []):
+                ref = (entry.get("valueFrom") or {}).get("secretKeyRef") or {}
+                assert ref.get("name") != a.base_name, "no reference to a per-attempt Secret"
+        (init,) = [c for c in pod["spec"]["initContainers"] if c["name"] == "credentials"]
+        assert init["command"][:3] == ["python", "-m", "kubegym.sandbox.tokens"]
+        assert init["securityContext"]["readOnlyRootFilesystem"] is True
+        for volume in pod["spec"]["volumes"]:
+            if volume["name"] in ("sandbox-token", "evaluator-files", "trial"):
+                assert volume["emptyDir"]["medium"] == "Memory"
+    agent = objects.agent_pod(a)
+    assert containers(agent, init=True)["credentials"]["image"] == a.settings.agent_image
+    sandbox = objects.sandbox_pod(a)
+    assert containers(sandbox, init=True)["credentials"]["image"] == a.task.spec.image
+    # the credentials init container runs first: the others need nothing it makes, but a
+    # failing key is seen before any copying starts
+    assert sandbox["spec"]["initContainers"][0]["name"] == "credentials"
 
 
 def test_the_secret_holds_two_distinct_fresh_tokens_and_the_config() -> None:
@@ -363,9 +418,17 @@ def test_no_key_secret_means_no_key_variable() -> None:
 
 def test_kubegyms_agent_runner_gets_both_tokens_and_the_store_credentials() -> None:
     a = SCENARIOS["gpu-kueue-gvisor"]
-    env = env_of(objects.agent_pod(a))
-    assert secret_ref(env["KUBEGYM_SANDBOX_TOKEN"]) == (a.base_name, objects.SANDBOX_TOKEN)
-    assert secret_ref(env["KUBEGYM_EVALUATOR_TOKEN"]) == (a.base_name, objects.EVALUATOR_TOKEN)
+    pod = objects.agent_pod(a)
+    env = env_of(pod)
+    # its tokens are files its credentials init container derives (`objects.credentials`)
+    assert "KUBEGYM_SANDBOX_TOKEN" not in env and "KUBEGYM_EVALUATOR_TOKEN" not in env
+    assert env["KUBEGYM_SANDBOX_TOKEN_FILE"]["value"] == f"{objects.SECRETS_DIR}/sandbox-token"
+    assert env["KUBEGYM_EVALUATOR_TOKEN_FILE"]["value"] == (
+        f"{objects.SECRETS_DIR}/evaluator-token"
+    )
+    assert {objects.SANDBOX_TOKEN, objects.EVALUATOR_TOKEN, objects.CONFIG} <= readable(
+        pod, containers(pod)["agent"]
+    )
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         assert secret_ref(env[key]) == ("s3-creds", key)
     host = f"{a.hostname}.kubegym-run-demo.bench.svc"

@@ -1,9 +1,10 @@
 """Attack: with per-run NetworkPolicies an agent pod can connect to another trial's sandbox pod of
 the same run (`tests/unit/devcluster/test_netpol.py` shows the policies let it). Guarantee: the
-attempt's tokens keep it out. Each attempt's Secret (`objects.secret`) mints its own sandbox
-and evaluator tokens; an agent pod reads only its own attempt's Secret; the real sandbox
-server and evaluator, started with another trial's tokens, refuse (401) the agent's own
-tokens, either token at the other server, a missing token and forged ones, and do nothing
+attempt's tokens keep it out. Each attempt's tokens are derived from the run's key by its pods'
+``credentials`` init containers (`objects.credentials`), run here for real from the pods'
+manifests; the agent pod holds only its own attempt's tokens and never the key; the real
+sandbox server and evaluator, started with another trial's tokens, refuse (401) the agent's
+own tokens, either token at the other server, a missing token and forged ones, and do nothing
 for them: no command runs, no validate or submit is scored, the evaluator does not end.
 """
 
@@ -11,7 +12,10 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import secrets
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,22 +50,58 @@ class Servers:
         return EvaluatorRecord.from_message((self.workspace.parent / "record").read_text())
 
 
-def agent_tokens(a: objects.Attempt, secrets_by_name: dict[str, dict[str, str]]) -> dict[str, str]:
-    """The tokens the attempt's agent pod holds: its env's secretKeyRefs, read as a kubelet does."""
-    (container,) = objects.agent_pod(a)["spec"]["containers"]
+def run_init(pod: dict[str, Any], key: Path, out: Path) -> Path:
+    """Run the pod's credentials init container as its manifest says, its key volume at `key`
+    and the volumes it fills under `out`; the folder of those volumes."""
+    (init,) = [c for c in pod["spec"]["initContainers"] if c["name"] == "credentials"]
+    args = [
+        a.replace(objects.credentials.KEY_DIR, str(key)).replace(
+            objects.credentials.OUT_DIR, str(out)
+        )
+        for a in init["command"]
+    ]
+    assert args[:3] == ["python", "-m", "kubegym.sandbox.tokens"]
+    env = {**os.environ, **{e["name"]: e["value"] for e in init["env"]}}
+    subprocess.run([sys.executable, *args[1:]], env=env, check=True, timeout=60)
+    return out
+
+
+def agent_tokens(a: objects.Attempt, key: Path, tmp: Path) -> dict[str, str]:
+    """The tokens the attempt's agent pod holds: the files its init container writes, where
+    the agent container's ``*_FILE`` variables point."""
+    pod = objects.agent_pod(a)
+    out = run_init(pod, key, tmp / f"agent-{a.base_name}")
+    (container,) = pod["spec"]["containers"]
     held = {}
     for entry in container["env"]:
-        ref = (entry.get("valueFrom") or {}).get("secretKeyRef")
-        if ref is not None and ref["name"] in secrets_by_name:
-            held[entry["name"]] = secrets_by_name[ref["name"]][ref["key"]]
+        if entry["name"].endswith("_TOKEN_FILE"):
+            path = Path(entry["value"].replace(objects.SECRETS_DIR, str(out / "trial")))
+            held[entry["name"].removesuffix("_FILE")] = path.read_text()
     return held
 
 
+def sandbox_tokens(a: objects.Attempt, key: Path, tmp: Path) -> dict[str, str]:
+    """The tokens the attempt's sandbox pod holds (its sandbox's and its evaluator's)."""
+    out = run_init(objects.sandbox_pod(a), key, tmp / f"sandbox-{a.base_name}")
+    return {
+        objects.SANDBOX_TOKEN: (out / "sandbox-token" / "token").read_text(),
+        objects.EVALUATOR_TOKEN: (out / "evaluator-files" / "token").read_text(),
+    }
+
+
 @pytest.fixture
-def victim(repo: Path, tmp_path: Path) -> Iterator[tuple[Servers, dict[str, dict[str, str]]]]:
-    """The victim's servers, and both attempts' Secrets (name → data)."""
-    made = {a.base_name: objects.secret(a)["stringData"] for a in (ATTACKER, VICTIM)}
-    tokens = made[VICTIM.base_name]
+def run_key(tmp_path: Path) -> Path:
+    """The run's key as its Secret volume holds it."""
+    folder = tmp_path / "run-key"
+    folder.mkdir()
+    (folder / objects.credentials.RUN_KEY).write_text(secrets.token_urlsafe(32))
+    return folder
+
+
+@pytest.fixture
+def victim(repo: Path, tmp_path: Path, run_key: Path) -> Iterator[Servers]:
+    """The victim's servers, started with the tokens its sandbox pod derives."""
+    tokens = sandbox_tokens(VICTIM, run_key, tmp_path)
     workspace = trial_pod.make_workspace(repo, tmp_path / "workspace")
     config = tmp_path / "trial.json"
     trial_pod.write_trial_config(repo, config, {"name": "base", "builtin": "baseline"})
@@ -74,7 +114,7 @@ def victim(repo: Path, tmp_path: Path) -> Iterator[tuple[Servers, dict[str, dict
             config, eval_dir, workspace, token_file, extra=("--record", str(tmp_path / "record"))
         )
         try:
-            yield Servers(tokens, sandbox, evaluator, workspace), made
+            yield Servers(tokens, sandbox, evaluator, workspace)
         finally:
             evaluator.stop()
     finally:
@@ -91,26 +131,51 @@ def call(url: str, method: str, path: str, body: Any, token: str | None) -> int:
     return status
 
 
-def test_each_attempt_has_its_own_tokens_and_its_agent_holds_only_its_own() -> None:
-    made = {a.base_name: objects.secret(a)["stringData"] for a in (ATTACKER, VICTIM)}
-    mine, theirs = made[ATTACKER.base_name], made[VICTIM.base_name]
+def test_each_attempt_has_its_own_tokens_and_its_agent_holds_only_its_own(
+    run_key: Path, tmp_path: Path
+) -> None:
+    mine, theirs = (sandbox_tokens(a, run_key, tmp_path) for a in (ATTACKER, VICTIM))
     for key in (objects.SANDBOX_TOKEN, objects.EVALUATOR_TOKEN):
-        assert mine[key] != theirs[key] and len(mine[key]) >= 43  # 32 random bytes
-    held = agent_tokens(ATTACKER, made)
+        assert mine[key] != theirs[key] and len(mine[key]) >= 43  # HMAC-SHA256, 32 bytes
+    assert mine[objects.SANDBOX_TOKEN] != mine[objects.EVALUATOR_TOKEN]
+    held = agent_tokens(ATTACKER, run_key, tmp_path)
     assert set(held) == {"KUBEGYM_SANDBOX_TOKEN", "KUBEGYM_EVALUATOR_TOKEN"}
     assert set(held.values()) == {mine[objects.SANDBOX_TOKEN], mine[objects.EVALUATOR_TOKEN]}
     assert not set(held.values()) & set(theirs.values())
-    # the pods name the attempt's own Secret only (env and volumes)
+    # another run's key gives other tokens for the very same trial name
+    other_key = tmp_path / "other-key"
+    other_key.mkdir()
+    (other_key / objects.credentials.RUN_KEY).write_text(secrets.token_urlsafe(32))
+    elsewhere = sandbox_tokens(ATTACKER, other_key, tmp_path / "elsewhere")
+    assert not set(elsewhere.values()) & set(mine.values())
+    # the pods name nothing of the other attempt
     for pod in (objects.agent_pod(ATTACKER), objects.sandbox_pod(ATTACKER)):
-        text = json.dumps(pod)
-        assert VICTIM.base_name not in text
+        assert VICTIM.base_name not in json.dumps(pod)
+
+
+def test_only_the_credentials_init_containers_mount_the_runs_key() -> None:
+    key = objects.credentials.KEY_VOLUME
+    for pod in (objects.agent_pod(ATTACKER), objects.sandbox_pod(ATTACKER)):
+        spec = pod["spec"]
+        mounting = [
+            c["name"]
+            for c in [*spec.get("initContainers", []), *spec["containers"]]
+            if any(m["name"] == key for m in c.get("volumeMounts", []))
+        ]
+        assert mounting == ["credentials"], pod["metadata"]["name"]
+        for c in [*spec.get("initContainers", []), *spec["containers"]]:
+            for entry in c.get("env", []):
+                ref = (entry.get("valueFrom") or {}).get("secretKeyRef") or {}
+                assert ref.get("name") != objects.credentials.run_key_secret_name("demo")
+        (volume,) = [v for v in spec["volumes"] if v["name"] == key]
+        assert volume["secret"]["secretName"] == "demo.attempt-key"
 
 
 def test_an_agent_is_refused_at_another_trials_sandbox_and_evaluator(
-    victim: tuple[Servers, dict[str, dict[str, str]]],
+    victim: Servers, run_key: Path, tmp_path: Path
 ) -> None:
-    servers, made = victim
-    held = agent_tokens(ATTACKER, made)
+    servers = victim
+    held = agent_tokens(ATTACKER, run_key, tmp_path)
     own = [held["KUBEGYM_SANDBOX_TOKEN"], held["KUBEGYM_EVALUATOR_TOKEN"]]
     theirs_swapped = [
         servers.tokens[objects.EVALUATOR_TOKEN],  # the victim's evaluator token at its sandbox
@@ -137,7 +202,7 @@ def test_an_agent_is_refused_at_another_trials_sandbox_and_evaluator(
     assert servers.record == EvaluatorRecord()
     assert servers.evaluator.process.poll() is None
     # the victim's own agent, with its own tokens, is served (the refusals were the tokens')
-    victim_held = agent_tokens(VICTIM, made)
+    victim_held = agent_tokens(VICTIM, run_key, tmp_path)
     status = call(
         servers.sandbox.address,
         "POST",

@@ -60,6 +60,7 @@ def selects(selector: dict[str, str], pod: dict[str, Any]) -> bool:
 def test_every_object_validates_strictly_and_is_owned_by_the_run() -> None:
     manifests = built(tasks_=(OFFLINE, ONLINE, LISTED))
     assert list(manifests) == [
+        "Secret/demo.attempt-key",
         "Service/kubegym-run-demo",
         "NetworkPolicy/demo.sandbox",
         "NetworkPolicy/demo.sandbox.allowlist",
@@ -84,13 +85,28 @@ def test_every_object_validates_strictly_and_is_owned_by_the_run() -> None:
         assert {labels.RUN: "demo", labels.MANAGED_BY: "kubegym"}.items() <= meta["labels"].items()
 
 
+def without_key(manifests: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {name: m for name, m in manifests.items() if m["kind"] != "Secret"}
+
+
 def test_names_are_fixed_by_the_run_so_creating_twice_is_harmless() -> None:
-    assert built() == built()
+    # Everything but the key is the same each time; the key is fresh, and a second create
+    # of its fixed name is refused, so the first key stays (`objects.credentials`).
+    assert without_key(built()) == without_key(built())
+    assert set(built()) == set(built())
     assert not set(built("demo")) & set(built("other"))
     names = set(built(tasks_=(ONLINE, LISTED)))
     assert f"NetworkPolicy/{objects.sandbox_policy_name('demo')}" in names
     assert f"NetworkPolicy/{objects.sandbox_policy_name('demo', 'open')}" in names
     assert f"NetworkPolicy/{objects.run_agent_policy_name('demo', 'ext')}" in names
+
+
+def test_the_runs_key_is_fresh_and_long() -> None:
+    first, second = (
+        built()["Secret/demo.attempt-key"]["stringData"][objects.credentials.RUN_KEY]
+        for _ in range(2)
+    )
+    assert first != second and len(first) >= 43  # 32 random bytes
 
 
 def test_only_the_modes_the_runs_tasks_use_get_an_egress_policy() -> None:

@@ -12,7 +12,7 @@ THIRD_PARTY = {"pydantic", "yaml", "structlog", "pandas", "numpy", "click", "bot
 def test_server_and_client_import_only_the_standard_library(repo: Path) -> None:
     code = (
         "import kubegym.sandbox.server, kubegym.sandbox.client, kubegym.sandbox.__main__, sys;"
-        "import kubegym.sandbox.relay;"
+        "import kubegym.sandbox.relay, kubegym.sandbox.tokens;"
         "print('\\n'.join(sorted(sys.modules)))"
     )
     out = subprocess.run(
