@@ -195,9 +195,11 @@ class Elector:
         started = self._clock()
         self._tried_at = started
         timeout = self._request_timeout(started)
-        now = self._now()
         try:
             current = self.store.read(timeout)
+            # Stamped once the record is read, so a takeover's acquireTime is never before
+            # the expiry it was decided on (the deadline still counts from `started`).
+            now = self._now()
             if current is None:
                 mine = leases.LeaseRecord(self.identity, self._duration(), now, now, 0)
                 return self._wrote(mine, self.store.create(mine, timeout), started)
