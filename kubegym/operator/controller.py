@@ -93,6 +93,28 @@ class Controller:
         """Post the Events still queued."""
         self.events.close()
 
+    def resync(self) -> tuple[set[Key], set[Key]]:
+        """LIST every watched kind and make the cache agree (`informer.Cache.resync`): the
+        trials and runs whose objects it forgot, to be reconciled again."""
+        trial_keys: set[Key] = set()
+        run_keys: set[Key] = set()
+        namespace = self.settings.namespace
+        for kind in (informer.TASKS, informer.RUNS, informer.TRIALS, informer.PODS):
+            listed, version = self.kube.list_all(kind, namespace)
+            for body in self.cache.resync(kind, listed, version, namespace):
+                meta = body.get("metadata") or {}
+                found = meta.get("labels") or {}
+                ns = str(meta.get("namespace") or "")
+                if kind == informer.PODS and found.get(labels.TRIAL):
+                    trial_keys.add((ns, found[labels.TRIAL]))
+                elif kind == informer.TRIALS and found.get(labels.RUN):
+                    run_keys.add((ns, found[labels.RUN]))
+                elif kind == informer.RUNS:
+                    run_keys.add((ns, str(meta.get("name"))))
+        if trial_keys or run_keys:
+            log.info("cache_resynced", trials=len(trial_keys), runs=len(run_keys))
+        return trial_keys, run_keys
+
     def _run_view(self, namespace: str, name: str) -> runs.RunView | None:
         return self.cache.parsed(informer.RUNS, namespace, name, runs.RunView.from_body)
 
@@ -238,8 +260,9 @@ class Controller:
         again, never a Secret no decision would come back for.
         """
         base = f"{trial.name}-a{attempt}"
-        self.kube.delete("Secret", trial.namespace, base)
         found = [pods.sandbox, pods.agent] if pods is not None else None
+        if not _derives_credentials(found or []):  # else the attempt never had a Secret
+            self.kube.delete("Secret", trial.namespace, base)
         for role in ("sandbox", "agent"):
             name = f"{base}-{role}"
             if found is not None and not any(
@@ -493,6 +516,17 @@ def _split_attempts(
         elif role == objects.ROLE_AGENT:
             agent = pod
     return trials.AttemptPods(sandbox, agent, min(created) if created else None), stale
+
+
+def _derives_credentials(pods: list[dict[str, Any] | None]) -> bool:
+    """Whether the attempt's pods derive their tokens from the run's key (a `credentials`
+    init container, `objects.credentials`): such an attempt has no Secret of its own."""
+    return any(
+        c.get("name") == "credentials"
+        for pod in pods
+        if pod is not None
+        for c in (pod.get("spec") or {}).get("initContainers") or []
+    )
 
 
 def _parse_task(body: dict[str, Any]) -> tasks_api.Task:

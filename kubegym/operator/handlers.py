@@ -13,6 +13,7 @@ label selector, so the operator never lists other people's pods.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -30,9 +31,14 @@ log = structlog.get_logger()
 G, V = common.GROUP, common.VERSION
 
 
+#: How often the cache is checked against a fresh LIST (deletions a broken watch missed).
+RESYNC_SECONDS = 120.0
 #: The least time between two reconciles of one run: a run hears of every change of every
 #: trial, and one reconcile sees them all (its status is written once per interval at most).
 RUN_INTERVAL_SECONDS = 1.0
+#: ... and at least 4 times its last reconcile's duration: a run of 10,000 trials (a second
+#: or two to roll up) takes at most a fifth of one worker, however busy its trials are.
+RUN_BUSY_FACTOR = 4.0
 
 
 class Queues:
@@ -46,12 +52,30 @@ class Queues:
             controller.reconcile_run,
             max(2, workers // 4),
             min_interval=RUN_INTERVAL_SECONDS,
+            busy_factor=RUN_BUSY_FACTOR,
         )
 
     async def close(self) -> None:
         await self.trials.close()
         await self.runs.close()
         self.controller.close()
+
+
+async def resync_forever(controller: Controller, queues: Queues) -> None:
+    """Every `RESYNC_SECONDS`, check the cache against a LIST and reconcile what it forgot.
+    A failed LIST (the API server restarting) is tried again at the next round."""
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(RESYNC_SECONDS)
+        try:
+            trials, runs = await loop.run_in_executor(None, controller.resync)
+        except Exception as exc:  # the next round tries again
+            log.warning("cache_resync_failed", error=f"{type(exc).__name__}: {exc}")
+            continue
+        for key in trials:
+            queues.trials.add(key)
+        for key in runs:
+            queues.runs.add(key)
 
 
 def connection_info(configuration: Any) -> kopf.ConnectionInfo:
@@ -73,7 +97,7 @@ def connection_info(configuration: Any) -> kopf.ConnectionInfo:
 def registry(controller: Controller, workers: int = 8) -> kopf.OperatorRegistry:
     """A kopf registry with kubegym's handlers, bound to `controller`."""
     reg = kopf.OperatorRegistry()
-    state: dict[str, Queues] = {}
+    state: dict[str, Any] = {}
 
     @kopf.on.startup(registry=reg)
     async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
@@ -86,6 +110,7 @@ def registry(controller: Controller, workers: int = 8) -> kopf.OperatorRegistry:
         settings.watching.label_selectors[("v1", "pods")] = f"{keys.MANAGED_BY}=kubegym"
         settings.watching.server_timeout = 300
         state["queues"] = Queues(controller, workers)
+        state["resync"] = asyncio.create_task(resync_forever(controller, state["queues"]))
 
     @kopf.on.login(registry=reg)
     def login(**_: Any) -> kopf.ConnectionInfo:
@@ -94,6 +119,8 @@ def registry(controller: Controller, workers: int = 8) -> kopf.OperatorRegistry:
 
     @kopf.on.cleanup(registry=reg)
     async def stop(**_: Any) -> None:
+        if "resync" in state:
+            state["resync"].cancel()
         if "queues" in state:
             await state["queues"].close()
 

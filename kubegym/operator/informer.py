@@ -208,6 +208,36 @@ class Cache:
             entries = [table[(namespace, n)] for n in names if (namespace, n) in table]
         return [self._parse(e, parse) for e in entries]
 
+    def resync(
+        self, kind: str, listed: Iterable[Mapping[str, Any]], version: int, namespace: str | None
+    ) -> list[dict[str, Any]]:
+        """Make the cache agree with a fresh LIST taken at `version`.
+
+        What the list returned is kept (a newer cached copy wins); what the cache held from
+        before the list and the list did not return is forgotten. A watch that broke and
+        came back through a new listing (an API server or etcd restart) reports no
+        deletion it missed; this finds them.
+
+        Returns:
+            The bodies forgotten, for their trials and runs to be looked at again.
+        """
+        seen: set[Key] = set()
+        for body in listed:
+            meta = body.get("metadata") or {}
+            seen.add((str(meta.get("namespace") or ""), str(meta.get("name") or "")))
+            self.upsert(kind, body)
+        with self._lock:
+            stale = [
+                (key, entry.body)
+                for key, entry in self._objects[kind].items()
+                if key not in seen
+                and (namespace is None or key[0] == namespace)
+                and 0 <= entry.version <= version
+            ]
+        for key, body in stale:
+            self.remove(kind, key[0], key[1], (body.get("metadata") or {}).get("uid"))
+        return [body for _, body in stale]
+
     def count(self, kind: str) -> int:
         with self._lock:
             return len(self._objects[kind])

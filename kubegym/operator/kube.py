@@ -22,6 +22,7 @@ from typing import Any
 import structlog
 
 from kubegym.api import common
+from kubegym.operator import labels
 
 log = structlog.get_logger()
 
@@ -80,6 +81,32 @@ class Kube:
         self.networking: Any = client.NetworkingV1Api(api_client)
 
     # --- reads (everything else comes from the cache, `kubegym.operator.informer`) ---
+
+    def list_all(self, plural: str, namespace: str | None) -> tuple[list[dict[str, Any]], int]:
+        """Every object of a kind the operator watches (kubegym's pods only), in `namespace`
+        or all namespaces, and the list's resourceVersion (for `informer.Cache.resync`)."""
+        selector = f"{labels.MANAGED_BY}=kubegym" if plural == "pods" else ""
+        if plural == "pods":
+            if namespace is None:
+                response = self.core.list_pod_for_all_namespaces(
+                    label_selector=selector, _preload_content=False
+                )
+            else:
+                response = self.core.list_namespaced_pod(
+                    namespace, label_selector=selector, _preload_content=False
+                )
+        elif namespace is None:
+            response = self.custom.list_cluster_custom_object(
+                GROUP, VERSION, plural, _preload_content=False
+            )
+        else:
+            response = self.custom.list_namespaced_custom_object(
+                GROUP, VERSION, namespace, plural, _preload_content=False
+            )
+        body = _json(response)
+        version = int((body.get("metadata") or {}).get("resourceVersion") or 0)
+        items: list[dict[str, Any]] = body.get("items") or []
+        return items, version
 
     def kubelet_evictions(self, namespace: str, pod: str) -> list[str]:
         """The messages of the kubelet's ``Evicted`` events about ``pod``, oldest first."""

@@ -18,9 +18,19 @@ from kubegym.operator.trials import TrialView
 
 
 def result_of(trial: TrialView, task: tasks.Task) -> results_api.TrialResult:
-    """A finished Trial as the one shape of a finished trial, from its status alone."""
-    status = trial.status
+    """A finished Trial as the one shape of a finished trial, from its status alone (made
+    once per version of the Trial and task metric: `TrialView.memo`)."""
     metric = task.spec.evaluation.metric()
+    key = ("result", metric.name, metric.direction)
+    found = trial.memo.get(key)
+    if found is None:
+        found = trial.memo[key] = _result(trial, metric)
+    result: results_api.TrialResult = found
+    return result
+
+
+def _result(trial: TrialView, metric: tasks.Metric) -> results_api.TrialResult:
+    status = trial.status
     return results_api.TrialResult(
         trial=trial.name,
         task=trial.spec.task,

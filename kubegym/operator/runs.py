@@ -10,6 +10,7 @@ starts again once it has finished.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -210,6 +211,26 @@ def grid(run: RunView, chosen: Sequence[tasks.Task]) -> list[trials.TrialSpec]:
     ]
 
 
+@functools.lru_cache(maxsize=64)
+def _cells(
+    run: str, seeds: int, task_names: tuple[str, ...], agents: tuple[str, ...]
+) -> dict[str, trials.TrialSpec]:
+    """The grid's cells by Trial name, in `grid`'s order: made once per grid, not on every
+    reconcile of a run of thousands of trials (the cells are never modified)."""
+    return {
+        trials.trial_name(run, task, agent, seed): trials.TrialSpec.model_construct(
+            run=run, task=task, agent=agent, seed=seed
+        )
+        for seed in range(seeds)
+        for task in task_names
+        for agent in agents
+    }
+
+
+def _agent_names(run: RunView) -> tuple[str, ...]:
+    return tuple(a.name for a in run.spec.agents)
+
+
 def trial_manifest(run: RunView, cell: trials.TrialSpec) -> dict[str, Any]:
     """A Trial owned by the run (deleting the run deletes it and everything it owns)."""
     name = trials.trial_name(cell.run, cell.task, cell.agent, cell.seed)
@@ -269,9 +290,8 @@ def decide(
         decision.status = _changed(run.status, status)
         return decision
     decision.chosen_tasks = chosen
-    cells = grid(run, chosen)
+    wanted = _cells(run.name, run.spec.seeds, tuple(t.name for t in chosen), _agent_names(run))
     by_name = {t.name: t for t in existing}
-    wanted = {trials.trial_name(c.run, c.task, c.agent, c.seed): c for c in cells}
     decision.create = [trial_manifest(run, c) for n, c in wanted.items() if n not in by_name]
     members = [by_name[n] for n in wanted if n in by_name]
     set_condition(

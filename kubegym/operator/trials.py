@@ -57,6 +57,9 @@ class TrialView:
     status: trials.TrialStatus
     admitted: bool
     created: dt.datetime
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+    """What is derived from this very version of the Trial, kept with it (the informer
+    cache parses each version once, so a run's rollup reuses its finished trials' results)."""
 
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> TrialView:

@@ -252,11 +252,16 @@ def test_the_operator_with_the_charts_service_account_runs_a_run_and_nothing_mor
         status = get_run(custom, namespace, "small")["status"]
         assert status["phase"] == "Succeeded", json.dumps(status)
         assert status["counters"]["succeeded"] == 2
-        # The agent pods ran the chart's agent image.
+        # The agent pods ran the chart's agent image (the finished trials' pods are gone:
+        # each trial's status keeps what its containers ran).
+        found = custom.list_namespaced_custom_object(
+            "kubegym.io", "v1alpha1", namespace, "trials", label_selector="kubegym.io/run=small"
+        )["items"]
         images = {
-            c["image"]
-            for pod in kubelet.pods("kubegym.io/role=agent")
-            for c in pod["spec"]["containers"]
+            record["image"]
+            for trial in found
+            for record in trial["status"].get("images") or []
+            if record["pod"] == "agent" and record["container"] == "agent"
         }
         assert images == {env["KUBEGYM_AGENT_IMAGE"]}
         assert "Forbidden" not in operator.log() and "403" not in operator.log()

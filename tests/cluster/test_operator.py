@@ -277,8 +277,8 @@ def test_a_grid_runs_to_succeeded_with_counters_and_aup(
     # A finished trial keeps no pods and no Secret: the API server's object count is
     # bounded by the trials running, not by the trials run.
     wait_for(lambda: not kubelet.pods("kubegym.io/run=grid"))
-    secrets = kubelet.core.list_namespaced_secret(namespace, label_selector="kubegym.io/run=grid")
-    assert not secrets.items
+    per_trial = "kubegym.io/run=grid,kubegym.io/trial"
+    assert not kubelet.core.list_namespaced_secret(namespace, label_selector=per_trial).items
 
 
 def test_infrastructure_failures_are_retried_and_a_step_limit_is_not(
@@ -406,10 +406,9 @@ def test_deleting_a_run_removes_everything_it_owned(
     )
     wait_for(lambda: len(kubelet.pods("kubegym.io/run=doomed")) == 4, timeout=60)
     core = client.CoreV1Api(api_client)
-    assert (
-        len(core.list_namespaced_secret(namespace, label_selector="kubegym.io/run=doomed").items)
-        == 2
-    )
+    # No Secret per trial: the run's key, from which its attempts' tokens are derived.
+    found = core.list_namespaced_secret(namespace, label_selector="kubegym.io/run=doomed").items
+    assert [s.metadata.name for s in found] == ["doomed.attempt-key"]
     custom.delete_namespaced_custom_object(
         G, V, namespace, "benchmarkruns", "doomed", propagation_policy="Background"
     )

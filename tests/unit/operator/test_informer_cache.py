@@ -140,3 +140,21 @@ def test_readers_and_a_writer_side_by_side() -> None:
         thread.join()
     assert len(cache.trials_of("ns", "r", lambda b: b)) == 2000 - 667
     assert seen and max(seen) <= 2000
+
+
+def test_a_resync_forgets_what_a_broken_watch_never_said_was_deleted() -> None:
+    cache = informer.Cache()
+    cache.upsert(informer.PODS, pod("gone", "t", 5, uid="g"))  # deleted while the watch was down
+    cache.upsert(informer.PODS, pod("kept", "t", 6, uid="k"))
+    cache.upsert(informer.PODS, pod("newer", "t", 12, uid="n"))  # made after the list was taken
+    other = pod("elsewhere", "t2", 4, uid="e")
+    other["metadata"]["namespace"] = "other"
+    cache.upsert(informer.PODS, other)  # another namespace: not this list's business
+    listed = [pod("kept", "t", 7, uid="k")]
+    forgotten = cache.resync(informer.PODS, listed, version=10, namespace="ns")
+    assert [b["metadata"]["name"] for b in forgotten] == ["gone"]
+    names = sorted(p["metadata"]["name"] for p in cache.pods("ns", "t"))
+    assert names == ["kept", "newer"]
+    (kept,) = [p for p in cache.pods("ns", "t") if p["metadata"]["name"] == "kept"]
+    assert kept["metadata"]["resourceVersion"] == "7", "the listed copy is newer"
+    assert len(cache.pods("other", "t2")) == 1

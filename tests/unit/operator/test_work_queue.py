@@ -268,3 +268,18 @@ def test_retries_after_errors_share_one_bucket() -> None:
     assert waits == pytest.approx([0.1, 0.2, 0.3]), "then one every 1/rate seconds, in order"
     now[0] = 10.0
     assert bucket.delay() == 0.0, "refilled"
+
+
+def test_a_slow_key_is_spaced_by_its_own_duration() -> None:
+    async def scenario() -> None:
+        rec = Recorder(hold=0.1)
+        queue: WorkQueue[str] = WorkQueue("t", rec, workers=2, min_interval=0.05, busy_factor=3)
+        queue.add("big-run")
+        await eventually(lambda: len(rec.calls) == 1)
+        queue.add("big-run")  # news while it runs: once more, but not at once
+        await eventually(lambda: len(rec.calls) == 2, timeout=2.0)
+        (_, _, first_end), (_, second_start, _) = rec.calls
+        assert second_start - first_end >= 0.28, "three times the 0.1 s it took"
+        await queue.close()
+
+    run(scenario)
