@@ -309,22 +309,27 @@ def test_a_preempted_trial_is_requeued_and_resumes_as_an_infrastructure_event(
 def test_pods_without_a_queue_never_wait_for_kueue_even_when_it_is_down(
     kueue_server: Any, dev_cluster: cluster.ClusterInfo, api_client: Any, namespace: str
 ) -> None:
-    """Runs last: Kueue's process is stopped with its webhooks still registered."""
+    """Kueue's process is stopped with its webhooks still registered, then started again."""
     from kubernetes import client
     from kubernetes.client.exceptions import ApiException
 
     core = client.CoreV1Api(api_client)
-    processes.stop(kueue.state_dir(Path(dev_cluster.state_dir)), kueue.NAME)
-    plain = _urgent_pod("")
-    del plain["metadata"]["labels"]
-    plain["metadata"]["name"] = "plain"
-    core.create_namespaced_pod(namespace, plain)  # admitted without asking Kueue
-    queued = _urgent_pod("trials")
-    queued["metadata"]["name"] = "queued"
-    with pytest.raises(ApiException) as refused:
-        core.create_namespaced_pod(namespace, queued)
-    # The webhook is live for queued pods: failing closed, never let through unadmitted.
-    assert refused.value.status == 500 and "mpod.kb.io" in str(refused.value.body)
+    state = Path(dev_cluster.state_dir)
+    processes.stop(kueue.state_dir(state), kueue.NAME)
+    try:
+        plain = _urgent_pod("")
+        del plain["metadata"]["labels"]
+        plain["metadata"]["name"] = "plain"
+        core.create_namespaced_pod(namespace, plain)  # admitted without asking Kueue
+        queued = _urgent_pod("trials")
+        queued["metadata"]["name"] = "queued"
+        with pytest.raises(ApiException) as refused:
+            core.create_namespaced_pod(namespace, queued)
+        # The webhook is live for queued pods: failing closed, never let through unadmitted.
+        assert refused.value.status == 500 and "mpod.kb.io" in str(refused.value.body)
+    finally:
+        kueue.stop(state)  # its webhooks too, then all of it again for the tests after this
+        kueue.start(state, Path(dev_cluster.kubeconfig))
 
 
 def end_deleted_pods(node: Kubelet) -> None:
