@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import shutil
 import tempfile
 import urllib.error
 import urllib.request
@@ -86,6 +87,8 @@ def ensure_built() -> Path:
     bin_dir = config.bin_dir()
     if is_built(bin_dir):
         return bin_dir
+    if shutil.which("go") is None:
+        raise errors.InfraError("BuildFailed", "Kueue is built with Go: install Go 1.25 or newer")
     bin_dir.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="kubegym-build-") as tmp:
