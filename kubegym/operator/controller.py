@@ -151,6 +151,8 @@ class Controller:
             current = dataclasses.replace(
                 current, sandbox=outcomes.with_eviction(current.sandbox, evicted)
             )
+        if trial.status.phase == "Running":
+            current = self._with_tombstones(trial, current)
         current = self._queue_admission(namespace, name, trial.status.attempt, current)
         for attempt in sorted(stale):
             self._delete_attempt(trial, attempt)
@@ -190,6 +192,25 @@ class Controller:
             _log(bound, event_type)("trial_" + _snake(reason), message=message)
         _observe_trial(trial, decision)
         return decision.requeue_after
+
+    def _with_tombstones(
+        self, trial: trials.TrialView, pods: trials.AttemptPods
+    ) -> trials.AttemptPods:
+        """A running attempt's pod that went away between two looks, as it was last seen
+        (`informer.Cache.gone`), when that says who stopped it (Kueue's preemption, an
+        eviction: `outcomes.disrupted`), which "missing" alone cannot. Without such word
+        it stays missing (`PodDeleted`)."""
+        base = f"{trial.name}-a{trial.status.attempt}"
+
+        def last_seen(role: str) -> dict[str, Any] | None:
+            found = self.cache.gone(trial.namespace, f"{base}-{role}")
+            return found if found is not None and outcomes.disrupted(found) else None
+
+        sandbox = pods.sandbox or last_seen("sandbox")
+        agent = pods.agent or last_seen("agent")
+        if sandbox is pods.sandbox and agent is pods.agent:
+            return pods
+        return dataclasses.replace(pods, sandbox=sandbox, agent=agent)
 
     def _queue_admission(
         self, namespace: str, name: str, attempt: int, pods: trials.AttemptPods

@@ -169,10 +169,10 @@ def registry(controller: Controller, workers: int = 8) -> kopf.OperatorRegistry:
 
     @kopf.on.event("v1", "pods", registry=reg)
     async def pod_event(
-        namespace: str | None, name: str, labels: Any, type: str, uid: str, **_: Any
+        namespace: str | None, name: str, labels: Any, type: str, uid: str, body: Any, **_: Any
     ) -> None:
         if namespace and type == "DELETED":
-            cache.remove(informer.PODS, namespace, name, uid)
+            cache.remove(informer.PODS, namespace, name, uid, final=body)
         trial = (labels or {}).get(keys.TRIAL)
         if trial and namespace:
             state["queues"].trials.add((namespace, trial))

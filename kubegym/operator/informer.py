@@ -28,7 +28,7 @@ that is most of the operator's memory.
 from __future__ import annotations
 
 import threading
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, TypeVar
 
@@ -41,6 +41,8 @@ V = TypeVar("V")
 RUNS, TRIALS, TASKS, PODS = "benchmarkruns", "trials", "tasks", "pods"
 KINDS = (RUNS, TRIALS, TASKS, PODS)
 
+#: How many deleted pods' last states are kept (`Cache.gone`): more than run at once.
+TOMBSTONES = 20_000
 _POD_SPEC_FIELDS = ("nodeName", "activeDeadlineSeconds", "schedulingGates")
 _METADATA_DROPPED = ("managedFields",)
 
@@ -113,6 +115,7 @@ class Cache:
         # Secondary indexes: a trial's pods, a run's trials, a namespace's tasks.
         self._pods_by_trial: defaultdict[Key, set[str]] = defaultdict(set)
         self._trials_by_run: defaultdict[Key, set[str]] = defaultdict(set)
+        self._gone: OrderedDict[Key, dict[str, Any]] = OrderedDict()
 
     # --- writes (the watch, and the operator's own writes) ---------------------------
 
@@ -137,8 +140,20 @@ class Cache:
         if kind in self._objects:
             self.upsert(kind, body)
 
-    def remove(self, kind: str, namespace: str, name: str, uid: str | None = None) -> None:
-        """Forget an object the watch says is deleted (only that incarnation, by uid)."""
+    def remove(
+        self,
+        kind: str,
+        namespace: str,
+        name: str,
+        uid: str | None = None,
+        final: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Forget an object the watch says is deleted (only that incarnation, by uid).
+
+        A pod's last known state (`final`, the deletion event's copy, else the cached one)
+        is kept a while as a tombstone (`gone`): a pod that went away between two looks
+        still says why (Kueue's preemption, an eviction), instead of only "deleted".
+        """
         key = (namespace, name)
         with self._lock:
             table = self._objects[kind]
@@ -148,6 +163,8 @@ class Cache:
             if uid and (old.body.get("metadata") or {}).get("uid") not in (None, uid):
                 return  # a newer object of the same name is already here
             del table[key]
+            if kind == PODS:
+                self._tombstone(key, slim_pod(final) if final is not None else old.body)
             owner = self._owner(kind, old.body)
             if owner is not None:
                 members = self._index(kind).get(owner)
@@ -155,6 +172,22 @@ class Cache:
                     members.discard(name)
                     if not members:
                         del self._index(kind)[owner]
+
+    def _tombstone(self, key: Key, body: dict[str, Any]) -> None:
+        meta = dict(body.get("metadata") or {})
+        # Gone, whatever the last copy said: classified as a pod being deleted.
+        meta.setdefault(
+            "deletionTimestamp", meta.get("creationTimestamp") or "1970-01-01T00:00:00Z"
+        )
+        self._gone[key] = {**body, "metadata": meta}
+        self._gone.move_to_end(key)
+        while len(self._gone) > TOMBSTONES:
+            self._gone.popitem(last=False)
+
+    def gone(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The last known state of a pod deleted lately (None when there is none)."""
+        with self._lock:
+            return self._gone.get((namespace, name))
 
     def _index(self, kind: str) -> defaultdict[Key, set[str]]:
         return self._pods_by_trial if kind == PODS else self._trials_by_run

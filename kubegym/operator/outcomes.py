@@ -316,6 +316,15 @@ def _pod_level_failure(pod: dict[str, Any], name: str) -> Outcome | None:
     return None
 
 
+def disrupted(pod: dict[str, Any]) -> bool:
+    """Whether the pod says something outside the trial stopped it: Kueue's stop
+    (`KUEUE_STOPPED`) or Kubernetes' DisruptionTarget (preemption, eviction, taint)."""
+    return any(
+        (condition := _condition(pod, kind)) is not None and condition.get("status") == "True"
+        for kind in (KUEUE_STOPPED, "DisruptionTarget")
+    )
+
+
 def _kueue_stop(pod: dict[str, Any], name: str) -> Outcome | None:
     """Kueue took the pod's quota back (`KUEUE_STOPPED`): preempted, or its node failed."""
     condition = _condition(pod, KUEUE_STOPPED)

@@ -158,3 +158,19 @@ def test_a_resync_forgets_what_a_broken_watch_never_said_was_deleted() -> None:
     (kept,) = [p for p in cache.pods("ns", "t") if p["metadata"]["name"] == "kept"]
     assert kept["metadata"]["resourceVersion"] == "7", "the listed copy is newer"
     assert len(cache.pods("other", "t2")) == 1
+
+
+def test_a_deleted_pods_last_state_is_kept_as_a_tombstone() -> None:
+    cache = informer.Cache()
+    cache.upsert(informer.PODS, pod("t-a0-sandbox", "t", 3, uid="s"))
+    final = pod("t-a0-sandbox", "t", 9, uid="s")
+    final["status"]["conditions"] = [
+        {"type": "TerminationTarget", "status": "True", "reason": "WorkloadEvictedDueToPreempted"}
+    ]
+    cache.remove(informer.PODS, "ns", "t-a0-sandbox", uid="s", final=final)
+    assert cache.pods("ns", "t") == []
+    gone = cache.gone("ns", "t-a0-sandbox")
+    assert gone is not None
+    assert gone["status"]["conditions"][0]["reason"] == "WorkloadEvictedDueToPreempted"
+    assert gone["metadata"]["deletionTimestamp"], "a tombstone always reads as being deleted"
+    assert cache.gone("ns", "never-there") is None

@@ -440,3 +440,28 @@ def test_waiting_in_a_queue_is_never_unschedulable() -> None:
     late = decide(trial_view(), let_go, now=NOW + seconds(RUN.deadlines.scheduling_seconds))
     assert late.status is not None
     assert [f.reason for f in late.status.infra_failures] == ["Unschedulable"]
+
+
+def test_a_pod_kueue_stopped_reads_as_preempted_only_with_its_last_word() -> None:
+    from kubegym.operator import outcomes
+
+    stopped = sandbox_running()
+    stopped["metadata"]["deletionTimestamp"] = "2025-03-01T12:00:00Z"
+    stopped["status"]["conditions"].append(
+        {
+            "type": "TerminationTarget",
+            "status": "True",
+            "reason": "WorkloadEvictedDueToPreempted",
+            "message": "Preempted to accommodate a workload (UID: x)",
+        }
+    )
+    assert outcomes.disrupted(stopped)
+    # The controller hands the deleted pod's last state (its tombstone) when it says why:
+    seen = decide(running_trial(), AttemptPods(stopped, agent_running()))
+    assert seen.status is not None
+    assert [f.reason for f in seen.status.infra_failures] == ["Preempted"]
+    # without it, a vanished pod is only "deleted from outside"
+    blind = decide(running_trial(), AttemptPods(None, agent_running()))
+    assert blind.status is not None
+    assert [f.reason for f in blind.status.infra_failures] == ["PodDeleted"]
+    assert not outcomes.disrupted(sandbox_running())
