@@ -1,222 +1,345 @@
-"""How fast the operator turns a big BenchmarkRun into bound pods, against creating them directly.
+"""The operator at scale: runs of 100 to 10,000 trials that KWOK plays to the end, against the floor.
 
-For runs of N trials (default 100 and 1000: one task × 10 agents × N/10 seeds,
-parallelism N), on a development cluster with KWOK nodes, this measures:
+On one development cluster of KWOK CPU and GPU nodes, for each size N (a grid of
+`kwok-scored…` Tasks × agents × seeds; every fourth task asks for a GPU), in a fresh
+namespace each, this measures:
 
-- operator: the time from `create BenchmarkRun` until every admitted trial's two
-  pods are bound to a node, and the operator process's peak memory (VmHWM);
-- baseline: the same 2N pods (the same manifests, from `kubegym.operator.objects`)
-  created directly with the Python client by the same number of threads as the
-  operator has workers, until all are bound — no Trials, Secrets, Services or
-  NetworkPolicies, no status writes: the floor a controller cannot beat;
+- apply → bound: from creating the BenchmarkRun until every admitted trial's two pods
+  (2 × min(N, parallelism)) have been bound to a node, against the baseline: the very
+  same pods (as the operator made them) created directly by as many threads as the
+  operator has workers, in another fresh namespace, until all are bound;
+- apply → finished: until the run's phase is Succeeded, every trial ended by kubegym's
+  KWOK stages (`kubegym.devcluster.kwok_stages`); the cost per trial, and its slope over
+  the sizes (least squares of seconds against trials);
+- the operator's peak RSS (VmHWM);
+- writes per trial: the API server's mutating requests (`apiserver_request_total`,
+  POST/PUT/PATCH/DELETE) during the run, by resource, divided by N — every client's,
+  the operator's and the others' (KWOK's pod statuses, the scheduler's bindings and
+  events, node leases) told apart;
+- whether the run's status ended right: phase, counters, every trial's score and the
+  leaderboard against what the stages' scores imply (`kwok_stages.expected`).
 
-and prints the ratio. Each measurement gets a fresh namespace on the same cluster.
-
-    .venv/bin/python bench/operator_scale.py            # N = 100 and 1000, ~5 minutes
-    .venv/bin/python bench/operator_scale.py --trials 100
+    .venv/bin/python bench/operator_scale.py                      # 100 and 1000
+    .venv/bin/python bench/operator_scale.py --trials 100 1000 10000
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
+import datetime as dt
+import math
 import sys
 import tempfile
-import threading
 import time
-import uuid
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from kubegym.api import runs, tasks, trials  # noqa: E402
-from kubegym.devcluster import cluster  # noqa: E402
-from kubegym.operator import objects  # noqa: E402
-from kubegym.operator.settings import Settings  # noqa: E402
+import staged_runs as sr  # noqa: E402
 
-G, V = "kubegym.io", "v1alpha1"
-WORKERS = 8
-TASK = {
-    "apiVersion": f"{G}/{V}",
-    "kind": "Task",
-    "metadata": {"name": "scale"},
-    "spec": {
-        "description": "A task for the scale benchmark.",
-        "image": "registry.invalid/task-scale:1",
-        "evaluation": {
-            "script": "evaluate.py",
-            "metrics": [{"name": "score", "direction": "max"}],
-            "primaryMetric": "score",
-            "submission": {"path": "submission.csv"},
-        },
-        "resources": {"cpu": "100m", "memory": "128Mi"},
-    },
+from kubegym.api import tasks  # noqa: E402
+from kubegym.devcluster import cluster  # noqa: E402
+from kubegym.devcluster.kwok_stages import expected  # noqa: E402
+
+#: Whose writes a resource's requests are, on this cluster, when the operator is not the writer.
+OTHERS = {
+    "pods/status": "KWOK",
+    "endpoints": "endpoint controllers (trials' Services)",
+    "discovery.k8s.io/endpointslices": "endpoint controllers (trials' Services)",
+    "serviceaccounts/token": "controller manager",
+    "pods/binding": "scheduler",
+    "events.k8s.io/events": "scheduler",
+    "coordination.k8s.io/leases": "KWOK node leases, controllers",
+    "nodes/status": "KWOK",
+    "namespaces": "bench",
+    "namespaces/finalize": "namespace controller",
 }
 
 
-def run_manifest(trials_wanted: int) -> dict[str, Any]:
-    agents = 10
-    return {
-        "apiVersion": f"{G}/{V}",
-        "kind": "BenchmarkRun",
-        "metadata": {"name": "scale"},
-        "spec": {
-            "tasks": {"names": ["scale"]},
-            "agents": [{"name": f"agent-{i}", "builtin": "baseline"} for i in range(agents)],
-            "seeds": trials_wanted // agents,
-            "parallelism": trials_wanted,
-        },
-    }
+@dataclass
+class Measured:
+    trials: int
+    pods: int
+    bound_s: float
+    direct_s: float
+    finished_s: float
+    peak_rss_mib: float
+    writes: Counter[str]
+    check: list[str]
+    #: Trials finished when the measurement ended: all of them, unless --until cut it short.
+    done: int = 0
 
-
-def new_namespace(core: Any) -> str:
-    name = f"scale-{uuid.uuid4().hex[:8]}"
-    core.create_namespace({"metadata": {"name": name}})
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if core.list_namespaced_service_account(name).items:
-            return name
-        time.sleep(0.2)
-    return name
-
-
-def bound_pods(core: Any, namespace: str) -> int:
-    answer = core.list_namespaced_pod(namespace, _preload_content=False)
-    items = json.loads(answer.data)["items"]
-    return sum(1 for p in items if p["spec"].get("nodeName"))
-
-
-def wait_bound(core: Any, namespace: str, wanted: int, timeout: float = 900) -> float:
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if bound_pods(core, namespace) >= wanted:
-            return time.monotonic()
-        time.sleep(0.25)
-    raise TimeoutError(f"only {bound_pods(core, namespace)} of {wanted} pods bound")
-
-
-def peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def measure_operator(api: Any, kubeconfig: str, n: int, state: Path) -> dict[str, float]:
-    from kubernetes import client
-
-    core = client.CoreV1Api(api)
-    custom = client.CustomObjectsApi(api)
-    namespace = new_namespace(core)
-    custom.create_namespaced_custom_object(G, V, namespace, "tasks", TASK)
-    log = (state / f"operator-{n}.log").open("wb")
-    operator = subprocess.Popen(
-        [
-            sys.executable, "-m", "kubegym", "operator", "--namespace", namespace,
-            "--kubeconfig", kubeconfig, "--health-port", "0", "--metrics-port", "0",
-            "--workers", str(WORKERS),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={"KUBEGYM_LOG_FORMAT": "json", "PATH": "/usr/bin:/bin", "HOME": str(Path.home())},
-    )  # fmt: skip
-    peak = 0.0
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        while not done.is_set() and operator.poll() is None:
-            peak = max(peak, peak_rss_mib(operator.pid))
-            time.sleep(0.2)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    try:
-        time.sleep(3)  # the operator's start-up (imports, first LIST) is not the run's time
-        started = time.monotonic()
-        custom.create_namespaced_custom_object(G, V, namespace, "benchmarkruns", run_manifest(n))
-        finished = wait_bound(core, namespace, 2 * n)
-        peak = max(peak, peak_rss_mib(operator.pid))
-    finally:
-        done.set()
-        operator.terminate()
-        operator.wait(30)
-        core.delete_namespace(namespace)
-    return {"seconds": finished - started, "peak_rss_mib": peak}
-
-
-def measure_direct(api: Any, n: int) -> dict[str, float]:
-    from kubernetes import client
-
-    core = client.CoreV1Api(api)
-    namespace = new_namespace(core)
-    task = tasks.Task.model_validate(TASK)
-    spec = runs.BenchmarkRunSpec.model_validate(run_manifest(n)["spec"])
-    pods = []
-    for seed in range(spec.seeds):
-        for agent in spec.agents:
-            cell = trials.TrialSpec(run="scale", task="scale", agent=agent.name, seed=seed)
-            attempt = objects.Attempt(
-                namespace=namespace,
-                trial=trials.trial_name("scale", "scale", agent.name, seed),
-                trial_uid="",
-                spec=cell,
-                attempt=0,
-                task=task,
-                agent=agent,
-                run=spec,
-                settings=Settings(agent_image="registry.invalid/kubegym:bench"),
-            )
-            for pod in (objects.sandbox_pod(attempt), objects.agent_pod(attempt)):
-                pod["metadata"].pop("ownerReferences")
-                pods.append(pod)
-    started = time.monotonic()
-    with ThreadPoolExecutor(WORKERS) as pool:
-        list(pool.map(lambda p: core.create_namespaced_pod(namespace, p), pods))
-    finished = wait_bound(core, namespace, 2 * n)
-    core.delete_namespace(namespace)
-    return {"seconds": finished - started}
+    @property
+    def complete(self) -> bool:
+        return self.done == self.trials
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, nargs="+", default=[100, 1000])
+    parser.add_argument(
+        "--parallelism", type=int, default=2000, help="the runs' parallelism (at most N)"
+    )
+    parser.add_argument("--cpu-nodes", type=int, default=None, help="default: by the largest N")
+    parser.add_argument("--gpu-nodes", type=int, default=None, help="default: by the largest N")
+    parser.add_argument("--keep", type=Path, default=None, help="keep the operator logs here")
+    parser.add_argument(
+        "--until",
+        type=dt.time.fromisoformat,
+        default=None,
+        metavar="HH:MM",
+        help="stop measuring at this time of day (UTC) and report what was measured by then",
+    )
+    sr.add_tree_flag(parser)
     args = parser.parse_args()
+    deadline = until(args.until)
     from kubernetes import config
 
+    largest = max(args.trials)
+    cpu_nodes = args.cpu_nodes or (400 if largest >= 5000 else 40)
+    gpu_nodes = args.gpu_nodes or (100 if largest >= 5000 else 40)
     with tempfile.TemporaryDirectory(prefix="kubegym-bench-") as tmp:
         state = Path(tmp)
-        nodes = max(4, max(args.trials) * 2 // 100 + 2)  # 110 pods per KWOK node
-        info = cluster.up(cluster.ClusterOptions(cpu_nodes=nodes, gpu_nodes=0, state_dir=state))
+        logs = args.keep or state
+        logs.mkdir(parents=True, exist_ok=True)
+        info = cluster.up(
+            cluster.ClusterOptions(cpu_nodes=cpu_nodes, gpu_nodes=gpu_nodes, state_dir=state)
+        )
+        results: list[Measured] = []
+        api = config.new_client_from_config(config_file=info.kubeconfig)
         try:
-            api = config.new_client_from_config(config_file=info.kubeconfig)
-            api.configuration.connection_pool_maxsize = WORKERS + 4
-            from kubernetes import client
-
-            ext = client.ApiextensionsV1Api(api)
-            for path in sorted((ROOT / "crds").glob("*.yaml")):
-                ext.create_custom_resource_definition(yaml.safe_load(path.read_text()))
-            time.sleep(2)
-            print(f"development cluster: {nodes} KWOK CPU nodes, up in {info.startup_seconds:.1f}s")
-            print(f"{'trials':>7} {'pods':>6} {'operator s':>11} {'direct s':>9} {'ratio':>6} {'operator peak RSS':>18}")  # fmt: skip
+            api.configuration.connection_pool_maxsize = sr.WORKERS + 8
+            sr.install_crds(api, args.operator_tree or ROOT)  # the CRDs of the operator measured
+            print(
+                f"development cluster: {cpu_nodes} KWOK CPU + {gpu_nodes} GPU nodes, "
+                f"up in {info.startup_seconds:.1f}s; {sr.machine_note()}",
+                flush=True,
+            )
             for n in args.trials:
-                direct = measure_direct(api, n)
-                operated = measure_operator(api, info.kubeconfig, n, state)
-                ratio = operated["seconds"] / direct["seconds"]
+                grid = sr.Grid.about(n)
+                parallelism = min(grid.trials, args.parallelism)
                 print(
-                    f"{n:>7} {2 * n:>6} {operated['seconds']:>11.1f} {direct['seconds']:>9.1f} "
-                    f"{ratio:>5.1f}x {operated['peak_rss_mib']:>14.0f} MiB",
+                    f"-- {grid.trials} trials ({grid.tasks} tasks × {grid.agents} agents × "
+                    f"{grid.seeds} seeds), parallelism {parallelism}",
                     flush=True,
                 )
+                results.append(
+                    measure(api, info, grid, parallelism, logs, args.operator_tree, deadline)
+                )
+                report_one(results[-1])
+            report(results)
         finally:
+            api.close()
             cluster.down(state)
-    return 0
+    return 0 if all(not r.check for r in results) else 1
+
+
+def until(moment: dt.time | None) -> float:
+    """``moment`` today (UTC) as a `time.monotonic` deadline; infinity without one."""
+    if moment is None:
+        return math.inf
+    now = dt.datetime.now(dt.UTC)
+    target = dt.datetime.combine(now.date(), moment, tzinfo=dt.UTC)
+    return time.monotonic() + (target - now).total_seconds()
+
+
+def measure(
+    api: Any,
+    info: cluster.ClusterInfo,
+    grid: sr.Grid,
+    parallelism: int,
+    logs: Path,
+    tree: Path | None,
+    deadline: float,
+) -> Measured:
+    """One size: the operator's run, then the baseline with the same pods."""
+    from kubernetes import client
+
+    core = client.CoreV1Api(api)
+    custom = client.CustomObjectsApi(api)
+    namespace = sr.new_namespace(core, "scale")
+    task_docs = sr.tasks_of(grid)
+    for doc in task_docs:
+        custom.create_namespaced_custom_object(sr.G, sr.V, namespace, "tasks", doc)
+    admitted = 2 * parallelism
+    operator = sr.Operator(
+        info.kubeconfig,
+        namespace,
+        logs / f"operator-{grid.trials}.log",
+        env={"KUBEGYM_AGENT_IMAGE": "registry.invalid/kubegym:bench"},
+        tree=tree,
+    )
+    timeout = min(900 + grid.trials, deadline - time.monotonic())
+    bound = finished = math.nan
+    with sr.PodWatch(api, namespace, keep=admitted) as watch:
+        operator.start()
+        before = sr.apiserver_writes(info.apiserver, info.ca_cert, info.token)
+        started = time.monotonic()
+        run = sr.run_manifest("scale", grid, parallelism)
+        custom.create_namespaced_custom_object(sr.G, sr.V, namespace, "benchmarkruns", run)
+        try:
+            bound = watch.wait_bound(admitted, started + timeout - time.monotonic())
+            finished = wait_finished(custom, namespace, started, started + timeout)
+        except TimeoutError as exc:
+            print(f"   cut short: {exc}", flush=True)
+        finally:
+            peak = operator.peak_rss_mib()
+            after = sr.apiserver_writes(info.apiserver, info.ca_cert, info.token)
+            operator.stop()
+        body = sr.run_body(custom, namespace, "scale")
+        members = sr.trials_of(custom, namespace, "scale")
+        created = [sr.as_new_pod(p) for p in watch.created]
+    chosen = [tasks.Task.model_validate(doc) for doc in task_docs]
+    done = sum(
+        1 for m in members if (m.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+    )
+    if done == grid.trials:
+        check = expected.differences(body, members, chosen)
+    else:
+        check = [f"not finished: {done} of {grid.trials} trials by the deadline"]
+    delete_namespace(core, namespace)
+    enough = deadline - time.monotonic() > 120 and len(created) == admitted
+    direct = measure_direct(api, created) if enough else math.nan
+    return Measured(
+        trials=grid.trials,
+        pods=admitted,
+        bound_s=bound - started,
+        direct_s=direct,
+        finished_s=finished - started,
+        peak_rss_mib=peak,
+        writes=after - before,
+        check=check,
+        done=done,
+    )
+
+
+def wait_finished(custom: Any, namespace: str, started: float, deadline: float) -> float:
+    """When the run's phase turned Succeeded or Failed; its progress every minute meanwhile."""
+    shown = started
+    while time.monotonic() < deadline:
+        status = sr.run_body(custom, namespace, "scale").get("status") or {}
+        if status.get("phase") in ("Succeeded", "Failed"):
+            return time.monotonic()
+        if time.monotonic() - shown >= 60:
+            shown = time.monotonic()
+            print(f"   {shown - started:6.0f}s: {status.get('progress')} finished", flush=True)
+        time.sleep(1)
+    raise TimeoutError("the run did not finish by the deadline")
+
+
+def measure_direct(api: Any, pods: list[dict[str, Any]]) -> float:
+    """The baseline: ``pods`` created by `WORKERS` threads in a fresh namespace, until bound."""
+    from kubernetes import client
+
+    core = client.CoreV1Api(api)
+    namespace = sr.new_namespace(core, "direct")
+    with sr.PodWatch(api, namespace) as watch:
+        started = time.monotonic()
+        with ThreadPoolExecutor(sr.WORKERS) as pool:
+            list(pool.map(lambda p: core.create_namespaced_pod(namespace, p), pods))
+        bound = watch.wait_bound(len(pods), 900 + len(pods))
+    delete_namespace(core, namespace)
+    return bound - started
+
+
+def delete_namespace(core: Any, namespace: str, timeout: float = 900) -> None:
+    """Delete ``namespace`` and wait until it is gone, so its clean-up does not load the next
+    measurement."""
+    from kubernetes.client.exceptions import ApiException
+
+    core.delete_namespace(namespace)
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        try:
+            core.read_namespace(namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return
+            raise
+        if time.monotonic() - started > 120:
+            sr.drop_finalizers(core.api_client, namespace)
+        time.sleep(1)
+
+
+def report_one(m: Measured) -> None:
+    verdict = "correct" if not m.check else "WRONG: " + " | ".join(m.check)
+    print(
+        f"   bound {_cell(m.bound_s, 's')} (direct {_cell(m.direct_s, 's')}), "
+        f"finished {_cell(m.finished_s, 's')}, peak RSS {m.peak_rss_mib:.0f} MiB; "
+        f"status and leaderboard {verdict}",
+        flush=True,
+    )
+
+
+def writer(kind: str) -> str:
+    """Who makes the writes of ``kind`` on this cluster (the metrics do not say)."""
+    if kind == "pods DELETE":
+        # The operator deletes a finished attempt's pods; KWOK's pod-delete stage then makes
+        # the final delete of each (the kubelet's part). The metric counts both.
+        return "operator + KWOK's final delete"
+    if kind == "kubegym.io/benchmarkruns POST":
+        return "bench (the run itself)"
+    return OTHERS.get(kind.split(" ")[0], "operator")
+
+
+def slope(points: list[tuple[int, float]]) -> tuple[float, float]:
+    """Least squares of seconds against trials: (seconds per trial, intercept)."""
+    n = len(points)
+    mx = sum(x for x, _ in points) / n
+    my = sum(y for _, y in points) / n
+    sxx = sum((x - mx) ** 2 for x, _ in points)
+    if sxx == 0:
+        return float("nan"), float("nan")
+    b = sum((x - mx) * (y - my) for x, y in points) / sxx
+    return b, my - b * mx
+
+
+def _cell(value: float, unit: str, digits: int = 1) -> str:
+    return "—" if math.isnan(value) else f"{value:.{digits}f}{unit}"
+
+
+def report(results: list[Measured]) -> None:
+    """One table of every size; the slope over the complete ones; writes per finished trial."""
+    print()
+    print(
+        "| trials | pods bound | operator → bound | direct | ratio | → finished | per trial "
+        "| peak RSS | operator writes/trial | status |"
+    )
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    for m in results:
+        per = max(m.done, 1)
+        own = sum(v for k, v in m.writes.items() if writer(k).startswith("operator")) / per
+        status = "correct" if not m.check else "WRONG"
+        if not m.complete:
+            status = f"{m.done} finished by the deadline"
+        print(
+            f"| {m.trials} | {m.pods} | {_cell(m.bound_s, ' s')} | {_cell(m.direct_s, ' s')} "
+            f"| {_cell(m.bound_s / m.direct_s, '×', 2)} | {_cell(m.finished_s, ' s')} "
+            f"| {_cell(1000 * m.finished_s / m.trials, ' ms')} | {m.peak_rss_mib:.0f} MiB "
+            f"| {own:.2f} | {status} |"
+        )
+    complete = [m for m in results if m.complete and not math.isnan(m.finished_s)]
+    if len(complete) >= 2:
+        b, a = slope([(m.trials, m.finished_s) for m in complete])
+        print(
+            f"\nslope of apply → finished: {1000 * b:.1f} ms per trial "
+            f"(intercept {a:.1f} s), least squares over {len(complete)} sizes"
+        )
+    kinds = sorted({k for m in results for k in m.writes}, key=lambda k: (writer(k), k))
+    print("\nwrites per finished trial during the run, by resource and verb (all clients):\n")
+    print("| resource verb | writer | " + " | ".join(f"{m.trials}" for m in results) + " |")
+    print("| --- | --- | " + " | ".join("---:" for _ in results) + " |")
+    for kind in kinds:
+        cells = " | ".join(f"{m.writes.get(kind, 0) / max(m.done, 1):.2f}" for m in results)
+        print(f"| {kind} | {writer(kind)} | {cells} |")
+    for m in results:
+        for line in m.check:
+            print(f"{m.trials} trials: {line}")
 
 
 if __name__ == "__main__":
