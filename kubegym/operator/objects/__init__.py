@@ -7,8 +7,8 @@ nothing, one per network mode that opens the sandboxes' egress, and one per agen
 lets its pods reach only DNS, the run's sandbox pods and the model endpoints (and store)
 that agent allows (`run`).
 
-Per attempt (`attempt_objects`, owned by the Trial): a Secret (the two tokens and the
-attempt's frozen config), the sandbox pod (the sandbox container running the command
+Per attempt (`attempt_objects`, owned by the Trial): a Secret only where the run's key
+cannot serve (`credentials`), the sandbox pod (the sandbox container running the command
 server on the task image, the evaluator container, which alone mounts the evaluation
 script and the hidden data, and the jail container, where the agent code an evaluation
 runs is started), reached at ``<hostname>.<run's Service>.<namespace>.svc``, and the agent
@@ -18,10 +18,12 @@ so an operator that restarts half-way creates nothing twice.
 Trust between the trials of a run: the policies are per run, so an agent pod can open a
 connection to another trial's sandbox pod of the same run. What keeps it out is the
 attempt's tokens: the sandbox server and the evaluator each refuse (401) any request
-without their own attempt's token, and those tokens live only in the attempt's own Secret
-(which stays per attempt for that reason), mounted into its own pods. An agent pod holds
-its own two tokens and no other attempt's. Pods of another run, or of another namespace,
-cannot connect to a run's sandbox pods at all.
+without their own attempt's token. The tokens are per attempt whatever holds them: derived
+from the run's key and (role, namespace, trial, attempt) by the pods' ``credentials`` init
+container, the only container that mounts the key, or minted into the attempt's own
+Secret (`credentials.own_secret`). An agent pod holds its own two tokens and no other
+attempt's. Pods of another run, or of another namespace, cannot connect to a run's
+sandbox pods at all.
 
 Trust: the evaluator container writes the trial's record (its scores) to its
 termination message (``--record /dev/termination-log``); the operator takes scores
