@@ -326,8 +326,10 @@ def run_body(custom: Any, namespace: str, name: str) -> dict[str, Any]:
     return body
 
 
-def wait_finished(custom: Any, namespace: str, name: str, timeout: float) -> dict[str, Any]:
-    """The run once its phase is Succeeded or Failed (polled once a second)."""
+def wait_finished(
+    custom: Any, namespace: str, name: str, timeout: float, interval: float = 1.0
+) -> dict[str, Any]:
+    """The run once its phase is Succeeded or Failed (polled every ``interval`` seconds)."""
     deadline = time.monotonic() + timeout
     last: dict[str, Any] = {}
     while time.monotonic() < deadline:
@@ -338,7 +340,7 @@ def wait_finished(custom: Any, namespace: str, name: str, timeout: float) -> dic
             continue
         if (last.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
             return last
-        time.sleep(1)
+        time.sleep(interval)
     progress = (last.get("status") or {}).get("progress")
     raise TimeoutError(f"run {name} not finished after {timeout:.0f}s (progress {progress})")
 
