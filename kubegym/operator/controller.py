@@ -100,7 +100,7 @@ class Controller:
         run_keys: set[Key] = set()
         namespace = self.settings.namespace
         for kind in (informer.TASKS, informer.RUNS, informer.TRIALS, informer.PODS):
-            listed, version = self.kube.list_all(kind, namespace)
+            listed, version = self.kube.list_keys(kind, namespace)
             for body in self.cache.resync(kind, listed, version, namespace):
                 meta = body.get("metadata") or {}
                 found = meta.get("labels") or {}

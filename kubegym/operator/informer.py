@@ -242,28 +242,21 @@ class Cache:
         return [self._parse(e, parse) for e in entries]
 
     def resync(
-        self, kind: str, listed: Iterable[Mapping[str, Any]], version: int, namespace: str | None
+        self, kind: str, listed: set[Key], version: int, namespace: str | None
     ) -> list[dict[str, Any]]:
-        """Make the cache agree with a fresh LIST taken at `version`.
-
-        What the list returned is kept (a newer cached copy wins); what the cache held from
-        before the list and the list did not return is forgotten. A watch that broke and
+        """Make the cache agree with a fresh LIST of names taken at `version`: forget what
+        it held from before the list and the list did not return. A watch that broke and
         came back through a new listing (an API server or etcd restart) reports no
-        deletion it missed; this finds them.
+        deletion it missed; this finds them. (What changed is the watch's to tell.)
 
         Returns:
             The bodies forgotten, for their trials and runs to be looked at again.
         """
-        seen: set[Key] = set()
-        for body in listed:
-            meta = body.get("metadata") or {}
-            seen.add((str(meta.get("namespace") or ""), str(meta.get("name") or "")))
-            self.upsert(kind, body)
         with self._lock:
             stale = [
                 (key, entry.body)
                 for key, entry in self._objects[kind].items()
-                if key not in seen
+                if key not in listed
                 and (namespace is None or key[0] == namespace)
                 and 0 <= entry.version <= version
             ]

@@ -82,31 +82,46 @@ class Kube:
 
     # --- reads (everything else comes from the cache, `kubegym.operator.informer`) ---
 
-    def list_all(self, plural: str, namespace: str | None) -> tuple[list[dict[str, Any]], int]:
-        """Every object of a kind the operator watches (kubegym's pods only), in `namespace`
-        or all namespaces, and the list's resourceVersion (for `informer.Cache.resync`)."""
+    def list_keys(
+        self, plural: str, namespace: str | None, page_size: int = 500
+    ) -> tuple[set[tuple[str, str]], int]:
+        """The (namespace, name) of every object of a kind the operator watches (kubegym's
+        pods only), in `namespace` or all namespaces, and the list's resourceVersion (for
+        `informer.Cache.resync`). Metadata only, 500 a page: at thousands of pods a full
+        LIST would cost the operator hundreds of megabytes at once."""
         selector = f"{labels.MANAGED_BY}=kubegym" if plural == "pods" else ""
-        if plural == "pods":
-            if namespace is None:
-                response = self.core.list_pod_for_all_namespaces(
-                    label_selector=selector, _preload_content=False
+        headers = {"Accept": "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"}
+        keys: set[tuple[str, str]] = set()
+        version, token = 0, None
+        while True:
+            page: dict[str, Any] = {
+                "limit": page_size,
+                "_preload_content": False,
+                "_headers": headers,
+                **({"_continue": token} if token else {}),
+            }
+            if plural == "pods":
+                response = (
+                    self.core.list_pod_for_all_namespaces(label_selector=selector, **page)
+                    if namespace is None
+                    else self.core.list_namespaced_pod(namespace, label_selector=selector, **page)
                 )
+            elif namespace is None:
+                response = self.custom.list_cluster_custom_object(GROUP, VERSION, plural, **page)
             else:
-                response = self.core.list_namespaced_pod(
-                    namespace, label_selector=selector, _preload_content=False
+                response = self.custom.list_namespaced_custom_object(
+                    GROUP, VERSION, namespace, plural, **page
                 )
-        elif namespace is None:
-            response = self.custom.list_cluster_custom_object(
-                GROUP, VERSION, plural, _preload_content=False
-            )
-        else:
-            response = self.custom.list_namespaced_custom_object(
-                GROUP, VERSION, namespace, plural, _preload_content=False
-            )
-        body = _json(response)
-        version = int((body.get("metadata") or {}).get("resourceVersion") or 0)
-        items: list[dict[str, Any]] = body.get("items") or []
-        return items, version
+            body = _json(response)
+            meta = body.get("metadata") or {}
+            # Every page of one list is the same snapshot: the first page's version.
+            version = version or int(meta.get("resourceVersion") or 0)
+            for item in body.get("items") or []:
+                found = item.get("metadata") or {}
+                keys.add((str(found.get("namespace") or ""), str(found.get("name") or "")))
+            token = meta.get("continue")
+            if not token:
+                return keys, version
 
     def kubelet_evictions(self, namespace: str, pod: str) -> list[str]:
         """The messages of the kubelet's ``Evicted`` events about ``pod``, oldest first."""
