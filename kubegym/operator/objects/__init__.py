@@ -102,10 +102,9 @@ from kubegym.operator.objects.attempt import (
     secret,
     secret_env,
     secret_volume,
-    service_name,
     trial_config,
 )
-from kubegym.operator.objects.network import agent_egress, agent_policy_name
+from kubegym.operator.objects.network import agent_egress
 from kubegym.operator.objects.run import (
     RunObjects,
     run_agent_policy_name,
@@ -167,7 +166,6 @@ __all__ = [
     "RunObjects",
     "agent_egress",
     "agent_pod",
-    "agent_policy_name",
     "at_most",
     "attempt_objects",
     "copy_containers",
@@ -192,7 +190,6 @@ __all__ = [
     "secret",
     "secret_env",
     "secret_volume",
-    "service_name",
     "store_access",
     "trial_config",
 ]

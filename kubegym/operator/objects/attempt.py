@@ -227,16 +227,6 @@ class Attempt:
         return self.wall_time_seconds() + self.settings.grace_seconds
 
 
-def service_name(trial: str, attempt: int) -> str:
-    """The per-attempt Service's name that operators before per-run objects created (a
-    DNS-1035 label); only to delete such a Service of an attempt started before an upgrade.
-
-    Trial names end with a hash of their identity, so the tail is kept when cutting.
-    """
-    suffix = f"-a{attempt}"
-    return "s-" + trial[-(63 - 2 - len(suffix)) :] + suffix
-
-
 #: The run's Service name starts so: a letter first (DNS-1035), and never the chart's own
 #: ``kubegym-<component>`` Services, whatever the run is called.
 RUN_SERVICE_PREFIX: Final = "kubegym-run-"

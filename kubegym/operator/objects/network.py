@@ -1,9 +1,8 @@
 """Where a run's agent pods may connect besides DNS and the run's sandboxes: the egress rules
 of an agent (`agent_egress`), which `run` puts into the run's NetworkPolicy for that agent.
 
-Also the names of the per-attempt Service and policies that operators before per-run
-objects made (`service_name` in `attempt`, `agent_policy_name` here), kept only so such
-objects of an attempt started before an upgrade can still be deleted by name.
+(The per-attempt Service and policies of operators before per-run objects are owned by
+their Trial: the garbage collector removes them with it.)
 """
 
 from __future__ import annotations
@@ -20,11 +19,6 @@ from kubegym.operator.settings import Settings
 def dns_rule() -> dict[str, Any]:
     """DNS, to any address: an agent pod resolves its sandbox's name and its model's host."""
     return {"ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}
-
-
-def agent_policy_name(trial: str, attempt: int) -> str:
-    """The per-attempt agent NetworkPolicy's name older operators made (to delete it)."""
-    return f"{trial}-a{attempt}-agent"
 
 
 def agent_egress(
