@@ -37,8 +37,10 @@ RESYNC_SECONDS = 120.0
 #: trial, and one reconcile sees them all (its status is written once per interval at most).
 RUN_INTERVAL_SECONDS = 1.0
 #: ... and at least 4 times its last reconcile's duration: a run of 10,000 trials (a second
-#: or two to roll up) takes at most a fifth of one worker, however busy its trials are.
+#: or two to roll up) takes at most a fifth of one worker, however busy its trials are;
+#: but never more than `RUN_MAX_WAIT` (the reconcile that creates 10,000 Trials is long).
 RUN_BUSY_FACTOR = 4.0
+RUN_MAX_WAIT = 10.0
 
 
 class Queues:
@@ -53,6 +55,7 @@ class Queues:
             max(2, workers // 4),
             min_interval=RUN_INTERVAL_SECONDS,
             busy_factor=RUN_BUSY_FACTOR,
+            max_busy_delay=RUN_MAX_WAIT,
         )
 
     async def close(self) -> None:

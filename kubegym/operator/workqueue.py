@@ -68,7 +68,9 @@ class WorkQueue(Generic[K]):
         min_interval: the least time between the starts of two reconciles of one key.
         busy_factor: with `min_interval`, also wait this many times the key's last
             reconcile's duration, so one big key (a run of 10,000 trials) takes at most
-            1/busy_factor of a worker however often it hears of changes.
+            1/busy_factor of a worker however often it hears of changes...
+        max_busy_delay: ...but never longer than this: a reconcile that was long because
+            it wrote thousands of objects must not hold the next one back for an hour.
     """
 
     def __init__(
@@ -79,6 +81,7 @@ class WorkQueue(Generic[K]):
         on_error: Callable[[K, BaseException], None] | None = None,
         min_interval: float = 0.0,
         busy_factor: float = 0.0,
+        max_busy_delay: float = 10.0,
     ) -> None:
         self.name = name
         self._reconcile = reconcile
@@ -92,6 +95,7 @@ class WorkQueue(Generic[K]):
         self._retries = RetryBucket()
         self._min_interval = min_interval
         self._busy_factor = busy_factor
+        self._max_busy_delay = max_busy_delay
         self._last_start: dict[K, float] = {}  # the next allowed start, in fact
         self._tasks: set[asyncio.Task[None]] = set()
         self._on_error = on_error
@@ -175,8 +179,9 @@ class WorkQueue(Generic[K]):
 
     def _note_end(self, key: K, took: float) -> None:
         if key in self._last_start:
+            busy = min(self._busy_factor * took, self._max_busy_delay)
             self._last_start[key] = max(
-                self._last_start[key], asyncio.get_running_loop().time() + self._busy_factor * took
+                self._last_start[key], asyncio.get_running_loop().time() + busy
             )
 
     @property

@@ -283,3 +283,20 @@ def test_a_slow_key_is_spaced_by_its_own_duration() -> None:
         await queue.close()
 
     run(scenario)
+
+
+def test_a_long_reconcile_holds_the_next_back_no_longer_than_the_cap() -> None:
+    async def scenario() -> None:
+        rec = Recorder(hold=0.2)  # say, a reconcile that wrote thousands of Trials
+        queue: WorkQueue[str] = WorkQueue(
+            "t", rec, workers=2, min_interval=0.01, busy_factor=100, max_busy_delay=0.3
+        )
+        queue.add("run")
+        await eventually(lambda: len(rec.calls) == 1)
+        queue.add("run")
+        await eventually(lambda: len(rec.calls) == 2, timeout=2.0)  # not 100 × 0.2 s = 20 s
+        (_, _, first_end), (_, second_start, _) = rec.calls
+        assert 0.28 <= second_start - first_end < 1.5
+        await queue.close()
+
+    run(scenario)
