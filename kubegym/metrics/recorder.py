@@ -262,12 +262,8 @@ class Metrics:
         finally:
             self.families.reconcile_duration.labels(kind).observe(time.perf_counter() - start)
 
-    def event_dropped(self, kind: str, event_type: str) -> None:
-        """Count an Event about an object of ``kind`` that was not posted (rate limit).
-
-        ``event_type`` (Normal, Warning) is the caller's; the metric keeps the kind only.
-        """
-        del event_type
+    def event_dropped(self, kind: str) -> None:
+        """Count an Event about an object of ``kind`` that was not posted (rate limit)."""
         self.families.events_dropped.labels(kind).inc()
 
     def set_leader(self, leading: bool) -> None:

@@ -96,7 +96,7 @@ class Recorder:
                 return True
             except queue.Full:
                 pass
-        metrics.event_dropped(kind, event_type)
+        metrics.event_dropped(kind)
         return False
 
     def _run(self) -> None:

@@ -170,8 +170,7 @@ class Kube:
             if exc.status == 409:
                 return False
             raise
-        if self.observer is not None:
-            self.observer(plural, _json(response))
+        self._observe(plural, response)
         return True
 
     def delete(self, kind: str, namespace: str, name: str) -> None:
@@ -230,8 +229,7 @@ class Kube:
             if exc.status == 409:
                 raise Conflict(f"{plural}/{name} changed since version {resource_version}") from exc
             raise
-        if response is not None and self.observer is not None:
-            self.observer(plural, _json(response))
+        self._observe(plural, response)
 
     def annotate(self, plural: str, namespace: str, name: str, key: str, value: str) -> None:
         body = {"metadata": {"annotations": {key: value}}}
@@ -245,8 +243,7 @@ class Kube:
             body,
             _preload_content=False,
         )
-        if response is not None and self.observer is not None:
-            self.observer(plural, _json(response))
+        self._observe(plural, response)
 
     def event(
         self, involved: dict[str, Any], kind: str, event_type: str, reason: str, message: str
@@ -278,6 +275,11 @@ class Kube:
             self.core.create_namespaced_event(meta["namespace"], body, _preload_content=False)
         except ApiException as exc:
             log.warning("event_not_posted", reason=reason, status=exc.status)
+
+    def _observe(self, plural: str, response: Any) -> None:
+        """Hand a write's answer (None: the object was gone) to the observer, if any."""
+        if response is not None and self.observer is not None:
+            self.observer(plural, _json(response))
 
     @staticmethod
     def _missing_is_none(call: Any, *args: Any, **kwargs: Any) -> Any:
