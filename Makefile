@@ -31,8 +31,10 @@ system-deps:
 
 # The offline data routes of the task suite: Debian's data and documentation packages.
 TASK_DEBS := dataset-fashion-mnist python3.11-doc linux-doc-6.1
-# The real servers the tests start: Prometheus and promtool (tests/metrics).
-TEST_DEBS := prometheus
+# The real servers and programs the tests start: Prometheus and promtool (tests/metrics),
+# PostgreSQL (the results index, tests/index), chromium (the viewer's and the report's
+# browser tests, driven by playwright) and tmux (the terminal display's tests).
+TEST_DEBS := prometheus postgresql chromium tmux
 task-deps:
 	@missing=$$(for p in $(TASK_DEBS) $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
