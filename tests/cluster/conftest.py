@@ -19,6 +19,8 @@ import yaml
 from kubegym.devcluster import build, cluster
 from tests.support import kube
 
+from . import harness
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     reason = None
@@ -107,3 +109,52 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         yield server
     finally:
         minio.stop(state)
+
+
+@pytest.fixture(scope="session")
+def cluster_role(api_client: Any, kubegym_crds: list[str], repo_root: Path) -> dict[str, Any]:
+    """operator/rbac.yaml's ClusterRole, applied once (with the CRDs it names)."""
+    return harness.apply_cluster_role(api_client, repo_root)
+
+
+@pytest.fixture
+def operator_kubeconfig(
+    api_client: Any,
+    dev_cluster: cluster.ClusterInfo,
+    cluster_role: dict[str, Any],
+    namespace: str,
+    tmp_path: Path,
+) -> Path:
+    """A kubeconfig with the token of the operator's ServiceAccount bound in `namespace`."""
+    return harness.operator_kubeconfig(
+        api_client, Path(dev_cluster.kubeconfig), namespace, tmp_path / "operator.kubeconfig"
+    )
+
+
+@pytest.fixture
+def operator(
+    operator_kubeconfig: Path, namespace: str, tmp_path: Path
+) -> Iterator[harness.OperatorProcess]:
+    """`kubegym operator` as a subprocess watching `namespace`; its log's tail printed at the end."""
+    process = harness.OperatorProcess(
+        operator_kubeconfig, namespace, tmp_path / "operator.log"
+    ).start()
+    try:
+        yield process
+    finally:
+        process.stop()
+        print(process.log()[-5000:])
+
+
+@pytest.fixture
+def kubelet(api_client: Any, namespace: str) -> harness.Kubelet:
+    """Plays the kubelet's part KWOK leaves out: ends agent containers, OOM-kills, evicts."""
+    return harness.Kubelet(api_client, namespace)
+
+
+@pytest.fixture
+def custom(api_client: Any) -> Any:
+    """The CustomObjectsApi of the admin client."""
+    from kubernetes import client
+
+    return client.CustomObjectsApi(api_client)

@@ -21,7 +21,7 @@ from kubegym.devcluster import cluster
 from tests.support.kube import wait_for
 
 from . import stack
-from .harness import G, OperatorProcess, V, apply_cluster_role, operator_kubeconfig
+from .harness import G, OperatorProcess, V
 
 pytestmark = pytest.mark.cluster
 
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.cluster
 def test_the_dev_cluster_kubelet_runs_a_run_to_its_end(
     api_client: Any,
     dev_cluster: cluster.ClusterInfo,
-    kubegym_crds: list[str],
+    operator_kubeconfig: Path,
     namespace: str,
     repo_root: Path,
     tmp_path: Path,
@@ -37,11 +37,7 @@ def test_the_dev_cluster_kubelet_runs_a_run_to_its_end(
     from kubernetes import client
 
     custom = client.CustomObjectsApi(api_client)
-    apply_cluster_role(api_client, repo_root)
-    kubeconfig = operator_kubeconfig(
-        api_client, Path(dev_cluster.kubeconfig), namespace, tmp_path / "operator.kubeconfig"
-    )
-    operator = OperatorProcess(kubeconfig, namespace, tmp_path / "operator.log").start()
+    operator = OperatorProcess(operator_kubeconfig, namespace, tmp_path / "operator.log").start()
     kubelet_log = tmp_path / "kubelet.log"
     env = {**os.environ, "KUBEGYM_TASK_PATH": ""}
     env.pop("KUBECONFIG", None)

@@ -22,7 +22,7 @@ import yaml
 from kubegym.devcluster import cluster
 from tests.support.kube import wait_for
 
-from .harness import G, OperatorProcess, V, apply_cluster_role, operator_kubeconfig
+from .harness import G, OperatorProcess, V
 
 pytestmark = pytest.mark.cluster
 PD = "prisoners-dilemma"
@@ -31,7 +31,7 @@ PD = "prisoners-dilemma"
 def test_a_strategy_is_played_in_the_jail_container_end_to_end(
     api_client: Any,
     dev_cluster: cluster.ClusterInfo,
-    kubegym_crds: list[str],
+    operator_kubeconfig: Path,
     namespace: str,
     repo_root: Path,
     tmp_path: Path,
@@ -42,11 +42,7 @@ def test_a_strategy_is_played_in_the_jail_container_end_to_end(
 
     prepared(PD)  # the kubelet lays the data out from the prepared cache
     custom = client.CustomObjectsApi(api_client)
-    apply_cluster_role(api_client, repo_root)
-    kubeconfig = operator_kubeconfig(
-        api_client, Path(dev_cluster.kubeconfig), namespace, tmp_path / "operator.kubeconfig"
-    )
-    operator = OperatorProcess(kubeconfig, namespace, tmp_path / "operator.log").start()
+    operator = OperatorProcess(operator_kubeconfig, namespace, tmp_path / "operator.log").start()
     kubelet_log = tmp_path / "kubelet.log"
     env = {**os.environ, "KUBEGYM_TASK_PATH": ""}
     env.pop("KUBECONFIG", None)

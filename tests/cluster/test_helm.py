@@ -24,7 +24,7 @@ from kubegym.devcluster import helm as helm_bin
 from tests.support.kube import wait_for
 
 from .harness import Kubelet, OperatorProcess
-from .test_operator import apply, benchmark_run, get_run, phase_is, play, summary_for, task
+from .resources import apply, benchmark_run, get_run, phase_is, play, summary_for, task
 
 pytestmark = pytest.mark.cluster
 

@@ -23,14 +23,10 @@ from kubegym.devcluster import kubelet as kubelet_mod
 from tests.support.kube import wait_for
 
 from .harness import Kubelet, OperatorProcess
-from .test_operator import (  # noqa: F401 (fixtures, used by name)
+from .resources import (
     apply,
     benchmark_run,
-    cluster_role,
-    custom,
     get_run,
-    kubelet,
-    operator,
     phase_is,
     play,
     summary_for,
@@ -171,9 +167,9 @@ def gpu_task(name: str) -> dict[str, Any]:
 
 
 def test_a_run_larger_than_the_quota_runs_each_trial_once_two_pods_admitted_together(
-    operator: OperatorProcess,  # noqa: F811
-    kubelet: Kubelet,  # noqa: F811
-    custom: Any,  # noqa: F811
+    operator: OperatorProcess,
+    kubelet: Kubelet,
+    custom: Any,
     namespace: str,
     queue: str,
 ) -> None:
@@ -223,9 +219,9 @@ def test_a_run_larger_than_the_quota_runs_each_trial_once_two_pods_admitted_toge
 
 
 def test_a_preempted_trial_is_requeued_and_resumes_as_an_infrastructure_event(
-    operator: OperatorProcess,  # noqa: F811
-    kubelet: Kubelet,  # noqa: F811
-    custom: Any,  # noqa: F811
+    operator: OperatorProcess,
+    kubelet: Kubelet,
+    custom: Any,
     namespace: str,
     queue: str,
 ) -> None:

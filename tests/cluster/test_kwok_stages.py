@@ -8,43 +8,20 @@ any other task, bound at the same time, stays as KWOK's defaults leave it: runni
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from kubegym.api import tasks
-from kubegym.devcluster import cluster, kwok_stages
+from kubegym.devcluster import kwok_stages
 from kubegym.devcluster.kwok_stages import expected
 from tests.support.kube import wait_for
 
-from .harness import G, OperatorProcess, V, apply_cluster_role, operator_kubeconfig
+from .harness import G, OperatorProcess, V
 
 pytestmark = pytest.mark.cluster
 
 TASK = f"{kwok_stages.TASK_PREFIX}-unit"
-
-
-@pytest.fixture
-def operator(
-    api_client: Any,
-    dev_cluster: cluster.ClusterInfo,
-    kubegym_crds: list[str],
-    namespace: str,
-    repo_root: Path,
-    tmp_path: Path,
-) -> Iterator[OperatorProcess]:
-    apply_cluster_role(api_client, repo_root)
-    kubeconfig = operator_kubeconfig(
-        api_client, Path(dev_cluster.kubeconfig), namespace, tmp_path / "operator.kubeconfig"
-    )
-    process = OperatorProcess(kubeconfig, namespace, tmp_path / "operator.log").start()
-    try:
-        yield process
-    finally:
-        process.stop()
-        print(process.log()[-5000:])
 
 
 def bystander_pod() -> dict[str, Any]:

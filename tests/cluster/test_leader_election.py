@@ -19,8 +19,6 @@ from kubegym.devcluster import cluster
 from kubegym.operator import kube, leader, leases
 from tests.support.kube import admin_client
 
-from .harness import apply_cluster_role, operator_kubeconfig
-
 pytestmark = pytest.mark.cluster
 
 # Short leases: these tests wait for expiry several times.
@@ -28,19 +26,8 @@ FAST = leader.Timing(lease_duration=2, renew_deadline=1.5, retry_period=0.5)
 
 
 @pytest.fixture
-def operator_client(
-    api_client: Any,
-    dev_cluster: cluster.ClusterInfo,
-    kubegym_crds: list[str],
-    repo_root: Path,
-    namespace: str,
-    tmp_path: Path,
-) -> Iterator[Any]:
-    apply_cluster_role(api_client, repo_root)
-    config = operator_kubeconfig(
-        api_client, Path(dev_cluster.kubeconfig), namespace, tmp_path / "operator.kubeconfig"
-    )
-    with admin_client(config) as client:  # the operator's token, not the admin's
+def operator_client(operator_kubeconfig: Path) -> Iterator[Any]:
+    with admin_client(operator_kubeconfig) as client:  # the operator's token, not the admin's
         yield client
 
 

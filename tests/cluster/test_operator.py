@@ -8,7 +8,6 @@ they end the agent containers with termination messages, OOM-kill and evict pods
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,162 +16,23 @@ import pytest
 
 from kubegym import scoring
 from kubegym.api.summary import TrialSummary
-from kubegym.api.trials import Score
-from kubegym.devcluster import cluster, nodes
+from kubegym.devcluster import nodes
 from tests.support.kube import wait_for
 
-from .harness import G, Kubelet, OperatorProcess, V, apply_cluster_role, operator_kubeconfig
+from .harness import G, Kubelet, OperatorProcess, V
+from .resources import (
+    apply,
+    benchmark_run,
+    get_run,
+    phase_is,
+    play,
+    sample,
+    summary_for,
+    task,
+    trials_of,
+)
 
 pytestmark = pytest.mark.cluster
-
-
-@pytest.fixture(scope="session")
-def cluster_role(api_client: Any, kubegym_crds: list[str], repo_root: Path) -> dict[str, Any]:
-    return apply_cluster_role(api_client, repo_root)
-
-
-@pytest.fixture
-def operator(
-    api_client: Any,
-    dev_cluster: cluster.ClusterInfo,
-    cluster_role: dict[str, Any],
-    namespace: str,
-    tmp_path: Path,
-) -> Iterator[OperatorProcess]:
-    kubeconfig = operator_kubeconfig(
-        api_client, Path(dev_cluster.kubeconfig), namespace, tmp_path / "operator.kubeconfig"
-    )
-    process = OperatorProcess(kubeconfig, namespace, tmp_path / "operator.log").start()
-    try:
-        yield process
-    finally:
-        process.stop()
-        print(process.log()[-5000:])
-
-
-@pytest.fixture
-def kubelet(api_client: Any, namespace: str) -> Kubelet:
-    return Kubelet(api_client, namespace)
-
-
-@pytest.fixture
-def custom(api_client: Any) -> Any:
-    from kubernetes import client
-
-    return client.CustomObjectsApi(api_client)
-
-
-def task(
-    name: str, metric: str = "r2", baseline: float = 0.5, gpu: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    resources: dict[str, Any] = {"cpu": "1", "memory": "1Gi"}
-    if gpu:
-        resources["gpu"] = gpu
-    return {
-        "apiVersion": f"{G}/{V}",
-        "kind": "Task",
-        "metadata": {"name": name},
-        "spec": {
-            "description": f"Task {name}.",
-            "image": f"registry.invalid/task-{name}:1",
-            "datasets": [{"name": "train", "path": "data/train.csv"}],
-            "evaluation": {
-                "script": "evaluate.py",
-                "metrics": [{"name": metric, "direction": "max"}],
-                "primaryMetric": metric,
-                "submission": {"path": "submission.csv"},
-                "testData": [{"name": "labels", "path": "hidden/test.csv"}],
-            },
-            "baselineScores": {metric: baseline},
-            "resources": resources,
-        },
-    }
-
-
-def benchmark_run(
-    name: str, tasks: list[str], agents: list[str], seeds: int, **spec: Any
-) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{G}/{V}",
-        "kind": "BenchmarkRun",
-        "metadata": {"name": name},
-        "spec": {
-            "tasks": {"names": tasks},
-            "agents": [{"name": a, "builtin": "baseline"} for a in agents],
-            "seeds": seeds,
-            **spec,
-        },
-    }
-
-
-def apply(custom: Any, namespace: str, *docs: dict[str, Any]) -> None:
-    plurals = {"Task": "tasks", "BenchmarkRun": "benchmarkruns"}
-    for doc in docs:
-        custom.create_namespaced_custom_object(G, V, namespace, plurals[doc["kind"]], doc)
-
-
-def get_run(custom: Any, namespace: str, name: str) -> dict[str, Any]:
-    run: dict[str, Any] = custom.get_namespaced_custom_object(
-        G, V, namespace, "benchmarkruns", name
-    )
-    return run
-
-
-def trials_of(custom: Any, namespace: str, run: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = custom.list_namespaced_custom_object(
-        G, V, namespace, "trials", label_selector=f"kubegym.io/run={run}"
-    )["items"]
-    return items
-
-
-def summary_for(score: float) -> TrialSummary:
-    return TrialSummary(
-        exit="submitted",
-        scores=[
-            Score(
-                step=3,
-                action="validate",
-                metrics={"r2": score - 0.05},
-                test_metrics={"r2": score - 0.04},
-            ),
-            Score(step=5, action="submit", metrics={"r2": score}, test_metrics={"r2": score}),
-        ],
-        final={"r2": score},
-        steps=5,
-        tokens=1000,
-        cost_usd=0.25,
-    )
-
-
-def sample(text: str, name: str, **wanted: str) -> float:
-    """The value of the sample `name` whose labels include `wanted`, from a /metrics page."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            if s.name == name and all(s.labels.get(k) == v for k, v in wanted.items()):
-                return float(s.value)
-    raise AssertionError(f"no sample {name}{wanted} in /metrics")
-
-
-def play(
-    kubelet: Kubelet,
-    until: Callable[[], bool],
-    answer: Callable[[dict[str, Any]], None],
-    timeout: float = 120,
-) -> None:
-    """Answer every running agent pod with `answer` until `until()` holds."""
-
-    def step() -> bool:
-        for pod in kubelet.running_agents():
-            answer(pod)
-        return until()
-
-    wait_for(step, timeout=timeout, interval=0.3)
-
-
-def phase_is(custom: Any, namespace: str, name: str, *phases: str) -> Callable[[], bool]:
-    return lambda: (get_run(custom, namespace, name).get("status") or {}).get("phase") in phases
 
 
 SCORES = {("alpha", "a1"): 0.9, ("alpha", "a2"): 0.7, ("beta", "a1"): 0.6, ("beta", "a2"): 0.8}

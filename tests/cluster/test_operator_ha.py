@@ -29,7 +29,7 @@ from kubegym.operator.main import LEADERSHIP_LOST_EXIT
 from tests.support.kube import admin_client, wait_for
 
 from .harness import Kubelet, OperatorProcess, apply_cluster_role, operator_kubeconfig
-from .test_operator import (
+from .resources import (
     apply,
     benchmark_run,
     get_run,
