@@ -1,0 +1,405 @@
+"""The runs a viewer shows and their trials, paged by key, filtered on the server.
+
+Called by `kubegym.viewer.app`. SOURCE is a run folder (``trials/<id>/`` as
+`kubegym run --out` leaves it) or a folder of run folders. Each run's trials
+are read from their ``results.json`` once and re-read only when the file's size
+or mtime changes, so a live run's new trials appear at the next look (at most
+one rescan a second); a folder without results.json is a running trial.
+
+Pages are keyset pages over (task, agent, seed, trial): a page's cursor is the
+last row's key, so page N costs no more than page 1. The methods follow the
+results index's (`kubegym.index`: ``runs``, ``run``, ``trials``, ``trial``,
+``facets``) so the viewer can read either.
+"""
+
+from __future__ import annotations
+
+import base64
+import bisect
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from kubegym.api import results as results_api
+from kubegym.errors import ConfigError
+from kubegym.viewer import ids
+
+TRIALS: Final = "trials"
+LEADERBOARD: Final = "leaderboard.json"
+STATUS: Final = "status.json"
+RUNNING: Final = "(running)"
+"""The exit reason a trial without results.json is listed under."""
+FILTERS: Final = ("task", "agent", "seed", "exit_reason", "failure_class")
+"""The trial fields a page can be filtered on, exactly."""
+MESSAGE_LIMIT: Final = 500
+"""Characters of a trial's message in a row (the trial's own page shows it whole)."""
+PAGE_LIMIT: Final = 500
+RESCAN_SECONDS: Final = 1.0
+
+_NUMBERS: Final = ("score", "best_attempt", "cost_usd", "seconds")
+_COUNTS: Final = ("seed", "attempt", "steps", "prompt_tokens", "completion_tokens", "validations")
+_TEXTS: Final = (
+    "task",
+    "agent",
+    "exit_reason",
+    "failure_class",
+    "primary_metric",
+    "direction",
+    "started",
+    "finished",
+)
+
+
+def _text(value: Any, limit: int = 300) -> str | None:
+    return None if value is None else str(value)[:limit]
+
+
+def _row(run_id: str, trial: str, data: dict[str, Any]) -> dict[str, Any]:
+    """A trial's row: the results.json fields the viewer lists, typed and bounded."""
+    row: dict[str, Any] = {"run_id": run_id, "trial": trial, "state": "finished"}
+    for name in _TEXTS:
+        row[name] = _text(data.get(name))
+    for name in _NUMBERS:
+        value = data.get(name)
+        row[name] = (
+            float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+        )
+    for name in _COUNTS:
+        value = data.get(name)
+        row[name] = value if isinstance(value, int) and not isinstance(value, bool) else None
+    row["message"] = _text(data.get("message"), MESSAGE_LIMIT) or ""
+    row["trajectory"] = f"{TRIALS}/{trial}/{results_api.TRAJECTORY_JSONL}"
+    return row
+
+
+def _running_row(run_id: str, trial: str) -> dict[str, Any]:
+    row = _row(run_id, trial, {})
+    row.update(state="running", exit_reason=RUNNING, task=None, agent=None)
+    return row
+
+
+def _sort_key(row: dict[str, Any]) -> tuple[str, str, int, str]:
+    return (
+        row["task"] or "",
+        row["agent"] or "",
+        row["seed"] if row["seed"] is not None else -1,
+        row["trial"],
+    )
+
+
+def encode_cursor(key: tuple[str, str, int, str]) -> str:
+    """A page's cursor: the last row's sort key, opaque to the page."""
+    return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[str, str, int, str]:
+    """The key `encode_cursor` wrote.
+
+    Raises:
+        ValueError: not a cursor this module wrote.
+    """
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, TypeError) as exc:
+        raise ValueError("invalid cursor") from exc
+    if (
+        not isinstance(raw, list)
+        or len(raw) != 4
+        or not all(isinstance(raw[i], str) for i in (0, 1, 3))
+        or not isinstance(raw[2], int)
+    ):
+        raise ValueError("invalid cursor")
+    return (raw[0], raw[1], raw[2], raw[3])
+
+
+@dataclass
+class Run:
+    """One run folder and what has been read of it."""
+
+    run_id: str
+    folder: Path
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    seen: dict[str, tuple[int, int]] = field(default_factory=dict)
+    order: list[tuple[str, str, int, str]] = field(default_factory=list)
+    scanned_at: float = 0.0
+    updated: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def refresh(self, force: bool = False) -> None:
+        """Read new and changed trials (at most once a `RESCAN_SECONDS`, unless forced)."""
+        with self.lock:
+            now = time.monotonic()
+            if not force and now - self.scanned_at < RESCAN_SECONDS:
+                return
+            self.scanned_at = now
+            changed = self._scan()
+            if changed:
+                self.order = sorted(_sort_key(r) for r in self.rows.values())
+                self.updated = time.time()
+
+    def _scan(self) -> bool:
+        trials_folder = self.folder / TRIALS
+        changed = False
+        present: set[str] = set()
+        try:
+            entries = list(os.scandir(trials_folder))
+        except FileNotFoundError:
+            entries = []
+        for entry in entries:
+            trial = entry.name
+            if not entry.is_dir(follow_symlinks=False):
+                continue
+            try:
+                ids.check_id(trial, "trial")
+            except ids.BadId:
+                continue  # a folder no URL could name is not shown
+            present.add(trial)
+            results = os.path.join(entry.path, results_api.RESULTS_JSON)
+            try:
+                stat = os.stat(results)
+            except FileNotFoundError:
+                if self.seen.get(trial) != (-1, -1):
+                    self.rows[trial] = _running_row(self.run_id, trial)
+                    self.seen[trial] = (-1, -1)
+                    changed = True
+                continue
+            mark = (stat.st_size, stat.st_mtime_ns)
+            if self.seen.get(trial) == mark:
+                continue
+            self.rows[trial] = self._read_row(trial, results)
+            self.seen[trial] = mark
+            changed = True
+        for gone in set(self.rows) - present:
+            del self.rows[gone], self.seen[gone]
+            changed = True
+        return changed
+
+    def _read_row(self, trial: str, path: str) -> dict[str, Any]:
+        try:
+            with open(path, "rb") as f:
+                data = json.loads(f.read(8_000_000))
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            row = _running_row(self.run_id, trial)
+            row.update(state="unreadable", exit_reason="(unreadable)")
+            return row
+        return _row(self.run_id, trial, data)
+
+    def page(self, filters: dict[str, str], cursor: str | None, limit: int) -> dict[str, Any]:
+        """One page of trials matching `filters` after `cursor` (see `Catalog.trials`)."""
+        self.refresh()
+        limit = max(1, min(limit, PAGE_LIMIT))
+        order = self.order
+        at = bisect.bisect_right(order, decode_cursor(cursor)) if cursor else 0
+        found: list[dict[str, Any]] = []
+        last: tuple[str, str, int, str] | None = None
+        while at < len(order) and len(found) < limit:
+            row = self.rows.get(order[at][3])
+            at += 1
+            if row is None or not _matches(row, filters):
+                continue
+            found.append(row)
+            last = _sort_key(row)
+        more = last is not None and any(
+            (r := self.rows.get(k[3])) is not None and _matches(r, filters) for k in order[at:]
+        )
+        return {"trials": found, "next": encode_cursor(last) if more and last else None}
+
+    def count(self, filters: dict[str, str]) -> int:
+        return sum(1 for r in self.rows.values() if _matches(r, filters))
+
+    def facets(self) -> dict[str, list[tuple[str, int]]]:
+        self.refresh()
+        counts: dict[str, dict[str, int]] = {name: {} for name in FILTERS}
+        for row in self.rows.values():
+            for name in FILTERS:
+                value = "" if row[name] is None else str(row[name])
+                counts[name][value] = counts[name].get(value, 0) + 1
+        return {
+            name: sorted(values.items(), key=lambda kv: (kv[0] == "", _natural(kv[0])))
+            for name, values in counts.items()
+        }
+
+    def read_json(self, name: str) -> dict[str, Any] | None:
+        try:
+            with open(self.folder / name, "rb") as f:
+                data = json.loads(f.read(20_000_000))
+        except (FileNotFoundError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def summary(self) -> dict[str, Any]:
+        """The run's row: counts, agents, tasks, spend, status."""
+        self.refresh()
+        rows = list(self.rows.values())
+        finished = [r for r in rows if r["state"] == "finished"]
+        status = self.read_json(STATUS) or {}
+        phase = status.get("phase")
+        return {
+            "run_id": self.run_id,
+            "name": self.folder.name,
+            "source": str(self.folder),
+            "status": str(phase)[:40]
+            if phase
+            else ("Running" if len(finished) < len(rows) else "Finished"),
+            "trials": len(rows),
+            "finished_trials": len(finished),
+            "failed_trials": sum(1 for r in finished if r["failure_class"]),
+            "running_trials": len(rows) - len(finished),
+            "agents": sorted({r["agent"] for r in finished if r["agent"]}),
+            "tasks": sorted({r["task"] for r in finished if r["task"]}),
+            "cost_usd": round(sum(r["cost_usd"] or 0.0 for r in finished), 6),
+            "updated": self.updated,
+        }
+
+    def trajectory_path(self, trial: str) -> str:
+        """The trajectory file of a listed trial (its id was checked and listed)."""
+        return os.path.join(
+            self.folder, TRIALS, ids.check_id(trial, "trial"), results_api.TRAJECTORY_JSONL
+        )
+
+    def results(self, trial: str) -> dict[str, Any] | None:
+        path = os.path.join(
+            self.folder, TRIALS, ids.check_id(trial, "trial"), results_api.RESULTS_JSON
+        )
+        try:
+            with open(path, "rb") as f:
+                data = json.loads(f.read(8_000_000))
+        except (FileNotFoundError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+
+def _natural(value: str) -> tuple[int, float, str]:
+    try:
+        return (0, float(value), value)
+    except ValueError:
+        return (1, 0.0, value)
+
+
+def _matches(row: dict[str, Any], filters: dict[str, str]) -> bool:
+    for name, wanted in filters.items():
+        value = row.get(name)
+        if ("" if value is None else str(value)) != wanted:
+            return False
+    return True
+
+
+def _is_run(folder: Path) -> bool:
+    return (
+        (folder / TRIALS).is_dir()
+        or (folder / LEADERBOARD).is_file()
+        or (folder / STATUS).is_file()
+    )
+
+
+class Catalog:
+    """The runs under a viewer's SOURCE, by run id (the run folder's name)."""
+
+    def __init__(self, source: Path, runs: dict[str, Run]):
+        self.source = source
+        self._runs = runs
+        self._lock = threading.Lock()
+        self._scanned_at = time.monotonic()
+
+    def _rescan(self) -> None:
+        # A folder of runs gains runs as they start; a single run folder never changes.
+        if _is_run(self.source):
+            return
+        with self._lock:
+            if time.monotonic() - self._scanned_at < RESCAN_SECONDS:
+                return
+            self._scanned_at = time.monotonic()
+            for run_id, run in _child_runs(self.source).items():
+                self._runs.setdefault(run_id, run)
+
+    def runs(self) -> list[dict[str, Any]]:
+        """Every run's row (`Run.summary`), by name."""
+        self._rescan()
+        return [self._runs[r].summary() for r in sorted(self._runs)]
+
+    def run(self, run_id: str) -> Run | None:
+        """The run of that id, or None."""
+        self._rescan()
+        return self._runs.get(ids.check_id(run_id, "run"))
+
+    def trials(
+        self,
+        run_id: str,
+        *,
+        cursor: str | None = None,
+        limit: int = 100,
+        **filters: str | None,
+    ) -> dict[str, Any] | None:
+        """A page of a run's trials: ``{"trials", "next"}``, or None for an unknown run.
+
+        Args:
+            run_id: the run.
+            cursor: the previous page's ``next`` (None: the first page).
+            limit: rows per page (at most `PAGE_LIMIT`).
+            filters: exact values of `FILTERS` fields (None: any).
+
+        Raises:
+            ValueError: the cursor is not one a page gave, or a filter is unknown.
+        """
+        unknown = set(filters) - set(FILTERS)
+        if unknown:
+            raise ValueError(f"unknown filter {sorted(unknown)[0]!r}")
+        run = self.run(run_id)
+        if run is None:
+            return None
+        wanted = {k: v for k, v in filters.items() if v is not None}
+        return run.page(wanted, cursor, limit)
+
+
+def _child_runs(folder: Path) -> dict[str, Run]:
+    found: dict[str, Run] = {}
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        if entry.is_dir(follow_symlinks=False) and _is_run(Path(entry.path)):
+            try:
+                run_id = ids.check_id(entry.name, "run")
+            except ids.BadId:
+                continue
+            found[run_id] = Run(run_id, Path(entry.path).resolve())
+    return found
+
+
+def open_catalog(source: str) -> Catalog:
+    """The runs at SOURCE: one run folder, or a folder holding run folders.
+
+    Raises:
+        ConfigError: SOURCE does not exist, is not a folder, or names a store or
+            cluster run (the viewer reads local folders; copy the run first).
+    """
+    if source.startswith(("s3://", "run/")):
+        raise ConfigError(
+            f"cannot view {source}: this viewer reads run folders on this machine",
+            hint="copy the run to a folder first (aws s3 sync …) and view that folder",
+        )
+    folder = Path(source)
+    if not folder.is_dir():
+        raise ConfigError(
+            f"{source} is not a folder",
+            hint="give the folder `kubegym run --out` wrote, or a folder of such folders",
+        )
+    folder = folder.resolve()
+    if _is_run(folder):
+        name = folder.name
+        run_id = name if _safe(name) else "run"
+        runs = {run_id: Run(run_id, folder)}
+    else:
+        runs = _child_runs(folder)
+    return Catalog(folder, runs)
+
+
+def _safe(name: str) -> bool:
+    try:
+        ids.check_id(name, "run")
+    except ids.BadId:
+        return False
+    return True
