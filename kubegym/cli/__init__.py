@@ -53,6 +53,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
         "kubegym.cli.validate:validate",
         "Check run files (Tasks, BenchmarkRuns) locally.",
     ),
+    "view": ("kubegym.cli.view:view", "Browse runs, trials and steps in a local web page."),
 }
 
 
