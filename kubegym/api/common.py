@@ -243,6 +243,9 @@ def parse_quantity(quantity: str) -> float:
 # A DNS-1123 label: the names of tasks, agents and runs end up in pod names and labels.
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DnsLabel = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL_PATTERN)]
+# A DNS-1123 subdomain: the names of most cluster-scoped objects (PriorityClasses and the like).
+DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+DnsSubdomain = Annotated[str, Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)]
 
 Sha256 = Annotated[str, Field(pattern=r"^[a-f0-9]{64}$")]
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import Field
 
 from kubegym.api import common
-from kubegym.api.common import DnsLabel, Model, Rule
+from kubegym.api.common import DnsLabel, DnsSubdomain, Model, Rule
 
 
 class TaskSelection(Model):
@@ -359,6 +359,11 @@ class BenchmarkRunSpec(Model):
 
     queue_name: DnsLabel | None = None
     """A Kueue LocalQueue: pods then carry Kueue's queue label and wait for admission."""
+
+    workload_priority_class: DnsSubdomain | None = None
+    """A Kueue WorkloadPriorityClass for the trials' workloads: who waits and who is
+    preempted first in the ClusterQueue. Used only when the pods are queued (`queueName`,
+    or the operator's default queue); Kueue refuses a class that does not exist."""
 
 
 class RunCounters(Model):

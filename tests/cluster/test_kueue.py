@@ -177,7 +177,15 @@ def test_a_run_larger_than_the_quota_runs_each_trial_once_two_pods_admitted_toge
         custom,
         namespace,
         gpu_task("vision"),
-        benchmark_run("queued", ["vision"], ["a1"], seeds=5, parallelism=5, queueName=queue),
+        benchmark_run(
+            "queued",
+            ["vision"],
+            ["a1"],
+            seeds=5,
+            parallelism=5,
+            queueName=queue,
+            workloadPriorityClass=HIGH,
+        ),
     )
     most_gpus = most_holding = most_waiting = 0
     admitted: dict[str, str] = {}  # pod group -> its trial
@@ -192,6 +200,9 @@ def test_a_run_larger_than_the_quota_runs_each_trial_once_two_pods_admitted_toge
         workload = custom.get_namespaced_custom_object(KQ, KV, namespace, "workloads", group)
         assert (_condition(workload, "Admitted") or {}).get("status") == "True", workload
         assert sum(p["count"] for p in workload["spec"]["podSets"]) == 2
+        # The run's WorkloadPriorityClass reached Kueue through the pods' label.
+        assert workload["spec"].get("priority") == 1000, workload["spec"]
+        assert HIGH in json.dumps(workload["spec"]), workload["spec"]
         assigned = workload["status"]["admission"]["podSetAssignments"]
         assert sum(a["count"] for a in assigned) == 2, workload["status"]
         members = kubelet.pods(f"{GROUP_LABEL}={group}")

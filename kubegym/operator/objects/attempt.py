@@ -92,6 +92,8 @@ KUEUE_GROUP_COUNT: Final = "kueue.x-k8s.io/pod-group-total-count"
 #: sandbox pod ends Failed (deleted at the trial's end, or stopped by a preemption) keeps
 #: its quota, waiting for a replacement that no attempt ever creates.
 KUEUE_RETRIABLE: Final = "kueue.x-k8s.io/retriable-in-group"
+#: The run's WorkloadPriorityClass: Kueue reads it off the group's pods.
+KUEUE_PRIORITY: Final = "kueue.x-k8s.io/priority-class"
 
 
 # Init containers only copy files. Without requests, their limits would be the requests,
@@ -364,6 +366,8 @@ def kueue(a: Attempt, metadata: dict[str, Any]) -> dict[str, Any]:
         metadata["labels"][KUEUE_GROUP] = label_value(a.base_name)
         metadata.setdefault("annotations", {})[KUEUE_GROUP_COUNT] = "2"
         metadata["annotations"][KUEUE_RETRIABLE] = "false"
+        if a.run.workload_priority_class is not None:
+            metadata["labels"][KUEUE_PRIORITY] = a.run.workload_priority_class
     return metadata
 
 

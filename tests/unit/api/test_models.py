@@ -146,3 +146,17 @@ def test_conditions_have_the_metav1_shape() -> None:
 )
 def test_quantities_parse_to_numbers(quantity: str, value: float) -> None:
     assert common.parse_quantity(quantity) == value
+
+
+@pytest.mark.parametrize("name", ["research-high", "team.a.high", "p0"])
+def test_a_workload_priority_class_is_a_dns_subdomain(run: dict[str, Any], name: str) -> None:
+    run["spec"]["workloadPriorityClass"] = name
+    assert runs.BenchmarkRun.model_validate(run).spec.workload_priority_class == name
+
+
+@pytest.mark.parametrize("name", ["Research_High", "-high", "high.", "a" * 254])
+def test_a_bad_workload_priority_class_names_the_field(run: dict[str, Any], name: str) -> None:
+    run["spec"]["workloadPriorityClass"] = name
+    with pytest.raises(pydantic.ValidationError) as caught:
+        runs.BenchmarkRun.model_validate(run)
+    assert caught.value.errors()[0]["loc"][-1] == "workloadPriorityClass"

@@ -40,6 +40,7 @@ RICH_RUN = run_spec(
         {"name": "ext", "image": "registry.example/their-agent:2"},
     ],
     queueName="gpu-queue",
+    workloadPriorityClass="research-high",
     store={"s3": {"bucket": "results", "credentialsSecret": "s3-creds"}},
     deadlines={"trialSeconds": 3600},
 )
@@ -463,7 +464,11 @@ def test_kueue_labels_only_with_a_queue() -> None:
         assert meta["annotations"][objects.KUEUE_GROUP_COUNT] == "2"
         # Once neither pod runs, Kueue finishes the Workload and frees the quota.
         assert meta["annotations"]["kueue.x-k8s.io/retriable-in-group"] == "false"
-    for manifest in objects.attempt_objects(attempt()):
+        # Kueue reads the workload's priority off the group's pods.
+        assert meta["labels"][objects.KUEUE_PRIORITY] == "research-high"
+    # A priority class without a queue is not a Kueue label on unqueued pods.
+    unqueued = attempt(run=run_spec(workloadPriorityClass="research-high"))
+    for manifest in [*objects.attempt_objects(attempt()), *objects.attempt_objects(unqueued)]:
         meta = manifest["metadata"]
         assert not any(k.startswith("kueue.x-k8s.io/") for k in meta["labels"])
         assert not any(k.startswith("kueue.x-k8s.io/") for k in meta.get("annotations", {}))
