@@ -41,6 +41,13 @@ from kubegym.cli import common
     help="A RuntimeClass for sandbox pods, such as gvisor.",
 )
 @click.option(
+    "--viewer-url",
+    envvar="KUBEGYM_VIEWER_URL",
+    default=None,
+    help="Base URL of the installation's viewer (kubegym view): each Trial is created "
+    "annotated kubegym.io/viewer=<URL>/runs/<run>/trials/<trial>. [env KUBEGYM_VIEWER_URL]",
+)
+@click.option(
     "--health-port",
     envvar="KUBEGYM_HEALTH_PORT",
     type=click.IntRange(0, 65535),
@@ -115,6 +122,7 @@ def operator(
     kubeconfig: str | None,
     agent_image: str | None,
     runtime_class: str | None,
+    viewer_url: str | None,
     health_port: int,
     metrics_port: int,
     workers: int,
@@ -142,7 +150,7 @@ def operator(
     """
     from kubegym.operator import leader
     from kubegym.operator.main import Election, ServeOptions, serve
-    from kubegym.operator.settings import Settings
+    from kubegym.operator.settings import Settings, viewer_base
 
     settings = Settings.from_env()
     changes: dict[str, Any] = {"namespace": namespace}
@@ -150,6 +158,8 @@ def operator(
         changes["agent_image"] = agent_image
     if runtime_class:
         changes["runtime_class"] = runtime_class
+    if viewer_url:
+        changes["viewer_url"] = viewer_base(viewer_url, field="--viewer-url")
     settings = dataclasses.replace(settings, **changes)
     serve(
         ServeOptions(

@@ -334,7 +334,12 @@ class Controller:
                 available.append(task)
         members = self.cache.trials_of(namespace, name, trials.TrialView.from_body)
         decision = runs.decide(
-            run, available, members, self.clock(), egress_proxy=self.settings.egress is not None
+            run,
+            available,
+            members,
+            self.clock(),
+            egress_proxy=self.settings.egress is not None,
+            viewer_url=self.settings.viewer_url,
         )
         if decision.chosen_tasks:
             self._ensure_run_objects(run, decision.chosen_tasks)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -231,26 +232,41 @@ def _agent_names(run: RunView) -> tuple[str, ...]:
     return tuple(a.name for a in run.spec.agents)
 
 
-def trial_manifest(run: RunView, cell: trials.TrialSpec) -> dict[str, Any]:
-    """A Trial owned by the run (deleting the run deletes it and everything it owns)."""
+def trial_manifest(
+    run: RunView, cell: trials.TrialSpec, *, viewer_url: str | None = None
+) -> dict[str, Any]:
+    """A Trial owned by the run (deleting the run deletes it and everything it owns).
+
+    With the installation's viewer (`viewer_url`, its base URL), the Trial carries its
+    page's URL as the `labels.VIEWER` annotation from its creation: no write of its own.
+    """
     name = trials.trial_name(cell.run, cell.task, cell.agent, cell.seed)
+    metadata: dict[str, Any] = {
+        "name": name,
+        "namespace": run.namespace,
+        "labels": {
+            labels.RUN: run.name,
+            labels.TASK: cell.task,
+            labels.AGENT: cell.agent,
+            labels.SEED: str(cell.seed),
+            labels.MANAGED_BY: "kubegym",
+        },
+        "ownerReferences": [objects.owner_reference("BenchmarkRun", run.name, run.uid)],
+    }
+    if viewer_url:
+        metadata["annotations"] = {labels.VIEWER: viewer_link(viewer_url, run.name, name)}
     return {
         "apiVersion": common.API_VERSION,
         "kind": "Trial",
-        "metadata": {
-            "name": name,
-            "namespace": run.namespace,
-            "labels": {
-                labels.RUN: run.name,
-                labels.TASK: cell.task,
-                labels.AGENT: cell.agent,
-                labels.SEED: str(cell.seed),
-                labels.MANAGED_BY: "kubegym",
-            },
-            "ownerReferences": [objects.owner_reference("BenchmarkRun", run.name, run.uid)],
-        },
+        "metadata": metadata,
         "spec": cell.model_dump(mode="json", by_alias=True),
     }
+
+
+def viewer_link(base: str, run: str, trial: str) -> str:
+    """A Trial's page in the viewer: ``<base>/runs/<run>/trials/<trial>`` (names URL-quoted)."""
+    quote = urllib.parse.quote
+    return f"{base.rstrip('/')}/runs/{quote(run, safe='')}/trials/{quote(trial, safe='')}"
 
 
 def decide(
@@ -260,6 +276,7 @@ def decide(
     now: dt.datetime,
     *,
     egress_proxy: bool = False,
+    viewer_url: str | None = None,
 ) -> RunDecision:
     """The next step for `run`: pure, from what was read; the controller does it.
 
@@ -276,6 +293,7 @@ def decide(
         now: the time to stamp conditions with.
         egress_proxy: whether the installation has an egress proxy (else a run whose
             sandboxes are promised egress hosts waits, `check_tasks`).
+        viewer_url: the installation's viewer, linked from each new Trial (`trial_manifest`).
     """
     decision = RunDecision()
     status = run.status.model_copy(deep=True)
@@ -292,7 +310,9 @@ def decide(
     decision.chosen_tasks = chosen
     wanted = _cells(run.name, run.spec.seeds, tuple(t.name for t in chosen), _agent_names(run))
     by_name = {t.name: t for t in existing}
-    decision.create = [trial_manifest(run, c) for n, c in wanted.items() if n not in by_name]
+    decision.create = [
+        trial_manifest(run, c, viewer_url=viewer_url) for n, c in wanted.items() if n not in by_name
+    ]
     members = [by_name[n] for n in wanted if n in by_name]
     set_condition(
         status, "Ready", "True", "TrialsCreated", f"{len(wanted)} trials", now, run.generation
@@ -365,7 +385,7 @@ def _admit(
     decision.admit = [t.name for t in waiting[:room]]
     # New Trials within the parallelism are created admitted: one write instead of two.
     for manifest in decision.create[: room - len(decision.admit)]:
-        manifest["metadata"]["annotations"] = {ADMITTED: now.isoformat()}
+        manifest["metadata"].setdefault("annotations", {})[ADMITTED] = now.isoformat()
     return False
 
 

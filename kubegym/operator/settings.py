@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -44,6 +45,9 @@ class Settings:
         egress: the installation's egress proxy, which sandboxes with an allowlist reach
             (`kubegym.operator.egress`); None when there is none: a run asking for egress
             hosts then waits with a message naming the field.
+        viewer_url: the base URL of the installation's viewer (`kubegym view`); each
+            Trial is created with its page's URL in the `labels.VIEWER` annotation.
+            None: no viewer, no annotation.
     """
 
     agent_image: str = DEFAULT_AGENT_IMAGE
@@ -57,6 +61,7 @@ class Settings:
     default_queue: str | None = None
     gpu_products: dict[str, GpuPlacement] = field(default_factory=dict)
     egress: EgressProxy | None = None
+    viewer_url: str | None = None
     agent_resources: dict[str, dict[str, str]] = field(
         default_factory=lambda: {
             "requests": {"cpu": "250m", "memory": "512Mi"},
@@ -70,11 +75,12 @@ class Settings:
         (comma-separated), `KUBEGYM_NAMESPACE`, `KUBEGYM_STORE_BUCKET`/`_ENDPOINT`/`_PREFIX`/
         `_SECRET`, `KUBEGYM_DEFAULT_QUEUE`, `KUBEGYM_GPU_PRODUCTS` (JSON: product →
         `{nodeSelector, tolerations}`, as the Helm chart's `gpu.products`) and the egress
-        proxy's `KUBEGYM_EGRESS_*` (`EgressProxy.from_env`).
+        proxy's `KUBEGYM_EGRESS_*` (`EgressProxy.from_env`), and `KUBEGYM_VIEWER_URL`.
 
         Raises:
             ConfigError: `KUBEGYM_GPU_PRODUCTS` is not such a JSON object, or the egress
-                proxy's settings are incomplete or its key unreadable.
+                proxy's settings are incomplete or its key unreadable, or
+                `KUBEGYM_VIEWER_URL` is not an http(s) URL.
         """
         env = os.environ if environ is None else environ
         store = None
@@ -98,11 +104,33 @@ class Settings:
             default_queue=env.get("KUBEGYM_DEFAULT_QUEUE") or None,
             gpu_products=_gpu_products(env.get("KUBEGYM_GPU_PRODUCTS") or "{}"),
             egress=EgressProxy.from_env(env),
+            viewer_url=viewer_base(env.get("KUBEGYM_VIEWER_URL") or None),
         )
 
     def gpu_placement(self, product: str | None) -> GpuPlacement | None:
         """The configured placement of a GPU product, if any."""
         return self.gpu_products.get(product) if product else None
+
+
+def viewer_base(url: str | None, *, field: str = "KUBEGYM_VIEWER_URL") -> str | None:
+    """The viewer's base URL without its trailing slash, checked to be http(s).
+
+    Raises:
+        ConfigError: the URL is not ``http://`` or ``https://`` with a host, or holds a
+            query, fragment or space (a Trial's link is made by appending its path).
+    """
+    if url is None:
+        return None
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ConfigError(
+            f"not an http(s) URL: {url!r}", field=field, hint="e.g. http://kubegym-viewer:8765"
+        )
+    if parsed.query or parsed.fragment or any(c.isspace() for c in url):
+        raise ConfigError(
+            f"the viewer's base URL has a query, fragment or space: {url!r}", field=field
+        )
+    return url.rstrip("/")
 
 
 @dataclass(frozen=True)
