@@ -10,11 +10,25 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Literal
+from pathlib import Path
+from typing import Literal, TextIO
 
 import structlog
 
 LogFormat = Literal["auto", "console", "json"]
+
+# What `configure` last chose (``auto`` resolved), for `current_format` and to restore.
+_settings: dict[str, str] = {"level": "info", "format": "console"}
+
+
+def current_format() -> str:
+    """``console`` or ``json``: how `configure` last chose to render logs."""
+    return _settings["format"]
+
+
+def current_level() -> str:
+    """The level `configure` was last given."""
+    return _settings["level"]
 
 
 def configure(level: str = "info", fmt: LogFormat = "auto") -> None:
@@ -30,6 +44,29 @@ def configure(level: str = "info", fmt: LogFormat = "auto") -> None:
         env = os.environ.get("KUBEGYM_LOG_FORMAT", "")
         fallback = "console" if sys.stderr.isatty() else "json"
         fmt = env if env in ("console", "json") else fallback  # type: ignore[assignment]
+    _settings.update(level=level, format=fmt)
+    _install(level, fmt, sys.stderr, colors=sys.stderr.isatty() and not dumb_terminal())
+
+
+def to_file(path: Path, level: str = "info") -> TextIO:
+    """Send every log line to ``path`` as JSON lines (appended), and none to the terminal.
+
+    `kubegym run` calls it while its live display holds the terminal, so the
+    display is never written into; `configure` puts the logs back. Returns the
+    open file (the caller closes it after `configure`).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stream = path.open("a", encoding="utf-8", buffering=1)
+    _install(level, "json", stream, colors=False)
+    return stream
+
+
+def dumb_terminal() -> bool:
+    """Whether ``TERM=dumb`` asks for plain text: no colours, no cursor movement."""
+    return os.environ.get("TERM", "") == "dumb"
+
+
+def _install(level: str, fmt: str, stream: TextIO, colors: bool) -> None:
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         numeric = logging.INFO
@@ -43,17 +80,17 @@ def configure(level: str = "info", fmt: LogFormat = "auto") -> None:
         renderer = structlog.processors.JSONRenderer()
         shared.append(structlog.processors.format_exc_info)
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        renderer = structlog.dev.ConsoleRenderer(colors=colors)
     structlog.configure(
         processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=stream),
         cache_logger_on_first_use=False,
     )
     # Libraries that log through the standard library (kopf, botocore, our own
     # stdlib-only sandbox modules) are rendered the same way, so one run's output
     # reads as one stream: all JSON, or all console lines.
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],

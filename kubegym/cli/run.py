@@ -6,18 +6,26 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 import click
 
+from kubegym import log
 from kubegym.cli import common
 from kubegym.errors import ConfigError
 from kubegym.sandbox import backends as sandbox_backends
 
 if TYPE_CHECKING:
-    from kubegym.local import runner
+    from kubegym.local import live, progress, runner
     from kubegym.metrics import Exporter
+
+#: The run's log file, in its output folder, while the live display holds the terminal.
+LOG_FILE = "kubegym.log"
+
+#: Exit status after Ctrl-C (128 + SIGINT), as a shell reports it.
+EXIT_INTERRUPTED = 130
 
 
 @click.command(context_settings=common.CONTEXT)
@@ -60,6 +68,12 @@ if TYPE_CHECKING:
     show_default=True,
     help="Seconds to keep serving /metrics after the run, so a scraper sees its final values.",
 )
+@click.option(
+    "--no-live",
+    is_flag=True,
+    help="No live display on a terminal: a log line per event instead (also with TERM=dumb; "
+    "`kubegym --log-format json run` keeps JSON lines).",
+)
 def run(
     run_file: Path,
     out: Path | None,
@@ -68,6 +82,7 @@ def run(
     metrics_port: int | None,
     metrics_host: str,
     metrics_linger: float,
+    no_live: bool,
 ) -> None:
     """Run the grid tasks × agents × seeds of RUN_FILE here, with its parallelism.
 
@@ -76,6 +91,13 @@ def run(
     trajectory.jsonl, results.json and workspace.tar.gz; the run leaves
     results.csv, leaderboard.json (AUP per agent, both profiles, with CIs)
     and profiles.png.
+
+    On a terminal a live display shows the trials done, running, failed and
+    queued, each agent's best score per task, the spend against the budget,
+    the time left and recent failures; the logs go to OUT/kubegym.log
+    meanwhile. Off a terminal, with --no-live, TERM=dumb or
+    `kubegym --log-format json run`, every event is a log line on stderr.
+    Ctrl-C stops the run and prints where it got to; the same command resumes.
 
     Exit status: 0 when every trial that ran has a result, failures of the
     agent or the infrastructure included; 3 when kubegym itself failed some
@@ -100,10 +122,15 @@ def run(
         else:
             out = Path("kubegym-out") / parsed.run.name
     local_run = runner.LocalRun(parsed, run_dir, out, sandbox=sandbox)
+    log_file = local_run.out / LOG_FILE if _live_wanted(no_live) else None
     if metrics_port is None:
-        summary = asyncio.run(local_run.execute())
+        summary = _execute(local_run, _plain_progress, log_file)
     else:
-        summary = _execute_with_metrics(local_run, metrics_port, metrics_host, metrics_linger)
+        summary = _execute_with_metrics(
+            local_run, metrics_port, metrics_host, metrics_linger, log_file
+        )
+    if log_file is not None:
+        click.echo(f"logs in {log_file}", err=True)
     if as_json:
         click.echo(json.dumps(summary.to_json(), indent=2))
     else:
@@ -129,8 +156,71 @@ def _print_summary(summary: runner.RunSummary) -> None:
         click.echo(f"\ntau_max = {summary.leaderboard.get('tau_max')}")
 
 
+def _live_wanted(no_live: bool) -> bool:
+    """The live display goes up only for a person at a terminal who asked for nothing else."""
+    if no_live or log.dumb_terminal() or log.current_format() == "json":
+        return False
+    return sys.stdout.isatty() and sys.stderr.isatty()
+
+
+def _plain_progress(local_run: runner.LocalRun) -> progress.Progress:
+    from kubegym.local import progress
+
+    return progress.Progress(len(local_run.plan()))
+
+
+def _execute(
+    local_run: runner.LocalRun,
+    make_progress: Callable[[runner.LocalRun], progress.Progress],
+    log_file: Path | None,
+) -> runner.RunSummary:
+    """Run with the live display up when ``log_file`` is given (the logs go there).
+
+    Ctrl-C leaves the display's last frame, the cursor back, a line on where the
+    run got to, and exit status 130; finished trials are on disk, so running the
+    same command again resumes.
+    """
+    made = make_progress(local_run)
+    log_stream: TextIO | None = None
+    level, fmt = log.current_level(), log.current_format()
+    if log_file is not None:
+        log_stream = log.to_file(log_file, level)
+        made.show_live(_run_state(local_run), str(log_file))
+    try:
+        return asyncio.run(local_run.execute(progress=made))
+    except KeyboardInterrupt:
+        made.close(interrupted=True)
+        state = made.state
+        click.echo(
+            f"\ninterrupted: {state.finished} of {state.total} trials finished "
+            f"({state.failed} failed); run the same command again to resume",
+            err=True,
+        )
+        sys.exit(EXIT_INTERRUPTED)
+    finally:
+        made.close()
+        if log_stream is not None:
+            log.configure(level, fmt)  # type: ignore[arg-type]
+            log_stream.close()
+
+
+def _run_state(local_run: runner.LocalRun) -> live.RunState:
+    """The display's state of ``local_run`` before its first trial: its grid, budget, tasks' directions."""
+    from kubegym.local import live
+
+    plans = local_run.plan()
+    return live.RunState(
+        run=local_run.run.name,
+        trials={p.id: (p.bundle.name, p.agent.name) for p in plans},
+        parallelism=local_run.run.spec.parallelism,
+        budget_usd=local_run.run.spec.budget_usd,
+        started_at=time.monotonic(),
+        directions={p.bundle.name: p.bundle.task.spec.evaluation.metric().direction for p in plans},
+    )
+
+
 def _execute_with_metrics(
-    local_run: runner.LocalRun, port: int, host: str, linger: float
+    local_run: runner.LocalRun, port: int, host: str, linger: float, log_file: Path | None
 ) -> runner.RunSummary:
     """Run with a /metrics exporter up from before the first trial until the run ends (+ linger)."""
     from kubegym import metrics, rollups
@@ -138,20 +228,27 @@ def _execute_with_metrics(
 
     # The port first: a taken port is a one-line error before anything is recorded.
     exporter = _serve_metrics(port, host)
-    try:
+    made: list[metrics_local.MetricsProgress] = []
+
+    def make_progress(local_run: runner.LocalRun) -> progress.Progress:
         plans = local_run.plan()
-        progress = metrics_local.MetricsProgress(
-            len(plans),
-            metrics=metrics.METRICS,
-            run=metrics.RunRef(
-                local_run.run.metadata.namespace or metrics_local.LOCAL_NAMESPACE,
-                local_run.run.name,
-            ),
-            trials={p.id: (p.bundle.name, p.agent.name) for p in plans},
-            budget_usd=local_run.run.spec.budget_usd,
+        made.append(
+            metrics_local.MetricsProgress(
+                len(plans),
+                metrics=metrics.METRICS,
+                run=metrics.RunRef(
+                    local_run.run.metadata.namespace or metrics_local.LOCAL_NAMESPACE,
+                    local_run.run.name,
+                ),
+                trials={p.id: (p.bundle.name, p.agent.name) for p in plans},
+                budget_usd=local_run.run.spec.budget_usd,
+            )
         )
-        summary = asyncio.run(local_run.execute(progress=progress))
-        progress.publish_leaderboard(summary.leaderboard, exclude=[rollups.REFERENCE])
+        return made[0]
+
+    try:
+        summary = _execute(local_run, make_progress, log_file)
+        made[0].publish_leaderboard(summary.leaderboard, exclude=[rollups.REFERENCE])
         if linger:
             time.sleep(linger)
     finally:
