@@ -1,9 +1,11 @@
 """How long `kubegym report` takes on a synthetic run of 10,000 trials, and where the time goes.
 
-Writes a run folder the way `kubegym run` leaves it (13 tasks × 20 agents × ~38 seeds
-by default: ``trials/<id>/results.json`` and a short ``trajectory.jsonl`` each, some
-infrastructure failures and retries, a few unfinished trials, and the leaderboard.json
-the runner would write), then times, each as the median of ``--repeat`` runs:
+Writes a run folder the way `kubegym run` leaves it with `tests.support.synthetic_run`
+(13 tasks × 20 agents × ~38 seeds by default: ``trials/<id>/results.json``, a
+``trajectory.jsonl`` of 5 to 30 steps each and one of 1,000, some infrastructure
+failures and retries, a few unfinished trials, and the rollups the runner would write;
+without its hostile trial, whose unknown task would send the loader to the task
+catalog), then times, each as the median of ``--repeat`` runs:
 
 * the baseline: reading every results.json with ``json.load`` (listing included);
 * loading (`kubegym.report.load_run`: results, trajectories' tools, leaderboard.json);
@@ -23,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import shutil
 import statistics
 import sys
@@ -31,131 +32,11 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import pandas as pd
+# Bench scripts run as `.venv/bin/python bench/x.py`: the repository root holds tests.support.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-TOOLS = ["open", "edit", "python", "validate", "search_file", "find_file", "scroll_down", "goto"]
-EXIT_REASONS = ["submitted"] * 8 + ["max_steps", "cost_limit", "wall_time"]
-
-
-def synthesize(out: Path, trials: int, tasks: int, agents: int, rng: random.Random) -> int:
-    """Write a run of `trials` trials into `out`; returns how many steps its trajectories hold."""
-    from kubegym.scoring import leaderboard as leaderboards
-
-    task_names = [f"task-{t:02d}" for t in range(tasks)]
-    directions = {name: ("max" if t % 3 else "min") for t, name in enumerate(task_names)}
-    baselines = {name: 1.0 + t / 10 for t, name in enumerate(task_names)}
-    agent_names = [f"agent-{a:02d}" for a in range(agents)]
-    skill = {name: rng.uniform(0.7, 1.4) for name in agent_names}
-    cells = tasks * agents
-    base_seeds, extra = divmod(trials, cells)
-    rows: list[list[Any]] = []
-    steps_total = 0
-    cell = 0
-    for task in task_names:
-        for agent in agent_names:
-            for seed in range(base_seeds + (1 if cell < extra else 0)):
-                rows.append(_write_trial(out, task, agent, seed, directions, baselines, skill, rng))
-                steps_total += rows[-1][-1]
-            cell += 1
-    for n in range(5):  # trials still running when the run was copied
-        folder = out / "trials" / f"bench-unfinished-{n}"
-        folder.mkdir(parents=True)
-        (folder / "trajectory.jsonl").write_text(_step(1, "open train.py", rng))
-
-    references = pd.DataFrame(
-        [(t, directions[t], baselines[t]) for t in task_names],
-        columns=list(leaderboards.REFERENCE_COLUMNS),
-    )
-    frame = pd.DataFrame([r[:-2] for r in rows], columns=list(leaderboards.TRIAL_COLUMNS))
-    board = leaderboards.compute_leaderboard(leaderboards.tidy_trials(references, frame))
-    (out / "leaderboard.json").write_text(json.dumps(board.to_json("bench"), indent=2))
-    return steps_total
-
-
-def _write_trial(
-    out: Path,
-    task: str,
-    agent: str,
-    seed: int,
-    directions: dict[str, str],
-    baselines: dict[str, float],
-    skill: dict[str, float],
-    rng: random.Random,
-) -> list[Any]:
-    trial_id = f"bench-{task}-{agent}-s{seed}-{rng.getrandbits(32):08x}"
-    folder = out / "trials" / trial_id
-    folder.mkdir(parents=True)
-    infra = rng.random() < 0.02
-    steps = 0 if infra else rng.randint(5, 30)
-    factor = skill[agent] * rng.uniform(0.8, 1.2)
-    base = baselines[task]
-    best = base * factor if directions[task] == "max" else base / factor
-    score = None if infra or rng.random() < 0.1 else best * rng.uniform(0.9, 1.0)
-    cost = round(steps * rng.uniform(0.001, 0.01), 6)
-    results = {
-        "trial": trial_id,
-        "task": task,
-        "agent": agent,
-        "seed": seed,
-        "primary_metric": "metric",
-        "direction": directions[task],
-        "exit_reason": "infra_error" if infra else rng.choice(EXIT_REASONS),
-        "scores": [
-            {"step": s, "action": "validate", "metrics": {"metric": best}, "time": ""}
-            for s in range(min(steps, 3))
-        ],
-        "final": None if score is None else {"metric": score},
-        "score": score,
-        "best_attempt": None if infra else best,
-        "steps": steps,
-        "prompt_tokens": steps * 1500,
-        "completion_tokens": steps * 120,
-        "cost_usd": cost,
-        "seconds": steps * 4.2,
-        "attempt": (1 if infra else 0) + (1 if rng.random() < 0.03 else 0),
-        "message": "SandboxStartFailed: the node went away" if infra else "",
-        "failure_class": "infra" if infra else None,
-        "started": "2026-01-01T00:00:00+00:00",
-        "finished": "2026-01-01T00:10:00+00:00",
-        "details": {"sandbox": {"backend": "bwrap", "isolated": True}},
-        "format_version": 1,
-    }
-    (folder / "results.json").write_text(json.dumps(results, indent=2))
-    if steps:
-        actions = [f"{rng.choice(TOOLS)} arg" for _ in range(steps - 1)] + ["submit"]
-        lines = "".join(_step(i + 1, a, rng) for i, a in enumerate(actions))
-        (folder / "trajectory.jsonl").write_text(lines)
-    return [
-        task,
-        directions[task],
-        agent,
-        seed,
-        results["best_attempt"],
-        score,
-        results["failure_class"],
-        cost,
-        steps,
-    ]
-
-
-def _step(number: int, action: str, rng: random.Random) -> str:
-    observation = "line of output\n" * rng.randint(3, 20)
-    step = {
-        "step": number,
-        "action": action,
-        "observation": observation,
-        "thought": "Let me look at the data first.",
-        "exit_code": 0,
-        "prompt_tokens": 1500,
-        "completion_tokens": 120,
-        "cost_usd": 0.004,
-        "seconds": 4.2,
-        "score": None,
-        "time": "2026-01-01T00:00:00+00:00",
-    }
-    return json.dumps(step) + "\n"
+from tests.support import synthetic_run
 
 
 def read_every_results(folder: Path) -> int:
@@ -195,6 +76,7 @@ def measure(folder: Path, repeat: int) -> list[tuple[str, float]]:
     board = leaderboards.compute_leaderboard(tables.tidy(run))
     front = next(t.frame for t in document.tables if t.key == "pareto")
     assert board.result is not None
+    aup = board.result
     out = Path(tempfile.mkdtemp(prefix="report-out-"))
 
     def end_to_end() -> None:
@@ -220,8 +102,8 @@ def measure(folder: Path, repeat: int) -> list[tuple[str, float]]:
         ),
         (
             "plot: performance profiles",
-            median_seconds(lambda: plots.profiles_png(board.result, "p"), repeat),
-        ),  # type: ignore[arg-type]
+            median_seconds(lambda: plots.profiles_png(aup, "p"), repeat),
+        ),
         (
             "plot: cost versus AUP",
             median_seconds(lambda: plots.cost_scatter_png(front, "c"), repeat),
@@ -271,7 +153,10 @@ def main() -> int:
     folder = args.keep or Path(tempfile.mkdtemp(prefix="report-scale-"))
     try:
         start = time.perf_counter()
-        steps = synthesize(folder, args.trials, args.tasks, args.agents, random.Random(0))
+        written = synthetic_run.write_run(
+            folder, args.trials, tasks=args.tasks, agents=args.agents, seed=0, hostile=False
+        )
+        steps = written.steps
         print(
             f"synthetic run written to {folder} in {time.perf_counter() - start:.1f} s",
             file=sys.stderr,

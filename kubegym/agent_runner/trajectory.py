@@ -22,7 +22,13 @@ TRAJECTORY = results.TRAJECTORY_JSONL
 
 @dataclass
 class Step:
-    """One agent step, as recorded."""
+    """One agent step, as recorded.
+
+    The line's keys follow the fields' order, and ``step`` then ``action`` must stay
+    first: the report cuts each action's tool name straight out of the bytes
+    (`kubegym.report.loading.count_tools`). A field added later is read back with
+    its default from a trajectory written before it (``edits``: none).
+    """
 
     step: int
     action: str
@@ -34,6 +40,9 @@ class Step:
     cost_usd: float = 0.0
     seconds: float = 0.0
     score: dict[str, Any] | None = None
+    edits: list[dict[str, str]] = field(default_factory=list)
+    """The files this step's editing tools changed, each ``{"path", "diff"}``: the path
+    relative to the workspace and a unified diff, bounded in size."""
     time: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat())
 
 
