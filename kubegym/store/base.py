@@ -125,6 +125,17 @@ class Store(abc.ABC):
     def list_keys(self, prefix: str = "") -> list[str]:
         """Every key under ``prefix`` (relative to the root), sorted."""
 
+    def list_objects(self, prefix: str = "") -> list[ObjectInfo]:
+        """Every object under ``prefix`` with what one listing knows of it (size, ETag or
+        mtime; ``sha256`` may be None), sorted by key.
+
+        Readers that only need to tell whether an object changed (the results index) call
+        this instead of `stat` per key. This default stats each key; backends whose
+        listing carries the sizes override it.
+        """
+        found = [self.stat(key) for key in self.list_keys(prefix)]
+        return [info for info in found if info is not None]
+
     @abc.abstractmethod
     def read_bytes(self, key: str) -> bytes:
         """The object's bytes, checked against its recorded sha256.

@@ -86,6 +86,17 @@ class FolderStore(base.Store):
                     keys.append(key)
         return sorted(keys)
 
+    def list_objects(self, prefix: str = "") -> list[base.ObjectInfo]:
+        # Size and mtime from one stat each; no digest (`stat` hashes the whole file).
+        found = []
+        for key in self.list_keys(prefix):
+            try:
+                info = (self.root / key).stat()
+            except OSError:
+                continue  # removed since the listing
+            found.append(base.ObjectInfo(key, info.st_size, None, info.st_mtime))
+        return found
+
     def read_bytes(self, key: str) -> bytes:
         path = self._path(key)
         if not path.is_file():

@@ -301,6 +301,34 @@ class S3Store(base.Store):
 
         return sorted(self._call(collect, "list"))
 
+    def list_objects(self, prefix: str = "") -> list[base.ObjectInfo]:
+        self.check()
+        query = (
+            keys.join(self._root, prefix) if prefix else (f"{self._root}/" if self._root else "")
+        )
+
+        def collect() -> list[base.ObjectInfo]:
+            found = []
+            pages = self._client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.location.bucket, Prefix=query
+            )
+            for page in pages:
+                for item in page.get("Contents", []):
+                    name = str(item["Key"])
+                    modified = item.get("LastModified")
+                    found.append(
+                        base.ObjectInfo(
+                            name[len(self._root) + 1 :] if self._root else name,
+                            int(item.get("Size", 0)),
+                            None,
+                            modified.timestamp() if modified is not None else None,
+                            str(item.get("ETag", "")).strip('"') or None,
+                        )
+                    )
+            return found
+
+        return sorted(self._call(collect, "list"), key=lambda info: info.key)
+
     def read_bytes(self, key: str) -> bytes:
         self.check()
 
