@@ -159,6 +159,7 @@ def create_app(source: catalog.Catalog, *, host: str = "127.0.0.1") -> Starlette
         if row is None:
             return _error(404, "no such trial")
         results = run.results(trial) or {}
+        path = run.trajectory_path(trial)
         scores = results.get("scores")
         details = json.dumps(results.get("details", {}), ensure_ascii=False)
         return JSONResponse(
@@ -168,7 +169,7 @@ def create_app(source: catalog.Catalog, *, host: str = "127.0.0.1") -> Starlette
                 "scores": scores[:SCORES_LIMIT] if isinstance(scores, list) else [],
                 "final": results.get("final") if isinstance(results.get("final"), dict) else None,
                 "details": details[:DETAILS_LIMIT],
-                "has_trajectory": os.path.exists(run.trajectory_path(trial)),
+                "has_trajectory": path is not None and os.path.exists(path),
             }
         )
 
@@ -182,8 +183,9 @@ def create_app(source: catalog.Catalog, *, host: str = "127.0.0.1") -> Starlette
             limit = _int(request, "limit", 50, 1, steps.PAGE_LIMIT)
         except (ids.BadId, ValueError) as exc:
             return _error(400, str(exc))
+        run.refresh()
         path = run.trajectory_path(trial)
-        if trial not in run.rows or not os.path.exists(path):
+        if trial not in run.rows or path is None or not os.path.exists(path):
             return _error(404, "no trajectory for this trial")
         return JSONResponse(steps.read_page(trajectories, path, start, limit))
 
@@ -196,8 +198,9 @@ def create_app(source: catalog.Catalog, *, host: str = "127.0.0.1") -> Starlette
             number = int(request.path_params["step"])
         except (ids.BadId, ValueError) as exc:
             return _error(400, str(exc))
+        run.refresh()
         path = run.trajectory_path(trial)
-        if trial not in run.rows or not os.path.exists(path):
+        if trial not in run.rows or path is None or not os.path.exists(path):
             return _error(404, "no trajectory for this trial")
         try:
             return JSONResponse(
@@ -206,8 +209,12 @@ def create_app(source: catalog.Catalog, *, host: str = "127.0.0.1") -> Starlette
         except LookupError as exc:
             return _error(404, str(exc))
 
+    def no_icon(request: Request) -> Response:
+        return Response(status_code=204)
+
     routes = [
         Route("/", page),
+        Route("/favicon.ico", no_icon),
         Route("/runs/{run}", page),
         Route("/runs/{run}/trials/{trial}", page),
         Route("/compare", page),

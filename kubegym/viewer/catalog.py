@@ -158,8 +158,10 @@ class Run:
             except ids.BadId:
                 continue  # a folder no URL could name is not shown
             present.add(trial)
-            results = os.path.join(entry.path, results_api.RESULTS_JSON)
+            results = self._inside(trial, results_api.RESULTS_JSON)
             try:
+                if results is None:
+                    raise FileNotFoundError(trial)  # a link out of the run is never read
                 stat = os.stat(results)
             except FileNotFoundError:
                 if self.seen.get(trial) != (-1, -1):
@@ -257,16 +259,21 @@ class Run:
             "updated": self.updated,
         }
 
-    def trajectory_path(self, trial: str) -> str:
-        """The trajectory file of a listed trial (its id was checked and listed)."""
-        return os.path.join(
-            self.folder, TRIALS, ids.check_id(trial, "trial"), results_api.TRAJECTORY_JSONL
-        )
+    def _inside(self, trial: str, name: str) -> str | None:
+        """The path of a trial's file when it really lies inside the run (no link out)."""
+        path = os.path.join(self.folder, TRIALS, ids.check_id(trial, "trial"), name)
+        real = os.path.realpath(path)
+        return path if real.startswith(str(self.folder) + os.sep) else None
+
+    def trajectory_path(self, trial: str) -> str | None:
+        """The trajectory file of a trial, or None when it is a link out of the run."""
+        return self._inside(trial, results_api.TRAJECTORY_JSONL)
 
     def results(self, trial: str) -> dict[str, Any] | None:
-        path = os.path.join(
-            self.folder, TRIALS, ids.check_id(trial, "trial"), results_api.RESULTS_JSON
-        )
+        """A trial's results.json, or None (missing, not JSON, or a link out of the run)."""
+        path = self._inside(trial, results_api.RESULTS_JSON)
+        if path is None:
+            return None
         try:
             with open(path, "rb") as f:
                 data = json.loads(f.read(8_000_000))

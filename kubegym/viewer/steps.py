@@ -183,7 +183,12 @@ def step_field(index: TrajectoryIndex, path: str, number: int, name: str) -> dic
         raise LookupError(f"step {number} is a line of {size} bytes, too large to show")
     with open(path, "rb") as f:
         f.seek(lines.starts[number])
-        raw = json.loads(f.read(size))
+        try:
+            raw = json.loads(f.read(size))
+        except ValueError:
+            raw = None
+    if not isinstance(raw, dict):
+        raise LookupError(f"step {number} is not a JSON object")
     if name in TEXT_FIELDS:
         value = raw.get(name)
     elif name.startswith("edits/") and name[6:].isdigit():

@@ -71,37 +71,47 @@ def _leaderboard(board: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _table(board: dict[str, Any], rows: Iterable[dict[str, Any]]) -> pd.DataFrame | None:
+def _table(
+    board: dict[str, Any], rows: Iterable[dict[str, Any]]
+) -> tuple[pd.DataFrame | None, list[str]]:
+    """The leaderboard's score table with each task's direction, and the tasks left out.
+
+    A task's direction comes from its trials' results; a task no finished trial
+    names (leaderboard.json lists every task of the run) cannot be profiled.
+    """
     tasks = board.get("tasks")
     if not isinstance(tasks, dict) or not tasks:
-        return None
+        return None, []
     directions = {r["task"]: r["direction"] for r in rows if r["task"] and r["direction"]}
     records = []
+    left_out: list[str] = []
     for task, methods in tasks.items():
         if not isinstance(methods, dict) or task not in directions:
-            return None
+            left_out.append(str(task)[:200])
+            continue
         for method, scores in methods.items():
-            if not isinstance(scores, dict):
-                return None
-            records.append(
-                {
-                    columns.TASK: task,
-                    columns.DIRECTION: directions[task],
-                    columns.METHOD: method,
-                    **{p: _float(scores.get(p)) for p in columns.SCORE_COLUMNS},
-                }
-            )
-    return pd.DataFrame(records, columns=list(columns.TABLE_COLUMNS))
+            if isinstance(scores, dict):
+                records.append(
+                    {
+                        columns.TASK: task,
+                        columns.DIRECTION: directions[task],
+                        columns.METHOD: method,
+                        **{p: _float(scores.get(p)) for p in columns.SCORE_COLUMNS},
+                    }
+                )
+    if not records:
+        return None, left_out
+    return pd.DataFrame(records, columns=list(columns.TABLE_COLUMNS)), left_out
 
 
 def _profiles(board: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
-    table = _table(board, rows)
+    table, left_out = _table(board, rows)
     if table is None:
-        return {"error": "no leaderboard.json with scores yet", "curves": {}}
+        return {"error": "no leaderboard.json with scores yet", "curves": {}, "left_out": left_out}
     try:
         result = profiles.compute_aup(table, baseline=leaderboards.REFERENCE)
     except ConfigError as exc:
-        return {"error": str(exc)[:500], "curves": {}}
+        return {"error": str(exc)[:500], "curves": {}, "left_out": left_out}
     step = max(1, len(result.tau) // PROFILE_POINTS)
     picks = list(range(0, len(result.tau), step))
     if picks[-1] != len(result.tau) - 1:
@@ -118,6 +128,7 @@ def _profiles(board: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, An
         "tau": [round(float(result.tau[i]), 4) for i in picks],
         "tau_max": float(result.tau_max),
         "curves": curves,
+        "left_out": left_out,
     }
 
 

@@ -1,7 +1,7 @@
 // The viewer page: a small router over /, /runs/<run>, /runs/<run>/trials/<trial> and /compare.
 
 import * as api from "./api.js";
-import { h, clear, fmt, runPath, trialPath } from "./dom.js";
+import { h, clear, put, fmt, runPath, trialPath } from "./dom.js";
 import { runsView } from "./runs.js";
 import { runView } from "./run.js";
 import { trialView, compareView } from "./trial.js";

@@ -63,3 +63,8 @@ export function table(headers, rows, attrs = {}) {
 export function section(title, ...children) {
   return h("section", {}, h("h2", {}, title), ...children);
 }
+
+// Element.append with this module's rules: arrays flattened, null/false skipped, text as text.
+export function put(node, ...children) {
+  return append(node, children);
+}

@@ -3,7 +3,7 @@
 // status and refreshes when trials finish.
 
 import * as api from "./api.js";
-import { h, clear, fmt, trialPath, table, section } from "./dom.js";
+import { h, clear, put, fmt, trialPath, table, section } from "./dom.js";
 import { profileChart } from "./charts.js";
 
 const POLL_MS = 2000;
@@ -23,6 +23,7 @@ function overviewSections(data, hidden) {
       { id: "leaderboard" }) : h("p", { class: "muted" }, "No leaderboard yet (leaderboard.json is written when the run ends).")));
   const profiles = data.profiles;
   out.push(section("Performance profiles",
+    profiles.left_out && profiles.left_out.length ? h("p", { class: "muted" }, `Left out (no finished trial gives their direction): ${profiles.left_out.join(", ")}`) : null,
     profiles.error ? h("p", { class: "muted" }, profiles.error) :
       h("div", { class: "charts", id: "profiles" },
         profileChart("best attempt", profiles.tau, profiles.curves.best_attempt, hidden),
@@ -56,14 +57,14 @@ export async function runView(main, runId) {
   main.append(head, overview, section("Trials", filterBar, compare, trialsBox));
 
   function renderHead(run) {
-    clear(head).append(h("h1", {}, run.name),
+    put(clear(head), h("h1", {}, run.name),
       h("p", { id: "run-status" }, `${run.status} · ${fmt(run.finished_trials)} of ${fmt(run.trials)} trials finished · ${fmt(run.failed_trials)} failed · ${fmt(run.running_trials)} running · ${fmt(run.cost_usd, 4)} USD`));
   }
 
   async function loadOverview() {
     const data = await api.run(runId);
     renderHead(data.run);
-    clear(overview).append(...overviewSections(data, hidden));
+    put(clear(overview), ...overviewSections(data, hidden));
     return data.run;
   }
 
@@ -107,7 +108,7 @@ export async function runView(main, runId) {
     if (!page.next) next.setAttribute("disabled", "");
     prev.addEventListener("click", () => { state.page -= 1; loadTrials(); });
     next.addEventListener("click", () => { state.page += 1; loadTrials(); });
-    clear(trialsBox).append(
+    put(clear(trialsBox), 
       h("p", { class: "muted", id: "trials-count" }, `${fmt(page.total)} trials match · page ${state.page + 1}`),
       table(["", "trial", "task", "agent", "seed", "exit reason", "failure", "score", "best attempt", "steps", "validations", "cost"], rows, { id: "trials" }),
       h("div", { class: "pager" }, prev, next));

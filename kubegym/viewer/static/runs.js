@@ -1,7 +1,7 @@
 // The runs list.
 
 import * as api from "./api.js";
-import { h, fmt, runPath, table, section } from "./dom.js";
+import { h, put, fmt, runPath, table, section } from "./dom.js";
 
 export async function runsView(main) {
   const { runs } = await api.runs();

@@ -2,7 +2,7 @@
 // its validate scores as a chart, and two trials side by side.
 
 import * as api from "./api.js";
-import { h, clear, fmt, runPath, trialPath, section } from "./dom.js";
+import { h, clear, put, fmt, runPath, trialPath, section } from "./dom.js";
 import { scoreChart } from "./charts.js";
 
 const PAGE = 50;
@@ -54,7 +54,7 @@ function stepView(runId, trialId, step) {
 async function trialPanel(box, runId, trialId) {
   const info = await api.trial(runId, trialId);
   const r = info.row;
-  box.append(
+  put(box,
     h("h1", {}, h("a", { href: trialPath(runId, trialId), "data-nav": "" }, r.trial)),
     h("p", { class: "trial-meta" }, `run `, h("a", { href: runPath(runId), "data-nav": "" }, runId),
       ` · task ${r.task || "–"} · agent ${r.agent || "–"} · seed ${fmt(r.seed)} · attempt ${fmt(r.attempt)}`),
@@ -73,7 +73,7 @@ async function trialPanel(box, runId, trialId) {
     prev.addEventListener("click", () => load(Math.max(0, start - PAGE)));
     next.addEventListener("click", () => load(page.next));
     const shown = page.steps.length ? `${page.start + 1}–${page.start + page.steps.length}` : "none";
-    clear(stepsBox).append(h("p", { class: "muted steps-count" }, `steps ${shown} of ${fmt(page.total)}`),
+    put(clear(stepsBox), h("p", { class: "muted steps-count" }, `steps ${shown} of ${fmt(page.total)}`),
       h("div", { class: "pager" }, prev, next),
       page.steps.map((step) => stepView(runId, trialId, step)),
       h("div", { class: "pager" }, next.cloneNode(true)));

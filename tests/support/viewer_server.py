@@ -1,0 +1,36 @@
+"""A real `kubegym view` server for tests and benchmarks: uvicorn on a free loopback port, in a thread.
+
+Used by tests/viewer/, tests/browser/test_viewer.py and bench/viewer_load.py: the
+viewer is exercised over real HTTP, as a browser reaches it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import uvicorn
+
+from kubegym import viewer
+
+
+@contextmanager
+def serve(source: str, host: str = "127.0.0.1") -> Iterator[str]:
+    """Serve the runs at `source`; yields the base URL (``http://127.0.0.1:<port>``)."""
+    app = viewer.create_app(viewer.open_catalog(source), host=host)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the viewer did not start")
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
