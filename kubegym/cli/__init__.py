@@ -33,6 +33,10 @@ _COMMANDS: dict[str, tuple[str, str]] = {
         "kubegym.cli.dev_cluster:dev_cluster",
         "Start, stop and inspect the development Kubernetes cluster (KWOK fake nodes).",
     ),
+    "index": (
+        "kubegym.cli.index:index",
+        "Index runs into a database and ask it across runs (runs, a task's history).",
+    ),
     "report": (
         "kubegym.cli.report:report",
         "Report on a finished run: leaderboard, scores, costs, failures, tools, plots.",
