@@ -37,7 +37,7 @@ def test_escape_sequences_in_names_show_as_text(pane: Pane) -> None:
     command = f"echo BEFORE-DISPLAY; {shlex.join([sys.executable, '-c', SCRIPT])}"
     pane.start(command)
     title = pane.info("#{pane_title}")
-    screen, seen = pane.wait_for(lambda s: "EXIT=" in s, timeout=120)
+    screen, _ = pane.wait_for(lambda s: "EXIT=" in s, timeout=120)
     assert "EXIT=0" in screen, screen
     assert "BEFORE-DISPLAY" in screen  # the screen was not cleared
     assert "AFTER-DISPLAY" in screen
