@@ -56,6 +56,8 @@ def render(
     header = Text()
     header.append(f"{title} ", style="bold")
     header.append(live.safe_text(state.run), style="bold cyan")
+    if state.phase:
+        header.append(f"   {live.safe_text(state.phase, 20)}")
     header.append(f"   elapsed {duration(state.elapsed(now))}")
     if state.ended_at is None:
         header.append(f"   time left ~{duration(state.eta_seconds(now))}")

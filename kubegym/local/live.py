@@ -107,6 +107,8 @@ class RunState:
     )
     aup: dict[str, float] = field(default_factory=dict)
     """Per agent: its best-attempt AUP, where known (a cluster run's rollup)."""
+    phase: str | None = None
+    """The run's phase, where something reports one (a cluster run's status)."""
     ended_at: float | None = None
     interrupted: bool = False
 
@@ -256,6 +258,7 @@ class RunState:
             parallelism=run.spec.parallelism,
             budget_usd=run.spec.budget_usd,
             started_at=now - (wall_now - started),
+            phase=status.phase,
         )
         for agent in run.spec.agents:
             state.agents.setdefault(agent.name, AgentStanding())
