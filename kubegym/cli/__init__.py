@@ -49,6 +49,10 @@ _COMMANDS: dict[str, tuple[str, str]] = {
         "kubegym.cli.run:run",
         "Run a BenchmarkRun on this machine (resumable), ending with the leaderboard.",
     ),
+    "status": (
+        "kubegym.cli.status:status",
+        "Show a cluster BenchmarkRun as `kubegym run` shows a local one (--watch to follow it).",
+    ),
     "tasks": (
         "kubegym.cli.tasks:tasks",
         "List the known tasks, prepare their data, run their baselines.",
