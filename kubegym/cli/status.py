@@ -9,6 +9,7 @@ The kubernetes client is imported when the command runs, never by `kubegym --hel
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import sys
 import time
 from typing import TYPE_CHECKING, Any
@@ -107,6 +108,10 @@ def _connect(kubeconfig: str | None) -> tuple[Any, str]:
                 field="--kubeconfig",
                 hint="set KUBECONFIG or pass --kubeconfig",
             ) from exc
+    # One try per read: a person waits for the answer (--watch reads again anyway), and
+    # urllib3's retry warnings would stand between them and the one-line error.
+    configuration.retries = 0
+    logging.getLogger("urllib3").setLevel(logging.ERROR)
     return client.CustomObjectsApi(client.ApiClient(configuration)), namespace
 
 
