@@ -79,7 +79,8 @@ class Controller:
         self.kube = kube
         self.settings = settings
         self.clock = clock
-        self.cache = informer.Cache()
+        # Only tombstones that say who stopped a pod are ever read (`_with_tombstones`).
+        self.cache = informer.Cache(keep_gone=outcomes.disrupted)
         if kube.observer is None:  # the operator's own writes reach its cache at once
             kube.observer = self.cache.observe
         self.events = events.Recorder(kube.event)
@@ -294,6 +295,9 @@ class Controller:
             ):
                 continue
             self.kube.delete("Pod", trial.namespace, name)
+            # Write-through: until the watch brings the pod being deleted, the next
+            # reconcile must not delete it again.
+            self.cache.deleting(informer.PODS, trial.namespace, name, self.clock().isoformat())
 
     # --- BenchmarkRuns ---------------------------------------------------------------
 

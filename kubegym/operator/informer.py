@@ -19,15 +19,25 @@ Three rules keep a cache that lags the API server by one watch event safe:
   decided from (`kubegym.operator.kube.Kube.patch_status`); a decision made on a
   stale copy is refused by the API server (409) and made again on the newer one.
 
-Pods are kept slim (`slim_pod`): the fields the operator reads (labels, times,
-node, container names and images, the whole status), not their specs' env,
-volumes and probes, nor any object's managedFields — at 2,000 trials running,
-that is most of the operator's memory.
+What is kept is small (bench/operator_memory.py measures it at 10,000 trials):
+
+- pods are kept slim (`slim_pod`): the fields the operator reads (labels, times,
+  node, container names and images, the whole status), not their specs' env,
+  volumes and probes, nor any object's managedFields;
+- every kept body's keys and short strings are interned (`compact`): 10,000 Trials
+  and their pods repeat the same label keys, images, digests, reasons and times;
+- a Trial's status is dropped from its cached body once it is parsed (`Cache.parsed`):
+  the parsed view holds it, and the body is only read for its metadata;
+- a deleted pod's tombstone is kept only when it can matter (`Cache(keep_gone=…)`:
+  the operator keeps those that say who stopped them), for `TOMBSTONE_SECONDS` and at
+  most `TOMBSTONES` of them.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
+import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, TypeVar
@@ -41,8 +51,15 @@ V = TypeVar("V")
 RUNS, TRIALS, TASKS, PODS = "benchmarkruns", "trials", "tasks", "pods"
 KINDS = (RUNS, TRIALS, TASKS, PODS)
 
-#: How many deleted pods' last states are kept (`Cache.gone`): more than run at once.
-TOMBSTONES = 20_000
+#: How many deleted pods' last states are kept (`Cache.gone`), and for how long: a
+#: tombstone is read by the trial's next reconcile, which the deletion itself enqueues.
+TOMBSTONES = 2_000
+TOMBSTONE_SECONDS = 900.0
+#: Strings up to this long are interned (`compact`); longer ones (termination messages)
+#: are rarely equal.
+INTERN_MAX = 256
+#: Kinds whose cached body keeps only its metadata and spec once it has been parsed.
+LEAN_AFTER_PARSE = frozenset({"trials"})
 _POD_SPEC_FIELDS = ("nodeName", "activeDeadlineSeconds", "schedulingGates")
 _METADATA_DROPPED = ("managedFields",)
 
@@ -55,14 +72,28 @@ def resource_version(body: Mapping[str, Any]) -> int:
         return -1
 
 
+def compact(value: Any) -> Any:
+    """A copy of a JSON value whose keys and short strings are interned: one object for
+    each label key, image, digest, reason or time however many bodies repeat it."""
+    if isinstance(value, str):
+        return sys.intern(value) if len(value) <= INTERN_MAX else value
+    if isinstance(value, Mapping):
+        return {sys.intern(str(k)): compact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [compact(v) for v in value]
+    return value
+
+
 def slim(body: Mapping[str, Any]) -> dict[str, Any]:
     """A custom object without its managedFields (the rest is what the models read)."""
-    out = dict(body)
-    meta = dict(out.get("metadata") or {})
-    for key in _METADATA_DROPPED:
-        meta.pop(key, None)
-    out["metadata"] = meta
+    meta = {k: v for k, v in (body.get("metadata") or {}).items() if k not in _METADATA_DROPPED}
+    out: dict[str, Any] = compact({**body, "metadata": meta})
     return out
+
+
+def lean(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A body without its status: what is read of a Trial once its view is parsed."""
+    return {k: v for k, v in body.items() if k != "status"}
 
 
 def slim_pod(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -88,16 +119,24 @@ def slim_pod(body: Mapping[str, Any]) -> dict[str, Any]:
         )
         if k in meta
     }
-    return {"metadata": kept_meta, "spec": kept_spec, "status": body.get("status") or {}}
+    out: dict[str, Any] = compact(
+        {"metadata": kept_meta, "spec": kept_spec, "status": body.get("status") or {}}
+    )
+    return out
 
 
 class _Entry(Generic[V]):
-    """A cached body and, made on first use, what the operator parses it into."""
+    """A cached body and, made on first use, what the operator parses it into.
 
-    __slots__ = ("body", "parsed", "version")
+    For a kind in `LEAN_AFTER_PARSE`, `body` is the lean body from the start and `full`
+    the whole one, kept only until it is parsed.
+    """
 
-    def __init__(self, body: dict[str, Any]) -> None:
-        self.body = body
+    __slots__ = ("body", "full", "parsed", "version")
+
+    def __init__(self, body: dict[str, Any], lean_body: bool = False) -> None:
+        self.body = lean(body) if lean_body else body
+        self.full: dict[str, Any] | None = body if lean_body else None
         self.version = resource_version(body)
         self.parsed: V | None = None
 
@@ -107,15 +146,27 @@ class Cache:
 
     kopf's event loop writes (`upsert`, `remove`); the work queues' threads read.
     Reads return the cached dictionaries themselves: callers must not modify them.
+
+    Args:
+        keep_gone: which deleted pods' last states to keep as tombstones (`gone`); all
+            of them when None.
+        clock: monotonic seconds, for the tombstones' age (a parameter for tests).
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        keep_gone: Callable[[dict[str, Any]], bool] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._lock = threading.Lock()
         self._objects: dict[str, dict[Key, _Entry[Any]]] = {kind: {} for kind in KINDS}
         # Secondary indexes: a trial's pods, a run's trials, a namespace's tasks.
         self._pods_by_trial: defaultdict[Key, set[str]] = defaultdict(set)
         self._trials_by_run: defaultdict[Key, set[str]] = defaultdict(set)
-        self._gone: OrderedDict[Key, dict[str, Any]] = OrderedDict()
+        # Tombstones, oldest first: (when kept, last state).
+        self._gone: OrderedDict[Key, tuple[float, dict[str, Any]]] = OrderedDict()
+        self._keep_gone = keep_gone
+        self._clock = clock
 
     # --- writes (the watch, and the operator's own writes) ---------------------------
 
@@ -123,7 +174,9 @@ class Cache:
         """Keep `body` unless the cache holds a newer version; whether it was kept."""
         meta = body.get("metadata") or {}
         key = (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
-        entry: _Entry[Any] = _Entry(slim_pod(body) if kind == PODS else slim(body))
+        entry: _Entry[Any] = _Entry(
+            slim_pod(body) if kind == PODS else slim(body), kind in LEAN_AFTER_PARSE
+        )
         with self._lock:
             table = self._objects[kind]
             old = table.get(key)
@@ -139,6 +192,22 @@ class Cache:
         """A write's answer from the API server (write-through); only kinds the cache holds."""
         if kind in self._objects:
             self.upsert(kind, body)
+
+    def deleting(self, kind: str, namespace: str, name: str, when: str) -> None:
+        """The operator has just deleted an object (write-through of a delete): its cached
+        copy reads as being deleted from now on, so the next reconcile does not delete it
+        again before the watch says so. Nothing else changes: the watch's next copy of it
+        (same or newer version) replaces this one, and its deletion removes it."""
+        with self._lock:
+            table = self._objects[kind]
+            old = table.get((namespace, name))
+            if old is None or (old.body.get("metadata") or {}).get("deletionTimestamp"):
+                return
+            marked: _Entry[Any] = _Entry(
+                {**old.body, "metadata": {**old.body["metadata"], "deletionTimestamp": when}}
+            )
+            marked.version = old.version
+            table[(namespace, name)] = marked
 
     def remove(
         self,
@@ -164,7 +233,7 @@ class Cache:
                 return  # a newer object of the same name is already here
             del table[key]
             if kind == PODS:
-                self._tombstone(key, slim_pod(final) if final is not None else old.body)
+                self._tombstone(key, final if final is not None else old.body)
             owner = self._owner(kind, old.body)
             if owner is not None:
                 members = self._index(kind).get(owner)
@@ -173,21 +242,37 @@ class Cache:
                     if not members:
                         del self._index(kind)[owner]
 
-    def _tombstone(self, key: Key, body: dict[str, Any]) -> None:
+    def _tombstone(self, key: Key, body: Mapping[str, Any]) -> None:
         meta = dict(body.get("metadata") or {})
         # Gone, whatever the last copy said: classified as a pod being deleted.
         meta.setdefault(
             "deletionTimestamp", meta.get("creationTimestamp") or "1970-01-01T00:00:00Z"
         )
-        self._gone[key] = {**body, "metadata": meta}
+        stone = {**body, "metadata": meta}
+        now = self._clock()
+        self._expire(now)
+        if self._keep_gone is not None and not self._keep_gone(stone):
+            self._gone.pop(key, None)  # an older incarnation's says nothing of this one
+            return
+        stone = slim_pod(stone)  # the deletion event's copy is whole
+        self._gone[key] = (now, stone)
         self._gone.move_to_end(key)
         while len(self._gone) > TOMBSTONES:
+            self._gone.popitem(last=False)
+
+    def _expire(self, now: float) -> None:
+        while self._gone:
+            kept, _ = next(iter(self._gone.values()))
+            if now - kept <= TOMBSTONE_SECONDS:
+                return
             self._gone.popitem(last=False)
 
     def gone(self, namespace: str, name: str) -> dict[str, Any] | None:
         """The last known state of a pod deleted lately (None when there is none)."""
         with self._lock:
-            return self._gone.get((namespace, name))
+            self._expire(self._clock())
+            found = self._gone.get((namespace, name))
+        return None if found is None else found[1]
 
     def _index(self, kind: str) -> defaultdict[Key, set[str]]:
         return self._pods_by_trial if kind == PODS else self._trials_by_run
@@ -220,9 +305,13 @@ class Cache:
 
     @staticmethod
     def _parse(entry: _Entry[Any], parse: Callable[[dict[str, Any]], V]) -> V:
-        # Two threads may both parse a fresh entry: the same answer, kept once.
+        # Two threads may both parse a fresh entry: the same answer, kept once. The whole
+        # body is read before `parsed` is checked, and `parsed` is set before the whole
+        # body is let go: a thread that finds `full` gone finds `parsed` set.
+        full = entry.full
         if entry.parsed is None:
-            entry.parsed = parse(entry.body)
+            entry.parsed = parse(full if full is not None else entry.body)
+            entry.full = None
         parsed: V = entry.parsed
         return parsed
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from kubegym.api import reasons, tasks, trials
 from kubegym.api import results as results_api
+from kubegym.operator import compaction
 from kubegym.operator.trials import TrialView
 
 
@@ -24,7 +25,9 @@ def result_of(trial: TrialView, task: tasks.Task) -> results_api.TrialResult:
     key = ("result", metric.name, metric.direction)
     found = trial.memo.get(key)
     if found is None:
-        found = trial.memo[key] = _result(trial, metric)
+        found = _result(trial, metric)
+        compaction.share_field_sets(found)  # kept with the view, for every finished trial
+        trial.memo[key] = found
     result: results_api.TrialResult = found
     return result
 

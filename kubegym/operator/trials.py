@@ -38,7 +38,7 @@ from kubegym.api import images as images_api
 from kubegym.api import reasons, runs, tasks, trials
 from kubegym.api.common import Condition
 from kubegym.api.summary import EvaluatorRecord, TrialSummary
-from kubegym.operator import digests, labels, outcomes
+from kubegym.operator import compaction, digests, labels, outcomes
 
 #: Set by the run's logic when it admits a trial; the trial's logic starts nothing before.
 ADMITTED = f"{labels.PREFIX}/admitted"
@@ -64,12 +64,16 @@ class TrialView:
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> TrialView:
         meta = body["metadata"]
+        spec = trials.TrialSpec.model_validate(body["spec"])
+        status = trials.TrialStatus.model_validate(body.get("status") or {})
+        # Kept in the cache for every trial of every run: its models share their field sets.
+        compaction.share_field_sets([spec, status])
         return cls(
             namespace=meta["namespace"],
             name=meta["name"],
             uid=meta.get("uid", ""),
-            spec=trials.TrialSpec.model_validate(body["spec"]),
-            status=trials.TrialStatus.model_validate(body.get("status") or {}),
+            spec=spec,
+            status=status,
             admitted=ADMITTED in (meta.get("annotations") or {}),
             created=outcomes.parse_time(meta.get("creationTimestamp") or dt.datetime.now(dt.UTC)),
         )

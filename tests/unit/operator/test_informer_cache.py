@@ -52,11 +52,13 @@ def test_an_older_version_never_replaces_a_newer_one() -> None:
     assert cache.upsert(informer.TRIALS, trial("t", "r", 7, phase="Running"))
     # a watch event from before the operator's own write-through arrives late
     assert not cache.upsert(informer.TRIALS, trial("t", "r", 5, phase="Pending"))
-    got = cache.get(informer.TRIALS, "ns", "t")
-    assert got is not None and got["status"]["phase"] == "Running"
+    assert cache.parsed(informer.TRIALS, "ns", "t", phase) == "Running"
     assert cache.upsert(informer.TRIALS, trial("t", "r", 9, phase="Succeeded"))
-    got = cache.get(informer.TRIALS, "ns", "t")
-    assert got is not None and got["status"]["phase"] == "Succeeded"
+    assert cache.parsed(informer.TRIALS, "ns", "t", phase) == "Succeeded"
+
+
+def phase(body: dict[str, Any]) -> str:
+    return str(body["status"]["phase"])
 
 
 def test_the_operators_own_writes_are_seen_before_the_watch_brings_them() -> None:
@@ -172,3 +174,126 @@ def test_a_deleted_pods_last_state_is_kept_as_a_tombstone() -> None:
     assert gone["status"]["conditions"][0]["reason"] == "WorkloadEvictedDueToPreempted"
     assert gone["metadata"]["deletionTimestamp"], "a tombstone always reads as being deleted"
     assert cache.gone("ns", "never-there") is None
+
+
+def test_a_trials_status_is_kept_only_in_its_parsed_view() -> None:
+    cache = informer.Cache()
+    cache.upsert(informer.TRIALS, trial("t", "r", 3, phase="Running", message="x" * 1000))
+    got = cache.get(informer.TRIALS, "ns", "t")
+    assert got is not None and "status" not in got, "the body is read for its metadata only"
+    assert got["metadata"]["resourceVersion"] == "3" and got["spec"] == {"run": "r"}
+    assert cache.parsed(informer.TRIALS, "ns", "t", phase) == "Running"
+    entry = cache._objects[informer.TRIALS][("ns", "t")]
+    assert entry.full is None, "the whole body is let go once parsed"
+    assert cache.parsed(informer.TRIALS, "ns", "t", phase) == "Running"
+
+
+def test_threads_parsing_one_fresh_trial_all_see_its_status() -> None:
+    # Attack the hand-over from the whole body to the lean one: a thread that comes late
+    # must find the view, never parse the lean body (which has no status).
+    cache = informer.Cache()
+    wrong: list[object] = []
+
+    def parse(body: dict[str, Any]) -> str:
+        if "status" not in body:
+            wrong.append(body)
+        return phase(body)
+
+    for version in range(1, 400):
+        cache.upsert(informer.TRIALS, trial("t", "r", version, phase=f"P{version}"))
+        got: list[str | None] = []
+
+        def read(out: list[str | None] = got) -> None:
+            out.append(cache.parsed(informer.TRIALS, "ns", "t", parse))
+
+        threads = [threading.Thread(target=read) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert got == [f"P{version}"] * 4
+    assert wrong == []
+
+
+def test_kept_bodies_share_their_repeated_strings() -> None:
+    cache = informer.Cache()
+    for name in ("a", "b"):
+        body = pod(f"{name}-a0-agent", name, 3, uid=name)
+        # as two watch events parse them: equal strings, distinct objects
+        body["status"] = {"phase": "".join(["Run", "ning"]), "hostIP": "".join(["10.", "0.0.1"])}
+        cache.upsert(informer.PODS, body)
+    (a,), (b,) = cache.pods("ns", "a"), cache.pods("ns", "b")
+    assert a["status"] == b["status"] == {"phase": "Running", "hostIP": "10.0.0.1"}
+    assert a["status"]["hostIP"] is b["status"]["hostIP"]
+    long = "m" * (informer.INTERN_MAX + 1)
+    assert informer.compact({"k": long})["k"] is long, "long strings are left as they are"
+
+
+def disrupted_pod(name: str, uid: str) -> dict[str, Any]:
+    body = pod(name, "t", 9, uid=uid)
+    body["status"]["conditions"] = [{"type": "DisruptionTarget", "status": "True"}]
+    return body
+
+
+def test_only_tombstones_that_can_matter_are_kept() -> None:
+    from kubegym.operator import outcomes
+
+    cache = informer.Cache(keep_gone=outcomes.disrupted)
+    for name, final in (
+        ("quiet", pod("quiet", "t", 9, uid="q")),
+        ("hit", disrupted_pod("hit", "h")),
+    ):
+        cache.upsert(informer.PODS, pod(name, "t", 3, uid=final["metadata"]["uid"]))
+        cache.remove(informer.PODS, "ns", name, uid=final["metadata"]["uid"], final=final)
+    assert cache.gone("ns", "quiet") is None, "a pod deleted with nothing to say leaves none"
+    gone = cache.gone("ns", "hit")
+    assert gone is not None and outcomes.disrupted(gone)
+    # a later incarnation of the same name, deleted quietly, hides the old one's word
+    cache.upsert(informer.PODS, pod("hit", "t", 12, uid="h2"))
+    cache.remove(informer.PODS, "ns", "hit", uid="h2", final=pod("hit", "t", 13, uid="h2"))
+    assert cache.gone("ns", "hit") is None
+
+
+def test_tombstones_are_bounded_in_age_and_count(monkeypatch: Any) -> None:
+    now = [0.0]
+    cache = informer.Cache(clock=lambda: now[0])
+    monkeypatch.setattr(informer, "TOMBSTONES", 3)
+    for i in range(5):
+        cache.upsert(informer.PODS, pod(f"p{i}", "t", 3, uid=f"u{i}"))
+        cache.remove(
+            informer.PODS, "ns", f"p{i}", uid=f"u{i}", final=disrupted_pod(f"p{i}", f"u{i}")
+        )
+        now[0] += 1
+    assert [cache.gone("ns", f"p{i}") is not None for i in range(5)] == [
+        False,
+        False,
+        True,
+        True,
+        True,
+    ]
+    now[0] = 4 + informer.TOMBSTONE_SECONDS - 1
+    assert cache.gone("ns", "p4") is not None and cache.gone("ns", "p2") is None
+    now[0] += 2
+    assert cache.gone("ns", "p4") is None, "old tombstones go, read or not"
+    assert len(cache._gone) == 0
+
+
+def test_the_operators_own_delete_shows_at_once_and_the_watch_still_wins() -> None:
+    cache = informer.Cache()
+    cache.upsert(informer.PODS, pod("t-a0-agent", "t", 3, uid="a"))
+    cache.deleting(informer.PODS, "ns", "t-a0-agent", "2025-03-01T12:01:00Z")
+    (marked,) = cache.pods("ns", "t")
+    assert marked["metadata"]["deletionTimestamp"] == "2025-03-01T12:01:00Z"
+    assert marked["status"] == {"phase": "Running"}, "nothing else of it changes"
+    # the watch's copy of the same version, or a newer one, replaces the mark
+    newer = pod("t-a0-agent", "t", 4, uid="a")
+    newer["metadata"]["deletionTimestamp"] = "2025-03-01T12:01:01Z"
+    assert cache.upsert(informer.PODS, newer)
+    assert cache.pods("ns", "t")[0]["metadata"]["deletionTimestamp"] == "2025-03-01T12:01:01Z"
+    # an older copy arriving late does not undo the mark
+    cache.deleting(informer.PODS, "ns", "t-a0-agent", "2025-03-01T12:02:00Z")
+    assert not cache.upsert(informer.PODS, pod("t-a0-agent", "t", 2, uid="a"))
+    cache.remove(informer.PODS, "ns", "t-a0-agent", uid="a")
+    # a delete whose pod the watch has already removed resurrects nothing
+    cache.deleting(informer.PODS, "ns", "t-a0-agent", "2025-03-01T12:03:00Z")
+    assert cache.pods("ns", "t") == [] and cache.count(informer.PODS) == 0

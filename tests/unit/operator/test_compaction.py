@@ -1,0 +1,59 @@
+"""Parsed Trials share one field-name set per shape (`compaction.share_field_sets`),
+and nothing a decision does to a view's copy reaches another view through it."""
+
+from __future__ import annotations
+
+from kubegym.api import trials as trials_api
+from kubegym.operator import compaction, results, trials
+from tests.unit.operator import builders
+
+
+def body(name: str, **status: object) -> dict[str, object]:
+    return {
+        "metadata": {"name": name, "namespace": builders.NAMESPACE, "uid": name},
+        "spec": {"run": "demo", "task": "toy", "agent": "gpt", "seed": 0},
+        "status": {
+            "phase": "Succeeded",
+            "scores": [{"step": 1, "action": "submit", "metrics": {"r2": 0.5}}],
+            **status,
+        },
+    }
+
+
+def test_two_views_share_their_field_sets_and_read_the_same() -> None:
+    a = trials.TrialView.from_body(body("a", steps=3))
+    b = trials.TrialView.from_body(body("b", steps=4))
+    assert a.status.__pydantic_fields_set__ is b.status.__pydantic_fields_set__
+    assert a.status.scores[0].__pydantic_fields_set__ is b.status.scores[0].__pydantic_fields_set__
+    assert a.status.model_fields_set == {"phase", "scores", "steps"}
+    alone = trials_api.TrialStatus.model_validate(body("c", steps=3)["status"])
+    assert a.status == alone, "sharing changes no value"
+    assert a.status.model_dump(exclude_unset=True) == alone.model_dump(exclude_unset=True)
+
+
+def test_a_decisions_copy_never_changes_another_views_set() -> None:
+    # A decision changes a status through model_copy(update=...): its copy gets its own set.
+    a = trials.TrialView.from_body(body("a", steps=3))
+    b = trials.TrialView.from_body(body("b", steps=4))
+    shared = set(a.status.model_fields_set)
+    changed = a.status.model_copy(update={"message": "retrying"})
+    changed.exit_reason = "infra_error"  # and a later assignment on that copy
+    assert changed.model_fields_set == shared | {"message", "exit_reason"}
+    assert a.status.model_fields_set == b.status.model_fields_set == shared
+
+
+def test_a_finished_trials_result_is_made_once_and_shares_its_sets() -> None:
+    task = builders.task()
+    a = trials.TrialView.from_body(body("a", steps=3, exitReason="submitted"))
+    b = trials.TrialView.from_body(body("b", steps=4, exitReason="submitted"))
+    ra, rb = results.result_of(a, task), results.result_of(b, task)
+    assert results.result_of(a, task) is ra
+    assert ra.__pydantic_fields_set__ is rb.__pydantic_fields_set__
+    assert (ra.trial, rb.steps, ra.scores[0].metrics) == ("a", 4, {"r2": 0.5})
+
+
+def test_shapes_of_other_contents_keep_sets_of_their_own() -> None:
+    a = trials_api.TrialStatus.model_validate({"phase": "Running"})
+    b = trials_api.TrialStatus.model_validate({"phase": "Running", "steps": 2})
+    compaction.share_field_sets([a, b])
+    assert a.model_fields_set == {"phase"} and b.model_fields_set == {"phase", "steps"}
