@@ -20,6 +20,26 @@ UNITS: Final = frozenset(
 )
 SCHEMA_VERSION: Final = 39
 TAG: Final = "kubegym"
+VIEWER: Final = "viewer"
+"""The dashboards' variable holding the viewer's base URL (`kubegym view`; the chart's
+``viewer.url``): the dashboard link and the panels' data links open pages under it."""
+
+
+@dataclass(frozen=True)
+class Link:
+    """A data link of a panel: clicking a series (or a table row) opens ``url``, in which
+    Grafana fills ``${__field.labels.<label>}`` / ``${__data.fields.<column>}``."""
+
+    title: str
+    url: str
+
+
+RUN_LINK: Final = Link("Open the run in the viewer", f"${{{VIEWER}}}/runs/${{__field.labels.run}}")
+"""To the run of the clicked series (its ``run`` label): ``<viewer>/runs/<run>``."""
+RUN_ROW_LINK: Final = Link(
+    "Open the run in the viewer", f"${{{VIEWER}}}/runs/${{__data.fields.run}}"
+)
+"""The same from a table row (its ``run`` column)."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +65,7 @@ class Panel:
     stacked: bool = False
     decimals: int | None = None
     max: float | None = None
+    links: Sequence[Link] = ()
 
 
 @dataclass(frozen=True)
@@ -65,6 +86,8 @@ class Dashboard:
     rows: Sequence[Row]
     variables: Sequence[str] = ("namespace", "run", "agent", "task")
     extra: dict[str, Any] = field(default_factory=dict)
+    viewer: bool = False
+    """Link to kubegym's viewer: a `VIEWER` text variable and a dashboard link to it."""
 
 
 # --- template variables ----------------------------------------------------------------
@@ -84,7 +107,7 @@ _VARIABLES: Final = {
 }
 
 
-def _templating(names: Sequence[str]) -> dict[str, Any]:
+def _templating(names: Sequence[str], viewer: bool = False) -> dict[str, Any]:
     variables: list[dict[str, Any]] = [
         {
             "name": "datasource",
@@ -120,6 +143,20 @@ def _templating(names: Sequence[str]) -> dict[str, Any]:
                 "regex": "",
             }
         )
+    if viewer:
+        variables.append(
+            {
+                "name": VIEWER,
+                "label": "Viewer URL",
+                "type": "textbox",
+                # The default: empty until set here or by the chart (viewer.url).
+                "query": "",
+                "current": {"text": "", "value": ""},
+                "options": [],
+                "hide": 0,
+                "description": "Base URL of kubegym's viewer (kubegym view): runs open there.",
+            }
+        )
     return {"list": variables}
 
 
@@ -132,6 +169,10 @@ def _panel_json(panel: Panel, panel_id: int, x: int, y: int) -> dict[str, Any]:
         defaults["decimals"] = panel.decimals
     if panel.max is not None:
         defaults["min"], defaults["max"] = 0, panel.max
+    if panel.links:
+        defaults["links"] = [
+            {"title": link.title, "url": link.url, "targetBlank": True} for link in panel.links
+        ]
     options: dict[str, Any] = {"legend": {"displayMode": "list", "placement": "bottom"}}
     if panel.kind == "timeseries":
         defaults["custom"] = {
@@ -188,6 +229,27 @@ def _panel_json(panel: Panel, panel_id: int, x: int, y: int) -> dict[str, Any]:
 
 def render(dashboard: Dashboard) -> dict[str, Any]:
     """The dashboard as Grafana's JSON model, with panel ids and grid positions assigned."""
+    links: list[dict[str, Any]] = [
+        {
+            "type": "dashboards",
+            "tags": [TAG],
+            "title": "kubegym",
+            "asDropdown": True,
+            "includeVars": True,
+            "keepTime": True,
+        }
+    ]
+    if dashboard.viewer:
+        links.append(
+            {
+                "type": "link",
+                "title": "Viewer",
+                "tooltip": "kubegym view: runs, trials and every step",
+                "url": f"${{{VIEWER}}}",
+                "icon": "external link",
+                "targetBlank": True,
+            }
+        )
     panels: list[dict[str, Any]] = []
     next_id, y = 1, 0
     for row in dashboard.rows:
@@ -220,18 +282,9 @@ def render(dashboard: Dashboard) -> dict[str, Any]:
         "refresh": "30s",
         "time": {"from": "now-6h", "to": "now"},
         "timezone": "browser",
-        "links": [
-            {
-                "type": "dashboards",
-                "tags": [TAG],
-                "title": "kubegym",
-                "asDropdown": True,
-                "includeVars": True,
-                "keepTime": True,
-            }
-        ],
+        "links": links,
         "annotations": {"list": []},
-        "templating": _templating(dashboard.variables),
+        "templating": _templating(dashboard.variables, dashboard.viewer),
         "panels": panels,
         **dashboard.extra,
     }

@@ -14,6 +14,7 @@ LEADERBOARD: Final = grafana.Dashboard(
     uid="kubegym-leaderboard",
     title="kubegym / Leaderboard",
     description="AUP per agent under both performance profiles, best scores and cost per agent.",
+    viewer=True,
     rows=(
         grafana.Row(
             "AUP",
@@ -30,6 +31,7 @@ LEADERBOARD: Final = grafana.Dashboard(
                     unit="none",
                     decimals=3,
                     width=12,
+                    links=(grafana.RUN_LINK,),
                     description="Area under the performance profile of each agent's best validate-or-submit score.",
                 ),
                 grafana.Panel(
@@ -44,6 +46,7 @@ LEADERBOARD: Final = grafana.Dashboard(
                     unit="none",
                     decimals=3,
                     width=12,
+                    links=(grafana.RUN_LINK,),
                     description="Area under the performance profile of each agent's best final submission.",
                 ),
                 grafana.Panel(
@@ -73,6 +76,7 @@ LEADERBOARD: Final = grafana.Dashboard(
                     ],
                     unit="none",
                     width=24,
+                    links=(grafana.RUN_ROW_LINK,),
                     description="Best hidden-test score over the seeds, in each task's primary metric.",
                 ),
                 grafana.Panel(

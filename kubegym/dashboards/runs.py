@@ -14,6 +14,7 @@ RUNS: Final = grafana.Dashboard(
     uid="kubegym-runs",
     title="kubegym / Runs",
     description="Progress, phases, ETA, spend, tokens, failures and scheduling of BenchmarkRuns.",
+    viewer=True,
     rows=(
         grafana.Row(
             "Progress",
@@ -29,6 +30,7 @@ RUNS: Final = grafana.Dashboard(
                     ],
                     unit="percentunit",
                     max=1,
+                    links=(grafana.RUN_LINK,),
                     description="Finished trials over planned trials (recording rule kubegym_run:progress:ratio).",
                 ),
                 grafana.Panel(
@@ -45,6 +47,7 @@ RUNS: Final = grafana.Dashboard(
                         ),
                     ],
                     unit="none",
+                    links=(grafana.RUN_LINK,),
                 ),
                 grafana.Panel(
                     "ETA",
@@ -92,6 +95,7 @@ RUNS: Final = grafana.Dashboard(
                     ],
                     unit="none",
                     width=24,
+                    links=(grafana.RUN_ROW_LINK,),
                     description="Counted since the exporter started; Failed means the agent's trial ended without a result.",
                 ),
             ),
