@@ -121,9 +121,10 @@ export async function runView(main, runId) {
     window.dispatchEvent(new PopStateEvent("popstate"));
   });
 
-  let last = await loadOverview();
+  // The trials first: they are what a big run's reader waits for; the overview scores the run.
   await loadFacets();
   await loadTrials();
+  let last = await loadOverview();
 
   // Live: poll the run's counts; when they move, read the overview, facets and the page again.
   const live = document.getElementById("live");
