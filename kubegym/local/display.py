@@ -2,7 +2,7 @@
 
 `kubegym run` (through `kubegym.local.progress.Progress`) and `kubegym status`
 use it. `render` turns a state into one rich renderable and is all the drawing
-there is; `LiveDisplay` redraws it in place a few times a second until the run
+there is; `LiveDisplay` redraws it in place twice a second until the run
 ends, then leaves its last frame and gives the cursor back, on Ctrl-C too.
 Every string that did not come from this module goes through
 `kubegym.local.live.safe_text` and into a `rich.text.Text`, so neither escape
@@ -189,7 +189,8 @@ class LiveDisplay:
         self._live = Live(
             console=self.console,
             get_renderable=self._frame,
-            refresh_per_second=4,
+            # Twice a second reads as live and costs little (bench/terminal_display.py).
+            refresh_per_second=2,
             # Anything printed to sys.stdout/stderr meanwhile goes above the display.
             redirect_stdout=True,
             redirect_stderr=True,

@@ -113,6 +113,8 @@ class RunState:
     interrupted: bool = False
 
     def __post_init__(self) -> None:
+        # The grid never changes: its tasks are read once, not at every frame.
+        self._tasks = sorted({task for task, _ in self.trials.values() if task})
         for _, agent in self.trials.values():
             if agent:
                 self.agents.setdefault(agent, AgentStanding())
@@ -205,7 +207,7 @@ class RunState:
         return sorted(self.agents.items())
 
     def tasks(self) -> list[str]:
-        return sorted({task for task, _ in self.trials.values() if task})
+        return self._tasks
 
     # --- helpers --------------------------------------------------------------------
 
