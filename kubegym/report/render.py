@@ -4,6 +4,11 @@ Called by `kubegym report` (kubegym/cli/report.py) through `write_report`,
 and for stdout through `markdown`. No template engine and no external assets:
 the HTML carries its CSS inline and its figures as base64 ``data:`` URIs, so
 the one file can be mailed or attached to a paper's supplement as it is.
+
+Markdown and HTML show each table as people read it (`display.show`: headers in
+words, CIs as one column, sensible precision); JSON keeps every column at full
+precision. Every name in a run (agents, tasks, messages) is escaped: an agent
+chooses its own trajectory text and, through a tampered results.json, its name.
 """
 
 from __future__ import annotations
@@ -11,31 +16,44 @@ from __future__ import annotations
 import base64
 import html
 import json
-import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final, Literal
 
-import numpy as np
 import pandas as pd
 
 from kubegym.errors import ConfigError
-from kubegym.report.sections import Report
+from kubegym.report import display
+from kubegym.report.sections import Report, Table
 
 Format = Literal["md", "html", "json"]
 FORMATS: Final = ("md", "html", "json")
 FILES: Final[dict[str, str]] = {"md": "report.md", "html": "report.html", "json": "report.json"}
 
+# Tables fit the page by wrapping: headers and text cells may break anywhere (a
+# digest or a hostile name has no spaces), numbers never. A table still too wide
+# scrolls inside its own box, never the page; a long one scrolls in a box of 80% of
+# the window under a header that stays in view. Printed, everything is shown.
 _CSS = """
-body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 72rem; color: #222; }
+body { font-family: system-ui, sans-serif; margin: 1.5rem; color: #222; }
+main { max-width: 90rem; margin: 0 auto; }
 h1 { font-size: 1.6rem; } h2 { font-size: 1.2rem; margin-top: 2rem; }
-p.caption { color: #555; margin: 0.3rem 0 0.6rem; }
-table { border-collapse: collapse; font-size: 0.85rem; margin-bottom: 1rem; }
-th, td { border: 1px solid #ccc; padding: 0.2rem 0.5rem; }
-th { background: #f3f3f3; text-align: left; }
-td.number { text-align: right; font-variant-numeric: tabular-nums; }
-img { max-width: 100%; }
+p, ul { max-width: 72rem; overflow-wrap: anywhere; }
+p.caption, figcaption { color: #555; margin: 0.3rem 0 0.6rem; }
+div.table { max-width: 100%; max-height: 80vh; overflow: auto; margin-bottom: 1rem; }
+table { border-collapse: separate; border-spacing: 0; font-size: 0.85rem; }
+th, td { border: solid #ccc; border-width: 0 1px 1px 0; padding: 0.2rem 0.5rem;
+  vertical-align: top; overflow-wrap: anywhere; }
+tr > :first-child { border-left-width: 1px; }
+thead th { position: sticky; top: 0; z-index: 1; background: #f3f3f3; text-align: left;
+  border-top-width: 1px; font-weight: 600; min-width: 4.5em; }
+td { max-width: 40rem; }
+td.number, th.number { text-align: right; font-variant-numeric: tabular-nums; }
+td.number { white-space: nowrap; }
+figure { margin: 0 0 2rem; }
+figure img { display: block; max-width: 100%; height: auto; }
 ul.notes { color: #7a4a00; }
+@media print { div.table { max-height: none; overflow: visible; } thead th { position: static; } }
 """
 
 
@@ -46,10 +64,12 @@ def markdown(report: Report, *, with_figures: bool = True) -> str:
     if report.notes:
         parts.append("")
     for table in report.tables:
-        parts += [f"## {table.title}", "", table.caption, "", *_markdown_table(table.frame), ""]
+        parts += [f"## {table.title}", "", table.caption, "", *_markdown_table(table), ""]
     if with_figures:
         for figure in report.figures:
             parts += [f"## {figure.title}", "", f"![{figure.title}]({figure.name})", ""]
+            if figure.caption:
+                parts += [figure.caption, ""]
     return "\n".join(parts)
 
 
@@ -59,7 +79,8 @@ def html_page(report: Report) -> str:
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>Report: {html.escape(report.run)}</title>",
-        f"<style>{_CSS}</style></head><body>",
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<style>{_CSS}</style></head><body><main>",
         f"<h1>Report: {html.escape(report.run)}</h1>",
     ]
     if report.notes:
@@ -67,14 +88,19 @@ def html_page(report: Report) -> str:
         out += [f"<li>{html.escape(note)}</li>" for note in report.notes]
         out.append("</ul>")
     for table in report.tables:
+        out.append(f'<section id="{html.escape(table.key)}">')
         out.append(f"<h2>{html.escape(table.title)}</h2>")
         out.append(f'<p class="caption">{html.escape(table.caption)}</p>')
-        out += _html_table(table.frame)
+        out += _html_table(table)
+        out.append("</section>")
     for figure in report.figures:
         data = base64.b64encode(figure.png).decode("ascii")
+        alt = html.escape(figure.alt or figure.title)
         out.append(f"<h2>{html.escape(figure.title)}</h2>")
-        out.append(f'<img alt="{html.escape(figure.title)}" src="data:image/png;base64,{data}">')
-    out.append("</body></html>")
+        out.append(f'<figure><img alt="{alt}" src="data:image/png;base64,{data}">')
+        out.append(f"<figcaption>{html.escape(figure.caption or figure.title)}</figcaption>")
+        out.append("</figure>")
+    out.append("</main></body></html>")
     return "\n".join(out) + "\n"
 
 
@@ -142,45 +168,22 @@ def _rows(frame: pd.DataFrame) -> tuple[list[str], Iterator[tuple[Any, ...]]]:
 
 def _plain(value: Any) -> Any:
     """A cell as a JSON value."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
+    return display.plain(value)
 
 
-def _text(value: Any) -> str:
-    """A cell as text: integers whole, floats to four significant digits, NaN empty."""
-    value = _plain(value)
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        if value.is_integer() and abs(value) >= 1e4:
-            return f"{value:,.0f}"
-        return f"{value:.4g}"
-    if isinstance(value, int):
-        return f"{value:,}" if abs(value) >= 1e4 else str(value)
-    return str(value)
+def _shown(table: Table) -> display.Shown:
+    return display.show(
+        table.frame, labels=table.labels, formats=table.formats, turn_as=table.turn_as
+    )
 
 
-def _is_number(value: Any) -> bool:
-    value = _plain(value)
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _markdown_table(frame: pd.DataFrame) -> list[str]:
-    header, rows = _rows(frame)
-    body = list(rows)
-    if not body:
+def _markdown_table(table: Table) -> list[str]:
+    shown = _shown(table)
+    if not shown.rows:
         return ["(none)"]
-    lines = ["| " + " | ".join(_escape_md(h) for h in header) + " |"]
-    numeric = [
-        all(_is_number(r[i]) or _plain(r[i]) is None for r in body) for i in range(len(header))
-    ]
-    lines.append("| " + " | ".join("---:" if n else "---" for n in numeric) + " |")
-    lines += ["| " + " | ".join(_escape_md(_text(v)) for v in row) + " |" for row in body]
+    lines = ["| " + " | ".join(_escape_md(h) for h in shown.header) + " |"]
+    lines.append("| " + " | ".join("---:" if n else "---" for n in shown.numeric) + " |")
+    lines += ["| " + " | ".join(_escape_md(cell) for cell in row) + " |" for row in shown.rows]
     return lines
 
 
@@ -188,19 +191,20 @@ def _escape_md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def _html_table(frame: pd.DataFrame) -> list[str]:
-    header, rows = _rows(frame)
-    out = ["<table>", "<thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header)]
-    out.append("</tr></thead><tbody>")
-    for row in rows:
+def _html_table(table: Table) -> list[str]:
+    shown = _shown(table)
+    kinds = [' class="number"' if n else "" for n in shown.numeric]
+    head = "".join(
+        f'<th scope="col"{kind}>{html.escape(h)}</th>'
+        for h, kind in zip(shown.header, kinds, strict=True)
+    )
+    out = ['<div class="table"><table>', f"<thead><tr>{head}</tr></thead><tbody>"]
+    for row in shown.rows:
         cells = "".join(
-            f'<td class="number">{html.escape(_text(v))}</td>'
-            if _is_number(v)
-            else f"<td>{html.escape(_text(v))}</td>"
-            for v in row
+            f"<td{kind}>{html.escape(cell)}</td>" for cell, kind in zip(row, kinds, strict=True)
         )
         out.append(f"<tr>{cells}</tr>")
-    out.append("</tbody></table>")
+    out.append("</tbody></table></div>")
     return out
 
 

@@ -11,6 +11,7 @@ result into markdown, HTML or JSON.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,10 +20,25 @@ import pandas as pd
 from kubegym.report import loading, plots, tables
 from kubegym.scoring import leaderboard as leaderboards
 from kubegym.scoring import scope as scopes
-from kubegym.scoring.columns import BEST_ATTEMPT, BEST_SUBMISSION
+from kubegym.scoring.columns import BEST_ATTEMPT, BEST_SUBMISSION, TASK
 
 PROFILES_PNG = "profiles.png"
 COST_PNG = "cost_vs_aup.png"
+
+_PROFILE_WORDS = {BEST_ATTEMPT: "best attempt", BEST_SUBMISSION: "best submission"}
+#: Headers and precision of the columns that several tables share (`display.show`).
+_AUP_LABELS = {
+    **{f"aup_{p}": f"AUP, {w}" for p, w in _PROFILE_WORDS.items()},
+    **{f"aup_{p}_ci": f"AUP, {w}: 95% CI" for p, w in _PROFILE_WORDS.items()},
+    **{f"mean_rank_{p}": f"mean rank, {w}" for p, w in _PROFILE_WORDS.items()},
+    **{f"pareto_{p}": f"on the front, {w}" for p, w in _PROFILE_WORDS.items()},
+    tables.COST_PER_TRIAL: "USD per trial",
+}
+_AUP_FORMATS = {
+    **{f"aup_{p}": ".3f" for p in _PROFILE_WORDS},
+    **{f"mean_rank_{p}": ".2f" for p in _PROFILE_WORDS},
+    tables.COST_PER_TRIAL: ".4f",
+}
 
 
 @dataclass(frozen=True)
@@ -40,15 +56,31 @@ class Table:
     title: str
     caption: str
     frame: pd.DataFrame
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """Column name → its header for people (`display.show`); others read as their names."""
+    formats: Mapping[str, str] = field(default_factory=dict)
+    """Column name (``*``: every column) → format spec of its numbers for people."""
+    turn_as: str | None = None
+    """Shown turned when wider than long, its columns as rows under this header."""
 
 
 @dataclass(frozen=True)
 class Figure:
-    """One PNG of the report: its file name (markdown), title and bytes."""
+    """One PNG of the report.
+
+    Attributes:
+        name: its file name (markdown).
+        title: its heading.
+        png: the image.
+        caption: how to read it, shown under it.
+        alt: what it shows, in words, for a reader who cannot see it.
+    """
 
     name: str
     title: str
     png: bytes
+    caption: str = ""
+    alt: str = ""
 
 
 @dataclass
@@ -139,6 +171,8 @@ def _score_tables(
                 f"CIs over seeds ({leaderboards.N_RESAMPLES} resamples); mean rank over tasks "
                 f"(1 = best). `{leaderboards.REFERENCE}` is the tasks' own baseline scores.",
                 ranked,
+                labels=_AUP_LABELS,
+                formats=_AUP_FORMATS,
             )
         )
     elif board.error:
@@ -155,6 +189,7 @@ def _score_tables(
                     f"metric (direction in brackets); the `{leaderboards.REFERENCE}` row is the "
                     "task's baseline.",
                     scores,
+                    turn_as=TASK,
                 )
             )
 
@@ -169,6 +204,22 @@ def _cost_tables(report: Report, cost: pd.DataFrame, front: pd.DataFrame | None)
             "Per agent over its finished trials: USD and tokens in total and per trial, "
             "mean steps and wall-clock seconds per trial.",
             cost,
+            labels={
+                "cost_usd": "USD",
+                tables.COST_PER_TRIAL: "USD per trial",
+                "prompt_tokens": "prompt tokens",
+                "completion_tokens": "completion tokens",
+                "tokens_per_trial": "tokens per trial",
+                "mean_steps": "steps per trial",
+                "mean_seconds": "seconds per trial",
+            },
+            formats={
+                "cost_usd": ",.2f",
+                tables.COST_PER_TRIAL: ".4f",
+                "tokens_per_trial": ",.0f",
+                "mean_steps": ".1f",
+                "mean_seconds": ",.1f",
+            },
         )
     )
     if front is not None:
@@ -179,6 +230,8 @@ def _cost_tables(report: Report, cost: pd.DataFrame, front: pd.DataFrame | None)
                 "An agent is on the front when no other agent is at once as cheap per trial "
                 "and as good (AUP), and strictly better at one of the two.",
                 front,
+                labels=_AUP_LABELS,
+                formats=_AUP_FORMATS,
             )
         )
 
@@ -206,9 +259,19 @@ def _outcome_tables(report: Report, run: loading.RunData) -> None:
                 "Actions: steps per tool",
                 "The first word of each step's action in the trajectories, per agent.",
                 counts,
+                turn_as=loading.AGENT,
             )
         )
-        add(Table("action_shares", "Actions: share of steps", "The same, as shares.", shares))
+        add(
+            Table(
+                "action_shares",
+                "Actions: share of steps",
+                "The same, as shares of each agent's steps.",
+                shares,
+                formats={"*": ".1%"},
+                turn_as=loading.AGENT,
+            )
+        )
 
 
 def _integrity_tables(report: Report, run: loading.RunData) -> None:
@@ -289,19 +352,37 @@ def _figures(
 ) -> None:
     """The performance profiles and the cost-versus-AUP scatter (matplotlib)."""
     if board.result is not None:
+        aup = board.result.aup.sort_values(BEST_ATTEMPT, ascending=False, kind="stable")
+        scores = "; ".join(
+            f"{method} {row[BEST_ATTEMPT]:.3f} / {row[BEST_SUBMISSION]:.3f}"
+            for method, row in aup.iterrows()
+        )
         report.figures.append(
             Figure(
                 PROFILES_PNG,
                 "Performance profiles",
                 plots.profiles_png(board.result, f"{run.run}: performance profiles"),
+                caption="Left: best attempt; right: best submission. For each method, the "
+                "share of tasks (ρ) on which its score is within a factor 10^τ of the best "
+                "method's; higher and further left is better. The legend gives each "
+                "method's AUP (area under its curve) under both profiles.",
+                alt=f"Two step plots of the share of tasks against τ from 0 to "
+                f"{board.result.tau_max:g}, one line per method. AUP (best attempt / best "
+                f"submission): {scores}.",
             )
         )
     if front is not None and not front.empty:
+        on_front = ", ".join(str(a) for a in front.index[front[f"pareto_{BEST_ATTEMPT}"]])
         report.figures.append(
             Figure(
                 COST_PNG,
                 "Cost versus AUP",
                 plots.cost_scatter_png(front, f"{run.run}: cost per trial versus AUP"),
+                caption="Each agent's mean cost per finished trial (USD) against its AUP, "
+                "best attempt on the left and best submission on the right; the line joins "
+                "the agents on the Pareto front (no other agent both cheaper and better).",
+                alt=f"Two scatter plots of USD per trial against AUP, one point per agent "
+                f"({len(front)} agents); on the best-attempt front: {on_front or 'none'}.",
             )
         )
 

@@ -53,8 +53,8 @@ def test_stdout_holds_the_markdown_tables(quickstart_run: Path, tmp_path: Path) 
     result = CliRunner().invoke(main, ["report", str(quickstart_run), "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("# Report: quickstart")
-    assert "| method | aup_best_attempt |" in result.stdout
-    assert "| replay | 1.5 |" in result.stdout
+    assert "| method | AUP, best attempt | AUP, best attempt: 95% CI |" in result.stdout
+    assert "| replay | 1.500 | 1.500–1.500 |" in result.stdout
     assert "## Actions: steps per tool" in result.stdout
     assert f"report written to {tmp_path / 'report.md'}" in result.stderr
 
@@ -65,14 +65,13 @@ def test_the_default_output_folder_is_inside_the_run(quickstart_run: Path) -> No
     assert (quickstart_run / "report" / "report.json").is_file()
 
 
-@pytest.mark.parametrize(
-    ("name", "size"), [("profiles.png", (1440, 576)), ("cost_vs_aup.png", (1320, 576))]
-)
+@pytest.mark.parametrize(("name", "width"), [("profiles.png", 1440), ("cost_vs_aup.png", 1320)])
 def test_the_plots_open_with_their_size_and_are_not_blank(
-    reported: dict[str, Path], name: str, size: tuple[int, int]
+    reported: dict[str, Path], name: str, width: int
 ) -> None:
     with Image.open(reported["md"] / name) as image:
-        assert image.format == "PNG" and image.size == size
+        # The height grows with the legend's rows under the panels.
+        assert image.format == "PNG" and image.size[0] == width and 576 < image.size[1] < 700
         pixels = np.asarray(image.convert("L"), dtype=float)
     assert pixels.std() > 10.0  # lines, labels and text on white, not one flat colour
     assert (pixels < 128).mean() > 0.005
@@ -102,7 +101,7 @@ def test_the_html_is_one_self_contained_file(reported: dict[str, Path]) -> None:
     assert len(images) == 2
     png = base64.b64decode(images[0].split('"', 1)[0])
     with Image.open(io.BytesIO(png)) as image:
-        assert image.size == (1440, 576)
+        assert image.size[0] == 1440
 
 
 def test_json_has_every_table_as_records(reported: dict[str, Path]) -> None:
