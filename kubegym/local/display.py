@@ -63,6 +63,8 @@ def render(
         header.append(f"   time left ~{duration(state.eta_seconds(now))}")
     elif state.interrupted:
         header.append("   INTERRUPTED", style="bold red")
+    elif state.finished + state.skipped < state.total and state.phase is None:
+        header.append("   stopped", style="bold red")  # an error ended it; said below
     else:
         header.append("   finished", style="bold green")
 
