@@ -227,3 +227,22 @@ def test_a_cluster_run_is_read_from_its_status_and_trials() -> None:
     assert state.running["busy"] == pytest.approx(990.0)
     # 20 s left for the running trial (median 30 s), 1 queued in 2 slots: one wave.
     assert state.eta_seconds(now=1000.0) == pytest.approx(30.0)
+
+
+def _header(state: live.RunState) -> str:
+    console = Console(file=io.StringIO(), width=100, record=True)
+    console.print(display.render(state, now=5.0))
+    return console.export_text().splitlines()[0]
+
+
+def test_the_header_says_how_the_run_ended() -> None:
+    state = live.RunState(run="r", trials=grid(2), started_at=0.0)
+    assert "time left ~—" in _header(state)  # nothing finished yet: no estimate
+    state.finish(result("t0"), at=1.0)
+    state.end(at=2.0)
+    assert _header(state).endswith("stopped")  # an error ended it early
+    state.end(at=2.0, interrupted=True)
+    assert _header(state).endswith("INTERRUPTED")
+    state.finish(result("t1"), at=1.0)
+    state.end(at=2.0)
+    assert _header(state).endswith("finished")
