@@ -35,7 +35,7 @@ from kubegym.errors import ConfigError
     "--index",
     "index_url",
     default=None,
-    help="Results index URL (sqlite:///path or postgresql://…); accepted, not read yet: runs are read from SOURCE.",
+    help="Results index (sqlite:///PATH or postgresql://USER@HOST/DB) to ingest SOURCE into and page trials from [default: none: pages come from the run folder].",
 )
 @click.option("--no-open", is_flag=True, help="Do not open a browser tab.")
 def view(source: str, host: str, port: int, index_url: str | None, no_open: bool) -> None:
@@ -63,7 +63,7 @@ def view(source: str, host: str, port: int, index_url: str | None, no_open: bool
         ) from exc
     from kubegym import viewer
 
-    catalog = viewer.open_catalog(source)
+    catalog = viewer.open_catalog(source, index_url)
     app = viewer.create_app(catalog, host=host)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning")
     server = uvicorn.Server(config)

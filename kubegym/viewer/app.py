@@ -142,8 +142,6 @@ def create_app(source: catalog.Catalog, *, host: str = "127.0.0.1") -> Starlette
         except ValueError as exc:
             return _error(400, str(exc))
         assert found is not None
-        wanted = {k: v for k, v in filters.items() if v is not None}
-        found["total"] = run.count(wanted)
         return JSONResponse(found)
 
     def api_trial(request: Request) -> Response:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import bisect
+import dataclasses
 import json
 import os
 import threading
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from kubegym import index as results_index
 from kubegym.api import results as results_api
 from kubegym.errors import ConfigError
 from kubegym.viewer import ids
@@ -39,6 +41,8 @@ MESSAGE_LIMIT: Final = 500
 """Characters of a trial's message in a row (the trial's own page shows it whole)."""
 PAGE_LIMIT: Final = 500
 RESCAN_SECONDS: Final = 1.0
+INGEST_SECONDS: Final = 2.0
+"""With a results index, how often a page asks it to ingest the run again (incremental)."""
 
 _NUMBERS: Final = ("score", "best_attempt", "cost_usd", "seconds")
 _COUNTS: Final = ("seed", "attempt", "steps", "prompt_tokens", "completion_tokens", "validations")
@@ -128,6 +132,45 @@ class Run:
     scanned_at: float = 0.0
     updated: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    index: results_index.ResultsIndex | None = None
+    """When set, trial pages and facets are the index's (`kubegym view --index`)."""
+    index_run: str = ""
+    ingested_at: float = -INGEST_SECONDS
+
+    def _indexed(self) -> results_index.ResultsIndex | None:
+        """The index, with this run ingested at most `INGEST_SECONDS` ago; None without one."""
+        if self.index is None:
+            return None
+        with self.lock:
+            if time.monotonic() - self.ingested_at >= INGEST_SECONDS:
+                self.index.ingest(str(self.folder))
+                self.index_run = self.index.run_id(str(self.folder))
+                self.ingested_at = time.monotonic()
+        return self.index
+
+    def _index_page(
+        self,
+        index: results_index.ResultsIndex,
+        filters: dict[str, str],
+        cursor: str | None,
+        limit: int,
+    ) -> dict[str, Any]:
+        typed: dict[str, Any] = dict(filters)
+        if "seed" in typed:
+            try:
+                typed["seed"] = int(typed["seed"])
+            except ValueError:
+                raise ValueError("seed must be a whole number") from None
+        found = index.trials(self.index_run, cursor=cursor, limit=limit, **typed)
+        rows = []
+        for trial in found.rows:
+            row = dataclasses.asdict(trial)
+            row.update(
+                run_id=self.run_id, state="finished", message=str(row["message"])[:MESSAGE_LIMIT]
+            )
+            row["trajectory"] = f"{TRIALS}/{trial.trial}/{results_api.TRAJECTORY_JSONL}"
+            rows.append(row)
+        return {"trials": rows, "next": found.next_cursor, "total": found.total}
 
     def refresh(self, force: bool = False) -> None:
         """Read new and changed trials (at most once a `RESCAN_SECONDS`, unless forced)."""
@@ -194,8 +237,11 @@ class Run:
 
     def page(self, filters: dict[str, str], cursor: str | None, limit: int) -> dict[str, Any]:
         """One page of trials matching `filters` after `cursor` (see `Catalog.trials`)."""
-        self.refresh()
         limit = max(1, min(limit, PAGE_LIMIT))
+        index = self._indexed()
+        if index is not None:
+            return self._index_page(index, filters, cursor, limit)
+        self.refresh()
         order = self.order
         at = bisect.bisect_right(order, decode_cursor(cursor)) if cursor else 0
         found: list[dict[str, Any]] = []
@@ -210,12 +256,19 @@ class Run:
         more = last is not None and any(
             (r := self.rows.get(k[3])) is not None and _matches(r, filters) for k in order[at:]
         )
-        return {"trials": found, "next": encode_cursor(last) if more and last else None}
+        return {
+            "trials": found,
+            "next": encode_cursor(last) if more and last else None,
+            "total": self.count(filters),
+        }
 
     def count(self, filters: dict[str, str]) -> int:
         return sum(1 for r in self.rows.values() if _matches(r, filters))
 
     def facets(self) -> dict[str, list[tuple[str, int]]]:
+        index = self._indexed()
+        if index is not None:
+            return index.facets(self.index_run)
         self.refresh()
         counts: dict[str, dict[str, int]] = {name: {} for name in FILTERS}
         for row in self.rows.values():
@@ -313,6 +366,7 @@ class Catalog:
         self._runs = runs
         self._lock = threading.Lock()
         self._scanned_at = time.monotonic()
+        self.index: results_index.ResultsIndex | None = None
 
     def _rescan(self) -> None:
         # A folder of runs gains runs as they start; a single run folder never changes.
@@ -323,6 +377,7 @@ class Catalog:
                 return
             self._scanned_at = time.monotonic()
             for run_id, run in _child_runs(self.source).items():
+                run.index = self.index
                 self._runs.setdefault(run_id, run)
 
     def runs(self) -> list[dict[str, Any]]:
@@ -376,8 +431,12 @@ def _child_runs(folder: Path) -> dict[str, Run]:
     return found
 
 
-def open_catalog(source: str) -> Catalog:
+def open_catalog(source: str, index_url: str | None = None) -> Catalog:
     """The runs at SOURCE: one run folder, or a folder holding run folders.
+
+    With `index_url` (``sqlite:///…``, ``postgresql://…``), each run is ingested
+    into that results index (`kubegym.index`) and its trial pages and facets are
+    the index's queries.
 
     Raises:
         ConfigError: SOURCE does not exist, is not a folder, or names a store or
@@ -401,7 +460,12 @@ def open_catalog(source: str) -> Catalog:
         runs = {run_id: Run(run_id, folder)}
     else:
         runs = _child_runs(folder)
-    return Catalog(folder, runs)
+    catalog = Catalog(folder, runs)
+    if index_url is not None:
+        catalog.index = results_index.open(index_url)
+        for run in runs.values():
+            run.index = catalog.index
+    return catalog
 
 
 def _safe(name: str) -> bool:

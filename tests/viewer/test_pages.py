@@ -120,3 +120,33 @@ def test_a_growing_trajectory_is_read_on(run_folder, tmp_path) -> None:  # type:
         f.write('ion": "b", "observation": "p"}\n')
     page = steps.read_page(index, str(path))
     assert page["total"] == 2 and page["steps"][1]["action"] == "b"
+
+
+def test_pages_from_the_results_index_match_the_folder(
+    generated: synthetic_run.SyntheticRun, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    from kubegym import viewer
+
+    url = f"sqlite:///{tmp_path / 'index.sqlite'}"
+    folder, indexed = (
+        viewer.open_catalog(str(generated.folder)),
+        viewer.open_catalog(str(generated.folder), url),
+    )
+    for filters in ({}, {"agent": generated.agents[1]}, {"failure_class": "infra"}, {"seed": "1"}):
+        walked: dict[str, list[str]] = {}
+        for name, source in (("folder", folder), ("index", indexed)):
+            cursor, seen = None, []
+            while True:
+                page = source.trials("generated", cursor=cursor, limit=9, **filters)
+                assert page is not None
+                seen.extend(t["trial"] for t in page["trials"] if t["state"] == "finished")
+                if page["next"] is None:
+                    break
+                cursor = page["next"]
+            walked[name] = seen
+        assert walked["index"] == walked["folder"] and walked["index"], filters
+    facets = indexed.run("generated").facets()  # type: ignore[union-attr]
+    assert (
+        dict(facets["agent"])[generated.agents[1]]
+        == indexed.trials("generated", agent=generated.agents[1], limit=500)["total"]
+    )  # type: ignore[index]
