@@ -378,7 +378,7 @@ class Controller:
             self.kube.delete_run(namespace, name)
             return None
         if decision.create:
-            return 1.0  # count the new Trials once they are there
+            return 1.0  # the next chunk, and count the new Trials once they are there
         if later is not None:
             return min(later, decision.requeue_after or later)
         return decision.requeue_after

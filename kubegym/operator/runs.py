@@ -28,6 +28,11 @@ from kubegym.tasks import catalog, profiles
 SUITE_LABEL_PREFIX = "suite.kubegym.io/"
 #: How often a run waiting for its Tasks looks again.
 TASKS_RETRY_SECONDS = 10.0
+#: The most Trials one run reconcile creates: a grid of 10,000 is made over several
+#: reconciles, the first trials admitted (and running) while the rest are still made,
+#: and the run's status written between chunks. A restart in between loses nothing:
+#: each reconcile creates the grid's cells that have no Trial yet (fixed names).
+CREATE_CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -93,7 +98,7 @@ class RunDecision:
     """What the controller must do for one run.
 
     Attributes:
-        create: Trial manifests to create.
+        create: Trial manifests to create (at most `CREATE_CHUNK` at a time).
         admit: Trial names to admit (annotate).
         cancel: Trials that will never start (budget spent), with their final status.
         status: the status to write, or None when unchanged.
@@ -310,8 +315,9 @@ def decide(
     decision.chosen_tasks = chosen
     wanted = _cells(run.name, run.spec.seeds, tuple(t.name for t in chosen), _agent_names(run))
     by_name = {t.name: t for t in existing}
+    missing_cells = [c for n, c in wanted.items() if n not in by_name]
     decision.create = [
-        trial_manifest(run, c, viewer_url=viewer_url) for n, c in wanted.items() if n not in by_name
+        trial_manifest(run, c, viewer_url=viewer_url) for c in missing_cells[:CREATE_CHUNK]
     ]
     members = [by_name[n] for n in wanted if n in by_name]
     set_condition(
