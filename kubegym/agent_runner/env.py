@@ -26,7 +26,7 @@ import gymnasium
 from gymnasium import spaces
 
 from kubegym.agent_runner import prompts, tools
-from kubegym.agent_runner.tools import gpu_info
+from kubegym.agent_runner.tools import file_edits, gpu_info
 from kubegym.api import common, reasons, trials
 from kubegym.errors import ConfigError, InfraError, TrialFailed
 from kubegym.evaluator import judge
@@ -190,6 +190,10 @@ class ResearchEnv(gymnasium.Env[str, str]):
         self._steps = 0
         self._submitted = False
         self._last_normalised = 0.0
+        if self.layout and not self.sandbox_description.get("isolated", True):
+            inside = str(workspace)  # no jail: the sandbox sees the host's folder as it is
+        else:
+            inside = "/workspace" if self.layout else str(request.workspace)
         self._ctx = tools.ToolContext(
             sandbox=self._sandbox.client,
             state=tools.ToolState(),
@@ -197,6 +201,7 @@ class ResearchEnv(gymnasium.Env[str, str]):
             evaluate=self._evaluate,
             enabled=frozenset(self.tool_names) if self.tool_names is not None else None,
             task_timeout_s=float(spec.limits.training_timeout_seconds),
+            workspace=inside,
         )
         # Read once, before the agent's first command: nothing it puts on the PATH answers.
         self._gpu = None
@@ -234,7 +239,8 @@ class ResearchEnv(gymnasium.Env[str, str]):
 
         Returns:
             observation, reward, terminated (the agent submitted), truncated (the
-            task's step limit), and info (``exit_code``, ``tool``, ``score``).
+            task's step limit), and info (``exit_code``, ``tool``, ``score``, and
+            ``edits``: the files the editing tools wrote, as `file_edits.for_step` gives them).
 
         Raises:
             TrialFailed: the agent's action killed its own sandbox (see `_recover`).
@@ -246,6 +252,7 @@ class ResearchEnv(gymnasium.Env[str, str]):
         if self._submitted:
             raise RuntimeError("the trial has ended with a submission: call reset()")
         self._pending = None
+        self._ctx.edits.clear()
         cwd = "/workspace"
         try:
             result = tools.run_action(action, self._ctx)
@@ -274,6 +281,7 @@ class ResearchEnv(gymnasium.Env[str, str]):
             "exit_code": result.exit_code,
             "tool": result.tool,
             "score": score,
+            "edits": file_edits.for_step(self._ctx.edits),
             "limits": events,
             "gpu_line": self.gpu_line,
             # The observation's parts, for an agent that renders its own (the mlgym preset).

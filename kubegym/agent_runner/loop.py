@@ -198,6 +198,7 @@ def _step(
         cost_usd=decision.cost_usd,
         seconds=seconds,
         score=score.to_wire() if isinstance(score, trials.Score) else None,
+        edits=list(info.get("edits") or []),
     )
 
 

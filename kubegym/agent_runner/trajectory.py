@@ -41,8 +41,9 @@ class Step:
     seconds: float = 0.0
     score: dict[str, Any] | None = None
     edits: list[dict[str, str]] = field(default_factory=list)
-    """The files this step's editing tools changed, each ``{"path", "diff"}``: the path
-    relative to the workspace and a unified diff, bounded in size."""
+    """The files this step's editing tools wrote, each ``{"path", "diff"}``: the path relative
+    to the workspace and a bounded unified diff (`kubegym.agent_runner.tools.file_edits`).
+    Only tool edits: a shell command that changes files records none."""
     time: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat())
 
 

@@ -218,6 +218,21 @@ class ToolResult:
         return self.exit_code == EXIT_OK
 
 
+@dataclasses.dataclass(frozen=True)
+class FileEdit:
+    """One file a tool wrote during a step (`kubegym.agent_runner.tools.file_edits`)."""
+
+    path: str
+    """The file's path relative to the workspace (absolute when it lies outside)."""
+
+    diff: str
+    """A unified diff of the change, bounded; or a note saying why there is none."""
+
+    def to_wire(self) -> dict[str, str]:
+        """The trajectory's form: ``{"path", "diff"}``."""
+        return {"path": self.path, "diff": self.diff}
+
+
 @dataclasses.dataclass
 class ToolState:
     """A trial's tool state: the editor's window and the agent's notes. Serializable.
@@ -436,6 +451,13 @@ class ToolContext:
     task_timeout_s: float | None = None
     """The sandbox's own limit on a command (the task's training timeout), for messages that
     name it; set by the environment."""
+
+    workspace: str = "/workspace"
+    """The workspace's path as the sandbox sees it; edits are recorded relative to it."""
+
+    edits: list[FileEdit] = dataclasses.field(default_factory=list)
+    """The files the editing tools wrote during the current step; the environment empties it
+    before each action."""
 
 
 class Arguments:

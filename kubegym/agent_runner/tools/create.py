@@ -30,7 +30,7 @@ def run(ctx: base.ToolContext, args: base.Arguments) -> base.ToolResult:
             COMMAND.name,
         )
     try:
-        editor.save(ctx, path, [])
+        editor.save(ctx, path, [], old=None)
     except editor.FileProblem as problem:
         return base.ToolResult(str(problem), base.EXIT_FAILED, COMMAND.name)
     window = editor.show(ctx, path, [], 1)

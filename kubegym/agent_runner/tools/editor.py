@@ -11,7 +11,7 @@ import ast
 import posixpath
 import shlex
 
-from kubegym.agent_runner.tools import base
+from kubegym.agent_runner.tools import base, file_edits
 from kubegym.sandbox import client
 
 RULE = "-" * 49
@@ -105,12 +105,17 @@ def decode(ctx: base.ToolContext, path: str, data: bytes) -> list[str]:
         raise FileProblem(f"{path} is not UTF-8 text; the editor shows only text files.") from None
 
 
-def save(ctx: base.ToolContext, path: str, lines: list[str]) -> None:
-    """Write ``lines`` to ``path`` (absolute), ending with a newline.
+def save(ctx: base.ToolContext, path: str, lines: list[str], *, old: list[str] | None) -> None:
+    """Write ``lines`` to ``path`` (absolute), ending with a newline, and record the edit for
+    the step's trajectory (`file_edits.record`).
+
+    Args:
+        old: the file's lines as the tool read them; None for a file the tool creates.
 
     Raises:
         FileProblem: the file cannot be written.
     """
+    place = file_edits.locate(ctx, path)
     try:
         ctx.sandbox.write_file(path, join_lines(lines).encode("utf-8"))
     except PermissionError:
@@ -119,6 +124,7 @@ def save(ctx: base.ToolContext, path: str, lines: list[str]) -> None:
         raise
     except (IsADirectoryError, NotADirectoryError, FileNotFoundError, client.SandboxError) as error:
         raise FileProblem(f"Cannot write {path}: {error}") from None
+    file_edits.record(ctx, place, old, lines)
 
 
 def open_lines(ctx: base.ToolContext) -> tuple[str, list[str]]:
@@ -233,7 +239,7 @@ def change(
         ]
         return base.ToolResult("\n".join(message), base.EXIT_FAILED, command.name)
     try:
-        save(ctx, path, new)
+        save(ctx, path, new, old=old)
     except FileProblem as problem:
         return base.ToolResult(str(problem), base.EXIT_FAILED, command.name)
     window = show(ctx, path, new, focus(changed[0], ctx.config.window))

@@ -132,7 +132,7 @@ def _apply(
     if found:
         return base.ToolResult(_refusal(path, old, new, change, found), base.EXIT_FAILED, tool)
     try:
-        editor.save(ctx, path, new)
+        editor.save(ctx, path, new, old=old)
     except editor.FileProblem as problem:
         return base.ToolResult(str(problem), base.EXIT_FAILED, tool)
     view = mlgym_editor.show(ctx, path, new, change.saved_line)

@@ -161,7 +161,7 @@ def create(ctx: base.ToolContext, tool: str, name: str, path: str) -> base.ToolR
         return base.ToolResult(message, base.EXIT_FAILED, tool)
     if not exists:
         try:
-            editor.save(ctx, path, [""])
+            editor.save(ctx, path, [""], old=None)
         except editor.FileProblem as problem:
             return base.ToolResult(str(problem), base.EXIT_FAILED, tool)
     try:
