@@ -6,13 +6,15 @@ import csv
 import dataclasses
 import hashlib
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from kubegym import report
+from kubegym import index, report
 from kubegym.agent_runner import trajectory
 from kubegym.api import results as results_api
 from kubegym.api import trials as trials_api
+from kubegym.report import loading
 from tests.support import synthetic_run
 
 
@@ -146,3 +148,52 @@ def test_without_hostile_content_it_holds_none(tmp_path: Path) -> None:
     text = "".join(p.read_text(encoding="utf-8") for p in (tmp_path / "run").rglob("*.json*"))
     assert "<script>" not in text
     assert "onerror" not in text
+
+
+def test_the_reports_fast_tool_count_reads_steps_with_edits(
+    generated: synthetic_run.SyntheticRun,
+) -> None:
+    # Steps with edits (diffs, hostile file names, a huge line) keep "step" and "action"
+    # first: the loader's byte-cutting path reads every line and agrees with JSON.
+    for trial in [*generated.trials, *generated.unfinished]:
+        path = generated.folder / "trials" / trial / results_api.TRAJECTORY_JSONL
+        if not path.exists():
+            continue
+        jsonl = path.read_bytes()
+        fast = loading._FAST_ACTION.findall(b"\n" + jsonl)
+        assert len(fast) == jsonl.count(b"\n"), trial
+        parsed = Counter(
+            json.loads(line)["action"].split(maxsplit=1)[0] for line in jsonl.splitlines()
+        )
+        assert loading.count_tools(jsonl) == parsed
+
+
+def test_the_index_ingests_it_and_pages_through_every_trial(
+    generated: synthetic_run.SyntheticRun, tmp_path: Path
+) -> None:
+    with index.open(f"sqlite:///{tmp_path / 'index.sqlite'}") as idx:
+        ingested = idx.ingest(str(generated.folder))
+        assert ingested.added == len(generated.trials)
+        run_id = idx.run_id(str(generated.folder))
+        run = idx.run(run_id)
+        assert run is not None
+        assert run.finished_trials == len(generated.trials)
+        seen: list[index.TrialRow] = []
+        cursor = None
+        while True:
+            page = idx.trials(run_id, cursor=cursor, limit=7)
+            seen += page.rows
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        assert sorted(r.trial for r in seen) == sorted(generated.trials)
+        hostile = idx.trial(run_id, str(generated.hostile_trial))
+        assert hostile is not None
+        assert (hostile.task, hostile.agent) == (
+            synthetic_run.HOSTILE_TASK,
+            synthetic_run.HOSTILE_AGENT,
+        )
+        long = idx.trial(run_id, str(generated.long_trial))
+        assert long is not None and long.steps == 1000
+        assert long.trajectory == f"trials/{generated.long_trial}/trajectory.jsonl"
+        assert idx.ingest(str(generated.folder)).added == 0, "a second ingest changes nothing"
