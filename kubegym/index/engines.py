@@ -49,9 +49,10 @@ def url_for(url: str | None) -> sa.URL:
         parsed = make_url(given)
     except sa.exc.ArgumentError as exc:
         raise ConfigError(f"not a database URL: {exc}", field="index", hint=_HINT) from exc
-    backend = parsed.get_backend_name()
+    # Split by hand: SQLAlchemy's own getters load the dialect, and "postgres" has none.
+    backend, _, driver = parsed.drivername.partition("+")
     if backend == "sqlite":
-        if parsed.get_driver_name() not in ("", "pysqlite"):
+        if driver not in ("", "pysqlite"):
             raise ConfigError(
                 f"SQLite driver {parsed.drivername!r} is not supported", field="index"
             )
@@ -59,7 +60,7 @@ def url_for(url: str | None) -> sa.URL:
             raise ConfigError("an index needs a SQLite file, not memory", field="index", hint=_HINT)
         return parsed.set(drivername="sqlite")
     if backend in ("postgresql", "postgres"):
-        if parsed.get_driver_name() not in ("", "psycopg"):
+        if driver not in ("", "psycopg"):
             raise ConfigError(
                 f"PostgreSQL driver {parsed.drivername!r} is not supported",
                 field="index",

@@ -83,6 +83,7 @@ class LocalRunFolder:
                 hint="give the folder `kubegym run --out` wrote (it holds trials/)",
             )
         self.folder = folder.resolve()
+        self._root = str(self.folder)  # os.path on str: a run has tens of thousands of files
 
     @property
     def name(self) -> str:
@@ -93,24 +94,31 @@ class LocalRunFolder:
         return str(self.folder)
 
     def list_files(self) -> list[str]:
+        # scandir, not os.walk: a 10,000-trial run is tens of thousands of files, and
+        # os.walk's relpath per folder cost more than the listing itself. As os.walk
+        # does, a link to a folder is not followed.
         found: list[str] = []
-        for root, folders, files in os.walk(self.folder):
-            folders[:] = [f for f in folders if f not in _SKIPPED_FOLDERS]
-            relative = os.path.relpath(root, self.folder)
-            prefix = "" if relative == "." else relative.replace(os.sep, "/") + "/"
-            found.extend(prefix + f for f in files)
+        pending = [("", self._root)]
+        while pending:
+            prefix, path = pending.pop()
+            with os.scandir(path) as entries:
+                for entry in entries:
+                    if not entry.is_dir():
+                        found.append(prefix + entry.name)
+                    elif entry.name not in _SKIPPED_FOLDERS and not entry.is_symlink():
+                        pending.append((f"{prefix}{entry.name}/", entry.path))
         return found
 
     def read_bytes(self, path: str) -> bytes:
         # os.path, not pathlib: a report reads two files per trial, tens of thousands.
-        with open(os.path.join(self.folder, path), "rb") as f:
+        with open(os.path.join(self._root, path), "rb") as f:
             return f.read()
 
     def fingerprints(self, paths: Iterable[str]) -> dict[str, str]:
         found: dict[str, str] = {}
         for path in paths:
             try:
-                info = os.stat(os.path.join(self.folder, path))
+                info = os.stat(os.path.join(self._root, path))
             except OSError:
                 continue
             # Nanoseconds: the local runner rewrites results.json atomically, often within
@@ -176,7 +184,8 @@ class PrefixedRunSource:
 
     Args:
         parent: the folder or store prefix holding the runs.
-        prefix: the run's path under it (no trailing ``/``).
+        prefix: the run's path under it (no trailing ``/``); "" for the parent itself,
+            whose listing is then kept (one listing per ingest, not two).
         files: the run's files relative to the run (already listed by the parent).
     """
 
@@ -187,19 +196,23 @@ class PrefixedRunSource:
 
     @property
     def name(self) -> str:
-        return self.prefix.rpartition("/")[2]
+        return self.prefix.rpartition("/")[2] if self.prefix else self.parent.name
 
     @property
     def location(self) -> str:
+        if not self.prefix:
+            return self.parent.location
         return f"{self.parent.location.rstrip('/')}/{self.prefix}"
 
     def list_files(self) -> list[str]:
         return list(self._files)
 
     def read_bytes(self, path: str) -> bytes:
-        return self.parent.read_bytes(f"{self.prefix}/{path}")
+        return self.parent.read_bytes(f"{self.prefix}/{path}" if self.prefix else path)
 
     def fingerprints(self, paths: Iterable[str]) -> dict[str, str]:
+        if not self.prefix:
+            return self.parent.fingerprints(paths)
         tags = self.parent.fingerprints(f"{self.prefix}/{p}" for p in paths)
         cut = len(self.prefix) + 1
         return {path[cut:]: tag for path, tag in tags.items()}
@@ -285,7 +298,7 @@ def split_runs(source: RunSource) -> list[RunSource]:
             hint="give a run folder, an s3:// run, or a folder or prefix holding runs",
         )
     if roots == [""]:
-        return [source]
+        return [PrefixedRunSource(source, "", files)]
     below: dict[str, list[str]] = {root: [] for root in roots}
     for path in files:
         head = path

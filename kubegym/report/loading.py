@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 import pandas as pd
-import pydantic
 
 from kubegym.api import results as results_api
 from kubegym.errors import ConfigError
+from kubegym.index import records, results_index
 from kubegym.report import images, integrity, sources, trial_integrity
 from kubegym.scoring import leaderboard as leaderboards
 from kubegym.scoring import scope as scopes
@@ -35,25 +35,7 @@ AGENT: Final = leaderboards.AGENT
 TRIAL: Final = "trial"
 TOOL: Final = "tool"
 COUNT: Final = "count"
-RESULT_COLUMNS: Final = (
-    TRIAL,
-    TASK,
-    AGENT,
-    SEED,
-    "attempt",
-    "exit_reason",
-    "failure_class",
-    "message",
-    "primary_metric",
-    DIRECTION,
-    "score",
-    BEST_ATTEMPT,
-    "steps",
-    "prompt_tokens",
-    "completion_tokens",
-    "cost_usd",
-    "seconds",
-)
+RESULT_COLUMNS: Final = records.RESULT_COLUMNS
 """The fields of a trial's results.json (`kubegym.api.results.TrialResult`) the report reads."""
 LAST_SCORE: Final = leaderboards.LAST_SCORE_COLUMN
 """A column worked out of each trial's scores: its score under MLGym's rule."""
@@ -135,8 +117,13 @@ class RunData:
         return [str(a) for a in pd.unique(self.trials[AGENT])]
 
 
-def load_run(source: sources.RunSource) -> RunData:
+def load_run(source: sources.RunSource, index: results_index.ResultsIndex | None = None) -> RunData:
     """Read every trial's results and trajectory, and the run's leaderboard and status.
+
+    Args:
+        source: the run.
+        index: a results index; the trials' results are taken from it when it holds
+            the run exactly as `source` has it now (the report is the same either way).
 
     Raises:
         ConfigError: the source holds no run (no trial results, no trajectory
@@ -157,20 +144,16 @@ def load_run(source: sources.RunSource) -> RunData:
             else "give the folder `kubegym run --out` wrote, or the run's s3:// URI",
         )
 
-    notes: list[str] = []
-    rows: dict[str, tuple[int, list[Any], str]] = {}  # trial id → (attempt, row, its folder)
-    audit_input: dict[str, dict[str, Any]] = {}
-    for folder in sorted(folders):
-        if f"{folder}/{results_api.RESULTS_JSON}" not in present:
-            continue
-        read = _read_results(source, f"{folder}/{results_api.RESULTS_JSON}", notes)
-        if read is None:
-            continue
-        row, data = read
-        trial_id, attempt = str(row[0]), int(row[4])
-        if trial_id not in rows or attempt >= rows[trial_id][0]:
-            rows[trial_id] = (attempt, row, folder)
-            audit_input[trial_id] = _audit_fields(data)
+    # One reading of results.json for the report and the index (`kubegym.index.records`):
+    # the trials come from the index when it holds the run as it is now, else from the files.
+    loaded = index.trials_for(source, files) if index is not None else None
+    if loaded is None:
+        loaded = records.load(source, records.results_paths(files))
+    notes = list(loaded.notes)
+    rows = {
+        trial_id: (r.attempt, list(r.values), r.folder) for trial_id, r in loaded.records.items()
+    }
+    audit_input = {trial_id: r.audit for trial_id, r in loaded.records.items()}
     finished_keys = {_trial_key(folder) for _, _, folder in rows.values()}
     unfinished = sorted(
         {_trial_key(folder) for folder in folders} - finished_keys,
@@ -274,29 +257,6 @@ def _read_json(source: sources.RunSource, path: str) -> dict[str, Any]:
     return data
 
 
-def _read_results(
-    source: sources.RunSource, path: str, notes: list[str]
-) -> tuple[list[Any], dict[str, Any]] | None:
-    """One results.json as a row of `TRIAL_COLUMNS` and as read, or None (with a note)."""
-    try:
-        data = json.loads(source.read_bytes(path))
-    except (ValueError, OSError) as exc:
-        notes.append(f"skipped {path}: not readable JSON ({exc})")
-        return None
-    if not isinstance(data, dict) or data.get("format_version") != results_api.FORMAT_VERSION:
-        notes.append(f"skipped {path}: not a results.json of format {results_api.FORMAT_VERSION}")
-        return None
-    try:
-        result = results_api.TrialResult.model_validate(data)
-    except pydantic.ValidationError as exc:
-        problems = ", ".join(".".join(str(p) for p in e["loc"]) or "(root)" for e in exc.errors())
-        notes.append(f"skipped {path}: not a trial result ({problems})")
-        return None
-    row = result.model_dump(mode="json")
-    last = submissions.last_score(result.scores, result.primary_metric)
-    return [*(row[c] for c in RESULT_COLUMNS), last], data
-
-
 def _recorded_rule(recorded: dict[str, Any] | None) -> str:
     """The best-submission rule the run's leaderboard.json records: the run's, not a trial's."""
     scope = (recorded or {}).get(scopes.SCOPE)
@@ -321,16 +281,6 @@ def _recorded_designs(recorded: dict[str, Any] | None) -> dict[str, str] | None:
     scope = (recorded or {}).get(scopes.SCOPE)
     designs = scope.get("designs") if isinstance(scope, dict) else None
     return scopes.read_designs(designs, name=LEADERBOARD)
-
-
-def _audit_fields(data: dict[str, Any]) -> dict[str, Any]:
-    """What the integrity audit reads of a results.json: a run holds many, keep them small."""
-    kept = {k: data.get(k) for k in trial_integrity.RESULT_FIELDS}
-    details = data.get("details")
-    kept["details"] = (
-        {"validations": details.get("validations")} if isinstance(details, dict) else {}
-    )
-    return kept
 
 
 def _in_plan_order(trials: pd.DataFrame, recorded: dict[str, Any] | None) -> pd.DataFrame:
