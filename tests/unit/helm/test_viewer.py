@@ -4,6 +4,7 @@ from a Secret), and the operator told its URL so each Trial links to its page.""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -148,3 +149,19 @@ def test_wrong_viewer_values_are_refused_naming_the_field(
     result = run_helm(helm, *args, check=False)
     assert result.returncode != 0, f"{sets} was accepted"
     assert f"at '{field}'" in result.stderr, result.stderr
+
+
+def test_the_dashboards_viewer_variable_defaults_to_viewer_url(render: Render) -> None:
+    url = "https://kubegym.example.com/viewer"
+    maps = {
+        m["metadata"]["name"]: m
+        for m in by_kind(render(sets={"viewer.url": url + "/"}), "ConfigMap")
+    }
+    runs = json.loads(maps["kubegym-dashboard-runs"]["data"]["runs.json"])
+    (variable,) = [v for v in runs["templating"]["list"] if v["name"] == "viewer"]
+    assert variable["query"] == url and variable["current"]["value"] == url
+    assert len(runs["panels"]) > 5  # the rest of the dashboard is intact
+    plain = {m["metadata"]["name"]: m for m in by_kind(render(), "ConfigMap")}
+    assert plain["kubegym-dashboard-runs"]["data"]["runs.json"] == (
+        CHART / "dashboards" / "runs.json"
+    ).read_text().rstrip("\n")
