@@ -66,7 +66,9 @@ class TrialView:
         meta = body["metadata"]
         spec = trials.TrialSpec.model_validate(body["spec"])
         status = trials.TrialStatus.model_validate(body.get("status") or {})
-        # Kept in the cache for every trial of every run: its models share their field sets.
+        # Kept in the cache for every trial of every run: its models share their field
+        # sets, and its image records those of the other trials (the same few images).
+        status.__dict__["images"] = compaction.shared_images(status.images)
         compaction.share_field_sets([spec, status])
         return cls(
             namespace=meta["namespace"],

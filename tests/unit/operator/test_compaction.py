@@ -57,3 +57,15 @@ def test_shapes_of_other_contents_keep_sets_of_their_own() -> None:
     b = trials_api.TrialStatus.model_validate({"phase": "Running", "steps": 2})
     compaction.share_field_sets([a, b])
     assert a.model_fields_set == {"phase"} and b.model_fields_set == {"phase", "steps"}
+
+
+def test_equal_image_records_are_one_object_and_unequal_ones_stay_apart() -> None:
+    record = {"pod": "agent", "container": "agent", "image": "reg/a:1", "digest": None}
+    a = trials.TrialView.from_body(body("a", images=[record]))
+    b = trials.TrialView.from_body(body("b", images=[record]))
+    other = trials.TrialView.from_body(body("c", images=[{**record, "image": "reg/evil:1"}]))
+    assert a.status.images[0] is b.status.images[0]
+    assert other.status.images[0].image == "reg/evil:1", "a different image is its own record"
+    assert a.status.model_dump(by_alias=True)["images"] == [
+        {**record, "reason": None, "note": None}
+    ]
