@@ -13,6 +13,7 @@ trial cannot replace that trial's result; the claim is kept as a note.
 
 from __future__ import annotations
 
+import enum
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -167,7 +168,9 @@ def parse(path: str, data: bytes) -> Parsed:
         notes.append(
             f"{path}: it claims attempt {result.attempt}; read as attempt {attempt} (its folder)"
         )
-    row = result.model_dump(mode="json")
+    # The fields as results.json's JSON form has them (model_dump(mode="json") did this
+    # for the whole model, scores and details included: a tenth of an ingest).
+    row = {c: _plain(getattr(result, c)) for c in RESULT_COLUMNS}
     row[TRIAL] = trial
     row["attempt"] = result.attempt if attempt is None else attempt
     last = submissions.last_score(result.scores, result.primary_metric)
@@ -220,6 +223,11 @@ def read(source: sources.RunSource, path: str) -> Parsed:
 def load(source: sources.RunSource, paths: Iterable[str]) -> Trials:
     """Read and `choose` the results at `paths` (`results_paths`) straight from the run."""
     return choose(read(source, path) for path in paths)
+
+
+def _plain(value: Any) -> Any:
+    """A field's value as ``model_dump(mode="json")`` gives it: an enum as its value."""
+    return value.value if isinstance(value, enum.Enum) else value
 
 
 def _shown(name: str, limit: int = 200) -> str:

@@ -46,6 +46,11 @@ def hostile_run(tmp_path: Path) -> Path:
             )
         )
     )
+    nan = run / "trials" / "not-a-number"
+    nan.mkdir()  # NaN: SQLite stores NULL, PostgreSQL NaN; the report's frame holds NaN
+    (nan / "results.json").write_text(
+        json.dumps(trial("loss", "B", 9, score=float("nan")))
+    )
     (run / "trials" / "unreadable").mkdir()
     (run / "trials" / "unreadable" / "results.json").write_text("[1, 2")
     return run
