@@ -59,7 +59,9 @@ class TrialView:
     created: dt.datetime
     memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
     """What is derived from this very version of the Trial, kept with it (the informer
-    cache parses each version once, so a run's rollup reuses its finished trials' results)."""
+    cache parses each version once, so a run's rollup reuses its finished trials' results).
+
+    A finished trial's view has no conditions: they are read only while it runs."""
 
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> TrialView:
@@ -69,6 +71,11 @@ class TrialView:
         # Kept in the cache for every trial of every run: its models share their field
         # sets, and its image records those of the other trials (the same few images).
         status.__dict__["images"] = compaction.shared_images(status.images)
+        if status.finished:
+            # What is read of a finished trial is its result (`results.result_of`), its
+            # phase, cost and failures, never its conditions (2 KiB); nothing writes a
+            # finished trial's status back (`decide` stops at `finished`).
+            status.__dict__["conditions"] = []
         compaction.share_field_sets([spec, status])
         return cls(
             namespace=meta["namespace"],

@@ -69,3 +69,29 @@ def test_equal_image_records_are_one_object_and_unequal_ones_stay_apart() -> Non
     assert a.status.model_dump(by_alias=True)["images"] == [
         {**record, "reason": None, "note": None}
     ]
+
+
+def test_a_finished_trials_view_drops_its_conditions_and_keeps_what_is_read() -> None:
+    condition = {
+        "type": "Completed",
+        "status": "True",
+        "reason": "AgentFinished",
+        "message": "m" * 2000,
+        "lastTransitionTime": "2025-03-01T12:00:00Z",
+    }
+    running = trials.TrialView.from_body(body("r", phase="Running", conditions=[condition]))
+    assert [c.type for c in running.status.conditions] == ["Completed"], "kept while it runs"
+    done = trials.TrialView.from_body(
+        body("d", conditions=[condition], costUsd=0.25, exitReason="submitted")
+    )
+    assert done.status.conditions == []
+    assert (done.status.phase, done.status.cost_usd) == ("Succeeded", 0.25)
+    decision = trials.decide(
+        done,
+        trials.AttemptPods(None, None),
+        task=builders.task(),
+        run=builders.run_spec(),
+        now=builders.NOW,
+    )
+    assert decision.status is None, "nothing writes a finished trial's status back"
+    assert results.result_of(done, builders.task()).cost_usd == 0.25
