@@ -50,8 +50,7 @@ def report(source: str, out: Path | None, fmt: str, index_url: str | None) -> No
 
     \b
     SOURCE is the folder `kubegym run --out` wrote, or the S3 URI of a run
-    (s3://bucket/prefix/run). With --index the run is indexed first and its
-    trials read from the index; the report is the same either way. The report holds: the leaderboard (AUP of the
+    (s3://bucket/prefix/run). The report holds: the leaderboard (AUP of the
     best attempt and best submission with bootstrap CIs over seeds, mean rank;
     the same numbers as the run's leaderboard.json), the raw score of each
     agent on each task with the tasks' baseline row, cost and tokens per
@@ -59,6 +58,11 @@ def report(source: str, out: Path | None, fmt: str, index_url: str | None) -> No
     infrastructure failures, retries), which tools the agents used, and the
     performance-profile and cost-versus-AUP plots. The tables are printed as
     markdown.
+
+    \b
+    With --index URL the run is first ingested into that results index and
+    its trials are read from there; without it, the default index is read if
+    it already holds the run as it is now. The report is the same either way.
 
     \b
     Examples:
