@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -248,3 +249,27 @@ def test_urls() -> None:
 
 def test_the_audit_fields_are_the_reports() -> None:
     assert records.AUDIT_FIELDS == trial_integrity.RESULT_FIELDS
+
+
+def test_concurrent_ingests_and_reads(index_url: str, tmp_path: Path) -> None:
+    """Writers wait for each other (SQLite: BEGIN IMMEDIATE, WAL); readers never fail meanwhile."""
+    runs = [write_tiny_run(tmp_path / "runs" / f"run-{n}") for n in range(3)]
+    with index.open(index_url) as setup:
+        setup.ingest(str(runs[0]))
+    handles = [index.open(index_url) for _ in range(4)]
+    try:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            jobs = [
+                pool.submit(handles[0].ingest, str(runs[1])),
+                pool.submit(handles[1].ingest, str(runs[2])),
+                pool.submit(handles[2].ingest, str(runs[2])),  # the same run twice at once
+                pool.submit(lambda: [handles[3].runs() for _ in range(20)]),
+            ]
+            for job in jobs:
+                job.result(timeout=120)
+        found = handles[3].runs()
+        assert len(found) == 3 and all(r.finished_trials == 7 for r in found)
+        assert handles[3].trials(handles[3].run_id(str(runs[2]))).total == 7
+    finally:
+        for handle in handles:
+            handle.close()
