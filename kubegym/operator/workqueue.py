@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Generic, TypeVar
@@ -86,7 +87,12 @@ class WorkQueue(Generic[K]):
         self.name = name
         self._reconcile = reconcile
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
-        self._slots = asyncio.Semaphore(workers)
+        self._workers = workers
+        # Keys waiting for a worker, in order: a task is made only when a worker is free
+        # (a restart's initial listing queues every Trial at once: 10,000 keys, not
+        # 10,000 asyncio tasks, bench/operator_memory.py).
+        self._ready: deque[K] = deque()
+        self._active = 0
         self._queued: set[K] = set()
         self._running: set[K] = set()
         self._dirty: set[K] = set()
@@ -125,16 +131,24 @@ class WorkQueue(Generic[K]):
         if key in self._queued:
             return
         self._queued.add(key)
-        task = loop.create_task(self._run(key))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._ready.append(key)
+        self._start_ready()
+
+    def _start_ready(self) -> None:
+        """Give each free worker the next waiting key."""
+        loop = asyncio.get_running_loop()
+        while self._ready and self._active < self._workers:
+            self._active += 1
+            task = loop.create_task(self._run(self._ready.popleft()))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     def _fire(self, key: K) -> None:
         self._timers.pop(key, None)
         self.add(key)
 
     async def _run(self, key: K) -> None:
-        async with self._slots:
+        try:
             self._queued.discard(key)
             self._running.add(key)
             started = time.monotonic()
@@ -165,6 +179,9 @@ class WorkQueue(Generic[K]):
             log.debug(
                 "reconciled", queue=self.name, key=str(key), seconds=time.monotonic() - started
             )
+        finally:
+            self._active -= 1
+            self._start_ready()
         if key in self._dirty:
             self._dirty.discard(key)
             self.add(key)
@@ -195,6 +212,6 @@ class WorkQueue(Generic[K]):
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        while self._tasks:  # the keys already queued still run, as workers free up
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
         self._executor.shutdown(wait=True)

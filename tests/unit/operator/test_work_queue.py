@@ -300,3 +300,37 @@ def test_a_long_reconcile_holds_the_next_back_no_longer_than_the_cap() -> None:
         await queue.close()
 
     run(scenario)
+
+
+def test_thousands_of_waiting_keys_are_keys_not_tasks_and_all_run_once() -> None:
+    # A restart's initial listing queues every Trial at once: what waits must be the key
+    # alone (bench/operator_memory.py measured an asyncio task per key at 1.5 KiB each).
+    async def scenario() -> None:
+        reconcile = Recorder()
+        reconcile.gate.clear()  # the first reconciles hold their workers
+        queue: WorkQueue[str] = WorkQueue("t", reconcile, workers=3)
+        keys = [f"k{i}" for i in range(5000)]
+        for key in keys:
+            queue.add(key)
+        for key in keys[:10]:
+            queue.add(key)  # duplicates while waiting: nothing more
+        assert len(queue._tasks) <= 3
+        reconcile.gate.set()
+        await eventually(lambda: len(reconcile.calls) == 5000, timeout=4)
+        await queue.close()
+        assert sorted(k for k, _, _ in reconcile.calls) == sorted(keys)
+        assert reconcile.most_overall <= 3 and queue.idle
+
+    run(scenario)
+
+
+def test_close_still_runs_the_keys_that_were_waiting() -> None:
+    async def scenario() -> None:
+        reconcile = Recorder(hold=0.01)
+        queue: WorkQueue[str] = WorkQueue("t", reconcile, workers=1)
+        for key in "abc":
+            queue.add(key)
+        await queue.close()
+        assert sorted(k for k, _, _ in reconcile.calls) == ["a", "b", "c"]
+
+    run(scenario)
