@@ -21,6 +21,8 @@ from kubegym.errors import ConfigError
 
 #: The environment variable naming the default index (a path or a URL).
 ENV: Final = "KUBEGYM_INDEX"
+#: How long to wait for a PostgreSQL server to answer a connection (seconds).
+CONNECT_TIMEOUT_S: Final = 10
 #: A SQLite writer waits this long for another writer before failing (milliseconds).
 BUSY_TIMEOUT_MS: Final = 30_000
 
@@ -95,7 +97,11 @@ def engine_for(url: sa.URL) -> sa.Engine:
             f"cannot open {shown(url)}: PostgreSQL needs psycopg ({exc})",
             hint="pip install 'kubegym[postgres]'",
         ) from exc
-    return sa.create_engine(url, pool_pre_ping=True)
+    # A bounded connect: `kubegym report` tries the default index on its way, and an
+    # unreachable server must cost seconds, not hang the report.
+    return sa.create_engine(
+        url, pool_pre_ping=True, connect_args={"connect_timeout": CONNECT_TIMEOUT_S}
+    )
 
 
 #: The execution option a writing transaction sets (`kubegym.index.ingest`).

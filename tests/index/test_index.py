@@ -273,3 +273,12 @@ def test_concurrent_ingests_and_reads(index_url: str, tmp_path: Path) -> None:
     finally:
         for handle in handles:
             handle.close()
+
+
+def test_an_unreachable_database_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot open the index at postgresql"):
+        index.open(f"postgresql://nobody:secret@/db?host={tmp_path}&port=1")
+    try:
+        index.open(f"postgresql://nobody:secret@/db?host={tmp_path}&port=1")
+    except ConfigError as exc:
+        assert "secret" not in str(exc)  # the password is never shown
