@@ -152,8 +152,7 @@ def create_app(source: catalog.Catalog, *, host: str = "127.0.0.1") -> Starlette
             trial = trial_id(request)
         except ids.BadId as exc:
             return _error(400, str(exc))
-        run.refresh()
-        row = run.rows.get(trial)
+        row = run.row(trial)
         if row is None:
             return _error(404, "no such trial")
         results = run.results(trial) or {}
@@ -181,9 +180,8 @@ def create_app(source: catalog.Catalog, *, host: str = "127.0.0.1") -> Starlette
             limit = _int(request, "limit", 50, 1, steps.PAGE_LIMIT)
         except (ids.BadId, ValueError) as exc:
             return _error(400, str(exc))
-        run.refresh()
         path = run.trajectory_path(trial)
-        if trial not in run.rows or path is None or not os.path.exists(path):
+        if path is None or not os.path.isfile(path) or run.row(trial) is None:
             return _error(404, "no trajectory for this trial")
         return JSONResponse(steps.read_page(trajectories, path, start, limit))
 
@@ -196,9 +194,8 @@ def create_app(source: catalog.Catalog, *, host: str = "127.0.0.1") -> Starlette
             number = int(request.path_params["step"])
         except (ids.BadId, ValueError) as exc:
             return _error(400, str(exc))
-        run.refresh()
         path = run.trajectory_path(trial)
-        if trial not in run.rows or path is None or not os.path.exists(path):
+        if path is None or not os.path.isfile(path) or run.row(trial) is None:
             return _error(404, "no trajectory for this trial")
         try:
             return JSONResponse(

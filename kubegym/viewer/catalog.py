@@ -23,6 +23,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any, Final
 
 from kubegym import index as results_index
@@ -189,7 +190,8 @@ class Run:
         changed = False
         present: set[str] = set()
         try:
-            entries = list(os.scandir(trials_folder))
+            # trials/ as a link out of the run is not read at all.
+            entries = [] if trials_folder.is_symlink() else list(os.scandir(trials_folder))
         except FileNotFoundError:
             entries = []
         for entry in entries:
@@ -201,11 +203,13 @@ class Run:
             except ids.BadId:
                 continue  # a folder no URL could name is not shown
             present.add(trial)
-            results = self._inside(trial, results_api.RESULTS_JSON)
+            results = os.path.join(entry.path, results_api.RESULTS_JSON)
             try:
-                if results is None:
-                    raise FileNotFoundError(trial)  # a link out of the run is never read
-                stat = os.stat(results)
+                # lstat, and a regular file only: a link out of the run is never read (one
+                # call per trial; the folder itself was checked not to be a link above).
+                stat = os.lstat(results)
+                if not S_ISREG(stat.st_mode):
+                    raise FileNotFoundError(trial)
             except FileNotFoundError:
                 if self.seen.get(trial) != (-1, -1):
                     self.rows[trial] = _running_row(self.run_id, trial)
@@ -321,6 +325,20 @@ class Run:
     def trajectory_path(self, trial: str) -> str | None:
         """The trajectory file of a trial, or None when it is a link out of the run."""
         return self._inside(trial, results_api.TRAJECTORY_JSONL)
+
+    def row(self, trial: str) -> dict[str, Any] | None:
+        """One trial's row, read from its own folder (no scan of the run): None if it is not one."""
+        folder = self._inside(trial, "")
+        if folder is None or not os.path.isdir(folder) or os.path.islink(folder.rstrip(os.sep)):
+            return None
+        data = self.results(trial)
+        if data is None:
+            has_results = os.path.lexists(os.path.join(folder, results_api.RESULTS_JSON))
+            row = _running_row(self.run_id, trial)
+            if has_results:
+                row.update(state="unreadable", exit_reason="(unreadable)")
+            return row
+        return _row(self.run_id, trial, data)
 
     def results(self, trial: str) -> dict[str, Any] | None:
         """A trial's results.json, or None (missing, not JSON, or a link out of the run)."""

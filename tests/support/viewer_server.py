@@ -17,9 +17,9 @@ from kubegym import viewer
 
 
 @contextmanager
-def serve(source: str, host: str = "127.0.0.1") -> Iterator[str]:
-    """Serve the runs at `source`; yields the base URL (``http://127.0.0.1:<port>``)."""
-    app = viewer.create_app(viewer.open_catalog(source), host=host)
+def serve(source: str, host: str = "127.0.0.1", index_url: str | None = None) -> Iterator[str]:
+    """Serve the runs at `source` (with `index_url`: from that results index); yields the base URL."""
+    app = viewer.create_app(viewer.open_catalog(source, index_url), host=host)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -122,8 +122,8 @@ export async function runView(main, runId) {
   });
 
   // The trials first: they are what a big run's reader waits for; the overview scores the run.
-  await loadFacets();
   await loadTrials();
+  await loadFacets();
   let last = await loadOverview();
 
   // Live: poll the run's counts; when they move, read the overview, facets and the page again.
