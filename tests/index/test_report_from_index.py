@@ -9,6 +9,7 @@ holding the run (``$KUBEGYM_INDEX``), and that a stale default index is not used
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -48,9 +49,7 @@ def hostile_run(tmp_path: Path) -> Path:
     )
     nan = run / "trials" / "not-a-number"
     nan.mkdir()  # NaN: SQLite stores NULL, PostgreSQL NaN; the report's frame holds NaN
-    (nan / "results.json").write_text(
-        json.dumps(trial("loss", "B", 9, score=float("nan")))
-    )
+    (nan / "results.json").write_text(json.dumps(trial("loss", "B", 9, score=float("nan"))))
     (run / "trials" / "unreadable").mkdir()
     (run / "trials" / "unreadable" / "results.json").write_text("[1, 2")
     return run
@@ -98,3 +97,31 @@ def test_the_default_index_is_used_only_when_up_to_date(
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # no default index at all
     _, without = _report(hostile_run, tmp_path / "third")
     assert without == changed
+
+
+def test_the_store_layout_reports_the_same_from_the_index(
+    index_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``<id>/attempt-<n>/`` folders (the store's keys), one trial with two attempts."""
+    local = write_tiny_run(tmp_path / "local")
+    run = tmp_path / RUN
+    for folder in sorted((local / "trials").iterdir()):
+        results = folder / "results.json"
+        attempt = json.loads(results.read_text())["attempt"] if results.exists() else 0
+        shutil.copytree(folder, run / folder.name / f"attempt-{attempt}")
+    for name in ("leaderboard.json", "status.json"):
+        shutil.copy(local / name, run / name)
+    retried = run / f"{RUN}-loss-A-s1"
+    older = json.loads((retried / "attempt-0" / "results.json").read_text())
+    (retried / "attempt-0").rename(retried / "attempt-1")
+    (retried / "attempt-0").mkdir()
+    (retried / "attempt-0" / "results.json").write_text(
+        json.dumps({**older, "attempt": 0, "exit_reason": "infra_error", "failure_class": "infra"})
+    )
+    monkeypatch.setenv("KUBEGYM_INDEX", str(tmp_path / "no-default-index.sqlite"))
+    plain_out, plain = _report(run, tmp_path / "plain")
+    indexed_out, indexed = _report(run, tmp_path / "indexed", "--index", index_url)
+    assert indexed == plain and indexed_out == plain_out
+    with index.open(index_url) as idx:
+        row = idx.trial(idx.run_id(str(run)), f"{RUN}-loss-A-s1")
+        assert row is not None and (row.attempt, row.failure_class) == (1, "agent")
