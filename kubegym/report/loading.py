@@ -3,8 +3,11 @@
 Reads through a `sources.RunSource` (local folder or S3), so it works on any
 layout that keeps one folder per trial: ``trials/<id>/`` as `kubegym run`
 writes it, or ``<id>/attempt-<n>/`` as the store keys it (the highest attempt
-wins). Called by `kubegym.report.sections`; the tables are built from what
-this returns, with no further I/O.
+wins). Each results.json is read by `kubegym.index.records`, the reading the
+results index stores too, so a trial's id and attempt are its folder's; given
+an index that holds the run as it is now, the results come from the index and
+the report is the same. Called by `kubegym.report.sections`; the tables are
+built from what this returns, with no further I/O.
 """
 
 from __future__ import annotations
