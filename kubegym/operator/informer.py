@@ -75,13 +75,17 @@ def resource_version(body: Mapping[str, Any]) -> int:
 def compact(value: Any) -> Any:
     """A copy of a JSON value whose keys and short strings are interned: one object for
     each label key, image, digest, reason or time however many bodies repeat it."""
-    if isinstance(value, str):
-        return sys.intern(value) if len(value) <= INTERN_MAX else value
-    if isinstance(value, Mapping):
-        return {sys.intern(str(k)): compact(v) for k, v in value.items()}
-    if isinstance(value, list):
+    kind = type(value)  # exact types first: this runs on every watch event
+    if kind is str:
+        return _intern(value) if len(value) <= INTERN_MAX else value
+    if kind is dict or isinstance(value, Mapping):
+        return {_intern(str(k)): compact(v) for k, v in value.items()}
+    if kind is list:
         return [compact(v) for v in value]
     return value
+
+
+_intern = sys.intern
 
 
 def slim(body: Mapping[str, Any]) -> dict[str, Any]:
