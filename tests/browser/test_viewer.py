@@ -108,6 +108,13 @@ def test_run_to_trial_to_step_on_a_real_run(
     assert box is not None
     page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
     expect(page.locator("[data-role=hover]").first).to_contain_text("ρ =")
+    if os.environ.get("KUBEGYM_README_SCREENSHOT"):
+        # The README's picture (docs/images/viewer.png): the top of a real run's page.
+        page.screenshot(
+            path=str(REPO / "docs" / "images" / "viewer.png"),
+            full_page=True,
+            clip={"x": 0, "y": 0, "width": 1280, "height": 1000},
+        )
     page.locator(".legend input[data-agent=baseline]").first.uncheck()
     expect(page.locator("path.curve[data-agent=baseline]").first).to_be_hidden()
     screenshot(page, "viewer-run")
