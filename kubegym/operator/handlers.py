@@ -38,7 +38,7 @@ RESYNC_SECONDS = 120.0
 RUN_INTERVAL_SECONDS = 1.0
 #: ... and at least 4 times its last reconcile's duration: a run of 10,000 trials (a second
 #: or two to roll up) takes at most a fifth of one worker, however busy its trials are;
-#: but never more than `RUN_MAX_WAIT` (the reconcile that creates 10,000 Trials is long).
+#: but never more than `RUN_MAX_WAIT` (a reconcile that creates a chunk of Trials is long).
 RUN_BUSY_FACTOR = 4.0
 RUN_MAX_WAIT = 10.0
 
