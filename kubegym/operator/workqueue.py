@@ -136,7 +136,10 @@ class WorkQueue(Generic[K]):
 
     def _start_ready(self) -> None:
         """Give each free worker the next waiting key."""
-        loop = asyncio.get_running_loop()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # a task torn down with its loop: nothing more to start
+            return
         while self._ready and self._active < self._workers:
             self._active += 1
             task = loop.create_task(self._run(self._ready.popleft()))
