@@ -35,14 +35,50 @@ from kubegym.errors import ConfigError
     "--index",
     "index_url",
     default=None,
-    help="Results index (sqlite:///PATH or postgresql://USER@HOST/DB) to ingest SOURCE into and page trials from [default: none: pages come from the run folder].",
+    help="Results index (sqlite:///PATH or postgresql://USER@HOST/DB) to ingest SOURCE into and page trials from [default: none for a folder: pages come from the run folder; for s3:// and run/NAME a SQLite file in a temporary folder, removed on exit].",
 )
 @click.option("--no-open", is_flag=True, help="Do not open a browser tab.")
-def view(source: str, host: str, port: int, index_url: str | None, no_open: bool) -> None:
+@click.option(
+    "-n",
+    "--namespace",
+    default=None,
+    help="The namespace of run/NAME. Default: the kubeconfig context's, else `default`.",
+)
+@click.option(
+    "--kubeconfig",
+    type=click.Path(dir_okay=False),
+    default=None,
+    envvar="KUBECONFIG",
+    help="The kubeconfig for run/NAME (default: $KUBECONFIG, else ~/.kube/config, else in-cluster).",
+)
+@click.option(
+    "--cache-mb",
+    default=128,
+    show_default=True,
+    type=click.IntRange(1, 1_000_000),
+    help="MiB of trajectories fetched from a store kept on this machine (least recently used out).",
+)
+def view(
+    source: str,
+    host: str,
+    port: int,
+    index_url: str | None,
+    no_open: bool,
+    namespace: str | None,
+    kubeconfig: str | None,
+    cache_mb: int,
+) -> None:
     """Browse the runs at SOURCE in a web page: leaderboards, trials, every step.
 
     \b
-    SOURCE is a run folder (`kubegym run --out`) or a folder of run folders.
+    SOURCE is a run folder (`kubegym run --out`), a folder of run folders, an
+    s3://BUCKET/PREFIX holding runs (or one run's prefix), or run/NAME: a
+    cluster BenchmarkRun, read from its spec.store or else the operator's
+    default store (KUBEGYM_STORE_BUCKET, _ENDPOINT, _PREFIX set here as the
+    operator has them). A store is read with this environment's credentials
+    (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY; endpoint AWS_ENDPOINT_URL_S3),
+    through a results index kept in step with it every few seconds; each
+    trajectory opened is fetched once into a bounded cache (--cache-mb).
     The page shows each run's leaderboard with CIs, its performance profiles,
     raw scores, cost and tokens, failures and validate counts; its trials,
     filtered and paged on the server; each trial step by step (thought,
@@ -53,6 +89,8 @@ def view(source: str, host: str, port: int, index_url: str | None, no_open: bool
     Examples:
       kubegym view kubegym-out/quickstart              # http://127.0.0.1:8765
       kubegym view kubegym-out --port 0 --no-open      # every run under kubegym-out
+      kubegym view s3://bench-results/kubegym          # every run in the store
+      kubegym view run/my-run -n benchmarks            # a cluster run, from its store
     """
     try:
         import uvicorn
@@ -63,7 +101,13 @@ def view(source: str, host: str, port: int, index_url: str | None, no_open: bool
         ) from exc
     from kubegym import viewer
 
-    catalog = viewer.open_catalog(source, index_url)
+    catalog = viewer.open_catalog(
+        source,
+        index_url,
+        namespace=namespace,
+        kubeconfig=kubeconfig,
+        cache_bytes=cache_mb << 20,
+    )
     app = viewer.create_app(catalog, host=host)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning")
     server = uvicorn.Server(config)

@@ -24,6 +24,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from kubegym.errors import KubegymError
 from kubegym.viewer import catalog, ids, steps, summary
 
 CSP: Final = (
@@ -81,7 +82,7 @@ def _int(request: Request, name: str, default: int, low: int, high: int) -> int:
         raise ValueError(f"{name} must be a whole number") from None
 
 
-def create_app(source: catalog.Catalog, *, host: str = "127.0.0.1") -> Starlette:
+def create_app(source: catalog.AnyCatalog, *, host: str = "127.0.0.1") -> Starlette:
     """The viewer app over the runs of `source`.
 
     Args:
@@ -92,7 +93,7 @@ def create_app(source: catalog.Catalog, *, host: str = "127.0.0.1") -> Starlette
     """
     trajectories = steps.TrajectoryIndex()
 
-    def run_or_404(request: Request) -> catalog.Run | JSONResponse:
+    def run_or_404(request: Request) -> catalog.AnyRun | JSONResponse:
         try:
             run = source.run(request.path_params["run"])
         except ids.BadId as exc:
@@ -156,7 +157,11 @@ def create_app(source: catalog.Catalog, *, host: str = "127.0.0.1") -> Starlette
         if row is None:
             return _error(404, "no such trial")
         results = run.results(trial) or {}
-        path = run.trajectory_path(trial)
+        try:
+            path = run.trajectory_path(trial)
+            trajectory_error = None
+        except LookupError as exc:  # too large to fetch from a store
+            path, trajectory_error = None, str(exc)
         scores = results.get("scores")
         details = json.dumps(results.get("details", {}), ensure_ascii=False)
         return JSONResponse(
@@ -167,6 +172,7 @@ def create_app(source: catalog.Catalog, *, host: str = "127.0.0.1") -> Starlette
                 "final": results.get("final") if isinstance(results.get("final"), dict) else None,
                 "details": details[:DETAILS_LIMIT],
                 "has_trajectory": path is not None and os.path.exists(path),
+                "trajectory_error": trajectory_error,
             }
         )
 
@@ -180,7 +186,10 @@ def create_app(source: catalog.Catalog, *, host: str = "127.0.0.1") -> Starlette
             limit = _int(request, "limit", 50, 1, steps.PAGE_LIMIT)
         except (ids.BadId, ValueError) as exc:
             return _error(400, str(exc))
-        path = run.trajectory_path(trial)
+        try:
+            path = run.trajectory_path(trial)
+        except LookupError as exc:
+            return _error(413, str(exc))
         if path is None or not os.path.isfile(path) or run.row(trial) is None:
             return _error(404, "no trajectory for this trial")
         return JSONResponse(steps.read_page(trajectories, path, start, limit))
@@ -194,7 +203,10 @@ def create_app(source: catalog.Catalog, *, host: str = "127.0.0.1") -> Starlette
             number = int(request.path_params["step"])
         except (ids.BadId, ValueError) as exc:
             return _error(400, str(exc))
-        path = run.trajectory_path(trial)
+        try:
+            path = run.trajectory_path(trial)
+        except LookupError as exc:
+            return _error(413, str(exc))
         if path is None or not os.path.isfile(path) or run.row(trial) is None:
             return _error(404, "no trajectory for this trial")
         try:
@@ -223,9 +235,17 @@ def create_app(source: catalog.Catalog, *, host: str = "127.0.0.1") -> Starlette
         Route("/api/runs/{run}/trials/{trial}/steps/{step:int}", api_step_field),
         Mount("/static", app=StaticFiles(directory=str(STATIC)), name="static"),
     ]
+
+    def store_failed(request: Request, exc: Exception) -> Response:
+        # A store that stopped answering, or refused: its message names the cause
+        # (never a stack trace, never a credential).
+        return _error(502, str(exc)[:500])
+
     middleware = [Middleware(_SecurityHeaders)]
     if host in LOOPBACK:
         middleware.append(
             Middleware(TrustedHostMiddleware, allowed_hosts=["127.0.0.1", "localhost", "[::1]"])
         )
-    return Starlette(routes=routes, middleware=middleware)
+    return Starlette(
+        routes=routes, middleware=middleware, exception_handlers={KubegymError: store_failed}
+    )

@@ -9,16 +9,21 @@ one rescan a second); a folder without results.json is a running trial.
 Pages are keyset pages over (task, agent, seed, trial): a page's cursor is the
 last row's key, so page N costs no more than page 1. The methods follow the
 results index's (`kubegym.index`: ``runs``, ``run``, ``trials``, ``trial``,
-``facets``) so the viewer can read either.
+``facets``) so the viewer can read either. An ``s3://`` SOURCE or ``run/<name>``
+is `kubegym.viewer.store_catalog`'s, with the same methods (`open_catalog`
+picks).
 """
 
 from __future__ import annotations
 
+import atexit
 import base64
 import bisect
 import dataclasses
 import json
 import os
+import shutil
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -29,7 +34,7 @@ from typing import Any, Final
 from kubegym import index as results_index
 from kubegym.api import results as results_api
 from kubegym.errors import ConfigError
-from kubegym.viewer import ids
+from kubegym.viewer import ids, store_catalog, trajectory_cache
 
 TRIALS: Final = "trials"
 LEADERBOARD: Final = "leaderboard.json"
@@ -42,6 +47,8 @@ MESSAGE_LIMIT: Final = 500
 """Characters of a trial's message in a row (the trial's own page shows it whole)."""
 PAGE_LIMIT: Final = 500
 RESCAN_SECONDS: Final = 1.0
+CLUSTER_RUN: Final = "run/"
+"""A SOURCE naming a cluster BenchmarkRun: ``run/<name>`` (`kubegym.viewer.cluster_runs`)."""
 INGEST_SECONDS: Final = 2.0
 """With a results index, how often a page asks it to ingest the run again (incremental)."""
 
@@ -449,27 +456,43 @@ def _child_runs(folder: Path) -> dict[str, Run]:
     return found
 
 
-def open_catalog(source: str, index_url: str | None = None) -> Catalog:
-    """The runs at SOURCE: one run folder, or a folder holding run folders.
+def open_catalog(
+    source: str,
+    index_url: str | None = None,
+    *,
+    namespace: str | None = None,
+    kubeconfig: str | None = None,
+    cache_dir: Path | None = None,
+    cache_bytes: int = trajectory_cache.DEFAULT_BYTES,
+) -> AnyCatalog:
+    """The runs at SOURCE: a run folder, a folder of run folders, an ``s3://`` run or
+    prefix of runs, or ``run/<name>`` (a cluster BenchmarkRun, read from its store).
 
     With `index_url` (``sqlite:///…``, ``postgresql://…``), each run is ingested
     into that results index (`kubegym.index`) and its trial pages and facets are
-    the index's queries.
+    the index's queries. A store is always read through an index: without
+    `index_url`, a SQLite file in `cache_dir`.
+
+    Args:
+        source: what to show.
+        index_url: the results index.
+        namespace, kubeconfig: where ``run/<name>`` is looked up.
+        cache_dir: where a store's trajectories (and the SQLite index when no
+            `index_url` is given) go; a new temporary folder when None.
+        cache_bytes: the most bytes of trajectories kept there.
 
     Raises:
-        ConfigError: SOURCE does not exist, is not a folder, or names a store or
-            cluster run (the viewer reads local folders; copy the run first).
+        ConfigError: SOURCE does not exist or is not a folder; the store refused the
+            credentials or cannot be reached; the cluster run cannot be read.
     """
-    if source.startswith(("s3://", "run/")):
-        raise ConfigError(
-            f"cannot view {source}: this viewer reads run folders on this machine",
-            hint="copy the run to a folder first (aws s3 sync …) and view that folder",
-        )
+    if source.startswith(("s3://", CLUSTER_RUN)):
+        return _open_store(source, index_url, namespace, kubeconfig, cache_dir, cache_bytes)
     folder = Path(source)
     if not folder.is_dir():
         raise ConfigError(
             f"{source} is not a folder",
-            hint="give the folder `kubegym run --out` wrote, or a folder of such folders",
+            hint="give the folder `kubegym run --out` wrote, a folder of such folders, "
+            "an s3://BUCKET/PREFIX or run/NAME",
         )
     folder = folder.resolve()
     if _is_run(folder):
@@ -484,6 +507,43 @@ def open_catalog(source: str, index_url: str | None = None) -> Catalog:
         for run in runs.values():
             run.index = catalog.index
     return catalog
+
+
+def _open_store(
+    source: str,
+    index_url: str | None,
+    namespace: str | None,
+    kubeconfig: str | None,
+    cache_dir: Path | None,
+    cache_bytes: int,
+) -> store_catalog.StoreCatalog:
+    try:
+        from kubegym import store
+    except ImportError as exc:  # boto3
+        raise ConfigError(f"cannot read {source}: the store needs boto3 ({exc})") from exc
+    if source.startswith(CLUSTER_RUN):
+        from kubegym.viewer import cluster_runs  # the kubernetes client, only for run/NAME
+
+        found = cluster_runs.resolve(source, namespace, kubeconfig)
+        opened = store.open_uri(found.uri, endpoint=found.endpoint, region=found.region)
+    else:
+        opened = store.open_uri(source)
+    if cache_dir is None:
+        cache_dir = Path(tempfile.mkdtemp(prefix="kubegym-view-"))
+        atexit.register(shutil.rmtree, cache_dir, True)
+    index = results_index.open(index_url or f"sqlite:///{cache_dir / 'index.sqlite'}")
+    try:
+        return store_catalog.StoreCatalog(
+            opened, index, trajectory_cache.TrajectoryCache(cache_dir / "trajectories", cache_bytes)
+        )
+    except BaseException:
+        index.close()
+        raise
+
+
+AnyCatalog = Catalog | store_catalog.StoreCatalog
+"""What `open_catalog` returns: the same methods over folders or a store."""
+AnyRun = Run | store_catalog.StoreRun
 
 
 def _safe(name: str) -> bool:

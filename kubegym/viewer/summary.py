@@ -25,7 +25,7 @@ PROFILE_POINTS: Final = 120
 """Points per profile curve sent to the page (a step function reads fine at this size)."""
 
 
-def overview(run: catalog.Run) -> dict[str, Any]:
+def overview(run: catalog.AnyRun) -> dict[str, Any]:
     """Everything a run's page shows above its trials table."""
     run.refresh()
     rows = [r for r in run.rows.values() if r["state"] == "finished"]

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.store.conftest import s3_server  # noqa: F401  (the store tests' MinIO fixture)
 from tests.support import synthetic_run, viewer_server
 
 
