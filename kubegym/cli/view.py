@@ -7,6 +7,7 @@ opening a browser tab unless ``--no-open``. Binds 127.0.0.1 unless told otherwis
 
 from __future__ import annotations
 
+import logging
 import threading
 import webbrowser
 
@@ -101,6 +102,10 @@ def view(
         ) from exc
     from kubegym import viewer
 
+    # boto3 says at info where it found credentials, once per client: noise above the
+    # viewer's own line (a store's failures come back as kubegym's errors).
+    for name in ("botocore", "boto3"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     catalog = viewer.open_catalog(
         source,
         index_url,
