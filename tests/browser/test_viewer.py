@@ -223,3 +223,25 @@ def test_a_live_run_shows_a_trial_as_it_finishes(
         expect(page.locator("#trials-count")).to_contain_text("13 trials match", timeout=15_000)
         expect(page.locator(f"a.trial-link:text('{new.name}')")).to_be_visible()
         expect(page.locator("#run-status")).to_contain_text("13 of 13 trials finished")
+
+
+def test_a_running_trials_page_follows_its_steps(page: Page, tmp_path: Path) -> None:
+    run = synthetic_run.write_run(
+        tmp_path / "live", trials=3, long_trial_steps=0, unfinished=1, hostile=False
+    )
+    trial = run.unfinished[0]
+    trajectory = run.folder / "trials" / trial / "trajectory.jsonl"
+    lines = trajectory.read_text().splitlines(keepends=True)
+    with viewer_server.serve(str(run.folder)) as url:
+        page.goto(f"{url}/runs/live/trials/{trial}")
+        expect(page.locator("#live")).to_have_text("live")
+        expect(page.locator(".steps-count")).to_contain_text(f"of {len(lines)}")
+        with trajectory.open("a") as f:
+            f.writelines(lines[-1:] * 3)
+        expect(page.locator(".steps-count")).to_contain_text(f"of {len(lines) + 3}")
+        # It finishes: its outcome replaces "(running)", and the page stops polling.
+        results = json.loads((run.folder / "trials" / run.trials[0] / "results.json").read_text())
+        results.update(trial=trial, exit_reason="submitted")
+        (run.folder / "trials" / trial / "results.json").write_text(json.dumps(results))
+        expect(page.locator("#live")).to_have_text("finished")
+        expect(page.locator(".trial-outcome")).to_contain_text("submitted")

@@ -37,7 +37,7 @@ async function route() {
       stopCurrent = await runView(main, parts[1]);
     } else if (parts[0] === "runs" && parts.length === 4 && parts[2] === "trials") {
       crumbs([[parts[1], runPath(parts[1])], [parts[3], null]]);
-      await trialView(main, parts[1], parts[3]);
+      stopCurrent = await trialView(main, parts[1], parts[3]);
     } else if (parts[0] === "compare") {
       const query = new URLSearchParams(location.search);
       crumbs([["compare", null]]);

@@ -6,6 +6,7 @@ import { h, clear, put, fmt, runPath, trialPath, section } from "./dom.js";
 import { scoreChart } from "./charts.js";
 
 const PAGE = 50;
+const POLL_MS = 2000;
 
 function diffView(edit) {
   const lines = edit.diff.split("\n").map((line) => {
@@ -51,10 +52,12 @@ function stepView(runId, trialId, step) {
     score);
 }
 
+// Draws the trial into `box` (emptied first); returns its info, with refreshSteps() when
+// it has steps: read the shown page's count again and redraw the last page if it grew.
 async function trialPanel(box, runId, trialId) {
   const info = await api.trial(runId, trialId);
   const r = info.row;
-  put(box,
+  put(clear(box),
     h("h1", {}, h("a", { href: trialPath(runId, trialId), "data-nav": "" }, r.trial)),
     h("p", { class: "trial-meta" }, `run `, h("a", { href: runPath(runId), "data-nav": "" }, runId),
       ` · task ${r.task || "–"} · agent ${r.agent || "–"} · seed ${fmt(r.seed)} · attempt ${fmt(r.attempt)}`),
@@ -63,9 +66,14 @@ async function trialPanel(box, runId, trialId) {
     scoreChart(info.scores, r.primary_metric || ""));
   const stepsBox = h("div", { class: "steps" });
   box.append(section("Steps", stepsBox));
-  if (!info.has_trajectory) { stepsBox.append(h("p", { class: "muted" }, "No trajectory recorded.")); return; }
+  if (!info.has_trajectory) {
+    stepsBox.append(h("p", { class: "muted" }, info.trajectory_error || (r.state === "running" ? "No steps yet." : "No trajectory recorded.")));
+    return info;
+  }
+  let shownPage = null;
   async function load(start) {
     const page = await api.steps(runId, trialId, start, PAGE);
+    shownPage = page;
     const prev = h("button", { "data-role": "prev-steps" }, "← earlier steps");
     const next = h("button", { "data-role": "next-steps" }, "later steps →");
     if (start === 0) prev.setAttribute("disabled", "");
@@ -81,12 +89,43 @@ async function trialPanel(box, runId, trialId) {
     if (page.next === null) stepsBox.lastChild.firstChild.setAttribute("disabled", "");
   }
   await load(0);
+  info.refreshSteps = async () => {
+    const now = await api.steps(runId, trialId, shownPage.start, PAGE);
+    if (now.total === shownPage.total) return false;
+    // Only the last page gains steps; an earlier page keeps what its reader is reading.
+    if (shownPage.next === null) await load(shownPage.start);
+    else stepsBox.querySelector(".steps-count").textContent = `steps ${shownPage.start + 1}–${shownPage.start + shownPage.steps.length} of ${fmt(now.total)}`;
+    return true;
+  };
+  return info;
 }
 
+// A running trial's page follows it: new steps appear, and its outcome once it finishes.
 export async function trialView(main, runId, trialId) {
   const box = h("div", { class: "trial" });
   main.append(box);
-  await trialPanel(box, runId, trialId);
+  let info = await trialPanel(box, runId, trialId);
+  if (info.row.state !== "running") return () => {};
+  const live = document.getElementById("live");
+  live.textContent = "live";
+  const timer = setInterval(async () => {
+    try {
+      const now = await api.trial(runId, trialId);
+      if (now.row.state !== "running" || now.has_trajectory !== info.has_trajectory) {
+        info = await trialPanel(box, runId, trialId);
+        if (info.row.state !== "running") {
+          clearInterval(timer);
+          live.textContent = "finished";
+          return;
+        }
+      } else if (info.refreshSteps && await info.refreshSteps()) {
+        live.textContent = `updated ${new Date().toLocaleTimeString()}`;
+      }
+    } catch (err) {
+      live.textContent = `live refresh failed: ${err.message}`;
+    }
+  }, POLL_MS);
+  return () => clearInterval(timer);
 }
 
 export async function compareView(main, a, b) {
