@@ -50,7 +50,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -382,8 +382,9 @@ def _events(path: Path) -> Iterator[dict[str, Any]]:
             yield json.loads(line)  # each event its own objects, as the watch parses them
 
 
-def replay(path: Path) -> dict[str, Any]:
-    """Fill the operator's structures from the events and measure them (this tree's code)."""
+def replay(path: Path, on_filled: Callable[[], None] | None = None) -> dict[str, Any]:
+    """Fill the operator's structures from the events and measure them (this tree's code);
+    `on_filled` is called while they are still alive (`by_file` takes its snapshot)."""
     from kopf._core.reactor.inventory import ResourceMemories
     from kubernetes.client import ApiClient
 
@@ -443,6 +444,9 @@ def replay(path: Path) -> dict[str, Any]:
     seen = set(baseline_ids)
     structures = _structures(cache, runs, memories, queue)
     sizes = {label: _deep_size(roots, seen) for label, roots in structures}
+    del seen, structures
+    if on_filled is not None:
+        on_filled()
     queue_tasks = list(queue._tasks)
     for task in queue_tasks:
         task.cancel()
@@ -507,12 +511,22 @@ def by_file(path: Path, limit: int = 14) -> list[tuple[str, float, int]]:
     """tracemalloc's retained memory after the replay, by the file that allocated it."""
     import tracemalloc
 
+    # Imported before tracing starts: the imports' own allocations are not the replay's.
+    from kopf._core.reactor.inventory import ResourceMemories  # noqa: F401
+    from kubernetes.client import ApiClient  # noqa: F401
+
+    from kubegym.operator import controller, kube, runs, trials, workqueue  # noqa: F401
+
+    snapshots = []
+
+    def snap() -> None:
+        gc.collect()
+        snapshots.append(tracemalloc.take_snapshot())
+
     tracemalloc.start()
-    result = replay(path)
-    del result
-    gc.collect()
-    snapshot = tracemalloc.take_snapshot()
-    stats = snapshot.statistics("filename")
+    replay(path, on_filled=snap)
+    tracemalloc.stop()
+    stats = snapshots[0].statistics("filename")
     out = []
     for stat in stats[:limit]:
         name = stat.traceback[0].filename
