@@ -169,8 +169,17 @@ class Run:
                 typed["seed"] = int(typed["seed"])
             except ValueError:
                 raise ValueError("seed must be a whole number") from None
-        found = index.trials(self.index_run, cursor=cursor, limit=limit, **typed)
-        rows = []
+        # Running trials (no results.json, so not in the index) sort first, as without
+        # an index: the first page leads with them, the index's pages follow.
+        running = self._running(filters)
+        shown = running[:PAGE_LIMIT] if cursor is None else []
+        try:
+            found = index.trials(
+                self.index_run, cursor=cursor, limit=max(1, limit - len(shown)), **typed
+            )
+        except ConfigError as exc:
+            raise ValueError(exc.message) from exc
+        rows = list(shown)
         for trial in found.rows:
             row = dataclasses.asdict(trial)
             row.update(
@@ -178,7 +187,13 @@ class Run:
             )
             row["trajectory"] = f"{TRIALS}/{trial.trial}/{results_api.TRAJECTORY_JSONL}"
             rows.append(row)
-        return {"trials": rows, "next": found.next_cursor, "total": found.total}
+        return {"trials": rows, "next": found.next_cursor, "total": found.total + len(running)}
+
+    def _running(self, filters: dict[str, str]) -> list[dict[str, Any]]:
+        """The run folder's trials without a readable results.json that match `filters`."""
+        self.refresh()
+        found = [r for r in self.rows.values() if r["state"] != "finished" and _matches(r, filters)]
+        return sorted(found, key=_sort_key)
 
     def refresh(self, force: bool = False) -> None:
         """Read new and changed trials (at most once a `RESCAN_SECONDS`, unless forced)."""
@@ -279,7 +294,13 @@ class Run:
     def facets(self) -> dict[str, list[tuple[str, int]]]:
         index = self._indexed()
         if index is not None:
-            return index.facets(self.index_run)
+            facets = index.facets(self.index_run)
+            running: dict[str, int] = {}
+            for row in self._running({}):
+                running[row["exit_reason"]] = running.get(row["exit_reason"], 0) + 1
+            if running:
+                facets["exit_reason"] = [*facets.get("exit_reason", []), *running.items()]
+            return facets
         self.refresh()
         counts: dict[str, dict[str, int]] = {name: {} for name in FILTERS}
         for row in self.rows.values():

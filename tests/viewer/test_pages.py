@@ -132,20 +132,33 @@ def test_pages_from_the_results_index_match_the_folder(
         viewer.open_catalog(str(generated.folder)),
         viewer.open_catalog(str(generated.folder), url),
     )
-    for filters in ({}, {"agent": generated.agents[1]}, {"failure_class": "infra"}, {"seed": "1"}):
+    for filters in (
+        {},
+        {"agent": generated.agents[1]},
+        {"failure_class": "infra"},
+        {"seed": "1"},
+        {"exit_reason": "(running)"},  # not in the index: the folder's running trials
+    ):
         walked: dict[str, list[str]] = {}
+        totals: dict[str, int] = {}
         for name, source in (("folder", folder), ("index", indexed)):
             cursor, seen = None, []
             while True:
                 page = source.trials("generated", cursor=cursor, limit=9, **filters)
                 assert page is not None
-                seen.extend(t["trial"] for t in page["trials"] if t["state"] == "finished")
+                seen.extend(t["trial"] for t in page["trials"])
+                totals[name] = page["total"]
                 if page["next"] is None:
                     break
                 cursor = page["next"]
             walked[name] = seen
         assert walked["index"] == walked["folder"] and walked["index"], filters
+        assert totals["index"] == totals["folder"] == len(walked["index"]), filters
+    assert set(generated.unfinished) <= set(walked["index"])
     facets = indexed.run("generated").facets()  # type: ignore[union-attr]
+    assert dict(facets["exit_reason"]) == dict(
+        folder.run("generated").facets()["exit_reason"]  # type: ignore[union-attr]
+    )
     assert (
         dict(facets["agent"])[generated.agents[1]]
         == indexed.trials("generated", agent=generated.agents[1], limit=500)["total"]
