@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -143,11 +144,24 @@ def write_report(report: Report, out: Path, fmt: Format) -> Path:
         elif fmt == "html":
             path.write_text(html_page(report), encoding="utf-8")
         else:
-            text = json.dumps(json_document(report), indent=2, ensure_ascii=False, allow_nan=False)
+            document = _finite(json_document(report))
+            text = json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False)
             path.write_text(text + "\n", encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot write the report to {out}: {exc}", field="--out") from exc
     return path
+
+
+def _finite(value: Any) -> Any:
+    """`value` with every infinite or NaN float as None: JSON has no such numbers, and a
+    trial's results.json (written beside an untrusted agent) may carry one."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
 
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
