@@ -5,8 +5,9 @@ or a prefix holding many: the chart's viewer Deployment serves its store's
 whole prefix). Nothing here parses a run: the prefix is listed and split into
 runs by `kubegym.index.sources` and ingested by `kubegym.index` (both layouts,
 ``<trial>/attempt-<n>/`` with the highest attempt winning and ``trials/<id>/``),
-at most once every `INGEST_SECONDS` and incrementally (one LIST, then a GET per
-new or changed results.json only). Trial pages, a trial's row and the facets
+at most once every `INGEST_SECONDS`, in a thread of its own that pages do not
+wait for, and incrementally (one LIST, then a GET per new or changed
+results.json only). Trial pages, a trial's row and the facets
 are the index's queries; a run's leaderboard.json, status.json and a trial's
 results.json are read through `kubegym.store`; a trajectory is fetched once
 into a `trajectory_cache.TrajectoryCache` and paged from there.
@@ -24,6 +25,8 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Final
 
+import structlog
+
 from kubegym import index as results_index
 from kubegym.api import results as results_api
 from kubegym.errors import ConfigError
@@ -33,6 +36,8 @@ from kubegym.viewer import ids, trajectory_cache
 
 if TYPE_CHECKING:  # boto3 is imported only when a store is opened
     from kubegym.store import base as store_base
+
+log = structlog.get_logger()
 
 INGEST_SECONDS: Final = 5.0
 """How often a page may cause a new listing and ingest of the prefix (incremental)."""
@@ -72,7 +77,8 @@ class StoreRun:
     # What the app and `kubegym.viewer.summary` ask of a run.
 
     def refresh(self, force: bool = False) -> None:
-        """Ingest the prefix again when the last ingest is older than `INGEST_SECONDS`."""
+        """Ingest the prefix again when the last ingest is older than `INGEST_SECONDS`
+        (`StoreCatalog.refresh`)."""
         self.catalog.refresh(force)
 
     @property
@@ -283,40 +289,69 @@ class StoreCatalog:
         self._opened = opened
         self._runs: dict[str, StoreRun] = {}
         self._lock = threading.Lock()
+        """Held while listing and ingesting."""
+        self._state = threading.Lock()
+        self._refreshing = False
         self._ingested_at = -INGEST_SECONDS
         self.store.check()  # wrong credentials, no bucket, no endpoint: said before serving
         self.refresh(force=True)
 
     def refresh(self, force: bool = False) -> None:
-        """List the prefix and ingest what changed, at most once every `INGEST_SECONDS`."""
-        with self._lock:
-            if not force and time.monotonic() - self._ingested_at < INGEST_SECONDS:
+        """Bring the index up to the store: list the prefix and ingest what changed.
+
+        Forced, it happens now. Otherwise at most once every `INGEST_SECONDS`, and
+        in a thread of its own: a page is answered from the index as it is (seconds
+        old at most) and never waits for a LIST of a large prefix.
+        """
+        if force:
+            with self._lock:
+                self._ingest(force=True)
+            return
+        with self._state:
+            if self._refreshing or time.monotonic() - self._ingested_at < INGEST_SECONDS:
                 return
-            listing = sources.StoreRunSource(self.store, self._opened.uri)
+            self._refreshing = True
+        threading.Thread(target=self._background, name="kubegym-view-ingest", daemon=True).start()
+
+    def _background(self) -> None:
+        try:
+            with self._lock:
+                self._ingest(force=False)
+        except Exception as exc:  # the store or the index failed: the next page tries again
+            log.warning("viewer_ingest_failed", source=self.source, error=str(exc)[:500])
+        finally:
+            with self._state:
+                self._refreshing = False
+                self._ingested_at = time.monotonic()
+
+    def _ingest(self, *, force: bool) -> None:
+        # Called with `_lock` held: one listing and ingest at a time.
+        listing = sources.StoreRunSource(self.store, self._opened.uri)
+        try:
+            found = sources.split_runs(listing)
+        except ConfigError:
+            if force and not self._runs:
+                raise
+            found = []  # emptied since: keep what was shown
+        runs: dict[str, StoreRun] = {}
+        for run in found:
+            assert isinstance(run, sources.PrefixedRunSource)
             try:
-                found = sources.split_runs(listing)
-            except ConfigError:
-                if force and not self._runs:
-                    raise
-                found = []  # emptied since: keep what was shown
-            runs: dict[str, StoreRun] = {}
-            for run in found:
-                assert isinstance(run, sources.PrefixedRunSource)
-                try:
-                    run_id = ids.check_id(run.name, "run")
-                except ids.BadId:
-                    continue  # a run no URL could name is not shown
-                if run_id in runs:
-                    continue  # the same last segment under two paths: the first one
-                self.index.ingest(run)
-                known = self._runs.get(run_id)
-                if known is not None and known.source.location == run.location:
-                    known.source = run
-                    runs[run_id] = known
-                else:
-                    runs[run_id] = StoreRun(self, run_id, run)
-            if runs or force:
-                self._runs = runs
+                run_id = ids.check_id(run.name, "run")
+            except ids.BadId:
+                continue  # a run no URL could name is not shown
+            if run_id in runs:
+                continue  # the same last segment under two paths: the first one
+            self.index.ingest(run)
+            known = self._runs.get(run_id)
+            if known is not None and known.source.location == run.location:
+                known.source = run
+                runs[run_id] = known
+            else:
+                runs[run_id] = StoreRun(self, run_id, run)
+        if runs or force:
+            self._runs = runs
+        with self._state:
             self._ingested_at = time.monotonic()
 
     def runs(self) -> list[dict[str, Any]]:
