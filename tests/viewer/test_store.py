@@ -301,3 +301,56 @@ def _view(source: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
         check=False,
         env=env,
     )
+
+
+def test_the_charts_command_serves_the_prefix(
+    store_source: tuple[str, synthetic_run.SyntheticRun], s3_server: minio.S3Server, tmp_path: Path
+) -> None:
+    """The viewer Deployment's arguments and environment (helm/kubegym/templates/viewer/)."""
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": "/nonexistent",
+        "TMPDIR": str(tmp_path),
+        "KUBEGYM_INDEX_URL": f"sqlite:///{tmp_path / 'index' / 'index.sqlite'}",
+        **s3_server.env(),  # the credentials Secret's keys, and store.s3.region
+        "AWS_ENDPOINT_URL_S3": s3_server.endpoint,
+    }
+    (tmp_path / "index").mkdir()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "kubegym",
+            "view",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            "0",
+            "--index",
+            env["KUBEGYM_INDEX_URL"],
+            "--no-open",
+            store_source[0],
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert process.stderr is not None
+        deadline = time.monotonic() + 60
+        line = ""
+        while "serving" not in line and time.monotonic() < deadline:
+            line = process.stderr.readline()
+        found = re.search(r"at (http://127\.0\.0\.1:\d+)/", line)
+        assert found, line
+        runs = get_json(found.group(1) + "/api/runs")["runs"]
+        assert [r["run_id"] for r in runs] == ["alpha", "beta"]
+        assert (tmp_path / "index" / "index.sqlite").is_file()  # the index it was given
+        trial = store_source[1].long_trial
+        steps = get_json(f"{found.group(1)}/api/runs/alpha/trials/{trial}/steps?start=990")
+        assert steps["total"] == 1000 and len(steps["steps"]) == 10
+        # trajectories go under the temporary folder (the pod's /tmp emptyDir)
+        assert any(p.suffix == ".jsonl" for p in tmp_path.rglob("*"))
+    finally:
+        process.terminate()
+        process.wait(10)
