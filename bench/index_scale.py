@@ -22,48 +22,18 @@ in a temporary folder. Usage::
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import shutil
-import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 # Bench scripts run as `.venv/bin/python bench/x.py`: the repository root holds tests.support.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from timing import median_seconds, once, read_every_results
+
 from tests.support import synthetic_run
-
-
-def read_every_results(folder: Path) -> int:
-    """The baseline: list the trials and ``json.load`` every results.json."""
-    count = 0
-    with os.scandir(folder / "trials") as entries:
-        for entry in entries:
-            path = os.path.join(entry.path, "results.json")
-            if os.path.exists(path):
-                with open(path, encoding="utf-8") as f:
-                    json.load(f)
-                count += 1
-    return count
-
-
-def median_seconds(fn: Callable[[], object], repeat: int) -> float:
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
-
-
-def once(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 def measure(folder: Path, url: str, repeat: int) -> list[tuple[str, float]]:

@@ -33,10 +33,11 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from timing import median_seconds, read_every_results
 
 from tests.support import synthetic_run, viewer_server
 
@@ -48,28 +49,6 @@ def fetch(url: str) -> bytes:
         body: bytes = response.read()
         assert response.status == 200, url
         return body
-
-
-def median_seconds(fn: Callable[[], object], repeat: int) -> float:
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
-
-
-def read_every_results(folder: Path) -> int:
-    """Baseline: list the trials and json.load every results.json."""
-    count = 0
-    with os.scandir(folder / "trials") as entries:
-        for entry in entries:
-            path = os.path.join(entry.path, "results.json")
-            if os.path.exists(path):
-                with open(path, encoding="utf-8") as f:
-                    json.load(f)
-                count += 1
-    return count
 
 
 def parse_whole_trajectory(path: Path) -> int:
