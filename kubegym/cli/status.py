@@ -9,13 +9,13 @@ The kubernetes client is imported when the command runs, never by `kubegym --hel
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import sys
 import time
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from kubegym import kubeclient
 from kubegym.api import common as api_common
 from kubegym.cli import common
 from kubegym.errors import ConfigError
@@ -64,7 +64,9 @@ def status(run_name: str, namespace: str | None, kubeconfig: str | None, watch: 
 
     from kubegym.local import display
 
-    api, default_namespace = _connect(kubeconfig)
+    api, default_namespace = kubeclient.custom_objects(
+        kubeconfig, hint="set KUBECONFIG or pass --kubeconfig"
+    )
     namespace = namespace or default_namespace
     if not watch:
         state = _read(api, namespace, run_name)
@@ -87,65 +89,23 @@ def status(run_name: str, namespace: str | None, kubeconfig: str | None, watch: 
             pass  # the last frame stays; Live gives the cursor back
 
 
-def _connect(kubeconfig: str | None) -> tuple[Any, str]:
-    """An API client and the namespace the kubeconfig's context names."""
-    from kubernetes import client
-    from kubernetes import config as loader_module
-
-    loader: Any = loader_module  # untyped
-    configuration = client.Configuration()
-    namespace = "default"
-    try:
-        loader.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
-        _, active = loader.list_kube_config_contexts(config_file=kubeconfig)
-        namespace = (active or {}).get("context", {}).get("namespace") or namespace
-    except (loader.ConfigException, FileNotFoundError, OSError) as exc:
-        try:
-            loader.load_incluster_config(client_configuration=configuration)
-        except loader.ConfigException:
-            raise ConfigError(
-                f"no kubeconfig to reach a cluster: {exc}",
-                field="--kubeconfig",
-                hint="set KUBECONFIG or pass --kubeconfig",
-            ) from exc
-    # One try per read: a person waits for the answer (--watch reads again anyway), and
-    # urllib3's retry warnings would stand between them and the one-line error.
-    configuration.retries = 0
-    logging.getLogger("urllib3").setLevel(logging.ERROR)
-    return client.CustomObjectsApi(client.ApiClient(configuration)), namespace
-
-
 def _read(api: Any, namespace: str, name: str) -> live.RunState:
     """The run's display state, read now from the API server."""
-    from kubernetes.client.exceptions import ApiException
     from pydantic import ValidationError
-    from urllib3.exceptions import HTTPError
 
     from kubegym.api import runs, trials
     from kubegym.local import live
 
     group, version = api_common.GROUP, api_common.VERSION
-    try:
+    needs = "kubegym status needs get and list on benchmarkruns and trials (kubegym.io)"
+    with kubeclient.reading(f"BenchmarkRun {name!r}", namespace, needs=needs):
         run_body = api.get_namespaced_custom_object(
             group, version, namespace, "benchmarkruns", name
         )
+    with kubeclient.reading(f"the Trials of BenchmarkRun {name!r}", namespace, needs=needs):
         trial_bodies = api.list_namespaced_custom_object(
             group, version, namespace, "trials", label_selector=f"kubegym.io/run={name}"
         )["items"]
-    except ApiException as exc:
-        if exc.status == 404:
-            raise ConfigError(
-                f"BenchmarkRun {name!r} not found in namespace {namespace!r}"
-            ) from exc
-        if exc.status in (401, 403):
-            raise ConfigError(
-                f"not allowed to read BenchmarkRun {name!r} or its Trials in namespace "
-                f"{namespace!r} (HTTP {exc.status})",
-                hint="kubegym status needs get and list on benchmarkruns and trials (kubegym.io)",
-            ) from exc
-        raise ConfigError(f"the API server refused: HTTP {exc.status} {exc.reason}") from exc
-    except HTTPError as exc:
-        raise ConfigError(f"cannot reach the API server: {exc}") from exc
     try:
         run = runs.BenchmarkRun.model_validate(run_body)
         objects = [trials.Trial.model_validate(body) for body in trial_bodies]

@@ -13,7 +13,6 @@ SOURCE is given.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from kubegym import kubeclient
 from kubegym.api import common as api_common
 from kubegym.api import runs
 from kubegym.errors import ConfigError
@@ -100,50 +100,19 @@ def read_run(name: str, namespace: str | None, kubeconfig: str | None) -> dict[s
         ConfigError: no kubeconfig, the run is not there, reading it is not allowed,
             or the API server cannot be reached; each says which.
     """
-    from kubernetes import client
-    from kubernetes import config as loader_module
-    from kubernetes.client.exceptions import ApiException
-    from urllib3.exceptions import HTTPError
-
-    loader: Any = loader_module  # untyped
-    configuration = client.Configuration()
-    default_namespace = "default"
-    try:
-        loader.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
-        _, active = loader.list_kube_config_contexts(config_file=kubeconfig)
-        default_namespace = (active or {}).get("context", {}).get("namespace") or "default"
-    except (loader.ConfigException, FileNotFoundError, OSError) as exc:
-        try:
-            loader.load_incluster_config(client_configuration=configuration)
-        except loader.ConfigException:
-            raise ConfigError(
-                f"no kubeconfig to reach a cluster for run/{name}: {exc}",
-                field="--kubeconfig",
-                hint="set KUBECONFIG or pass --kubeconfig, or view the run's s3:// URI",
-            ) from exc
-    configuration.retries = 0
-    logging.getLogger("urllib3").setLevel(logging.ERROR)
+    api, default_namespace = kubeclient.custom_objects(
+        kubeconfig, hint="set KUBECONFIG or pass --kubeconfig, or view the run's s3:// URI"
+    )
     namespace = namespace or default_namespace
-    api = client.CustomObjectsApi(client.ApiClient(configuration))
-    try:
+    with kubeclient.reading(
+        f"BenchmarkRun {name!r}",
+        namespace,
+        needs="kubegym view run/NAME needs get on benchmarkruns (kubegym.io)",
+        not_found="name the run's namespace with -n",
+    ):
         body: Any = api.get_namespaced_custom_object(
             api_common.GROUP, api_common.VERSION, namespace, "benchmarkruns", name
         )
-    except ApiException as exc:
-        if exc.status == 404:
-            raise ConfigError(
-                f"BenchmarkRun {name!r} not found in namespace {namespace!r}",
-                hint="name the run's namespace with -n",
-            ) from exc
-        if exc.status in (401, 403):
-            raise ConfigError(
-                f"not allowed to read BenchmarkRun {name!r} in namespace {namespace!r} "
-                f"(HTTP {exc.status})",
-                hint="kubegym view run/NAME needs get on benchmarkruns (kubegym.io)",
-            ) from exc
-        raise ConfigError(f"the API server refused: HTTP {exc.status} {exc.reason}") from exc
-    except HTTPError as exc:
-        raise ConfigError(f"cannot reach the API server: {exc}") from exc
     return dict(body)
 
 
