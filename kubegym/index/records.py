@@ -68,8 +68,8 @@ AUDIT_FIELDS: Final = (
     "message",
     "egress",
 )
-"""What the report's integrity audit reads of a results.json (its ``RESULT_FIELDS``; a test
-keeps the two equal: the index may not import the report)."""
+"""What the report's integrity audit reads of a results.json: its ``RESULT_FIELDS`` are these,
+kept here because the index reads results.json for the report and may not import it."""
 
 
 @dataclass(frozen=True)

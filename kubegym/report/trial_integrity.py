@@ -16,22 +16,10 @@ from typing import Any, Final
 import pydantic
 
 from kubegym.api import results as results_api
+from kubegym.index import records
 from kubegym.report import audit_rules
 
-RESULT_FIELDS: Final = (
-    "trial",
-    "task",
-    "agent",
-    "seed",
-    "steps",
-    "scores",
-    "details",
-    "validations",
-    "exit_reason",
-    "failure_class",
-    "message",
-    "egress",
-)
+RESULT_FIELDS: Final = records.AUDIT_FIELDS
 """The fields of a results.json the audit reads."""
 
 

@@ -17,8 +17,7 @@ import sqlalchemy as sa
 
 from kubegym import index
 from kubegym.errors import ConfigError
-from kubegym.index import records, schema
-from kubegym.report import trial_integrity
+from kubegym.index import schema
 from tests.unit.report.tiny_run import MISSING, RUN, trial, write_tiny_run
 
 
@@ -245,10 +244,6 @@ def test_urls() -> None:
         index.engines.url_for("postgresql+psycopg2://u@h/db")
     with pytest.raises(ConfigError, match="not memory"):
         index.engines.url_for("sqlite://")
-
-
-def test_the_audit_fields_are_the_reports() -> None:
-    assert records.AUDIT_FIELDS == trial_integrity.RESULT_FIELDS
 
 
 def test_concurrent_ingests_and_reads(index_url: str, tmp_path: Path) -> None:
