@@ -60,7 +60,8 @@ def audit(run: str, as_json: bool, strict: bool, severity: str) -> None:
       kubegym audit s3://bench/runs/quickstart --json
       kubegym audit out/quickstart --strict --severity high   # CI gate
     """
-    from kubegym.report import integrity, sources
+    from kubegym.index import sources
+    from kubegym.report import integrity
 
     report = integrity.audit_run(sources.open_source(run))
     if as_json:

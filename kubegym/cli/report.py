@@ -71,7 +71,7 @@ def report(source: str, out: Path | None, fmt: str, index_url: str | None) -> No
       kubegym report s3://bench/runs/quickstart --format json --out report/
     """
     from kubegym import report as reports
-    from kubegym.report import sources
+    from kubegym.index import sources
 
     run_source = sources.open_source(source)
     results = _index(run_source, index_url)

@@ -6,9 +6,7 @@ one changed), so they never know which they have. The local folder is read here
 directly; an ``s3://`` SOURCE goes through `kubegym.store` (its `open_uri` and
 `Store.list_objects`/`read_bytes`), imported only then. `split_runs` turns a
 folder or prefix holding many runs into one source per run, from one listing.
-
-This module lived in `kubegym.report` before the index needed it; the report
-imports it from here (`kubegym.report.sources` names the same things).
+It sits below the report so the index, the report and the viewer share it.
 """
 
 from __future__ import annotations

@@ -9,10 +9,10 @@ same the local runner used for the run's leaderboard.json.
 
 from __future__ import annotations
 
+from kubegym.index.sources import LocalRunFolder, RunSource, open_source
 from kubegym.report.loading import RunData, load_run
 from kubegym.report.render import FORMATS, Format, markdown, write_report
 from kubegym.report.sections import Figure, Report, Table, build_report
-from kubegym.report.sources import LocalRunFolder, RunSource, open_source
 
 __all__ = [
     "FORMATS",

@@ -28,7 +28,7 @@ from pydantic import ValidationError
 
 from kubegym.api import images as images_api
 from kubegym.api import trials as trials_api
-from kubegym.report import sources
+from kubegym.index import sources
 
 IMAGES_JSON: Final = images_api.IMAGES_JSON
 

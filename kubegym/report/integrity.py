@@ -26,7 +26,8 @@ from typing import Any
 
 from kubegym.api import results as results_api
 from kubegym.api import trials as trials_api
-from kubegym.report import audit_rules, sources, trial_integrity
+from kubegym.index import sources
+from kubegym.report import audit_rules, trial_integrity
 from kubegym.report import images as images_mod
 from kubegym.tasks import catalog
 

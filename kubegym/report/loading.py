@@ -23,8 +23,8 @@ import pandas as pd
 
 from kubegym.api import results as results_api
 from kubegym.errors import ConfigError
-from kubegym.index import records, results_index
-from kubegym.report import images, integrity, sources, trial_integrity
+from kubegym.index import records, results_index, sources
+from kubegym.report import images, integrity, trial_integrity
 from kubegym.scoring import leaderboard as leaderboards
 from kubegym.scoring import scope as scopes
 from kubegym.scoring import submissions

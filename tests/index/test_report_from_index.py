@@ -17,7 +17,8 @@ from click.testing import CliRunner
 
 from kubegym import index
 from kubegym.cli import main
-from kubegym.report import loading, sources
+from kubegym.index import sources
+from kubegym.report import loading
 from tests.unit.report.tiny_run import RUN, trial, write_tiny_run
 
 

@@ -13,7 +13,8 @@ from kubegym.api import images as images_api
 from kubegym.api.images import ImageRecord
 from kubegym.api.trials import ImagesRollup, TrialImages
 from kubegym.cli import main
-from kubegym.report import images, integrity, loading, sections, sources, tables, trial_integrity
+from kubegym.index import sources
+from kubegym.report import images, integrity, loading, sections, tables, trial_integrity
 
 REGISTRY = "127.0.0.1:5100/kubegym"
 TASK_TAG = f"{REGISTRY}/task-polyfit:0.1"

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from kubegym.report import audit_rules, integrity, sources, trial_integrity
+from kubegym.index import sources
+from kubegym.report import audit_rules, integrity, trial_integrity
 
 # One action per rule that must fire on it (the attack replays test them end to end).
 FIRES: list[tuple[str, str]] = [

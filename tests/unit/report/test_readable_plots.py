@@ -14,7 +14,8 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 
-from kubegym.report import loading, plots, sections, sources, tables
+from kubegym.index import sources
+from kubegym.report import loading, plots, sections, tables
 from kubegym.scoring import leaderboard as leaderboards
 from kubegym.scoring import plot
 from tests.support import wide_run

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from kubegym import report
 from kubegym.cli import main
 from kubegym.errors import ConfigError
-from kubegym.report import sources
+from kubegym.index import sources
 from kubegym.store import FolderStore
 
 
