@@ -106,11 +106,33 @@ def leaderboard(
             (`kubegym.tasks.profiles.scope_label`); None without one.
         designs: the agents' designs by name (`designs_of`), for the scope.
     """
-    references = pd.DataFrame(
-        [(t.name, t.spec.evaluation.metric().direction, t.spec.baseline_score()) for t in chosen],
-        columns=list(leaderboards.REFERENCE_COLUMNS),
+    references = [
+        (t.name, t.spec.evaluation.metric().direction, t.spec.baseline_score()) for t in chosen
+    ]
+    tidy = tidy_trials(references, agents, results)
+    return leaderboards.compute_leaderboard(
+        tidy,
+        best_submission=best_submission,
+        intervals=intervals,
+        profile=profile,
+        designs=designs,
     )
-    ordered = in_plan_order(scored(results), [t.name for t in chosen], agents)
+
+
+def tidy_trials(
+    references: Sequence[tuple[str, str, float | None]],
+    agents: Sequence[str],
+    results: Sequence[results_api.TrialResult],
+) -> pd.DataFrame:
+    """The scoring's tidy table of a run's scored trials, in plan order.
+
+    Args:
+        references: each task's (name, direction, baseline score), in the run's order.
+        agents: the run's agent names, in the run's order.
+        results: the finished trials; the platform's failures and cancelled trials are left out.
+    """
+    frame = pd.DataFrame(references, columns=list(leaderboards.REFERENCE_COLUMNS))
+    ordered = in_plan_order(scored(results), [name for name, _, _ in references], agents)
     finished = pd.DataFrame(
         [
             [
@@ -127,14 +149,7 @@ def leaderboard(
         ],
         columns=[*leaderboards.TRIAL_COLUMNS, leaderboards.LAST_SCORE_COLUMN],
     )
-    tidy = leaderboards.tidy_trials(references, finished)
-    return leaderboards.compute_leaderboard(
-        tidy,
-        best_submission=best_submission,
-        intervals=intervals,
-        profile=profile,
-        designs=designs,
-    )
+    return leaderboards.tidy_trials(frame, finished)
 
 
 def designs_of(agents: Sequence[runs.Agent]) -> dict[str, str]:
@@ -286,5 +301,6 @@ __all__ = [
     "leaderboard",
     "results_csv",
     "scored",
+    "tidy_trials",
     "to_text",
 ]

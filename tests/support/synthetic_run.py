@@ -422,32 +422,13 @@ def _write_rollups(
     plot: bool,
 ) -> None:
     """results.csv, leaderboard.json and status.json as the local runner writes them."""
-    import pandas as pd
 
     from kubegym.local import outputs
 
     # `kubegym.rollups.leaderboard` takes the run's Task documents for their baselines; a
-    # generated run has none, so its rows are built here the same way, from the same parts.
-    references = pd.DataFrame(
-        [(t, directions[t], baselines[t]) for t in task_names],
-        columns=list(leaderboards.REFERENCE_COLUMNS),
-    )
-    ordered = rollups.in_plan_order(rollups.scored(results), task_names, agent_names)
-    finished = pd.DataFrame(
-        [
-            [
-                r.task,
-                r.direction,
-                r.agent,
-                r.seed,
-                r.best_attempt,
-                r.score,
-                None if r.failure_class is None else r.failure_class.value,
-                submissions.last_score(r.scores, r.primary_metric),
-            ]
-            for r in ordered
-        ],
-        columns=[*leaderboards.TRIAL_COLUMNS, leaderboards.LAST_SCORE_COLUMN],
+    # generated run has none: its references are given as they are.
+    tidy = rollups.tidy_trials(
+        [(t, directions[t], baselines[t]) for t in task_names], agent_names, results
     )
     rule = submissions.FINAL_SUBMIT
     # As `kubegym.api.runs.Agent.design` words a model agent's design.
@@ -455,9 +436,7 @@ def _write_rollups(
         name: f"model synthetic/model-{n % 3}, preset default, settings {n:012x}"
         for n, name in enumerate(agent_names)
     }
-    board = leaderboards.compute_leaderboard(
-        leaderboards.tidy_trials(references, finished), best_submission=rule, designs=designs
-    )
+    board = leaderboards.compute_leaderboard(tidy, best_submission=rule, designs=designs)
     failed = sum(1 for r in results if r.failed)
     scores = rollups.agent_scores(board)
     status = runs.BenchmarkRunStatus(
