@@ -16,7 +16,9 @@ from kubegym.images._plan import REPO
 #: Pin files: the operator/agent image's whole environment, and the sandbox's evaluator.
 IMAGE_LOCK: Final = Path("requirements") / "image.txt"
 SANDBOX_LOCK: Final = Path("requirements") / "sandbox.txt"
-IMAGE_EXTRAS: Final = ("operator", "agent")
+#: The image runs the operator, the agent runner and the chart's viewer (`kubegym view`, its
+#: index on PostgreSQL when the chart names one).
+IMAGE_EXTRAS: Final = ("operator", "agent", "view", "postgres")
 #: The evaluator in a sandbox image needs these beyond the standard library.
 SANDBOX_REQUIREMENTS: Final = ("pydantic", "pyyaml")
 
@@ -77,7 +79,8 @@ def write_locks(repo: Path = REPO) -> list[Path]:
         sandbox.update(closure(name))
     texts = {
         IMAGE_LOCK: lock_text(
-            image, "Every dependency of kubegym[operator,agent]: the root Dockerfile's pins."
+            image,
+            f"Every dependency of kubegym[{','.join(IMAGE_EXTRAS)}]: the root Dockerfile's pins.",
         ),
         SANDBOX_LOCK: lock_text(
             dict(sorted(sandbox.items())),
