@@ -29,16 +29,20 @@ VIEWPORT_WIDTH = 1280
 VIEWPORT_HEIGHT = 800
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: while Playwright's sync API is started, an asyncio loop runs
+# in the main thread, and every later test that calls asyncio.run (kubegym run in-process,
+# the egress proxy's tests) fails with "Cannot run the event loop while another loop is
+# running". The driver must stop when the browser tests end.
+@pytest.fixture(scope="package")
 def playwright_driver() -> Iterator[Playwright]:
-    """Playwright's driver process, one per session."""
+    """Playwright's driver process, one for the browser tests."""
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright_driver: Playwright) -> Iterator[Browser]:
-    """One headless chromium for the session (a launch costs about a second)."""
+    """One headless chromium for the browser tests (a launch costs about a second)."""
     if not CHROMIUM.is_file():
         pytest.fail(
             f"chromium is missing at {CHROMIUM}: install Debian's `chromium` package "
