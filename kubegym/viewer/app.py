@@ -103,6 +103,16 @@ def create_app(source: catalog.AnyCatalog, *, host: str = "127.0.0.1") -> Starle
     def trial_id(request: Request) -> str:
         return ids.check_id(request.path_params["trial"], "trial")
 
+    def trajectory_or_error(run: catalog.AnyRun, trial: str) -> str | JSONResponse:
+        """The local path of a known trial's trajectory, or the answer refusing it."""
+        try:
+            path = run.trajectory_path(trial)
+        except LookupError as exc:  # too large to fetch from a store
+            return _error(413, str(exc))
+        if path is None or not os.path.isfile(path) or run.row(trial) is None:
+            return _error(404, "no trajectory for this trial")
+        return path
+
     def page(request: Request) -> Response:
         return FileResponse(str(STATIC / "index.html"), media_type="text/html")
 
@@ -186,12 +196,9 @@ def create_app(source: catalog.AnyCatalog, *, host: str = "127.0.0.1") -> Starle
             limit = _int(request, "limit", 50, 1, steps.PAGE_LIMIT)
         except (ids.BadId, ValueError) as exc:
             return _error(400, str(exc))
-        try:
-            path = run.trajectory_path(trial)
-        except LookupError as exc:
-            return _error(413, str(exc))
-        if path is None or not os.path.isfile(path) or run.row(trial) is None:
-            return _error(404, "no trajectory for this trial")
+        path = trajectory_or_error(run, trial)
+        if isinstance(path, JSONResponse):
+            return path
         return JSONResponse(steps.read_page(trajectories, path, start, limit))
 
     def api_step_field(request: Request) -> Response:
@@ -203,12 +210,9 @@ def create_app(source: catalog.AnyCatalog, *, host: str = "127.0.0.1") -> Starle
             number = int(request.path_params["step"])
         except (ids.BadId, ValueError) as exc:
             return _error(400, str(exc))
-        try:
-            path = run.trajectory_path(trial)
-        except LookupError as exc:
-            return _error(413, str(exc))
-        if path is None or not os.path.isfile(path) or run.row(trial) is None:
-            return _error(404, "no trajectory for this trial")
+        path = trajectory_or_error(run, trial)
+        if isinstance(path, JSONResponse):
+            return path
         try:
             return JSONResponse(
                 steps.step_field(trajectories, path, number, request.query_params.get("field", ""))
