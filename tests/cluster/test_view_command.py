@@ -9,10 +9,8 @@ one line and exit 1.
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +18,7 @@ import boto3
 import pytest
 
 from kubegym.devcluster import cluster
-from tests.support import synthetic_run
+from tests.support import synthetic_run, viewer_server
 from tests.viewer.conftest import get_json
 
 from .resources import apply, benchmark_run, task
@@ -86,14 +84,8 @@ def test_view_reads_a_cluster_runs_store(
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **s3_server.env()}
     process = _view(dev_cluster.kubeconfig, env, "run/shown", "-n", namespace)
     try:
-        assert process.stderr is not None
-        deadline = time.monotonic() + 60
-        line = ""
-        while "serving" not in line and time.monotonic() < deadline:
-            line = process.stderr.readline()
-        found = re.search(r"at (http://127\.0\.0\.1:\d+)/", line)
-        assert found, line
-        runs = get_json(found.group(1) + "/api/runs")["runs"]
+        base = viewer_server.served_url(process)
+        runs = get_json(base + "/api/runs")["runs"]
         assert [(r["run_id"], r["source"]) for r in runs] == [
             ("shown", f"s3://{bucket}/team/shown")
         ]

@@ -6,6 +6,8 @@ viewer is exercised over real HTTP, as a browser reaches it.
 
 from __future__ import annotations
 
+import re
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -34,3 +36,15 @@ def serve(source: str, host: str = "127.0.0.1", index_url: str | None = None) ->
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def served_url(process: subprocess.Popen[str], timeout: float = 60) -> str:
+    """The base URL a `kubegym view` subprocess says it serves (its stderr's "serving … at" line)."""
+    assert process.stderr is not None
+    deadline = time.monotonic() + timeout
+    line = ""
+    while "serving" not in line and time.monotonic() < deadline:
+        line = process.stderr.readline()
+    found = re.search(r"at (http://127\.0\.0\.1:\d+)/", line)
+    assert found, line
+    return found.group(1)

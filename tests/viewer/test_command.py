@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
-import time
 
 import pytest
 
-from tests.support import synthetic_run
+from tests.support import synthetic_run, viewer_server
 from tests.viewer.conftest import get, get_json
 
 
@@ -29,16 +27,10 @@ def test_the_command_serves_the_run_on_loopback(generated: synthetic_run.Synthet
         text=True,
     )
     try:
-        assert process.stderr is not None
-        deadline = time.monotonic() + 60
-        line = ""
-        while "serving" not in line and time.monotonic() < deadline:
-            line = process.stderr.readline()
-        found = re.search(r"at (http://127\.0\.0\.1:\d+)/", line)
-        assert found, line
-        runs = get_json(found.group(1) + "/api/runs")["runs"]
+        base = viewer_server.served_url(process)
+        runs = get_json(base + "/api/runs")["runs"]
         assert [r["run_id"] for r in runs] == ["generated"]
-        status, _, body = get(found.group(1) + "/")
+        status, _, body = get(base + "/")
         assert status == 200 and b'<script type="module" src="/static/app.js">' in body
     finally:
         process.terminate()

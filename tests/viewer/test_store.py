@@ -336,18 +336,12 @@ def test_the_charts_command_serves_the_prefix(
         env=env,
     )
     try:
-        assert process.stderr is not None
-        deadline = time.monotonic() + 60
-        line = ""
-        while "serving" not in line and time.monotonic() < deadline:
-            line = process.stderr.readline()
-        found = re.search(r"at (http://127\.0\.0\.1:\d+)/", line)
-        assert found, line
-        runs = get_json(found.group(1) + "/api/runs")["runs"]
+        base = viewer_server.served_url(process)
+        runs = get_json(base + "/api/runs")["runs"]
         assert [r["run_id"] for r in runs] == ["alpha", "beta"]
         assert (tmp_path / "index" / "index.sqlite").is_file()  # the index it was given
         trial = store_source[1].long_trial
-        steps = get_json(f"{found.group(1)}/api/runs/alpha/trials/{trial}/steps?start=990")
+        steps = get_json(f"{base}/api/runs/alpha/trials/{trial}/steps?start=990")
         assert steps["total"] == 1000 and len(steps["steps"]) == 10
         # trajectories go under the temporary folder (the pod's /tmp emptyDir)
         assert any(p.suffix == ".jsonl" for p in tmp_path.rglob("*"))
