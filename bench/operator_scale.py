@@ -93,7 +93,7 @@ def main() -> int:
         type=dt.time.fromisoformat,
         default=None,
         metavar="HH:MM",
-        help="stop measuring at this time of day (UTC) and report what was measured by then",
+        help="stop measuring at the next such time of day (UTC) and report what was measured by then",
     )
     sr.add_tree_flag(parser)
     args = parser.parse_args()
@@ -140,11 +140,16 @@ def main() -> int:
 
 
 def until(moment: dt.time | None) -> float:
-    """``moment`` today (UTC) as a `time.monotonic` deadline; infinity without one."""
+    """The next ``moment`` (UTC) as a `time.monotonic` deadline; infinity without one.
+
+    A time of day already past today is tomorrow's: `--until 01:10` given at 23:40 means
+    in 90 minutes, not a deadline gone before the first run starts."""
     if moment is None:
         return math.inf
     now = dt.datetime.now(dt.UTC)
     target = dt.datetime.combine(now.date(), moment, tzinfo=dt.UTC)
+    if target <= now:
+        target += dt.timedelta(days=1)
     return time.monotonic() + (target - now).total_seconds()
 
 
