@@ -7,8 +7,10 @@ in `kubegym.operator.controller` do the work from that cache, level-triggered. E
 no progress annotations on the objects (kopf's change-detection handlers
 would), so the operator writes nothing but what the decisions say; kopf's
 initial listing after a (re)start enqueues every object once, which is how a
-restarted operator picks everything up. Pods are watched with a server-side
-label selector, so the operator never lists other people's pods.
+restarted operator picks everything up. A Trial admitted and not started yet is
+enqueued as urgent: its start goes ahead of the trials waiting to be noted running
+or finished. Pods are watched with a server-side label selector, so the operator
+never lists other people's pods.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import kopf
 import structlog
 
 from kubegym.api import common
-from kubegym.operator import informer
+from kubegym.operator import informer, trials
 from kubegym.operator import labels as keys
 from kubegym.operator.controller import Controller, Key
 from kubegym.operator.workqueue import WorkQueue
@@ -158,14 +160,14 @@ def registry(controller: Controller, workers: int = 8) -> kopf.OperatorRegistry:
 
     @kopf.on.event(G, V, "trials", registry=reg)
     async def trial_event(
-        namespace: str | None, name: str, spec: Any, type: str, uid: str, **_: Any
+        namespace: str | None, name: str, spec: Any, type: str, uid: str, body: Any, **_: Any
     ) -> None:
         queues = state["queues"]
         assert namespace is not None
         if type == "DELETED":
             cache.remove(informer.TRIALS, namespace, name, uid)
         else:
-            queues.trials.add((namespace, name))
+            queues.trials.add((namespace, name), urgent=trials.waits_to_start(body))
         run = spec.get("run") if spec else None
         if run:
             queues.runs.add((namespace, run))

@@ -31,6 +31,7 @@ alone (`kubegym.operator.digests`), written by the kubelet.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -137,6 +138,16 @@ class AttemptPods:
             pod is not None and not (pod.get("metadata") or {}).get("deletionTimestamp")
             for pod in (self.sandbox, self.agent)
         )
+
+
+def waits_to_start(body: Mapping[str, Any]) -> bool:
+    """Whether a Trial, as a watch event brings it, is admitted and not started yet: its
+    reconcile would create an attempt's pods, which is what its run waits on (the work
+    queue takes such keys first)."""
+    meta = body.get("metadata") or {}
+    status = body.get("status") or {}
+    admitted = ADMITTED in (meta.get("annotations") or {})
+    return admitted and status.get("phase", "Pending") == "Pending"
 
 
 def decide(

@@ -12,7 +12,10 @@ share one token bucket (`RETRY_RATE` a second after a burst of `RETRY_BURST`), s
 an API server in trouble is not hammered by thousands of keys at once. A queue
 may also space one key's reconciles by `min_interval` (the run queue does: a
 run of 10,000 trials hears of every trial's change, and one reconcile a second
-sees them all). The same shape as client-go's workqueue, in asyncio.
+sees them all). Keys added as urgent (a trial to start) go ahead of the others
+waiting (a trial to note running or to finish): starting what is admitted is what a
+run waits on, and the rest loses nothing by waiting its turn. The same shape as
+client-go's workqueue, in asyncio, with two lanes.
 """
 
 from __future__ import annotations
@@ -92,10 +95,16 @@ class WorkQueue(Generic[K]):
         # (a restart's initial listing queues every Trial at once: 10,000 keys, not
         # 10,000 asyncio tasks, bench/operator_memory.py).
         self._ready: deque[K] = deque()
+        # The urgent lane, served first. A key may wait in both lanes; whichever reaches
+        # a worker first runs it, and the other entry, no longer in `_queued`, is skipped.
+        self._urgent: deque[K] = deque()
         self._active = 0
         self._queued: set[K] = set()
+        # Taken from a lane, their task not started yet: an add now changes nothing (the
+        # reconcile about to start reads the cache after it).
+        self._starting: set[K] = set()
         self._running: set[K] = set()
-        self._dirty: set[K] = set()
+        self._dirty: dict[K, bool] = {}  # key → whether an urgent add came while it ran
         self._timers: dict[K, asyncio.TimerHandle] = {}
         self._errors: dict[K, int] = {}
         self._retries = RetryBucket()
@@ -107,12 +116,16 @@ class WorkQueue(Generic[K]):
         self._on_error = on_error
         self._closed = False
 
-    def add(self, key: K, delay: float = 0.0) -> None:
-        """Reconcile `key` soon (after `delay` seconds at the earliest). Call from the loop."""
+    def add(self, key: K, delay: float = 0.0, urgent: bool = False) -> None:
+        """Reconcile `key` soon (after `delay` seconds at the earliest). Call from the loop.
+
+        An `urgent` key waits in the lane that workers serve first (a delayed add is
+        never urgent: its delay says it can wait)."""
         if self._closed:
             return
         loop = asyncio.get_running_loop()
-        if self._min_interval and key not in self._running and key not in self._queued:
+        waiting = key in self._queued or key in self._starting
+        if self._min_interval and key not in self._running and not waiting:
             allowed = self._last_start.get(key)
             if allowed is not None:
                 delay = max(delay, allowed - loop.time())
@@ -125,13 +138,18 @@ class WorkQueue(Generic[K]):
                 timer.cancel()
             self._timers[key] = loop.call_at(due, self._fire, key)
             return
+        if key in self._starting:
+            return
         if key in self._running:
-            self._dirty.add(key)
+            self._dirty[key] = self._dirty.get(key, False) or urgent
             return
         if key in self._queued:
+            if urgent:  # waiting in the other lane: jump ahead (that entry is skipped)
+                self._urgent.append(key)
+                self._start_ready()
             return
         self._queued.add(key)
-        self._ready.append(key)
+        (self._urgent if urgent else self._ready).append(key)
         self._start_ready()
 
     def _start_ready(self) -> None:
@@ -140,11 +158,25 @@ class WorkQueue(Generic[K]):
             loop = asyncio.get_running_loop()
         except RuntimeError:  # a task torn down with its loop: nothing more to start
             return
-        while self._ready and self._active < self._workers:
+        while self._active < self._workers:
+            key = self._next_waiting()
+            if key is None:
+                return
             self._active += 1
-            task = loop.create_task(self._run(self._ready.popleft()))
+            task = loop.create_task(self._run(key))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    def _next_waiting(self) -> K | None:
+        """The next key to run, urgent lane first; None when none waits."""
+        for lane in (self._urgent, self._ready):
+            while lane:
+                key = lane.popleft()
+                if key in self._queued:  # else a stale entry: the key ran from the other lane
+                    self._queued.discard(key)
+                    self._starting.add(key)
+                    return key
+        return None
 
     def _fire(self, key: K) -> None:
         self._timers.pop(key, None)
@@ -152,7 +184,7 @@ class WorkQueue(Generic[K]):
 
     async def _run(self, key: K) -> None:
         try:
-            self._queued.discard(key)
+            self._starting.discard(key)
             self._running.add(key)
             started = time.monotonic()
             if self._min_interval:
@@ -184,10 +216,9 @@ class WorkQueue(Generic[K]):
             )
         finally:
             self._active -= 1
+            if key in self._dirty:  # before the free worker goes to another key
+                self.add(key, urgent=self._dirty.pop(key))
             self._start_ready()
-        if key in self._dirty:
-            self._dirty.discard(key)
-            self.add(key)
         if again is not None:
             self.add(key, again)
 
@@ -207,7 +238,7 @@ class WorkQueue(Generic[K]):
     @property
     def idle(self) -> bool:
         """Nothing queued or running (timers may still be set)."""
-        return not self._queued and not self._running
+        return not self._queued and not self._starting and not self._running
 
     async def close(self) -> None:
         """Stop taking keys, cancel timers, wait for running reconciles."""

@@ -465,3 +465,22 @@ def test_a_pod_kueue_stopped_reads_as_preempted_only_with_its_last_word() -> Non
     assert blind.status is not None
     assert [f.reason for f in blind.status.infra_failures] == ["PodDeleted"]
     assert not outcomes.disrupted(sandbox_running())
+
+
+@pytest.mark.parametrize(
+    ("annotations", "status", "urgent"),
+    [
+        ({trial_logic.ADMITTED: "2026-12-04T00:00:00Z"}, None, True),  # as the run makes it
+        ({trial_logic.ADMITTED: "2026-12-04T00:00:00Z"}, {"phase": "Pending"}, True),  # a retry
+        (None, None, False),  # not admitted: its reconcile only waits
+        ({trial_logic.ADMITTED: "2026-12-04T00:00:00Z"}, {"phase": "Running"}, False),
+        ({trial_logic.ADMITTED: "2026-12-04T00:00:00Z"}, {"phase": "Succeeded"}, False),
+    ],
+)
+def test_only_an_admitted_trial_not_yet_started_is_urgent_for_the_work_queue(
+    annotations: dict[str, str] | None, status: dict[str, Any] | None, urgent: bool
+) -> None:
+    body: dict[str, Any] = {"metadata": {"name": "t", "annotations": annotations}}
+    if status is not None:
+        body["status"] = status
+    assert trial_logic.waits_to_start(body) is urgent

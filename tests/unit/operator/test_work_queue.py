@@ -334,3 +334,82 @@ def test_close_still_runs_the_keys_that_were_waiting() -> None:
         assert sorted(k for k, _, _ in reconcile.calls) == ["a", "b", "c"]
 
     run(scenario)
+
+
+def order_of(reconcile: Recorder) -> list[str]:
+    return [k for k, _, _ in sorted(reconcile.calls, key=lambda c: c[1])]
+
+
+def test_urgent_keys_go_ahead_of_those_waiting() -> None:
+    # A run waits on its trials' starts; noting a trial running or finished can wait.
+    async def scenario() -> None:
+        reconcile = Recorder()
+        reconcile.gate.clear()
+        queue: WorkQueue[str] = WorkQueue("t", reconcile, workers=1)
+        queue.add("busy")
+        await eventually(lambda: reconcile.most_overall == 1)
+        for key in ("n1", "n2"):
+            queue.add(key)
+        for key in ("u1", "u2"):
+            queue.add(key, urgent=True)
+        reconcile.gate.set()
+        await eventually(lambda: len(reconcile.calls) == 5 and queue.idle)
+        await queue.close()
+        assert order_of(reconcile) == ["busy", "u1", "u2", "n1", "n2"]
+
+    run(scenario)
+
+
+def test_a_waiting_key_made_urgent_jumps_ahead_and_still_runs_once() -> None:
+    async def scenario() -> None:
+        reconcile = Recorder()
+        reconcile.gate.clear()
+        queue: WorkQueue[str] = WorkQueue("t", reconcile, workers=1)
+        queue.add("busy")
+        await eventually(lambda: reconcile.most_overall == 1)
+        for key in ("n1", "n2", "late"):
+            queue.add(key)
+        queue.add("late", urgent=True)  # waiting in the other lane: one run, first
+        queue.add("late", urgent=True)
+        reconcile.gate.set()
+        await eventually(lambda: len(reconcile.calls) == 4 and queue.idle)
+        await asyncio.sleep(0.05)
+        await queue.close()
+        assert order_of(reconcile) == ["busy", "late", "n1", "n2"]
+
+    run(scenario)
+
+
+def test_an_urgent_add_while_running_makes_the_next_run_urgent() -> None:
+    async def scenario() -> None:
+        reconcile = Recorder()
+        reconcile.gate.clear()
+        queue: WorkQueue[str] = WorkQueue("t", reconcile, workers=1)
+        queue.add("a")
+        await eventually(lambda: reconcile.most_overall == 1)
+        queue.add("n1")
+        queue.add("a", urgent=True)  # "a" runs: once more after, ahead of n1
+        reconcile.gate.set()
+        await eventually(lambda: len(reconcile.calls) == 3 and queue.idle)
+        await queue.close()
+        assert order_of(reconcile) == ["a", "a", "n1"]
+        assert reconcile.most_at_once["a"] == 1
+
+    run(scenario)
+
+
+def test_an_add_between_taking_a_key_and_starting_it_is_that_run() -> None:
+    # The key leaves the waiting lanes as its task is made, before the task starts: an
+    # add in that gap is served by the run about to start (it reads the cache after),
+    # never a second run beside it.
+    async def scenario() -> None:
+        reconcile = Recorder(hold=0.02)
+        queue: WorkQueue[str] = WorkQueue("t", reconcile, workers=2)
+        queue.add("a")
+        queue.add("a", urgent=True)  # same loop step: the task has not started yet
+        await eventually(lambda: queue.idle and len(reconcile.calls) >= 1)
+        await asyncio.sleep(0.05)
+        await queue.close()
+        assert reconcile.count("a") == 1
+
+    run(scenario)
