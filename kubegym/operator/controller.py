@@ -233,12 +233,21 @@ class Controller:
         return dataclasses.replace(pods, admitted=seen)
 
     def _create_attempt(self, plan: objects.Attempt, pods: trials.AttemptPods) -> None:
-        """The attempt's objects that are not there yet (a start cut short made some)."""
+        """The attempt's objects that are not there yet (a start cut short made some): its
+        Secret first (the pods mount it), then its two pods side by side: a start waits for
+        one pod's round trip, not two in turn, and a run's starts are what it waits on."""
         present = {p["metadata"]["name"] for p in (pods.sandbox, pods.agent) if p is not None}
-        for manifest in objects.attempt_objects(plan):
-            if manifest["kind"] == "Pod" and manifest["metadata"]["name"] in present:
-                continue
-            self.kube.create(manifest)
+        manifests = objects.attempt_objects(plan)
+        for manifest in manifests:
+            if manifest["kind"] != "Pod":
+                self.kube.create(manifest)
+        self._fan_out(
+            [
+                partial(self.kube.create, manifest)
+                for manifest in manifests
+                if manifest["kind"] == "Pod" and manifest["metadata"]["name"] not in present
+            ]
+        )
 
     def _egress(
         self,
