@@ -3,7 +3,9 @@
 botocore's own retries are switched off (`kubegym.store.s3` builds its client with
 one attempt) so this module is the only layer that decides: connection refused,
 timeouts, 5xx answers and throttling (SlowDown) are retried with a doubling
-delay; anything else is translated at once into the store's errors.
+delay; anything else is translated at once into the store's errors. botocore is imported
+in `is_transient`, which only an S3 store calls, so that `RetryPolicy` (in every
+store's options) does not load it.
 """
 
 from __future__ import annotations
@@ -14,19 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from botocore import exceptions as boto_errors
-
 T = TypeVar("T")
 
 _THROTTLING = frozenset(
     {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "RequestTimeTooSkewed"}
-)
-_CONNECTION = (
-    boto_errors.EndpointConnectionError,
-    boto_errors.ConnectTimeoutError,
-    boto_errors.ReadTimeoutError,
-    boto_errors.ConnectionClosedError,
-    boto_errors.ConnectionError,
 )
 
 
@@ -49,7 +42,16 @@ class RetryPolicy:
 
 def is_transient(exc: BaseException) -> bool:
     """Whether ``exc`` is worth another try: the server was away, slow, or overloaded."""
-    if isinstance(exc, _CONNECTION):
+    from botocore import exceptions as boto_errors
+
+    connection = (
+        boto_errors.EndpointConnectionError,
+        boto_errors.ConnectTimeoutError,
+        boto_errors.ReadTimeoutError,
+        boto_errors.ConnectionClosedError,
+        boto_errors.ConnectionError,
+    )
+    if isinstance(exc, connection):
         return True
     if isinstance(exc, boto_errors.ClientError):
         code = str(exc.response.get("Error", {}).get("Code", ""))
