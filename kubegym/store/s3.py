@@ -114,7 +114,13 @@ class S3Store(base.Store):
         transfer: TransferSettings | None = None,
         retry_policy: retry.RetryPolicy | None = None,
     ):
-        from boto3.s3.transfer import TransferConfig
+        try:
+            from boto3.s3.transfer import TransferConfig
+        except ImportError as exc:  # a broken install (boto3 is a dependency): say so
+            raise kubegym_errors.ConfigError(
+                f"S3 stores need boto3, which cannot be imported ({exc})",
+                hint="pip install boto3, or reinstall kubegym",
+            ) from exc
 
         self.location = location
         self.transfer = transfer or TransferSettings()

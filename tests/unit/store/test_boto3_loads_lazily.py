@@ -66,3 +66,20 @@ def test_building_an_s3_store_loads_boto3(repo: Path) -> None:
         "print(json.dumps({'uri': store.uri, 'boto3': 'boto3' in sys.modules}))\n"
     )
     assert run_python(repo, code) == {"uri": "s3://bkt", "boto3": True}
+
+
+def test_an_install_without_boto3_gets_an_error_that_names_it(repo: Path) -> None:
+    # boto3 is imported as a store is built, not as kubegym.store is: the error must still
+    # say what is missing, not surface as a bare ModuleNotFoundError from deep inside.
+    code = (
+        "import json, sys\n"
+        "sys.modules['boto3'] = None  # what an import of a missing package meets\n"
+        "from kubegym.errors import ConfigError\n"
+        "from kubegym.store import S3Location, S3Store\n"
+        "try:\n"
+        "    S3Store(S3Location('bkt', endpoint='http://127.0.0.1:9'))\n"
+        "except ConfigError as exc:\n"
+        "    print(json.dumps({'error': str(exc)}))\n"
+    )
+    error = str(run_python(repo, code)["error"])
+    assert "S3 stores need boto3" in error and "pip install boto3" in error
