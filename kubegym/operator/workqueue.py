@@ -95,11 +95,12 @@ class WorkQueue(Generic[K]):
         # (a restart's initial listing queues every Trial at once: 10,000 keys, not
         # 10,000 asyncio tasks, bench/operator_memory.py).
         self._ready: deque[K] = deque()
-        # The urgent lane, served first. A key may wait in both lanes; whichever reaches
-        # a worker first runs it, and the other entry, no longer in `_queued`, is skipped.
+        # The urgent lane, served first. A key made urgent while it waits in the other
+        # lane is entered here once more; whichever entry reaches a worker first runs it,
+        # and the other, no longer in `_queued`, is skipped.
         self._urgent: deque[K] = deque()
         self._active = 0
-        self._queued: set[K] = set()
+        self._queued: dict[K, bool] = {}  # key waiting → whether it is in the urgent lane
         # Taken from a lane, their task not started yet: an add now changes nothing (the
         # reconcile about to start reads the cache after it).
         self._starting: set[K] = set()
@@ -144,11 +145,11 @@ class WorkQueue(Generic[K]):
             self._dirty[key] = self._dirty.get(key, False) or urgent
             return
         if key in self._queued:
-            if urgent:  # waiting in the other lane: jump ahead (that entry is skipped)
+            if urgent and not self._queued[key]:  # jump ahead (that entry is skipped)
+                self._queued[key] = True
                 self._urgent.append(key)
-                self._start_ready()
             return
-        self._queued.add(key)
+        self._queued[key] = urgent
         (self._urgent if urgent else self._ready).append(key)
         self._start_ready()
 
@@ -173,7 +174,7 @@ class WorkQueue(Generic[K]):
             while lane:
                 key = lane.popleft()
                 if key in self._queued:  # else a stale entry: the key ran from the other lane
-                    self._queued.discard(key)
+                    del self._queued[key]
                     self._starting.add(key)
                     return key
         return None

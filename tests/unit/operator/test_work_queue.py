@@ -66,6 +66,17 @@ class Recorder:
         return sum(1 for k, _, _ in self.calls if k == key)
 
 
+async def holding(key: str) -> tuple[Recorder, WorkQueue[str]]:
+    """A one-worker queue whose worker is held by ``key``'s reconcile (until the gate is set),
+    so what is added next waits, in the order the queue will give it."""
+    reconcile = Recorder()
+    reconcile.gate.clear()
+    queue: WorkQueue[str] = WorkQueue("t", reconcile, workers=1)
+    queue.add(key)
+    await eventually(lambda: reconcile.most_overall == 1)
+    return reconcile, queue
+
+
 def test_a_burst_while_running_is_one_more_run() -> None:
     async def scenario() -> None:
         reconcile = Recorder()
@@ -86,11 +97,7 @@ def test_a_burst_while_running_is_one_more_run() -> None:
 
 def test_a_burst_while_waiting_for_a_worker_is_one_run() -> None:
     async def scenario() -> None:
-        reconcile = Recorder()
-        reconcile.gate.clear()
-        queue: WorkQueue[str] = WorkQueue("t", reconcile, workers=1)
-        queue.add("busy")
-        await eventually(lambda: reconcile.most_overall == 1)
+        reconcile, queue = await holding("busy")
         for _ in range(10):
             queue.add("waiting")
         reconcile.gate.set()
@@ -343,11 +350,7 @@ def order_of(reconcile: Recorder) -> list[str]:
 def test_urgent_keys_go_ahead_of_those_waiting() -> None:
     # A run waits on its trials' starts; noting a trial running or finished can wait.
     async def scenario() -> None:
-        reconcile = Recorder()
-        reconcile.gate.clear()
-        queue: WorkQueue[str] = WorkQueue("t", reconcile, workers=1)
-        queue.add("busy")
-        await eventually(lambda: reconcile.most_overall == 1)
+        reconcile, queue = await holding("busy")
         for key in ("n1", "n2"):
             queue.add(key)
         for key in ("u1", "u2"):
@@ -362,15 +365,12 @@ def test_urgent_keys_go_ahead_of_those_waiting() -> None:
 
 def test_a_waiting_key_made_urgent_jumps_ahead_and_still_runs_once() -> None:
     async def scenario() -> None:
-        reconcile = Recorder()
-        reconcile.gate.clear()
-        queue: WorkQueue[str] = WorkQueue("t", reconcile, workers=1)
-        queue.add("busy")
-        await eventually(lambda: reconcile.most_overall == 1)
+        reconcile, queue = await holding("busy")
         for key in ("n1", "n2", "late"):
             queue.add(key)
         queue.add("late", urgent=True)  # waiting in the other lane: one run, first
         queue.add("late", urgent=True)
+        assert list(queue._urgent) == ["late"]  # entered in the urgent lane once
         reconcile.gate.set()
         await eventually(lambda: len(reconcile.calls) == 4 and queue.idle)
         await asyncio.sleep(0.05)
@@ -382,11 +382,7 @@ def test_a_waiting_key_made_urgent_jumps_ahead_and_still_runs_once() -> None:
 
 def test_an_urgent_add_while_running_makes_the_next_run_urgent() -> None:
     async def scenario() -> None:
-        reconcile = Recorder()
-        reconcile.gate.clear()
-        queue: WorkQueue[str] = WorkQueue("t", reconcile, workers=1)
-        queue.add("a")
-        await eventually(lambda: reconcile.most_overall == 1)
+        reconcile, queue = await holding("a")
         queue.add("n1")
         queue.add("a", urgent=True)  # "a" runs: once more after, ahead of n1
         reconcile.gate.set()
