@@ -234,18 +234,14 @@ class Controller:
 
     def _create_attempt(self, plan: objects.Attempt, pods: trials.AttemptPods) -> None:
         """The attempt's objects that are not there yet (a start cut short made some), in
-        order: its Secret (the pods mount it), the sandbox pod, then the agent pod. Never the
-        agent without its sandbox: created side by side (b243deb), a refused sandbox left the
-        agent pod running alone, its commands with nowhere to go, until a retry's backoff
-        (up to seconds) made the sandbox (tests/cluster/test_operator.py, a start cut short
-        by a one-pod quota)."""
+        `objects.attempt_objects`' order: its Secret (the pods mount it), the sandbox pod,
+        then the agent pod. Never the agent without its sandbox: created side by side
+        (b243deb), a refused sandbox left the agent pod running alone, its commands with
+        nowhere to go, until a retry's backoff (up to seconds) made the sandbox
+        (tests/cluster/test_operator.py, a start cut short by a one-pod quota)."""
         present = {p["metadata"]["name"] for p in (pods.sandbox, pods.agent) if p is not None}
-        manifests = objects.attempt_objects(plan)
-        for manifest in manifests:
-            if manifest["kind"] != "Pod":
-                self.kube.create(manifest)
-        for manifest in manifests:
-            if manifest["kind"] == "Pod" and manifest["metadata"]["name"] not in present:
+        for manifest in objects.attempt_objects(plan):
+            if manifest["kind"] != "Pod" or manifest["metadata"]["name"] not in present:
                 self.kube.create(manifest)
 
     def _egress(
