@@ -15,7 +15,12 @@ namespace each, this measures:
 - writes per trial: the API server's mutating requests (`apiserver_request_total`,
   POST/PUT/PATCH/DELETE) during the run, by resource, divided by N — every client's,
   the operator's and the others' (KWOK's pod statuses, the scheduler's bindings and
-  events, node leases) told apart;
+  events, node leases) told apart; and its LISTs (a watch that had to start over lists
+  again);
+- CPU per trial: the CPU seconds each process used during the run (the operator, the
+  API server, etcd, KWOK, the scheduler, the controller manager, this bench) divided by
+  N, and all of them against what the machine's CPUs could give over the run's time:
+  which part's cost per trial grows with the run;
 - whether the run's status ended right: phase, counters, every trial's score and the
   leaderboard against what the stages' scores imply (`kwok_stages.expected`).
 
@@ -28,12 +33,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import math
+import os
 import sys
 import tempfile
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +77,10 @@ class Measured:
     peak_rss_mib: float
     writes: Counter[str]
     check: list[str]
+    #: CPU seconds used during the run, by process.
+    cpu: Counter[str] = field(default_factory=Counter)
+    #: LIST requests during the run, by resource.
+    lists: Counter[str] = field(default_factory=Counter)
     #: Trials finished when the measurement ended: all of them, unless --until cut it short.
     done: int = 0
 
@@ -184,6 +194,8 @@ def measure(
     with sr.PodWatch(api, namespace, keep=admitted) as watch:
         operator.start()
         before = sr.apiserver_writes(info.apiserver, info.ca_cert, info.token)
+        lists_before = sr.apiserver_writes(info.apiserver, info.ca_cert, info.token, ("LIST",))
+        cpu_before = cpu_now(operator)
         started = time.monotonic()
         run = sr.run_manifest("scale", grid, parallelism)
         custom.create_namespaced_custom_object(sr.G, sr.V, namespace, "benchmarkruns", run)
@@ -194,7 +206,11 @@ def measure(
             print(f"   cut short: {exc}", flush=True)
         finally:
             peak = operator.peak_rss_mib()
+            cpu = cpu_now(operator)
+            cpu.subtract(cpu_before)
             after = sr.apiserver_writes(info.apiserver, info.ca_cert, info.token)
+            lists = sr.apiserver_writes(info.apiserver, info.ca_cert, info.token, ("LIST",))
+            lists.subtract(lists_before)
             operator.stop()
         body = sr.run_body(custom, namespace, "scale")
         members = sr.trials_of(custom, namespace, "scale")
@@ -220,7 +236,18 @@ def measure(
         writes=after - before,
         check=check,
         done=done,
+        cpu=cpu,
+        lists=+lists,
     )
+
+
+def cpu_now(operator: sr.Operator) -> Counter[str]:
+    """CPU seconds so far: the operator's, each cluster process's, and this bench's."""
+    used = sr.cluster_cpu()
+    used["operator"] = operator.cpu_seconds()
+    mine = os.times()
+    used["bench"] = mine.user + mine.system
+    return used
 
 
 def wait_finished(custom: Any, namespace: str, started: float, deadline: float) -> float:
@@ -342,9 +369,40 @@ def report(results: list[Measured]) -> None:
     for kind in kinds:
         cells = " | ".join(f"{m.writes.get(kind, 0) / max(m.done, 1):.2f}" for m in results)
         print(f"| {kind} | {writer(kind)} | {cells} |")
+    report_cpu(results)
+    lists = sorted({k for m in results for k in m.lists})
+    if lists:
+        print("\nLIST requests during the run, by resource (all clients):\n")
+        print("| resource | " + " | ".join(f"{m.trials}" for m in results) + " |")
+        print("| --- | " + " | ".join("---:" for _ in results) + " |")
+        for kind in lists:
+            cells = " | ".join(str(m.lists.get(kind, 0)) for m in results)
+            print(f"| {kind.removesuffix(' LIST')} | {cells} |")
     for m in results:
         for line in m.check:
             print(f"{m.trials} trials: {line}")
+
+
+def report_cpu(results: list[Measured]) -> None:
+    """CPU ms per finished trial by process, and the machine's share used over the run."""
+    names = sorted({k for m in results for k in m.cpu}, key=lambda k: -results[-1].cpu.get(k, 0))
+    if not names:
+        return
+    cpus = os.cpu_count() or 1
+    print("\nCPU per finished trial during the run, ms, by process:\n")
+    print("| process | " + " | ".join(f"{m.trials}" for m in results) + " |")
+    print("| --- | " + " | ".join("---:" for _ in results) + " |")
+    for name in names:
+        cells = " | ".join(
+            _cell(1000 * m.cpu.get(name, 0) / max(m.done, 1), "", 0) for m in results
+        )
+        print(f"| {name} | {cells} |")
+    total = " | ".join(_cell(1000 * sum(m.cpu.values()) / max(m.done, 1), "", 0) for m in results)
+    print(f"| all | {total} |")
+    share = " | ".join(
+        _cell(100 * sum(m.cpu.values()) / (cpus * m.finished_s), " %", 0) for m in results
+    )
+    print(f"| of {cpus} CPUs over the run | {share} |")
 
 
 if __name__ == "__main__":

@@ -183,6 +183,11 @@ class Operator:
                 self.process.kill()
                 self.process.wait(10)
 
+    def cpu_seconds(self) -> float:
+        """The CPU seconds this process has used so far."""
+        assert self.process is not None
+        return cpu_seconds(self.process.pid)
+
     def peak_rss_mib(self) -> float:
         """The process's peak resident memory so far (VmHWM), MiB."""
         assert self.process is not None
@@ -290,10 +295,12 @@ _SAMPLE = re.compile(r"^apiserver_request_total\{([^}]*)\} ([0-9.e+]+)$")
 _LABEL = re.compile(r'(\w+)="([^"]*)"')
 
 
-def apiserver_writes(server: str, ca_cert: str, token: str) -> Counter[str]:
-    """The API server's mutating requests so far, by ``group/resource[/subresource] VERB``,
-    from its /metrics (`apiserver_request_total`, all clients: the operator, KWOK, the
-    scheduler, the controller manager)."""
+def apiserver_writes(
+    server: str, ca_cert: str, token: str, verbs: tuple[str, ...] = MUTATING
+) -> Counter[str]:
+    """The API server's mutating requests so far (or those of other ``verbs``), by
+    ``group/resource[/subresource] VERB``, from its /metrics (`apiserver_request_total`,
+    all clients: the operator, KWOK, the scheduler, the controller manager)."""
     import ssl
 
     context = ssl.create_default_context(cafile=ca_cert)
@@ -308,7 +315,7 @@ def apiserver_writes(server: str, ca_cert: str, token: str) -> Counter[str]:
         if not match:
             continue
         labels = dict(_LABEL.findall(match.group(1)))
-        if labels.get("verb") not in MUTATING:
+        if labels.get("verb") not in verbs:
             continue
         kind = labels.get("resource", "")
         if labels.get("group"):
@@ -317,6 +324,37 @@ def apiserver_writes(server: str, ca_cert: str, token: str) -> Counter[str]:
             kind = f"{kind}/{labels['subresource']}"
         counts[f"{kind} {labels['verb']}"] += int(float(match.group(2)))
     return counts
+
+
+#: The development cluster's processes, by /proc/<pid>/comm (15 characters at most).
+CLUSTER_COMMANDS = ("kube-apiserver", "etcd", "kwok", "kube-scheduler", "kube-controller")
+
+
+def cpu_seconds(pid: int) -> float:
+    """The user + system CPU seconds process ``pid`` has used so far (NaN once it is gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return float("nan")
+    fields = stat[stat.rindex(")") + 2 :].split()  # from field 3 (state) on
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cluster_cpu() -> Counter[str]:
+    """CPU seconds so far of this machine's cluster processes (`CLUSTER_COMMANDS`), by command."""
+    found: Counter[str] = Counter()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            comm = (entry / "comm").read_text().strip()
+        except OSError:
+            continue
+        if comm in CLUSTER_COMMANDS:
+            used = cpu_seconds(int(entry.name))
+            if used == used:  # not NaN: it did not exit meanwhile
+                found[comm] += used
+    return found
 
 
 def run_body(custom: Any, namespace: str, name: str) -> dict[str, Any]:

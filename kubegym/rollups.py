@@ -22,8 +22,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Mapping, Sequence
-from typing import Any, Final, cast
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final, NamedTuple, Protocol, cast
 
 import pandas as pd
 
@@ -59,29 +59,81 @@ def in_plan_order(
     results: Sequence[results_api.TrialResult], task_order: Sequence[str], agents: Sequence[str]
 ) -> list[results_api.TrialResult]:
     """``results`` in the run's plan order: task (as the run lists them), agent (likewise), seed."""
+    return sorted(results, key=_plan_key(task_order, agents))
+
+
+class _Planned(Protocol):
+    """A result or a row: what plan order reads."""
+
+    @property
+    def task(self) -> str: ...
+    @property
+    def agent(self) -> str: ...
+    @property
+    def seed(self) -> int: ...
+
+
+def _plan_key(
+    task_order: Sequence[str], agents: Sequence[str]
+) -> Callable[[_Planned], tuple[int, str, int, str, int]]:
+    """The sort key of plan order (`in_plan_order`), for results and rows alike."""
     task_rank = {name: i for i, name in enumerate(task_order)}
     agent_rank = {name: i for i, name in enumerate(agents)}
     last = len(task_rank) + len(agent_rank)
-    return sorted(
-        results,
-        key=lambda r: (
-            task_rank.get(r.task, last),
-            r.task,
-            agent_rank.get(r.agent, last),
-            r.agent,
-            r.seed,
-        ),
+    return lambda r: (
+        task_rank.get(r.task, last),
+        r.task,
+        agent_rank.get(r.agent, last),
+        r.agent,
+        r.seed,
     )
 
 
 def scored(results: Sequence[results_api.TrialResult]) -> list[results_api.TrialResult]:
     """The results that are scores: not the platform's failures, not cancelled trials."""
-    return [
-        r
-        for r in results
-        if r.failure_class != reasons.FailureClass.INFRA
-        and r.exit_reason != reasons.Reason.CANCELLED
-    ]
+    return [r for r in results if _is_score(r.failure_class, r.exit_reason)]
+
+
+def _is_score(failure: reasons.FailureClass | None, exit_reason: reasons.Reason) -> bool:
+    return failure != reasons.FailureClass.INFRA and exit_reason != reasons.Reason.CANCELLED
+
+
+class ScoreRow(NamedTuple):
+    """All the leaderboard and the best scores read of one finished trial (`row_of`).
+
+    A few hundred bytes where its `TrialResult` is kilobytes: the operator keeps one per
+    finished trial for the run's status (`kubegym.operator.results.row_of`), and makes the
+    whole record only for the rollup files, once.
+    """
+
+    task: str
+    direction: str
+    agent: str
+    seed: int
+    best_attempt: float | None
+    score: float | None
+    failure_class: reasons.FailureClass | None
+    exit_reason: reasons.Reason
+    last_score: float | None
+
+    @property
+    def is_score(self) -> bool:
+        """Not the platform's failure, not a cancelled trial (`scored`)."""
+        return _is_score(self.failure_class, self.exit_reason)
+
+
+def row_of(result: results_api.TrialResult) -> ScoreRow:
+    return ScoreRow(
+        task=result.task,
+        direction=result.direction,
+        agent=result.agent,
+        seed=result.seed,
+        best_attempt=result.best_attempt,
+        score=result.score,
+        failure_class=result.failure_class,
+        exit_reason=result.exit_reason,
+        last_score=submissions.last_score(result.scores, result.primary_metric),
+    )
 
 
 def leaderboard(
@@ -106,10 +158,32 @@ def leaderboard(
             (`kubegym.tasks.profiles.scope_label`); None without one.
         designs: the agents' designs by name (`designs_of`), for the scope.
     """
+    return leaderboard_of_rows(
+        chosen,
+        agents,
+        [row_of(r) for r in results],
+        best_submission=best_submission,
+        intervals=intervals,
+        profile=profile,
+        designs=designs,
+    )
+
+
+def leaderboard_of_rows(
+    chosen: Sequence[tasks.Task],
+    agents: Sequence[str],
+    rows: Sequence[ScoreRow],
+    *,
+    best_submission: runs.BestSubmissionRule,
+    intervals: bool = True,
+    profile: str | None = None,
+    designs: Mapping[str, str] | None = None,
+) -> leaderboards.Leaderboard:
+    """`leaderboard` from the trials' `ScoreRow`s (the very same computation)."""
     references = [
         (t.name, t.spec.evaluation.metric().direction, t.spec.baseline_score()) for t in chosen
     ]
-    tidy = tidy_trials(references, agents, results)
+    tidy = tidy_rows(references, agents, rows)
     return leaderboards.compute_leaderboard(
         tidy,
         best_submission=best_submission,
@@ -131,8 +205,20 @@ def tidy_trials(
         agents: the run's agent names, in the run's order.
         results: the finished trials; the platform's failures and cancelled trials are left out.
     """
+    return tidy_rows(references, agents, [row_of(r) for r in results])
+
+
+def tidy_rows(
+    references: Sequence[tuple[str, str, float | None]],
+    agents: Sequence[str],
+    rows: Sequence[ScoreRow],
+) -> pd.DataFrame:
+    """`tidy_trials` from the trials' `ScoreRow`s."""
     frame = pd.DataFrame(references, columns=list(leaderboards.REFERENCE_COLUMNS))
-    ordered = in_plan_order(scored(results), [name for name, _, _ in references], agents)
+    ordered = sorted(
+        (r for r in rows if r.is_score),
+        key=_plan_key([name for name, _, _ in references], agents),
+    )
     finished = pd.DataFrame(
         [
             [
@@ -143,7 +229,7 @@ def tidy_trials(
                 r.best_attempt,
                 r.score,
                 None if r.failure_class is None else r.failure_class.value,
-                submissions.last_score(r.scores, r.primary_metric),
+                r.last_score,
             ]
             for r in ordered
         ],
@@ -182,9 +268,14 @@ def best_aup(scores: Sequence[runs.AgentScore]) -> float | None:
 
 def best_scores(results: Sequence[results_api.TrialResult]) -> dict[tuple[str, str], float]:
     """The best hidden-test score (best attempt) of each (task, agent) over its seeds so far."""
+    return best_scores_of_rows([row_of(r) for r in results])
+
+
+def best_scores_of_rows(rows: Sequence[ScoreRow]) -> dict[tuple[str, str], float]:
+    """`best_scores` from the trials' `ScoreRow`s."""
     best: dict[tuple[str, str], float] = {}
-    for r in scored(results):
-        if r.best_attempt is None:
+    for r in rows:
+        if not r.is_score or r.best_attempt is None:
             continue
         key = (r.task, r.agent)
         old = best.get(key)
@@ -292,15 +383,20 @@ __all__ = [
     "REFERENCE",
     "RESULTS_CSV",
     "STATUS_JSON",
+    "ScoreRow",
     "agent_scores",
     "best_aup",
     "best_scores",
+    "best_scores_of_rows",
     "files",
     "images_rollup",
     "in_plan_order",
     "leaderboard",
+    "leaderboard_of_rows",
     "results_csv",
+    "row_of",
     "scored",
+    "tidy_rows",
     "tidy_trials",
     "to_text",
 ]

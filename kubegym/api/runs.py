@@ -432,7 +432,9 @@ class BenchmarkRunStatus(Model):
             "x-kubernetes-list-map-keys": ["agent"],
         },
     )
-    """AUP per agent, when known."""
+    """AUP per agent, when known: from the trials finished so far, rolled up again as more
+    finish (a run of thousands of trials, every few seconds, at most 30 s apart), and
+    from all of them once the run has finished."""
 
     conditions: list[common.Condition] = Field(
         default_factory=list,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -89,6 +90,7 @@ class Controller:
         self._run_objects: set[tuple[str, str, str, str]] = set()
         # Attempts a queue let go: (namespace, trial, attempt) → when first seen so.
         self._admitted: dict[tuple[str, str, int], dt.datetime] = {}
+        self._rollups = runs.RollupCadence()
 
     def close(self) -> None:
         """Post the Events still queued."""
@@ -330,6 +332,7 @@ class Controller:
                 self._planned.discard(ref)
                 metrics.forget_run(ref)
             self._run_objects = {k for k in self._run_objects if k[:2] != key}
+            self._rollups.forget(key)
             return None
         available = []
         for task_name in sorted(n for ns, n in self.cache.keys(informer.TASKS) if ns == namespace):
@@ -341,6 +344,7 @@ class Controller:
             if task is not None:
                 available.append(task)
         members = self.cache.trials_of(namespace, name, trials.TrialView.from_body)
+        began = time.monotonic()
         decision = runs.decide(
             run,
             available,
@@ -348,7 +352,10 @@ class Controller:
             self.clock(),
             egress_proxy=self.settings.egress is not None,
             viewer_url=self.settings.viewer_url,
+            rollup=self._rollups.due(key, began),
         )
+        if decision.best_scores is not None:
+            self._rollups.rolled_up(key, began, time.monotonic() - began)
         if decision.chosen_tasks:
             self._ensure_run_objects(run, decision.chosen_tasks)
         stamp = self.clock().isoformat()
@@ -375,7 +382,7 @@ class Controller:
             _log(bound, event_type)("run_" + _snake(reason), message=message)
         if decision.create or decision.admit:
             bound.info("run_progress", created=len(decision.create), admitted=len(decision.admit))
-        self._observe_run(ref, run, available, members, decision)
+        self._observe_run(ref, run, available, decision)
         later = self._store_rollups(body, run, decision.status or run.status, available, members)
         if decision.delete:
             bound.info("run_expired", ttl=run.spec.ttl_seconds_after_finished)
@@ -445,10 +452,10 @@ class Controller:
         ref: metrics.RunRef,
         run: runs.RunView,
         available: list[tasks_api.Task],
-        members: list[trials.TrialView],
         decision: runs.RunDecision,
     ) -> None:
-        """The run's gauges: its size and budget once, then phases, spend, scores and AUP."""
+        """The run's gauges: its size and budget once, then phases, spend, scores and AUP
+        (the best scores when the decision rolled the run up)."""
         status = decision.status or run.status
         if ref not in self._planned:
             chosen, _ = runs.select_tasks(run.spec.tasks, available)
@@ -483,7 +490,7 @@ class Controller:
                     profile="best_submission",
                     value=score.best_submission_aup,
                 )
-        for (task, agent), best in runs.best_scores(available, members).items():
+        for (task, agent), best in (decision.best_scores or {}).items():
             metrics.set_best_score(ref, task=task, agent=agent, score=best)
 
 

@@ -145,6 +145,28 @@ class _Entry(Generic[V]):
         self.parsed: V | None = None
 
 
+def _still_deleting(old: _Entry[Any], new: _Entry[Any]) -> _Entry[Any]:
+    """``new``, still marked as being deleted when ``old`` (the same object: its uid) was.
+
+    A deletion is never undone, so the mark only goes with the object. The operator's own
+    mark (`Cache.deleting`) can be ahead of the watch: a status update the server made
+    before the delete, arriving after it, is newer than the cached copy and would drop the
+    mark, and the next look would delete the pod again (at 9,750 trials, 4.6 pod deletes
+    a trial where 4 are the operator's 2 and KWOK's 2).
+    """
+    when = (old.body.get("metadata") or {}).get("deletionTimestamp")
+    meta = new.body.get("metadata") or {}
+    if (
+        not when
+        or meta.get("deletionTimestamp")
+        or meta.get("uid") != old.body["metadata"].get("uid")
+    ):
+        return new  # not being deleted, the server's own mark, or another object of the name
+    marked: _Entry[Any] = _Entry({**new.body, "metadata": {**meta, "deletionTimestamp": when}})
+    marked.version = new.version
+    return marked
+
+
 class Cache:
     """The latest known copy of each watched object, thread-safe.
 
@@ -186,6 +208,8 @@ class Cache:
             old = table.get(key)
             if old is not None and old.version > entry.version >= 0:
                 return False
+            if old is not None and kind == PODS:
+                entry = _still_deleting(old, entry)
             table[key] = entry
             owner = self._owner(kind, entry.body)
             if owner is not None:

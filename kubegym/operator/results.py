@@ -4,7 +4,8 @@ The operator reads a trial's numbers only from its status (scores from the
 evaluator's record, never the agent's word). The run's status leaderboard and
 best scores (`kubegym.operator.runs`, the controller's metrics) and the rollup
 files (`kubegym.operator.rollups`) are all computed by `kubegym.rollups` from
-these records, as the local runner's are from its trials' results.json.
+these records (the first two from each record's `ScoreRow`), as the local
+runner's are from its trials' results.json.
 """
 
 from __future__ import annotations
@@ -12,24 +13,37 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
+from kubegym import rollups
 from kubegym.api import reasons, tasks, trials
 from kubegym.api import results as results_api
-from kubegym.operator import compaction
 from kubegym.operator.trials import TrialView
 
 
 def result_of(trial: TrialView, task: tasks.Task) -> results_api.TrialResult:
-    """A finished Trial as the one shape of a finished trial, from its status alone (made
-    once per version of the Trial and task metric: `TrialView.memo`)."""
+    """A finished Trial as the one shape of a finished trial, from its status alone.
+
+    Made afresh on each call: only the rollup files need whole records, once per run.
+    What the run's status reads of every finished trial, every few seconds, is its
+    `row_of`, which is kept.
+    """
+    return _result(trial, task.spec.evaluation.metric())
+
+
+def row_of(trial: TrialView, task: tasks.Task) -> rollups.ScoreRow:
+    """What the leaderboard reads of a finished Trial (`kubegym.rollups.ScoreRow`), made
+    from its `result_of` once per version of the Trial and task metric (`TrialView.memo`).
+
+    Kept for every finished trial of every run: a row is about 200 bytes, where a whole
+    `TrialResult` was 5.6 KiB (44.5 MiB at 8,000 finished trials, bench/operator_memory.py).
+    """
     metric = task.spec.evaluation.metric()
-    key = ("result", metric.name, metric.direction)
+    key = ("row", metric.name, metric.direction)
     found = trial.memo.get(key)
     if found is None:
-        found = _result(trial, metric)
-        compaction.share_field_sets(found)  # kept with the view, for every finished trial
+        found = rollups.row_of(_result(trial, metric))
         trial.memo[key] = found
-    result: results_api.TrialResult = found
-    return result
+    row: rollups.ScoreRow = found
+    return row
 
 
 def _result(trial: TrialView, metric: tasks.Metric) -> results_api.TrialResult:
@@ -84,6 +98,16 @@ def results_of(
     by_task = {t.name: t for t in chosen}
     return [
         result_of(t, by_task[t.spec.task])
+        for t in members
+        if t.status.finished and t.spec.task in by_task
+    ]
+
+
+def rows_of(chosen: Sequence[tasks.Task], members: Sequence[TrialView]) -> list[rollups.ScoreRow]:
+    """`results_of` as `ScoreRow`s (kept with each Trial's version: `row_of`)."""
+    by_task = {t.name: t for t in chosen}
+    return [
+        row_of(t, by_task[t.spec.task])
         for t in members
         if t.status.finished and t.spec.task in by_task
     ]

@@ -107,6 +107,8 @@ class RunDecision:
         events: (type, reason, message).
         chosen_tasks: the run's tasks, under its profile, once they are all there and usable
             (its Service and NetworkPolicies are made from them).
+        best_scores: each (task, agent)'s best hidden-test score so far, when this decision
+            rolled the finished trials up (`decide`'s ``rollup``); else None.
     """
 
     create: list[dict[str, Any]] = field(default_factory=list)
@@ -117,6 +119,39 @@ class RunDecision:
     requeue_after: float | None = None
     events: list[tuple[str, str, str]] = field(default_factory=list)
     chosen_tasks: list[tasks.Task] = field(default_factory=list)
+    best_scores: dict[tuple[str, str], float] | None = None
+
+
+class RollupCadence:
+    """When each run's leaderboard is rolled up again (`decide`'s ``rollup``).
+
+    Every reconcile, while a rollup is cheap. Once one takes `SLOW` seconds or more, the
+    next waits `COST_FACTOR` times as long (at most `MAX_WAIT`): a run of 10,000 trials
+    rolled its leaderboard up in every reconcile (0.2 s each, about once a second), a
+    fifth of a CPU that grew with the run. The reconcile that finishes a run rolls up
+    whatever this says (`decide`). Kept in memory: a restarted operator rolls up at once.
+    """
+
+    COST_FACTOR = 20.0
+    SLOW = 0.05
+    MAX_WAIT = 30.0
+
+    def __init__(self) -> None:
+        self._due: dict[tuple[str, str], float] = {}
+
+    def due(self, key: tuple[str, str], now: float) -> bool:
+        """Whether the run ``key`` rolls up at ``now`` (a `time.monotonic` reading)."""
+        return now >= self._due.get(key, 0.0)
+
+    def rolled_up(self, key: tuple[str, str], began: float, took: float) -> None:
+        """The run rolled up at ``began`` and that took ``took`` seconds."""
+        if took < self.SLOW:
+            self._due.pop(key, None)
+        else:
+            self._due[key] = began + min(self.MAX_WAIT, self.COST_FACTOR * took)
+
+    def forget(self, key: tuple[str, str]) -> None:
+        self._due.pop(key, None)
 
 
 def select_tasks(
@@ -282,6 +317,7 @@ def decide(
     *,
     egress_proxy: bool = False,
     viewer_url: str | None = None,
+    rollup: bool = True,
 ) -> RunDecision:
     """The next step for `run`: pure, from what was read; the controller does it.
 
@@ -299,6 +335,9 @@ def decide(
         egress_proxy: whether the installation has an egress proxy (else a run whose
             sandboxes are promised egress hosts waits, `check_tasks`).
         viewer_url: the installation's viewer, linked from each new Trial (`trial_manifest`).
+        rollup: roll the finished trials up into the leaderboard and best scores now;
+            False keeps the status's last leaderboard (the controller spaces rollups by
+            what they cost). The decision that finishes the run always rolls up.
     """
     decision = RunDecision()
     status = run.status.model_copy(deep=True)
@@ -328,9 +367,13 @@ def decide(
     cancelled = {name for name, _ in decision.cancel}
     _count(status, members, len(wanted), cancelled, admitted=set(decision.admit))
     status.spent_usd = round(spent, 6)
-    _leaderboard(status, run, chosen, members)
     done = status.counters.succeeded + status.counters.failed
-    if done == len(wanted) and not decision.create:
+    finishing = done == len(wanted) and not decision.create
+    if rollup or finishing:
+        rows = results.rows_of(chosen, members)
+        _leaderboard(status, run, chosen, rows)
+        decision.best_scores = rollups.best_scores_of_rows(rows)
+    if finishing:
         _finish(decision, status, run, done, len(wanted), exhausted, now)
     else:
         _progress(status, run, now)
@@ -448,16 +491,25 @@ def _count(
     cancelled: set[str],
     admitted: set[str],
 ) -> None:
-    counters = runs.RunCounters(total=total)
+    # Plain ints, one model at the end: the counters validate each assignment, and a run
+    # of 10,000 trials counted them 20,000 times a reconcile.
+    retried = failed = succeeded = running = 0
     for t in members:
-        counters.infra_retried += len(t.status.infra_failures)
+        retried += len(t.status.infra_failures)
         if t.name in cancelled or t.status.phase == "Failed":
-            counters.failed += 1
+            failed += 1
         elif t.status.phase == "Succeeded":
-            counters.succeeded += 1
+            succeeded += 1
         elif t.admitted or t.name in admitted:
-            counters.running += 1
-    counters.pending = total - counters.running - counters.succeeded - counters.failed
+            running += 1
+    counters = runs.RunCounters(
+        total=total,
+        pending=total - running - succeeded - failed,
+        running=running,
+        succeeded=succeeded,
+        failed=failed,
+        infra_retried=retried,
+    )
     status.counters = counters
     status.progress = f"{counters.succeeded + counters.failed}/{total}"
 
@@ -477,24 +529,23 @@ def best_scores(
     chosen: Sequence[tasks.Task], members: Sequence[TrialView]
 ) -> dict[tuple[str, str], float]:
     """The best hidden-test score of each (task, agent) over its seeds so far."""
-    return rollups.best_scores(results.results_of(chosen, members))
+    return rollups.best_scores_of_rows(results.rows_of(chosen, members))
 
 
 def _leaderboard(
     status: runs.BenchmarkRunStatus,
     run: RunView,
     chosen: Sequence[tasks.Task],
-    members: Sequence[TrialView],
+    rows: Sequence[rollups.ScoreRow],
 ) -> None:
     """AUP per agent under both profiles, from the trials finished so far (`kubegym.rollups`)."""
-    finished = results.results_of(chosen, members)
-    if not rollups.scored(finished):
+    if not any(r.is_score for r in rows):
         return
     agents = [a.name for a in run.spec.agents]
-    board = rollups.leaderboard(
+    board = rollups.leaderboard_of_rows(
         chosen,
         agents,
-        finished,
+        rows,
         best_submission=run.spec.best_submission,
         intervals=False,
         profile=run.profile_label,

@@ -3,6 +3,7 @@ and nothing a decision does to a view's copy reaches another view through it."""
 
 from __future__ import annotations
 
+from kubegym import rollups
 from kubegym.api import trials as trials_api
 from kubegym.operator import compaction, results, trials
 from tests.unit.operator import builders
@@ -42,14 +43,19 @@ def test_a_decisions_copy_never_changes_another_views_set() -> None:
     assert a.status.model_fields_set == b.status.model_fields_set == shared
 
 
-def test_a_finished_trials_result_is_made_once_and_shares_its_sets() -> None:
+def test_a_finished_trials_row_is_made_once_per_version_and_is_its_results_row() -> None:
     task = builders.task()
     a = trials.TrialView.from_body(body("a", steps=3, exitReason="submitted"))
-    b = trials.TrialView.from_body(body("b", steps=4, exitReason="submitted"))
-    ra, rb = results.result_of(a, task), results.result_of(b, task)
-    assert results.result_of(a, task) is ra
-    assert ra.__pydantic_fields_set__ is rb.__pydantic_fields_set__
-    assert (ra.trial, rb.steps, ra.scores[0].metrics) == ("a", 4, {"r2": 0.5})
+    row = results.row_of(a, task)
+    assert results.row_of(a, task) is row, "kept with the view"
+    assert row == rollups.row_of(results.result_of(a, task))
+    assert (row.task, row.agent, row.last_score, row.is_score) == ("toy", "gpt", None, True)
+    # The next version of the Trial is a new view: its row is made from its own status.
+    failed = trials.TrialView.from_body(
+        body("a", steps=3, exitReason="infra_error", failureClass="infra")
+    )
+    assert results.row_of(failed, task).is_score is False
+    assert results.result_of(a, task) is not results.result_of(a, task), "whole records: not kept"
 
 
 def test_shapes_of_other_contents_keep_sets_of_their_own() -> None:

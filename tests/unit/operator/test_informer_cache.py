@@ -297,3 +297,21 @@ def test_the_operators_own_delete_shows_at_once_and_the_watch_still_wins() -> No
     # a delete whose pod the watch has already removed resurrects nothing
     cache.deleting(informer.PODS, "ns", "t-a0-agent", "2025-03-01T12:03:00Z")
     assert cache.pods("ns", "t") == [] and cache.count(informer.PODS) == 0
+
+
+def test_a_status_update_from_before_the_delete_does_not_undo_the_operators_mark() -> None:
+    # The operator deletes a finished pod; KWOK (or a kubelet) had written its status just
+    # before, and the watch brings that copy (newer than the cache's, no deletion) after the
+    # delete. Unmarked, the next reconcile would delete the pod again.
+    cache = informer.Cache()
+    cache.upsert(informer.PODS, pod("t-a0-agent", "t", 3, uid="a"))
+    cache.deleting(informer.PODS, "ns", "t-a0-agent", "2025-03-01T12:01:00Z")
+    late = pod("t-a0-agent", "t", 4, uid="a")
+    late["status"] = {"phase": "Succeeded"}
+    assert cache.upsert(informer.PODS, late)
+    (kept,) = cache.pods("ns", "t")
+    assert kept["metadata"]["deletionTimestamp"] == "2025-03-01T12:01:00Z", "still being deleted"
+    assert kept["status"] == {"phase": "Succeeded"}, "and the newer copy's state is read"
+    # another pod of the same name (a new incarnation) is not marked by the old one's delete
+    cache.upsert(informer.PODS, pod("t-a0-agent", "t", 9, uid="b"))
+    assert "deletionTimestamp" not in cache.pods("ns", "t")[0]["metadata"]

@@ -460,6 +460,42 @@ def test_no_leaderboard_before_any_trial_finished() -> None:
     assert decision.status.leaderboard == [] and decision.status.best_aup is None
 
 
+def test_a_decision_without_a_rollup_keeps_the_last_leaderboard_until_the_run_finishes() -> None:
+    # The controller spaces a big run's rollups by their cost: in between, the status keeps
+    # the leaderboard it has, and the decision that finishes the run always rolls up.
+    available = [task("acc", metric="acc", direction="max", baseline=0.5)]
+    run = run_view(
+        tasks={"names": ["acc"]},
+        agents=[{"name": "a", "model": "m"}, {"name": "b", "model": "n"}],
+        seeds=2,
+        parallelism=4,
+    )
+    views = {(v.spec.agent, v.spec.seed): v for v in settle(run, available)}
+    early = [scored(views["a", 0], "acc", [0.6], 0.6), scored(views["b", 0], "acc", [0.9], 0.9)]
+    running = admit([views["a", 1], views["b", 1]], [views["a", 1].name, views["b", 1].name])
+    first = run_logic.decide(run, available, [*early, *running], NOW)
+    assert first.status is not None and first.best_scores == {("acc", "a"): 0.6, ("acc", "b"): 0.9}
+    ranked = [s.agent for s in first.status.leaderboard]
+    assert ranked == ["b", "a"]
+    run = dataclasses.replace(run, status=first.status)
+    # a's second seed beats every score so far, but this decision does not roll up
+    later = [*early, scored(views["a", 1], "acc", [0.99], 0.99), running[1]]
+    quiet = run_logic.decide(run, available, later, NOW + seconds(1), rollup=False)
+    assert quiet.best_scores is None
+    assert quiet.status is not None, "the counters still move"
+    assert quiet.status.counters.succeeded == 3
+    assert quiet.status.leaderboard == first.status.leaderboard
+    # the last trial finishes: the run's last decision rolls up whatever it was told
+    run = dataclasses.replace(run, status=quiet.status)
+    done = [*later[:3], scored(views["b", 1], "acc", [0.1], 0.1)]
+    final = run_logic.decide(run, available, done, NOW + seconds(2), rollup=False)
+    assert final.status is not None and final.status.phase == "Succeeded"
+    assert [s.agent for s in final.status.leaderboard] == ["a", "b"]
+    assert final.best_scores == {("acc", "a"): 0.99, ("acc", "b"): 0.9}
+    rolled = run_logic.decide(run, available, done, NOW).status
+    assert rolled is not None and final.status.leaderboard == rolled.leaderboard
+
+
 def test_all_finished_succeeds_the_run() -> None:
     run = run_view(seeds=3, parallelism=3)
     views = [succeeded(v) for v in settle(run, TOY)]
@@ -554,3 +590,18 @@ def test_the_view_reads_a_run_body() -> None:
     }
     view = RunView.from_body(body)
     assert (view.generation, view.status.phase, view.spec.parallelism) == (3, "Pending", 1)
+
+
+def test_a_cheap_rollup_is_due_every_reconcile_and_a_slow_one_waits_by_its_cost() -> None:
+    cadence = run_logic.RollupCadence()
+    key = (NAMESPACE, "demo")
+    assert cadence.due(key, 100.0), "a run never rolled up rolls up at once"
+    cadence.rolled_up(key, 100.0, took=0.01)
+    assert cadence.due(key, 100.02), "cheap: the next reconcile rolls up again"
+    cadence.rolled_up(key, 200.0, took=0.25)  # a run of thousands of trials
+    assert not cadence.due(key, 204.9) and cadence.due(key, 205.0), "20 times its cost"
+    assert cadence.due((NAMESPACE, "other"), 201.0), "each run has its own"
+    cadence.rolled_up(key, 300.0, took=10.0)
+    assert not cadence.due(key, 329.9) and cadence.due(key, 330.0), "30 s at most"
+    cadence.forget(key)
+    assert cadence.due(key, 300.1), "a deleted run's wait goes with it"
