@@ -130,6 +130,7 @@ def main() -> int:
                 f"up in {info.startup_seconds:.1f}s; {sr.machine_note()}",
                 flush=True,
             )
+            idle = idle_cpu(IDLE_SECONDS)
             for n in args.trials:
                 grid = sr.Grid.about(n)
                 parallelism = min(grid.trials, args.parallelism)
@@ -142,7 +143,7 @@ def main() -> int:
                     measure(api, info, grid, parallelism, logs, args.operator_tree, deadline)
                 )
                 report_one(results[-1])
-            report(results)
+            report(results, idle)
         finally:
             api.close()
             cluster.down(state)
@@ -241,6 +242,20 @@ def measure(
     )
 
 
+#: How long the idle cluster's CPU is measured before the first run.
+IDLE_SECONDS = 30.0
+
+
+def idle_cpu(seconds: float) -> dict[str, float]:
+    """Each cluster process's CPU seconds per second with no run: what its nodes' heartbeats
+    and the controllers' resyncs cost whatever a run does."""
+    before = sr.cluster_cpu()
+    time.sleep(seconds)
+    used = sr.cluster_cpu()
+    used.subtract(before)
+    return {name: used[name] / seconds for name in used}
+
+
 def cpu_now(operator: sr.Operator) -> Counter[str]:
     """CPU seconds so far: the operator's, each cluster process's, and this bench's."""
     used = sr.cluster_cpu()
@@ -335,7 +350,7 @@ def _cell(value: float, unit: str, digits: int = 1) -> str:
     return "—" if math.isnan(value) else f"{value:.{digits}f}{unit}"
 
 
-def report(results: list[Measured]) -> None:
+def report(results: list[Measured], idle: dict[str, float] | None = None) -> None:
     """One table of every size; the slope over the complete ones; writes per finished trial."""
     print()
     print(
@@ -369,7 +384,7 @@ def report(results: list[Measured]) -> None:
     for kind in kinds:
         cells = " | ".join(f"{m.writes.get(kind, 0) / max(m.done, 1):.2f}" for m in results)
         print(f"| {kind} | {writer(kind)} | {cells} |")
-    report_cpu(results)
+    report_cpu(results, idle or {})
     lists = sorted({k for m in results for k in m.lists})
     if lists:
         print("\nLIST requests during the run, by resource (all clients):\n")
@@ -383,8 +398,9 @@ def report(results: list[Measured]) -> None:
             print(f"{m.trials} trials: {line}")
 
 
-def report_cpu(results: list[Measured]) -> None:
-    """CPU ms per finished trial by process, and the machine's share used over the run."""
+def report_cpu(results: list[Measured], idle: dict[str, float]) -> None:
+    """CPU ms per finished trial by process, and the machine's share used over the run;
+    then the same less what each process used idle over as long (`idle_cpu`)."""
     names = sorted({k for m in results for k in m.cpu}, key=lambda k: -results[-1].cpu.get(k, 0))
     if not names:
         return
@@ -403,6 +419,25 @@ def report_cpu(results: list[Measured]) -> None:
         _cell(100 * sum(m.cpu.values()) / (cpus * m.finished_s), " %", 0) for m in results
     )
     print(f"| of {cpus} CPUs over the run | {share} |")
+    if not idle:
+        return
+    print("\nCPU while idle, ms a second (nodes' heartbeats, controllers' resyncs):\n")
+    print("| process | ms/s |\n| --- | ---: |")
+    for name in sorted(idle, key=lambda k: -idle[k]):
+        print(f"| {name} | {1000 * idle[name]:.0f} |")
+    print("\nCPU per finished trial less the idle rate over the run's time, ms:\n")
+    print("| process | " + " | ".join(f"{m.trials}" for m in results) + " |")
+    print("| --- | " + " | ".join("---:" for _ in results) + " |")
+    for name in names:
+        cells = " | ".join(
+            _cell(
+                1000 * (m.cpu.get(name, 0) - idle.get(name, 0.0) * m.finished_s) / max(m.done, 1),
+                "",
+                0,
+            )
+            for m in results
+        )
+        print(f"| {name} | {cells} |")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,10 @@ runner's are from its trials' results.json.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Sequence
+
+import pydantic
 
 from kubegym import rollups
 from kubegym.api import reasons, tasks, trials
@@ -46,8 +49,20 @@ def row_of(trial: TrialView, task: tasks.Task) -> rollups.ScoreRow:
     return row
 
 
+def scores_of(trial: TrialView) -> list[trials.Score]:
+    """The Trial's scores: its status's, or those a finished trial's view keeps as the
+    server's JSON (`TrialView.scores_wire`), validated again as when it was parsed."""
+    if trial.scores_wire is None:
+        return list(trial.status.scores)
+    return _SCORES.validate_python(json.loads(trial.scores_wire))
+
+
+_SCORES = pydantic.TypeAdapter(list[trials.Score])
+
+
 def _result(trial: TrialView, metric: tasks.Metric) -> results_api.TrialResult:
     status = trial.status
+    scores = scores_of(trial)
     return results_api.TrialResult(
         trial=trial.name,
         task=trial.spec.task,
@@ -58,10 +73,10 @@ def _result(trial: TrialView, metric: tasks.Metric) -> results_api.TrialResult:
         direction=metric.direction,
         exit_reason=reasons.Reason(status.exit_reason or reasons.Reason.INTERNAL_ERROR),
         failure_class=status.failure_class,
-        scores=list(status.scores),
+        scores=scores,
         final=status.final,
         score=status.score,
-        best_attempt=results_api.best_attempt(status.scores, metric.name, metric.direction),
+        best_attempt=results_api.best_attempt(scores, metric.name, metric.direction),
         steps=status.steps,
         prompt_tokens=status.prompt_tokens,
         completion_tokens=status.tokens - status.prompt_tokens,

@@ -22,12 +22,13 @@ def body(name: str, **status: object) -> dict[str, object]:
 
 
 def test_two_views_share_their_field_sets_and_read_the_same() -> None:
-    a = trials.TrialView.from_body(body("a", steps=3))
-    b = trials.TrialView.from_body(body("b", steps=4))
+    # Running: a finished trial's view keeps its scores as text (the last test here)
+    a = trials.TrialView.from_body(body("a", steps=3, phase="Running"))
+    b = trials.TrialView.from_body(body("b", steps=4, phase="Running"))
     assert a.status.__pydantic_fields_set__ is b.status.__pydantic_fields_set__
     assert a.status.scores[0].__pydantic_fields_set__ is b.status.scores[0].__pydantic_fields_set__
     assert a.status.model_fields_set == {"phase", "scores", "steps"}
-    alone = trials_api.TrialStatus.model_validate(body("c", steps=3)["status"])
+    alone = trials_api.TrialStatus.model_validate(body("c", steps=3, phase="Running")["status"])
     assert a.status == alone, "sharing changes no value"
     assert a.status.model_dump(exclude_unset=True) == alone.model_dump(exclude_unset=True)
 
@@ -101,3 +102,29 @@ def test_a_finished_trials_view_drops_its_conditions_and_keeps_what_is_read() ->
     )
     assert decision.status is None, "nothing writes a finished trial's status back"
     assert results.result_of(done, builders.task()).cost_usd == 0.25
+
+
+def test_a_finished_trials_view_keeps_its_scores_as_text_and_its_result_reads_them_all() -> None:
+    scores = [
+        {"step": 1, "action": "validate", "metrics": {"r2": 0.5}, "testMetrics": {"r2": 0.4}},
+        {"step": 2, "action": "validate", "error": "submission.csv is missing"},
+        {
+            "step": 3,
+            "action": "submit",
+            "metrics": {"r2": 0.7},
+            "testMetrics": {"r2": 0.65},
+            "time": "2025-03-01T12:00:00Z",
+        },
+    ]
+    whole = trials_api.TrialStatus.model_validate(
+        {"phase": "Succeeded", "exitReason": "submitted", "scores": scores}
+    )
+    done = trials.TrialView.from_body(body("d", exitReason="submitted", scores=scores))
+    assert done.status.scores == [] and done.scores_wire is not None, "no models kept"
+    result = results.result_of(done, builders.task())
+    assert result.scores == whole.scores, "every score, as parsing the status gives them"
+    assert result.best_attempt == 0.65
+    assert results.row_of(done, builders.task()).last_score == 0.65
+    running = trials.TrialView.from_body(body("r", phase="Running", scores=scores))
+    assert running.scores_wire is None and running.status.scores == whole.scores
+    assert results.result_of(running, builders.task()).scores == whole.scores
