@@ -217,14 +217,10 @@ class PrefixedRunSource:
 
 
 def _open_s3(uri: str) -> RunSource:
-    # kubegym.store (boto3) is imported only for S3 sources: a folder report never loads it.
-    try:
-        from kubegym import store
-    except ImportError as exc:
-        raise ConfigError(
-            f"cannot read {uri}: S3 sources need kubegym.store ({exc})",
-            hint="install kubegym with boto3, or report on a local copy of the run folder",
-        ) from exc
+    # kubegym.store is imported only for S3 sources: a folder report never loads it (boto3,
+    # a dependency, loads later still: when the first request is made).
+    from kubegym import store
+
     return StoreRunSource(store.open_uri(uri), uri)
 
 

@@ -538,10 +538,8 @@ def _open_store(
     cache_dir: Path | None,
     cache_bytes: int,
 ) -> store_catalog.StoreCatalog:
-    try:
-        from kubegym import store
-    except ImportError as exc:  # boto3
-        raise ConfigError(f"cannot read {source}: the store needs boto3 ({exc})") from exc
+    from kubegym import store  # boto3 itself loads with the first request
+
     if source.startswith(CLUSTER_RUN):
         from kubegym.viewer import cluster_runs  # the kubernetes client, only for run/NAME
 
