@@ -162,8 +162,14 @@ def _still_deleting(old: _Entry[Any], new: _Entry[Any]) -> _Entry[Any]:
         or meta.get("uid") != old.body["metadata"].get("uid")
     ):
         return new  # not being deleted, the server's own mark, or another object of the name
-    marked: _Entry[Any] = _Entry({**new.body, "metadata": {**meta, "deletionTimestamp": when}})
-    marked.version = new.version
+    return _marked(new, when)
+
+
+def _marked(entry: _Entry[Any], when: str) -> _Entry[Any]:
+    """A copy of ``entry`` (same version) whose body reads as being deleted since ``when``."""
+    meta = entry.body.get("metadata") or {}
+    marked: _Entry[Any] = _Entry({**entry.body, "metadata": {**meta, "deletionTimestamp": when}})
+    marked.version = entry.version
     return marked
 
 
@@ -225,17 +231,14 @@ class Cache:
         """The operator has just deleted an object (write-through of a delete): its cached
         copy reads as being deleted from now on, so the next reconcile does not delete it
         again before the watch says so. Nothing else changes: the watch's next copy of it
-        (same or newer version) replaces this one, and its deletion removes it."""
+        (same or newer version) replaces this one, still marked until it carries the
+        server's own deletionTimestamp (`_still_deleting`), and its deletion removes it."""
         with self._lock:
             table = self._objects[kind]
             old = table.get((namespace, name))
             if old is None or (old.body.get("metadata") or {}).get("deletionTimestamp"):
                 return
-            marked: _Entry[Any] = _Entry(
-                {**old.body, "metadata": {**old.body["metadata"], "deletionTimestamp": when}}
-            )
-            marked.version = old.version
-            table[(namespace, name)] = marked
+            table[(namespace, name)] = _marked(old, when)
 
     def remove(
         self,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import pydantic
 
@@ -110,22 +110,22 @@ def results_of(
     chosen: Sequence[tasks.Task], members: Sequence[TrialView]
 ) -> list[results_api.TrialResult]:
     """Every finished Trial of the run whose task the run still holds, as `TrialResult`s."""
-    by_task = {t.name: t for t in chosen}
-    return [
-        result_of(t, by_task[t.spec.task])
-        for t in members
-        if t.status.finished and t.spec.task in by_task
-    ]
+    return [result_of(t, task) for t, task in _finished(chosen, members)]
 
 
 def rows_of(chosen: Sequence[tasks.Task], members: Sequence[TrialView]) -> list[rollups.ScoreRow]:
     """`results_of` as `ScoreRow`s (kept with each Trial's version: `row_of`)."""
+    return [row_of(t, task) for t, task in _finished(chosen, members)]
+
+
+def _finished(
+    chosen: Sequence[tasks.Task], members: Sequence[TrialView]
+) -> Iterator[tuple[TrialView, tasks.Task]]:
+    """Each finished Trial whose task the run still holds, with that task."""
     by_task = {t.name: t for t in chosen}
-    return [
-        row_of(t, by_task[t.spec.task])
-        for t in members
-        if t.status.finished and t.spec.task in by_task
-    ]
+    for trial in members:
+        if trial.status.finished and trial.spec.task in by_task:
+            yield trial, by_task[trial.spec.task]
 
 
 def _seconds(start: dt.datetime | None, end: dt.datetime | None) -> float | None:
