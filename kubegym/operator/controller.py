@@ -242,6 +242,11 @@ class Controller:
         nowhere to go, until a retry's backoff (up to seconds) made the sandbox
         (tests/cluster/test_operator.py, a start cut short by a one-pod quota)."""
         present = {p["metadata"]["name"] for p in (pods.sandbox, pods.agent) if p is not None}
+        if pods.sandbox is not None:
+            # The agent must name the sandbox's Service, not the one the run's parallelism
+            # picks now (a pod without the label predates shards: the run's one Service).
+            shard = (pods.sandbox["metadata"].get("labels") or {}).get(labels.SHARD, "0")
+            plan = dataclasses.replace(plan, shard=int(shard) if shard.isdigit() else 0)
         for manifest in objects.attempt_objects(plan):
             if manifest["kind"] != "Pod" or manifest["metadata"]["name"] not in present:
                 self.kube.create(manifest)
@@ -395,11 +400,8 @@ class Controller:
         return decision.requeue_after
 
     def _ensure_run_objects(self, run: runs.RunView, chosen: list[tasks_api.Task]) -> None:
-        """The run's Service and NetworkPolicies, made once per run and set of tasks (a
-        restarted operator asks again: creating what exists is harmless)."""
-        key = (run.namespace, run.name, run.uid, ",".join(sorted(t.name for t in chosen)))
-        if key in self._run_objects:
-            return
+        """The run's Services and NetworkPolicies, made once per run, set of tasks and number
+        of Service shards (a restarted operator asks again: creating what exists is harmless)."""
         plan = objects.RunObjects(
             namespace=run.namespace,
             run=run.name,
@@ -408,6 +410,10 @@ class Controller:
             tasks=chosen,
             settings=self.settings,
         )
+        made = f"{','.join(sorted(t.name for t in chosen))}/{plan.shards}"
+        key = (run.namespace, run.name, run.uid, made)
+        if key in self._run_objects:
+            return
         for manifest in objects.run_objects(plan):
             self.kube.create(manifest)
         self._run_objects.add(key)

@@ -37,6 +37,9 @@ ATTEMPT: Final = f"{PREFIX}/attempt"
 NETWORK: Final = f"{PREFIX}/network"
 """A sandbox pod's network: `none`, `allowlist` or `open` (the run's NetworkPolicies select on it)."""
 
+SHARD: Final = f"{PREFIX}/shard"
+"""Which of its run's headless Services names a sandbox pod (`objects.service_shard`)."""
+
 VIEWER: Final = f"{PREFIX}/viewer"
 """Annotation: the Trial's page in the installation's viewer (`kubegym view`), when it has one."""
 

@@ -17,6 +17,7 @@ import pytest
 from kubegym import scoring
 from kubegym.api.summary import TrialSummary
 from kubegym.devcluster import nodes
+from kubegym.operator import labels, objects
 from tests.support.kube import wait_for
 
 from .harness import G, Kubelet, OperatorProcess, V
@@ -330,6 +331,7 @@ def test_a_start_cut_short_is_finished_not_retried_as_a_deleted_pod(
     # pod), as when the operator dies between the two creates. The Trial is still Pending;
     # once the agent pod can be made, the start is finished. Read as "the agent pod was
     # deleted from outside", it would spend an infrastructure retry nothing called for.
+    # Nor may the agent pod made then name another Service than its sandbox pod's.
     from kubernetes import client
 
     core = client.CoreV1Api(api_client)
@@ -344,7 +346,37 @@ def test_a_start_cut_short_is_finished_not_retried_as_a_deleted_pod(
     time.sleep(3)  # the operator tries the agent pod again, and is refused again
     (only,) = kubelet.pods("kubegym.io/run=cut")
     assert only["metadata"]["name"].endswith("-a0-sandbox")  # never the agent alone
+    # Meanwhile the run's parallelism grows past one Service: the trial's shard by the new
+    # parallelism is another Service than the one its sandbox pod is named under.
+    trial_name = only["metadata"]["labels"][labels.TRIAL]
+    parallelism = next(
+        p
+        for p in range(129, 10_001, 128)
+        if objects.service_shard(trial_name, objects.service_shards(p)) != 0
+    )
+    custom.patch_namespaced_custom_object(
+        G, V, namespace, "benchmarkruns", "cut", {"spec": {"parallelism": parallelism}}
+    )
+    new_shard = objects.service_shard(trial_name, objects.service_shards(parallelism))
+    wait_for(  # the run's reconcile has seen it: the new shards are there
+        lambda: (
+            core.list_namespaced_service(
+                namespace,
+                field_selector=f"metadata.name={objects.run_service_name('cut', new_shard)}",
+            ).items
+        ),
+        timeout=30,
+    )
     core.delete_namespaced_resource_quota("one-pod", namespace)
+    agent = wait_for(
+        lambda: next(iter(kubelet.pods("kubegym.io/run=cut,kubegym.io/role=agent")), None),
+        timeout=60,
+    )
+    env = {e["name"]: e.get("value") for e in agent["spec"]["containers"][0]["env"]}
+    # The agent names the sandbox where it is, not the Service the new parallelism picks.
+    sandbox = f"{only['spec']['hostname']}.{only['spec']['subdomain']}.{namespace}.svc"
+    assert only["spec"]["subdomain"] == objects.run_service_name("cut", 0)
+    assert env["KUBEGYM_SANDBOX_URL"].startswith(f"http://{sandbox}:")
     play(
         kubelet,
         phase_is(custom, namespace, "cut", "Succeeded", "Failed"),

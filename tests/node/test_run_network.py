@@ -1,16 +1,17 @@
-"""A run's per-run network objects on the real node: one headless Service naming every sandbox
-pod of the run, and NetworkPolicies by label, enforced by the node's NetworkPolicy controller.
+"""A run's per-run network objects on the real node: headless Services naming the run's sandbox
+pods (two shards here, one sandbox in each), and NetworkPolicies by label, enforced by the
+node's NetworkPolicy controller.
 
 The run's objects (`objects.run_objects`, without their owner reference: no BenchmarkRun
 exists here, and the garbage collector would take objects whose owner is missing) are
 created in a fresh namespace, with two sandbox pods of two trials of that run, built from
 the operator's own manifests (labels, ``hostname``, ``subdomain``) but running a small
 server on the sandbox and evaluator ports (one of them never Ready). Then one-shot pods
-probe: an agent pod of the run reaches both sandboxes by their DNS names (the other
-trial's too: the attempt's tokens keep it out, tests/unit/operator/test_run_network_trust.py),
-the not-Ready sandbox included; an agent pod of another run, and a pod of another
-namespace wearing the run's agent labels, reach neither; a sandbox of the run reaches
-nothing, DNS included.
+probe: an agent pod of the run reaches both sandboxes by their DNS names, each under its
+own shard's Service and not the other's (the other trial's too: the attempt's tokens keep
+it out, tests/unit/operator/test_run_network_trust.py), the not-Ready sandbox included;
+an agent pod of another run, and a pod of another namespace wearing the run's agent
+labels, reach neither; a sandbox of the run reaches nothing, DNS included.
 
 Needs a machine that can run the real node; skips, saying why, elsewhere.
 """
@@ -33,8 +34,9 @@ from tests.unit.operator.builders import attempt, run_spec, task
 pytestmark = pytest.mark.node
 
 SETTINGS = Settings()
-RUN = run_spec(agents=[{"name": "gpt", "model": "openai/gpt-4o"}])
-#: Two trials of run `demo` (task toy, agent gpt, seeds 0 and 1).
+#: A parallelism of 256: two headless Services (`objects.service_shards`).
+RUN = run_spec(agents=[{"name": "gpt", "model": "openai/gpt-4o"}], parallelism=256)
+#: Two trials of run `demo` (task toy, agent gpt, seeds 0 and 1), one in each shard.
 TRIALS = ("demo-toy-gpt-s0-1a2b3c4d", "demo-toy-gpt-s1-5e6f7a8b")
 SMALL = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "200m", "memory": "128Mi"}}
 
@@ -139,13 +141,19 @@ def test_a_runs_sandboxes_admit_the_runs_agents_only(
 
     mine, theirs = kube.wait_for(addressed, 120)
     hosts = [a.sandbox_host for a in attempts]
+    # one sandbox in the first shard, the other in the second (its own Service's name)
+    assert [a.service for a in attempts] == [objects.run_service_name("demo", k) for k in (0, 1)]
     ports = (SETTINGS.sandbox_port, SETTINGS.evaluator_port)
     by_name = {f"trial{n}:{port}": (hosts[n], port) for n in (0, 1) for port in ports}
     # an agent pod of the run: both sandboxes, by their names (the not-Ready one too)
     agent = objects.agent_pod(attempts[0])
-    assert probe(node_api, node_namespace, "agent", image, agent, by_name) == dict.fromkeys(
-        by_name, "open"
-    )
+    # ... and only there: the first shard's Service does not name the second's pod
+    wrong_shard = f"{attempts[1].hostname}.{attempts[0].service}.{node_namespace}.svc"
+    targets = {**by_name, "wrong-shard": (wrong_shard, SETTINGS.sandbox_port)}
+    assert probe(node_api, node_namespace, "agent", image, agent, targets) == {
+        **dict.fromkeys(by_name, "open"),
+        "wrong-shard": "unresolved",
+    }
     # an agent pod of another run, in the same namespace: nothing
     other_run = objects.agent_pod(attempts[0])
     other_run["metadata"]["labels"][labels.RUN] = "other"

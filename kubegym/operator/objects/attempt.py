@@ -147,6 +147,10 @@ class Attempt:
         agent: the agent, as the run declares it.
         run: the run's spec.
         settings: the operator's settings.
+        shard: the Service shard of the attempt's sandbox pod when that pod exists already
+            (a start cut short): the agent pod made now must name the sandbox where it is,
+            whatever the run's parallelism has become since. None: by the trial
+            (`service_shard`).
     """
 
     namespace: str
@@ -158,6 +162,7 @@ class Attempt:
     agent: runs.Agent
     run: runs.BenchmarkRunSpec
     settings: Settings
+    shard: int | None = None
 
     @property
     def base_name(self) -> str:
@@ -173,9 +178,16 @@ class Attempt:
         return f"{self.base_name}-agent"
 
     @property
+    def service_shard(self) -> int:
+        """Which of the run's headless Services names the sandbox pod (`service_shard`)."""
+        if self.shard is not None:
+            return self.shard
+        return service_shard(self.trial, service_shards(self.run.parallelism))
+
+    @property
     def service(self) -> str:
-        """The run's headless Service, the sandbox pod's ``subdomain`` (`run_service_name`)."""
-        return run_service_name(self.spec.run)
+        """The sandbox pod's ``subdomain``: its shard of the run's headless Services."""
+        return run_service_name(self.spec.run, self.service_shard)
 
     @property
     def hostname(self) -> str:
@@ -234,12 +246,42 @@ class Attempt:
 RUN_SERVICE_PREFIX: Final = "kubegym-run-"
 
 
-def run_service_name(run: str) -> str:
-    """The run's headless Service: a DNS-1035 label of at most 63 characters, fixed by the run.
+#: A run's sandbox pods are named under one headless Service per this many of its
+#: parallelism, at most `MAX_SERVICE_SHARDS`. Every change of a sandbox pod makes the
+#: endpoint controllers rewrite its Service's Endpoints and EndpointSlices over all the
+#: pods it selects: with one Service for a parallelism of 1,000 that was a third of the
+#: cluster's CPU per trial, and grew with the run (bench/README.md, issue 15).
+SERVICE_SHARD_PODS: Final = 128
 
-    A long run name is cut and ends with a hash of the whole, so two runs never share it.
+
+MAX_SERVICE_SHARDS: Final = 32
+
+
+def service_shards(parallelism: int) -> int:
+    """How many headless Services a run of this parallelism has: one up to
+    `SERVICE_SHARD_PODS`, then one more per as many, at most `MAX_SERVICE_SHARDS`."""
+    return min(MAX_SERVICE_SHARDS, max(1, -(-parallelism // SERVICE_SHARD_PODS)))
+
+
+def service_shard(trial: str, shards: int) -> int:
+    """The trial's shard among `shards`: a hash of its name, so its attempts and both of its
+    pods agree without being told, and the run's trials spread evenly."""
+    if shards <= 1:
+        return 0
+    return int.from_bytes(hashlib.sha256(trial.encode()).digest()[:8], "big") % shards
+
+
+def run_service_name(run: str, shard: int = 0) -> str:
+    """One of the run's headless Services: a DNS-1035 label of at most 63 characters, fixed by
+    the run and the shard.
+
+    Shard 0 is ``kubegym-run-<run>`` (the name of a run's one Service before there were
+    shards); shard k is ``kubegym-run<k>-<run>``: a digit where shard 0 has its hyphen, and
+    k ends at the first hyphen, so no (run, shard) pair shares a name with another. A long
+    name is cut and ends with a hash of the run, so two runs never share one.
     """
-    name = RUN_SERVICE_PREFIX + run
+    prefix = RUN_SERVICE_PREFIX if shard == 0 else f"kubegym-run{shard}-"
+    name = prefix + run
     if len(name) <= 63:
         return name
     digest = hashlib.sha256(run.encode()).hexdigest()[:8]

@@ -1,12 +1,19 @@
 """The network objects of one BenchmarkRun, made once for all its trials (`run_objects`).
 
-- One headless Service (`run_service_name`) selecting the run's sandbox pods. Each sandbox
-  pod sets ``hostname`` (``<trial>-a<attempt>``) and ``subdomain`` (the Service), so its
-  agent reaches it at ``<hostname>.<service>.<namespace>.svc`` (`attempt.Attempt.sandbox_url`).
-  It publishes addresses of pods that are not Ready: the agent runner waits for both servers
-  itself (`kubegym.agent_runner.pod.wait_until_up`), and the sandbox pod stops being Ready
-  once its evaluator has ended (after a submit), while the agent still packs the workspace
-  through the sandbox server; a name that vanished then would lose the upload.
+- Headless Services naming the run's sandbox pods: one per `attempt.SERVICE_SHARD_PODS` of
+  the run's parallelism (`attempt.service_shards`; one, ``kubegym-run-<run>``, up to 128).
+  A sandbox pod is in one shard, picked by a hash of its trial (`attempt.service_shard`,
+  its `labels.SHARD` label, which the shard's Service selects), and sets ``hostname``
+  (``<trial>-a<attempt>``) and ``subdomain`` (its shard's Service), so its agent reaches it
+  at ``<hostname>.<service>.<namespace>.svc`` (`attempt.Attempt.sandbox_url`). Shards keep
+  what the endpoint controllers redo on each pod change to about 128 pods, however large
+  the run. The Services publish addresses of pods that are not Ready: the agent runner
+  waits for both servers itself (`kubegym.agent_runner.pod.wait_until_up`), and the
+  sandbox pod stops being Ready once its evaluator has ended (after a submit), while the
+  agent still packs the workspace through the sandbox server; a name that vanished then
+  would lose the upload. A run whose parallelism grows gets its new shards at its next
+  reconcile (a pod made in between names its Service a moment early: the agent runner
+  waits for the name); one whose parallelism shrinks keeps the shards its pods name.
 - ``<run>.sandbox``: the run's sandbox pods admit the run's agent pods on the sandbox and
   evaluator ports only, and reach nothing.
 - ``<run>.sandbox.<mode>`` for each network mode of the run's tasks that opens something
@@ -17,7 +24,7 @@
   sandbox pods' two ports and `network.agent_egress`.
 
 Every object is owned by the BenchmarkRun (deleting the run deletes them) and its name is
-fixed by (run, mode or agent), so creating twice is harmless. Run and agent names are
+fixed by (run, shard, mode or agent), so creating twice is harmless. Run and agent names are
 DNS labels (no dots), so the dotted policy names never collide across runs, nor with the
 per-attempt names of older operators.
 
@@ -43,6 +50,7 @@ from kubegym.operator.objects.attempt import (
     ROLE_SANDBOX,
     owner_reference,
     run_service_name,
+    service_shards,
 )
 from kubegym.operator.settings import Settings
 
@@ -71,13 +79,14 @@ class RunObjects:
     settings: Settings
 
     @property
-    def service(self) -> str:
-        return run_service_name(self.run)
+    def shards(self) -> int:
+        """How many headless Services the run has now (`attempt.service_shards`)."""
+        return service_shards(self.spec.parallelism)
 
 
 def run_objects(r: RunObjects) -> list[dict[str, Any]]:
     """The run's key (its attempts' tokens are derived from it, `objects.credentials`), its
-    Service and NetworkPolicies: the sandbox policy, one per network mode that opens egress
+    headless Services (one per shard) and NetworkPolicies: the sandbox policy, one per network mode that opens egress
     (`OPEN_MODES`, those the run's tasks use), one per agent."""
     used = {egress.network_mode(task, r.spec) for task in r.tasks}
     modes = [m for m in OPEN_MODES if m in used]
@@ -86,7 +95,7 @@ def run_objects(r: RunObjects) -> list[dict[str, Any]]:
         modes.remove("allowlist")
     return [
         credentials.run_key_secret(_metadata(r, credentials.run_key_secret_name(r.run))),
-        service(r),
+        *(service(r, shard) for shard in range(r.shards)),
         sandbox_policy(r),
         *(sandbox_egress_policy(r, mode) for mode in modes),
         *(agent_policy(r, agent) for agent in r.spec.agents),
@@ -103,18 +112,20 @@ def run_agent_policy_name(run: str, agent: str) -> str:
     return f"{run}.agent.{agent}"
 
 
-def service(r: RunObjects) -> dict[str, Any]:
-    """The run's headless Service: every sandbox pod of the run, by its hostname."""
+def service(r: RunObjects, shard: int = 0) -> dict[str, Any]:
+    """One of the run's headless Services: the run's sandbox pods of that shard, by hostname."""
+    meta = _metadata(r, run_service_name(r.run, shard))
+    meta["labels"][labels.SHARD] = str(shard)
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _metadata(r, r.service),
+        "metadata": meta,
         "spec": {
             # Headless: no cluster IP to allocate, no kube-proxy rules; DNS answers each
             # sandbox pod's <hostname>.<service> with its own address.
             "clusterIP": "None",
             "publishNotReadyAddresses": True,
-            "selector": _sandboxes(r),
+            "selector": {**_sandboxes(r), labels.SHARD: str(shard)},
             "ports": [
                 {"name": "sandbox", "port": r.settings.sandbox_port, "targetPort": "sandbox"},
                 {"name": "evaluator", "port": r.settings.evaluator_port, "targetPort": "evaluator"},

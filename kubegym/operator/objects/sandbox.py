@@ -88,13 +88,15 @@ def sandbox_pod(a: Attempt) -> dict[str, Any]:
     meta = kueue(a, metadata(a, a.sandbox_pod, ROLE_SANDBOX))
     # The run's NetworkPolicy for this mode (if any) opens the sandbox's egress.
     meta["labels"][labels.NETWORK] = network_mode(a.task, a.run)
+    # Its shard of the run's headless Services selects it by this (`run.service`).
+    meta["labels"][labels.SHARD] = str(a.service_shard)
     pod: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": meta,
         "spec": {
             **pod_common(a),
-            # Reached at <hostname>.<the run's headless Service>.<namespace>.svc.
+            # Reached at <hostname>.<its shard of the run's headless Services>.<namespace>.svc.
             "hostname": a.hostname,
             "subdomain": a.service,
             "initContainers": [*_credentials(a, image), *copy_containers(image, data_image)],

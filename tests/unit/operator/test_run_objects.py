@@ -2,7 +2,8 @@
 and selecting exactly the run's pods.
 
 Every manifest is checked against Kubernetes' OpenAPI schemas (strict), then for what the
-per-run objects promise: one headless Service whose DNS names each attempt's sandbox pod,
+per-run objects promise: headless Services (one per 128 of the parallelism) of which exactly
+one, its subdomain, names each attempt's sandbox pod,
 a sandbox policy that admits only the run's agent pods, egress per network mode, an agent
 policy per agent. Who can actually connect to whom is `tests/unit/devcluster/test_netpol.py`'s
 (the same policies compiled by the dev cluster's NetworkPolicy controller).
@@ -10,6 +11,7 @@ policy per agent. Who can actually connect to whom is `tests/unit/devcluster/tes
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -138,6 +140,7 @@ def test_the_service_is_headless_and_names_every_sandbox_pod_of_the_run() -> Non
         sandbox = objects.sandbox_pod(a)
         assert selects(service["selector"], sandbox)
         assert sandbox["spec"]["subdomain"] == "kubegym-run-demo"
+        assert sandbox["metadata"]["labels"][labels.SHARD] == "0"
         assert not selects(service["selector"], objects.agent_pod(a))
     other_run = attempt(run=TWO_AGENTS)
     other_pod = objects.sandbox_pod(other_run)
@@ -147,9 +150,80 @@ def test_the_service_is_headless_and_names_every_sandbox_pod_of_the_run() -> Non
 
 @pytest.mark.parametrize("run", ["demo", "0-starts-with-a-digit", "r" * 63])
 def test_the_service_name_is_a_dns_1035_label_for_any_run_name(run: str) -> None:
-    name = objects.run_service_name(run)
-    assert len(name) <= 63 and DNS_1035.match(name), name
+    for shard in range(objects.MAX_SERVICE_SHARDS):
+        name = objects.run_service_name(run, shard)
+        assert len(name) <= 63 and DNS_1035.match(name), name
     assert objects.run_service_name("r" * 62 + "a") != objects.run_service_name("r" * 62 + "b")
+
+
+def test_no_two_runs_or_shards_share_a_service_name() -> None:
+    # Names built to collide: shard 1 of "demo" against shard 0 of "1-demo", shard 12 of
+    # "x" against shard 1 of "2-x", and long names cut to 63 characters.
+    runs_ = ["demo", "1-demo", "x", "2-x", "12-x", "r" * 63, "r" * 62 + "a", "run1-demo"]
+    names = [
+        (run, shard, objects.run_service_name(run, shard))
+        for run in runs_
+        for shard in range(objects.MAX_SERVICE_SHARDS)
+    ]
+    assert len({name for _, _, name in names}) == len(names)
+    # shard 0 keeps the name a run's one Service had before there were shards
+    assert objects.run_service_name("demo", 0) == objects.run_service_name("demo")
+    assert objects.run_service_name("demo") == "kubegym-run-demo"
+
+
+@pytest.mark.parametrize(
+    ("parallelism", "shards"),
+    [(1, 1), (128, 1), (129, 2), (1000, 8), (2000, 16), (4096, 32), (10000, 32)],
+)
+def test_a_run_has_one_service_per_128_of_its_parallelism_up_to_32(
+    parallelism: int, shards: int
+) -> None:
+    assert objects.service_shards(parallelism) == shards
+    spec = TWO_AGENTS.model_copy(update={"parallelism": parallelism})
+    services = [name for name in built(spec=spec) if name.startswith("Service/")]
+    assert services == [f"Service/{objects.run_service_name('demo', k)}" for k in range(shards)]
+
+
+def test_each_sandbox_pod_is_named_by_exactly_the_service_of_its_subdomain() -> None:
+    spec = TWO_AGENTS.model_copy(update={"parallelism": 2000})
+    services = {
+        m["metadata"]["name"]: m["spec"]["selector"]
+        for m in built(spec=spec).values()
+        if m["kind"] == "Service"
+    }
+    per_service = dict.fromkeys(services, 0)
+    for seed in range(1600):
+        a = attempt(run=spec, trial=f"demo-toy-gpt-s{seed}-{seed:08x}", number=seed % 3)
+        sandbox = objects.sandbox_pod(a)
+        selecting = [name for name, selector in services.items() if selects(selector, sandbox)]
+        # exactly one Service selects it, the one its hostname is published under
+        assert selecting == [sandbox["spec"]["subdomain"]] == [a.service]
+        assert a.sandbox_host == f"{a.hostname}.{a.service}.{NAMESPACE}.svc"
+        # the same trial names the same Service on every attempt
+        assert attempt(run=spec, trial=a.trial, number=a.attempt + 1).service == a.service
+        for service_selector in services.values():
+            assert not selects(service_selector, objects.agent_pod(a))
+        per_service[a.service] += 1
+    # a hash spreads them: 100 a Service on average, none far off
+    assert len(per_service) == 16 and min(per_service.values()) > 60, per_service
+
+
+def test_a_sandbox_made_before_the_parallelism_changed_keeps_its_service() -> None:
+    # A start cut short (the sandbox pod made, the agent pod not), then the run's
+    # parallelism raised: the agent pod made now must name the sandbox where it is.
+    trial = "demo-toy-gpt-s0-1a2b3c4d"
+    before = attempt(run=TWO_AGENTS, trial=trial)
+    wider = TWO_AGENTS.model_copy(update={"parallelism": 4096})
+    after = attempt(run=wider, trial=trial)
+    assert before.service_shard == 0 and after.service_shard != 0
+    sandbox = objects.sandbox_pod(before)
+    shard = int(sandbox["metadata"]["labels"][labels.SHARD])
+    kept = dataclasses.replace(after, shard=shard)
+    env = {
+        e["name"]: e.get("value") for e in objects.agent_pod(kept)["spec"]["containers"][0]["env"]
+    }
+    assert env["KUBEGYM_SANDBOX_URL"].split("//")[1].split(":")[0] == before.sandbox_host
+    assert sandbox["spec"]["subdomain"] == kept.service
 
 
 def test_the_sandbox_policy_admits_only_the_runs_agents_on_the_two_ports_and_no_egress() -> None:
