@@ -48,6 +48,10 @@ ADMITTED = f"{labels.PREFIX}/admitted"
 _FREE_RETRIES = {r.value for r in reasons.Reason if r.retry is reasons.Retry.FREE}
 
 
+_FINISHED = frozenset(("Succeeded", "Failed"))
+_NOT_PARSED_WHEN_FINISHED = frozenset(("scores", "conditions"))
+
+
 @dataclass(frozen=True)
 class TrialView:
     """A Trial as the API server returned it."""
@@ -74,21 +78,22 @@ class TrialView:
         meta = body["metadata"]
         spec = trials.TrialSpec.model_validate(body["spec"])
         raw = body.get("status") or {}
+        wire = None
+        if raw.get("phase") in _FINISHED:
+            # What is read of a finished trial is its result (`results.result_of`, its
+            # row once), its phase, cost and failures; never its conditions (2 KiB), and
+            # its scores only for that result: as models they were 85% of the view (4.5
+            # KiB for five), as the server's JSON text a tenth of that. Neither is made
+            # into models here at all: `results.scores_of` validates the scores when the
+            # row is made. Nothing writes a finished trial's status back (`decide` stops
+            # at `finished`).
+            if raw.get("scores"):
+                wire = json.dumps(raw["scores"], separators=(",", ":"))
+            raw = {k: v for k, v in raw.items() if k not in _NOT_PARSED_WHEN_FINISHED}
         status = trials.TrialStatus.model_validate(raw)
         # Kept in the cache for every trial of every run: its models share their field
         # sets, and its image records those of the other trials (the same few images).
         status.__dict__["images"] = compaction.shared_images(status.images)
-        wire = None
-        if status.finished:
-            # What is read of a finished trial is its result (`results.result_of`, its
-            # row once), its phase, cost and failures; never its conditions (2 KiB), and
-            # its scores only for that result: as models they were 85% of the view (4.5
-            # KiB for five), as the server's JSON text a tenth of that. Nothing writes a
-            # finished trial's status back (`decide` stops at `finished`).
-            status.__dict__["conditions"] = []
-            if status.scores:
-                wire = json.dumps(raw["scores"], separators=(",", ":"))
-                status.__dict__["scores"] = []
         compaction.share_field_sets([spec, status])
         return cls(
             namespace=meta["namespace"],

@@ -3,6 +3,9 @@ and nothing a decision does to a view's copy reaches another view through it."""
 
 from __future__ import annotations
 
+import pydantic
+import pytest
+
 from kubegym import rollups
 from kubegym.api import trials as trials_api
 from kubegym.operator import compaction, results, trials
@@ -128,3 +131,17 @@ def test_a_finished_trials_view_keeps_its_scores_as_text_and_its_result_reads_th
     running = trials.TrialView.from_body(body("r", phase="Running", scores=scores))
     assert running.scores_wire is None and running.status.scores == whole.scores
     assert results.result_of(running, builders.task()).scores == whole.scores
+
+
+def test_a_finished_trials_malformed_score_is_refused_when_its_row_is_made() -> None:
+    # A finished trial's scores are not made into models when it is parsed; validating
+    # them is the row's job, and a score the API would never hold is still refused there,
+    # never counted as something else.
+    for bad in (
+        {"step": 1, "action": "submit", "testMetrics": {"r2": "high"}},
+        {"step": -1, "action": "submit", "testMetrics": {"r2": 0.9}},
+        {"step": 1, "action": "publish", "testMetrics": {"r2": 0.9}},
+    ):
+        done = trials.TrialView.from_body(body("d", exitReason="submitted", scores=[bad]))
+        with pytest.raises(pydantic.ValidationError):
+            results.row_of(done, builders.task())
