@@ -1,7 +1,8 @@
 """The Kubernetes objects of a run and of one trial attempt, as plain manifests.
 
-Per run (`run_objects`, owned by the BenchmarkRun, made before its first Trial): one
-headless Service over the run's sandbox pods, a NetworkPolicy that lets the run's sandbox
+Per run (`run_objects`, owned by the BenchmarkRun, made before its first Trial): headless
+Services over the run's sandbox pods (one per 128 of its parallelism, each pod in one
+shard by a hash of its trial: `service_shards`, `service_shard`), a NetworkPolicy that lets the run's sandbox
 pods admit only the run's agent pods (on the sandbox and evaluator ports) and reach
 nothing, one per network mode that opens the sandboxes' egress, and one per agent that
 lets its pods reach only DNS, the run's sandbox pods and the model endpoints (and store)
@@ -11,7 +12,7 @@ Per attempt (`attempt_objects`, owned by the Trial): a Secret only where the run
 cannot serve (`credentials`), the sandbox pod (the sandbox container running the command
 server on the task image, the evaluator container, which alone mounts the evaluation
 script and the hidden data, and the jail container, where the agent code an evaluation
-runs is started), reached at ``<hostname>.<run's Service>.<namespace>.svc``, and the agent
+runs is started), reached at ``<hostname>.<its shard's Service>.<namespace>.svc``, and the agent
 pod. Every object carries the attempt's labels and has a name fixed by (trial, attempt),
 so an operator that restarts half-way creates nothing twice.
 
@@ -44,7 +45,7 @@ the jails' pipes back; the metrics pipe never leaves the evaluator.
 
 Pure functions of their inputs; `kubegym.operator.trials` decides when to create an
 attempt's, the run reconcile (`kubegym.operator.controller`) a run's.
-By noun: `run` (the run's Service and NetworkPolicies), `attempt` (the attempt and what its
+By noun: `run` (the run's Services and NetworkPolicies), `attempt` (the attempt and what its
 objects share), `sandbox` (the sandbox pod), `agent` (the agent pod), `network` (an agent's
 egress rules), `egress` (what an egress allowlist adds: the proxy URL, its variables, its
 NetworkPolicy rule, the sandbox's network mode); this package lists their public names,
@@ -127,7 +128,7 @@ from kubegym.operator.objects.sandbox import (
 
 def attempt_objects(a: Attempt, clock: Callable[[], float] = time.time) -> list[dict[str, Any]]:
     """Every object of an attempt, in the order they are created: its own Secret when it
-    needs one (`credentials.own_secret`), the sandbox pod, the agent pod (the run's Service,
+    needs one (`credentials.own_secret`), the sandbox pod, the agent pod (the run's Services,
     NetworkPolicies and key, `run_objects`, exist already). With an egress allowlist, the
     Secret also holds the proxy URL with the attempt's credentials, valid from `clock`'s
     now (`egress.proxy_url`)."""

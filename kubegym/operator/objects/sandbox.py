@@ -1,8 +1,8 @@
 """The sandbox pod: the copy init containers, the sandbox, evaluator and jail containers
 and their volumes. The evaluator alone mounts the evaluation script and the hidden data;
 the jail runs the agent code an evaluation starts, as another uid. Its ``hostname`` and
-``subdomain`` name it under the run's headless Service; its network mode label picks the
-run's egress policy.
+``subdomain`` name it under its shard of the run's headless Services; its network mode
+label picks the run's egress policy.
 """
 
 from __future__ import annotations
