@@ -2,18 +2,18 @@
 
 Per run (`run_objects`, owned by the BenchmarkRun, made before its first Trial): headless
 Services over the run's sandbox pods (one per 128 of its parallelism, each pod in one
-shard by a hash of its trial: `service_shards`, `service_shard`), a NetworkPolicy that lets the run's sandbox
-pods admit only the run's agent pods (on the sandbox and evaluator ports) and reach
-nothing, one per network mode that opens the sandboxes' egress, and one per agent that
-lets its pods reach only DNS, the run's sandbox pods and the model endpoints (and store)
-that agent allows (`run`).
+shard by a hash of its trial: `service_shards`, `service_shard`), a NetworkPolicy that
+lets the run's sandbox pods admit only the run's agent pods (on the sandbox and evaluator
+ports) and reach nothing, one per network mode that opens the sandboxes' egress, and one
+per agent that lets its pods reach only DNS, the run's sandbox pods and the model
+endpoints (and store) that agent allows (`run`).
 
 Per attempt (`attempt_objects`, owned by the Trial): a Secret only where the run's key
 cannot serve (`credentials`), the sandbox pod (the sandbox container running the command
 server on the task image, the evaluator container, which alone mounts the evaluation
 script and the hidden data, and the jail container, where the agent code an evaluation
-runs is started), reached at ``<hostname>.<its shard's Service>.<namespace>.svc``, and the agent
-pod. Every object carries the attempt's labels and has a name fixed by (trial, attempt),
+runs is started), reached at ``<hostname>.<its shard's Service>.<namespace>.svc``, and the
+agent pod. Every object carries the attempt's labels and has a name fixed by (trial, attempt),
 so an operator that restarts half-way creates nothing twice.
 
 Trust between the trials of a run: the policies are per run, so an agent pod can open a

@@ -248,9 +248,9 @@ RUN_SERVICE_PREFIX: Final = "kubegym-run-"
 
 #: A run's sandbox pods are named under one headless Service per this many of its
 #: parallelism, at most `MAX_SERVICE_SHARDS`. Every change of a sandbox pod makes the
-#: endpoint controllers rewrite its Service's Endpoints and EndpointSlices over all the
-#: pods it selects: with one Service for a parallelism of 1,000 that was a third of the
-#: cluster's CPU per trial, and grew with the run (bench/README.md, issue 15).
+#: endpoint controllers rewrite its Service's Endpoints and EndpointSlices with all the
+#: pods it selects: with one Service per run, what they wrote per trial grew with the
+#: run's parallelism (bench/README.md, issue 15).
 SERVICE_SHARD_PODS: Final = 128
 
 

@@ -6,8 +6,8 @@
   its `labels.SHARD` label, which the shard's Service selects), and sets ``hostname``
   (``<trial>-a<attempt>``) and ``subdomain`` (its shard's Service), so its agent reaches it
   at ``<hostname>.<service>.<namespace>.svc`` (`attempt.Attempt.sandbox_url`). Shards keep
-  what the endpoint controllers redo on each pod change to about 128 pods, however large
-  the run. The Services publish addresses of pods that are not Ready: the agent runner
+  what the endpoint controllers write on each pod change to about 128 addresses, however
+  large the run. The Services publish addresses of pods that are not Ready: the agent runner
   waits for both servers itself (`kubegym.agent_runner.pod.wait_until_up`), and the
   sandbox pod stops being Ready once its evaluator has ended (after a submit), while the
   agent still packs the workspace through the sandbox server; a name that vanished then
@@ -24,9 +24,9 @@
   sandbox pods' two ports and `network.agent_egress`.
 
 Every object is owned by the BenchmarkRun (deleting the run deletes them) and its name is
-fixed by (run, shard, mode or agent), so creating twice is harmless. Run and agent names are
-DNS labels (no dots), so the dotted policy names never collide across runs, nor with the
-per-attempt names of older operators.
+fixed by (run, shard, mode or agent), so creating twice is harmless. Run and agent names
+are DNS labels (no dots), so the dotted policy names never collide across runs, nor with
+the per-attempt names of older operators.
 
 Trust: any agent pod of a run can open a connection to any sandbox pod of that run; the
 attempt's two tokens (its own Secret, one per attempt) are what keeps it out of another
@@ -86,8 +86,8 @@ class RunObjects:
 
 def run_objects(r: RunObjects) -> list[dict[str, Any]]:
     """The run's key (its attempts' tokens are derived from it, `objects.credentials`), its
-    headless Services (one per shard) and NetworkPolicies: the sandbox policy, one per network mode that opens egress
-    (`OPEN_MODES`, those the run's tasks use), one per agent."""
+    headless Services (one per shard) and NetworkPolicies: the sandbox policy, one per
+    network mode that opens egress (`OPEN_MODES`, those the run's tasks use), one per agent."""
     used = {egress.network_mode(task, r.spec) for task in r.tasks}
     modes = [m for m in OPEN_MODES if m in used]
     if r.settings.egress is None and "allowlist" in modes:
