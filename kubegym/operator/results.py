@@ -51,7 +51,8 @@ def row_of(trial: TrialView, task: tasks.Task) -> rollups.ScoreRow:
 
 def scores_of(trial: TrialView) -> list[trials.Score]:
     """The Trial's scores: its status's, or those a finished trial's view keeps as the
-    server's JSON (`TrialView.scores_wire`), validated again as when it was parsed."""
+    server's JSON (`TrialView.scores_wire`), validated here (the view did not parse them):
+    a malformed score raises, never counts as something else."""
     if trial.scores_wire is None:
         return list(trial.status.scores)
     return _SCORES.validate_python(json.loads(trial.scores_wire))
