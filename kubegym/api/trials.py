@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from typing import Annotated, Literal, NewType
+from typing import Annotated, Final, Literal, NewType
 
 from pydantic import Field
 
@@ -20,6 +20,9 @@ from kubegym.api.common import DnsLabel, Model
 TrialName = NewType("TrialName", str)
 
 TrialPhase = Literal["Pending", "Running", "Succeeded", "Failed"]
+
+#: The phases a trial ends in (`TrialStatus.finished`).
+FINISHED_PHASES: Final = frozenset(("Succeeded", "Failed"))
 
 # Why a trial ended: the `Kind.EXIT` members of `kubegym.api.reasons.Reason`, whose
 # table gives each one's class and retry rule (a test keeps the two equal).
@@ -289,7 +292,7 @@ class TrialStatus(Model):
 
     @property
     def finished(self) -> bool:
-        return self.phase in ("Succeeded", "Failed")
+        return self.phase in FINISHED_PHASES
 
 
 class Trial(Model):

@@ -48,7 +48,6 @@ ADMITTED = f"{labels.PREFIX}/admitted"
 _FREE_RETRIES = {r.value for r in reasons.Reason if r.retry is reasons.Retry.FREE}
 
 
-_FINISHED = frozenset(("Succeeded", "Failed"))
 _NOT_PARSED_WHEN_FINISHED = frozenset(("scores", "conditions"))
 
 
@@ -79,7 +78,7 @@ class TrialView:
         spec = trials.TrialSpec.model_validate(body["spec"])
         raw = body.get("status") or {}
         wire = None
-        if raw.get("phase") in _FINISHED:
+        if raw.get("phase") in trials.FINISHED_PHASES:
             # What is read of a finished trial is its result (`results.result_of`, its
             # row once), its phase, cost and failures; never its conditions (2 KiB), and
             # its scores only for that result: as models they were 85% of the view (4.5
