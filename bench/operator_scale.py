@@ -83,6 +83,9 @@ class Measured:
     lists: Counter[str] = field(default_factory=Counter)
     #: Trials finished when the measurement ended: all of them, unless --until cut it short.
     done: int = 0
+    #: The operator's sampled RSS, MiB, at the apply, when all were bound, when the run
+    #: finished, and its highest sample and when it came (`rss_moments`).
+    rss: dict[str, float] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
@@ -194,6 +197,8 @@ def measure(
     bound = finished = math.nan
     with sr.PodWatch(api, namespace, keep=admitted) as watch:
         operator.start()
+        assert operator.process is not None
+        sampler = sr.RssSampler(operator.process.pid).start()
         before = sr.apiserver_writes(info.apiserver, info.ca_cert, info.token)
         lists_before = sr.apiserver_writes(info.apiserver, info.ca_cert, info.token, ("LIST",))
         cpu_before = cpu_now(operator)
@@ -212,6 +217,7 @@ def measure(
             after = sr.apiserver_writes(info.apiserver, info.ca_cert, info.token)
             lists = sr.apiserver_writes(info.apiserver, info.ca_cert, info.token, ("LIST",))
             lists.subtract(lists_before)
+            sampler.stop()
             operator.stop()
         body = sr.run_body(custom, namespace, "scale")
         members = sr.trials_of(custom, namespace, "scale")
@@ -239,7 +245,23 @@ def measure(
         done=done,
         cpu=cpu,
         lists=+lists,
+        rss=rss_moments(sampler, started, bound, finished),
     )
+
+
+def rss_moments(
+    sampler: sr.RssSampler, started: float, bound: float, finished: float
+) -> dict[str, float]:
+    """The operator's RSS (MiB) at the run's moments, and when (seconds after the apply) the
+    highest sample came."""
+    when, peak = sampler.peak()
+    return {
+        "apply": sampler.at(started),
+        "bound": sampler.at(bound),
+        "finished": sampler.at(finished),
+        "peak": peak,
+        "peak_after_s": when - started,
+    }
 
 
 #: How long the idle cluster's CPU is measured before the first run.
@@ -321,6 +343,15 @@ def report_one(m: Measured) -> None:
         f"status and leaderboard {verdict}",
         flush=True,
     )
+    if m.rss:
+        r = m.rss
+        print(
+            f"   operator RSS: {_cell(r['apply'], ' MiB', 0)} at the apply, "
+            f"{_cell(r['bound'], ' MiB', 0)} when all were bound, "
+            f"{_cell(r['finished'], ' MiB', 0)} when the run finished; highest sample "
+            f"{_cell(r['peak'], ' MiB', 0)}, {_cell(r['peak_after_s'], ' s', 0)} after the apply",
+            flush=True,
+        )
 
 
 def writer(kind: str) -> str:
