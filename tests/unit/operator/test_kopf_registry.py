@@ -1,4 +1,5 @@
-"""The kopf side of the operator: only event and index handlers, so kopf's diff base is off.
+"""The kopf side of the operator: only event and index handlers, so kopf's diff base is off;
+an idle object's worker ends soon, so kopf does not hold every new object's body at once.
 
 `handlers.NoDiffBase` spares kopf a deep copy of every watched body per event; that is
 right only while no handler reads a diff (change handlers, daemons, timers). A handler of
@@ -7,7 +8,10 @@ those kinds added later must fail here, not silently see no changes on the clust
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import types
+import weakref
 from typing import Any, cast
 
 import kopf
@@ -44,3 +48,48 @@ def test_no_diff_base_copies_nothing_and_remembers_nothing() -> None:
     patch = kopf.Patch()
     storage.store(body=body, patch=patch, essence=storage.build(body=body))
     assert not patch  # nothing written to the object
+
+
+def test_kopf_lets_go_of_an_objects_last_event_soon_after_it() -> None:
+    """kopf's worker for an object holds its last watch event (the whole decoded body) while
+    it idles; tuned, it ends within `WORKER_IDLE_SECONDS` and the event can be collected.
+    Against kopf's own worker: a renamed setting would be set on nothing and pass silently."""
+    from kopf._core.reactor import queueing
+
+    settings = kopf.OperatorSettings()
+    handlers.tune(settings)
+    assert settings.queueing.idle_timeout == handlers.WORKER_IDLE_SECONDS < 1.0
+
+    class Event(dict[str, Any]):  # a dict that a weak reference can follow
+        pass
+
+    async def scenario() -> tuple[bool, bool]:
+        seen: list[str] = []
+
+        async def processor(*, raw_event: Any, **_: Any) -> None:
+            seen.append(raw_event["object"]["metadata"]["uid"])
+
+        key: Any = ("pods", "uid-1")
+        stream = queueing.Stream(asyncio.Queue(), asyncio.Event())
+        streams: dict[Any, Any] = {key: stream}
+        event = Event(type="ADDED", object={"metadata": {"uid": "uid-1"}})
+        gone = weakref.ref(event)
+        stream.backlog.put_nowait(event)
+        del event
+        worker = asyncio.create_task(
+            queueing.worker(
+                signaller=asyncio.Condition(),
+                settings=settings,
+                processor=processor,
+                streams=streams,
+                key=key,
+            )
+        )
+        # Well inside kopf's default idle time of 5 s, well past the tuned one.
+        done, _ = await asyncio.wait({worker}, timeout=3 * handlers.WORKER_IDLE_SECONDS + 1)
+        gc.collect()
+        return bool(done) and seen == ["uid-1"] and key not in streams, gone() is None
+
+    ended, released = asyncio.run(scenario())
+    assert ended, "the worker was still idling with its last event"
+    assert released, "the last event was still referenced once the worker ended"
