@@ -86,6 +86,9 @@ class Measured:
     #: The operator's sampled RSS, MiB, at the apply, when all were bound, when the run
     #: finished, and its highest sample and when it came (`rss_moments`).
     rss: dict[str, float] = field(default_factory=dict)
+    #: The operator's own writes during the run, by resource and verb, as it counted them
+    #: (``kubegym_operator_api_requests_total``); empty for a revision that does not count.
+    own: Counter[str] = field(default_factory=Counter)
 
     @property
     def complete(self) -> bool:
@@ -218,6 +221,7 @@ def measure(
             lists = sr.apiserver_writes(info.apiserver, info.ca_cert, info.token, ("LIST",))
             lists.subtract(lists_before)
             sampler.stop()
+            own = operator.api_requests()
             operator.stop()
         body = sr.run_body(custom, namespace, "scale")
         members = sr.trials_of(custom, namespace, "scale")
@@ -246,6 +250,7 @@ def measure(
         cpu=cpu,
         lists=+lists,
         rss=rss_moments(sampler, started, bound, finished),
+        own=own,
     )
 
 
@@ -391,7 +396,10 @@ def report(results: list[Measured], idle: dict[str, float] | None = None) -> Non
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for m in results:
         per = max(m.done, 1)
-        own = sum(v for k, v in m.writes.items() if writer(k).startswith("operator")) / per
+        # As the operator counted its writes; else the writes of the resources it writes.
+        own = sum(m.own.values()) / per if m.own else None
+        if own is None:
+            own = sum(v for k, v in m.writes.items() if writer(k).startswith("operator")) / per
         status = "correct" if not m.check else "WRONG"
         if not m.complete:
             status = f"{m.done} finished by the deadline"
@@ -409,11 +417,14 @@ def report(results: list[Measured], idle: dict[str, float] | None = None) -> Non
             f"(intercept {a:.1f} s), least squares over {len(complete)} sizes"
         )
     kinds = sorted({k for m in results for k in m.writes}, key=lambda k: (writer(k), k))
-    print("\nwrites per finished trial during the run, by resource and verb (all clients):\n")
+    print(
+        "\nwrites per finished trial during the run, by resource and verb (all clients; in "
+        "brackets, the operator's own, as it counted them):\n"
+    )
     print("| resource verb | writer | " + " | ".join(f"{m.trials}" for m in results) + " |")
     print("| --- | --- | " + " | ".join("---:" for _ in results) + " |")
     for kind in kinds:
-        cells = " | ".join(f"{m.writes.get(kind, 0) / max(m.done, 1):.2f}" for m in results)
+        cells = " | ".join(_writes_cell(m, kind) for m in results)
         print(f"| {kind} | {writer(kind)} | {cells} |")
     report_cpu(results, idle or {})
     lists = sorted({k for m in results for k in m.lists})
@@ -427,6 +438,16 @@ def report(results: list[Measured], idle: dict[str, float] | None = None) -> Non
     for m in results:
         for line in m.check:
             print(f"{m.trials} trials: {line}")
+
+
+def _writes_cell(m: Measured, kind: str) -> str:
+    """All clients' writes of ``kind`` per finished trial; the operator's own in brackets
+    where it made some."""
+    per = max(m.done, 1)
+    cell = f"{m.writes.get(kind, 0) / per:.2f}"
+    if m.own.get(kind):
+        cell += f" ({m.own[kind] / per:.2f})"
+    return cell
 
 
 def report_cpu(results: list[Measured], idle: dict[str, float]) -> None:

@@ -123,10 +123,12 @@ class Operator:
     tree: Path | None = None
     process: subprocess.Popen[bytes] | None = None
     health_port: int = 0
+    metrics_port: int = 0
     starts: int = 0
 
     def start(self, wait: bool = True) -> Operator:
         self.health_port = free_port()
+        self.metrics_port = free_port()
         env = {
             "PATH": "/usr/bin:/bin",
             "HOME": str(Path.home()),
@@ -140,7 +142,8 @@ class Operator:
                 [
                     sys.executable, "-m", "kubegym", "operator",
                     "--namespace", self.namespace, "--kubeconfig", self.kubeconfig,
-                    "--health-port", str(self.health_port), "--metrics-port", "0",
+                    "--health-port", str(self.health_port),
+                    "--metrics-port", str(self.metrics_port),
                     "--workers", str(self.workers),
                 ],
                 stdout=log,
@@ -195,6 +198,27 @@ class Operator:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
         return float("nan")
+
+    def api_requests(self, verbs: tuple[str, ...] = MUTATING) -> Counter[str]:
+        """The requests of ``verbs`` this process has made to the API server, by
+        ``group/resource[/subresource] VERB`` as `apiserver_writes` keys them, from its own
+        ``kubegym_operator_api_requests_total``: empty when it is gone, or is of a revision
+        (``tree``) that does not count them."""
+        counts: Counter[str] = Counter()
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        try:
+            with urllib.request.urlopen(url, timeout=10) as answer:
+                text = answer.read().decode()
+        except OSError:
+            return counts
+        for line in text.splitlines():
+            match = _OWN_SAMPLE.match(line)
+            if not match:
+                continue
+            labels = dict(_LABEL.findall(match.group(1)))
+            if labels.get("verb") in verbs:
+                counts[f"{labels['resource']} {labels['verb']}"] += int(float(match.group(2)))
+        return counts
 
     def tail(self, size: int = 3000) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -293,6 +317,7 @@ def as_new_pod(pod: dict[str, Any]) -> dict[str, Any]:
 
 _SAMPLE = re.compile(r"^apiserver_request_total\{([^}]*)\} ([0-9.e+]+)$")
 _LABEL = re.compile(r'(\w+)="([^"]*)"')
+_OWN_SAMPLE = re.compile(r"^kubegym_operator_api_requests_total\{([^}]*)\} ([0-9.e+]+)$")
 
 
 def apiserver_writes(

@@ -43,6 +43,7 @@ set_aup = METRICS.set_aup
 reconcile = METRICS.reconcile
 set_leader = METRICS.set_leader
 event_dropped = METRICS.event_dropped
+api_request = METRICS.api_request
 upload = METRICS.upload
 forget_run = METRICS.forget_run
 

@@ -6,10 +6,10 @@ never the families directly. The rules file (``rules.yaml``) and the Grafana
 dashboards read the names defined here.
 
 Cardinality is bounded on purpose: labels name a run (``namespace``, ``run``),
-a task, an agent, a phase, a profile, a reason, a Kubernetes kind or a store
-backend — never a trial, a seed, a step or a pod (per-trial detail lives in
-the store). ``tests/metrics`` fails when a label outside `ALLOWED_LABELS`
-appears.
+a task, an agent, a phase, a profile, a reason, a Kubernetes kind, a store
+backend, or an API request's verb, resource and status code — never a trial, a
+seed, a step or a pod (per-trial detail lives in the store). ``tests/metrics``
+fails when a label outside `ALLOWED_LABELS` appears.
 """
 
 from __future__ import annotations
@@ -27,10 +27,27 @@ REASON = "reason"
 TOKEN_TYPE = "type"
 KIND = "kind"
 BACKEND = "backend"
+VERB = "verb"
+RESOURCE = "resource"
+CODE = "code"
 
 RUN_LABELS = (NAMESPACE, RUN)
 ALLOWED_LABELS = frozenset(
-    {NAMESPACE, RUN, TASK, AGENT, PHASE, PROFILE, REASON, TOKEN_TYPE, KIND, BACKEND}
+    {
+        NAMESPACE,
+        RUN,
+        TASK,
+        AGENT,
+        PHASE,
+        PROFILE,
+        REASON,
+        TOKEN_TYPE,
+        KIND,
+        BACKEND,
+        VERB,
+        RESOURCE,
+        CODE,
+    }
 )
 
 # Trials last from seconds (a crashed sandbox) to a day (MLGym's longest GPU tasks).
@@ -176,8 +193,8 @@ class Families:
         )
 
     def _register_operator(self, r: CollectorRegistry) -> None:
-        """The operator's reconciles (their durations and errors), its dropped Events and its
-        leadership."""
+        """The operator's reconciles (their durations and errors), its dropped Events, its
+        leadership and its requests to the Kubernetes API."""
         self.leader = Gauge(
             "kubegym_operator_leader",
             "1 while this operator process is the leader and reconciles; 0 on a standby replica.",
@@ -201,6 +218,15 @@ class Families:
             "Kubernetes Events the operator did not post (over its rate limit), by the kind of "
             "object they were about; the transitions stay in the objects' status and the log.",
             [KIND],
+            registry=r,
+        )
+        self.api_requests = Counter(
+            "kubegym_operator_api_requests",
+            "Requests the operator made to the Kubernetes API itself (its writes and its own "
+            "reads; kopf's watches aside), by verb (LIST for a collection's GET), resource "
+            "(group/resource/subresource, as the API server's apiserver_request_total names "
+            "it) and HTTP status code (error when no answer came).",
+            [VERB, RESOURCE, CODE],
             registry=r,
         )
 

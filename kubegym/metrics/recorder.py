@@ -266,6 +266,11 @@ class Metrics:
         """Count an Event about an object of ``kind`` that was not posted (rate limit)."""
         self.families.events_dropped.labels(kind).inc()
 
+    def api_request(self, verb: str, resource: str, code: str) -> None:
+        """Count one request the operator made to the Kubernetes API (`kube.request_kind`
+        names its verb and resource; ``code`` is the HTTP status, or ``error``)."""
+        self.families.api_requests.labels(verb, resource, code).inc()
+
     def set_leader(self, leading: bool) -> None:
         """Say whether this operator process leads (reconciles) or waits as a standby."""
         self.families.leader.set(1 if leading else 0)

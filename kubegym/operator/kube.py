@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
 import structlog
 
+from kubegym import metrics
 from kubegym.api import common
 from kubegym.operator import labels
 
@@ -60,7 +62,59 @@ def connect(kubeconfig: str | None = None, pool: int = 16) -> Any:
             config.load_kube_config(client_configuration=configuration)
     # One connection per worker thread, or urllib3 drops and re-opens them.
     configuration.connection_pool_maxsize = pool
-    return client.ApiClient(configuration)
+    api: Any = client.ApiClient(configuration)
+    # Every request of every client version goes through its REST client's `request`.
+    api.rest_client.request = counted(api.rest_client.request)
+    return api
+
+
+def request_kind(method: str, url: str) -> tuple[str, str]:
+    """A request's verb and resource as the API server's own metrics name them: ``LIST``
+    for a collection's GET; ``group/resource/subresource`` (no group for the core API).
+
+    Examples:
+        >>> request_kind("GET", "https://h/api/v1/namespaces/a/pods?labelSelector=x")
+        ('LIST', 'pods')
+        >>> request_kind("PATCH", "https://h/apis/kubegym.io/v1alpha1/namespaces/a/trials/t/status")
+        ('PATCH', 'kubegym.io/trials/status')
+    """
+    verb = method.upper()
+    parts = [p for p in urllib.parse.urlsplit(url).path.split("/") if p]
+    if parts[:1] == ["api"] and len(parts) > 2:
+        group, rest = "", parts[2:]
+    elif parts[:1] == ["apis"] and len(parts) > 3:
+        group, rest = parts[1], parts[3:]
+    else:
+        return verb, "other"  # discovery, /version, /healthz
+    if len(rest) > 2 and rest[0] == "namespaces":  # a namespaced resource, not a namespace
+        rest = rest[2:]
+    resource = rest[0] + (f"/{rest[2]}" if len(rest) > 2 else "")
+    if verb == "GET" and len(rest) == 1:
+        verb = "LIST"
+    return verb, f"{group}/{resource}" if group else resource
+
+
+def counted(request: Callable[..., Any]) -> Callable[..., Any]:
+    """`request` (an `ApiClient`'s REST client's) counting each call in
+    ``kubegym_operator_api_requests_total`` by verb, resource and status code. The
+    answer's status is the code: newer clients raise for an error status only after
+    `request` returns; older ones raise it from `request`, and both are counted."""
+    from kubernetes.client.exceptions import ApiException
+
+    def count(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        verb, resource = request_kind(method, url)
+        try:
+            response = request(method, url, *args, **kwargs)
+        except ApiException as exc:
+            metrics.api_request(verb, resource, str(exc.status or "error"))
+            raise
+        except Exception:
+            metrics.api_request(verb, resource, "error")
+            raise
+        metrics.api_request(verb, resource, str(response.status))
+        return response
+
+    return count
 
 
 class Kube:

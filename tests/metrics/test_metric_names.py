@@ -51,6 +51,7 @@ def test_the_set_the_issue_asks_for_is_there() -> None:
         "kubegym_operator_reconcile_errors_total",
         "kubegym_operator_leader",
         "kubegym_operator_events_dropped_total",
+        "kubegym_operator_api_requests_total",
         "kubegym_store_upload_bytes_total",
         "kubegym_store_upload_duration_seconds",
         "kubegym_store_upload_failures_total",
@@ -95,7 +96,7 @@ def test_no_metric_has_a_per_trial_label() -> None:
 def test_per_run_metrics_carry_namespace_and_run() -> None:
     for attr, family in all_families().items():
         names = labels(family)
-        if attr.startswith(("reconcile", "events", "upload", "leader")):
+        if attr.startswith(("reconcile", "events", "upload", "leader", "api_requests")):
             assert families.RUN not in names, attr  # the operator's and store's own
         else:
             assert names[:2] == families.RUN_LABELS, attr
