@@ -225,6 +225,54 @@ class Operator:
         return text[-size:]
 
 
+class RssSampler:
+    """A process's resident memory (VmRSS) every `period` seconds, on a thread: when in a run
+    its peak came, and what it held at given moments (VmHWM says only how high)."""
+
+    def __init__(self, pid: int, period: float = 0.5) -> None:
+        self.pid = pid
+        self.period = period
+        #: (monotonic seconds, MiB), oldest first.
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def start(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        status = Path(f"/proc/{self.pid}/status")
+        while not self._stop.is_set():
+            try:
+                for line in status.read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        self.samples.append((time.monotonic(), int(line.split()[1]) / 1024))
+                        break
+            except OSError:
+                return  # the process is gone
+            self._stop.wait(self.period)
+
+    def at(self, moment: float) -> float:
+        """The last sample at or before `moment` (NaN before the first)."""
+        found = float("nan")
+        for when, mib in self.samples:
+            if when > moment:
+                break
+            found = mib
+        return found
+
+    def peak(self) -> tuple[float, float]:
+        """(when, MiB) of the highest sample; (NaN, NaN) without samples."""
+        if not self.samples:
+            return float("nan"), float("nan")
+        return max(self.samples, key=lambda s: s[1])
+
+
 class PodWatch:
     """Watches a namespace's pods: when each was first bound to a node, and the first
     ``keep`` pods as they were created (the baseline recreates those)."""
