@@ -11,12 +11,14 @@ namespace each, this measures:
 - apply → finished: until the run's phase is Succeeded, every trial ended by kubegym's
   KWOK stages (`kubegym.devcluster.kwok_stages`); the cost per trial, and its slope over
   the sizes (least squares of seconds against trials);
-- the operator's peak RSS (VmHWM);
+- the operator's peak RSS (VmHWM), and its RSS sampled every 0.5 s: at the apply, when all
+  were bound, when the run finished, and when its highest sample came;
 - writes per trial: the API server's mutating requests (`apiserver_request_total`,
   POST/PUT/PATCH/DELETE) during the run, by resource, divided by N — every client's,
   the operator's and the others' (KWOK's pod statuses, the scheduler's bindings and
-  events, node leases) told apart; and its LISTs (a watch that had to start over lists
-  again);
+  events, node leases) told apart, the operator's own beside them as it counted them
+  (``kubegym_operator_api_requests_total``); and its LISTs (a watch that had to start over
+  lists again);
 - CPU per trial: the CPU seconds each process used during the run (the operator, the
   API server, etcd, KWOK, the scheduler, the controller manager, this bench) divided by
   N, and all of them against what the machine's CPUs could give over the run's time:
