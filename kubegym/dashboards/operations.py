@@ -1,5 +1,5 @@
-"""The Operator dashboard: the operator's reconciles, the artifact store's uploads and
-trials waiting for nodes; filtered by namespace only.
+"""The Operator dashboard: the operator's reconciles, its requests to the Kubernetes API, the
+artifact store's uploads and trials waiting for nodes; filtered by namespace only.
 
 Listed in `kubegym.dashboards.output.DASHBOARDS`, which writes it as ``operator.json``.
 """
@@ -13,7 +13,10 @@ from kubegym.dashboards import grafana, queries
 OPERATOR: Final = grafana.Dashboard(
     uid="kubegym-operator",
     title="kubegym / Operator",
-    description="The operator's reconciles, the artifact store's uploads and trials waiting for nodes.",
+    description=(
+        "The operator's reconciles, its requests to the Kubernetes API, the artifact store's "
+        "uploads and trials waiting for nodes."
+    ),
     variables=("namespace",),
     rows=(
         grafana.Row(
@@ -48,6 +51,48 @@ OPERATOR: Final = grafana.Dashboard(
                     [grafana.Target("kubegym_kind:operator_reconcile_errors:rate5m", "{{kind}}")],
                     unit="ops",
                     description="Reconciles that raised; the operator retries them (alert above 0.1/s for 15 minutes).",
+                ),
+            ),
+        ),
+        grafana.Row(
+            "Kubernetes API",
+            (
+                grafana.Panel(
+                    "Operator API requests per second",
+                    "timeseries",
+                    [
+                        grafana.Target(
+                            "sum by (verb, resource) (rate("
+                            "kubegym_operator_api_requests_total[$__rate_interval]))",
+                            "{{verb}} {{resource}}",
+                        )
+                    ],
+                    unit="ops",
+                    stacked=True,
+                    width=12,
+                    description=(
+                        "Requests the operator made itself, by verb and resource (its watches "
+                        "aside): about seven writes per trial; the API server's own "
+                        "apiserver_request_total names them the same way."
+                    ),
+                ),
+                grafana.Panel(
+                    "Operator API answers per second, by status code",
+                    "timeseries",
+                    [
+                        grafana.Target(
+                            "sum by (code) (rate("
+                            "kubegym_operator_api_requests_total[$__rate_interval]))",
+                            "{{code}}",
+                        )
+                    ],
+                    unit="ops",
+                    width=12,
+                    description=(
+                        "404 on a DELETE (already gone) and 409 on a create (made already) or a "
+                        "status patch (decided on an older copy; decided again) are part of the "
+                        "operator's idempotent way; 403, 429, 5xx and error (no answer) are not."
+                    ),
                 ),
             ),
         ),
