@@ -169,23 +169,27 @@ def registry(controller: Controller, workers: int = 8) -> kopf.OperatorRegistry:
     # The cache (`kubegym.operator.informer`) is filled by kopf indexers: they see every
     # object as it comes (deletions aside), and kopf holds every handler below until each
     # watched kind's initial listing has been indexed — no reconcile on a half-filled cache.
-    # They return None: kopf's own index stays empty; the cache is kubegym's.
+    # They return None: kopf's own index stays empty; the cache is kubegym's. They are
+    # coroutines, so kopf runs them in its event loop: a plain function goes to kopf's
+    # thread pool, one hand-off per watch event for a copy of a fraction of a millisecond,
+    # and the cached copies were made by whichever of its threads, from that thread's
+    # malloc arena.
     cache = controller.cache
 
     @kopf.index(G, V, "benchmarkruns", registry=reg)
-    def cache_run(body: kopf.Body, **_: Any) -> None:
+    async def cache_run(body: kopf.Body, **_: Any) -> None:
         cache.upsert(informer.RUNS, body)
 
     @kopf.index(G, V, "trials", registry=reg)
-    def cache_trial(body: kopf.Body, **_: Any) -> None:
+    async def cache_trial(body: kopf.Body, **_: Any) -> None:
         cache.upsert(informer.TRIALS, body)
 
     @kopf.index(G, V, "tasks", registry=reg)
-    def cache_task(body: kopf.Body, **_: Any) -> None:
+    async def cache_task(body: kopf.Body, **_: Any) -> None:
         cache.upsert(informer.TASKS, body)
 
     @kopf.index("v1", "pods", registry=reg)
-    def cache_pod(body: kopf.Body, **_: Any) -> None:
+    async def cache_pod(body: kopf.Body, **_: Any) -> None:
         cache.upsert(informer.PODS, body)
 
     @kopf.on.event(G, V, "benchmarkruns", registry=reg)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import inspect
 import types
 import weakref
 from typing import Any, cast
@@ -32,6 +33,16 @@ def test_the_operator_registers_no_handler_that_reads_a_diff() -> None:
     assert list(reg._spawning.get_all_handlers()) == []
     assert len(list(reg._watching.get_all_handlers())) == 4  # runs, trials, tasks, pods
     assert len(list(reg._indexing.get_all_handlers())) == 4
+
+
+def test_every_watch_handler_runs_in_kopf_s_event_loop() -> None:
+    """A plain function would go to kopf's thread pool: a hand-off per watch event, and the
+    cache's copies made from that thread's malloc arena (`handlers.registry`)."""
+    reg = registry()
+    found = [*reg._watching.get_all_handlers(), *reg._indexing.get_all_handlers()]
+    assert len(found) == 8
+    for handler in found:
+        assert inspect.iscoroutinefunction(handler.fn), handler.id
 
 
 def test_no_diff_base_copies_nothing_and_remembers_nothing() -> None:
