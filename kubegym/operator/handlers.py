@@ -170,10 +170,9 @@ def registry(controller: Controller, workers: int = 8) -> kopf.OperatorRegistry:
     # object as it comes (deletions aside), and kopf holds every handler below until each
     # watched kind's initial listing has been indexed — no reconcile on a half-filled cache.
     # They return None: kopf's own index stays empty; the cache is kubegym's. They are
-    # coroutines, so kopf runs them in its event loop: a plain function goes to kopf's
-    # thread pool, one hand-off per watch event for a copy of a fraction of a millisecond,
-    # and the cached copies were made by whichever of its threads, from that thread's
-    # malloc arena.
+    # coroutines, so kopf runs them in its event loop. A plain function would go to kopf's
+    # thread pool: a hand-off per watch event for a copy that takes a fraction of a
+    # millisecond, and each cached copy made in whichever pool thread's malloc arena.
     cache = controller.cache
 
     @kopf.index(G, V, "benchmarkruns", registry=reg)
