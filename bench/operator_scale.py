@@ -399,8 +399,9 @@ def report(results: list[Measured], idle: dict[str, float] | None = None) -> Non
     for m in results:
         per = max(m.done, 1)
         # As the operator counted its writes; else the writes of the resources it writes.
-        own = sum(m.own.values()) / per if m.own else None
-        if own is None:
+        if m.own:
+            own = sum(m.own.values()) / per
+        else:
             own = sum(v for k, v in m.writes.items() if writer(k).startswith("operator")) / per
         status = "correct" if not m.check else "WRONG"
         if not m.complete:

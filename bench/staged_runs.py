@@ -22,6 +22,7 @@ import time
 import urllib.request
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -211,13 +212,9 @@ class Operator:
                 text = answer.read().decode()
         except OSError:
             return counts
-        for line in text.splitlines():
-            match = _OWN_SAMPLE.match(line)
-            if not match:
-                continue
-            labels = dict(_LABEL.findall(match.group(1)))
+        for labels, value in _samples(text, _OWN_SAMPLE):
             if labels.get("verb") in verbs:
-                counts[f"{labels['resource']} {labels['verb']}"] += int(float(match.group(2)))
+                counts[f"{labels['resource']} {labels['verb']}"] += value
         return counts
 
     def tail(self, size: int = 3000) -> str:
@@ -383,11 +380,7 @@ def apiserver_writes(
     with urllib.request.urlopen(request, context=context, timeout=30) as answer:
         text = answer.read().decode()
     counts: Counter[str] = Counter()
-    for line in text.splitlines():
-        match = _SAMPLE.match(line)
-        if not match:
-            continue
-        labels = dict(_LABEL.findall(match.group(1)))
+    for labels, value in _samples(text, _SAMPLE):
         if labels.get("verb") not in verbs:
             continue
         kind = labels.get("resource", "")
@@ -395,8 +388,17 @@ def apiserver_writes(
             kind = f"{labels['group']}/{kind}"
         if labels.get("subresource"):
             kind = f"{kind}/{labels['subresource']}"
-        counts[f"{kind} {labels['verb']}"] += int(float(match.group(2)))
+        counts[f"{kind} {labels['verb']}"] += value
     return counts
+
+
+def _samples(text: str, pattern: re.Pattern[str]) -> Iterator[tuple[dict[str, str], int]]:
+    """Each sample of the metric ``pattern`` matches in a Prometheus text exposition: its
+    labels and its value (a count)."""
+    for line in text.splitlines():
+        match = pattern.match(line)
+        if match:
+            yield dict(_LABEL.findall(match.group(1))), int(float(match.group(2)))
 
 
 #: The development cluster's processes, by /proc/<pid>/comm (15 characters at most).
