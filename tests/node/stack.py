@@ -17,10 +17,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from kubegym.devcluster import helm as helm_bin
 from kubegym.devcluster import realnode
+from tests.support import kube
 from tests.support.kube import wait_for
 
 from .conftest import NodeCluster
@@ -57,8 +59,64 @@ def helm(node: NodeCluster, *args: str) -> str:
         check=False,
         timeout=300,
     )
-    assert result.returncode == 0, f"helm {' '.join(args)}:\n{result.stderr}"
+    if result.returncode != 0:
+        try:
+            state = release_state(node)
+        except Exception as exc:  # the API server is down too: helm's own error still shows
+            state = f"(the release's state could not be read: {exc!r})"
+        pytest.fail(f"helm {' '.join(args)}:\n{result.stderr}\n{state}", pytrace=False)
     return result.stdout
+
+
+def release_state(node: NodeCluster) -> str:
+    """The release namespace's pods (phase, conditions, containers' states) and its latest
+    Events, what the node has allocatable, and the ends of the kubelet's, containerd's and
+    the NetworkPolicy controller's logs: why an install that timed out is not Ready."""
+    from kubernetes import client
+
+    with kube.admin_client(node.kubeconfig) as api:
+        core: Any = client.CoreV1Api(api)
+        pods = [
+            {
+                "pod": p.metadata.name,
+                "node": p.spec.node_name,
+                "phase": p.status.phase,
+                "conditions": [
+                    f"{c.type}={c.status} {c.reason or ''} {c.message or ''}".strip()
+                    for c in p.status.conditions or []
+                ],
+                "containers": api.sanitize_for_serialization(p.status.container_statuses),
+            }
+            for p in core.list_namespaced_pod(RELEASE_NAMESPACE).items
+        ]
+        events = sorted(
+            core.list_namespaced_event(RELEASE_NAMESPACE).items,
+            key=lambda e: str(e.last_timestamp or e.event_time or ""),
+        )[-25:]
+        nodes = [
+            f"{n.metadata.name}: allocatable {n.status.allocatable}" for n in core.list_node().items
+        ]
+        everywhere = [
+            f"{p.metadata.namespace}/{p.metadata.name} {p.status.phase}"
+            for p in core.list_pod_for_all_namespaces().items
+        ]
+    logs = Path(node.info.state_dir) / "logs"
+    tails = [
+        f"{name}.log, its last lines:\n"
+        + "\n".join(path.read_text(errors="replace").splitlines()[-20:])
+        for name in ("kubelet", "containerd", "netpol")
+        if (path := logs / f"{name}.log").is_file()
+    ]
+    return "\n".join(
+        [
+            "pods: " + json.dumps(pods, indent=1, default=str)[:8000],
+            "events:",
+            *(f"  {e.involved_object.name} {e.reason}: {e.message}" for e in events),
+            *nodes,
+            "every pod: " + ", ".join(everywhere),
+            *tails,
+        ]
+    )
 
 
 def install(node: NodeCluster, api: Any) -> dict[str, Any]:
