@@ -21,6 +21,7 @@ client-go's workqueue, in asyncio, with two lanes.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 from collections import deque
 from collections.abc import Callable, Hashable
@@ -37,6 +38,18 @@ K = TypeVar("K", bound=Hashable)
 MAX_ERROR_DELAY = 60.0
 #: Retries after errors, over all keys: this many a second after a burst of `RETRY_BURST`.
 RETRY_RATE, RETRY_BURST = 10.0, 100
+
+
+def _bare() -> contextvars.Context:
+    """An empty context for a timer or task the queue makes.
+
+    Keys are added from kopf's watch handlers, whose context variables hold the event's
+    cause: the object's whole body. A timer or task made there would copy that context
+    and keep the body for as long as it waits, and a running trial's deadline timer waits
+    past the trial's end (bench/README: ~30 KiB for each finished trial of a run). The
+    reconciles read the cache, never the context, and run in threads that start from an
+    empty one anyway."""
+    return contextvars.Context()
 
 
 class RetryBucket:
@@ -137,7 +150,7 @@ class WorkQueue(Generic[K]):
                 return
             if timer is not None:
                 timer.cancel()
-            self._timers[key] = loop.call_at(due, self._fire, key)
+            self._timers[key] = loop.call_at(due, self._fire, key, context=_bare())
             return
         if key in self._starting:
             return
@@ -164,9 +177,9 @@ class WorkQueue(Generic[K]):
             if key is None:
                 return
             self._active += 1
-            task = loop.create_task(self._run(key))
+            task = loop.create_task(self._run(key), context=_bare())
             self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(self._tasks.discard, context=_bare())
 
     def _next_waiting(self) -> K | None:
         """The next key to run, urgent lane first; None when none waits."""

@@ -7,8 +7,11 @@ Real asyncio with small sleeps; each test takes well under a second.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import gc
 import threading
 import time
+import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -407,5 +410,40 @@ def test_an_add_between_taking_a_key_and_starting_it_is_that_run() -> None:
         await asyncio.sleep(0.05)
         await queue.close()
         assert reconcile.count("a") == 1
+
+    run(scenario)
+
+
+def test_waiting_keys_keep_nothing_of_the_watch_event_that_added_them() -> None:
+    """kopf calls the handlers that add keys with its event's cause in context variables
+    (the object's whole body, managedFields and all). A timer or task that copied that
+    context would keep the body for as long as it waits: a running trial's deadline timer
+    outlives the trial by hours, so a run of 10,000 trials held ~30 KiB for each."""
+    cause: contextvars.ContextVar[object] = contextvars.ContextVar("cause")
+
+    class Body:
+        """Stands for the event's body."""
+
+    async def scenario() -> None:
+        reconcile = Recorder()
+        reconcile.gate.clear()  # the first key's run waits, holding its task
+        queue: WorkQueue[str] = WorkQueue("t", reconcile, workers=1)
+        body = Body()
+        kept = weakref.ref(body)
+
+        def watch_handler(event: Body) -> None:
+            cause.set(event)
+            queue.add("running")  # a task, now
+            queue.add("waiting")  # no free worker: waits in the lane
+            queue.add("deadline", delay=3600)  # a timer, as a running trial's deadline
+
+        contextvars.copy_context().run(watch_handler, body)
+        await eventually(lambda: reconcile.most_overall == 1)  # "running" runs, held
+        del body
+        gc.collect()
+        assert kept() is None, "a waiting timer or task keeps the event's body alive"
+        reconcile.gate.set()
+        await eventually(lambda: reconcile.count("waiting") == 1)
+        await queue.close()
 
     run(scenario)
