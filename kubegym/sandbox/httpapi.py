@@ -198,6 +198,10 @@ class JsonHandler(BaseHTTPRequestHandler):
         """Stay quiet: one line per request would cost more than the request."""
 
 
+#: What reading from or writing to a client raises once it has gone away.
+_CLIENT_GONE = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
+
+
 class GuardedServer(socketserver.ThreadingMixIn, socketserver.BaseServer):
     """A threading server that caps its connections and closes those past their deadline.
 
@@ -249,6 +253,14 @@ class GuardedServer(socketserver.ThreadingMixIn, socketserver.BaseServer):
     def server_close(self) -> None:
         self._stopped.set()
         super().server_close()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """socketserver's traceback on stderr, but not for a client that went away mid-request
+        (it reset or closed its end): that is the client's doing, and a flood of such
+        clients would otherwise fill the server's log with tracebacks."""
+        if isinstance(sys.exc_info()[1], _CLIENT_GONE):
+            return
+        super().handle_error(request, client_address)
 
     def _reap(self) -> None:
         while not self._stopped.wait(self.reap_interval_s):

@@ -11,6 +11,7 @@ import http.client
 import json
 import os
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -326,6 +327,25 @@ def test_half_open_connections_are_closed_and_the_server_still_answers(
     while srv.open_connections() > 0 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert srv.open_connections() == 0
+
+
+def test_clients_that_reset_mid_request_leave_no_tracebacks(
+    http_server: tuple[Server, int], capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Attack 8 (log flooding): 20 clients send half a request head and reset the connection
+    (SO_LINGER 0). Guarantee: the server still answers and writes no traceback for any of
+    them; a client going away is not a server error."""
+    _, port = http_server
+    for _ in range(20):
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.sendall(b"POST /v1/exec HTTP/1.1\r\nHost: x\r\n")
+        time.sleep(0.02)  # the server's handler is reading the head when the reset comes
+        sock.close()
+    time.sleep(0.2)
+    assert _healthz(port) == 200
+    written = capfd.readouterr().err
+    assert "Traceback" not in written, written[-2000:]
 
 
 def test_a_slowloris_trickle_is_cut_off(http_server: tuple[Server, int]) -> None:
