@@ -46,9 +46,9 @@ def _bare() -> contextvars.Context:
     Keys are added from kopf's watch handlers, whose context variables hold the event's
     cause: the object's whole body. A timer or task made there would copy that context
     and keep the body for as long as it waits, and a running trial's deadline timer waits
-    past the trial's end (bench/README: ~30 KiB for each finished trial of a run). The
-    reconciles read the cache, never the context, and run in threads that start from an
-    empty one anyway."""
+    past the trial's end, until that deadline: one body kept for each finished trial
+    (bench/README, "What held the memory"). The reconciles read the cache, never the
+    context, and run in executor threads, which do not inherit it anyway."""
     return contextvars.Context()
 
 

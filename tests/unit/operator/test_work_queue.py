@@ -417,8 +417,8 @@ def test_an_add_between_taking_a_key_and_starting_it_is_that_run() -> None:
 def test_waiting_keys_keep_nothing_of_the_watch_event_that_added_them() -> None:
     """kopf calls the handlers that add keys with its event's cause in context variables
     (the object's whole body, managedFields and all). A timer or task that copied that
-    context would keep the body for as long as it waits: a running trial's deadline timer
-    outlives the trial by hours, so a run of 10,000 trials held ~30 KiB for each."""
+    context would keep the body for as long as it waits, and a running trial's deadline
+    timer outlives the trial: a run kept one body for each finished trial."""
     cause: contextvars.ContextVar[object] = contextvars.ContextVar("cause")
 
     class Body:
