@@ -69,26 +69,14 @@ def helm(node: NodeCluster, *args: str) -> str:
 
 
 def release_state(node: NodeCluster) -> str:
-    """The release namespace's pods (phase, conditions, containers' states) and its latest
-    Events, what the node has allocatable, and the ends of the kubelet's, containerd's and
-    the NetworkPolicy controller's logs: why an install that timed out is not Ready."""
+    """The release namespace's pods (`describe`) and its latest Events, what the node has
+    allocatable, and the ends of the kubelet's, containerd's and the NetworkPolicy
+    controller's logs: why an install that timed out is not Ready."""
     from kubernetes import client
 
     with kube.admin_client(node.kubeconfig) as api:
         core: Any = client.CoreV1Api(api)
-        pods = [
-            {
-                "pod": p.metadata.name,
-                "node": p.spec.node_name,
-                "phase": p.status.phase,
-                "conditions": [
-                    f"{c.type}={c.status} {c.reason or ''} {c.message or ''}".strip()
-                    for c in p.status.conditions or []
-                ],
-                "containers": api.sanitize_for_serialization(p.status.container_statuses),
-            }
-            for p in core.list_namespaced_pod(RELEASE_NAMESPACE).items
-        ]
+        pods = describe(api, RELEASE_NAMESPACE)
         events = sorted(
             core.list_namespaced_event(RELEASE_NAMESPACE).items,
             key=lambda e: str(e.last_timestamp or e.event_time or ""),
@@ -109,7 +97,7 @@ def release_state(node: NodeCluster) -> str:
     ]
     return "\n".join(
         [
-            "pods: " + json.dumps(pods, indent=1, default=str)[:8000],
+            "pods: " + pods,
             "events:",
             *(f"  {e.involved_object.name} {e.reason}: {e.message}" for e in events),
             *nodes,
@@ -244,7 +232,8 @@ def observations(requests: list[Any]) -> list[str]:
 
 
 def describe(api: Any, namespace: str) -> str:
-    """The namespace's pods and their statuses, for an assertion's message."""
+    """The namespace's pods (node, phase, conditions, containers' states), for an
+    assertion's message."""
     from kubernetes import client
 
     pods = client.CoreV1Api(api).list_namespaced_pod(namespace).items
@@ -252,14 +241,19 @@ def describe(api: Any, namespace: str) -> str:
         [
             {
                 "pod": p.metadata.name,
+                "node": p.spec.node_name,
                 "phase": p.status.phase,
+                "conditions": [
+                    f"{c.type}={c.status} {c.reason or ''} {c.message or ''}".strip()
+                    for c in p.status.conditions or []
+                ],
                 "containers": api.sanitize_for_serialization(p.status.container_statuses),
             }
             for p in pods
         ],
         indent=1,
         default=str,
-    )[:6000]
+    )[:8000]
 
 
 def run_scripted(
