@@ -24,7 +24,7 @@ import kopf
 import structlog
 
 from kubegym.api import common
-from kubegym.operator import informer, trials
+from kubegym.operator import heap, informer, trials
 from kubegym.operator import labels as keys
 from kubegym.operator.controller import Controller, Key
 from kubegym.operator.workqueue import WorkQueue
@@ -153,6 +153,7 @@ def registry(controller: Controller, workers: int = 8) -> kopf.OperatorRegistry:
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
         state["queues"] = Queues(controller, workers)
         state["resync"] = asyncio.create_task(resync_forever(controller, state["queues"]))
+        state["trim"] = asyncio.create_task(heap.trim_forever())
 
     @kopf.on.login(registry=reg)
     def login(**_: Any) -> kopf.ConnectionInfo:
@@ -161,8 +162,9 @@ def registry(controller: Controller, workers: int = 8) -> kopf.OperatorRegistry:
 
     @kopf.on.cleanup(registry=reg)
     async def stop(**_: Any) -> None:
-        if "resync" in state:
-            state["resync"].cancel()
+        for name in ("resync", "trim"):
+            if name in state:
+                state[name].cancel()
         if "queues" in state:
             await state["queues"].close()
 

@@ -104,3 +104,33 @@ def test_kopf_lets_go_of_an_objects_last_event_soon_after_it() -> None:
     ended, released = asyncio.run(scenario())
     assert ended, "the worker was still idling with its last event"
     assert released, "the last event was still referenced once the worker ended"
+
+
+def test_the_operator_trims_its_heap_from_startup_to_cleanup() -> None:
+    """`heap.trim_forever` runs for the operator's whole life (the RSS it saves is in
+    bench/README.md) and stops with it."""
+    controller = types.SimpleNamespace(
+        cache=informer.Cache(),
+        reconcile_trial=lambda key: None,
+        reconcile_run=lambda key: None,
+        close=lambda: None,
+    )
+    reg = handlers.registry(cast(Controller, controller))
+    by_activity = {h.activity.value: h.fn for h in reg._activities.get_all_handlers() if h.activity}
+
+    def trimming() -> list[asyncio.Task[Any]]:
+        return [
+            t
+            for t in asyncio.all_tasks()
+            if getattr(t.get_coro(), "__qualname__", "") == "trim_forever" and not t.done()
+        ]
+
+    async def main() -> None:
+        await by_activity["startup"](settings=kopf.OperatorSettings())
+        assert len(trimming()) == 1
+        found = trimming()[0]
+        await by_activity["cleanup"]()
+        await asyncio.sleep(0)
+        assert found.cancelled()
+
+    asyncio.run(main())
