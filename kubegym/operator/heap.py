@@ -18,7 +18,7 @@ import asyncio
 import ctypes
 import time
 from collections.abc import Callable
-from typing import Final
+from typing import Final, cast
 
 import structlog
 
@@ -32,11 +32,14 @@ SLOW_SECONDS: Final = 0.05
 
 
 def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``int malloc_trim(size_t pad)``, from the symbols the process already has."""
     try:
-        found: Callable[[int], int] = ctypes.CDLL(None).malloc_trim
+        found = ctypes.CDLL(None).malloc_trim
     except (OSError, AttributeError):
         return None
-    return found
+    found.argtypes = [ctypes.c_size_t]
+    found.restype = ctypes.c_int
+    return cast(Callable[[int], int], found)
 
 
 _TRIM = _malloc_trim()
