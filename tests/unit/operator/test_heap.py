@@ -16,7 +16,7 @@ import pytest
 from kubegym.operator import heap
 
 PIECES = r"""
-import json, sys
+import json
 from kubegym.operator import heap
 
 def rss_mib():
