@@ -12,19 +12,38 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from kubegym import errors
 
+#: Every port `free_port` has handed out in this process: none is handed out twice.
+_HANDED_OUT: set[int] = set()
+_HANDED_OUT_LOCK = threading.Lock()
+
 
 def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A TCP port free on 127.0.0.1 right now, and never one this process was given before.
+
+    The port is only picked here; the component that listens on it starts later, and until
+    then the kernel may give the same port to the next caller. A control plane picks six
+    at once, and a CI run once started etcd and kube-controller-manager on one port (the
+    controller manager could not listen, and every cluster test errored).
+
+    Raises:
+        RuntimeError: no new port in 100 tries.
+    """
+    with _HANDED_OUT_LOCK:
+        for _ in range(100):
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                sock.bind(("127.0.0.1", 0))
+                port: int = sock.getsockname()[1]
+            if port not in _HANDED_OUT:
+                _HANDED_OUT.add(port)
+                return port
+    raise RuntimeError("the kernel offered only ports handed out before, 100 times")
 
 
 def start(
