@@ -17,7 +17,6 @@ import json
 import os
 import secrets
 import shlex
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,6 +25,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from kubegym.devcluster.processes import free_port
 
 COMMANDS = ["true", "echo hi", "/bin/true"]
 DEFAULT_SWEREX_PYTHON = "/tmp/swerex-venv/bin/python"
@@ -155,7 +156,7 @@ def swerex_worker(kind: str, commands: list[str], n: int, warmup: int) -> Timing
         else:
             from swerex.runtime.remote import RemoteRuntime
 
-            port, token = _free_port(), secrets.token_hex(16)
+            port, token = free_port(), secrets.token_hex(16)
             argv = [sys.executable, "-m", "swerex.server", "--host", "127.0.0.1"]
             server = subprocess.Popen(
                 [*argv, "--port", str(port), "--auth-token", token],
@@ -195,13 +196,6 @@ def bench_swerex(kind: str, python: str, commands: list[str], n: int, warmup: in
         raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr else "failed")
     timings: Timings = json.loads(done.stdout.strip().splitlines()[-1])
     return timings
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 # -- report ----------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from kubegym.devcluster import kwok_stages
+from kubegym.devcluster.processes import free_port
 
 G, V = "kubegym.io", "v1alpha1"
 #: The operator's workers, and the baseline's threads: the same number on both sides.
@@ -102,12 +102,6 @@ def new_namespace(core: Any, prefix: str) -> str:
             return name
         time.sleep(0.2)
     raise TimeoutError(f"namespace {name} never got its default ServiceAccount")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

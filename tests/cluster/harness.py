@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,15 +24,10 @@ import yaml
 
 from kubegym.api.summary import EvaluatorRecord, TrialSummary
 from kubegym.devcluster import kubelet
+from kubegym.devcluster.processes import free_port
 
 G, V = "kubegym.io", "v1alpha1"
 SA = "kubegym-operator"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def apply_cluster_role(api_client: Any, repo_root: Path) -> dict[str, Any]:

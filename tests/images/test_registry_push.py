@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -21,17 +20,12 @@ from pathlib import Path
 import pytest
 
 from kubegym import images
+from kubegym.devcluster.processes import free_port
 from kubegym.images import _lock
 
 pytestmark = pytest.mark.images
 
 PUSHED = (images.PAUSE, images.PYTHON_BASE)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
@@ -40,7 +34,7 @@ def registry(tmp_path: Path) -> Iterator[str]:
     binary = shutil.which("docker-registry")
     if binary is None:
         pytest.skip("docker-registry is missing (Debian: apt-get install docker-registry)")
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_port()}"
     config = tmp_path / "registry.yml"
     config.write_text(
         json.dumps(  # JSON is YAML

@@ -14,7 +14,6 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -23,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from kubegym.devcluster.processes import free_port
 
 DATABASES = ("sqlite", "postgresql")
 
@@ -49,12 +50,6 @@ def _bin_dir() -> Path:
     return Path(found[-1]).parent
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Postgres]:
     """Debian's PostgreSQL in a temporary folder, on a Unix socket, for the whole session."""
@@ -67,7 +62,7 @@ def postgres() -> Iterator[Postgres]:
         os.chown(root, owner.pw_uid, owner.pw_gid)
         as_user = ["runuser", "-u", "postgres", "--"]
     user = "kubegym"
-    data, sockets, port = root / "data", root / "sockets", _free_port()
+    data, sockets, port = root / "data", root / "sockets", free_port()
 
     def run(*args: str) -> None:
         done = subprocess.run([*as_user, *args], capture_output=True, text=True, check=False)
