@@ -6,8 +6,8 @@ held 42 MiB in use throughout while their free chunks grew from 11 to 34 MiB. gl
 gives memory back by itself only from the top of a heap; the free chunks between live
 ones stay resident. ``malloc_trim(0)`` returns every whole free page of every arena
 (glibc ≥ 2.8 also releases the middle of a heap), which took 18 MiB off the operator's
-peak in a run of the same size (one run each). Python's own small-object allocator keeps its arenas apart from
-glibc's heaps, so this does not touch them.
+peak in a run of the same size (one run each). Python's own small-object allocator keeps
+its arenas apart from glibc's heaps, so this does not touch them.
 
 Where the C library has no ``malloc_trim`` (musl, macOS), `trim` does nothing.
 """
