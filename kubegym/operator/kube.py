@@ -46,6 +46,36 @@ def _json(response: Any) -> dict[str, Any]:
     return body
 
 
+#: The only keys a resync's LIST page is read for (`listed_names`), at any depth.
+_LISTED_FIELDS = frozenset(
+    {"items", "metadata", "name", "namespace", "resourceVersion", "continue"}
+)
+
+
+def _listed_fields(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    return {key: value for key, value in pairs if key in _LISTED_FIELDS}
+
+
+def listed_names(data: bytes) -> tuple[list[tuple[str, str]], int, str | None]:
+    """A metadata-only LIST page's (namespace, name) of each item, its resourceVersion and
+    its continue token.
+
+    The page is decoded keeping only those fields: 500 pods' metadata is 3.5 MB of JSON,
+    97% of it managedFields, and ~19 MiB once decoded whole. Decoded whole every resync,
+    while the event loop made objects that stay among the page's, each page left pymalloc
+    arenas that could not be given back (a 10,000-trial run's RSS rose ~30 MiB at each of
+    its first resyncs). Dropped as it is decoded, each object's unread fields are freed
+    before the next is made, and the page costs next to nothing; it also decodes faster.
+    """
+    body = json.loads(data, object_pairs_hook=_listed_fields)
+    meta = body.get("metadata") or {}
+    names = []
+    for item in body.get("items") or []:
+        found = item.get("metadata") or {}
+        names.append((str(found.get("namespace") or ""), str(found.get("name") or "")))
+    return names, int(meta.get("resourceVersion") or 0), meta.get("continue") or None
+
+
 def connect(kubeconfig: str | None = None, pool: int = 16) -> Any:
     """A `kubernetes.client.ApiClient`: from `kubeconfig`, else in-cluster, else ~/.kube/config."""
     from kubernetes import client
@@ -166,14 +196,10 @@ class Kube:
                 response = self.custom.list_namespaced_custom_object(
                     GROUP, VERSION, namespace, plural, **page
                 )
-            body = _json(response)
-            meta = body.get("metadata") or {}
+            names, listed_at, token = listed_names(response.data)
             # Every page of one list is the same snapshot: the first page's version.
-            version = version or int(meta.get("resourceVersion") or 0)
-            for item in body.get("items") or []:
-                found = item.get("metadata") or {}
-                keys.add((str(found.get("namespace") or ""), str(found.get("name") or "")))
-            token = meta.get("continue")
+            version = version or listed_at
+            keys.update(names)
             if not token:
                 return keys, version
 
