@@ -258,13 +258,16 @@ def test_min_interval_spaces_one_keys_reconciles_and_coalesces_what_comes_betwee
         for _ in range(20):  # a burst of trial changes right after the first reconcile
             queue.add("run")
             await asyncio.sleep(0.005)
-        queue.add("other")  # another key is not held back by this one's interval
-        await eventually(lambda: any(k == "other" for k, _, _ in rec.calls), timeout=0.2)
-        await eventually(lambda: sum(k == "run" for k, _, _ in rec.calls) == 2, timeout=1.0)
+        queue.add("other")
+        await eventually(lambda: sum(k == "run" for k, _, _ in rec.calls) == 2, timeout=2.0)
         await asyncio.sleep(0.4)
         starts = [start for key, start, _ in rec.calls if key == "run"]
         assert len(starts) == 2, "twenty adds within the interval are one more reconcile"
         assert starts[1] - starts[0] >= 0.29
+        # Another key is not held back by this one's interval. (An order, not a time: on a
+        # loaded machine the loop itself may lag by more than the interval.)
+        other = [start for key, start, _ in rec.calls if key == "other"]
+        assert other and other[0] < starts[1]
         await queue.close()
 
     run(scenario)
