@@ -24,7 +24,7 @@ import kopf
 import structlog
 
 from kubegym.api import common
-from kubegym.operator import heap, informer, trials
+from kubegym.operator import heap, informer, leanjson, trials
 from kubegym.operator import labels as keys
 from kubegym.operator.controller import Controller, Key
 from kubegym.operator.workqueue import WorkQueue
@@ -85,6 +85,11 @@ def tune(settings: kopf.OperatorSettings) -> None:
     settings.watching.server_timeout = 300
     settings.persistence.diffbase_storage = NoDiffBase()
     settings.queueing.idle_timeout = WORKER_IDLE_SECONDS
+    # Watch events decoded without their managedFields (`leanjson`); kopf has no setting.
+    from kopf._cogs.clients import api as kopf_api
+
+    if not leanjson.install(kopf_api):
+        log.warning("kopf_watch_json_unchanged", decoded="whole, managedFields and all")
 
 
 class Queues:

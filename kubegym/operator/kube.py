@@ -24,7 +24,7 @@ import structlog
 
 from kubegym import metrics
 from kubegym.api import common
-from kubegym.operator import labels
+from kubegym.operator import labels, leanjson
 
 log = structlog.get_logger()
 
@@ -42,7 +42,8 @@ Observer = Callable[[str, dict[str, Any]], None]
 
 
 def _json(response: Any) -> dict[str, Any]:
-    body: dict[str, Any] = json.loads(response.data)
+    """The API server's answer, less its managedFields (`leanjson`)."""
+    body: dict[str, Any] = leanjson.loads(response.data)
     return body
 
 

@@ -61,6 +61,15 @@ def test_no_diff_base_copies_nothing_and_remembers_nothing() -> None:
     assert not patch  # nothing written to the object
 
 
+def test_the_operators_settings_have_kopf_decode_watch_events_lean() -> None:
+    """`handlers.tune` has kopf's watch stream decode events without managedFields."""
+    from kopf._cogs.clients import api
+
+    handlers.tune(kopf.OperatorSettings())
+    line = b'{"type":"ADDED","object":{"metadata":{"name":"p","managedFields":[{"m":1}]}}}'
+    assert api.json.loads(line.decode()) == {"type": "ADDED", "object": {"metadata": {"name": "p"}}}
+
+
 def test_kopf_lets_go_of_an_objects_last_event_soon_after_it() -> None:
     """kopf's worker for an object holds its last watch event (the whole decoded body) while
     it idles; tuned, it ends within `WORKER_IDLE_SECONDS` and the event can be collected.
