@@ -45,7 +45,7 @@ def loads(text: str | bytes | bytearray) -> Any:
         # The member goes with one comma beside it.
         if text.startswith(",", end):
             end += 1
-        elif text[start - 1] == ",":
+        elif start > 0 and text[start - 1] == ",":
             start -= 1
         return json.loads(text[:start] + text[end:])
     except json.JSONDecodeError:
