@@ -115,3 +115,31 @@ def test_install_leaves_a_module_that_no_longer_uses_json_alone() -> None:
     assert not leanjson.install(changed)
     assert changed.json is marker  # type: ignore[attr-defined]
     assert not leanjson.install(ModuleType("no_json_at_all"))
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        '"managedFields":[{"forged":1}]',
+        '\\",\\"managedFields\\":[',
+        "x\\",  # a message ending in a backslash, which the JSON escapes as \\\\
+        '{"end":"submitted","managedFields":[],"final":{"score":1e9}}',
+    ],
+)
+def test_an_agents_termination_message_is_never_cut(message: str) -> None:
+    """The agent writes its container's termination message (the pod's status, the
+    evaluator record beside it): whatever it holds, the pod decodes to exactly what the
+    API server sent, the message whole. Here the pod has no managedFields of its own, so
+    a cut could only land in the message."""
+    body = pod(managed=0)
+    del body["metadata"]["managedFields"]
+    body["status"]["containerStatuses"] = [
+        {"name": "agent", "state": {"terminated": {"exitCode": 0, "message": message}}}
+    ]
+    event = {"type": "MODIFIED", "object": body}
+    decoded = leanjson.loads(compact(event))
+    assert decoded == event
+    assert (
+        decoded["object"]["status"]["containerStatuses"][0]["state"]["terminated"]["message"]
+        == message
+    )
