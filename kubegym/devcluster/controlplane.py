@@ -166,11 +166,16 @@ def start_controllers(
             kubeconfigs.content(at.apiserver, creds.ca_cert, user, creds.tokens[user]),
         )
     pids: dict[str, int] = {}
+    # One endpoint sync per Service a second, as the operator README advises for clusters
+    # that run thousands of trials: each sync lists every pod of the namespace, and without
+    # a batch period a run's churn made them sync (and retry on a stale cache) per pod
+    # change, half the controller manager's CPU at 9,750 trials (bench/README.md).
+    batch = ("--endpoint-updates-batch-period=1s", "--endpointslice-updates-batch-period=1s")
     pids["kube-controller-manager"] = processes.start(state, "kube-controller-manager", [
         f"{b}/kube-controller-manager", f"--kubeconfig={configs['kube-controller-manager']}",
         "--bind-address=127.0.0.1", f"--secure-port={at.ports['kube-controller-manager']}",
         f"--cert-dir={state / 'certs' / 'kube-controller-manager'}",
-        "--controllers=*", "--use-service-account-credentials",
+        "--controllers=*", "--use-service-account-credentials", *batch,
         f"--service-account-private-key-file={creds.service_account_key}",
         f"--root-ca-file={creds.ca_cert}", "--leader-elect=false", "--profiling=false",
     ])  # fmt: skip
