@@ -168,8 +168,9 @@ def start_controllers(
     pids: dict[str, int] = {}
     # One endpoint sync per Service a second, as the operator README advises for clusters
     # that run thousands of trials: each sync lists every pod of the namespace, and without
-    # a batch period a run's churn made them sync (and retry on a stale cache) per pod
-    # change, half the controller manager's CPU at 9,750 trials (bench/README.md).
+    # a batch period a run's churn made them sync (and retry on a stale cache) for nearly
+    # every pod change. At 9,750 trials this halved the controller manager's CPU per trial
+    # (bench/README.md).
     batch = ("--endpoint-updates-batch-period=1s", "--endpointslice-updates-batch-period=1s")
     pids["kube-controller-manager"] = processes.start(state, "kube-controller-manager", [
         f"{b}/kube-controller-manager", f"--kubeconfig={configs['kube-controller-manager']}",
