@@ -349,7 +349,7 @@ class Controller:
             if task is not None:
                 available.append(task)
         members = self.cache.trials_of(namespace, name, trials.TrialView.from_body)
-        began = time.monotonic()
+        began, cpu = time.monotonic(), time.thread_time()
         decision = runs.decide(
             run,
             available,
@@ -360,7 +360,10 @@ class Controller:
             rollup=self._rollups.due(key, began),
         )
         if decision.best_scores is not None:
-            self._rollups.rolled_up(key, began, time.monotonic() - began)
+            self._rollups.rolled_up(key, began, time.thread_time() - cpu)
+            skipped = None
+        else:  # look again when it is due, lest a quiet run's leaderboard stay behind
+            skipped = self._rollups.wait(key, time.monotonic())
         if decision.chosen_tasks:
             self._ensure_run_objects(run, decision.chosen_tasks)
         stamp = self.clock().isoformat()
@@ -395,9 +398,8 @@ class Controller:
             return None
         if decision.create:
             return 1.0  # the next chunk, and count the new Trials once they are there
-        if later is not None:
-            return min(later, decision.requeue_after or later)
-        return decision.requeue_after
+        waits = [w for w in (later, decision.requeue_after, skipped) if w is not None]
+        return min(waits) if waits else None
 
     def _ensure_run_objects(self, run: runs.RunView, chosen: list[tasks_api.Task]) -> None:
         """The run's Services and NetworkPolicies, made once per run, set of tasks and number

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import random
 from collections.abc import Sequence
 from typing import Any
 
@@ -346,6 +347,64 @@ def test_below_the_budget_trials_are_admitted() -> None:
 # -- the rollup -------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("seed", range(40))
+def test_counters_admission_and_spend_agree_with_each_trial_counted_on_its_own(seed: int) -> None:
+    """Random runs (phases, admissions, costs, infra retries, parallelism, budget, suspend),
+    each trial put in its bucket one by one, against what `decide` counts in its one pass."""
+    rng = random.Random(seed)
+    run = run_view(
+        seeds=30,
+        parallelism=rng.randint(1, 30),
+        budgetUsd=rng.choice([None, 1.0, 5.0]),
+        suspend=rng.random() < 0.2,
+    )
+    views = []
+    for view in settle(run, TOY)[: rng.randint(0, 30)]:
+        infra = [trials.AttemptFailure(attempt=0, reason="Evicted")] * rng.randint(0, 2)
+        cost = rng.choice([0.0, 0.1, 0.3])
+        # "unadmitted": a Running status on a Trial whose admission annotation is gone.
+        kinds = ["waiting", "admitted", "running", "unadmitted", "succeeded", "failed"]
+        kind = rng.choice(kinds)
+        if kind == "succeeded":
+            view = succeeded(view, cost=cost, infra_failures=infra, attempt=len(infra))
+        elif kind == "failed":
+            view = failed(view, cost=cost, infra_failures=infra, attempt=len(infra))
+        elif kind in ("running", "unadmitted"):
+            view = with_status(view, phase="Running", cost_usd=cost, infra_failures=infra)
+        views.append(admit([view], [view.name])[0] if kind in ("admitted", "running") else view)
+    decision = run_logic.decide(run, TOY, views, NOW)
+    status = decision.status or run.status
+
+    spent = sum(v.status.cost_usd for v in views)
+    unfinished = [v for v in views if not v.status.finished]
+    waiting = [v.name for v in unfinished if not v.admitted]
+    budget = run.spec.budget_usd
+    if budget is not None and spent >= budget:
+        assert ([n for n, _ in decision.cancel], decision.admit) == (waiting, [])
+    elif run.spec.suspend:
+        assert (decision.cancel, decision.admit) == ([], [])
+    else:
+        room = max(0, run.spec.parallelism - sum(v.admitted for v in unfinished))
+        assert (decision.cancel, decision.admit) == ([], waiting[:room])
+    cancelled = {n for n, _ in decision.cancel}
+    buckets = {"pending": 0, "running": 0, "succeeded": 0, "failed": 0}
+    for v in views:
+        if v.name in cancelled or v.status.phase == "Failed":
+            buckets["failed"] += 1
+        elif v.status.phase == "Succeeded":
+            buckets["succeeded"] += 1
+        elif v.admitted or v.name in decision.admit:
+            buckets["running"] += 1
+        else:
+            buckets["pending"] += 1
+    buckets["pending"] += 30 - len(views)  # cells whose Trials are not created yet
+    counters = status.counters
+    assert counters.model_dump(exclude={"total", "infra_retried"}) == buckets
+    assert counters.total == 30
+    assert counters.infra_retried == sum(len(v.status.infra_failures) for v in views)
+    assert status.spent_usd == round(spent, 6)
+
+
 def test_counters_progress_and_spend() -> None:
     run = run_view(seeds=5, parallelism=1, generation=4)
     views = settle(run, TOY)
@@ -592,16 +651,16 @@ def test_the_view_reads_a_run_body() -> None:
     assert (view.generation, view.status.phase, view.spec.parallelism) == (3, "Pending", 1)
 
 
-def test_a_cheap_rollup_is_due_every_reconcile_and_a_slow_one_waits_by_its_cost() -> None:
+def test_each_rollup_waits_a_hundred_times_its_cost_so_a_big_run_rolls_up_less_often() -> None:
     cadence = run_logic.RollupCadence()
     key = (NAMESPACE, "demo")
     assert cadence.due(key, 100.0), "a run never rolled up rolls up at once"
-    cadence.rolled_up(key, 100.0, took=0.01)
-    assert cadence.due(key, 100.02), "cheap: the next reconcile rolls up again"
-    cadence.rolled_up(key, 200.0, took=0.25)  # a run of thousands of trials
-    assert not cadence.due(key, 204.9) and cadence.due(key, 205.0), "20 times its cost"
+    cadence.rolled_up(key, 100.0, cpu=0.001)  # a run of 100 trials
+    assert cadence.due(key, 100.1), "cheap: the next reconcile (a second later) rolls up again"
+    cadence.rolled_up(key, 200.0, cpu=0.1)  # a run of 10,000 trials
+    assert not cadence.due(key, 209.9) and cadence.due(key, 210.0), "100 times its cost"
     assert cadence.due((NAMESPACE, "other"), 201.0), "each run has its own"
-    cadence.rolled_up(key, 300.0, took=10.0)
+    cadence.rolled_up(key, 300.0, cpu=10.0)
     assert not cadence.due(key, 329.9) and cadence.due(key, 330.0), "30 s at most"
     cadence.forget(key)
     assert cadence.due(key, 300.1), "a deleted run's wait goes with it"
