@@ -172,11 +172,17 @@ def start_controllers(
     # every pod change. At 9,750 trials this halved the controller manager's CPU per trial
     # (bench/README.md).
     batch = ("--endpoint-updates-batch-period=1s", "--endpointslice-updates-batch-period=1s")
+    # Nothing here reads the v1 Endpoints API (deprecated since Kubernetes 1.33): the real
+    # node's CoreDNS and kube-proxy read EndpointSlices, and the API server calls Kueue's
+    # webhook by URL. Its controller listed every pod of a Service's namespace on each sync,
+    # as the EndpointSlice controller does, to write a second object for each change; its
+    # mirror copies Endpoints that nobody writes.
+    unread = ("-endpoints-controller", "-endpointslice-mirroring-controller")
     pids["kube-controller-manager"] = processes.start(state, "kube-controller-manager", [
         f"{b}/kube-controller-manager", f"--kubeconfig={configs['kube-controller-manager']}",
         "--bind-address=127.0.0.1", f"--secure-port={at.ports['kube-controller-manager']}",
         f"--cert-dir={state / 'certs' / 'kube-controller-manager'}",
-        "--controllers=*", "--use-service-account-credentials", *batch,
+        f"--controllers={','.join(('*', *unread))}", "--use-service-account-credentials", *batch,
         f"--service-account-private-key-file={creds.service_account_key}",
         f"--root-ca-file={creds.ca_cert}", "--leader-elect=false", "--profiling=false",
     ])  # fmt: skip
