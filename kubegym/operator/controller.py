@@ -147,22 +147,22 @@ class Controller:
             except ConfigError as exc:
                 log.warning("trial_profile_unusable", trial=name, error=str(exc))
                 task = None
-        current, stale = _split_attempts(self.cache.pods(namespace, name), trial.status.attempt)
+        current, stale = _split_attempts(self.cache.pods(namespace, name), trial.attempt)
         if outcomes.needs_eviction_word(current.sandbox):
             assert current.sandbox is not None
             evicted = self.kube.kubelet_evictions(namespace, current.sandbox["metadata"]["name"])
             current = dataclasses.replace(
                 current, sandbox=outcomes.with_eviction(current.sandbox, evicted)
             )
-        if trial.status.phase == "Running":
+        if trial.phase == "Running":
             current = self._with_tombstones(trial, current)
-        current = self._queue_admission(namespace, name, trial.status.attempt, current)
+        current = self._queue_admission(namespace, name, trial.attempt, current)
         for attempt in sorted(stale):
             self._delete_attempt(trial, attempt)
         decision = trials.decide(
             trial, current, task=task, run=run.spec if run else None, now=self.clock()
         )
-        bound = log.bind(namespace=namespace, trial=name, attempt=trial.status.attempt)
+        bound = log.bind(namespace=namespace, trial=name, attempt=trial.attempt)
         if decision.start is not None:
             assert task is not None and run is not None
             plan = objects.Attempt(
@@ -179,7 +179,7 @@ class Controller:
             self._create_attempt(plan, current)
         closing: list[int] = []
         ending = decision.status is not None and decision.status.finished
-        if ending and not trial.status.finished and task is not None and run is not None:
+        if ending and not trial.finished and task is not None and run is not None:
             closing = self._egress(trial, task, run.spec, decision, bound)
         if decision.status is not None:
             version = body["metadata"].get("resourceVersion")
@@ -203,7 +203,7 @@ class Controller:
         (`informer.Cache.gone`), when that says who stopped it (Kueue's preemption, an
         eviction: `outcomes.disrupted`), which "missing" alone cannot. Without such word
         it stays missing (`PodDeleted`)."""
-        base = f"{trial.name}-a{trial.status.attempt}"
+        base = f"{trial.name}-a{trial.attempt}"
 
         def last_seen(role: str) -> dict[str, Any] | None:
             found = self.cache.gone(trial.namespace, f"{base}-{role}")
@@ -505,9 +505,10 @@ class Controller:
 def _observe_trial(trial: trials.TrialView, decision: trials.Decision) -> None:
     """A Trial's transitions as metrics: started (scheduling latency), finished, infra failures."""
     ref = metrics.RunRef(trial.namespace, trial.spec.run)
-    old, new = trial.status, decision.status
+    new = decision.status
     if new is None:
         return
+    old = trial.status
     if new.scheduled_time is not None and old.scheduled_time is None:
         waited = None
         if new.attempt == 0:  # from the Trial's creation (the run's apply) to its pods running

@@ -11,10 +11,7 @@ runner's are from its trials' results.json.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterator, Sequence
-
-import pydantic
 
 from kubegym import rollups
 from kubegym.api import reasons, tasks, trials
@@ -49,21 +46,9 @@ def row_of(trial: TrialView, task: tasks.Task) -> rollups.ScoreRow:
     return row
 
 
-def scores_of(trial: TrialView) -> list[trials.Score]:
-    """The Trial's scores: its status's, or those a finished trial's view keeps as the
-    server's JSON (`TrialView.scores_wire`), validated here (the view did not parse them):
-    a malformed score raises, never counts as something else."""
-    if trial.scores_wire is None:
-        return list(trial.status.scores)
-    return _SCORES.validate_python(json.loads(trial.scores_wire))
-
-
-_SCORES = pydantic.TypeAdapter(list[trials.Score])
-
-
 def _result(trial: TrialView, metric: tasks.Metric) -> results_api.TrialResult:
-    status = trial.status
-    scores = scores_of(trial)
+    status = trial.status  # a finished trial's is unpacked here, its scores validated
+    scores = list(status.scores)
     return results_api.TrialResult(
         trial=trial.name,
         task=trial.spec.task,
@@ -125,7 +110,7 @@ def _finished(
     """Each finished Trial whose task the run still holds, with that task."""
     by_task = {t.name: t for t in chosen}
     for trial in members:
-        if trial.status.finished and trial.spec.task in by_task:
+        if trial.finished and trial.spec.task in by_task:
             yield trial, by_task[trial.spec.task]
 
 

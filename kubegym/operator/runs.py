@@ -426,11 +426,10 @@ class _Tally:
         spent = 0.0
         retried = succeeded = failed = active = 0
         waiting = tally.waiting
-        for t in members:
-            status = t.status
-            spent += status.cost_usd
-            retried += len(status.infra_failures)
-            phase = status.phase
+        for t in members:  # never `t.status`: a finished trial's is packed
+            spent += t.cost_usd
+            retried += t.infra_retries
+            phase = t.phase
             if phase == "Failed":
                 failed += 1
             elif phase == "Succeeded":

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,28 +50,118 @@ _FREE_RETRIES = {r.value for r in reasons.Reason if r.retry is reasons.Retry.FRE
 
 
 _NOT_PARSED_WHEN_FINISHED = frozenset(("scores", "conditions"))
+#: zlib's level for a finished trial's packed status: made once per finished Trial, read
+#: back rarely (its leaderboard row is kept), so the fastest level (3.0 KiB of JSON → 0.6).
+_PACK_LEVEL = 1
 
 
-@dataclass(frozen=True)
 class TrialView:
-    """A Trial as the API server returned it."""
+    """A Trial as the API server returned it: read-only (the informer cache shares it).
+
+    A finished trial's status is kept packed (`packed_status`): its fields other than its
+    conditions as the server's JSON, zlib-compressed, made into a `TrialStatus` again on
+    each read of `status`. Of a finished trial, a run's reconcile reads only its phase,
+    cost, retries and leaderboard row (`memo`), every second, for every trial of the run;
+    its whole status is read for its result (`kubegym.operator.results.result_of`: the row
+    once, the run's rollup files once) and by the rare reconcile of the Trial itself. Kept
+    as models, a finished status was 2.7 KiB of a view's 3.5 (bench/operator_memory.py:
+    8,000 finished trials of 10,000); packed it is about 0.6 KiB.
+    """
+
+    __slots__ = (
+        "_status",
+        "admitted",
+        "attempt",
+        "cost_usd",
+        "created",
+        "infra_retries",
+        "memo",
+        "name",
+        "namespace",
+        "packed_status",
+        "phase",
+        "spec",
+        "uid",
+    )
 
     namespace: str
     name: str
     uid: str
     spec: trials.TrialSpec
-    status: trials.TrialStatus
     admitted: bool
     created: dt.datetime
-    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+    memo: dict[Any, Any]
     """What is derived from this very version of the Trial, kept with it (the informer
-    cache parses each version once, so a run's rollup reuses its finished trials' results).
+    cache parses each version once, so a run's rollup reuses its finished trials' results)."""
+    phase: trials.TrialPhase
+    attempt: int
+    cost_usd: float
+    infra_retries: int
+    """How many attempts the infrastructure failed (``len(status.infra_failures)``)."""
+    packed_status: bytes | None
+    """A finished trial's status without its conditions, as packed JSON; None while it runs."""
+    _status: trials.TrialStatus | None
 
-    A finished trial's view has no conditions: they are read only while it runs."""
-    scores_wire: str | None = field(default=None, repr=False)
-    """A finished trial's scores as the API server sent them, as one JSON text; its
-    status then holds none (`kubegym.operator.results.scores_of` reads them back).
-    None while the trial runs, when its status holds them."""
+    def __init__(
+        self,
+        *,
+        namespace: str,
+        name: str,
+        uid: str,
+        spec: trials.TrialSpec,
+        status: trials.TrialStatus,
+        admitted: bool,
+        created: dt.datetime,
+        wire_status: Mapping[str, Any] | None = None,
+    ) -> None:
+        """`status` as parsed; a finished one is packed from `wire_status` (the server's
+        JSON, as `from_body` has it) or else from `status` itself."""
+        self.namespace, self.name, self.uid, self.spec = namespace, name, uid, spec
+        self.admitted, self.created, self.memo = admitted, created, {}
+        self.phase, self.attempt, self.cost_usd = status.phase, status.attempt, status.cost_usd
+        self.infra_retries = len(status.infra_failures)
+        if not status.finished:
+            self._status, self.packed_status = status, None
+            return
+        if wire_status is None:
+            wire_status = status.model_dump(mode="json", by_alias=True)
+        kept = {k: v for k, v in wire_status.items() if k != "conditions"}
+        text = json.dumps(kept, separators=(",", ":"), ensure_ascii=False)
+        self._status, self.packed_status = None, zlib.compress(text.encode(), _PACK_LEVEL)
+
+    @property
+    def status(self) -> trials.TrialStatus:
+        """The Trial's status; a finished trial's is made from its packed JSON on each read
+        (read it once into a local), and its scores are validated then: a malformed one
+        raises, never counts as something else."""
+        if self._status is not None:
+            return self._status
+        assert self.packed_status is not None
+        return trials.TrialStatus.model_validate_json(zlib.decompress(self.packed_status))
+
+    @property
+    def finished(self) -> bool:
+        return self.phase in trials.FINISHED_PHASES
+
+    def replace(self, **changes: Any) -> TrialView:
+        """A copy with `changes` (the constructor's keyword arguments): another version."""
+        fields: dict[str, Any] = {
+            "namespace": self.namespace,
+            "name": self.name,
+            "uid": self.uid,
+            "spec": self.spec,
+            "admitted": self.admitted,
+            "created": self.created,
+        }
+        if "status" not in changes:
+            fields["status"] = self.status
+        return TrialView(**{**fields, **changes})
+
+    def __repr__(self) -> str:
+        return (
+            f"TrialView({self.namespace}/{self.name}, {self.spec!r}, phase={self.phase}, "
+            f"attempt={self.attempt}, admitted={self.admitted})"
+        )
 
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> TrialView:
@@ -79,21 +170,19 @@ class TrialView:
         raw = body.get("status") or {}
         wire = None
         if raw.get("phase") in trials.FINISHED_PHASES:
-            # What is read of a finished trial is its result (`results.result_of`, its
-            # row once), its phase, cost and failures; never its conditions (2 KiB), and
-            # its scores only for that result: as models they were 85% of the view (4.5
-            # KiB for five), as the server's JSON text a tenth of that. Neither is made
-            # into models here at all: `results.scores_of` validates the scores when the
-            # row is made. Nothing writes a finished trial's status back (`decide` stops
-            # at `finished`).
-            if raw.get("scores"):
-                wire = json.dumps(raw["scores"], separators=(",", ":"))
+            # Its conditions (2 KiB) are never read, nor its scores but for its result,
+            # which validates them when the status is unpacked; the rest is validated now.
+            # Nothing writes a finished trial's status back (`decide` stops at `finished`).
+            wire = raw
             raw = {k: v for k, v in raw.items() if k not in _NOT_PARSED_WHEN_FINISHED}
         status = trials.TrialStatus.model_validate(raw)
-        # Kept in the cache for every trial of every run: its models share their field
-        # sets, and its image records those of the other trials (the same few images).
-        status.__dict__["images"] = compaction.shared_images(status.images)
-        compaction.share_field_sets([spec, status])
+        if wire is None:
+            # Kept in the cache for every running trial: its models share their field
+            # sets, and its image records those of the other trials (the same few images).
+            status.__dict__["images"] = compaction.shared_images(status.images)
+            compaction.share_field_sets([spec, status])
+        else:
+            compaction.share_field_sets(spec)
         return cls(
             namespace=meta["namespace"],
             name=meta["name"],
@@ -102,7 +191,7 @@ class TrialView:
             status=status,
             admitted=ADMITTED in (meta.get("annotations") or {}),
             created=outcomes.parse_time(meta.get("creationTimestamp") or dt.datetime.now(dt.UTC)),
-            scores_wire=wire,
+            wire_status=wire,
         )
 
 
@@ -191,11 +280,11 @@ def decide(
         run: its run's spec, None when the run is gone.
         now: the time to stamp the status with.
     """
-    status = trial.status
-    if status.finished:
+    if trial.finished:
         if pods.undeleted:  # a finish whose clean-up was interrupted
-            return Decision(delete_attempt=status.attempt)
+            return Decision(delete_attempt=trial.attempt)
         return Decision()
+    status = trial.status
     if not trial.admitted or run is None:
         return Decision()
     if task is None:

@@ -3,7 +3,6 @@ the Trial's status (bounded, whatever the sandbox asked for) and closes the tria
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from typing import Any
 
@@ -107,8 +106,8 @@ _BASE: dict[str, Any] = {"time": "t", "trial": "x", "method": "CONNECT", "port":
 
 
 def _finishing(created: dt.datetime, **task: Any) -> tuple[Any, Any, Any]:
-    view = dataclasses.replace(
-        builders.trial_view(name="trial-a", phase="Running"), namespace="bench", created=created
+    view = builders.trial_view(name="trial-a", phase="Running").replace(
+        namespace="bench", created=created
     )
     return view, builders.task(**task), builders.run_spec(sandboxEgress={"hosts": ["pypi.org"]})
 

@@ -41,11 +41,11 @@ def created(decision: RunDecision) -> list[TrialView]:
 
 
 def admit(views: Sequence[TrialView], names: Sequence[str]) -> list[TrialView]:
-    return [dataclasses.replace(v, admitted=True) if v.name in names else v for v in views]
+    return [v.replace(admitted=True) if v.name in names else v for v in views]
 
 
 def with_status(view: TrialView, **status: Any) -> TrialView:
-    return dataclasses.replace(view, status=TrialStatus(**status))
+    return view.replace(status=TrialStatus(**status))
 
 
 def succeeded(view: TrialView, score: float = 0.7, cost: float = 0.0, **more: Any) -> TrialView:
@@ -75,7 +75,7 @@ def settle(
 ) -> list[TrialView]:
     """The run's Trials as its first decision creates them, none admitted yet."""
     views = created(run_logic.decide(run, available, [], now))
-    return [dataclasses.replace(v, admitted=False) for v in views]
+    return [v.replace(admitted=False) for v in views]
 
 
 # -- the grid ---------------------------------------------------------------------------------
@@ -479,8 +479,7 @@ def test_the_leaderboard_is_mlgyms_aup_over_the_finished_trials() -> None:
         scored(views[cell], cell[0], attempts, final) for cell, (attempts, final) in results.items()
     ]
     # an attempt lost to the infrastructure never enters the leaderboard, whatever it scored
-    finished[0] = dataclasses.replace(
-        finished[0],
+    finished[0] = finished[0].replace(
         status=finished[0].status.model_copy(update={"phase": "Failed", "failure_class": "infra"}),
     )
     decision = run_logic.decide(run, available, finished, NOW)
