@@ -15,7 +15,7 @@ from typing import Any
 from kubegym.api import images as images_api
 from kubegym.api import trials
 from kubegym.api.images import ImageRecord
-from kubegym.operator import digests, objects
+from kubegym.operator import digests, informer, objects
 from kubegym.operator import trials as trial_logic
 from kubegym.operator.settings import Settings
 from kubegym.operator.trials import AttemptPods
@@ -430,3 +430,35 @@ def test_attack_an_agent_summary_carrying_images_never_reaches_the_record() -> N
     # A summary is a closed shape: the unknown key makes it no summary at all (the agent's
     # own failure), never a source of digests.
     assert decision.status.exit_reason == "agent_error"
+
+
+def test_the_pods_as_the_cache_keeps_them_give_the_same_records() -> None:
+    # The operator reads pods from its cache, which keeps only part of each
+    # (`informer.slim_pod`): nothing a record is made of may be left out.
+    a = the_attempt()
+    task_id = f"docker-pullable://{REGISTRY}/task-polyfit@{TASK_DIGEST}"
+    data_id = f"{REGISTRY}/task-polyfit-data@{DATA_DIGEST}"
+    pairs = [
+        (sandbox_running(a, task_id, data_id), agent_running(a, f"{REGISTRY}/x@{OTHER_DIGEST}")),
+        (sandbox_running(a, "", ""), agent_running(a, "")),
+        (
+            with_status(
+                objects.sandbox_pod(a),
+                "Pending",
+                initContainerStatuses=[
+                    ended("workspace", task_id, image=TASK_IMAGE, message="done"),
+                    pulling("task-data", "ImagePullBackOff", image=DATA_IMAGE),
+                ],
+            ),
+            with_status(
+                objects.agent_pod(a),
+                "Pending",
+                containerStatuses=[pulling("agent", "ErrImagePull", image=AGENT_IMAGE)],
+            ),
+        ),
+    ]
+    for sandbox, agent in pairs:
+        whole = digests.collect(sandbox, agent)
+        assert whole, "the pods have records to compare"
+        kept = digests.collect(informer.slim_pod(sandbox), informer.slim_pod(agent))
+        assert kept == whole

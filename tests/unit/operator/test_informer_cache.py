@@ -94,11 +94,23 @@ def test_a_trials_pods_and_a_runs_trials_are_indexed() -> None:
 
 def test_pods_are_kept_slim_and_managed_fields_dropped() -> None:
     cache = informer.Cache()
-    cache.upsert(informer.PODS, pod("t-a0-agent", "t", 3))
+    body = pod("t-a0-agent", "t", 3)
+    running = {"name": "agent", "image": "img", "imageID": "img@sha256:abc"}
+    running["state"] = {"running": {"startedAt": "2025-03-01T12:00:05Z"}}
+    body["status"] = {
+        "phase": "Running",
+        "podIP": "10.244.0.9",
+        "qosClass": "Burstable",
+        "containerStatuses": [
+            {**running, "containerID": "containerd://c1", "restartCount": 0, "lastState": {}}
+        ],
+    }
+    cache.upsert(informer.PODS, body)
     (kept,) = cache.pods("ns", "t")
     assert kept["spec"]["containers"] == [{"name": "agent", "image": "img@sha256:abc"}]
     assert "volumes" not in kept["spec"] and "managedFields" not in kept["metadata"]
-    assert kept["spec"]["nodeName"] == "n1" and kept["status"] == {"phase": "Running"}
+    assert kept["spec"]["nodeName"] == "n1"
+    assert kept["status"] == {"phase": "Running", "containerStatuses": [running]}
     cache.upsert(informer.TRIALS, trial("t", "r", 1))
     got = cache.get(informer.TRIALS, "ns", "t")
     assert got is not None and "managedFields" not in got["metadata"]
@@ -220,11 +232,14 @@ def test_kept_bodies_share_their_repeated_strings() -> None:
     for name in ("a", "b"):
         body = pod(f"{name}-a0-agent", name, 3, uid=name)
         # as two watch events parse them: equal strings, distinct objects
-        body["status"] = {"phase": "".join(["Run", "ning"]), "hostIP": "".join(["10.", "0.0.1"])}
+        body["status"] = {
+            "phase": "".join(["Run", "ning"]),
+            "startTime": "".join(["2025-03-01T", "12:00:00Z"]),
+        }
         cache.upsert(informer.PODS, body)
     (a,), (b,) = cache.pods("ns", "a"), cache.pods("ns", "b")
-    assert a["status"] == b["status"] == {"phase": "Running", "hostIP": "10.0.0.1"}
-    assert a["status"]["hostIP"] is b["status"]["hostIP"]
+    assert a["status"] == b["status"] == {"phase": "Running", "startTime": "2025-03-01T12:00:00Z"}
+    assert a["status"]["startTime"] is b["status"]["startTime"]
     long = "m" * (informer.INTERN_MAX + 1)
     assert informer.compact({"k": long})["k"] is long, "long strings are left as they are"
 

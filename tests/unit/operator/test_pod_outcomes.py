@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from kubegym.operator import outcomes
+from kubegym.operator import informer, outcomes
 from tests.unit.operator.builders import (
     NOW,
     agent_done,
@@ -509,3 +509,47 @@ def test_a_finished_agents_summary_still_stands_over_a_later_kueue_stop() -> Non
     )
     assert outcome.state in ("finished", "running"), outcome  # running: awaiting the record
     assert outcome.reason != "Preempted"
+
+
+def as_a_kubelet_writes_it(pod: dict[str, Any] | None) -> dict[str, Any] | None:
+    """`pod` with the status fields a real kubelet adds that the outcomes never read: its
+    IPs and QoS class, and each container's id, restart count, readiness and a last state
+    (a pod of the operator's never restarts, so a last state says nothing about this run)."""
+    if pod is None:
+        return None
+    status = dict(pod["status"])
+    status.update(
+        hostIP="10.0.0.7", podIP="10.244.1.9", podIPs=[{"ip": "10.244.1.9"}], qosClass="Burstable"
+    )
+    for field in ("initContainerStatuses", "containerStatuses"):
+        status[field] = [
+            {
+                **c,
+                "containerID": "containerd://" + "c" * 64,
+                "restartCount": 0,
+                "started": "running" in c.get("state", {}),
+                "lastState": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}},
+            }
+            for c in status.get(field) or []
+        ]
+    return {**pod, "status": status}
+
+
+@pytest.mark.parametrize("name", [*CASES, *KUEUE_CASES], ids=str)
+def test_the_pods_as_the_cache_keeps_them_say_the_same(name: str) -> None:
+    # The operator reads pods from its cache, which keeps only part of each
+    # (`informer.slim_pod`): nothing an outcome is drawn from may be left out.
+    case = CASES.get(name) or KUEUE_CASES[name]
+    sandbox, agent = as_a_kubelet_writes_it(case.sandbox), as_a_kubelet_writes_it(case.agent)
+
+    def classify(s: dict[str, Any] | None, a: dict[str, Any] | None) -> outcomes.Outcome:
+        return outcomes.classify(s, a, created=CREATED, now=case.now, scheduling_seconds=SCHEDULING)
+
+    whole = classify(sandbox, agent)
+    assert (whole.state, whole.reason) == (case.state, case.reason), "unread fields change nothing"
+
+    def kept(pod: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if pod is None else informer.slim_pod(pod)
+
+    assert classify(kept(sandbox), kept(agent)) == whole
+    assert outcomes.needs_eviction_word(kept(sandbox)) == outcomes.needs_eviction_word(sandbox)
