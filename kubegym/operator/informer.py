@@ -106,8 +106,15 @@ def slim(body: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def lean(body: Mapping[str, Any]) -> dict[str, Any]:
-    """A body without its status: what is read of a Trial once its view is parsed."""
-    return {k: v for k, v in body.items() if k != "status"}
+    """What is read of a Trial's body once its view is parsed: its kind, spec and metadata
+    but its owner references (the run's, a quarter of what was kept: the run is found by
+    the Trial's label and spec) and no status."""
+    meta = body.get("metadata") or {}
+    kept = {k: v for k, v in meta.items() if k not in _NOT_READ_ONCE_PARSED}
+    return {**{k: v for k, v in body.items() if k != "status"}, "metadata": kept}
+
+
+_NOT_READ_ONCE_PARSED = frozenset(("ownerReferences",))
 
 
 def slim_pod(body: Mapping[str, Any]) -> dict[str, Any]:

@@ -190,14 +190,19 @@ def test_a_deleted_pods_last_state_is_kept_as_a_tombstone() -> None:
 
 def test_a_trials_status_is_kept_only_in_its_parsed_view() -> None:
     cache = informer.Cache()
-    cache.upsert(informer.TRIALS, trial("t", "r", 3, phase="Running", message="x" * 1000))
+    body = trial("t", "r", 3, phase="Running", message="x" * 1000)
+    owner = {"apiVersion": "kubegym.io/v1alpha1", "kind": "BenchmarkRun", "name": "r", "uid": "9"}
+    body["metadata"]["ownerReferences"] = [owner]
+    cache.upsert(informer.TRIALS, body)
     got = cache.get(informer.TRIALS, "ns", "t")
     assert got is not None and "status" not in got, "the body is read for its metadata only"
     assert got["metadata"]["resourceVersion"] == "3" and got["spec"] == {"run": "r"}
+    assert "ownerReferences" not in got["metadata"], "its run is found by its label"
     assert cache.parsed(informer.TRIALS, "ns", "t", phase) == "Running"
     entry = cache._objects[informer.TRIALS][("ns", "t")]
     assert entry.full is None, "the whole body is let go once parsed"
     assert cache.parsed(informer.TRIALS, "ns", "t", phase) == "Running"
+    assert cache.trials_of("ns", "r", phase) == ["Running"], "its run is found by its label"
 
 
 def test_threads_parsing_one_fresh_trial_all_see_its_status() -> None:
