@@ -409,23 +409,22 @@ def _wait_for_tasks(
 class _Tally:
     """A run's Trials counted in one pass (a reconcile of 10,000 trials made four)."""
 
-    spent: float = 0.0
-    infra_retried: int = 0
-    succeeded: int = 0
-    failed: int = 0
-    active: int = 0
+    spent: float
+    infra_retried: int
+    succeeded: int
+    failed: int
+    active: int
     """Admitted and not finished."""
-    waiting: list[TrialView] = field(default_factory=list)
+    waiting: list[TrialView]
     """Not admitted and not finished, in plan order."""
 
     @classmethod
     def of(cls, members: Sequence[TrialView]) -> _Tally:
-        tally = cls()
         # Plain locals in the loop, one dataclass at the end: this runs once a second over
         # every Trial of a run.
         spent = 0.0
         retried = succeeded = failed = active = 0
-        waiting = tally.waiting
+        waiting: list[TrialView] = []
         for t in members:  # never `t.status`: a finished trial's is packed
             spent += t.cost_usd
             retried += t.infra_retries
@@ -438,9 +437,14 @@ class _Tally:
                 active += 1
             else:
                 waiting.append(t)
-        tally.spent, tally.infra_retried = spent, retried
-        tally.succeeded, tally.failed, tally.active = succeeded, failed, active
-        return tally
+        return cls(
+            spent=spent,
+            infra_retried=retried,
+            succeeded=succeeded,
+            failed=failed,
+            active=active,
+            waiting=waiting,
+        )
 
 
 def _admit(
