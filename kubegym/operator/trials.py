@@ -62,8 +62,9 @@ class TrialView:
     conditions as the server's JSON, zlib-compressed, made into a `TrialStatus` again on
     each read of `status`. Of a finished trial, a run's reconcile reads only its phase,
     cost, retries and leaderboard row (`memo`), every second, for every trial of the run;
-    its whole status is read for its result (`kubegym.operator.results.result_of`: the row
-    once, the run's rollup files once) and by the rare reconcile of the Trial itself. Kept
+    its whole status is read only for its result (`kubegym.operator.results.result_of`:
+    the row once, the run's rollup files once); its own reconcile reads its phase and
+    attempt (`decide` stops at `finished`). Kept
     as models, a finished status was 2.7 KiB of a view's 3.5 (bench/operator_memory.py:
     8,000 finished trials of 10,000); packed it is about 0.6 KiB.
     """
